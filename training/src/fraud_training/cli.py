@@ -1,0 +1,369 @@
+"""`python -m fraud_training <command>`: argparse front end of the pipeline.
+
+Bad parameters end with one line naming the option and exit code 2 (argparse's
+convention); failures while running end with one line and exit code 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+import time
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn
+
+from fraud_training.errors import PipelineError
+from fraud_training.paths import RepoPaths, repo_paths
+
+if TYPE_CHECKING:  # imported lazily at run time, so that --help and usage errors stay fast
+    from fraud_training.features import FeatureSpec
+    from fraud_training.pipeline import DataConfig
+    from fraud_training.simulate import SimulationConfig
+    from fraud_training.train import ForestConfig
+
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are a single line (no usage dump)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see --help)\n")
+
+
+# --- argument types: each names what it wants; argparse prefixes the option name ---
+
+
+def positive_int(text: str) -> int:
+    value = _int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    value = _int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be zero or a positive integer, got {text}")
+    return value
+
+
+def _int(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer, got {text!r}") from None
+
+
+def probability_threshold(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
+    if not (math.isfinite(value) and 0.0 < value < 1.0):
+        raise argparse.ArgumentTypeError(f"must be strictly between 0 and 1, got {text}")
+    return value
+
+
+def iso_datetime(text: str) -> str:
+    try:
+        datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an ISO-8601 date-time, got {text!r}") from None
+    return text
+
+
+def model_version(text: str) -> str:
+    if not 1 <= len(text) <= 128 or text.strip() != text:
+        raise argparse.ArgumentTypeError("must be 1 to 128 characters without surrounding spaces")
+    return text
+
+
+# --- option groups shared by several commands ------------------------------------------
+
+
+def add_simulation_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("simulation (defaults: the handbook's dataset)")
+    group.add_argument("--customers", type=positive_int, default=5_000, help="number of customers (5000)")
+    group.add_argument("--terminals", type=positive_int, default=10_000, help="number of terminals (10000)")
+    group.add_argument("--days", type=positive_int, default=183, help="days simulated from 2018-04-01 (183)")
+    group.add_argument("--seed", type=non_negative_int, default=0, help="random seed (0)")
+
+
+def add_split_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("time split, anchored to the last simulated day")
+    group.add_argument("--train-days", type=positive_int, default=56, help="training block (56)")
+    group.add_argument("--delay-days", type=non_negative_int, default=7, help="gap before the test block (7)")
+    group.add_argument("--test-days", type=positive_int, default=14, help="test block, the last days (14)")
+
+
+def add_model_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("model")
+    group.add_argument("--trees", type=positive_int, default=25, help="trees in the forest (25)")
+    group.add_argument("--max-depth", type=positive_int, default=6, help="maximum tree depth (6)")
+    group.add_argument(
+        "--threshold",
+        type=probability_threshold,
+        default=None,
+        help="binary models: fraud when P(fraud) >= threshold, in (0, 1) (0.5)",
+    )
+    group.add_argument(
+        "--model-version", type=model_version, default="1.0.0", help="manifest version (1.0.0)"
+    )
+    group.add_argument(
+        "--created-at",
+        type=iso_datetime,
+        default=None,
+        help="manifest created_at (default: SOURCE_DATE_EPOCH if set, else now)",
+    )
+
+
+# --- the parser -----------------------------------------------------------------------
+
+
+def build_parser(paths: RepoPaths) -> OneLineParser:
+    parser = OneLineParser(
+        prog="fraud_training",
+        description="Card-fraud model pipeline: simulate, train, export to ONNX, verify, publish.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="<command>")
+
+    simulate = commands.add_parser("simulate", help="write a simulated transactions CSV")
+    add_simulation_options(simulate)
+    simulate.add_argument("--out", type=Path, default=paths.data / "transactions.csv", help="CSV path")
+
+    train = commands.add_parser("train", help="train and export one model with its manifest")
+    train.add_argument("--task", choices=("binary", "multiclass"), required=True)
+    add_simulation_options(train)
+    add_split_options(train)
+    add_model_options(train)
+    train.add_argument("--element-type", choices=("float32", "float64"), default="float32")
+    train.add_argument("--no-zipmap", action="store_true", help="probabilities as a tensor, not a ZipMap")
+    train.add_argument("--file-stem", default=None, help="file name without .onnx (default: the model name)")
+    train.add_argument("--out", type=Path, default=paths.data / "models", help="output folder")
+
+    bundle = commands.add_parser("build-models", help="build the bundled models and models/REPORT.md")
+    add_simulation_options(bundle)
+    add_split_options(bundle)
+    add_model_options(bundle)
+    bundle.add_argument("--out", type=Path, default=paths.models, help="output folder (models/)")
+
+    fixtures = commands.add_parser("fixtures", help="build the small models the service's tests use")
+    fixtures.add_argument("--out", type=Path, default=paths.fixtures, help="output folder")
+    fixtures.add_argument("--created-at", type=iso_datetime, default=None, help="manifest created_at")
+
+    verify = commands.add_parser("verify", help="check manifests: schema, sha256, signature, samples")
+    verify.add_argument(
+        "manifests", nargs="*", type=Path, help="manifest files (default: bundled + fixtures)"
+    )
+
+    publish = commands.add_parser("publish", help="upload models and manifests to S3 / lakeFS / MinIO")
+    publish.add_argument("--endpoint", default=None, help="S3 endpoint URL (default: $AWS_ENDPOINT_URL)")
+    publish.add_argument("--repository", required=True, help="bucket (lakeFS repository)")
+    publish.add_argument("--ref", required=True, help="first key segment (lakeFS branch)")
+    publish.add_argument("--prefix", default="models", help="folder under the ref (models)")
+    publish.add_argument("manifests", nargs="+", type=Path, help="manifest files")
+
+    commands.add_parser("test", help="run the pytest suite (extra arguments go to pytest)")
+    return parser
+
+
+def parse(argv: Sequence[str], paths: RepoPaths) -> tuple[argparse.Namespace, list[str]]:
+    parser = build_parser(paths)
+    args, extra = parser.parse_known_args(argv)
+    if extra and args.command != "test":
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    check_consistency(parser, args)
+    return args, extra
+
+
+def check_consistency(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Rules that involve several options."""
+    if hasattr(args, "train_days"):
+        total = args.train_days + args.delay_days + args.test_days
+        if total > args.days:
+            parser.error(f"--train-days + --delay-days + --test-days = {total} exceeds --days {args.days}")
+    if getattr(args, "task", None) == "multiclass" and args.threshold is not None:
+        parser.error("--threshold applies to binary models only, not --task multiclass")
+    if args.command == "publish":
+        args.endpoint = args.endpoint or os.environ.get("AWS_ENDPOINT_URL") or None
+        for option in ("repository", "ref"):
+            if not getattr(args, option).strip("/"):
+                parser.error(f"--{option} must not be empty")
+
+
+# --- commands -------------------------------------------------------------------------
+
+
+def run_simulate(args: argparse.Namespace, paths: RepoPaths) -> int:
+    from fraud_training.simulate import simulate, write_csv
+
+    started = time.perf_counter()
+    simulation = simulate(_simulation_config(args))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    write_csv(simulation.transactions, str(args.out))
+    frame = simulation.transactions
+    print(
+        f"wrote {args.out}: {len(frame):,} transactions, fraud rate {frame['TX_FRAUD'].mean():.4%}, "
+        f"{time.perf_counter() - started:.1f} s"
+    )
+    return 0
+
+
+def _simulation_config(args: argparse.Namespace) -> SimulationConfig:
+    from fraud_training.simulate import SimulationConfig
+
+    return SimulationConfig(
+        n_customers=args.customers, n_terminals=args.terminals, n_days=args.days, seed=args.seed
+    )
+
+
+def _data_config(args: argparse.Namespace) -> DataConfig:
+    from fraud_training.pipeline import DataConfig
+    from fraud_training.split import TimeSplit
+
+    return DataConfig(_simulation_config(args), TimeSplit(args.train_days, args.delay_days, args.test_days))
+
+
+def _forest_config(args: argparse.Namespace) -> ForestConfig:
+    from fraud_training.train import ForestConfig
+
+    return ForestConfig(n_estimators=args.trees, max_depth=args.max_depth)
+
+
+def _spec_and_schema(paths: RepoPaths) -> tuple[FeatureSpec, dict[str, Any]]:
+    from fraud_training.features import load_feature_spec
+    from fraud_training.manifest import load_schema
+
+    return load_feature_spec(paths.feature_spec), load_schema(paths.manifest_schema)
+
+
+def run_train(args: argparse.Namespace, paths: RepoPaths) -> int:
+    from fraud_training.export import ExportOptions
+    from fraud_training.manifest import resolve_created_at
+    from fraud_training.pipeline import ModelRequest, build_model, prepare_data
+    from fraud_training.train import TASK_SPECS
+
+    spec, schema = _spec_and_schema(paths)
+    threshold = (0.5 if args.threshold is None else args.threshold) if args.task == "binary" else None
+    request = ModelRequest(
+        task=args.task,
+        file_stem=args.file_stem or TASK_SPECS[args.task].model_name,
+        version=args.model_version,
+        forest=_forest_config(args),
+        export=ExportOptions(args.element_type, zipmap=not args.no_zipmap),
+        threshold=threshold,
+    )
+    built = build_model(
+        prepare_data(_data_config(args), spec), request, resolve_created_at(args.created_at), schema, args.out
+    )
+    print(
+        f"wrote {built.model_path} and {built.manifest_path} (ONNX max |diff| {built.parity_difference:.3g})"
+    )
+    return 0
+
+
+def run_build_models(args: argparse.Namespace, paths: RepoPaths) -> int:
+    from fraud_training.bundle import BundleConfig, build_bundle
+    from fraud_training.manifest import resolve_created_at
+
+    spec, schema = _spec_and_schema(paths)
+    config = BundleConfig(
+        data=_data_config(args),
+        forest=_forest_config(args),
+        version=args.model_version,
+        threshold=0.5 if args.threshold is None else args.threshold,
+    )
+    result = build_bundle(config, spec, schema, args.out, resolve_created_at(args.created_at))
+    for model in result.models:
+        m = model.manifest["metrics"]
+        timing = result.timings[model.request.name]["zipmap_removed"]
+        print(
+            f"{model.request.name}: AUC {m['auc_roc']}, AP {m['average_precision']}, "
+            f"CP@100 {m['card_precision_at_100']}, recall {m['recall_by_scenario']}, "
+            f"{len(model.model_bytes):,} bytes, "
+            f"{timing['median_us']:.0f} us per 1,000 rows (1 thread, no ZipMap)"
+        )
+    return 0
+
+
+def run_fixtures(args: argparse.Namespace, paths: RepoPaths) -> int:
+    from fraud_training.fixtures import FIXTURE_CREATED_AT, build_fixtures
+    from fraud_training.manifest import resolve_created_at
+
+    spec, schema = _spec_and_schema(paths)
+    pinned = args.created_at or (None if os.environ.get("SOURCE_DATE_EPOCH") else FIXTURE_CREATED_AT)
+    for model in build_fixtures(spec, schema, args.out, resolve_created_at(pinned)):
+        print(f"wrote {model.model_path} ({len(model.model_bytes):,} bytes) and {model.manifest_path.name}")
+    return 0
+
+
+def default_manifests(paths: RepoPaths) -> list[Path]:
+    """The bundled models and this package's fixtures (not every JSON file in the
+    fixtures folder: the service's tests may keep broken manifests there on purpose)."""
+    from fraud_training.fixtures import FIXTURES
+
+    bundled = [paths.models / "fraud-binary.json", paths.models / "fraud-scenario.json"]
+    return bundled + [paths.fixtures / f"{fixture.stem}.json" for fixture in FIXTURES]
+
+
+def run_verify(args: argparse.Namespace, paths: RepoPaths) -> int:
+    from fraud_training.verify import verify_model
+
+    spec, schema = _spec_and_schema(paths)
+    for manifest_path in args.manifests or default_manifests(paths):
+        model = verify_model(manifest_path, schema, spec)
+        print(
+            f"ok {manifest_path}: {model.manifest['name']} {model.manifest['version']}, "
+            f"sha256 {model.manifest['sha256'][:12]}..., samples max |diff| {model.max_sample_difference:.3g}"
+        )
+    return 0
+
+
+def run_publish(args: argparse.Namespace, paths: RepoPaths) -> int:
+    from fraud_training.publish import PublishError, PublishTarget, make_client, publish_models
+    from fraud_training.verify import verify_model
+
+    spec, schema = _spec_and_schema(paths)
+    models = [verify_model(path, schema, spec) for path in args.manifests]
+    target = PublishTarget(args.endpoint, args.repository.strip("/"), args.ref, args.prefix)
+    try:
+        client = make_client(target.endpoint)
+    except ValueError as error:
+        raise PublishError(f"cannot upload to {target.describe()}: {error}") from error
+    for uploaded in publish_models(client, target, models):
+        print(uploaded.line(target.repository))
+    return 0
+
+
+def run_tests(extra: list[str], paths: RepoPaths) -> int:
+    import pytest
+
+    return int(pytest.main([str(paths.tests), *extra]))
+
+
+COMMANDS: dict[str, Callable[[argparse.Namespace, RepoPaths], int]] = {
+    "simulate": run_simulate,
+    "train": run_train,
+    "build-models": run_build_models,
+    "fixtures": run_fixtures,
+    "verify": run_verify,
+    "publish": run_publish,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    paths = repo_paths()
+    args, extra = parse(sys.argv[1:] if argv is None else argv, paths)
+    if args.command == "test":
+        return run_tests(extra, paths)
+    try:
+        return COMMANDS[args.command](args, paths)
+    except (PipelineError, FileNotFoundError) as error:
+        print(f"fraud_training {args.command}: error: {' '.join(str(error).split())}", file=sys.stderr)
+        return EXIT_FAILURE

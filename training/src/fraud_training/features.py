@@ -1,0 +1,166 @@
+"""The features of `models/feature-spec.json`, implemented twice on purpose.
+
+The spec file gives the feature names, their order and the clock (epoch); the
+formulas are code, keyed by feature name. `compute_features` works on whole
+DataFrames (training: integer arithmetic on epoch seconds, no Python loop);
+`features_for_transaction` works on one request-shaped dict with the standard
+library's datetime (what the service does per call). Two independent
+implementations checked against the same test vectors catch an error in either.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+SECONDS_PER_DAY = 86_400
+NIGHT_LAST_HOUR = 6  # 00:00:00 .. 06:59:59 is night (the handbook's `hour <= 6`)
+SATURDAY, SUNDAY = 5, 6  # datetime.weekday() numbering, Monday = 0
+UNIX_EPOCH_WEEKDAY = 3  # 1970-01-01 was a Thursday
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    """What the pipeline needs from the spec file: version, epoch, ordered names."""
+
+    spec_version: int
+    epoch: datetime
+    names: tuple[str, ...]
+    test_vectors: tuple[Mapping[str, Any], ...]
+
+    @property
+    def epoch_seconds(self) -> int:
+        return int(self.epoch.timestamp())
+
+
+def load_feature_spec(path: Path) -> FeatureSpec:
+    """Read the spec and refuse it if it names a feature this package cannot compute."""
+    raw = json.loads(path.read_text(encoding="utf-8"))
+    names = tuple(feature["name"] for feature in raw["features"])
+    unknown = [name for name in names if name not in _COLUMN_FORMULAS]
+    if unknown:
+        raise ValueError(f"{path}: no implementation for feature(s) {', '.join(unknown)}")
+    return FeatureSpec(
+        spec_version=int(raw["spec_version"]),
+        epoch=_parse_datetime(raw["clock"]["epoch"]),
+        names=names,
+        test_vectors=tuple(raw["test_vectors"]),
+    )
+
+
+# --- vectorised (DataFrame) implementation ------------------------------------------
+
+
+def utc_epoch_seconds(frame: pd.DataFrame, spec: FeatureSpec) -> np.ndarray:
+    """Unix seconds (floored) of each transaction: TX_DATETIME where present,
+    else the spec's epoch + TX_TIME_SECONDS (the spec's clock rule).
+
+    A naive TX_DATETIME (the simulator's) is taken as UTC. Seconds travel as
+    float64, exact for whole seconds up to 2**53.
+    """
+    seconds = np.full(len(frame), np.nan)
+    if "TX_TIME_SECONDS" in frame:
+        offset = pd.to_numeric(frame["TX_TIME_SECONDS"]).to_numpy(dtype=np.float64)
+        seconds = spec.epoch_seconds + offset
+    if "TX_DATETIME" in frame:
+        stamps = _as_utc(frame["TX_DATETIME"])
+        ns = stamps.to_numpy(dtype="datetime64[ns]").astype(np.int64)
+        present = stamps.notna().to_numpy()
+        seconds = np.where(present, np.floor_divide(ns, 1_000_000_000), seconds)
+    if np.isnan(seconds).any():
+        raise ValueError("a transaction has neither TX_DATETIME nor TX_TIME_SECONDS")
+    return np.floor(seconds).astype(np.int64)
+
+
+def _as_utc(column: pd.Series) -> pd.Series:
+    if isinstance(column.dtype, pd.DatetimeTZDtype):
+        return column.dt.tz_convert("UTC").dt.tz_localize(None)
+    if pd.api.types.is_datetime64_dtype(column):
+        return column
+    return pd.to_datetime(column, utc=True, format="ISO8601").dt.tz_localize(None)
+
+
+def _amount_column(frame: pd.DataFrame, _: np.ndarray) -> np.ndarray:
+    return frame["TX_AMOUNT"].to_numpy(dtype=np.float64)
+
+
+def _weekend_column(_: pd.DataFrame, seconds: np.ndarray) -> np.ndarray:
+    weekday = (np.floor_divide(seconds, SECONDS_PER_DAY) + UNIX_EPOCH_WEEKDAY) % 7
+    return (weekday >= SATURDAY).astype(np.float64)
+
+
+def _night_column(_: pd.DataFrame, seconds: np.ndarray) -> np.ndarray:
+    hour = np.mod(seconds, SECONDS_PER_DAY) // 3600
+    return (hour <= NIGHT_LAST_HOUR).astype(np.float64)
+
+
+_COLUMN_FORMULAS: dict[str, Callable[[pd.DataFrame, np.ndarray], np.ndarray]] = {
+    "TX_AMOUNT": _amount_column,
+    "TX_DURING_WEEKEND": _weekend_column,
+    "TX_DURING_NIGHT": _night_column,
+}
+
+
+def compute_features(frame: pd.DataFrame, spec: FeatureSpec) -> pd.DataFrame:
+    """Feature matrix (float64 columns in the spec's order) of a transactions frame
+    with TX_AMOUNT and TX_DATETIME and/or TX_TIME_SECONDS."""
+    seconds = utc_epoch_seconds(frame, spec)
+    columns = {name: _COLUMN_FORMULAS[name](frame, seconds) for name in spec.names}
+    return pd.DataFrame(columns, index=frame.index)
+
+
+# --- single-transaction implementation ------------------------------------------------
+
+
+def _parse_datetime(text: str) -> datetime:
+    """RFC 3339 / ISO 8601; a value without an offset is taken as UTC."""
+    parsed = datetime.fromisoformat(text)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def transaction_time(transaction: Mapping[str, Any], spec: FeatureSpec) -> datetime:
+    """The spec's clock rule: tx_datetime wins; otherwise epoch + tx_time_seconds."""
+    if transaction.get("tx_datetime") is not None:
+        return _parse_datetime(str(transaction["tx_datetime"])).astimezone(UTC)
+    if transaction.get("tx_time_seconds") is None:
+        raise ValueError("a transaction needs tx_datetime or tx_time_seconds")
+    return spec.epoch + timedelta(seconds=float(transaction["tx_time_seconds"]))
+
+
+def _single_value(name: str, amount: float, when: datetime) -> float:
+    if name == "TX_AMOUNT":
+        return amount
+    if name == "TX_DURING_WEEKEND":
+        return 1.0 if when.weekday() in (SATURDAY, SUNDAY) else 0.0
+    if name == "TX_DURING_NIGHT":
+        return 1.0 if when.hour <= NIGHT_LAST_HOUR else 0.0
+    raise ValueError(f"no implementation for feature {name}")
+
+
+def features_for_transaction(transaction: Mapping[str, Any], spec: FeatureSpec) -> dict[str, float]:
+    """Named features of one request-shaped transaction (keys tx_amount,
+    tx_time_seconds, tx_datetime), in the spec's order."""
+    amount = float(transaction["tx_amount"])
+    if not math.isfinite(amount):
+        raise ValueError("tx_amount must be a finite number")
+    when = transaction_time(transaction, spec)
+    return {name: _single_value(name, amount, when) for name in spec.names}
+
+
+def request_frame(transactions: list[Mapping[str, Any]]) -> pd.DataFrame:
+    """Request-shaped dicts (lower-case keys) as a frame for `compute_features`."""
+    return pd.DataFrame(
+        {
+            "TX_AMOUNT": [float(t["tx_amount"]) for t in transactions],
+            "TX_TIME_SECONDS": [t.get("tx_time_seconds", np.nan) for t in transactions],
+            "TX_DATETIME": [t.get("tx_datetime") for t in transactions],
+        }
+    )

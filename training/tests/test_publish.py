@@ -1,0 +1,268 @@
+"""`publish` against a real MinIO server started for these tests.
+
+The MinIO binary must be installed (CI does: `go install github.com/minio/minio@latest`);
+without it these tests fail, on purpose, rather than skip.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from fraud_training.features import FeatureSpec
+from fraud_training.paths import RepoPaths
+from fraud_training.publish import PublishTarget, make_client, publish_models
+from fraud_training.verify import verify_model
+from support import error_lines, run_cli
+
+ROOT_USER = "fraud-test"
+ROOT_PASSWORD = "fraud-test-" + secrets.token_hex(8)
+INSTALL_HINT = (
+    "minio binary not found: install it with `go install github.com/minio/minio@latest` "
+    "(it lands in $(go env GOPATH)/bin) or put `minio` on PATH"
+)
+
+
+@dataclass(frozen=True)
+class MinioServer:
+    endpoint: str
+
+    def env(self, secret: str = ROOT_PASSWORD, access_key: str = ROOT_USER) -> dict[str, str]:
+        """The child's environment: only these credentials, no profile, no endpoint."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+        env.update(AWS_ACCESS_KEY_ID=access_key, AWS_SECRET_ACCESS_KEY=secret, AWS_REGION="us-east-1")
+        return env
+
+
+def find_minio() -> str:
+    found = shutil.which("minio")
+    if found:
+        return found
+    gopaths: list[str] = []
+    if shutil.which("go"):
+        result = subprocess.run(["go", "env", "GOPATH"], capture_output=True, text=True, check=False)
+        gopaths += [p for p in result.stdout.strip().split(os.pathsep) if p]
+    gopaths.append(str(Path.home() / "go"))
+    for gopath in gopaths:
+        candidate = Path(gopath) / "bin" / "minio"
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            return str(candidate)
+    pytest.fail(INSTALL_HINT)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_until_live(endpoint: str, process: subprocess.Popen[bytes], log: Path, seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"minio exited with {process.returncode}: {log.read_text(errors='replace')[-2000:]}")
+        try:
+            with urllib.request.urlopen(f"{endpoint}/minio/health/live", timeout=1) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.1)
+    pytest.fail(f"minio did not become live at {endpoint} within {seconds} s")
+
+
+@pytest.fixture(scope="module")
+def minio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MinioServer]:
+    binary = find_minio()
+    folder = tmp_path_factory.mktemp("minio")
+    port, console = free_port(), free_port()
+    env = {
+        **os.environ,
+        "MINIO_ROOT_USER": ROOT_USER,
+        "MINIO_ROOT_PASSWORD": ROOT_PASSWORD,
+        "MINIO_BROWSER": "off",
+    }
+    log = folder / "minio.log"
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            [binary, "server", "--quiet", "--address", f"127.0.0.1:{port}",
+             "--console-address", f"127.0.0.1:{console}", str(folder / "data")],
+            env=env, stdout=output, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    endpoint = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_live(endpoint, process, log)
+        yield MinioServer(endpoint)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _client(server: MinioServer) -> Any:
+    """The same client `publish` builds, with the test server's credentials."""
+    session = boto3.session.Session(aws_access_key_id=ROOT_USER, aws_secret_access_key=ROOT_PASSWORD)
+    return make_client(server.endpoint, session)
+
+
+@pytest.fixture
+def bucket(minio: MinioServer) -> str:
+    name = "repo-" + secrets.token_hex(4)
+    _client(minio).create_bucket(Bucket=name)
+    return name
+
+
+def _manifests(paths: RepoPaths) -> list[Path]:
+    return [paths.models / "fraud-binary.json", paths.models / "fraud-scenario.json"]
+
+
+def test_publish_uploads_models_and_manifests(minio: MinioServer, bucket: str, paths: RepoPaths) -> None:
+    result = run_cli(
+        "publish", "--endpoint", minio.endpoint, "--repository", bucket, "--ref", "main",
+        "--prefix", "models", *map(str, _manifests(paths)), env=minio.env(),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    keys = ["main/models/fraud-binary.onnx", "main/models/fraud-binary.json",
+            "main/models/fraud-scenario.onnx", "main/models/fraud-scenario.json"]  # fmt: skip
+    assert len(lines) == 4
+    for line, key in zip(lines, keys, strict=True):
+        assert line.startswith(f"uploaded s3://{bucket}/{key} size=") and " etag=" in line
+    client = _client(minio)
+    listed = {o["Key"]: o for o in client.list_objects_v2(Bucket=bucket)["Contents"]}
+    assert sorted(listed) == sorted(keys)
+    for key in keys:
+        body = client.get_object(Bucket=bucket, Key=key)["Body"].read()
+        assert body == (paths.models / key.rsplit("/", 1)[1]).read_bytes()
+        size = int(next(line for line in lines if f"/{key} " in line).split("size=")[1].split()[0])
+        assert size == len(body)
+    manifest = json.loads(client.get_object(Bucket=bucket, Key=keys[1])["Body"].read())
+    assert manifest["model_file"] == "fraud-binary.onnx"
+
+
+def test_each_model_goes_before_its_manifest(
+    minio: MinioServer, bucket: str, paths: RepoPaths, schema: dict[str, Any], spec: FeatureSpec
+) -> None:
+    client = _client(minio)
+    calls: list[str] = []
+    client.meta.events.register(
+        "before-call.s3.PutObject", lambda params, **_: calls.append(params["url_path"])
+    )
+    models = [verify_model(path, schema, spec) for path in _manifests(paths)]
+    uploaded = publish_models(client, PublishTarget(minio.endpoint, bucket, "dev", "models"), models)
+    order = [u.key for u in uploaded]
+    assert order == ["dev/models/fraud-binary.onnx", "dev/models/fraud-binary.json",
+                     "dev/models/fraud-scenario.onnx", "dev/models/fraud-scenario.json"]  # fmt: skip
+    assert [c.rsplit("/", 1)[1] for c in calls] == [k.rsplit("/", 1)[1] for k in order]
+
+
+def test_fixture_manifest_goes_under_its_model_name(
+    minio: MinioServer, bucket: str, paths: RepoPaths
+) -> None:
+    manifest = paths.fixtures / "binary-zipmap-f32-v2.json"
+    result = run_cli(
+        "publish", "--endpoint", minio.endpoint, "--repository", bucket, "--ref", "main",
+        "--prefix", "/nested/models/", str(manifest), env=minio.env(),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    keys = [line.split()[1] for line in result.stdout.splitlines()]
+    assert keys == [f"s3://{bucket}/main/nested/models/binary-zipmap-f32-v2.onnx",
+                    f"s3://{bucket}/main/nested/models/fraud-binary.json"]  # fmt: skip
+
+
+def test_wrong_credentials_fail_clearly_without_the_secret(
+    minio: MinioServer, bucket: str, paths: RepoPaths
+) -> None:
+    secret = "bogus-secret-" + secrets.token_hex(12)
+    result = run_cli(
+        "publish", "--endpoint", minio.endpoint, "--repository", bucket, "--ref", "main",
+        str(_manifests(paths)[0]), env=minio.env(secret=secret),
+    )  # fmt: skip
+    assert result.returncode == 1
+    lines = error_lines(result.stderr)
+    assert len(lines) == 1, lines
+    assert minio.endpoint in lines[0] and bucket in lines[0] and "SignatureDoesNotMatch" in lines[0]
+    assert secret not in result.stdout + result.stderr
+    assert result.stdout == ""
+
+
+def test_unknown_access_key_fails_clearly(minio: MinioServer, bucket: str, paths: RepoPaths) -> None:
+    result = run_cli(
+        "publish", "--endpoint", minio.endpoint, "--repository", bucket, "--ref", "main",
+        str(_manifests(paths)[0]),
+        env=minio.env(access_key="nobody", secret="nothing-" + secrets.token_hex(4)),
+    )  # fmt: skip
+    assert result.returncode == 1
+    (line,) = error_lines(result.stderr)
+    assert "InvalidAccessKeyId" in line and minio.endpoint in line and "nothing-" not in line
+
+
+def test_wrong_endpoint_fails_clearly(minio: MinioServer, paths: RepoPaths) -> None:
+    endpoint = f"http://127.0.0.1:{free_port()}"
+    started = time.monotonic()
+    result = run_cli(
+        "publish", "--endpoint", endpoint, "--repository", "models-repo", "--ref", "main",
+        str(_manifests(paths)[0]), env=minio.env(),
+    )  # fmt: skip
+    assert result.returncode == 1
+    (line,) = error_lines(result.stderr)
+    assert endpoint in line and "models-repo" in line
+    assert time.monotonic() - started < 30
+    assert ROOT_PASSWORD not in result.stdout + result.stderr
+
+
+def test_endpoint_defaults_to_aws_endpoint_url(minio: MinioServer, bucket: str, paths: RepoPaths) -> None:
+    env = {**minio.env(), "AWS_ENDPOINT_URL": minio.endpoint}
+    result = run_cli("publish", "--repository", bucket, "--ref", "main", str(_manifests(paths)[0]), env=env)
+    assert result.returncode == 0, result.stderr
+    assert len(result.stdout.splitlines()) == 2
+
+
+def test_missing_bucket_fails_clearly(minio: MinioServer, paths: RepoPaths) -> None:
+    result = run_cli(
+        "publish", "--endpoint", minio.endpoint, "--repository", "no-such-repo", "--ref", "main",
+        str(_manifests(paths)[0]), env=minio.env(),
+    )  # fmt: skip
+    assert result.returncode == 1
+    (line,) = error_lines(result.stderr)
+    assert "NoSuchBucket" in line and "no-such-repo" in line
+
+
+def test_a_manifest_not_matching_its_model_uploads_nothing(
+    minio: MinioServer, bucket: str, paths: RepoPaths, tmp_path: Path
+) -> None:
+    for suffix in (".onnx", ".json"):
+        shutil.copy(paths.fixtures / f"binary-tensor-f32{suffix}", tmp_path)
+    manifest_path = tmp_path / "binary-tensor-f32.json"
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    manifest["sha256"] = "0" * 64
+    manifest_path.write_text(json.dumps(manifest), encoding="utf-8")
+    result = run_cli(
+        "publish", "--endpoint", minio.endpoint, "--repository", bucket, "--ref", "main",
+        str(paths.fixtures / "binary-zipmap-f32.json"), str(manifest_path), env=minio.env(),
+    )  # fmt: skip
+    assert result.returncode == 1
+    (line,) = error_lines(result.stderr)
+    assert "sha256" in line
+    assert _client(minio).list_objects_v2(Bucket=bucket).get("KeyCount") == 0
+
+
+def test_keys_follow_the_lakefs_layout() -> None:
+    target = PublishTarget(None, "repo", "main", "models")
+    assert target.key("fraud-binary.onnx") == "main/models/fraud-binary.onnx"
+    assert PublishTarget(None, "repo", "main", "").key("m.json") == "main/m.json"
