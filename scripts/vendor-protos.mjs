@@ -1,28 +1,35 @@
 #!/usr/bin/env node
-// Copies the few google/api and google/rpc protos the API needs from the
-// google-proto-files npm package into proto/, so buf builds offline. A buf
-// module over the whole package does not build, hence the short list.
+// Copies the few third-party protos the API needs into proto/, so buf builds
+// offline: google/api and google/rpc from the google-proto-files npm package (a
+// buf module over the whole package does not build, hence the short list), and
+// the gRPC health and reflection protos from grpc-health-check and
+// @grpc/reflection (typed clients and servers, one descriptor set for all).
 // `--check` fails when the vendored copies differ from the package.
 import { copyFileSync, mkdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { createRequire } from 'node:module';
 
+const require = createRequire(import.meta.url);
+const packageDir = (name) => dirname(require.resolve(`${name}/package.json`));
+
+/** [file in proto/, package it comes from, path inside that package] */
 const FILES = [
-  'google/api/annotations.proto',
-  'google/api/field_behavior.proto',
-  'google/api/http.proto',
-  'google/rpc/error_details.proto',
-  'google/rpc/status.proto',
+  ['google/api/annotations.proto', 'google-proto-files', 'google/api/annotations.proto'],
+  ['google/api/field_behavior.proto', 'google-proto-files', 'google/api/field_behavior.proto'],
+  ['google/api/http.proto', 'google-proto-files', 'google/api/http.proto'],
+  ['google/rpc/error_details.proto', 'google-proto-files', 'google/rpc/error_details.proto'],
+  ['google/rpc/status.proto', 'google-proto-files', 'google/rpc/status.proto'],
+  ['grpc/health/v1/health.proto', 'grpc-health-check', 'proto/health/v1/health.proto'],
+  ['grpc/reflection/v1/reflection.proto', '@grpc/reflection', 'build/proto/grpc/reflection/v1/reflection.proto'],
+  ['grpc/reflection/v1alpha/reflection.proto', '@grpc/reflection', 'build/proto/grpc/reflection/v1alpha/reflection.proto'],
 ];
 
-const require = createRequire(import.meta.url);
-const packageRoot = dirname(require.resolve('google-proto-files/package.json'));
 const protoRoot = join(dirname(new URL(import.meta.url).pathname), '..', 'proto');
 const check = process.argv.includes('--check');
 
 let stale = 0;
-for (const file of FILES) {
-  const from = join(packageRoot, file);
+for (const [file, packageName, packagePath] of FILES) {
+  const from = join(packageDir(packageName), packagePath);
   const to = join(protoRoot, file);
   if (check) {
     let current = null;

@@ -1,0 +1,45 @@
+import type { FraudServiceServer, PredictResponse } from '../src/gen/fraud/v1/fraud_service.js';
+import { createGrpcServer, listen } from '../src/api/grpcServer.js';
+import { ServerReflection } from '../src/api/serverReflection.js';
+import { HealthImplementation } from 'grpc-health-check';
+import { status } from '@grpc/grpc-js';
+
+/**
+ * The transport ceiling: the same gRPC server, services and messages as the real
+ * one, whose Predict answers a constant without validating or scoring anything.
+ */
+const answer: PredictResponse = {
+  prediction: 'FRAUD',
+  classProbability: 0.97,
+  classId: 1,
+  fraudProbability: 0.97,
+  threshold: 0.5,
+  probabilities: [0.03, 0.97],
+  transactionId: 1n,
+  model: { name: 'fraud-binary', version: '1.0.0', revision: 'sha256:000000000000' },
+};
+const unimplemented = (_call: unknown, callback: (error: { code: number; details: string }) => void): void => {
+  callback({ code: status.UNIMPLEMENTED, details: 'no-op server' });
+};
+const handlers: FraudServiceServer = {
+  predict: (call, callback) => {
+    callback(null, { ...answer, transactionId: call.request.transaction?.transactionId ?? 0n });
+  },
+  predictScenario: unimplemented,
+  predictBatch: unimplemented,
+  predictScenarioBatch: unimplemented,
+  getModelInfo: unimplemented,
+};
+
+const server = createGrpcServer({
+  fraudService: handlers,
+  health: new HealthImplementation({ '': 'SERVING' }),
+  reflection: new ServerReflection(),
+  maxMessageBytes: 4 * 1024 * 1024,
+});
+const port = await listen(server, '127.0.0.1', Number(process.argv[2] ?? 0));
+process.stdout.write(`${JSON.stringify({ msg: 'listening', grpcPort: port })}\n`);
+process.on('SIGTERM', () => {
+  server.forceShutdown();
+  process.exit(0);
+});

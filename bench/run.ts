@@ -1,0 +1,195 @@
+/**
+ * `npm run bench`: the figures of the performance targets, measured in one run
+ * as ratios to ceilings measured the same way, because these machines are noisy.
+ *
+ *   transport ceiling  a no-op grpc-js server with the same messages, loaded by ghz
+ *   model ceiling      onnxruntime session.run in-process, no gRPC
+ *   Predict            the real service process, ghz at concurrency 1, 16, 64
+ *   PredictBatch       1,000 transactions per call, from a lean load generator (bench/loadgen.ts)
+ *   RSS                peak resident memory of the service process under load
+ */
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { promisify } from 'node:util';
+import { readFileSync, writeFileSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import { loadFeatureSpec } from '../src/features/featureSpec.js';
+import { PredictBatchRequest, PredictBatchResponse } from '../src/gen/fraud/v1/fraud_service.js';
+import { ModelLoader } from '../src/models/modelLoader.js';
+import { FileModelSource } from '../src/models/fileModelSource.js';
+import { packageRoot } from '../src/packageRoot.js';
+import { freePort } from '../test/helpers/spawnService.js';
+import { ghz, waitForPort, type GhzResult } from './ghz.js';
+
+const execFileAsync = promisify(execFile);
+const DESCRIPTOR = join(packageRoot, 'src', 'gen', 'fraud.binpb');
+const TRANSACTION = { transaction_id: 1, customer_id: 42, terminal_id: 7, tx_amount: 250.0, tx_time_seconds: 3600, tx_time_days: 0 };
+const CONCURRENCIES = [1, 16, 64] as const;
+const UNARY_CALLS: Record<number, number> = { 1: 5_000, 16: 40_000, 64: 60_000 };
+const BATCH_SIZE = 1_000;
+const BATCH_CALLS = 1_500;
+
+interface Row {
+  readonly name: string;
+  readonly rps: number;
+  readonly p50Ms?: number;
+  readonly p99Ms?: number;
+  readonly perSecond?: number;
+}
+
+async function main(): Promise<void> {
+  const rows: Row[] = [];
+  const model = await modelCeiling(rows);
+
+  const noop = await startProcess([join(packageRoot, 'dist', 'bench', 'noopServer.js')], {});
+  const noopResults = new Map<number, GhzResult>();
+  try {
+    for (const concurrency of CONCURRENCIES) {
+      const result = await ghz(noop.address, DESCRIPTOR, 'fraud.v1.FraudService/Predict', { transaction: TRANSACTION }, concurrency, UNARY_CALLS[concurrency] ?? 10_000);
+      noopResults.set(concurrency, result);
+      rows.push({ name: `no-op unary, c=${concurrency}`, rps: result.rps, p50Ms: result.p50Ms, p99Ms: result.p99Ms });
+    }
+  } finally {
+    await noop.stop();
+  }
+
+  const service = await startProcess([join(packageRoot, 'dist', 'src', 'main.js')], { FRAUD_LOG_LEVEL: 'warn', FRAUD_MAX_BATCH_SIZE: '10000' });
+  const serviceResults = new Map<number, GhzResult>();
+  let batch: GhzResult;
+  let peakRssMb: number;
+  try {
+    await waitForPort(service.address, DESCRIPTOR);
+    for (const concurrency of CONCURRENCIES) {
+      const result = await ghz(service.address, DESCRIPTOR, 'fraud.v1.FraudService/Predict', { transaction: TRANSACTION }, concurrency, UNARY_CALLS[concurrency] ?? 10_000);
+      serviceResults.set(concurrency, result);
+      rows.push({ name: `Predict unary, c=${concurrency}`, rps: result.rps, p50Ms: result.p50Ms, p99Ms: result.p99Ms });
+    }
+    batch = await batchLoad(service.address);
+    rows.push({ name: `PredictBatch ${BATCH_SIZE}/call, c=4`, rps: batch.rps, p50Ms: batch.p50Ms, p99Ms: batch.p99Ms, perSecond: batch.rps * BATCH_SIZE });
+    peakRssMb = peakRss(service.child);
+  } finally {
+    await service.stop();
+  }
+
+  printTable(rows);
+  const unary64 = (serviceResults.get(64)?.rps ?? 0) / (noopResults.get(64)?.rps ?? 1);
+  const batchPerSecond = batch.rps * BATCH_SIZE;
+  console.log('\nratios');
+  for (const concurrency of CONCURRENCIES) {
+    const ratio = (serviceResults.get(concurrency)?.rps ?? 0) / (noopResults.get(concurrency)?.rps ?? 1);
+    console.log(`  Predict / no-op ceiling, c=${concurrency}: ${(ratio * 100).toFixed(1)} %`);
+  }
+  console.log(`  PredictBatch predictions/s / in-process model rows/s: ${((batchPerSecond / model.rowsPerSecond) * 100).toFixed(1)} %`);
+  console.log('\ntargets');
+  verdict(`unary Predict >= 85 % of the no-op ceiling at c=64`, unary64 >= 0.85, `${(unary64 * 100).toFixed(1)} %`);
+  verdict(`batch >= 1,000,000 predictions/s`, batchPerSecond >= 1_000_000, `${Math.round(batchPerSecond).toLocaleString('en-US')}/s`);
+  verdict(`RSS under load <= 200 MB`, peakRssMb <= 200, `${peakRssMb.toFixed(0)} MB peak`);
+}
+
+/** PredictBatch with 1,000 transactions per call, loaded by bench/loadgen.js in its own process. */
+async function batchLoad(address: string): Promise<GhzResult> {
+  const transactions = Array.from({ length: BATCH_SIZE }, (_, index) => ({
+    transactionId: BigInt(index),
+    customerId: 42n,
+    terminalId: BigInt(index % 100),
+    txAmount: (index * 7.3) % 400,
+    txTimeSeconds: BigInt(3600 + index * 37),
+    txTimeDays: 0n,
+    txDatetime: undefined,
+    features: {},
+  }));
+  const requestFile = join(mkdtempSync(join(tmpdir(), 'fraud-bench-')), 'batch.bin');
+  writeFileSync(requestFile, PredictBatchRequest.encode({ transactions }).finish());
+  const { stdout } = await execFileAsync(process.execPath, [
+    join(packageRoot, 'dist', 'bench', 'loadgen.js'),
+    address,
+    '/fraud.v1.FraudService/PredictBatch',
+    requestFile,
+    '4',
+    String(BATCH_CALLS),
+  ]);
+  const result = JSON.parse(stdout) as { rps: number; p50Ms: number; p99Ms: number; firstAnswer: string };
+  const answer = PredictBatchResponse.decode(Buffer.from(result.firstAnswer, 'base64'));
+  if (answer.predictions.length !== BATCH_SIZE) throw new Error(`PredictBatch answered ${answer.predictions.length} predictions for ${BATCH_SIZE}`);
+  return { rps: result.rps, p50Ms: result.p50Ms, p99Ms: result.p99Ms, errors: 0 };
+}
+
+/** onnxruntime alone: single-row runs (what one unary call costs the model) and 1,000-row runs. */
+async function modelCeiling(rows: Row[]): Promise<{ rowsPerSecond: number }> {
+  const loader = new ModelLoader({ featureSpec: loadFeatureSpec(), intraOpThreads: 1 });
+  const source = new FileModelSource(new URL(`file://${join(packageRoot, 'models', 'fraud-binary.json')}`));
+  const model = await loader.load('binary', await source.fetch());
+  const single = model.inputBuffer(1);
+  single.set([250, 1, 1]);
+  const runs = 20_000;
+  let started = performance.now();
+  for (let index = 0; index < runs; index++) await model.probabilities(single, 1);
+  const singleRps = runs / ((performance.now() - started) / 1000);
+  rows.push({ name: 'onnxruntime run, 1 row (in-process)', rps: singleRps });
+
+  const many = model.inputBuffer(BATCH_SIZE);
+  for (let row = 0; row < BATCH_SIZE; row++) many.set([(row * 7.3) % 400, row % 2, row % 3 === 0 ? 1 : 0], row * 3);
+  const batchRuns = 2_000;
+  started = performance.now();
+  for (let index = 0; index < batchRuns; index++) await model.probabilities(many, BATCH_SIZE);
+  const batchRps = batchRuns / ((performance.now() - started) / 1000);
+  rows.push({ name: `onnxruntime run, ${BATCH_SIZE} rows (in-process)`, rps: batchRps, perSecond: batchRps * BATCH_SIZE });
+  model.retire();
+  return { rowsPerSecond: batchRps * BATCH_SIZE };
+}
+
+interface Started {
+  readonly child: ChildProcess;
+  readonly address: string;
+  stop(): Promise<void>;
+}
+
+async function startProcess(args: string[], env: Record<string, string>): Promise<Started> {
+  const port = await freePort();
+  const metricsPort = await freePort();
+  const child = spawn(process.execPath, [...args, String(port)], {
+    env: { ...process.env, FRAUD_GRPC_HOST: '127.0.0.1', FRAUD_GRPC_PORT: String(port), FRAUD_METRICS_PORT: String(metricsPort), ...env },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  const address = `127.0.0.1:${port}`;
+  await waitForPort(address, DESCRIPTOR);
+  return {
+    child,
+    address,
+    stop: () =>
+      new Promise((resolveStop) => {
+        child.once('exit', () => {
+          resolveStop();
+        });
+        child.kill('SIGTERM');
+      }),
+  };
+}
+
+/** Peak resident set size of a process so far (VmHWM), in MB. */
+function peakRss(child: ChildProcess): number {
+  const status = readFileSync(`/proc/${String(child.pid)}/status`, 'utf8');
+  const match = /VmHWM:\s+(\d+) kB/.exec(status);
+  return match ? Number(match[1]) / 1024 : Number.NaN;
+}
+
+function printTable(rows: readonly Row[]): void {
+  console.log(`\n${'measurement'.padEnd(42)}${'calls/s'.padStart(12)}${'p50 ms'.padStart(9)}${'p99 ms'.padStart(9)}${'predictions/s'.padStart(16)}`);
+  for (const row of rows) {
+    console.log(
+      `${row.name.padEnd(42)}${Math.round(row.rps).toLocaleString('en-US').padStart(12)}` +
+        `${(row.p50Ms?.toFixed(2) ?? '').padStart(9)}${(row.p99Ms?.toFixed(2) ?? '').padStart(9)}` +
+        (row.perSecond === undefined ? '' : Math.round(row.perSecond).toLocaleString('en-US')).padStart(16),
+    );
+  }
+}
+
+function verdict(target: string, met: boolean, figure: string): void {
+  console.log(`  ${met ? 'met   ' : 'MISSED'} ${target}: ${figure}`);
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  await main();
+}

@@ -1,0 +1,333 @@
+import { createReadStream } from 'node:fs';
+import type { Readable, Writable } from 'node:stream';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import {
+  GetModelInfoResponse,
+  ModelTask,
+  PredictResponse,
+  PredictScenarioResponse,
+  FraudPrediction,
+  ScenarioPrediction,
+  type ModelRef,
+} from '../src/gen/fraud/v1/fraud_service.js';
+import { FraudCallError, type FraudClient, type HealthStatus, type TransactionInput } from './fraudClient.js';
+import { ProgressBar } from './progressBar.js';
+import { readTransactions, TransactionFileError, type TransactionFileFormat } from './transactionFile.js';
+
+/** What the CLI needs of a client, so tests can hand it a real one bound to a test server. */
+export type CliClient = Pick<
+  FraudClient,
+  'predict' | 'predictScenario' | 'getModelInfo' | 'checkHealth' | 'scoreAll' | 'close'
+>;
+
+export interface CliIo {
+  readonly stdout: Writable;
+  readonly stderr: Writable & { isTTY?: boolean };
+  readonly stdin: Readable;
+  readonly env: Readonly<Record<string, string | undefined>>;
+}
+
+export interface ClientSettings {
+  readonly address: string;
+  readonly deadlineMs: number;
+}
+
+/** A command line that cannot be run; exit code 2. */
+class UsageError extends Error {}
+
+const USAGE = `usage: fraud-cli <command> [options]
+
+commands:
+  predict    score one transaction with the binary model (fraud or not)
+  scenario   classify one transaction with the scenario model
+  batch      score a CSV or JSON Lines file of transactions
+  models     show the serving model versions
+  health     check the service's health
+
+transaction options (predict, scenario):
+  --transaction-id N --customer-id N --terminal-id N --amount X
+  --time-seconds N | --datetime ISO-8601   [--time-days N]   [--feature NAME=VALUE ...]
+
+batch options:
+  --input PATH (default: stdin)  --format csv|jsonl (default: from the file extension)
+  --task binary|scenario (default: binary)  --batch-size N (default 1000)  --concurrency N (default 4)
+
+common options:
+  --address HOST:PORT (default: $FRAUD_ADDRESS or localhost:50051)
+  --deadline-ms N (default 5000)   --json (machine-readable output)   --help
+health options:
+  --service NAME (default: the whole server)
+
+exit codes: 0 done (health: SERVING), 1 the call failed (health: not serving), 2 bad command line`;
+
+const OPTIONS = {
+  address: { type: 'string' },
+  'deadline-ms': { type: 'string' },
+  json: { type: 'boolean', default: false },
+  help: { type: 'boolean', default: false },
+  'transaction-id': { type: 'string' },
+  'customer-id': { type: 'string' },
+  'terminal-id': { type: 'string' },
+  amount: { type: 'string' },
+  'time-seconds': { type: 'string' },
+  'time-days': { type: 'string' },
+  datetime: { type: 'string' },
+  feature: { type: 'string', multiple: true },
+  input: { type: 'string' },
+  format: { type: 'string' },
+  task: { type: 'string' },
+  'batch-size': { type: 'string' },
+  concurrency: { type: 'string' },
+  service: { type: 'string' },
+} as const satisfies ParseArgsConfig['options'];
+
+type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true; strict: true }>>['values'];
+
+/**
+ * The fraud-cli commands. I/O and the client come in as parameters, so the
+ * whole CLI runs in tests against a real server without a terminal.
+ */
+export class Cli {
+  constructor(
+    private readonly io: CliIo,
+    private readonly connect: (settings: ClientSettings) => CliClient,
+  ) {}
+
+  /** Runs one command line; resolves with the exit code. */
+  async run(argv: readonly string[]): Promise<number> {
+    let values: Values;
+    let command: string | undefined;
+    try {
+      const parsed = parseArgs({ args: [...argv], options: OPTIONS, allowPositionals: true, strict: true });
+      values = parsed.values;
+      command = parsed.positionals[0];
+      if (parsed.positionals.length > 1) throw new UsageError(`unexpected argument ${parsed.positionals[1] ?? ''}`);
+    } catch (error) {
+      return this.usage((error as Error).message);
+    }
+    if (values.help || command === undefined) {
+      this.io.stdout.write(`${USAGE}\n`);
+      return command === undefined && !values.help ? 2 : 0;
+    }
+    let client: CliClient | undefined;
+    try {
+      const settings = {
+        address: values.address ?? this.io.env.FRAUD_ADDRESS ?? 'localhost:50051',
+        deadlineMs: positiveInteger(values['deadline-ms'], '--deadline-ms', 5_000),
+      };
+      const run = this.command(command, values);
+      client = this.connect(settings);
+      return await run(client);
+    } catch (error) {
+      if (error instanceof UsageError) return this.usage(error.message);
+      if (error instanceof FraudCallError) return this.callFailed(error);
+      if (error instanceof TransactionFileError) {
+        this.io.stderr.write(`error: input ${error.message}\n`);
+        return 2;
+      }
+      throw error;
+    } finally {
+      client?.close();
+    }
+  }
+
+  private command(name: string, values: Values): (client: CliClient) => Promise<number> {
+    switch (name) {
+      case 'predict': {
+        const transaction = transactionFrom(values);
+        return async (client) => {
+          this.printPredict(await client.predict(transaction), values.json);
+          return 0;
+        };
+      }
+      case 'scenario': {
+        const transaction = transactionFrom(values);
+        return async (client) => {
+          this.printScenario(await client.predictScenario(transaction), values.json);
+          return 0;
+        };
+      }
+      case 'batch':
+        return this.batch(values);
+      case 'models':
+        return async (client) => {
+          this.printModels(await client.getModelInfo(), values.json);
+          return 0;
+        };
+      case 'health':
+        return async (client) => {
+          const health = await client.checkHealth(values.service ?? '');
+          this.printHealth(values.service ?? '', health, values.json);
+          return health === 'SERVING' ? 0 : 1;
+        };
+      default:
+        throw new UsageError(`unknown command ${name}`);
+    }
+  }
+
+  private batch(values: Values): (client: CliClient) => Promise<number> {
+    const task = values.task ?? 'binary';
+    if (task !== 'binary' && task !== 'scenario') throw new UsageError(`--task must be binary or scenario, got ${task}`);
+    const batchSize = positiveInteger(values['batch-size'], '--batch-size', 1_000);
+    const concurrency = positiveInteger(values.concurrency, '--concurrency', 4);
+    const format = fileFormat(values.input, values.format);
+    return async (client) => {
+      const input = values.input === undefined || values.input === '-' ? this.io.stdin : createReadStream(values.input);
+      const progress = new ProgressBar(this.io.stderr, 'scored');
+      const counts = new Map<string, number>();
+      const started = Date.now();
+      let model: ModelRef | undefined;
+      let scored = 0;
+      const answers = client.scoreAll(task, readTransactions(input, format), {
+        batchSize,
+        concurrency,
+        onProgress: (done) => {
+          progress.update(done);
+        },
+      });
+      for await (const answer of answers) {
+        model = answer.model;
+        for (const prediction of answer.predictions) {
+          counts.set(prediction.prediction, (counts.get(prediction.prediction) ?? 0) + 1);
+          this.io.stdout.write(
+            values.json
+              ? `${JSON.stringify(task === 'binary' ? FraudPrediction.toJSON(prediction) : ScenarioPrediction.toJSON(prediction))}\n`
+              : `${prediction.transactionId}\t${prediction.prediction}\t${prediction.classProbability.toFixed(4)}\n`,
+          );
+        }
+        scored += answer.predictions.length;
+      }
+      progress.finish(scored);
+      const seconds = (Date.now() - started) / 1000;
+      const summary = [...counts].map(([label, count]) => `${label} ${count}`).join(', ');
+      this.io.stderr.write(
+        `scored ${scored} transactions in ${seconds.toFixed(2)} s (${Math.round(scored / Math.max(seconds, 0.001))}/s)` +
+          `${summary ? `: ${summary}` : ''}${model ? `; model ${describeModel(model)}` : ''}\n`,
+      );
+      return 0;
+    };
+  }
+
+  private printPredict(response: PredictResponse, json: boolean): void {
+    if (json) {
+      this.io.stdout.write(`${JSON.stringify(PredictResponse.toJSON(response))}\n`);
+      return;
+    }
+    const comparison = response.classId === 1 ? '>=' : '<';
+    this.io.stdout.write(
+      `${response.prediction}  probability ${response.classProbability.toFixed(4)}` +
+        ` (fraud probability ${response.fraudProbability.toFixed(4)} ${comparison} threshold ${response.threshold})\n` +
+        `transaction ${response.transactionId} · model ${describeModel(response.model)}\n`,
+    );
+  }
+
+  private printScenario(response: PredictScenarioResponse, json: boolean): void {
+    if (json) {
+      this.io.stdout.write(`${JSON.stringify(PredictScenarioResponse.toJSON(response))}\n`);
+      return;
+    }
+    const classes = response.probabilities.map((probability, classId) => `class ${classId}: ${probability.toFixed(4)}`).join(', ');
+    this.io.stdout.write(
+      `${response.prediction}  probability ${response.classProbability.toFixed(4)} (fraud of any scenario ${response.fraudProbability.toFixed(4)})\n` +
+        `${classes}\ntransaction ${response.transactionId} · model ${describeModel(response.model)}\n`,
+    );
+  }
+
+  private printModels(response: GetModelInfoResponse, json: boolean): void {
+    if (json) {
+      this.io.stdout.write(`${JSON.stringify(GetModelInfoResponse.toJSON(response))}\n`);
+      return;
+    }
+    for (const info of response.models) {
+      const task = info.task === ModelTask.MODEL_TASK_BINARY ? 'binary (Predict)' : 'multiclass (PredictScenario)';
+      const lines = [`${task}: ${info.serving ? describeModel(info.model) : 'NOT SERVING'}`, `  source     ${info.source}`];
+      if (info.serving) {
+        lines.push(
+          `  features   ${info.features.join(', ')} (${info.inputElementType})`,
+          `  classes    ${info.classes.map((entry) => `${entry.id}=${entry.label}`).join(', ')}`,
+        );
+        if (info.threshold !== undefined) lines.push(`  threshold  ${info.threshold}`);
+        lines.push(`  sha256     ${info.sha256}`, `  trained    ${info.createdAt?.toISOString() ?? '?'}`, `  loaded     ${info.loadedAt?.toISOString() ?? '?'}`);
+      }
+      if (info.lastCheckedAt) lines.push(`  checked    ${info.lastCheckedAt.toISOString()}`);
+      if (info.lastError) lines.push(`  last error ${info.lastError} (${info.lastErrorAt?.toISOString() ?? '?'})`);
+      this.io.stdout.write(`${lines.join('\n')}\n`);
+    }
+  }
+
+  private printHealth(service: string, health: HealthStatus, json: boolean): void {
+    this.io.stdout.write(json ? `${JSON.stringify({ service, status: health })}\n` : `${service || 'server'}: ${health}\n`);
+  }
+
+  private usage(message: string): number {
+    this.io.stderr.write(`error: ${message}\nrun fraud-cli --help for usage\n`);
+    return 2;
+  }
+
+  private callFailed(error: FraudCallError): number {
+    this.io.stderr.write(`error: ${error.message}\n`);
+    for (const violation of error.fieldViolations) this.io.stderr.write(`  ${violation.field}: ${violation.description}\n`);
+    return 1;
+  }
+}
+
+function describeModel(model: ModelRef | undefined): string {
+  return model === undefined ? '?' : `${model.name} ${model.version} (${model.revision})`;
+}
+
+function transactionFrom(values: Values): TransactionInput {
+  const seconds = optionalInteger(values['time-seconds'], '--time-seconds');
+  const datetime = values.datetime === undefined ? undefined : new Date(values.datetime);
+  if (datetime !== undefined && Number.isNaN(datetime.getTime())) throw new UsageError(`--datetime must be an ISO-8601 date-time, got ${values.datetime ?? ''}`);
+  if (seconds === undefined && datetime === undefined) throw new UsageError('--time-seconds or --datetime is required');
+  return {
+    transactionId: requiredInteger(values['transaction-id'], '--transaction-id'),
+    customerId: requiredInteger(values['customer-id'], '--customer-id'),
+    terminalId: requiredInteger(values['terminal-id'], '--terminal-id'),
+    txAmount: requiredNumber(values.amount, '--amount'),
+    txTimeSeconds: seconds,
+    txTimeDays: optionalInteger(values['time-days'], '--time-days'),
+    txDatetime: datetime,
+    features: Object.fromEntries((values.feature ?? []).map(parseFeature)),
+  };
+}
+
+function parseFeature(text: string): [string, number] {
+  const match = /^([A-Za-z][A-Za-z0-9_]*)=(.+)$/.exec(text);
+  const value = Number(match?.[2]);
+  if (match === null || Number.isNaN(value)) throw new UsageError(`--feature must be NAME=NUMBER, got ${text}`);
+  return [match[1] as string, value];
+}
+
+function requiredInteger(value: string | undefined, option: string): bigint {
+  const parsed = optionalInteger(value, option);
+  if (parsed === undefined) throw new UsageError(`${option} is required`);
+  return parsed;
+}
+
+function optionalInteger(value: string | undefined, option: string): bigint | undefined {
+  if (value === undefined) return undefined;
+  if (!/^-?\d+$/.test(value)) throw new UsageError(`${option} must be an integer, got ${value}`);
+  return BigInt(value);
+}
+
+function requiredNumber(value: string | undefined, option: string): number {
+  if (value === undefined) throw new UsageError(`${option} is required`);
+  const parsed = Number(value);
+  if (value.trim() === '' || (Number.isNaN(parsed) && value !== 'NaN')) throw new UsageError(`${option} must be a number, got ${value}`);
+  return parsed;
+}
+
+function positiveInteger(value: string | undefined, option: string, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (!/^\d+$/.test(value) || Number(value) < 1) throw new UsageError(`${option} must be a positive integer, got ${value}`);
+  return Number(value);
+}
+
+function fileFormat(input: string | undefined, format: string | undefined): TransactionFileFormat {
+  if (format === 'csv' || format === 'jsonl') return format;
+  if (format !== undefined) throw new UsageError(`--format must be csv or jsonl, got ${format}`);
+  if (input?.endsWith('.csv')) return 'csv';
+  if (input?.endsWith('.jsonl') || input?.endsWith('.ndjson')) return 'jsonl';
+  throw new UsageError('--format csv|jsonl is required when the input is not a .csv or .jsonl file');
+}

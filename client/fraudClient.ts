@@ -1,0 +1,222 @@
+import { credentials, Metadata, status, type ChannelCredentials, type ChannelOptions, type ServiceError } from '@grpc/grpc-js';
+import {
+  FraudServiceClient,
+  Transaction,
+  type GetModelInfoResponse,
+  type PredictBatchResponse,
+  type PredictResponse,
+  type PredictScenarioBatchResponse,
+  type PredictScenarioResponse,
+} from '../src/gen/fraud/v1/fraud_service.js';
+import { HealthCheckResponse_ServingStatus, HealthClient, type HealthCheckResponse } from '../src/gen/grpc/health/v1/health.js';
+import { BadRequest } from '../src/gen/google/rpc/error_details.js';
+import { Status } from '../src/gen/google/rpc/status.js';
+
+/** A transaction as callers write it: ids and times as numbers or bigints. */
+export interface TransactionInput {
+  readonly transactionId: number | bigint;
+  readonly customerId: number | bigint;
+  readonly terminalId: number | bigint;
+  readonly txAmount: number;
+  readonly txTimeSeconds?: number | bigint;
+  readonly txTimeDays?: number | bigint;
+  readonly txDatetime?: Date;
+  readonly features?: Readonly<Record<string, number>>;
+}
+
+export interface RetryPolicy {
+  /** Attempts in all, the first included. */
+  readonly attempts: number;
+  readonly initialBackoffMs: number;
+  readonly maxBackoffMs: number;
+}
+
+export interface FraudClientOptions {
+  /** host:port of the service. */
+  readonly address: string;
+  readonly credentials?: ChannelCredentials;
+  /** Deadline of each attempt. Scoring answers in about a millisecond; the default leaves room for batches. */
+  readonly deadlineMs?: number;
+  readonly retry?: Partial<RetryPolicy>;
+  readonly channelOptions?: ChannelOptions;
+}
+
+export interface CallOptions {
+  readonly deadlineMs?: number;
+}
+
+/** One field the service found wrong, from the google.rpc.BadRequest of an INVALID_ARGUMENT. */
+export interface FieldViolation {
+  readonly field: string;
+  readonly description: string;
+}
+
+/** A failed call, with its gRPC code and, for INVALID_ARGUMENT, the field violations. */
+export class FraudCallError extends Error {
+  override readonly name = 'FraudCallError';
+
+  constructor(
+    readonly code: status,
+    readonly details: string,
+    readonly fieldViolations: readonly FieldViolation[],
+  ) {
+    super(`${status[code]}: ${details}`);
+  }
+}
+
+export type HealthStatus = 'SERVING' | 'NOT_SERVING' | 'UNKNOWN' | 'SERVICE_UNKNOWN';
+
+export interface ScoreAllOptions {
+  /** Transactions per call (at most the service's limit, 10000 by default). */
+  readonly batchSize?: number;
+  /** Batch calls in flight at once. */
+  readonly concurrency?: number;
+  /** Called after each batch with the number of transactions scored so far. */
+  readonly onProgress?: (scored: number) => void;
+}
+
+const DEFAULT_RETRY: RetryPolicy = { attempts: 4, initialBackoffMs: 50, maxBackoffMs: 2_000 };
+const STATUS_DETAILS_KEY = 'grpc-status-details-bin';
+const BAD_REQUEST_TYPE_URL = 'type.googleapis.com/google.rpc.BadRequest';
+
+/**
+ * Typed client of fraud.v1.FraudService: promises, a deadline on every call,
+ * retries of UNAVAILABLE with exponential backoff and jitter (scoring has no
+ * side effects, so retrying is safe), and a batching helper.
+ */
+export class FraudClient {
+  private readonly stub: FraudServiceClient;
+  private readonly health: HealthClient;
+  private readonly deadlineMs: number;
+  private readonly retry: RetryPolicy;
+
+  constructor(options: FraudClientOptions) {
+    const channelCredentials = options.credentials ?? credentials.createInsecure();
+    this.stub = new FraudServiceClient(options.address, channelCredentials, options.channelOptions);
+    this.health = new HealthClient(options.address, channelCredentials, options.channelOptions);
+    this.deadlineMs = options.deadlineMs ?? 5_000;
+    this.retry = { ...DEFAULT_RETRY, ...options.retry };
+  }
+
+  predict(transaction: TransactionInput, options?: CallOptions): Promise<PredictResponse> {
+    const request = { transaction: toTransaction(transaction) };
+    return this.call(options, (metadata, deadline, done) => this.stub.predict(request, metadata, { deadline }, done));
+  }
+
+  predictScenario(transaction: TransactionInput, options?: CallOptions): Promise<PredictScenarioResponse> {
+    const request = { transaction: toTransaction(transaction) };
+    return this.call(options, (metadata, deadline, done) => this.stub.predictScenario(request, metadata, { deadline }, done));
+  }
+
+  predictBatch(transactions: readonly TransactionInput[], options?: CallOptions): Promise<PredictBatchResponse> {
+    const request = { transactions: transactions.map(toTransaction) };
+    return this.call(options, (metadata, deadline, done) => this.stub.predictBatch(request, metadata, { deadline }, done));
+  }
+
+  predictScenarioBatch(transactions: readonly TransactionInput[], options?: CallOptions): Promise<PredictScenarioBatchResponse> {
+    const request = { transactions: transactions.map(toTransaction) };
+    return this.call(options, (metadata, deadline, done) => this.stub.predictScenarioBatch(request, metadata, { deadline }, done));
+  }
+
+  getModelInfo(options?: CallOptions): Promise<GetModelInfoResponse> {
+    return this.call(options, (metadata, deadline, done) => this.stub.getModelInfo({}, metadata, { deadline }, done));
+  }
+
+  /** Health of the whole server (`service` "") or of one service, e.g. "fraud.v1.FraudService". */
+  async checkHealth(service = '', options?: CallOptions): Promise<HealthStatus> {
+    const response = await this.call<HealthCheckResponse>(
+      options,
+      (metadata, deadline, done) => this.health.check({ service }, metadata, { deadline }, done),
+      1,
+    );
+    return HealthCheckResponse_ServingStatus[response.status] as HealthStatus;
+  }
+
+  /**
+   * Scores any number of transactions in batches, several calls in flight,
+   * and yields the batch answers in input order.
+   */
+  async *scoreAll(
+    task: 'binary' | 'scenario',
+    transactions: Iterable<TransactionInput> | AsyncIterable<TransactionInput>,
+    options: ScoreAllOptions = {},
+  ): AsyncGenerator<PredictBatchResponse | PredictScenarioBatchResponse> {
+    const batchSize = options.batchSize ?? 1_000;
+    const concurrency = Math.max(1, options.concurrency ?? 4);
+    const send = (batch: TransactionInput[]): Promise<PredictBatchResponse | PredictScenarioBatchResponse> =>
+      task === 'binary' ? this.predictBatch(batch) : this.predictScenarioBatch(batch);
+    const inFlight: Promise<PredictBatchResponse | PredictScenarioBatchResponse>[] = [];
+    let scored = 0;
+    let batch: TransactionInput[] = [];
+    const settleOldest = async (): Promise<PredictBatchResponse | PredictScenarioBatchResponse> => {
+      const answer = await (inFlight.shift() as Promise<PredictBatchResponse | PredictScenarioBatchResponse>);
+      scored += answer.predictions.length;
+      options.onProgress?.(scored);
+      return answer;
+    };
+    for await (const transaction of transactions) {
+      batch.push(transaction);
+      if (batch.length < batchSize) continue;
+      inFlight.push(send(batch));
+      batch = [];
+      if (inFlight.length >= concurrency) yield await settleOldest();
+    }
+    if (batch.length > 0) inFlight.push(send(batch));
+    while (inFlight.length > 0) yield await settleOldest();
+  }
+
+  close(): void {
+    this.stub.close();
+    this.health.close();
+  }
+
+  private async call<Response>(
+    options: CallOptions | undefined,
+    invoke: (metadata: Metadata, deadline: Date, done: (error: ServiceError | null, response: Response) => void) => void,
+    attempts = this.retry.attempts,
+  ): Promise<Response> {
+    const deadlineMs = options?.deadlineMs ?? this.deadlineMs;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await new Promise<Response>((resolveCall, rejectCall) => {
+          invoke(new Metadata(), new Date(Date.now() + deadlineMs), (error, response) => {
+            if (error) rejectCall(error);
+            else resolveCall(response);
+          });
+        });
+      } catch (error) {
+        const serviceError = error as ServiceError;
+        if (serviceError.code !== status.UNAVAILABLE || attempt >= attempts) throw toCallError(serviceError);
+        const backoff = Math.min(this.retry.maxBackoffMs, this.retry.initialBackoffMs * 2 ** (attempt - 1));
+        await new Promise((wake) => setTimeout(wake, backoff / 2 + Math.random() * (backoff / 2)));
+      }
+    }
+  }
+}
+
+/** The field violations carried by a failed call's status details. */
+export function fieldViolationsOf(metadata: Metadata | undefined): FieldViolation[] {
+  const raw = metadata?.get(STATUS_DETAILS_KEY)[0];
+  if (!(raw instanceof Buffer)) return [];
+  return Status.decode(raw)
+    .details.filter((detail) => detail.typeUrl === BAD_REQUEST_TYPE_URL)
+    .flatMap((detail) => BadRequest.decode(detail.value).fieldViolations)
+    .map(({ field, description }) => ({ field, description }));
+}
+
+function toCallError(error: ServiceError): FraudCallError {
+  return new FraudCallError(error.code, error.details, fieldViolationsOf(error.metadata));
+}
+
+function toTransaction(input: TransactionInput): Transaction {
+  return Transaction.fromPartial({
+    transactionId: BigInt(input.transactionId),
+    customerId: BigInt(input.customerId),
+    terminalId: BigInt(input.terminalId),
+    txAmount: input.txAmount,
+    txTimeSeconds: input.txTimeSeconds === undefined ? undefined : BigInt(input.txTimeSeconds),
+    txTimeDays: input.txTimeDays === undefined ? undefined : BigInt(input.txTimeDays),
+    txDatetime: input.txDatetime,
+    features: input.features ?? {},
+  });
+}

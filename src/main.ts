@@ -1,0 +1,186 @@
+import { HealthImplementation, type ServingStatus } from 'grpc-health-check';
+import type { Server as HttpServer } from 'node:http';
+import { pathToFileURL } from 'node:url';
+import { performance } from 'node:perf_hooks';
+import { createFraudService } from './api/fraudService.js';
+import { createGrpcServer, listen } from './api/grpcServer.js';
+import { ServerReflection } from './api/serverReflection.js';
+import { ConfigError, loadConfig, unknownVariables, type Config } from './config/config.js';
+import { loadFeatureSpec } from './features/featureSpec.js';
+import { FileModelSource } from './models/fileModelSource.js';
+import { ModelCache } from './models/modelCache.js';
+import { ModelLoader } from './models/modelLoader.js';
+import { ModelRegistry } from './models/modelRegistry.js';
+import type { ModelSource } from './models/modelSource.js';
+import { MODEL_TASKS, type ModelTask } from './models/modelTask.js';
+import { ModelWatcher } from './models/modelWatcher.js';
+import { createLogger, type Logger } from './observability/logger.js';
+import { Metrics } from './observability/metrics.js';
+import { boundPort, startMetricsServer } from './observability/metricsServer.js';
+
+/** The gRPC service name health reports on, besides the whole server (""). */
+export const FRAUD_SERVICE_NAME = 'fraud.v1.FraudService';
+
+export interface RunningService {
+  readonly grpcPort: number;
+  readonly metricsPort: number;
+  readonly registry: ModelRegistry;
+  readonly metrics: Metrics;
+  /** NOT_SERVING at once, then in-flight calls finish within the grace period, then everything closes. */
+  shutdown(): Promise<void>;
+}
+
+/**
+ * The composition root: config → model sources → loader → registry and
+ * watchers → gRPC server (fraud service, health, reflection) → metrics server.
+ * Listens at once and reports NOT_SERVING until both models are loaded.
+ */
+export async function startService(config: Config, logger: Logger): Promise<RunningService> {
+  const metrics = new Metrics();
+  const loader = new ModelLoader({ featureSpec: loadFeatureSpec(), intraOpThreads: config.onnxIntraOpThreads });
+  const sources: Record<ModelTask, ModelSource> = {
+    binary: await createModelSource(config.modelUris.binary),
+    multiclass: await createModelSource(config.modelUris.multiclass),
+  };
+  const registry = new ModelRegistry({ binary: sources.binary.uri, multiclass: sources.multiclass.uri });
+  const cache = config.modelCacheDir === undefined ? undefined : new ModelCache(config.modelCacheDir);
+  const watchers = MODEL_TASKS.map(
+    (task) =>
+      new ModelWatcher({
+        task,
+        source: sources[task],
+        loader,
+        registry,
+        metrics,
+        logger,
+        cache,
+        pollIntervalMs: config.modelPoll.intervalMs,
+        pollJitter: config.modelPoll.jitter,
+        retryMaxMs: config.modelPoll.retryMaxMs,
+        pendingTimeoutMs: config.modelPoll.pendingTimeoutMs,
+      }),
+  );
+
+  const health = new HealthImplementation({ '': 'NOT_SERVING', [FRAUD_SERVICE_NAME]: 'NOT_SERVING' });
+  let stopping = false;
+  let healthStatus: ServingStatus = 'NOT_SERVING';
+  // Watch streams get a message per setStatus call: only changes are news.
+  const setHealth = (status: ServingStatus): void => {
+    if (status === healthStatus) return;
+    healthStatus = status;
+    health.setStatus('', status);
+    health.setStatus(FRAUD_SERVICE_NAME, status);
+    logger.info({ status, uptimeMs: Math.round(performance.now()) }, status === 'SERVING' ? 'serving' : 'not serving');
+  };
+  registry.onChange((task, model) => {
+    metrics.modelInfo.reset();
+    for (const status of registry.status()) {
+      if (status.model === undefined) continue;
+      const { name, version, revision } = status.model.identity;
+      metrics.modelInfo.labels(status.task, name, version, revision, status.source).set(1);
+    }
+    metrics.modelServing.labels(task).set(model ? 1 : 0);
+    if (model) metrics.modelLoadedTime.labels(task).set(model.loadedAt.getTime() / 1000);
+    if (!stopping) setHealth(registry.ready ? 'SERVING' : 'NOT_SERVING');
+  });
+
+  const server = createGrpcServer({
+    fraudService: createFraudService({ registry, metrics, logger, maxBatchSize: config.maxBatchSize }),
+    health,
+    reflection: new ServerReflection(),
+    maxMessageBytes: config.grpc.maxMessageBytes,
+  });
+  const grpcPort = await listen(server, config.grpc.host, config.grpc.port);
+  let metricsServer: HttpServer;
+  try {
+    metricsServer = await startMetricsServer(metrics.registry, config.metrics.host, config.metrics.port, logger);
+  } catch (error) {
+    server.forceShutdown();
+    throw error;
+  }
+  logger.info({ grpcPort, metricsPort: boundPort(metricsServer), sources: registry.status().map((s) => s.source) }, 'listening');
+  for (const watcher of watchers) watcher.start();
+
+  return {
+    grpcPort,
+    metricsPort: boundPort(metricsServer),
+    registry,
+    metrics,
+    async shutdown() {
+      if (stopping) return;
+      stopping = true;
+      setHealth('NOT_SERVING');
+      logger.info({ graceMs: config.shutdownGraceMs }, 'shutting down: finishing in-flight calls');
+      await Promise.all(watchers.map((watcher) => watcher.stop()));
+      await drain(server, config.shutdownGraceMs, logger);
+      registry.retireAll();
+      await new Promise<void>((resolveClose) => {
+        metricsServer.close(() => {
+          resolveClose();
+        });
+      });
+      logger.info('stopped');
+    },
+  };
+
+  async function createModelSource(uri: URL): Promise<ModelSource> {
+    if (uri.protocol === 'file:') return new FileModelSource(uri);
+    return Promise.reject(new ConfigError('model URI', `unsupported scheme ${uri.protocol}`));
+  }
+}
+
+/** Stops accepting calls, lets running ones finish, and cuts them off after the grace period. */
+function drain(server: ReturnType<typeof createGrpcServer>, graceMs: number, logger: Logger): Promise<void> {
+  return new Promise((resolveDrain) => {
+    const timer = setTimeout(() => {
+      logger.warn({ graceMs }, 'grace period over: cancelling the calls still running');
+      server.forceShutdown();
+      resolveDrain();
+    }, graceMs);
+    server.tryShutdown(() => {
+      clearTimeout(timer);
+      resolveDrain();
+    });
+  });
+}
+
+async function main(): Promise<void> {
+  let config: Config;
+  try {
+    config = loadConfig(process.env);
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`configuration error: ${error.message}\n`);
+      process.exit(2);
+    }
+    throw error;
+  }
+  const logger = createLogger(config.logLevel);
+  for (const name of unknownVariables(process.env)) logger.warn({ variable: name }, 'unknown FRAUD_ variable ignored (a typo?)');
+  const service = await startService(config, logger);
+  let signals = 0;
+  const stop = (signal: NodeJS.Signals): void => {
+    signals++;
+    if (signals > 1) {
+      logger.warn({ signal }, 'second signal: exiting now');
+      process.exit(1);
+    }
+    logger.info({ signal }, 'signal received');
+    service.shutdown().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        logger.error({ err: error }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+}
+
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  main().catch((error: unknown) => {
+    process.stderr.write(`fatal: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.exit(1);
+  });
+}

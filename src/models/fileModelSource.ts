@@ -1,0 +1,61 @@
+import { readFile, stat } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { FetchedModel } from './modelLoader.js';
+import { ModelRejectedError } from './modelLoader.js';
+import { ManifestError, parseManifest } from './manifest.js';
+import { ModelSourceError, type ModelSource } from './modelSource.js';
+
+/**
+ * A manifest and its .onnx on the local disk: the bundled models, or files a
+ * volume (a ConfigMap, a synced folder) replaces; the manifest's size and mtime
+ * tell a new version.
+ */
+export class FileModelSource implements ModelSource {
+  readonly uri: string;
+  readonly immutable = false;
+  private readonly manifestPath: string;
+
+  constructor(url: URL) {
+    this.uri = url.href;
+    this.manifestPath = fileURLToPath(url);
+  }
+
+  async probe(): Promise<string> {
+    try {
+      const info = await stat(this.manifestPath);
+      return `${info.size}-${info.mtimeMs}`;
+    } catch (error) {
+      throw fileError(error, this.manifestPath);
+    }
+  }
+
+  async fetch(): Promise<FetchedModel> {
+    const manifestBytes = await this.read(this.manifestPath);
+    let modelFile: string;
+    let sha256: string;
+    try {
+      ({ model_file: modelFile, sha256 } = parseManifest(manifestBytes, this.uri));
+    } catch (error) {
+      if (error instanceof ManifestError) throw new ModelRejectedError('manifest', error.message);
+      throw error;
+    }
+    const modelBytes = await this.read(join(dirname(this.manifestPath), modelFile));
+    return { manifestBytes, modelBytes, revision: `sha256:${sha256.slice(0, 12)}`, source: this.uri };
+  }
+
+  private async read(path: string): Promise<Uint8Array> {
+    try {
+      return await readFile(path);
+    } catch (error) {
+      throw fileError(error, path);
+    }
+  }
+}
+
+function fileError(error: unknown, path: string): ModelSourceError {
+  const code = (error as NodeJS.ErrnoException).code;
+  if (code === 'ENOENT') return new ModelSourceError('not_found', `${path} does not exist`);
+  if (code === 'EACCES' || code === 'EPERM') return new ModelSourceError('denied', `${path} cannot be read (permission denied)`);
+  return new ModelSourceError('unreachable', `${path} cannot be read: ${(error as Error).message}`);
+}

@@ -1,0 +1,196 @@
+import { createHash } from 'node:crypto';
+import { InferenceSession } from 'onnxruntime-node';
+import { FeatureBuilder, FeatureListError } from '../features/featureBuilder.js';
+import type { FeatureSpec } from '../features/featureSpec.js';
+import { ManifestError, parseManifest, type ModelManifest } from './manifest.js';
+import type { ModelTask } from './modelTask.js';
+import { OnnxFormatError, removeZipMap } from './onnxZipMap.js';
+import { ServingModel } from './servingModel.js';
+
+/** Why a model version was refused; also the `reason` label of the failure metric. */
+export type RejectionReason = 'manifest' | 'task' | 'sha256' | 'features' | 'onnx' | 'signature' | 'smoke';
+
+/** A model version that must not serve. The message says why, for logs and GetModelInfo. */
+export class ModelRejectedError extends Error {
+  override readonly name = 'ModelRejectedError';
+
+  constructor(
+    readonly reason: RejectionReason,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** The bytes of one stored version, as a model source fetched them. */
+export interface FetchedModel {
+  readonly manifestBytes: Uint8Array;
+  readonly modelBytes: Uint8Array;
+  /** Revision of the stored artifact (commit id, ETag, sha256:…). */
+  readonly revision: string;
+  /** Configured location, for display. */
+  readonly source: string;
+  /** The probe token of what was read, when it can differ from the token asked for (the object changed in between). */
+  readonly token?: string;
+}
+
+export interface ModelLoaderOptions {
+  readonly featureSpec: FeatureSpec;
+  readonly intraOpThreads: number;
+}
+
+const DEFAULT_SAMPLE_TOLERANCE = 1e-5;
+const PROBABILITY_SUM_TOLERANCE = 1e-4;
+
+/**
+ * Turns fetched bytes into a checked ServingModel, or refuses them: manifest
+ * schema, task, sha256, features, ZipMap, input/output signature, and the
+ * manifest's sample inputs, in that order. Nothing here knows where bytes come from.
+ */
+export class ModelLoader {
+  constructor(private readonly options: ModelLoaderOptions) {}
+
+  /** Reads the manifest alone, so a source can find the .onnx it names. */
+  manifestOf(manifestBytes: Uint8Array, where: string): ModelManifest {
+    try {
+      return parseManifest(manifestBytes, where);
+    } catch (error) {
+      if (error instanceof ManifestError) throw new ModelRejectedError('manifest', error.message);
+      throw error;
+    }
+  }
+
+  async load(task: ModelTask, fetched: FetchedModel): Promise<ServingModel> {
+    const manifest = this.manifestOf(fetched.manifestBytes, fetched.source);
+    const where = `${manifest.name} ${manifest.version}`;
+    if (manifest.task !== task) {
+      throw new ModelRejectedError('task', `${where} is a ${manifest.task} model; the ${task} task needs a ${task} model`);
+    }
+    const digest = createHash('sha256').update(fetched.modelBytes).digest('hex');
+    if (digest !== manifest.sha256) {
+      throw new ModelRejectedError('sha256', `${where}: ${manifest.model_file} has sha256 ${digest}, the manifest says ${manifest.sha256}`);
+    }
+    const features = this.featureBuilder(manifest, where);
+    const session = await this.session(manifest, fetched.modelBytes, where);
+    try {
+      checkSignature(session, manifest, where);
+      const model = new ServingModel(task, manifest, features, session, fetched.revision, fetched.source);
+      await checkSamples(model, where);
+      return model;
+    } catch (error) {
+      await session.release().catch(() => undefined);
+      throw error;
+    }
+  }
+
+  private featureBuilder(manifest: ModelManifest, where: string): FeatureBuilder {
+    if (manifest.feature_spec_version !== this.options.featureSpec.specVersion) {
+      throw new ModelRejectedError(
+        'features',
+        `${where} was built for feature spec version ${manifest.feature_spec_version}; this service implements version ${this.options.featureSpec.specVersion}`,
+      );
+    }
+    try {
+      return new FeatureBuilder(this.options.featureSpec, manifest.features);
+    } catch (error) {
+      if (error instanceof FeatureListError) throw new ModelRejectedError('features', `${where}: ${error.message}`);
+      throw error;
+    }
+  }
+
+  private async session(manifest: ModelManifest, modelBytes: Uint8Array, where: string): Promise<InferenceSession> {
+    let bytes: Uint8Array;
+    let zipMapLabels: readonly (string | number)[] | undefined;
+    try {
+      ({ bytes, classLabels: zipMapLabels } = removeZipMap(modelBytes, manifest.outputs.probabilities));
+    } catch (error) {
+      if (error instanceof OnnxFormatError) throw new ModelRejectedError('onnx', `${where}: ${error.message}`);
+      throw error;
+    }
+    if (zipMapLabels !== undefined) {
+      const expected = manifest.classes.map((entry) => entry.id);
+      if (zipMapLabels.length !== expected.length || zipMapLabels.some((label, index) => label !== expected[index])) {
+        throw new ModelRejectedError(
+          'signature',
+          `${where}: the model's ZipMap classes are [${zipMapLabels.join(', ')}], the manifest's class ids are [${expected.join(', ')}]`,
+        );
+      }
+    }
+    try {
+      return await InferenceSession.create(bytes, {
+        intraOpNumThreads: this.options.intraOpThreads,
+        interOpNumThreads: 1,
+        executionMode: 'sequential',
+        graphOptimizationLevel: 'all',
+        logSeverityLevel: 3,
+      });
+    } catch (error) {
+      throw new ModelRejectedError('onnx', `${where}: onnxruntime cannot load the model: ${firstLine(error)}`);
+    }
+  }
+}
+
+function checkSignature(session: InferenceSession, manifest: ModelManifest, where: string): void {
+  const reject = (problem: string): never => {
+    throw new ModelRejectedError('signature', `${where}: ${problem}`);
+  };
+  const inputs = session.inputMetadata;
+  if (inputs.length !== 1) reject(`the model has ${inputs.length} inputs (${inputs.map((input) => input.name).join(', ')}); one is expected`);
+  const input = inputs[0];
+  if (input?.name !== manifest.input.name) reject(`the model's input is ${input?.name ?? 'missing'}, the manifest says ${manifest.input.name}`);
+  if (!input?.isTensor) return reject(`input ${manifest.input.name} is not a tensor`);
+  if (input.type !== manifest.input.element_type) {
+    reject(`input ${input.name} is ${input.type}, the manifest says ${manifest.input.element_type}`);
+  }
+  const features = manifest.features.length;
+  if (input.shape.length !== 2 || (typeof input.shape[1] === 'number' && input.shape[1] !== features)) {
+    reject(`input ${input.name} has shape [${input.shape.join(', ')}], the manifest's ${features} features need [N, ${features}]`);
+  }
+  const output = session.outputMetadata.find((candidate) => candidate.name === manifest.outputs.probabilities);
+  if (output === undefined) reject(`the model has no output ${manifest.outputs.probabilities}`);
+  if (!output?.isTensor) return reject(`output ${manifest.outputs.probabilities} is not a tensor (nor a ZipMap that can be read as one)`);
+  if (output.type !== 'float32' && output.type !== 'float64') reject(`output ${output.name} is ${output.type}, not float probabilities`);
+  const classes = manifest.classes.length;
+  if (output.shape.length !== 2 || (typeof output.shape[1] === 'number' && output.shape[1] !== classes)) {
+    reject(`output ${output.name} has shape [${output.shape.join(', ')}], the manifest's ${classes} classes need [N, ${classes}]`);
+  }
+}
+
+/** Runs the manifest's sample inputs: finite probabilities that sum to 1 and match the expected ones. */
+async function checkSamples(model: ServingModel, where: string): Promise<void> {
+  const { manifest } = model;
+  const input = model.inputBuffer(manifest.samples.length);
+  manifest.samples.forEach((sample, row) => {
+    manifest.features.forEach((name, column) => {
+      input[row * manifest.features.length + column] = sample.features[name] as number;
+    });
+  });
+  let output: Float32Array | Float64Array;
+  try {
+    output = await model.probabilities(input, manifest.samples.length);
+  } catch (error) {
+    throw new ModelRejectedError('smoke', `${where}: the sample inputs do not run: ${firstLine(error)}`);
+  }
+  if (output.length !== manifest.samples.length * model.classCount) {
+    throw new ModelRejectedError('smoke', `${where}: ${output.length} probabilities for ${manifest.samples.length} samples × ${model.classCount} classes`);
+  }
+  const tolerance = manifest.sample_tolerance ?? DEFAULT_SAMPLE_TOLERANCE;
+  manifest.samples.forEach((sample, row) => {
+    const got = Array.from(output.subarray(row * model.classCount, (row + 1) * model.classCount));
+    const sum = got.reduce((total, value) => total + value, 0);
+    if (got.some((value) => !Number.isFinite(value)) || Math.abs(sum - 1) > PROBABILITY_SUM_TOLERANCE) {
+      throw new ModelRejectedError('smoke', `${where}: sample ${row} gives probabilities [${got.join(', ')}], not finite values summing to 1`);
+    }
+    const off = got.findIndex((value, index) => Math.abs(value - (sample.probabilities[index] as number)) > tolerance);
+    if (off >= 0) {
+      throw new ModelRejectedError(
+        'smoke',
+        `${where}: sample ${row} gives [${got.join(', ')}], the manifest expects [${sample.probabilities.join(', ')}] (tolerance ${tolerance})`,
+      );
+    }
+  });
+}
+
+function firstLine(error: unknown): string {
+  return (error instanceof Error ? error.message : String(error)).split('\n')[0] ?? '';
+}

@@ -1,0 +1,101 @@
+import { MODEL_TASKS, type ModelTask } from './modelTask.js';
+import type { ServingModel } from './servingModel.js';
+
+/** What an operator asks about one task's model, serving or not. */
+export interface TaskStatus {
+  readonly task: ModelTask;
+  readonly source: string;
+  readonly model: ServingModel | undefined;
+  readonly lastCheckedAt: Date | undefined;
+  readonly lastError: { readonly message: string; readonly at: Date } | undefined;
+}
+
+interface MutableTaskStatus {
+  task: ModelTask;
+  source: string;
+  model: ServingModel | undefined;
+  lastCheckedAt: Date | undefined;
+  lastError: { message: string; at: Date } | undefined;
+}
+
+export type RegistryListener = (task: ModelTask, model: ServingModel | undefined, previous: ServingModel | undefined) => void;
+
+/**
+ * The serving model of each task. Calls take a model with `acquire` (and give
+ * it back with `release`), so one call never mixes versions; `swap` replaces a
+ * model atomically and retires the old one, whose session is freed when the
+ * last call holding it finishes.
+ */
+export class ModelRegistry {
+  private readonly tasks: ReadonlyMap<ModelTask, MutableTaskStatus>;
+  private readonly listeners: RegistryListener[] = [];
+
+  constructor(sources: Readonly<Record<ModelTask, string>>) {
+    this.tasks = new Map(
+      MODEL_TASKS.map((task) => [task, { task, source: sources[task], model: undefined, lastCheckedAt: undefined, lastError: undefined }]),
+    );
+  }
+
+  /** The serving model of `task`, held for the caller, or undefined when none is loaded. */
+  acquire(task: ModelTask): ServingModel | undefined {
+    const model = this.state(task).model;
+    model?.acquire();
+    return model;
+  }
+
+  /** Puts `model` into service for `task`; returns the retired previous model, if any. */
+  swap(task: ModelTask, model: ServingModel): ServingModel | undefined {
+    const state = this.state(task);
+    const previous = state.model;
+    state.model = model;
+    state.lastError = undefined;
+    previous?.retire();
+    for (const listener of this.listeners) listener(task, model, previous);
+    return previous;
+  }
+
+  serves(task: ModelTask): boolean {
+    return this.state(task).model !== undefined;
+  }
+
+  /** Takes every model out of service (shutdown); sessions go when their calls finish. */
+  retireAll(): void {
+    for (const state of this.tasks.values()) {
+      const previous = state.model;
+      state.model = undefined;
+      previous?.retire();
+      for (const listener of this.listeners) listener(state.task, undefined, previous);
+    }
+  }
+
+  recordCheck(task: ModelTask, at: Date = new Date()): void {
+    this.state(task).lastCheckedAt = at;
+  }
+
+  recordError(task: ModelTask, message: string, at: Date = new Date()): void {
+    this.state(task).lastError = { message, at };
+  }
+
+  clearError(task: ModelTask): void {
+    this.state(task).lastError = undefined;
+  }
+
+  /** True when every task has a model. */
+  get ready(): boolean {
+    return [...this.tasks.values()].every((state) => state.model !== undefined);
+  }
+
+  status(): TaskStatus[] {
+    return MODEL_TASKS.map((task) => ({ ...this.state(task) }));
+  }
+
+  onChange(listener: RegistryListener): void {
+    this.listeners.push(listener);
+  }
+
+  private state(task: ModelTask): MutableTaskStatus {
+    const state = this.tasks.get(task);
+    if (state === undefined) throw new Error(`unknown task ${task}`);
+    return state;
+  }
+}

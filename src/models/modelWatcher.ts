@@ -1,0 +1,213 @@
+import type { Logger } from '../observability/logger.js';
+import type { Metrics } from '../observability/metrics.js';
+import type { ModelCache } from './modelCache.js';
+import { ModelRejectedError, type FetchedModel, type ModelLoader } from './modelLoader.js';
+import type { ModelRegistry } from './modelRegistry.js';
+import { ModelSourceError, type ModelSource } from './modelSource.js';
+import type { ModelTask } from './modelTask.js';
+import type { ServingModel } from './servingModel.js';
+
+export interface ModelWatcherOptions {
+  readonly task: ModelTask;
+  readonly source: ModelSource;
+  readonly loader: ModelLoader;
+  readonly registry: ModelRegistry;
+  readonly metrics: Metrics;
+  readonly logger: Logger;
+  readonly cache: ModelCache | undefined;
+  /** 0 turns polling off after the first load. */
+  readonly pollIntervalMs: number;
+  /** Fraction of the interval each wait is randomly moved by, so replicas do not poll in step. */
+  readonly pollJitter: number;
+  /** Longest wait between retries while the source fails. */
+  readonly retryMaxMs: number;
+  /** How long a manifest may wait for its .onnx (sha256 mismatch) before the version is refused. */
+  readonly pendingTimeoutMs: number;
+}
+
+/** What one check of the source ended with; decides the next wait. */
+type CheckOutcome = 'unchanged' | 'swapped' | 'rejected' | 'pending' | 'failed';
+
+const FIRST_RETRY_MS = 500;
+const PENDING_RETRY_MAX_MS = 2_000;
+
+/**
+ * Keeps one task's model current: loads it at start-up (from the cache when the
+ * source is down), then polls the source and swaps in each new version that
+ * passes the loader's checks. A refused version is not retried until the
+ * source changes again; the serving one is never dropped for a failure.
+ */
+export class ModelWatcher {
+  private readonly log: Logger;
+  private servingToken: string | undefined;
+  private refusedToken: string | undefined;
+  private pending: { token: string; since: number } | undefined;
+  private failures = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private stopped = false;
+  private running: Promise<void> | undefined;
+
+  constructor(private readonly options: ModelWatcherOptions) {
+    this.log = options.logger.child({ task: options.task, source: options.source.uri });
+  }
+
+  /** Starts loading and polling in the background. */
+  start(): void {
+    this.schedule(0);
+  }
+
+  /** Stops polling and waits for a check in progress. */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    await this.running;
+  }
+
+  /** One check of the source, now (tests and the first load use it directly). */
+  async checkNow(): Promise<CheckOutcome> {
+    const { task, source, registry, metrics } = this.options;
+    let token: string;
+    try {
+      token = await source.probe();
+    } catch (error) {
+      return this.sourceFailed(error);
+    }
+    registry.recordCheck(task);
+    metrics.modelLastCheckTime.labels(task).set(Date.now() / 1000);
+    if (token === this.servingToken || token === this.refusedToken) return this.succeeded('unchanged');
+    let fetched: FetchedModel;
+    try {
+      fetched = await source.fetch(token);
+    } catch (error) {
+      if (error instanceof ModelRejectedError) return this.refuse(token, error);
+      return this.sourceFailed(error);
+    }
+    this.succeeded('unchanged');
+    let model: ServingModel;
+    try {
+      model = await this.options.loader.load(task, fetched);
+    } catch (error) {
+      if (error instanceof ModelRejectedError) return this.refuse(token, error);
+      throw error;
+    }
+    const previous = registry.swap(task, model);
+    this.servingToken = fetched.token ?? token;
+    this.pending = undefined;
+    metrics.modelPending.labels(task).set(0);
+    metrics.modelLoads.labels(task).inc();
+    this.log.info(
+      { model: model.identity, previous: previous?.identity, sha256: model.manifest.sha256 },
+      previous ? 'model swapped' : 'model loaded',
+    );
+    await this.saveToCache(this.servingToken, fetched);
+    return 'swapped';
+  }
+
+  private schedule(delayMs: number): void {
+    if (this.stopped) return;
+    this.timer = setTimeout(() => {
+      this.running = this.cycle();
+    }, delayMs);
+    this.timer.unref();
+  }
+
+  private async cycle(): Promise<void> {
+    let outcome: CheckOutcome;
+    try {
+      outcome = await this.checkNow();
+    } catch (error) {
+      // A bug, not a store problem: keep serving and keep trying.
+      this.log.error({ err: error }, 'model check failed unexpectedly');
+      outcome = 'failed';
+    }
+    const serving = this.options.registry.serves(this.options.task);
+    if (!serving && outcome === 'failed') await this.loadFromCache();
+    const next = this.nextDelay(outcome, serving);
+    if (next !== undefined) this.schedule(next);
+  }
+
+  private nextDelay(outcome: CheckOutcome, serving: boolean): number | undefined {
+    const { pollIntervalMs, retryMaxMs, source } = this.options;
+    if (outcome === 'pending') return Math.min(PENDING_RETRY_MAX_MS, pollIntervalMs || PENDING_RETRY_MAX_MS);
+    if (outcome === 'failed' || !serving) {
+      return this.jittered(Math.min(retryMaxMs, FIRST_RETRY_MS * 2 ** Math.min(this.failures - 1, 20)));
+    }
+    if (pollIntervalMs === 0 || source.immutable) {
+      this.log.info('model polling is off: the source cannot change or polling is disabled');
+      return undefined;
+    }
+    return this.jittered(pollIntervalMs);
+  }
+
+  private jittered(delayMs: number): number {
+    const spread = delayMs * this.options.pollJitter;
+    return Math.max(0, Math.round(delayMs - spread + Math.random() * 2 * spread));
+  }
+
+  private succeeded(outcome: CheckOutcome): CheckOutcome {
+    if (this.failures > 0) this.log.info({ failures: this.failures }, 'model source reachable again');
+    this.failures = 0;
+    return outcome;
+  }
+
+  private sourceFailed(error: unknown): CheckOutcome {
+    const { task, registry, metrics } = this.options;
+    const reason = error instanceof ModelSourceError ? error.reason : 'invalid_response';
+    const message = error instanceof Error ? error.message : String(error);
+    this.failures++;
+    metrics.modelSourceErrors.labels(task, reason).inc();
+    registry.recordError(task, message);
+    // The first failure of a streak is worth a warning; the rest would flood the log.
+    const level = this.failures === 1 ? 'warn' : 'debug';
+    this.log[level]({ reason, failures: this.failures, error: message }, 'model source check failed; serving model unchanged');
+    return 'failed';
+  }
+
+  private refuse(token: string, error: ModelRejectedError): CheckOutcome {
+    const { task, registry, metrics, pendingTimeoutMs } = this.options;
+    if (error.reason === 'sha256') {
+      // Publishing writes the .onnx before the manifest, but a reader can see a
+      // new manifest next to the old .onnx for a moment: wait before refusing.
+      if (this.pending?.token !== token) this.pending = { token, since: Date.now() };
+      if (Date.now() - this.pending.since < pendingTimeoutMs) {
+        metrics.modelPending.labels(task).set(1);
+        this.log.info({ error: error.message }, 'new manifest waits for its model file; retrying');
+        return 'pending';
+      }
+    }
+    this.pending = undefined;
+    this.refusedToken = token;
+    metrics.modelPending.labels(task).set(0);
+    metrics.modelLoadFailures.labels(task, error.reason).inc();
+    registry.recordError(task, error.message);
+    this.log.warn({ reason: error.reason, error: error.message }, 'model version refused; serving model unchanged');
+    return 'rejected';
+  }
+
+  private async loadFromCache(): Promise<void> {
+    const { cache, task, loader, registry, metrics } = this.options;
+    if (cache === undefined) return;
+    const cached = await cache.read(task, this.options.source.uri);
+    if (cached === undefined) return;
+    try {
+      const model = await loader.load(task, cached.fetched);
+      registry.swap(task, model);
+      this.servingToken = cached.token;
+      metrics.modelLoads.labels(task).inc();
+      this.log.warn({ model: model.identity }, 'model source unavailable: serving the cached copy of the last good version');
+    } catch (error) {
+      this.log.warn({ error: (error as Error).message }, 'cached model copy is unusable; ignoring it');
+    }
+  }
+
+  private async saveToCache(token: string, fetched: FetchedModel): Promise<void> {
+    const { cache, task } = this.options;
+    if (cache === undefined) return;
+    try {
+      await cache.write(task, token, fetched);
+    } catch (error) {
+      // Serving is unaffected; only the next cold start without the store is.
+      this.log.warn({ error: (error as Error).message }, 'could not write the model cache');
+    }
+  }
+}

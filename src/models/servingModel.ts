@@ -1,0 +1,143 @@
+import { Tensor, type InferenceSession } from 'onnxruntime-node';
+import type { FeatureBuilder } from '../features/featureBuilder.js';
+import type { ModelManifest } from './manifest.js';
+import type { ModelTask } from './modelTask.js';
+import { RunCoalescer } from './runCoalescer.js';
+
+export type InputBuffer = Float32Array | Float64Array;
+
+/** Requests up to this many rows share model runs with others (unary calls); larger ones run alone. */
+const COALESCE_MAX_ROWS = 64;
+
+/** Which stored artifact a model came from. */
+export interface ModelIdentity {
+  readonly name: string;
+  readonly version: string;
+  /** lakeFS commit id, S3 ETag, or sha256:<12 hex> for local files. */
+  readonly revision: string;
+}
+
+/**
+ * One checked model version with its onnxruntime session. Calls hold it with
+ * acquire/release; once retired (replaced), the native session is released
+ * when the last holder lets go: releasing it under a running `run` would crash
+ * the process, not fail a call.
+ */
+export class ServingModel {
+  readonly identity: ModelIdentity;
+  readonly labels: readonly string[];
+  readonly classCount: number;
+  readonly featureCount: number;
+  /** Binary models: the class-1 probability at or above which the answer is class 1. */
+  readonly threshold: number | undefined;
+  readonly loadedAt = new Date();
+  readonly createdAt: Date;
+
+  private readonly inputName: string;
+  private readonly outputNames: readonly string[];
+  private readonly elementType: 'float32' | 'float64';
+  private readonly coalescer: RunCoalescer;
+  private holders = 0;
+  private retired = false;
+  private released = false;
+
+  constructor(
+    readonly task: ModelTask,
+    readonly manifest: ModelManifest,
+    readonly features: FeatureBuilder,
+    private readonly session: InferenceSession,
+    revision: string,
+    /** Where the model was configured to come from (never with credentials). */
+    readonly source: string,
+  ) {
+    this.identity = { name: manifest.name, version: manifest.version, revision };
+    this.labels = manifest.classes.map((entry) => entry.label);
+    this.classCount = manifest.classes.length;
+    this.featureCount = manifest.features.length;
+    this.threshold = manifest.threshold;
+    this.createdAt = new Date(manifest.created_at);
+    this.inputName = manifest.input.name;
+    this.outputNames = [manifest.outputs.probabilities];
+    this.elementType = manifest.input.element_type;
+    this.coalescer = new RunCoalescer(
+      (input, rows) => this.run(input, rows),
+      (rows) => this.inputBuffer(rows),
+      this.classCount,
+    );
+  }
+
+  /** A zeroed input buffer for `rows` transactions, of the model's element type. */
+  inputBuffer(rows: number): InputBuffer {
+    const size = rows * this.featureCount;
+    return this.elementType === 'float32' ? new Float32Array(size) : new Float64Array(size);
+  }
+
+  /** Largest finite value the input tensor holds (float32 models overflow above ~3.4e38). */
+  get largestInput(): number {
+    return this.elementType === 'float32' ? 3.4028234663852886e38 : Number.MAX_VALUE;
+  }
+
+  get elementTypeName(): 'float32' | 'float64' {
+    return this.elementType;
+  }
+
+  /**
+   * Class probabilities, row-major [rows, classCount]. The caller holds the
+   * model. Small requests share a run with the other calls in flight, if any.
+   */
+  probabilities(input: InputBuffer, rows: number): Promise<Float32Array | Float64Array> {
+    return rows <= COALESCE_MAX_ROWS && this.holders > 1 ? this.coalescer.submit(input, rows) : this.run(input, rows);
+  }
+
+  private async run(input: InputBuffer, rows: number): Promise<Float32Array | Float64Array> {
+    const tensor = new Tensor(this.elementType, input, [rows, this.featureCount]);
+    const results = await this.session.run({ [this.inputName]: tensor }, this.outputNames);
+    const output = results[this.outputNames[0] as string];
+    if (output === undefined || !(output.data instanceof Float32Array || output.data instanceof Float64Array)) {
+      throw new Error(`model ${this.identity.name} returned no probability tensor`);
+    }
+    return output.data;
+  }
+
+  /**
+   * The predicted class of row `row`: binary models compare the class-1
+   * probability with the threshold, others take the most probable class (the
+   * lowest id on a tie). Never the model's own label output.
+   */
+  classOf(probabilities: Float32Array | Float64Array, row: number): number {
+    const base = row * this.classCount;
+    if (this.threshold !== undefined) return (probabilities[base + 1] as number) >= this.threshold ? 1 : 0;
+    let best = 0;
+    for (let index = 1; index < this.classCount; index++) {
+      if ((probabilities[base + index] as number) > (probabilities[base + best] as number)) best = index;
+    }
+    return best;
+  }
+
+  acquire(): void {
+    this.holders++;
+  }
+
+  release(): void {
+    this.holders--;
+    if (this.retired && this.holders === 0) this.releaseSession();
+  }
+
+  /** Takes the model out of service; its session goes when no call holds it. */
+  retire(): void {
+    this.retired = true;
+    if (this.holders === 0) this.releaseSession();
+  }
+
+  /** True once the native session has been released (for tests and metrics). */
+  get isReleased(): boolean {
+    return this.released;
+  }
+
+  private releaseSession(): void {
+    if (this.released) return;
+    this.released = true;
+    // The session is never used again; a failed release only leaks memory.
+    this.session.release().catch(() => undefined);
+  }
+}

@@ -1,0 +1,100 @@
+import { status } from '@grpc/grpc-js';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { FraudCallError, FraudClient } from '../../client/fraudClient.js';
+import { MAIN_SCRIPT } from '../helpers/paths.js';
+import { spawnService } from '../helpers/spawnService.js';
+import { transaction } from '../helpers/testService.js';
+import { runTool } from '../helpers/tools.js';
+
+function runMain(env: Record<string, string>): Promise<{ code: number | null; stderr: string; stdout: string }> {
+  return new Promise((resolveRun) => {
+    const child = spawn(process.execPath, [MAIN_SCRIPT], { env: { PATH: process.env.PATH ?? '', ...env } });
+    let stderr = '';
+    let stdout = '';
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')));
+    child.once('exit', (code) => {
+      resolveRun({ code, stderr, stdout });
+    });
+  });
+}
+
+describe('the service process', () => {
+  it('should exit 2 with one line naming the variable when the configuration is bad', async () => {
+    const result = await runMain({ FRAUD_GRPC_PORT: 'fifty' });
+    assert.equal(result.code, 2);
+    assert.equal(result.stderr, 'configuration error: FRAUD_GRPC_PORT: must be an integer from 0 to 65535, got "fifty"\n');
+    assert.equal(result.stdout, '');
+  });
+
+  it('should reach SERVING on the bundled models and pass grpc-health-probe', async () => {
+    const service = await spawnService();
+    try {
+      const serving = await service.waitForLog('serving');
+      console.log(`      started: SERVING ${String(serving.uptimeMs)} ms after the process started`);
+      const probe = await runTool('grpc-health-probe', [`-addr=${service.address}`]);
+      assert.equal(probe.code, 0, probe.stderr);
+      assert.match(probe.stdout + probe.stderr, /status: SERVING/);
+    } finally {
+      assert.equal(await service.kill(), 0);
+    }
+  });
+
+  it('should make grpc-health-probe fail while the models are not loaded', async () => {
+    const service = await spawnService({ FRAUD_SCENARIO_MODEL_URI: '/nonexistent/fraud-scenario.json' });
+    try {
+      await service.waitForLog('listening');
+      const probe = await runTool('grpc-health-probe', [`-addr=${service.address}`, '-service=fraud.v1.FraudService']);
+      assert.notEqual(probe.code, 0);
+      assert.match(probe.stdout + probe.stderr, /NOT_SERVING/);
+    } finally {
+      await service.kill();
+    }
+  });
+
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    it(`should finish the calls in flight on ${signal}, then exit 0`, async () => {
+      const service = await spawnService({ FRAUD_SHUTDOWN_GRACE_SECONDS: '20' });
+      const client = new FraudClient({ address: service.address, retry: { attempts: 1 }, deadlineMs: 30_000 });
+      try {
+        await service.waitForLog('serving');
+        const batch = Array.from({ length: 10_000 }, (_, index) => transaction({ transactionId: index, txAmount: index % 300 }));
+        await client.predictBatch(batch.slice(0, 10));
+        const calls = Array.from({ length: 40 }, () => client.predictBatch(batch).then(() => 'ok', (error: unknown) => error));
+        await new Promise((wake) => setTimeout(wake, 30));
+        service.process.kill(signal);
+        const outcomes = await Promise.all(calls);
+        const completed = outcomes.filter((outcome) => outcome === 'ok').length;
+        const refused = outcomes.filter((outcome) => outcome instanceof FraudCallError && outcome.code === status.UNAVAILABLE).length;
+        console.log(`      ${completed} calls completed after ${signal}, ${refused} refused as UNAVAILABLE (not yet received)`);
+        assert.equal(completed + refused, outcomes.length, `unexpected outcomes: ${outcomes.filter((outcome) => outcome !== 'ok').map(String).join('; ')}`);
+        assert.ok(completed > 0);
+        assert.equal(await service.exited, 0);
+        assert.ok(service.logs.some((record) => record.msg === 'stopped'));
+      } finally {
+        client.close();
+        await service.kill('SIGKILL');
+      }
+    });
+  }
+
+  it('should cut off the calls still running when the grace period ends, and still exit 0', async () => {
+    const service = await spawnService({ FRAUD_SHUTDOWN_GRACE_SECONDS: '0' });
+    const client = new FraudClient({ address: service.address, retry: { attempts: 1 }, deadlineMs: 30_000 });
+    try {
+      await service.waitForLog('serving');
+      const batch = Array.from({ length: 10_000 }, (_, index) => transaction({ transactionId: index }));
+      const calls = Array.from({ length: 40 }, () => client.predictBatch(batch).then(() => 'ok', (error: unknown) => error));
+      await new Promise((wake) => setTimeout(wake, 30));
+      service.process.kill('SIGTERM');
+      const outcomes = await Promise.all(calls);
+      assert.equal(await service.exited, 0);
+      assert.ok(outcomes.some((outcome) => outcome !== 'ok'), 'some calls were cut off');
+      assert.ok(service.logs.some((record) => record.msg === 'grace period over: cancelling the calls still running'));
+    } finally {
+      client.close();
+      await service.kill('SIGKILL');
+    }
+  });
+});

@@ -1,0 +1,81 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
+import { MAIN_SCRIPT, bundled } from './paths.js';
+import type { LogRecord } from './testService.js';
+import { waitFor } from './waitFor.js';
+
+export interface SpawnedService {
+  readonly process: ChildProcess;
+  readonly grpcPort: number;
+  readonly metricsPort: number;
+  readonly address: string;
+  readonly logs: LogRecord[];
+  readonly stderr: string[];
+  /** Resolves with the exit code (or signal name) when the process ends. */
+  readonly exited: Promise<number | string>;
+  waitForLog(message: string, timeoutMs?: number): Promise<LogRecord>;
+  kill(signal?: NodeJS.Signals): Promise<number | string>;
+}
+
+/** A free TCP port on 127.0.0.1 (for processes that must be told their port). */
+export function freePort(): Promise<number> {
+  return new Promise((resolvePort, rejectPort) => {
+    const server = createServer();
+    server.once('error', rejectPort);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => {
+        resolvePort(typeof address === 'object' && address !== null ? address.port : 0);
+      });
+    });
+  });
+}
+
+/** `node dist/src/main.js` as its own process, the way the README starts it. */
+export async function spawnService(env: Record<string, string> = {}): Promise<SpawnedService> {
+  const grpcPort = await freePort();
+  const metricsPort = await freePort();
+  const child = spawn(process.execPath, [MAIN_SCRIPT], {
+    env: {
+      PATH: process.env.PATH ?? '',
+      FRAUD_GRPC_HOST: '127.0.0.1',
+      FRAUD_GRPC_PORT: String(grpcPort),
+      FRAUD_METRICS_HOST: '127.0.0.1',
+      FRAUD_METRICS_PORT: String(metricsPort),
+      FRAUD_BINARY_MODEL_URI: bundled('fraud-binary'),
+      FRAUD_SCENARIO_MODEL_URI: bundled('fraud-scenario'),
+      FRAUD_LOG_LEVEL: 'debug',
+      ...env,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const logs: LogRecord[] = [];
+  const stderr: string[] = [];
+  let pending = '';
+  child.stdout.on('data', (chunk: Buffer) => {
+    pending += chunk.toString('utf8');
+    const lines = pending.split('\n');
+    pending = lines.pop() ?? '';
+    for (const line of lines) if (line.trim() !== '') logs.push(JSON.parse(line) as LogRecord);
+  });
+  child.stderr.on('data', (chunk: Buffer) => stderr.push(chunk.toString('utf8')));
+  const exited = new Promise<number | string>((resolveExit) => {
+    child.once('exit', (code, signal) => {
+      resolveExit(code ?? signal ?? 'unknown');
+    });
+  });
+  return {
+    process: child,
+    grpcPort,
+    metricsPort,
+    address: `127.0.0.1:${grpcPort}`,
+    logs,
+    stderr,
+    exited,
+    waitForLog: (message, timeoutMs = 15_000) => waitFor(`log "${message}"`, () => logs.find((record) => record.msg === message), timeoutMs),
+    async kill(signal: NodeJS.Signals = 'SIGTERM') {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      return exited;
+    },
+  };
+}

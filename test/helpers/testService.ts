@@ -1,0 +1,66 @@
+import { Writable } from 'node:stream';
+import { FraudClient, type TransactionInput } from '../../client/fraudClient.js';
+import { loadConfig } from '../../src/config/config.js';
+import { startService, type RunningService } from '../../src/main.js';
+import { createLogger } from '../../src/observability/logger.js';
+import { bundled } from './paths.js';
+import { waitFor } from './waitFor.js';
+
+export interface LogRecord {
+  readonly level: string;
+  readonly msg: string;
+  readonly [key: string]: unknown;
+}
+
+export interface TestService {
+  readonly service: RunningService;
+  readonly client: FraudClient;
+  readonly address: string;
+  readonly logs: LogRecord[];
+  stop(): Promise<void>;
+}
+
+/**
+ * The real service, assembled by the same composition root as production,
+ * listening on 127.0.0.1 with ports chosen by the OS; its log lines are kept
+ * for assertions. Waits for SERVING unless `waitUntilReady` is false.
+ */
+export async function startTestService(env: Record<string, string> = {}, waitUntilReady = true): Promise<TestService> {
+  const config = loadConfig({
+    FRAUD_GRPC_HOST: '127.0.0.1',
+    FRAUD_GRPC_PORT: '0',
+    FRAUD_METRICS_HOST: '127.0.0.1',
+    FRAUD_METRICS_PORT: '0',
+    FRAUD_BINARY_MODEL_URI: bundled('fraud-binary'),
+    FRAUD_SCENARIO_MODEL_URI: bundled('fraud-scenario'),
+    FRAUD_SHUTDOWN_GRACE_SECONDS: '5',
+    ...env,
+  });
+  const logs: LogRecord[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      for (const line of chunk.toString('utf8').split('\n')) if (line.trim() !== '') logs.push(JSON.parse(line) as LogRecord);
+      done();
+    },
+  });
+  const logger = createLogger('debug', sink);
+  const service = await startService(config, logger);
+  const address = `127.0.0.1:${service.grpcPort}`;
+  const client = new FraudClient({ address, deadlineMs: 10_000, retry: { attempts: 1 } });
+  if (waitUntilReady) await waitFor('both models loaded', () => service.registry.ready);
+  return {
+    service,
+    client,
+    address,
+    logs,
+    async stop() {
+      client.close();
+      await service.shutdown();
+    },
+  };
+}
+
+/** A transaction every model accepts; override fields per test. */
+export function transaction(overrides: Partial<TransactionInput> = {}): TransactionInput {
+  return { transactionId: 1, customerId: 42, terminalId: 7, txAmount: 57.16, txTimeSeconds: 3600, txTimeDays: 0, ...overrides };
+}

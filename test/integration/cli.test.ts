@@ -1,0 +1,114 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PassThrough, Readable } from 'node:stream';
+import { Cli } from '../../client/cli.js';
+import { FraudClient } from '../../client/fraudClient.js';
+import { startTestService, type TestService } from '../helpers/testService.js';
+
+interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+async function cli(address: string, argv: string[], stdin = ''): Promise<Run> {
+  const stdout = new PassThrough();
+  const stderr = new PassThrough();
+  let out = '';
+  let err = '';
+  stdout.on('data', (chunk: Buffer) => (out += chunk.toString('utf8')));
+  stderr.on('data', (chunk: Buffer) => (err += chunk.toString('utf8')));
+  const code = await new Cli({ stdout, stderr, stdin: Readable.from([stdin]), env: { FRAUD_ADDRESS: address } }, (settings) => new FraudClient({ address: settings.address, deadlineMs: settings.deadlineMs })).run(argv);
+  return { code, stdout: out, stderr: err };
+}
+
+const TRANSACTION = ['--transaction-id', '3', '--customer-id', '42', '--terminal-id', '7', '--amount', '250', '--time-seconds', '3600'];
+
+describe('fraud-cli', () => {
+  let running: TestService;
+  let folder: string;
+  before(async () => {
+    running = await startTestService();
+    folder = await mkdtemp(join(tmpdir(), 'fraud-cli-'));
+  });
+  after(async () => {
+    await running.stop();
+    await rm(folder, { recursive: true, force: true });
+  });
+
+  it('predict should print the label, probabilities and model, human-readable by default', async () => {
+    const run = await cli(running.address, ['predict', ...TRANSACTION]);
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(run.stdout, /^FRAUD {2}probability \d\.\d{4} \(fraud probability \d\.\d{4} >= threshold 0\.5\)\ntransaction 3 · model fraud-binary /);
+  });
+
+  it('predict --json should print the proto3 JSON answer', async () => {
+    const run = await cli(running.address, ['predict', ...TRANSACTION, '--json']);
+    const answer = JSON.parse(run.stdout) as { prediction: string; transactionId: string };
+    assert.equal(answer.prediction, 'FRAUD');
+    assert.equal(answer.transactionId, '3');
+  });
+
+  it('scenario should classify with the scenario model', async () => {
+    const run = await cli(running.address, ['scenario', ...TRANSACTION]);
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(run.stdout, /^scenario_1 {2}probability/);
+    assert.match(run.stdout, /class 0: \d\.\d{4}, class 1: \d\.\d{4}, class 2: \d\.\d{4}, class 3: \d\.\d{4}/);
+  });
+
+  it('should print the field violations and exit 1 when the service refuses the transaction', async () => {
+    const run = await cli(running.address, ['predict', ...TRANSACTION.slice(0, 6), '--amount=-4', '--time-seconds', '1']);
+    assert.equal(run.code, 1);
+    assert.match(run.stderr, /^error: INVALID_ARGUMENT: transaction\.tx_amount: must be >= 0, got -4\n {2}transaction\.tx_amount: must be >= 0, got -4\n$/);
+  });
+
+  it('should exit 2 with a usage message on a bad command line', async () => {
+    for (const argv of [['predict', '--amount', '5'], ['frobnicate'], ['predict', '--nope'], ['batch', '--input', 'x.txt']]) {
+      const run = await cli(running.address, argv);
+      assert.equal(run.code, 2, argv.join(' '));
+      assert.match(run.stderr, /^error: .+\nrun fraud-cli --help for usage\n$/);
+    }
+  });
+
+  it('batch should score a CSV in the simulator\'s columns, in order, with a summary', async () => {
+    const csv = join(folder, 'transactions.csv');
+    const rows = Array.from({ length: 2500 }, (_, index) => `${index},2018-04-01 01:00:00,${index % 50},${index % 70},${index % 10 === 0 ? 300 : 20},${3600 + index},0,0,0`);
+    await writeFile(csv, ['TRANSACTION_ID,TX_DATETIME,CUSTOMER_ID,TERMINAL_ID,TX_AMOUNT,TX_TIME_SECONDS,TX_TIME_DAYS,TX_FRAUD,TX_FRAUD_SCENARIO', ...rows].join('\n'));
+    const run = await cli(running.address, ['batch', '--input', csv, '--batch-size', '1000']);
+    assert.equal(run.code, 0, run.stderr);
+    const lines = run.stdout.trim().split('\n');
+    assert.equal(lines.length, 2500);
+    assert.deepEqual(lines.slice(0, 2).map((line) => line.split('\t').slice(0, 2)), [['0', 'FRAUD'], ['1', 'simple_transaction']]);
+    assert.match(run.stderr, /^scored 2500 transactions in [\d.]+ s \(\d+\/s\): FRAUD 250, simple_transaction 2250; model fraud-binary /);
+  });
+
+  it('batch should read JSON Lines from stdin and write JSON Lines', async () => {
+    const input = [1, 2, 3].map((id) => JSON.stringify({ transaction_id: id, customer_id: 1, terminal_id: 1, tx_amount: 250, tx_time_seconds: 10 })).join('\n');
+    const run = await cli(running.address, ['batch', '--format', 'jsonl', '--task', 'scenario', '--json'], input);
+    assert.equal(run.code, 0, run.stderr);
+    const answers = run.stdout.trim().split('\n').map((line) => JSON.parse(line) as { transactionId: string; prediction: string });
+    assert.deepEqual(answers.map((answer) => [answer.transactionId, answer.prediction]), [['1', 'scenario_1'], ['2', 'scenario_1'], ['3', 'scenario_1']]);
+  });
+
+  it('batch should name the line of a malformed input', async () => {
+    const run = await cli(running.address, ['batch', '--format', 'jsonl'], '{"transaction_id": 1, "customer_id": 1, "terminal_id": 1, "tx_amount": 5, "tx_time_seconds": 1}\nnot json\n');
+    assert.equal(run.code, 2);
+    assert.match(run.stderr, /^error: input line 2: not JSON/);
+  });
+
+  it('models should show both serving versions', async () => {
+    const run = await cli(running.address, ['models']);
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(run.stdout, /^binary \(Predict\): fraud-binary .+\n {2}source {5}file:\/\//);
+    assert.match(run.stdout, /multiclass \(PredictScenario\): fraud-scenario /);
+    assert.match(run.stdout, /classes {4}0=simple_transaction, 1=scenario_1, 2=scenario_2, 3=scenario_3/);
+  });
+
+  it('health should print SERVING and exit 0', async () => {
+    const run = await cli(running.address, ['health', '--service', 'fraud.v1.FraudService', '--json']);
+    assert.equal(run.code, 0, run.stderr);
+    assert.deepEqual(JSON.parse(run.stdout), { service: 'fraud.v1.FraudService', status: 'SERVING' });
+  });
+});

@@ -1,0 +1,80 @@
+import { credentials, status, type ClientReadableStream, type ServiceError } from '@grpc/grpc-js';
+import assert from 'node:assert/strict';
+import { copyFile, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { HealthCheckResponse_ServingStatus as Serving, HealthClient, type HealthCheckResponse } from '../../src/gen/grpc/health/v1/health.js';
+import { readModel } from '../helpers/modelFixtures.js';
+import { bundled, BUNDLED } from '../helpers/paths.js';
+import { startTestService } from '../helpers/testService.js';
+import { waitFor } from '../helpers/waitFor.js';
+
+function check(client: HealthClient, service: string): Promise<Serving> {
+  return new Promise((resolveCheck, rejectCheck) => {
+    client.check({ service }, (error: ServiceError | null, response: HealthCheckResponse) => {
+      if (error) rejectCheck(error);
+      else resolveCheck(response.status);
+    });
+  });
+}
+
+describe('health (grpc.health.v1)', () => {
+  it('should report NOT_SERVING until both models are loaded, then SERVING, for "" and fraud.v1.FraudService', async () => {
+    const folder = await mkdtemp(join(tmpdir(), 'fraud-health-'));
+    const binaryManifest = join(folder, 'fraud-binary.json');
+    const running = await startTestService({ FRAUD_BINARY_MODEL_URI: binaryManifest, FRAUD_MODEL_RETRY_MAX_SECONDS: '1' }, false);
+    const client = new HealthClient(running.address, credentials.createInsecure());
+    const seen: Serving[] = [];
+    const watch: ClientReadableStream<HealthCheckResponse> = client.watch({ service: 'fraud.v1.FraudService' });
+    watch.on('data', (response: HealthCheckResponse) => seen.push(response.status));
+    watch.on('error', () => undefined);
+    try {
+      await waitFor('the multiclass model', () => running.service.registry.serves('multiclass'));
+      assert.equal(await check(client, ''), Serving.NOT_SERVING);
+      assert.equal(await check(client, 'fraud.v1.FraudService'), Serving.NOT_SERVING);
+
+      // The binary model arrives late: the service picks it up and flips to SERVING.
+      const { manifest } = readModel(bundled('fraud-binary'));
+      await copyFile(join(BUNDLED, manifest.model_file), join(folder, manifest.model_file));
+      await copyFile(bundled('fraud-binary'), binaryManifest);
+      await waitFor('SERVING', async () => (await check(client, '')) === Serving.SERVING, 15_000);
+      assert.equal(await check(client, 'fraud.v1.FraudService'), Serving.SERVING);
+      await waitFor('Watch to see SERVING', () => seen.includes(Serving.SERVING));
+      assert.deepEqual(seen, [Serving.NOT_SERVING, Serving.SERVING]);
+    } finally {
+      watch.cancel();
+      client.close();
+      await running.stop();
+      await rm(folder, { recursive: true, force: true });
+    }
+  });
+
+  it('should answer NOT_FOUND for a service it does not know', async () => {
+    const running = await startTestService();
+    const client = new HealthClient(running.address, credentials.createInsecure());
+    try {
+      await assert.rejects(check(client, 'no.such.Service'), (error: ServiceError) => error.code === status.NOT_FOUND);
+    } finally {
+      client.close();
+      await running.stop();
+    }
+  });
+
+  it('should flip to NOT_SERVING as soon as shutdown starts', async () => {
+    const running = await startTestService();
+    const client = new HealthClient(running.address, credentials.createInsecure());
+    const seen: Serving[] = [];
+    const watch = client.watch({ service: '' });
+    watch.on('data', (response: HealthCheckResponse) => seen.push(response.status));
+    watch.on('error', () => undefined);
+    try {
+      await waitFor('SERVING on the watch', () => seen.includes(Serving.SERVING));
+      const stopping = running.stop();
+      await waitFor('NOT_SERVING on the watch', () => seen.at(-1) === Serving.NOT_SERVING);
+      await stopping;
+    } finally {
+      watch.cancel();
+      client.close();
+    }
+  });
+});

@@ -1,0 +1,83 @@
+import assert from 'node:assert/strict';
+import { RawStub } from '../helpers/rawStub.js';
+import { startTestService, transaction, type TestService } from '../helpers/testService.js';
+
+/** Value of one sample line, e.g. sample(text, 'fraud_grpc_requests_total{method="Predict",code="OK"}'). */
+function sample(text: string, series: string): number | undefined {
+  const line = text.split('\n').find((candidate) => candidate.startsWith(`${series} `));
+  return line === undefined ? undefined : Number(line.slice(series.length + 1));
+}
+
+describe('Prometheus metrics', () => {
+  let running: TestService;
+  let text: string;
+
+  before(async () => {
+    running = await startTestService();
+    for (let index = 0; index < 5; index++) await running.client.predict(transaction({ txAmount: 300 }));
+    await running.client.predict(transaction({ txAmount: 10, txTimeSeconds: 129600, txTimeDays: 1 }));
+    await running.client.predictScenario(transaction({ txAmount: 250 }));
+    await running.client.predictBatch([transaction(), transaction(), transaction()]);
+    const raw = new RawStub(running.address);
+    await raw.predictFailure({ transactionId: 1n });
+    raw.close();
+    const response = await fetch(`http://127.0.0.1:${running.service.metricsPort}/metrics`);
+    assert.equal(response.status, 200);
+    assert.match(response.headers.get('content-type') ?? '', /^text\/plain/);
+    text = await response.text();
+  });
+
+  after(async () => {
+    await running.stop();
+  });
+
+  it('should count calls by method and status code', () => {
+    assert.equal(sample(text, 'fraud_grpc_requests_total{method="Predict",code="OK"}'), 6);
+    assert.equal(sample(text, 'fraud_grpc_requests_total{method="Predict",code="INVALID_ARGUMENT"}'), 1);
+    assert.equal(sample(text, 'fraud_grpc_requests_total{method="PredictScenario",code="OK"}'), 1);
+    assert.equal(sample(text, 'fraud_grpc_requests_total{method="PredictBatch",code="OK"}'), 1);
+  });
+
+  it('should time calls with sorted buckets fit for sub-millisecond answers', () => {
+    const bounds = text
+      .split('\n')
+      .filter((line) => line.startsWith('fraud_grpc_request_duration_seconds_bucket{') && line.includes('method="Predict"'))
+      .map((line) => /le="([^"]+)"/.exec(line)?.[1] ?? '')
+      .map((bound) => (bound === '+Inf' ? Number.POSITIVE_INFINITY : Number(bound)));
+    assert.ok(bounds.length > 10);
+    assert.deepEqual(bounds, [...bounds].sort((a, b) => a - b));
+    assert.ok(bounds.filter((bound) => bound < 0.001).length >= 4, `buckets below 1 ms: ${bounds.join(', ')}`);
+    assert.equal(sample(text, 'fraud_grpc_request_duration_seconds_count{method="Predict"}'), 7);
+  });
+
+  it('should count predictions by task, model and class', () => {
+    assert.equal(sample(text, 'fraud_predictions_total{task="binary",model="fraud-binary",class="FRAUD"}'), 5);
+    assert.equal(sample(text, 'fraud_predictions_total{task="binary",model="fraud-binary",class="simple_transaction"}'), 4);
+    assert.equal(sample(text, 'fraud_predictions_total{task="multiclass",model="fraud-scenario",class="scenario_1"}'), 1);
+  });
+
+  it('should describe model loads and the serving versions', () => {
+    assert.equal(sample(text, 'fraud_model_loads_total{task="binary"}'), 1);
+    assert.equal(sample(text, 'fraud_model_loads_total{task="multiclass"}'), 1);
+    assert.equal(sample(text, 'fraud_model_serving{task="binary"}'), 1);
+    const info = text.split('\n').filter((line) => line.startsWith('fraud_model_info{'));
+    assert.equal(info.length, 2, info.join('\n'));
+    assert.match(info.join('\n'), /task="binary",name="fraud-binary",version="[^"]+",revision="sha256:[0-9a-f]{12}",source="file:\/\/[^"]+fraud-binary\.json"\} 1/);
+    assert.ok((sample(text, 'fraud_model_loaded_timestamp_seconds{task="binary"}') ?? 0) > 1.7e9);
+    assert.match(text, /^# HELP fraud_model_load_failures_total /m);
+    assert.equal(sample(text, 'fraud_model_inference_duration_seconds_count{task="binary"}'), 7);
+    assert.equal(sample(text, 'fraud_model_inference_duration_seconds_count{task="multiclass"}'), 1);
+  });
+
+  it('should export the default process metrics', () => {
+    assert.ok(sample(text, 'process_cpu_user_seconds_total') !== undefined);
+    assert.ok(sample(text, 'process_resident_memory_bytes') !== undefined);
+    assert.match(text, /^nodejs_eventloop_lag_seconds /m);
+  });
+
+  it('should answer 404 anywhere but /metrics', async () => {
+    const response = await fetch(`http://127.0.0.1:${running.service.metricsPort}/`);
+    assert.equal(response.status, 404);
+    await response.text();
+  });
+});

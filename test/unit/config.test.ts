@@ -1,0 +1,83 @@
+import assert from 'node:assert/strict';
+import { fileURLToPath } from 'node:url';
+import { ConfigError, loadConfig, unknownVariables } from '../../src/config/config.js';
+import { bundled } from '../helpers/paths.js';
+
+describe('config', () => {
+  it('should default to gRPC on 50051, metrics on 9464 and the bundled models', () => {
+    const config = loadConfig({});
+    assert.equal(config.grpc.port, 50051);
+    assert.equal(config.metrics.port, 9464);
+    assert.equal(config.maxBatchSize, 10_000);
+    assert.equal(config.modelPoll.intervalMs, 30_000);
+    assert.equal(config.modelCacheDir, undefined);
+    assert.equal(fileURLToPath(config.modelUris.binary), bundled('fraud-binary'));
+    assert.equal(fileURLToPath(config.modelUris.multiclass), bundled('fraud-scenario'));
+  });
+
+  it('should read every documented variable', () => {
+    const config = loadConfig({
+      FRAUD_GRPC_HOST: '127.0.0.1',
+      FRAUD_GRPC_PORT: '6000',
+      FRAUD_METRICS_PORT: '6001',
+      FRAUD_LOG_LEVEL: 'WARN',
+      FRAUD_MAX_BATCH_SIZE: '500',
+      FRAUD_MAX_MESSAGE_BYTES: '2048',
+      FRAUD_SHUTDOWN_GRACE_SECONDS: '2.5',
+      FRAUD_BINARY_MODEL_URI: 's3://fraud-models/main/models/fraud-binary.json',
+      FRAUD_SCENARIO_MODEL_URI: 'file:///srv/models/fraud-scenario.json',
+      FRAUD_MODEL_POLL_SECONDS: '0',
+      FRAUD_MODEL_CACHE_DIR: '/var/cache/fraud',
+      FRAUD_S3_ENDPOINT: 'http://lakefs:8000/',
+      FRAUD_S3_FORCE_PATH_STYLE: 'false',
+      FRAUD_LAKEFS_API_ENDPOINT: 'http://lakefs:8000/api/v1',
+    });
+    assert.equal(config.grpc.host, '127.0.0.1');
+    assert.equal(config.grpc.port, 6000);
+    assert.equal(config.logLevel, 'warn');
+    assert.equal(config.maxBatchSize, 500);
+    assert.equal(config.grpc.maxMessageBytes, 2048);
+    assert.equal(config.shutdownGraceMs, 2500);
+    assert.equal(config.modelUris.binary.href, 's3://fraud-models/main/models/fraud-binary.json');
+    assert.equal(config.modelUris.multiclass.href, 'file:///srv/models/fraud-scenario.json');
+    assert.equal(config.modelPoll.intervalMs, 0);
+    assert.equal(config.modelCacheDir, '/var/cache/fraud');
+    assert.equal(config.s3.endpoint, 'http://lakefs:8000');
+    assert.equal(config.s3.forcePathStyle, false);
+    assert.equal(config.lakefsApiEndpoint, 'http://lakefs:8000/api/v1');
+  });
+
+  const badValues: [string, string, RegExp][] = [
+    ['FRAUD_GRPC_PORT', 'abc', /^FRAUD_GRPC_PORT: must be an integer from 0 to 65535, got "abc"$/],
+    ['FRAUD_METRICS_PORT', '70000', /^FRAUD_METRICS_PORT: must be an integer from 0 to 65535/],
+    ['FRAUD_LOG_LEVEL', 'loud', /^FRAUD_LOG_LEVEL: must be one of trace, debug, info, warn, error, fatal, silent/],
+    ['FRAUD_MAX_BATCH_SIZE', '0', /^FRAUD_MAX_BATCH_SIZE: must be an integer from 1 to 100000/],
+    ['FRAUD_SHUTDOWN_GRACE_SECONDS', '-1', /^FRAUD_SHUTDOWN_GRACE_SECONDS: must be a number of seconds/],
+    ['FRAUD_MODEL_POLL_JITTER', '2', /^FRAUD_MODEL_POLL_JITTER: must be a number from 0 to 1/],
+    ['FRAUD_S3_FORCE_PATH_STYLE', 'maybe', /^FRAUD_S3_FORCE_PATH_STYLE: must be true or false/],
+    ['FRAUD_S3_ENDPOINT', 'ftp://example', /^FRAUD_S3_ENDPOINT: must be an http:\/\/ or https:\/\/ URL/],
+    ['FRAUD_S3_ENDPOINT', 'http://key:secret@example', /^FRAUD_S3_ENDPOINT: must not hold credentials/],
+    ['FRAUD_BINARY_MODEL_URI', 'http://example/model.json', /^FRAUD_BINARY_MODEL_URI: must be s3:\/\/<bucket>\/<key>\.json/],
+    ['FRAUD_SCENARIO_MODEL_URI', 's3://bucket-only', /^FRAUD_SCENARIO_MODEL_URI: must be s3:/],
+    ['FRAUD_SCENARIO_MODEL_URI', 'models/fraud-scenario.onnx', /^FRAUD_SCENARIO_MODEL_URI: must be s3:/],
+  ];
+  for (const [variable, value, message] of badValues) {
+    it(`should refuse ${variable}=${value} with one line naming the variable`, () => {
+      assert.throws(
+        () => loadConfig({ [variable]: value }),
+        (error: unknown) => error instanceof ConfigError && error.variable === variable && message.test(error.message) && !error.message.includes('\n'),
+      );
+    });
+  }
+
+  it('should not echo a secret it refuses', () => {
+    assert.throws(
+      () => loadConfig({ FRAUD_S3_ENDPOINT: 'http://key:supersecret@example' }),
+      (error: unknown) => error instanceof ConfigError && !error.message.includes('supersecret'),
+    );
+  });
+
+  it('should list FRAUD_ variables it does not know, for a typo warning', () => {
+    assert.deepEqual(unknownVariables({ FRAUD_GRPC_PROT: '1', FRAUD_GRPC_PORT: '1', HOME: '/root' }), ['FRAUD_GRPC_PROT']);
+  });
+});
