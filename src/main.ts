@@ -7,7 +7,9 @@ import { createGrpcServer, listen } from './api/grpcServer.js';
 import { ServerReflection } from './api/serverReflection.js';
 import { ConfigError, loadConfig, unknownVariables, type Config } from './config/config.js';
 import { loadFeatureSpec } from './features/featureSpec.js';
+import type { S3Client } from '@aws-sdk/client-s3';
 import { FileModelSource } from './models/fileModelSource.js';
+import { LakefsRefResolver } from './models/lakefsRefResolver.js';
 import { ModelCache } from './models/modelCache.js';
 import { ModelLoader } from './models/modelLoader.js';
 import { ModelRegistry } from './models/modelRegistry.js';
@@ -37,7 +39,14 @@ export interface RunningService {
  */
 export async function startService(config: Config, logger: Logger): Promise<RunningService> {
   const metrics = new Metrics();
-  const loader = new ModelLoader({ featureSpec: loadFeatureSpec(), intraOpThreads: config.onnxIntraOpThreads });
+  let s3Client: S3Client | undefined;
+  const loader = new ModelLoader({
+    featureSpec: loadFeatureSpec(),
+    intraOpThreads: config.onnxIntraOpThreads,
+    onSessionCount: (delta) => {
+      metrics.modelSessions.inc(delta);
+    },
+  });
   const sources: Record<ModelTask, ModelSource> = {
     binary: await createModelSource(config.modelUris.binary),
     multiclass: await createModelSource(config.modelUris.multiclass),
@@ -114,6 +123,7 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
       await Promise.all(watchers.map((watcher) => watcher.stop()));
       await drain(server, config.shutdownGraceMs, logger);
       registry.retireAll();
+      s3Client?.destroy();
       await new Promise<void>((resolveClose) => {
         metricsServer.close(() => {
           resolveClose();
@@ -123,9 +133,27 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
     },
   };
 
+  /** file: or s3: (S3, MinIO, lakeFS). The AWS SDK (20 MB of memory) loads only when a model needs it. */
   async function createModelSource(uri: URL): Promise<ModelSource> {
     if (uri.protocol === 'file:') return new FileModelSource(uri);
-    return Promise.reject(new ConfigError('model URI', `unsupported scheme ${uri.protocol}`));
+    const [{ S3Client }, { S3ModelSource }] = await Promise.all([import('@aws-sdk/client-s3'), import('./models/s3ModelSource.js')]);
+    s3Client ??= new S3Client({
+      endpoint: config.s3.endpoint,
+      region: config.s3.region,
+      forcePathStyle: config.s3.forcePathStyle,
+      // The watcher retries with its own backoff; the SDK should fail fast.
+      maxAttempts: 2,
+      requestHandler: { connectionTimeout: 3_000, requestTimeout: 30_000 },
+    });
+    const client = s3Client;
+    const lakefs =
+      config.lakefsApiEndpoint === undefined
+        ? undefined
+        : new LakefsRefResolver(config.lakefsApiEndpoint, async () => {
+            const { accessKeyId, secretAccessKey } = await client.config.credentials();
+            return { accessKeyId, secretAccessKey };
+          });
+    return new S3ModelSource({ uri, client, endpoint: config.s3.endpoint, lakefs });
   }
 }
 

@@ -37,6 +37,8 @@ export interface FetchedModel {
 export interface ModelLoaderOptions {
   readonly featureSpec: FeatureSpec;
   readonly intraOpThreads: number;
+  /** Told +1 when a native session is created and -1 when it is released, so leaks show in metrics. */
+  readonly onSessionCount?: (delta: number) => void;
 }
 
 const DEFAULT_SAMPLE_TOLERANCE = 1e-5;
@@ -72,13 +74,18 @@ export class ModelLoader {
     }
     const features = this.featureBuilder(manifest, where);
     const session = await this.session(manifest, fetched.modelBytes, where);
+    const counted = this.options.onSessionCount ?? (() => undefined);
+    counted(1);
     try {
       checkSignature(session, manifest, where);
-      const model = new ServingModel(task, manifest, features, session, fetched.revision, fetched.source);
+      const model = new ServingModel(task, manifest, features, session, fetched.revision, fetched.source, () => {
+        counted(-1);
+      });
       await checkSamples(model, where);
       return model;
     } catch (error) {
       await session.release().catch(() => undefined);
+      counted(-1);
       throw error;
     }
   }

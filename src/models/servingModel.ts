@@ -49,6 +49,7 @@ export class ServingModel {
     revision: string,
     /** Where the model was configured to come from (never with credentials). */
     readonly source: string,
+    private readonly onReleased: () => void = () => undefined,
   ) {
     this.identity = { name: manifest.name, version: manifest.version, revision };
     this.labels = manifest.classes.map((entry) => entry.label);
@@ -138,6 +139,6 @@ export class ServingModel {
     if (this.released) return;
     this.released = true;
     // The session is never used again; a failed release only leaks memory.
-    this.session.release().catch(() => undefined);
+    this.session.release().then(this.onReleased, this.onReleased);
   }
 }

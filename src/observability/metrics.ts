@@ -93,6 +93,12 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly modelSessions = new Gauge({
+    name: 'fraud_model_sessions_open',
+    help: 'Native onnxruntime sessions alive: the serving ones, plus replaced ones still held by running calls. Should settle at 2.',
+    registers: [this.registry],
+  });
+
   readonly modelServing = new Gauge({
     name: 'fraud_model_serving',
     help: '1 when a model serves the task, else 0.',

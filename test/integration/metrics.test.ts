@@ -1,12 +1,7 @@
 import assert from 'node:assert/strict';
 import { RawStub } from '../helpers/rawStub.js';
+import { sample } from '../helpers/scrape.js';
 import { startTestService, transaction, type TestService } from '../helpers/testService.js';
-
-/** Value of one sample line, e.g. sample(text, 'fraud_grpc_requests_total{method="Predict",code="OK"}'). */
-function sample(text: string, series: string): number | undefined {
-  const line = text.split('\n').find((candidate) => candidate.startsWith(`${series} `));
-  return line === undefined ? undefined : Number(line.slice(series.length + 1));
-}
 
 describe('Prometheus metrics', () => {
   let running: TestService;
