@@ -1,13 +1,10 @@
 import type { ServerUnaryCall } from '@grpc/grpc-js';
-import { performance } from 'node:perf_hooks';
 import {
   ModelTask as ApiModelTask,
-  type FraudPrediction,
   type FraudServiceServer,
   type ModelInfo,
   type PredictResponse,
   type PredictScenarioResponse,
-  type ScenarioPrediction,
   type Transaction,
 } from '../gen/fraud/v1/fraud_service.js';
 import type { ModelRegistry, TaskStatus } from '../models/modelRegistry.js';
@@ -15,9 +12,20 @@ import type { ModelTask } from '../models/modelTask.js';
 import type { ServingModel } from '../models/servingModel.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
-import { CallCancelledError, InvalidArgumentError, ModelUnavailableError, type FieldViolation } from './apiErrors.js';
+import { CallCancelledError, InvalidArgumentError, ModelUnavailableError } from './apiErrors.js';
+import {
+  checkBatchSize,
+  classCounts,
+  fraudBatchAnswer,
+  fraudPrediction,
+  scenarioBatchAnswer,
+  scenarioPrediction,
+  scoreTransactions,
+  validateAll,
+  type BatchMethod,
+  type Scored,
+} from './scoring.js';
 import { unaryCall } from './unaryCall.js';
-import { validateTransaction } from './validateTransaction.js';
 
 export interface FraudServiceOptions {
   readonly registry: ModelRegistry;
@@ -26,14 +34,8 @@ export interface FraudServiceOptions {
   readonly maxBatchSize: number;
 }
 
-/** What one model run returned for a list of transactions. */
-interface Scored {
-  readonly model: ServingModel;
-  readonly probabilities: Float32Array | Float64Array;
-  readonly classIds: Int32Array;
-}
-
 type Call = ServerUnaryCall<unknown, unknown>;
+type PredictionCounter = ReturnType<Metrics['predictions']['labels']>;
 
 /**
  * The FraudService handlers: request → validation → features → one model run
@@ -42,7 +44,7 @@ type Call = ServerUnaryCall<unknown, unknown>;
  */
 export function createFraudService(options: FraudServiceOptions): FraudServiceServer {
   const { registry, metrics, logger, maxBatchSize } = options;
-  const predictionCounters = new WeakMap<ServingModel, ReturnType<typeof metrics.predictions.labels>[]>();
+  const predictionCounters = new WeakMap<ServingModel, PredictionCounter[]>();
   const inferenceTimers = {
     binary: metrics.inferenceDuration.labels('binary'),
     multiclass: metrics.inferenceDuration.labels('multiclass'),
@@ -52,55 +54,36 @@ export function createFraudService(options: FraudServiceOptions): FraudServiceSe
     PredictScenarioBatch: metrics.batchSize.labels('PredictScenarioBatch'),
   };
 
-  const countPredictions = (model: ServingModel, classIds: Int32Array): void => {
+  /** Metrics of one scored call: one counter update per class, not per transaction. */
+  const record = (model: ServingModel, counts: readonly number[], inferenceSeconds: number): void => {
     let counters = predictionCounters.get(model);
     if (counters === undefined) {
       counters = model.labels.map((label) => metrics.predictions.labels(model.task, model.identity.name, label));
       predictionCounters.set(model, counters);
     }
-    if (classIds.length === 1) {
-      counters[classIds[0] as number]?.inc();
-      return;
-    }
-    // One counter update per class, not per transaction: batches hold thousands.
-    const perClass = new Array<number>(counters.length).fill(0);
-    for (const classId of classIds) perClass[classId] = (perClass[classId] ?? 0) + 1;
-    perClass.forEach((count, classId) => {
+    counts.forEach((count, classId) => {
       if (count > 0) counters[classId]?.inc(count);
     });
+    inferenceTimers[model.task].observe(inferenceSeconds);
   };
 
-  const score = async (
-    task: ModelTask,
-    transactions: readonly Transaction[],
-    batch: boolean,
-    call: Call,
-  ): Promise<Scored> => {
+  /** Runs `work` with the serving model of `task`, held for the whole call. */
+  const withModel = async <T>(task: ModelTask, work: (model: ServingModel) => Promise<T>): Promise<T> => {
     const model = registry.acquire(task);
-    if (model === undefined) {
-      throw new ModelUnavailableError(`the ${task} model is not loaded yet; retry with backoff`);
-    }
+    if (model === undefined) throw new ModelUnavailableError(`the ${task} model is not loaded yet; retry with backoff`);
     try {
-      const violations: FieldViolation[] = [];
-      for (let index = 0; index < transactions.length; index++) {
-        validateTransaction(transactions[index] as Transaction, batch ? index : 'transaction', model, violations);
-      }
-      if (violations.length > 0) throw new InvalidArgumentError(violations);
-      const input = model.inputBuffer(transactions.length);
-      for (let index = 0; index < transactions.length; index++) {
-        model.features.write(transactions[index] as Transaction, input, index);
-      }
-      if (call.cancelled) throw new CallCancelledError('the call was cancelled before scoring');
-      const started = performance.now();
-      const probabilities = await model.probabilities(input, transactions.length);
-      inferenceTimers[task].observe((performance.now() - started) / 1000);
-      const classIds = new Int32Array(transactions.length);
-      for (let index = 0; index < transactions.length; index++) classIds[index] = model.classOf(probabilities, index);
-      countPredictions(model, classIds);
-      return { model, probabilities, classIds };
+      return await work(model);
     } finally {
       model.release();
     }
+  };
+
+  const score = async (model: ServingModel, transactions: readonly Transaction[], batch: boolean, call: Call): Promise<Scored> => {
+    validateAll(model, transactions, batch);
+    if (call.cancelled) throw new CallCancelledError('the call was cancelled before scoring');
+    const scored = await scoreTransactions(model, transactions);
+    record(model, classCounts(scored), scored.inferenceSeconds);
+    return scored;
   };
 
   const single = (transaction: Transaction | undefined): Transaction[] => {
@@ -108,91 +91,40 @@ export function createFraudService(options: FraudServiceOptions): FraudServiceSe
     return [transaction];
   };
 
-  const batch = (method: keyof typeof batchSizes, transactions: Transaction[]): Transaction[] => {
-    if (transactions.length === 0) {
-      throw new InvalidArgumentError([{ field: 'transactions', description: 'must hold at least one transaction' }]);
-    }
-    if (transactions.length > maxBatchSize) {
-      throw new InvalidArgumentError([
-        { field: 'transactions', description: `holds ${transactions.length} transactions; at most ${maxBatchSize} are allowed per call` },
-      ]);
-    }
+  const batch = (method: BatchMethod, transactions: Transaction[]): Transaction[] => {
+    checkBatchSize(transactions.length, maxBatchSize);
     batchSizes[method].observe(transactions.length);
     return transactions;
   };
 
   return {
-    predict: unaryCall('Predict', metrics, logger, async (request, call): Promise<PredictResponse> => {
-      const transactions = single(request.transaction);
-      const scored = await score('binary', transactions, false, call);
-      return { ...fraudPrediction(scored, transactions, 0), threshold: scored.model.threshold ?? 0, model: scored.model.identity };
-    }),
+    predict: unaryCall('Predict', metrics, logger, (request, call) =>
+      withModel('binary', async (model): Promise<PredictResponse> => {
+        const transactions = single(request.transaction);
+        const scored = await score(model, transactions, false, call);
+        return { ...fraudPrediction(scored, transactions, 0), threshold: model.threshold ?? 0, model: model.identity };
+      }),
+    ),
 
-    predictScenario: unaryCall('PredictScenario', metrics, logger, async (request, call): Promise<PredictScenarioResponse> => {
-      const transactions = single(request.transaction);
-      const scored = await score('multiclass', transactions, false, call);
-      return { ...scenarioPrediction(scored, transactions, 0), model: scored.model.identity };
-    }),
+    predictScenario: unaryCall('PredictScenario', metrics, logger, (request, call) =>
+      withModel('multiclass', async (model): Promise<PredictScenarioResponse> => {
+        const transactions = single(request.transaction);
+        const scored = await score(model, transactions, false, call);
+        return { ...scenarioPrediction(scored, transactions, 0), model: model.identity };
+      }),
+    ),
 
     predictBatch: unaryCall('PredictBatch', metrics, logger, async (request, call) => {
       const transactions = batch('PredictBatch', request.transactions);
-      const scored = await score('binary', transactions, true, call);
-      return {
-        predictions: transactions.map((_, index) => fraudPrediction(scored, transactions, index)),
-        model: scored.model.identity,
-        threshold: scored.model.threshold ?? 0,
-      };
+      return withModel('binary', async (model) => fraudBatchAnswer(await score(model, transactions, true, call), transactions));
     }),
 
     predictScenarioBatch: unaryCall('PredictScenarioBatch', metrics, logger, async (request, call) => {
       const transactions = batch('PredictScenarioBatch', request.transactions);
-      const scored = await score('multiclass', transactions, true, call);
-      return {
-        predictions: transactions.map((_, index) => scenarioPrediction(scored, transactions, index)),
-        model: scored.model.identity,
-      };
+      return withModel('multiclass', async (model) => scenarioBatchAnswer(await score(model, transactions, true, call), transactions));
     }),
 
     getModelInfo: unaryCall('GetModelInfo', metrics, logger, () => Promise.resolve({ models: registry.status().map(modelInfo) })),
-  };
-}
-
-/**
- * One row of probabilities, clamped to [0, 1]: float32 tree ensembles can give
- * 1.0000001 or -1e-7, which callers should not have to handle.
- */
-function rowOf(scored: Scored, index: number): number[] {
-  const { classCount } = scored.model;
-  const row = new Array<number>(classCount);
-  for (let column = 0; column < classCount; column++) {
-    row[column] = Math.min(1, Math.max(0, scored.probabilities[index * classCount + column] as number));
-  }
-  return row;
-}
-
-function fraudPrediction(scored: Scored, transactions: readonly Transaction[], index: number): FraudPrediction {
-  const probabilities = rowOf(scored, index);
-  const classId = scored.classIds[index] as number;
-  return {
-    prediction: scored.model.labels[classId] as string,
-    classProbability: probabilities[classId] as number,
-    classId,
-    fraudProbability: probabilities[1] as number,
-    probabilities,
-    transactionId: transactions[index]?.transactionId ?? 0n,
-  };
-}
-
-function scenarioPrediction(scored: Scored, transactions: readonly Transaction[], index: number): ScenarioPrediction {
-  const probabilities = rowOf(scored, index);
-  const classId = scored.classIds[index] as number;
-  return {
-    prediction: scored.model.labels[classId] as string,
-    classProbability: probabilities[classId] as number,
-    classId,
-    fraudProbability: 1 - (probabilities[0] as number),
-    probabilities,
-    transactionId: transactions[index]?.transactionId ?? 0n,
   };
 }
 

@@ -1,10 +1,9 @@
 import { readFile, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { FetchedModel } from './modelLoader.js';
 import { ModelRejectedError } from './modelLoader.js';
 import { ManifestError, parseManifest } from './manifest.js';
-import { ModelSourceError, type ModelSource } from './modelSource.js';
+import { ModelSourceError, type FetchedModel, type ModelSource } from './modelSource.js';
 
 /**
  * A manifest and its .onnx on the local disk: the bundled models, or files a

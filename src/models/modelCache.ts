@@ -1,6 +1,6 @@
 import { mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { FetchedModel } from './modelLoader.js';
+import type { FetchedModel } from './modelSource.js';
 import type { ModelTask } from './modelTask.js';
 
 /** What `current.json` in a task's cache folder says. */

@@ -3,6 +3,7 @@ import { InferenceSession } from 'onnxruntime-node';
 import { FeatureBuilder, FeatureListError } from '../features/featureBuilder.js';
 import type { FeatureSpec } from '../features/featureSpec.js';
 import { ManifestError, parseManifest, type ModelManifest } from './manifest.js';
+import type { FetchedModel } from './modelSource.js';
 import type { ModelTask } from './modelTask.js';
 import { OnnxFormatError, removeZipMap } from './onnxZipMap.js';
 import { ServingModel } from './servingModel.js';
@@ -20,18 +21,6 @@ export class ModelRejectedError extends Error {
   ) {
     super(message);
   }
-}
-
-/** The bytes of one stored version, as a model source fetched them. */
-export interface FetchedModel {
-  readonly manifestBytes: Uint8Array;
-  readonly modelBytes: Uint8Array;
-  /** Revision of the stored artifact (commit id, ETag, sha256:…). */
-  readonly revision: string;
-  /** Configured location, for display. */
-  readonly source: string;
-  /** The probe token of what was read, when it can differ from the token asked for (the object changed in between). */
-  readonly token?: string;
 }
 
 export interface ModelLoaderOptions {
@@ -78,7 +67,7 @@ export class ModelLoader {
     counted(1);
     try {
       checkSignature(session, manifest, where);
-      const model = new ServingModel(task, manifest, features, session, fetched.revision, fetched.source, () => {
+      const model = new ServingModel(task, manifest, features, session, fetched, () => {
         counted(-1);
       });
       await checkSamples(model, where);

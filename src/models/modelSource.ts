@@ -1,4 +1,14 @@
-import type { FetchedModel } from './modelLoader.js';
+/** The bytes of one stored version, as a model source fetched them. */
+export interface FetchedModel {
+  readonly manifestBytes: Uint8Array;
+  readonly modelBytes: Uint8Array;
+  /** Revision of the stored artifact (commit id, ETag, sha256:…). */
+  readonly revision: string;
+  /** Configured location, for display. */
+  readonly source: string;
+  /** The probe token of what was read, when it can differ from the token asked for (the object changed in between). */
+  readonly token?: string;
+}
 
 /** Why a source could not answer; also the `reason` label of the source-error metric. */
 export type SourceFailure = 'unreachable' | 'denied' | 'not_found' | 'invalid_response';

@@ -1,9 +1,9 @@
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { ModelCache } from './modelCache.js';
-import { ModelRejectedError, type FetchedModel, type ModelLoader } from './modelLoader.js';
+import { ModelRejectedError, type ModelLoader } from './modelLoader.js';
 import type { ModelRegistry } from './modelRegistry.js';
-import { ModelSourceError, type ModelSource } from './modelSource.js';
+import { ModelSourceError, type FetchedModel, type ModelSource } from './modelSource.js';
 import type { ModelTask } from './modelTask.js';
 import type { ServingModel } from './servingModel.js';
 

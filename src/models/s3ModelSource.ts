@@ -2,8 +2,8 @@ import { GetObjectCommand, HeadObjectCommand, S3Client, S3ServiceException } fro
 import { posix } from 'node:path';
 import type { LakefsRefResolver } from './lakefsRefResolver.js';
 import { ManifestError, parseManifest } from './manifest.js';
-import { ModelRejectedError, type FetchedModel } from './modelLoader.js';
-import { ModelSourceError, type ModelSource } from './modelSource.js';
+import { ModelRejectedError } from './modelLoader.js';
+import { ModelSourceError, type FetchedModel, type ModelSource } from './modelSource.js';
 
 export interface S3ModelSourceOptions {
   /** s3://<bucket>/<key of the manifest .json>; for lakeFS, bucket = repository and the first key segment = ref. */

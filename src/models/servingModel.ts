@@ -1,6 +1,7 @@
 import { Tensor, type InferenceSession } from 'onnxruntime-node';
 import type { FeatureBuilder } from '../features/featureBuilder.js';
 import type { ModelManifest } from './manifest.js';
+import type { FetchedModel } from './modelSource.js';
 import type { ModelTask } from './modelTask.js';
 import { RunCoalescer } from './runCoalescer.js';
 
@@ -32,6 +33,8 @@ export class ServingModel {
   readonly threshold: number | undefined;
   readonly loadedAt = new Date();
   readonly createdAt: Date;
+  /** Where the model was configured to come from (never with credentials). */
+  readonly source: string;
 
   private readonly inputName: string;
   private readonly outputNames: readonly string[];
@@ -39,19 +42,18 @@ export class ServingModel {
   private readonly coalescer: RunCoalescer;
   private holders = 0;
   private retired = false;
-  private released = false;
+  private sessionReleased = false;
 
   constructor(
     readonly task: ModelTask,
     readonly manifest: ModelManifest,
     readonly features: FeatureBuilder,
     private readonly session: InferenceSession,
-    revision: string,
-    /** Where the model was configured to come from (never with credentials). */
-    readonly source: string,
+    fetched: FetchedModel,
     private readonly onReleased: () => void = () => undefined,
   ) {
-    this.identity = { name: manifest.name, version: manifest.version, revision };
+    this.identity = { name: manifest.name, version: manifest.version, revision: fetched.revision };
+    this.source = fetched.source;
     this.labels = manifest.classes.map((entry) => entry.label);
     this.classCount = manifest.classes.length;
     this.featureCount = manifest.features.length;
@@ -132,12 +134,12 @@ export class ServingModel {
 
   /** True once the native session has been released (for tests and metrics). */
   get isReleased(): boolean {
-    return this.released;
+    return this.sessionReleased;
   }
 
   private releaseSession(): void {
-    if (this.released) return;
-    this.released = true;
+    if (this.sessionReleased) return;
+    this.sessionReleased = true;
     // The session is never used again; a failed release only leaks memory.
     this.session.release().then(this.onReleased, this.onReleased);
   }

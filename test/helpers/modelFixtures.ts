@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import type { FetchedModel } from '../../src/models/modelLoader.js';
+import type { FetchedModel } from '../../src/models/modelSource.js';
 import { fixture } from './paths.js';
 
 export type ManifestJson = Record<string, unknown> & {
