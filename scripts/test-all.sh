@@ -5,7 +5,8 @@ set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
-export PATH="$(go env GOPATH | cut -d: -f1)/bin:$root/.tools/venv/bin:$PATH"
+gobin="$(go env GOPATH | cut -d: -f1)/bin"
+export PATH="$gobin:$root/.tools/venv/bin:$PATH"
 
 step() { printf '\n=== %s\n' "$*"; }
 
@@ -17,8 +18,10 @@ step "generated code is up to date with proto/"
 node scripts/vendor-protos.mjs --check
 npx --no-install buf generate
 npx --no-install buf build -o src/gen/fraud.binpb
-if ! git diff --exit-code --stat -- src/gen; then
-  echo "src/gen differs from what proto/ generates: run npm run generate and commit the result" >&2
+bash scripts/sync-chart-descriptor.sh
+if [[ -n "$(git status --porcelain -- src/gen deploy/helm/fraud-scoring/files)" ]]; then
+  git status --short -- src/gen deploy/helm/fraud-scoring/files >&2
+  echo "src/gen or the chart's descriptor differs from what proto/ generates: run npm run generate and commit the result" >&2
   exit 1
 fi
 
@@ -30,8 +33,11 @@ fi
 npx --no-install eslint .
 npx --no-install tsc -p tsconfig.json
 
-step "service tests (mocha: unit, integration over sockets, e2e with grpcurl and grpc-health-probe)"
+step "service tests (mocha: unit, integration over sockets, e2e with grpcurl, grpc-health-probe and MinIO, chart tests)"
 npx --no-install mocha
+
+step "deploy: Dockerfile, shell scripts, workflows, Helm chart, Envoy and compose configurations"
+bash scripts/check-deploy.sh --no-mocha
 
 step "training pipeline tests (pytest)"
 training/run test
