@@ -17,9 +17,8 @@ import {
   checkBatchSize,
   classCounts,
   fraudBatchAnswer,
-  fraudPrediction,
+  predictionOf,
   scenarioBatchAnswer,
-  scenarioPrediction,
   scoreTransactions,
   validateAll,
   type BatchMethod,
@@ -102,7 +101,7 @@ export function createFraudService(options: FraudServiceOptions): FraudServiceSe
       withModel('binary', async (model): Promise<PredictResponse> => {
         const transactions = single(request.transaction);
         const scored = await score(model, transactions, false, call);
-        return { ...fraudPrediction(scored, transactions, 0), threshold: model.threshold ?? 0, model: model.identity };
+        return { ...predictionOf(scored, transactions, 0), threshold: model.threshold ?? 0, model: model.identity };
       }),
     ),
 
@@ -110,7 +109,7 @@ export function createFraudService(options: FraudServiceOptions): FraudServiceSe
       withModel('multiclass', async (model): Promise<PredictScenarioResponse> => {
         const transactions = single(request.transaction);
         const scored = await score(model, transactions, false, call);
-        return { ...scenarioPrediction(scored, transactions, 0), model: model.identity };
+        return { ...predictionOf(scored, transactions, 0), model: model.identity };
       }),
     ),
 

@@ -80,27 +80,19 @@ function rowOf(scored: Scored, index: number): number[] {
   return row;
 }
 
-export function fraudPrediction(scored: Scored, transactions: readonly Transaction[], index: number): FraudPrediction {
+/**
+ * The answer for one transaction. The fraud probability is the class-1
+ * probability of a binary model, and 1 - P(legitimate) of a scenario model.
+ * (FraudPrediction and ScenarioPrediction have the same fields.)
+ */
+export function predictionOf(scored: Scored, transactions: readonly Transaction[], index: number): FraudPrediction & ScenarioPrediction {
   const probabilities = rowOf(scored, index);
   const classId = scored.classIds[index] as number;
   return {
     prediction: scored.model.labels[classId] as string,
     classProbability: probabilities[classId] as number,
     classId,
-    fraudProbability: probabilities[1] as number,
-    probabilities,
-    transactionId: transactions[index]?.transactionId ?? 0n,
-  };
-}
-
-export function scenarioPrediction(scored: Scored, transactions: readonly Transaction[], index: number): ScenarioPrediction {
-  const probabilities = rowOf(scored, index);
-  const classId = scored.classIds[index] as number;
-  return {
-    prediction: scored.model.labels[classId] as string,
-    classProbability: probabilities[classId] as number,
-    classId,
-    fraudProbability: 1 - (probabilities[0] as number),
+    fraudProbability: scored.model.task === 'binary' ? (probabilities[1] as number) : 1 - (probabilities[0] as number),
     probabilities,
     transactionId: transactions[index]?.transactionId ?? 0n,
   };
@@ -108,7 +100,7 @@ export function scenarioPrediction(scored: Scored, transactions: readonly Transa
 
 export function fraudBatchAnswer(scored: Scored, transactions: readonly Transaction[]): PredictBatchResponse {
   return {
-    predictions: transactions.map((_, index) => fraudPrediction(scored, transactions, index)),
+    predictions: transactions.map((_, index) => predictionOf(scored, transactions, index)),
     model: scored.model.identity,
     threshold: scored.model.threshold ?? 0,
   };
@@ -116,7 +108,7 @@ export function fraudBatchAnswer(scored: Scored, transactions: readonly Transact
 
 export function scenarioBatchAnswer(scored: Scored, transactions: readonly Transaction[]): PredictScenarioBatchResponse {
   return {
-    predictions: transactions.map((_, index) => scenarioPrediction(scored, transactions, index)),
+    predictions: transactions.map((_, index) => predictionOf(scored, transactions, index)),
     model: scored.model.identity,
   };
 }

@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict';
 import { FraudClient } from '../../client/fraudClient.js';
 import { LoadLoop } from '../helpers/loadLoop.js';
-import { MINIO_PASSWORD, MinioServer } from '../helpers/minio.js';
-import { BUCKET, publish, s3Env } from '../helpers/modelStore.js';
-import { bundled } from '../helpers/paths.js';
+import { MINIO_PASSWORD, type MinioServer } from '../helpers/minio.js';
+import { BUCKET, publish, s3Env, startModelStore } from '../helpers/modelStore.js';
 import { scrape, sample } from '../helpers/scrape.js';
 import { spawnService } from '../helpers/spawnService.js';
 import { waitFor } from '../helpers/waitFor.js';
@@ -15,10 +14,7 @@ describe('models from S3 (a real MinIO server): store failures', function () {
   let store: MinioServer;
 
   before(async () => {
-    store = await MinioServer.start();
-    await store.createBucket(BUCKET);
-    await publish(store, BUCKET, 'main/models', 'binary-zipmap-f32');
-    await publish(store, BUCKET, 'main/models', bundled('fraud-scenario'), { as: 'fraud-scenario' });
+    store = await startModelStore();
   });
 
   after(async () => {

@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict';
 import { FraudClient } from '../../client/fraudClient.js';
-import { MinioServer } from '../helpers/minio.js';
+import type { MinioServer } from '../helpers/minio.js';
 import { readModel } from '../helpers/modelFixtures.js';
-import { BUCKET, publish, s3Env } from '../helpers/modelStore.js';
-import { bundled } from '../helpers/paths.js';
+import { BUCKET, publish, s3Env, startModelStore } from '../helpers/modelStore.js';
 import { scrape, sample } from '../helpers/scrape.js';
 import { spawnService, type SpawnedService } from '../helpers/spawnService.js';
 import { transaction } from '../helpers/testService.js';
@@ -16,10 +15,7 @@ describe('models from S3 (a real MinIO server): bad versions are refused, the ol
   let client: FraudClient;
 
   before(async () => {
-    store = await MinioServer.start();
-    await store.createBucket(BUCKET);
-    await publish(store, BUCKET, 'main/models', 'binary-zipmap-f32');
-    await publish(store, BUCKET, 'main/models', bundled('fraud-scenario'), { as: 'fraud-scenario' });
+    store = await startModelStore();
     service = await spawnService(s3Env(store, { FRAUD_MODEL_PENDING_SECONDS: '2' }));
     await service.waitForLog('serving');
     client = new FraudClient({ address: service.address, retry: { attempts: 1 } });

@@ -2,9 +2,8 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { FraudClient } from '../../client/fraudClient.js';
 import { LoadLoop } from '../helpers/loadLoop.js';
-import { MinioServer } from '../helpers/minio.js';
-import { BUCKET, publish, s3Env } from '../helpers/modelStore.js';
-import { bundled } from '../helpers/paths.js';
+import type { MinioServer } from '../helpers/minio.js';
+import { BUCKET, publish, s3Env, startModelStore } from '../helpers/modelStore.js';
 import { scrape, sample } from '../helpers/scrape.js';
 import { spawnService, type SpawnedService } from '../helpers/spawnService.js';
 import { waitFor } from '../helpers/waitFor.js';
@@ -34,10 +33,7 @@ describe('models from S3 (a real MinIO server): live swaps under load', function
   let client: FraudClient;
 
   before(async () => {
-    store = await MinioServer.start();
-    await store.createBucket(BUCKET);
-    await publish(store, BUCKET, 'main/models', 'binary-zipmap-f32');
-    await publish(store, BUCKET, 'main/models', bundled('fraud-scenario'), { as: 'fraud-scenario' });
+    store = await startModelStore();
     service = await spawnService(s3Env(store, { FRAUD_LOG_LEVEL: 'info' }));
     await service.waitForLog('serving');
     client = new FraudClient({ address: service.address, retry: { attempts: 1 } });

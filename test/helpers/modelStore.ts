@@ -1,5 +1,6 @@
-import type { MinioServer } from './minio.js';
+import { MinioServer } from './minio.js';
 import { readModel, sha256 } from './modelFixtures.js';
+import { bundled } from './paths.js';
 
 export const BUCKET = 'fraud-models';
 
@@ -34,4 +35,16 @@ export async function publish(
   options.change?.(manifest);
   if (options.skipModel !== true) await store.put(bucket, `${prefix}/${stem}.onnx`, model);
   await store.put(bucket, `${prefix}/${stem}.json`, JSON.stringify(manifest, null, 2));
+}
+
+/**
+ * A MinIO server holding, at s3://fraud-models/main/models/, version 1.0.0 of
+ * the small binary fixture and the bundled scenario model.
+ */
+export async function startModelStore(): Promise<MinioServer> {
+  const store = await MinioServer.start();
+  await store.createBucket(BUCKET);
+  await publish(store, BUCKET, 'main/models', 'binary-zipmap-f32');
+  await publish(store, BUCKET, 'main/models', bundled('fraud-scenario'), { as: 'fraud-scenario' });
+  return store;
 }
