@@ -1,7 +1,7 @@
 import type { FraudServiceServer, PredictResponse } from '../src/gen/fraud/v1/fraud_service.js';
 import { createGrpcServer, listen } from '../src/api/grpcServer.js';
 import { ServerReflection } from '../src/api/serverReflection.js';
-import { HealthImplementation } from 'grpc-health-check';
+import { ServingHealth, ServingStatus } from '../src/api/servingHealth.js';
 import { status } from '@grpc/grpc-js';
 
 /**
@@ -33,7 +33,7 @@ const handlers: FraudServiceServer = {
 
 const server = createGrpcServer({
   fraudService: handlers,
-  health: new HealthImplementation({ '': 'SERVING' }),
+  health: new ServingHealth({ '': ServingStatus.SERVING }),
   reflection: new ServerReflection(),
   maxMessageBytes: 4 * 1024 * 1024,
 });

@@ -1,9 +1,9 @@
-import { HealthImplementation, type ServingStatus } from 'grpc-health-check';
 import type { Server as HttpServer } from 'node:http';
 import { pathToFileURL } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { createFraudService } from './api/fraudService.js';
 import { createGrpcServer, listen } from './api/grpcServer.js';
+import { ServingHealth, ServingStatus } from './api/servingHealth.js';
 import { ServerReflection } from './api/serverReflection.js';
 import { ConfigError, loadConfig, unknownVariables, type Config } from './config/config.js';
 import { loadFeatureSpec } from './features/featureSpec.js';
@@ -70,16 +70,16 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
       }),
   );
 
-  const health = new HealthImplementation({ '': 'NOT_SERVING', [FRAUD_SERVICE_NAME]: 'NOT_SERVING' });
+  const health = new ServingHealth({ '': ServingStatus.NOT_SERVING, [FRAUD_SERVICE_NAME]: ServingStatus.NOT_SERVING });
   let stopping = false;
-  let healthStatus: ServingStatus = 'NOT_SERVING';
-  // Watch streams get a message per setStatus call: only changes are news.
-  const setHealth = (status: ServingStatus): void => {
-    if (status === healthStatus) return;
-    healthStatus = status;
+  let serving = false;
+  const setHealth = (ready: boolean): void => {
+    if (ready === serving) return;
+    serving = ready;
+    const status = ready ? ServingStatus.SERVING : ServingStatus.NOT_SERVING;
     health.setStatus('', status);
     health.setStatus(FRAUD_SERVICE_NAME, status);
-    logger.info({ status, uptimeMs: Math.round(performance.now()) }, status === 'SERVING' ? 'serving' : 'not serving');
+    logger.info({ status: ServingStatus[status], uptimeMs: Math.round(performance.now()) }, ready ? 'serving' : 'not serving');
   };
   registry.onChange((task, model) => {
     metrics.modelInfo.reset();
@@ -90,7 +90,7 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
     }
     metrics.modelServing.labels(task).set(model ? 1 : 0);
     if (model) metrics.modelLoadedTime.labels(task).set(model.loadedAt.getTime() / 1000);
-    if (!stopping) setHealth(registry.ready ? 'SERVING' : 'NOT_SERVING');
+    if (!stopping) setHealth(registry.ready);
   });
 
   const server = createGrpcServer({
@@ -118,7 +118,8 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
     async shutdown() {
       if (stopping) return;
       stopping = true;
-      setHealth('NOT_SERVING');
+      setHealth(false);
+      health.endWatches();
       logger.info({ graceMs: config.shutdownGraceMs }, 'shutting down: finishing in-flight calls');
       await Promise.all(watchers.map((watcher) => watcher.stop()));
       await drain(server, config.shutdownGraceMs, logger);

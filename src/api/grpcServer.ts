@@ -1,11 +1,11 @@
 import { Server, ServerCredentials } from '@grpc/grpc-js';
 import type { ServerReflection } from './serverReflection.js';
-import type { HealthImplementation } from 'grpc-health-check';
+import type { ServingHealth } from './servingHealth.js';
 import { FraudServiceService, type FraudServiceServer } from '../gen/fraud/v1/fraud_service.js';
 
 export interface GrpcServerOptions {
   readonly fraudService: FraudServiceServer;
-  readonly health: HealthImplementation;
+  readonly health: ServingHealth;
   readonly reflection: ServerReflection;
   /** Largest request accepted; larger ones fail with RESOURCE_EXHAUSTED before any work. */
   readonly maxMessageBytes: number;
