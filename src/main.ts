@@ -16,7 +16,7 @@ import { ModelRegistry } from './models/modelRegistry.js';
 import type { ModelSource } from './models/modelSource.js';
 import { MODEL_TASKS, type ModelTask } from './models/modelTask.js';
 import { ModelWatcher } from './models/modelWatcher.js';
-import { createLogger, type Logger } from './observability/logger.js';
+import { createLogger, routeGrpcLogs, type Logger } from './observability/logger.js';
 import { Metrics } from './observability/metrics.js';
 import { boundPort, startMetricsServer } from './observability/metricsServer.js';
 
@@ -185,6 +185,7 @@ async function main(): Promise<void> {
     throw error;
   }
   const logger = createLogger(config.logLevel);
+  routeGrpcLogs(logger);
   for (const name of unknownVariables(process.env)) logger.warn({ variable: name }, 'unknown FRAUD_ variable ignored (a typo?)');
   const service = await startService(config, logger);
   let signals = 0;

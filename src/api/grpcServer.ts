@@ -32,7 +32,7 @@ export function listen(server: Server, host: string, port: number): Promise<numb
   const address = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
   return new Promise((resolveBind, rejectBind) => {
     server.bindAsync(address, ServerCredentials.createInsecure(), (error, boundPort) => {
-      if (error) rejectBind(error);
+      if (error) rejectBind(new Error(`cannot listen for gRPC on ${address} (FRAUD_GRPC_HOST, FRAUD_GRPC_PORT): ${error.message}`));
       else resolveBind(boundPort);
     });
   });

@@ -1,3 +1,4 @@
+import { setLogger as setGrpcLogger } from '@grpc/grpc-js';
 import { pino, type Level, type Logger } from 'pino';
 
 export type { Logger } from 'pino';
@@ -20,4 +21,23 @@ export function createLogger(level: Level | 'silent', destination?: pino.Destina
     },
     destination,
   );
+}
+
+/**
+ * grpc-js writes its own errors ("No address added…") to stderr as plain text;
+ * this routes them into the JSON log instead.
+ */
+export function routeGrpcLogs(logger: Logger): void {
+  const grpcLogger = logger.child({ component: 'grpc-js' });
+  setGrpcLogger({
+    error: (...parts: unknown[]) => {
+      grpcLogger.warn(parts.map(String).join(' '));
+    },
+    info: (...parts: unknown[]) => {
+      grpcLogger.debug(parts.map(String).join(' '));
+    },
+    debug: (...parts: unknown[]) => {
+      grpcLogger.trace(parts.map(String).join(' '));
+    },
+  });
 }

@@ -20,9 +20,12 @@ export async function startMetricsServer(registry: Registry, host: string, port:
   });
   server.keepAliveTimeout = 65_000;
   await new Promise<void>((resolveListen, rejectListen) => {
-    server.once('error', rejectListen);
+    const failed = (error: Error): void => {
+      rejectListen(new Error(`cannot listen for metrics on ${host}:${port} (FRAUD_METRICS_HOST, FRAUD_METRICS_PORT): ${error.message}`));
+    };
+    server.once('error', failed);
     server.listen(port, host, () => {
-      server.off('error', rejectListen);
+      server.off('error', failed);
       resolveListen();
     });
   });

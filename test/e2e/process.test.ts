@@ -1,6 +1,7 @@
 import { status } from '@grpc/grpc-js';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { createServer, type AddressInfo } from 'node:net';
 import { FraudCallError, FraudClient } from '../../client/fraudClient.js';
 import { MAIN_SCRIPT } from '../helpers/paths.js';
 import { spawnService } from '../helpers/spawnService.js';
@@ -26,6 +27,19 @@ describe('the service process', () => {
     assert.equal(result.code, 2);
     assert.equal(result.stderr, 'configuration error: FRAUD_GRPC_PORT: must be an integer from 0 to 65535, got "fifty"\n');
     assert.equal(result.stdout, '');
+  });
+
+  it('should exit 1 naming the variables when the gRPC port is taken', async () => {
+    const blocker = createServer();
+    await new Promise<void>((resolveListen) => blocker.listen(0, '127.0.0.1', resolveListen));
+    const port = (blocker.address() as AddressInfo).port;
+    try {
+      const result = await runMain({ FRAUD_GRPC_HOST: '127.0.0.1', FRAUD_GRPC_PORT: String(port), FRAUD_METRICS_PORT: '0' });
+      assert.equal(result.code, 1);
+      assert.match(result.stderr, new RegExp(`^fatal: cannot listen for gRPC on 127\\.0\\.0\\.1:${port} \\(FRAUD_GRPC_HOST, FRAUD_GRPC_PORT\\): .*EADDRINUSE`));
+    } finally {
+      blocker.close();
+    }
   });
 
   it('should reach SERVING on the bundled models and pass grpc-health-probe', async () => {
