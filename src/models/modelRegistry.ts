@@ -48,7 +48,6 @@ export class ModelRegistry {
     const state = this.state(task);
     const previous = state.model;
     state.model = model;
-    state.lastError = undefined;
     previous?.retire();
     for (const listener of this.listeners) listener(task, model, previous);
     return previous;

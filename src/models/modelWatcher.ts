@@ -74,6 +74,7 @@ export class ModelWatcher {
     }
     registry.recordCheck(task);
     metrics.modelLastCheckTime.labels(task).set(Date.now() / 1000);
+    if (token === this.servingToken) registry.clearError(task);
     if (token === this.servingToken || token === this.refusedToken) return this.succeeded('unchanged');
     let fetched: FetchedModel;
     try {
@@ -91,6 +92,7 @@ export class ModelWatcher {
       throw error;
     }
     const previous = registry.swap(task, model);
+    registry.clearError(task);
     this.servingToken = fetched.token ?? token;
     this.pending = undefined;
     metrics.modelPending.labels(task).set(0);
@@ -120,18 +122,23 @@ export class ModelWatcher {
       this.log.error({ err: error }, 'model check failed unexpectedly');
       outcome = 'failed';
     }
-    const serving = this.options.registry.serves(this.options.task);
-    if (!serving && outcome === 'failed') await this.loadFromCache();
-    const next = this.nextDelay(outcome, serving);
+    // Nothing serves yet and the store is down or holds a version that fails its
+    // checks: the last good copy on disk is better than NOT_SERVING.
+    if (!this.options.registry.serves(this.options.task) && (outcome === 'failed' || outcome === 'rejected')) {
+      await this.loadFromCache();
+    }
+    const next = this.nextDelay(outcome, this.options.registry.serves(this.options.task));
     if (next !== undefined) this.schedule(next);
   }
 
   private nextDelay(outcome: CheckOutcome, serving: boolean): number | undefined {
     const { pollIntervalMs, retryMaxMs, source } = this.options;
     if (outcome === 'pending') return Math.min(PENDING_RETRY_MAX_MS, pollIntervalMs || PENDING_RETRY_MAX_MS);
-    if (outcome === 'failed' || !serving) {
+    if (outcome === 'failed') {
       return this.jittered(Math.min(retryMaxMs, FIRST_RETRY_MS * 2 ** Math.min(this.failures - 1, 20)));
     }
+    // The store answers but holds nothing servable yet: look again at the polling pace.
+    if (!serving) return this.jittered(pollIntervalMs || retryMaxMs);
     if (pollIntervalMs === 0 || source.immutable) {
       this.log.info('model polling is off: the source cannot change or polling is disabled');
       return undefined;

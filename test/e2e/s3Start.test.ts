@@ -69,6 +69,24 @@ describe('models from S3 (a real MinIO server): start-up', function () {
     }
   });
 
+  it('should serve the cached copy when the store holds a version that fails its checks at start-up', async () => {
+    await publish(store, BUCKET, 'main/models', bundled('fraud-binary'), { as: 'fraud-binary', change: (manifest) => (manifest.task = 'multiclass') });
+    const service = await spawnService(s3Env(store, { FRAUD_MODEL_CACHE_DIR: cacheDir }));
+    const client = new FraudClient({ address: service.address, retry: { attempts: 1 } });
+    try {
+      await service.waitForLog('serving');
+      const refusal = service.logs.find((record) => record.msg === 'model version refused; serving model unchanged');
+      assert.equal(refusal?.reason, 'manifest');
+      assert.equal((await client.predict(transaction({ txAmount: 250 }))).model?.name, 'fraud-binary');
+      const { models } = await client.getModelInfo();
+      assert.match(models[0]?.lastError ?? '', /does not fit the manifest schema/);
+    } finally {
+      client.close();
+      await service.kill();
+      await publish(store, BUCKET, 'main/models', bundled('fraud-binary'), { as: 'fraud-binary' });
+    }
+  });
+
   it('should stay NOT_SERVING while S3 is down with no cache, and flip to SERVING when it comes up', async () => {
     await store.pause();
     const service = await spawnService(s3Env(store));
