@@ -125,6 +125,11 @@ export class Cli {
         this.io.stderr.write(`error: input ${error.message}\n`);
         return 2;
       }
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' || code === 'EACCES' || code === 'EISDIR') {
+        this.io.stderr.write(`error: cannot read --input ${values.input ?? ''} (${code})\n`);
+        return 2;
+      }
       throw error;
     } finally {
       client?.close();

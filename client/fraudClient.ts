@@ -95,7 +95,11 @@ export class FraudClient {
     this.stub = new FraudServiceClient(options.address, channelCredentials, options.channelOptions);
     this.health = new HealthClient(options.address, channelCredentials, options.channelOptions);
     this.deadlineMs = options.deadlineMs ?? 5_000;
-    this.retry = { ...DEFAULT_RETRY, ...options.retry };
+    this.retry = {
+      attempts: options.retry?.attempts ?? DEFAULT_RETRY.attempts,
+      initialBackoffMs: options.retry?.initialBackoffMs ?? DEFAULT_RETRY.initialBackoffMs,
+      maxBackoffMs: options.retry?.maxBackoffMs ?? DEFAULT_RETRY.maxBackoffMs,
+    };
   }
 
   predict(transaction: TransactionInput, options?: CallOptions): Promise<PredictResponse> {
@@ -148,6 +152,13 @@ export class FraudClient {
     const inFlight: Promise<PredictBatchResponse | PredictScenarioBatchResponse>[] = [];
     let scored = 0;
     let batch: TransactionInput[] = [];
+    const start = (transactionsOfBatch: TransactionInput[]): void => {
+      const answer = send(transactionsOfBatch);
+      // Answers are awaited in order; a later batch may fail first, or never be
+      // awaited if the caller stops early: that must not be an unhandled rejection.
+      answer.catch(() => undefined);
+      inFlight.push(answer);
+    };
     const settleOldest = async (): Promise<PredictBatchResponse | PredictScenarioBatchResponse> => {
       const answer = await (inFlight.shift() as Promise<PredictBatchResponse | PredictScenarioBatchResponse>);
       scored += answer.predictions.length;
@@ -157,11 +168,11 @@ export class FraudClient {
     for await (const transaction of transactions) {
       batch.push(transaction);
       if (batch.length < batchSize) continue;
-      inFlight.push(send(batch));
+      start(batch);
       batch = [];
       if (inFlight.length >= concurrency) yield await settleOldest();
     }
-    if (batch.length > 0) inFlight.push(send(batch));
+    if (batch.length > 0) start(batch);
     while (inFlight.length > 0) yield await settleOldest();
   }
 

@@ -109,6 +109,14 @@ export function unknownVariables(env: Env): string[] {
   return Object.keys(env).filter((name) => name.startsWith('FRAUD_') && !known.has(name));
 }
 
+/**
+ * A value as it may be shown in an error: any user:password@ part of a URL is
+ * masked, so a secret put in the wrong place never reaches a log.
+ */
+function shown(value: string): string {
+  return JSON.stringify(value.replace(/(\/\/)[^/@\s]*@/, '$1***@'));
+}
+
 function raw(env: Env, name: string): string | undefined {
   const value = env[name];
   return value === undefined || value.trim() === '' ? undefined : value.trim();
@@ -178,10 +186,10 @@ function optionalHttpUrl(env: Env, name: string): string | undefined {
   try {
     url = new URL(value);
   } catch {
-    throw new ConfigError(name, `must be an http:// or https:// URL, got ${JSON.stringify(value)}`);
+    throw new ConfigError(name, `must be an http:// or https:// URL, got ${shown(value)}`);
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    throw new ConfigError(name, `must be an http:// or https:// URL, got ${JSON.stringify(value)}`);
+    throw new ConfigError(name, `must be an http:// or https:// URL, got ${shown(value)}`);
   }
   if (url.username !== '' || url.password !== '') {
     // Credentials come from the AWS provider chain, never from a URL that ends up in logs.
@@ -199,22 +207,23 @@ function modelUri(env: Env, name: string, fallbackPath: string): URL {
   const allowed = 'must be s3://<bucket>/<key>.json, file:///<path>.json or a path to a manifest .json';
   if (value === undefined) return pathToFileURL(fallbackPath);
   if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(value)) {
-    if (!value.endsWith('.json')) throw new ConfigError(name, `${allowed}, got ${JSON.stringify(value)}`);
+    if (!value.endsWith('.json')) throw new ConfigError(name, `${allowed}, got ${shown(value)}`);
     return pathToFileURL(isAbsolute(value) ? value : resolve(value));
   }
   let url: URL;
   try {
     url = new URL(value);
   } catch {
-    throw new ConfigError(name, `${allowed}, got ${JSON.stringify(value)}`);
+    throw new ConfigError(name, `${allowed}, got ${shown(value)}`);
+  }
+  if (url.username !== '' || url.password !== '') {
+    throw new ConfigError(name, 'must not hold credentials; use AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY');
   }
   if (url.protocol === 's3:') {
     const key = decodeURIComponent(url.pathname.replace(/^\//, ''));
-    if (url.hostname === '' || key === '' || !key.endsWith('.json') || url.username !== '' || url.password !== '') {
-      throw new ConfigError(name, `${allowed}, got ${JSON.stringify(value)}`);
-    }
+    if (url.hostname === '' || key === '' || !key.endsWith('.json')) throw new ConfigError(name, `${allowed}, got ${shown(value)}`);
     return url;
   }
   if (url.protocol === 'file:' && url.pathname.endsWith('.json')) return url;
-  throw new ConfigError(name, `${allowed}, got ${JSON.stringify(value)}`);
+  throw new ConfigError(name, `${allowed}, got ${shown(value)}`);
 }

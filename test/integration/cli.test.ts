@@ -98,6 +98,12 @@ describe('fraud-cli', () => {
     assert.match(run.stderr, /^error: input line 2: not JSON/);
   });
 
+  it('batch should exit 2 when the input file cannot be read', async () => {
+    const run = await cli(running.address, ['batch', '--input', join(folder, 'missing.csv')]);
+    assert.equal(run.code, 2);
+    assert.match(run.stderr, /^error: cannot read --input .*missing\.csv \(ENOENT\)\n$/);
+  });
+
   it('models should show both serving versions', async () => {
     const run = await cli(running.address, ['models']);
     assert.equal(run.code, 0, run.stderr);

@@ -142,6 +142,23 @@ describe('FraudService over a real socket (bundled models)', () => {
       }
     });
 
+    it('should surface a failing batch from the batching helper as an error, even when a later batch fails first', async () => {
+      const items = Array.from({ length: 150 }, (_, index) => transaction({ transactionId: index, txAmount: index >= 50 && index < 100 ? -1 : 10 }));
+      const consume = async (): Promise<void> => {
+        for await (const answer of running.client.scoreAll('binary', items, { batchSize: 50, concurrency: 3 })) {
+          assert.equal(answer.predictions.length, 50);
+        }
+      };
+      await assert.rejects(consume(), (error: unknown) => {
+        assert.ok(error instanceof FraudCallError);
+        assert.equal(error.code, status.INVALID_ARGUMENT);
+        assert.equal(error.fieldViolations[0]?.field, 'transactions[0].tx_amount');
+        return true;
+      });
+      // Give an unhandled rejection of the third batch's promise the chance to surface (it would crash mocha).
+      await new Promise((wake) => setTimeout(wake, 200));
+    });
+
     it('should score any number of transactions through the client batching helper, in order', async () => {
       const items = Array.from({ length: 230 }, (_, index) => transaction({ transactionId: index, txAmount: index % 2 === 0 ? 10 : 300 }));
       const progress: number[] = [];

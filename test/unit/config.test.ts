@@ -70,12 +70,20 @@ describe('config', () => {
     });
   }
 
-  it('should not echo a secret it refuses', () => {
-    assert.throws(
-      () => loadConfig({ FRAUD_S3_ENDPOINT: 'http://key:supersecret@example' }),
-      (error: unknown) => error instanceof ConfigError && !error.message.includes('supersecret'),
-    );
-  });
+  for (const [variable, value] of [
+    ['FRAUD_S3_ENDPOINT', 'http://key:supersecret@example'],
+    ['FRAUD_S3_ENDPOINT', 'htp://key:supersecret@example'],
+    ['FRAUD_LAKEFS_API_ENDPOINT', 'ftp://key:supersecret@example/api/v1'],
+    ['FRAUD_BINARY_MODEL_URI', 's3://AKIAEXAMPLE:supersecret@bucket/models/fraud-binary.json'],
+    ['FRAUD_SCENARIO_MODEL_URI', 'http://key:supersecret@example/model.json'],
+  ] as const) {
+    it(`should not echo a secret put in ${variable}=${value.replace('supersecret', '…')}`, () => {
+      assert.throws(
+        () => loadConfig({ [variable]: value }),
+        (error: unknown) => error instanceof ConfigError && error.message.startsWith(`${variable}: `) && !error.message.includes('supersecret'),
+      );
+    });
+  }
 
   it('should list FRAUD_ variables it does not know, for a typo warning', () => {
     assert.deepEqual(unknownVariables({ FRAUD_GRPC_PROT: '1', FRAUD_GRPC_PORT: '1', HOME: '/root' }), ['FRAUD_GRPC_PROT']);
