@@ -121,8 +121,9 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
       setHealth(false);
       health.endWatches();
       logger.info({ graceMs: config.shutdownGraceMs }, 'shutting down: finishing in-flight calls');
-      await Promise.all(watchers.map((watcher) => watcher.stop()));
-      await drain(server, config.shutdownGraceMs, logger);
+      // The drain starts at once: a model check in progress (up to a minute on
+      // a slow store) must not eat into the grace period.
+      await Promise.all([drain(server, config.shutdownGraceMs, logger), ...watchers.map((watcher) => watcher.stop())]);
       registry.retireAll();
       s3Client?.destroy();
       await new Promise<void>((resolveClose) => {

@@ -141,7 +141,7 @@ function modelInfo(status: TaskStatus): ModelInfo {
     features: model ? [...model.features.names] : [],
     classes: model ? model.manifest.classes.map(({ id, label }) => ({ id, label })) : [],
     threshold: model?.threshold,
-    inputElementType: model?.elementTypeName ?? '',
+    inputElementType: model?.elementType ?? '',
     source: status.source,
     sha256: model?.manifest.sha256 ?? '',
     createdAt: model?.createdAt,

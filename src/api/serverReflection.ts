@@ -2,7 +2,12 @@ import { status, type Server, type ServerDuplexStream } from '@grpc/grpc-js';
 import { BinaryReader, WireType } from '@bufbuild/protobuf/wire';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { FileDescriptorProto, type DescriptorProto, type FieldDescriptorProto } from '../gen/google/protobuf/descriptor.js';
+import {
+  FileDescriptorProto,
+  type DescriptorProto,
+  type EnumDescriptorProto,
+  type FieldDescriptorProto,
+} from '../gen/google/protobuf/descriptor.js';
 import {
   ServerReflectionService as ReflectionV1,
   type ServerReflectionRequest,
@@ -45,7 +50,7 @@ export class ServerReflection {
         this.services.push(serviceName);
         for (const method of service.method) this.symbols.set(`${serviceName}.${method.name ?? ''}`, fileName);
       }
-      for (const enumType of file.enumType) this.symbols.set(`${prefix}${enumType.name ?? ''}`, fileName);
+      for (const enumType of file.enumType) this.indexEnum(enumType, prefix, fileName);
       this.indexExtensions(file.extension, prefix, fileName);
       for (const message of file.messageType) this.indexMessage(message, prefix, fileName);
     }
@@ -84,13 +89,14 @@ export class ServerReflection {
     }
     if (request.fileContainingExtension !== undefined) {
       const { containingType, extensionNumber } = request.fileContainingExtension;
-      const file = this.extensions.get(containingType)?.get(extensionNumber);
+      const file = this.extensions.get(containingType.replace(/^\./, ''))?.get(extensionNumber);
       return file === undefined ? notFound(`extension ${extensionNumber} of ${containingType}`) : this.withDependencies(base, file);
     }
     if (request.allExtensionNumbersOfType !== undefined) {
-      const numbers = this.extensions.get(request.allExtensionNumbersOfType);
-      if (numbers === undefined && !this.symbols.has(request.allExtensionNumbersOfType)) return notFound(`type ${request.allExtensionNumbersOfType}`);
-      return { ...base, allExtensionNumbersResponse: { baseTypeName: request.allExtensionNumbersOfType, extensionNumber: [...(numbers?.keys() ?? [])] } };
+      const type = request.allExtensionNumbersOfType.replace(/^\./, '');
+      const numbers = this.extensions.get(type);
+      if (numbers === undefined && !this.symbols.has(type)) return notFound(`type ${request.allExtensionNumbersOfType}`);
+      return { ...base, allExtensionNumbersResponse: { baseTypeName: type, extensionNumber: [...(numbers?.keys() ?? [])] } };
     }
     return { ...base, errorResponse: { errorCode: status.INVALID_ARGUMENT, errorMessage: 'empty reflection request' } };
   }
@@ -110,9 +116,17 @@ export class ServerReflection {
   private indexMessage(message: DescriptorProto, prefix: string, file: string): void {
     const name = `${prefix}${message.name ?? ''}`;
     this.symbols.set(name, file);
-    for (const enumType of message.enumType) this.symbols.set(`${name}.${enumType.name ?? ''}`, file);
+    for (const field of message.field) this.symbols.set(`${name}.${field.name ?? ''}`, file);
+    for (const oneof of message.oneofDecl) this.symbols.set(`${name}.${oneof.name ?? ''}`, file);
+    for (const enumType of message.enumType) this.indexEnum(enumType, `${name}.`, file);
     this.indexExtensions(message.extension, `${name}.`, file);
     for (const nested of message.nestedType) this.indexMessage(nested, `${name}.`, file);
+  }
+
+  /** Enum values are scoped like siblings of their enum, as in protobuf. */
+  private indexEnum(enumType: EnumDescriptorProto, prefix: string, file: string): void {
+    this.symbols.set(`${prefix}${enumType.name ?? ''}`, file);
+    for (const value of enumType.value) this.symbols.set(`${prefix}${value.name ?? ''}`, file);
   }
 
   private indexExtensions(extensions: readonly FieldDescriptorProto[], prefix: string, file: string): void {

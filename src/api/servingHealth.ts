@@ -21,6 +21,7 @@ type Watcher = ServerWritableStream<HealthCheckRequest, HealthCheckResponse>;
 export class ServingHealth {
   private readonly statuses = new Map<string, ServingStatus>();
   private readonly watchers = new Map<string, Set<Watcher>>();
+  private watchesEnded = false;
 
   constructor(initial: Readonly<Record<string, ServingStatus>>) {
     for (const [service, serving] of Object.entries(initial)) this.statuses.set(service, serving);
@@ -38,10 +39,11 @@ export class ServingHealth {
    * Watchers reconnect and watch the next instance.
    */
   endWatches(): void {
+    this.watchesEnded = true;
     for (const watchers of this.watchers.values()) {
       for (const watcher of watchers) watcher.end();
-      watchers.clear();
     }
+    this.watchers.clear();
   }
 
   addToServer(server: Pick<Server, 'addService'>): void {
@@ -56,13 +58,19 @@ export class ServingHealth {
       },
       watch: (call) => {
         const { service } = call.request;
+        call.write({ status: this.statuses.get(service) ?? ServingStatus.SERVICE_UNKNOWN });
+        if (this.watchesEnded) {
+          // Shutting down: the status above is the last one; keeping the stream would hold the drain.
+          call.end();
+          return;
+        }
         const watchers = this.watchers.get(service) ?? new Set<Watcher>();
         this.watchers.set(service, watchers);
         watchers.add(call);
         call.once('cancelled', () => {
           watchers.delete(call);
+          if (watchers.size === 0 && this.watchers.get(service) === watchers) this.watchers.delete(service);
         });
-        call.write({ status: this.statuses.get(service) ?? ServingStatus.SERVICE_UNKNOWN });
       },
     };
     server.addService(HealthService, implementation);

@@ -34,7 +34,14 @@ export function unaryCall<Request, Response>(
   return (call, callback) => {
     const started = performance.now();
     inFlight.inc();
-    handler(call.request, call).then(
+    let answer: Promise<Response>;
+    try {
+      answer = handler(call.request, call);
+    } catch (error) {
+      // A handler that throws before its first await still gets counted and mapped.
+      answer = Promise.reject(error instanceof Error ? error : new Error(String(error)));
+    }
+    answer.then(
       (response) => {
         callback(null, response);
         count(status.OK);

@@ -37,7 +37,7 @@ export function validateTransaction(
   else if (!Number.isFinite(amount)) add('tx_amount', `must be finite, got ${amount}`);
   else if (amount < 0) add('tx_amount', `must be >= 0, got ${amount}`);
   else if (amount > model.largestInput) {
-    add('tx_amount', `must be at most ${model.largestInput} for model ${model.identity.name} (${model.elementTypeName} input), got ${amount}`);
+    add('tx_amount', `must be at most ${model.largestInput} for model ${model.identity.name} (${model.elementType} input), got ${amount}`);
   }
 
   const seconds = transaction.txTimeSeconds;
@@ -76,7 +76,7 @@ function checkPrecomputed(
       const accepted = precomputed.size === 0 ? 'none' : [...precomputed].join(', ');
       add(`features[${name}]`, `is not a feature of model ${model.identity.name} (precomputed features it takes: ${accepted})`);
     } else if (!Number.isFinite(value) || Math.abs(value) > model.largestInput) {
-      add(`features[${name}]`, `must be a finite number within the model's ${model.elementTypeName} range, got ${value}`);
+      add(`features[${name}]`, `must be a finite number within the model's ${model.elementType} range, got ${value}`);
     }
   }
   for (const name of precomputed) {

@@ -36,7 +36,13 @@ export class LakefsRefResolver {
 
   /** The JSON answer, or undefined on 404. */
   private async get(url: string, repository: string, ref: string): Promise<unknown> {
-    const { accessKeyId, secretAccessKey } = await this.credentials();
+    let credentials: Awaited<ReturnType<CredentialsProvider>>;
+    try {
+      credentials = await this.credentials();
+    } catch {
+      throw new ModelSourceError('denied', `lakeFS at ${this.apiEndpoint}: no credentials found (set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY to a lakeFS key pair)`);
+    }
+    const { accessKeyId, secretAccessKey } = credentials;
     let response: Response;
     try {
       response = await fetch(url, {

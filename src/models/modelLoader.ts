@@ -9,7 +9,7 @@ import { OnnxFormatError, removeZipMap } from './onnxZipMap.js';
 import { ServingModel } from './servingModel.js';
 
 /** Why a model version was refused; also the `reason` label of the failure metric. */
-export type RejectionReason = 'manifest' | 'task' | 'sha256' | 'features' | 'onnx' | 'signature' | 'smoke';
+export type RejectionReason = 'manifest' | 'task' | 'sha256' | 'features' | 'onnx' | 'signature' | 'smoke' | 'internal';
 
 /** A model version that must not serve. The message says why, for logs and GetModelInfo. */
 export class ModelRejectedError extends Error {
@@ -104,11 +104,12 @@ export class ModelLoader {
       throw error;
     }
     if (zipMapLabels !== undefined) {
-      const expected = manifest.classes.map((entry) => entry.id);
+      // skl2onnx writes classlabels_int64s for integer targets, classlabels_strings for string ones.
+      const expected = typeof zipMapLabels[0] === 'string' ? manifest.classes.map((entry) => entry.label) : manifest.classes.map((entry) => entry.id);
       if (zipMapLabels.length !== expected.length || zipMapLabels.some((label, index) => label !== expected[index])) {
         throw new ModelRejectedError(
           'signature',
-          `${where}: the model's ZipMap classes are [${zipMapLabels.join(', ')}], the manifest's class ids are [${expected.join(', ')}]`,
+          `${where}: the model's ZipMap classes are [${zipMapLabels.join(', ')}], the manifest's classes are [${expected.join(', ')}]`,
         );
       }
     }

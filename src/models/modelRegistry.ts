@@ -10,13 +10,7 @@ export interface TaskStatus {
   readonly lastError: { readonly message: string; readonly at: Date } | undefined;
 }
 
-interface MutableTaskStatus {
-  task: ModelTask;
-  source: string;
-  model: ServingModel | undefined;
-  lastCheckedAt: Date | undefined;
-  lastError: { message: string; at: Date } | undefined;
-}
+type MutableTaskStatus = { -readonly [Key in keyof TaskStatus]: TaskStatus[Key] };
 
 export type RegistryListener = (task: ModelTask, model: ServingModel | undefined, previous: ServingModel | undefined) => void;
 
@@ -45,12 +39,7 @@ export class ModelRegistry {
 
   /** Puts `model` into service for `task`; returns the retired previous model, if any. */
   swap(task: ModelTask, model: ServingModel): ServingModel | undefined {
-    const state = this.state(task);
-    const previous = state.model;
-    state.model = model;
-    previous?.retire();
-    for (const listener of this.listeners) listener(task, model, previous);
-    return previous;
+    return this.replace(this.state(task), model);
   }
 
   serves(task: ModelTask): boolean {
@@ -59,12 +48,7 @@ export class ModelRegistry {
 
   /** Takes every model out of service (shutdown); sessions go when their calls finish. */
   retireAll(): void {
-    for (const state of this.tasks.values()) {
-      const previous = state.model;
-      state.model = undefined;
-      previous?.retire();
-      for (const listener of this.listeners) listener(state.task, undefined, previous);
-    }
+    for (const state of this.tasks.values()) this.replace(state, undefined);
   }
 
   recordCheck(task: ModelTask, at: Date = new Date()): void {
@@ -90,6 +74,15 @@ export class ModelRegistry {
 
   onChange(listener: RegistryListener): void {
     this.listeners.push(listener);
+  }
+
+  /** The one place a serving model changes: the old one is retired, then listeners hear of it. */
+  private replace(state: MutableTaskStatus, model: ServingModel | undefined): ServingModel | undefined {
+    const previous = state.model;
+    state.model = model;
+    previous?.retire();
+    for (const listener of this.listeners) listener(state.task, model, previous);
+    return previous;
   }
 
   private state(task: ModelTask): MutableTaskStatus {

@@ -43,6 +43,8 @@ export class ModelWatcher {
   private refusedToken: string | undefined;
   private pending: { token: string; since: number } | undefined;
   private failures = 0;
+  /** Set once the cached copy failed to load: it will not get better by trying again. */
+  private cacheUnusable = false;
   private timer: NodeJS.Timeout | undefined;
   private stopped = false;
   private running: Promise<void> | undefined;
@@ -63,8 +65,8 @@ export class ModelWatcher {
     await this.running;
   }
 
-  /** One check of the source, now (tests and the first load use it directly). */
-  async checkNow(): Promise<CheckOutcome> {
+  /** One check of the source: probe, and fetch, check and swap in a new version. */
+  private async check(): Promise<CheckOutcome> {
     const { task, source, registry, metrics } = this.options;
     let token: string;
     try {
@@ -74,8 +76,12 @@ export class ModelWatcher {
     }
     registry.recordCheck(task);
     metrics.modelLastCheckTime.labels(task).set(Date.now() / 1000);
-    if (token === this.servingToken) registry.clearError(task);
-    if (token === this.servingToken || token === this.refusedToken) return this.succeeded('unchanged');
+    if (token === this.servingToken || token === this.refusedToken) {
+      if (token === this.servingToken) registry.clearError(task);
+      // A manifest that was waiting for its .onnx is gone again (the source went back).
+      this.clearPending();
+      return this.succeeded('unchanged');
+    }
     let fetched: FetchedModel;
     try {
       fetched = await source.fetch(token);
@@ -84,18 +90,21 @@ export class ModelWatcher {
       return this.sourceFailed(error);
     }
     this.succeeded('unchanged');
+    // What was read can be newer than what the probe saw: key the outcome by it.
+    const version = fetched.token ?? token;
     let model: ServingModel;
     try {
       model = await this.options.loader.load(task, fetched);
     } catch (error) {
-      if (error instanceof ModelRejectedError) return this.refuse(token, error);
-      throw error;
+      if (error instanceof ModelRejectedError) return this.refuse(version, error);
+      // A fault of the service, not of the model; still, this version is not served nor retried.
+      this.log.error({ err: error }, 'model version failed to load unexpectedly');
+      return this.refuse(version, new ModelRejectedError('internal', `unexpected error while loading: ${(error as Error).message}`));
     }
     const previous = registry.swap(task, model);
     registry.clearError(task);
-    this.servingToken = fetched.token ?? token;
-    this.pending = undefined;
-    metrics.modelPending.labels(task).set(0);
+    this.servingToken = version;
+    this.clearPending();
     metrics.modelLoads.labels(task).inc();
     this.log.info(
       { model: model.identity, previous: previous?.identity, sha256: model.manifest.sha256 },
@@ -116,15 +125,18 @@ export class ModelWatcher {
   private async cycle(): Promise<void> {
     let outcome: CheckOutcome;
     try {
-      outcome = await this.checkNow();
+      outcome = await this.check();
     } catch (error) {
-      // A bug, not a store problem: keep serving and keep trying.
+      // A bug, not a store problem: keep serving, and retry with backoff like any failure.
       this.log.error({ err: error }, 'model check failed unexpectedly');
+      this.failures++;
+      this.options.registry.recordError(this.options.task, `unexpected error while checking the model source: ${(error as Error).message}`);
       outcome = 'failed';
     }
-    // Nothing serves yet and the store is down or holds a version that fails its
-    // checks: the last good copy on disk is better than NOT_SERVING.
-    if (!this.options.registry.serves(this.options.task) && (outcome === 'failed' || outcome === 'rejected')) {
+    // Nothing serves yet and the store is down, holds a version that fails its
+    // checks, or one still waiting for its .onnx: the last good copy on disk is
+    // better than NOT_SERVING.
+    if (!this.options.registry.serves(this.options.task) && outcome !== 'unchanged' && outcome !== 'swapped') {
       await this.loadFromCache();
     }
     const next = this.nextDelay(outcome, this.options.registry.serves(this.options.task));
@@ -135,7 +147,7 @@ export class ModelWatcher {
     const { pollIntervalMs, retryMaxMs, source } = this.options;
     if (outcome === 'pending') return Math.min(PENDING_RETRY_MAX_MS, pollIntervalMs || PENDING_RETRY_MAX_MS);
     if (outcome === 'failed') {
-      return this.jittered(Math.min(retryMaxMs, FIRST_RETRY_MS * 2 ** Math.min(this.failures - 1, 20)));
+      return this.jittered(Math.min(retryMaxMs, FIRST_RETRY_MS * 2 ** Math.min(Math.max(this.failures - 1, 0), 20)));
     }
     // The store answers but holds nothing servable yet: look again at the polling pace.
     if (!serving) return this.jittered(pollIntervalMs || retryMaxMs);
@@ -175,25 +187,30 @@ export class ModelWatcher {
     if (error.reason === 'sha256') {
       // Publishing writes the .onnx before the manifest, but a reader can see a
       // new manifest next to the old .onnx for a moment: wait before refusing.
-      if (this.pending?.token !== token) this.pending = { token, since: Date.now() };
-      if (Date.now() - this.pending.since < pendingTimeoutMs) {
+      if (this.pending?.token !== token) {
+        this.pending = { token, since: Date.now() };
         metrics.modelPending.labels(task).set(1);
-        this.log.info({ error: error.message }, 'new manifest waits for its model file; retrying');
-        return 'pending';
+        this.log.info({ error: error.message, waitMs: pendingTimeoutMs }, 'new manifest waits for its model file; retrying');
       }
+      if (Date.now() - this.pending.since < pendingTimeoutMs) return 'pending';
     }
-    this.pending = undefined;
+    this.clearPending();
     this.refusedToken = token;
-    metrics.modelPending.labels(task).set(0);
     metrics.modelLoadFailures.labels(task, error.reason).inc();
     registry.recordError(task, error.message);
     this.log.warn({ reason: error.reason, error: error.message }, 'model version refused; serving model unchanged');
     return 'rejected';
   }
 
+  private clearPending(): void {
+    if (this.pending === undefined) return;
+    this.pending = undefined;
+    this.options.metrics.modelPending.labels(this.options.task).set(0);
+  }
+
   private async loadFromCache(): Promise<void> {
     const { cache, task, loader, registry, metrics } = this.options;
-    if (cache === undefined) return;
+    if (cache === undefined || this.cacheUnusable) return;
     const cached = await cache.read(task, this.options.source.uri);
     if (cached === undefined) return;
     try {
@@ -203,6 +220,7 @@ export class ModelWatcher {
       metrics.modelLoads.labels(task).inc();
       this.log.warn({ model: model.identity }, 'model source unavailable: serving the cached copy of the last good version');
     } catch (error) {
+      this.cacheUnusable = true;
       this.log.warn({ error: (error as Error).message }, 'cached model copy is unusable; ignoring it');
     }
   }

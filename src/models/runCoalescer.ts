@@ -49,7 +49,7 @@ export class RunCoalescer {
     const input = this.allocate(rows);
     let offset = 0;
     for (const run of batch) {
-      input.set(run.input.subarray(0, run.input.length), offset);
+      input.set(run.input, offset);
       offset += run.input.length;
     }
     this.run(input, rows).then(

@@ -38,7 +38,10 @@ export class ServingModel {
 
   private readonly inputName: string;
   private readonly outputNames: readonly string[];
-  private readonly elementType: 'float32' | 'float64';
+  /** Element type of the input tensor, from the manifest. */
+  readonly elementType: 'float32' | 'float64';
+  /** Largest finite value the input tensor holds (float32 models overflow above ~3.4e38). */
+  readonly largestInput: number;
   private readonly coalescer: RunCoalescer;
   private holders = 0;
   private retired = false;
@@ -62,6 +65,7 @@ export class ServingModel {
     this.inputName = manifest.input.name;
     this.outputNames = [manifest.outputs.probabilities];
     this.elementType = manifest.input.element_type;
+    this.largestInput = this.elementType === 'float32' ? 3.4028234663852886e38 : Number.MAX_VALUE;
     this.coalescer = new RunCoalescer(
       (input, rows) => this.run(input, rows),
       (rows) => this.inputBuffer(rows),
@@ -75,14 +79,6 @@ export class ServingModel {
     return this.elementType === 'float32' ? new Float32Array(size) : new Float64Array(size);
   }
 
-  /** Largest finite value the input tensor holds (float32 models overflow above ~3.4e38). */
-  get largestInput(): number {
-    return this.elementType === 'float32' ? 3.4028234663852886e38 : Number.MAX_VALUE;
-  }
-
-  get elementTypeName(): 'float32' | 'float64' {
-    return this.elementType;
-  }
 
   /**
    * Class probabilities, row-major [rows, classCount]. The caller holds the
@@ -109,7 +105,7 @@ export class ServingModel {
    */
   classOf(probabilities: Float32Array | Float64Array, row: number): number {
     const base = row * this.classCount;
-    if (this.threshold !== undefined) return (probabilities[base + 1] as number) >= this.threshold ? 1 : 0;
+    if (this.task === 'binary') return (probabilities[base + 1] as number) >= (this.threshold ?? 0.5) ? 1 : 0;
     let best = 0;
     for (let index = 1; index < this.classCount; index++) {
       if ((probabilities[base + index] as number) > (probabilities[base + best] as number)) best = index;

@@ -52,7 +52,7 @@ export class Metrics {
 
   readonly inferenceDuration = new Histogram({
     name: 'fraud_model_inference_duration_seconds',
-    help: 'Time of one onnxruntime run (one call or one batch), by task.',
+    help: 'Time from handing rows to the model to getting probabilities back, per call (unary calls in flight share runs, so this includes waiting for the shared run), by task.',
     labelNames: ['task'] as const,
     buckets: LATENCY_BUCKETS_SECONDS,
     registers: [this.registry],

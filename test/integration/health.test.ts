@@ -1,4 +1,4 @@
-import { credentials, status, type ClientReadableStream, type ServiceError } from '@grpc/grpc-js';
+import { Server, credentials, status, type ClientReadableStream, type ServiceError } from '@grpc/grpc-js';
 import assert from 'node:assert/strict';
 import { copyFile, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -9,6 +9,8 @@ import {
   type HealthCheckResponse,
   type HealthListResponse,
 } from '../../src/gen/grpc/health/v1/health.js';
+import { listen } from '../../src/api/grpcServer.js';
+import { ServingHealth, ServingStatus } from '../../src/api/servingHealth.js';
 import { readModel } from '../helpers/modelFixtures.js';
 import { bundled, BUNDLED } from '../helpers/paths.js';
 import { startTestService } from '../helpers/testService.js';
@@ -112,9 +114,32 @@ describe('health (grpc.health.v1)', () => {
       await ended;
       assert.deepEqual(seen, [Serving.SERVING, Serving.NOT_SERVING]);
       assert.ok(Date.now() - started < 5_000, `shutdown took ${Date.now() - started} ms with a Watch open`);
+
     } finally {
       watch.cancel();
       client.close();
+    }
+  });
+
+  it('should answer a Watch opened after the watches ended with one status and an end', async () => {
+    const health = new ServingHealth({ '': ServingStatus.NOT_SERVING });
+    const server = new Server();
+    health.addToServer(server);
+    const port = await listen(server, '127.0.0.1', 0);
+    const client = new HealthClient(`127.0.0.1:${port}`, credentials.createInsecure());
+    try {
+      health.endWatches();
+      const watch = client.watch({ service: '' });
+      const seen: Serving[] = [];
+      watch.on('data', (response: HealthCheckResponse) => seen.push(response.status));
+      await new Promise((resolveEnd, rejectEnd) => {
+        watch.once('end', resolveEnd);
+        watch.once('error', rejectEnd);
+      });
+      assert.deepEqual(seen, [Serving.NOT_SERVING]);
+    } finally {
+      client.close();
+      server.forceShutdown();
     }
   });
 });

@@ -60,7 +60,14 @@ describe('server reflection', () => {
   });
 
   it('should find methods, nested types and files by name', async () => {
-    for (const symbol of ['fraud.v1.FraudService.Predict', 'fraud.v1.Transaction.FeaturesEntry', 'fraud.v1.ModelTask', '.fraud.v1.ModelRef']) {
+    for (const symbol of [
+      'fraud.v1.FraudService.Predict',
+      'fraud.v1.Transaction.FeaturesEntry',
+      'fraud.v1.Transaction.tx_amount',
+      'fraud.v1.ModelTask',
+      'fraud.v1.MODEL_TASK_BINARY',
+      '.fraud.v1.ModelRef',
+    ]) {
       const answer = await ask(stream, { fileContainingSymbol: symbol });
       assert.equal(files(answer)[0]?.name, 'fraud/v1/fraud_service.proto', symbol);
     }

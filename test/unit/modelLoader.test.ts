@@ -37,7 +37,7 @@ describe('model loader', () => {
       const files = readModel(name);
       const model = await loader.load(task, fetched(files));
       try {
-        assert.equal(model.elementTypeName, elementType);
+        assert.equal(model.elementType, elementType);
         assert.equal(model.classCount, files.manifest.classes.length);
         const input = model.inputBuffer(1);
         assert.ok(elementType === 'float32' ? input instanceof Float32Array : input instanceof Float64Array);
@@ -117,7 +117,7 @@ describe('model loader', () => {
     const files = readModel('scenario-zipmap-f32');
     files.manifest.classes = files.manifest.classes.slice(0, 3);
     for (const sample of files.manifest.samples) sample.probabilities = sample.probabilities.slice(0, 3);
-    expectReason(await rejection('multiclass', files), 'signature', /ZipMap classes are \[0, 1, 2, 3\], the manifest's class ids are \[0, 1, 2\]/);
+    expectReason(await rejection('multiclass', files), 'signature', /ZipMap classes are \[0, 1, 2, 3\], the manifest's classes are \[0, 1, 2\]/);
   });
 
   it('should refuse a model whose sample inputs do not give the expected probabilities', async () => {

@@ -324,7 +324,7 @@ export interface ModelInfo {
   task: ModelTask;
   /**
    * True when a model is loaded and answers calls for this task. When false,
-   * only `task`, `source` and the error fields are set.
+   * only `task`, `source`, `last_checked_at` and the error fields are set.
    */
   serving: boolean;
   /** The serving model version. */
