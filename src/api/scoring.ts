@@ -7,8 +7,8 @@ import type {
   Transaction,
 } from '../gen/fraud/v1/fraud_service.js';
 import type { ServingModel } from '../models/servingModel.js';
-import { InvalidArgumentError, type FieldViolation } from './apiErrors.js';
-import { validateTransaction } from './validateTransaction.js';
+import { InvalidArgumentError } from './apiErrors.js';
+import { ViolationList, validateTransaction } from './validateTransaction.js';
 
 /**
  * The scoring steps shared by the unary handlers, the batch handlers and the
@@ -39,11 +39,11 @@ export function checkBatchSize(count: number, maxBatchSize: number): void {
 
 /** Every problem of every transaction, or nothing; `batch` names fields transactions[i]. */
 export function validateAll(model: ServingModel, transactions: readonly Transaction[], batch: boolean): void {
-  const violations: FieldViolation[] = [];
+  const violations = new ViolationList();
   for (let index = 0; index < transactions.length; index++) {
-    validateTransaction(transactions[index] as Transaction, batch ? index : 'transaction', model, violations);
+    validateTransaction(transactions[index] as Transaction, model, violations.at(batch ? index : 'transaction'));
   }
-  if (violations.length > 0) throw new InvalidArgumentError(violations);
+  if (violations.items.length > 0) throw new InvalidArgumentError(violations.items);
 }
 
 /** Features, one model run, and the class of each row. The transactions are valid. */

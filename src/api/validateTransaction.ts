@@ -8,52 +8,63 @@ export const MAX_VIOLATIONS = 100;
 const SECONDS_PER_DAY = 86_400n;
 
 /**
- * Checks one transaction against the API contract and against the model that
- * will score it (its precomputed features, the range of its input type).
- * Appends what is wrong to `violations`; field names start with `path`, or
- * with `transactions[index]` when `path` is a batch index (built only when
- * something is wrong: batches hold thousands of valid transactions).
+ * The violations of one call, up to MAX_VIOLATIONS. One list serves a whole
+ * batch: `at` moves it to the next transaction, and a field path such as
+ * `transactions[3].tx_amount` is built only when something is wrong (batches
+ * hold thousands of valid transactions).
  */
-export function validateTransaction(
-  transaction: Transaction,
-  path: string | number,
-  model: ServingModel,
-  violations: FieldViolation[],
-): void {
-  const add = (field: string, description: string): void => {
-    const prefix = typeof path === 'number' ? `transactions[${path}]` : path;
-    if (violations.length < MAX_VIOLATIONS) violations.push({ field: `${prefix}.${field}`, description });
-  };
+export class ViolationList {
+  readonly items: FieldViolation[] = [];
+  private path: string | number = '';
 
+  /** Where the next violations are: `transaction`, or a batch index. */
+  at(path: string | number): this {
+    this.path = path;
+    return this;
+  }
+
+  add(field: string, description: string): void {
+    if (this.items.length >= MAX_VIOLATIONS) return;
+    const prefix = typeof this.path === 'number' ? `transactions[${this.path}]` : this.path;
+    this.items.push({ field: `${prefix}.${field}`, description });
+  }
+}
+
+/**
+ * Checks one transaction against the API contract and against the model that
+ * will score it (its precomputed features, the range of its input type), and
+ * adds what is wrong to `violations`.
+ */
+export function validateTransaction(transaction: Transaction, model: ServingModel, violations: ViolationList): void {
   for (const [field, key] of ID_FIELDS) {
     const value = transaction[key];
-    if (value === undefined) add(field, 'is required');
-    else if (value < 0n) add(field, `must be >= 0, got ${value}`);
+    if (value === undefined) violations.add(field, 'is required');
+    else if (value < 0n) violations.add(field, `must be >= 0, got ${value}`);
   }
 
   const amount = transaction.txAmount;
-  if (amount === undefined) add('tx_amount', 'is required');
-  else if (Number.isNaN(amount)) add('tx_amount', 'must be a number, got NaN');
-  else if (!Number.isFinite(amount)) add('tx_amount', `must be finite, got ${amount}`);
-  else if (amount < 0) add('tx_amount', `must be >= 0, got ${amount}`);
+  if (amount === undefined) violations.add('tx_amount', 'is required');
+  else if (Number.isNaN(amount)) violations.add('tx_amount', 'must be a number, got NaN');
+  else if (!Number.isFinite(amount)) violations.add('tx_amount', `must be finite, got ${amount}`);
+  else if (amount < 0) violations.add('tx_amount', `must be >= 0, got ${amount}`);
   else if (amount > model.largestInput) {
-    add('tx_amount', `must be at most ${model.largestInput} for model ${model.identity.name} (${model.elementType} input), got ${amount}`);
+    violations.add('tx_amount', `must be at most ${model.largestInput} for model ${model.identity.name} (${model.elementType} input), got ${amount}`);
   }
 
   const seconds = transaction.txTimeSeconds;
   const days = transaction.txTimeDays;
   if (transaction.txDatetime !== undefined) {
-    if (!Number.isFinite(transaction.txDatetime.getTime())) add('tx_datetime', 'is not a valid timestamp');
+    if (!Number.isFinite(transaction.txDatetime.getTime())) violations.add('tx_datetime', 'is not a valid timestamp');
   } else if (seconds === undefined) {
-    add('tx_time_seconds', 'is required when tx_datetime is not given');
+    violations.add('tx_time_seconds', 'is required when tx_datetime is not given');
   }
-  if (seconds !== undefined && seconds < 0n) add('tx_time_seconds', `must be >= 0, got ${seconds}`);
-  if (days !== undefined && days < 0n) add('tx_time_days', `must be >= 0, got ${days}`);
+  if (seconds !== undefined && seconds < 0n) violations.add('tx_time_seconds', `must be >= 0, got ${seconds}`);
+  if (days !== undefined && days < 0n) violations.add('tx_time_days', `must be >= 0, got ${days}`);
   if (seconds !== undefined && days !== undefined && seconds >= 0n && days >= 0n && seconds / SECONDS_PER_DAY !== days) {
-    add('tx_time_days', `must be tx_time_seconds / 86400 = ${seconds / SECONDS_PER_DAY}, got ${days}`);
+    violations.add('tx_time_days', `must be tx_time_seconds / 86400 = ${seconds / SECONDS_PER_DAY}, got ${days}`);
   }
 
-  checkPrecomputed(transaction.features, model, add);
+  checkPrecomputed(transaction.features, model, violations);
 }
 
 const ID_FIELDS = [
@@ -65,21 +76,21 @@ const ID_FIELDS = [
 function checkPrecomputed(
   features: Readonly<Record<string, number>>,
   model: ServingModel,
-  add: (field: string, description: string) => void,
+  violations: ViolationList,
 ): void {
   const { precomputed, computed } = model.features;
   for (const name in features) {
     const value = features[name] as number;
     if (computed.has(name)) {
-      add(`features[${name}]`, 'is computed by the service from the transaction fields; do not send it');
+      violations.add(`features[${name}]`, 'is computed by the service from the transaction fields; do not send it');
     } else if (!precomputed.has(name)) {
       const accepted = precomputed.size === 0 ? 'none' : [...precomputed].join(', ');
-      add(`features[${name}]`, `is not a feature of model ${model.identity.name} (precomputed features it takes: ${accepted})`);
+      violations.add(`features[${name}]`, `is not a feature of model ${model.identity.name} (precomputed features it takes: ${accepted})`);
     } else if (!Number.isFinite(value) || Math.abs(value) > model.largestInput) {
-      add(`features[${name}]`, `must be a finite number within the model's ${model.elementType} range, got ${value}`);
+      violations.add(`features[${name}]`, `must be a finite number within the model's ${model.elementType} range, got ${value}`);
     }
   }
   for (const name of precomputed) {
-    if (!(name in features)) add(`features[${name}]`, `is required by model ${model.identity.name}`);
+    if (!(name in features)) violations.add(`features[${name}]`, `is required by model ${model.identity.name}`);
   }
 }

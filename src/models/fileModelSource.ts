@@ -1,8 +1,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ModelRejectedError } from './modelLoader.js';
-import { ManifestError, parseManifest } from './manifest.js';
+import { parseManifest } from './manifest.js';
 import { ModelSourceError, type FetchedModel, type ModelSource } from './modelSource.js';
 
 /**
@@ -31,14 +30,8 @@ export class FileModelSource implements ModelSource {
 
   async fetch(): Promise<FetchedModel> {
     const manifestBytes = await this.read(this.manifestPath);
-    let modelFile: string;
-    let sha256: string;
-    try {
-      ({ model_file: modelFile, sha256 } = parseManifest(manifestBytes, this.uri));
-    } catch (error) {
-      if (error instanceof ManifestError) throw new ModelRejectedError('manifest', error.message);
-      throw error;
-    }
+    // A manifest that does not parse is the watcher's to refuse; the source only needs the file name.
+    const { model_file: modelFile, sha256 } = parseManifest(manifestBytes, this.uri);
     const modelBytes = await this.read(join(dirname(this.manifestPath), modelFile));
     return { manifestBytes, modelBytes, revision: `sha256:${sha256.slice(0, 12)}`, source: this.uri };
   }

@@ -41,8 +41,7 @@ const PROBABILITY_SUM_TOLERANCE = 1e-4;
 export class ModelLoader {
   constructor(private readonly options: ModelLoaderOptions) {}
 
-  /** Reads the manifest alone, so a source can find the .onnx it names. */
-  manifestOf(manifestBytes: Uint8Array, where: string): ModelManifest {
+  private manifestOf(manifestBytes: Uint8Array, where: string): ModelManifest {
     try {
       return parseManifest(manifestBytes, where);
     } catch (error) {

@@ -1,6 +1,7 @@
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { ModelCache } from './modelCache.js';
+import { ManifestError } from './manifest.js';
 import { ModelRejectedError, type ModelLoader } from './modelLoader.js';
 import type { ModelRegistry } from './modelRegistry.js';
 import { ModelSourceError, type FetchedModel, type ModelSource } from './modelSource.js';
@@ -86,7 +87,7 @@ export class ModelWatcher {
     try {
       fetched = await source.fetch(token);
     } catch (error) {
-      if (error instanceof ModelRejectedError) return this.refuse(token, error);
+      if (error instanceof ManifestError) return this.refuse(token, new ModelRejectedError('manifest', error.message));
       return this.sourceFailed(error);
     }
     this.succeeded('unchanged');

@@ -1,8 +1,7 @@
 import { GetObjectCommand, HeadObjectCommand, S3Client, S3ServiceException } from '@aws-sdk/client-s3';
 import { posix } from 'node:path';
 import type { LakefsRefResolver } from './lakefsRefResolver.js';
-import { ManifestError, parseManifest } from './manifest.js';
-import { ModelRejectedError } from './modelLoader.js';
+import { parseManifest } from './manifest.js';
 import { ModelSourceError, type FetchedModel, type ModelSource } from './modelSource.js';
 
 export interface S3ModelSourceOptions {
@@ -60,13 +59,8 @@ export class S3ModelSource implements ModelSource {
     // branch also shows uncommitted writes, and a commit cannot change between reads.
     const manifestKey = this.options.lakefs === undefined ? this.key : `${token}/${this.pathInRef}`;
     const manifest = await this.get(manifestKey);
-    let modelFile: string;
-    try {
-      modelFile = parseManifest(manifest.bytes, this.uri).model_file;
-    } catch (error) {
-      if (error instanceof ManifestError) throw new ModelRejectedError('manifest', error.message);
-      throw error;
-    }
+    // A manifest that does not parse is the watcher's to refuse; the source only needs the file name.
+    const modelFile = parseManifest(manifest.bytes, this.uri).model_file;
     const model = await this.get(posix.join(posix.dirname(manifestKey), modelFile));
     // Without lakeFS the version is the manifest's ETag as read, which may be newer than the probe's.
     const version = this.options.lakefs === undefined ? (manifest.etag ?? token) : token;
