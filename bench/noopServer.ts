@@ -17,6 +17,7 @@ const answer: PredictResponse = {
   probabilities: [0.03, 0.97],
   transactionId: 1n,
   model: { name: 'fraud-binary', version: '1.0.0', revision: 'sha256:000000000000' },
+  features: {},
 };
 const unimplemented = (_call: unknown, callback: (error: { code: number; details: string }) => void): void => {
   callback({ code: status.UNIMPLEMENTED, details: 'no-op server' });
@@ -29,6 +30,8 @@ const handlers: FraudServiceServer = {
   predictBatch: unimplemented,
   predictScenarioBatch: unimplemented,
   getModelInfo: unimplemented,
+  reportOutcome: unimplemented,
+  reportOutcomeBatch: unimplemented,
 };
 
 const server = createGrpcServer({

@@ -107,7 +107,7 @@ async function batchLoad(address: string): Promise<GhzResult> {
     features: {},
   }));
   const requestFile = join(mkdtempSync(join(tmpdir(), 'fraud-bench-')), 'batch.bin');
-  writeFileSync(requestFile, PredictBatchRequest.encode({ transactions }).finish());
+  writeFileSync(requestFile, PredictBatchRequest.encode({ transactions, explain: false }).finish());
   const { stdout } = await execFileAsync(process.execPath, [
     join(packageRoot, 'dist', 'bench', 'loadgen.js'),
     address,

@@ -2,7 +2,12 @@ import { credentials, Metadata, status, type ChannelCredentials, type ChannelOpt
 import {
   FraudServiceClient,
   Transaction,
+  Outcome,
   type GetModelInfoResponse,
+  type OutcomeResult,
+  type ReportOutcomeBatchResponse,
+  type ReportOutcomeResponse,
+  type TransactionOutcome,
   type PredictBatchResponse,
   type PredictResponse,
   type PredictScenarioBatchResponse,
@@ -45,6 +50,21 @@ export interface CallOptions {
   readonly deadlineMs?: number;
 }
 
+export interface ScoreOptions extends CallOptions {
+  /** Ask for the feature values the model saw (`features` in each answer). */
+  readonly explain?: boolean;
+}
+
+/** A confirmed outcome of a scored transaction, as callers write it. */
+export interface OutcomeInput {
+  readonly transactionId: number | bigint;
+  readonly outcome: 'fraud' | 'legitimate';
+  /** When the outcome became known; the service's clock when neither this nor knownAtSeconds is given. */
+  readonly knownAt?: Date;
+  /** The same instant in seconds since 2018-04-01T00:00:00Z (the clock of tx_time_seconds). */
+  readonly knownAtSeconds?: number | bigint;
+}
+
 /** One field the service found wrong, from the google.rpc.BadRequest of an INVALID_ARGUMENT. */
 export interface FieldViolation {
   readonly field: string;
@@ -81,8 +101,9 @@ const BAD_REQUEST_TYPE_URL = 'type.googleapis.com/google.rpc.BadRequest';
 
 /**
  * Typed client of fraud.v1.FraudService: promises, a deadline on every call,
- * retries of UNAVAILABLE with exponential backoff and jitter (scoring has no
- * side effects, so retrying is safe), and a batching helper.
+ * retries of UNAVAILABLE with exponential backoff and jitter (safe: the
+ * service records a transaction or an outcome once, by transaction id), and
+ * a batching helper.
  */
 export class FraudClient {
   private readonly stub: FraudServiceClient;
@@ -102,24 +123,39 @@ export class FraudClient {
     };
   }
 
-  predict(transaction: TransactionInput, options?: CallOptions): Promise<PredictResponse> {
-    const request = { transaction: toTransaction(transaction) };
+  predict(transaction: TransactionInput, options?: ScoreOptions): Promise<PredictResponse> {
+    const request = { transaction: toTransaction(transaction), explain: options?.explain ?? false };
     return this.call(options, (metadata, deadline, done) => this.stub.predict(request, metadata, { deadline }, done));
   }
 
-  predictScenario(transaction: TransactionInput, options?: CallOptions): Promise<PredictScenarioResponse> {
-    const request = { transaction: toTransaction(transaction) };
+  predictScenario(transaction: TransactionInput, options?: ScoreOptions): Promise<PredictScenarioResponse> {
+    const request = { transaction: toTransaction(transaction), explain: options?.explain ?? false };
     return this.call(options, (metadata, deadline, done) => this.stub.predictScenario(request, metadata, { deadline }, done));
   }
 
-  predictBatch(transactions: readonly TransactionInput[], options?: CallOptions): Promise<PredictBatchResponse> {
-    const request = { transactions: transactions.map(toTransaction) };
+  predictBatch(transactions: readonly TransactionInput[], options?: ScoreOptions): Promise<PredictBatchResponse> {
+    const request = { transactions: transactions.map(toTransaction), explain: options?.explain ?? false };
     return this.call(options, (metadata, deadline, done) => this.stub.predictBatch(request, metadata, { deadline }, done));
   }
 
-  predictScenarioBatch(transactions: readonly TransactionInput[], options?: CallOptions): Promise<PredictScenarioBatchResponse> {
-    const request = { transactions: transactions.map(toTransaction) };
+  predictScenarioBatch(transactions: readonly TransactionInput[], options?: ScoreOptions): Promise<PredictScenarioBatchResponse> {
+    const request = { transactions: transactions.map(toTransaction), explain: options?.explain ?? false };
     return this.call(options, (metadata, deadline, done) => this.stub.predictScenarioBatch(request, metadata, { deadline }, done));
+  }
+
+  /** Reports one confirmed outcome; the result says whether it was applied, a duplicate, a conflict or unknown. */
+  async reportOutcome(outcome: OutcomeInput, options?: CallOptions): Promise<OutcomeResult> {
+    const request = { outcome: toOutcome(outcome) };
+    const response = await this.call<ReportOutcomeResponse>(options, (metadata, deadline, done) => this.stub.reportOutcome(request, metadata, { deadline }, done));
+    if (response.result === undefined) throw new FraudCallError(status.INTERNAL, 'the service answered without a result', []);
+    return response.result;
+  }
+
+  /** Reports outcomes in one call (at most the service's batch limit); one result each, in order. */
+  async reportOutcomes(outcomes: readonly OutcomeInput[], options?: CallOptions): Promise<OutcomeResult[]> {
+    const request = { outcomes: outcomes.map(toOutcome) };
+    const response = await this.call<ReportOutcomeBatchResponse>(options, (metadata, deadline, done) => this.stub.reportOutcomeBatch(request, metadata, { deadline }, done));
+    return response.results;
   }
 
   getModelInfo(options?: CallOptions): Promise<GetModelInfoResponse> {
@@ -217,6 +253,15 @@ export function fieldViolationsOf(metadata: Metadata | undefined): FieldViolatio
 
 function toCallError(error: ServiceError): FraudCallError {
   return new FraudCallError(error.code, error.details, fieldViolationsOf(error.metadata));
+}
+
+function toOutcome(input: OutcomeInput): TransactionOutcome {
+  return {
+    transactionId: BigInt(input.transactionId),
+    outcome: input.outcome === 'fraud' ? Outcome.OUTCOME_FRAUD : Outcome.OUTCOME_LEGITIMATE,
+    knownAt: input.knownAt,
+    knownAtSeconds: input.knownAtSeconds === undefined ? undefined : BigInt(input.knownAtSeconds),
+  };
 }
 
 function toTransaction(input: TransactionInput): Transaction {

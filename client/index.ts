@@ -10,8 +10,10 @@ export {
   type FieldViolation,
   type FraudClientOptions,
   type HealthStatus,
+  type OutcomeInput,
   type RetryPolicy,
   type ScoreAllOptions,
+  type ScoreOptions,
   type TransactionInput,
 } from './fraudClient.js';
 export type {
@@ -19,10 +21,11 @@ export type {
   GetModelInfoResponse,
   ModelInfo,
   ModelRef,
+  OutcomeResult,
   PredictBatchResponse,
   PredictResponse,
   PredictScenarioBatchResponse,
   PredictScenarioResponse,
   ScenarioPrediction,
 } from '../src/gen/fraud/v1/fraud_service.js';
-export { ModelTask } from '../src/gen/fraud/v1/fraud_service.js';
+export { ModelTask, OutcomeStatus } from '../src/gen/fraud/v1/fraud_service.js';

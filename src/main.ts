@@ -6,7 +6,13 @@ import { createGrpcServer, listen } from './api/grpcServer.js';
 import { ServingHealth, ServingStatus } from './api/servingHealth.js';
 import { ServerReflection } from './api/serverReflection.js';
 import { ConfigError, loadConfig, unknownVariables, type Config } from './config/config.js';
-import { loadFeatureSpec } from './features/featureSpec.js';
+import { historyDays, loadFeatureSpec, type FeatureSpec } from './features/featureSpec.js';
+import type { FeatureCapabilities } from './features/featureBuilder.js';
+import { HistoryRecorder } from './api/historyRecorder.js';
+import { OutcomeReports } from './api/outcomeReports.js';
+import { MemoryStateStore } from './state/memoryStateStore.js';
+import { SnapshotScheduler } from './state/snapshotScheduler.js';
+import type { StateStore } from './state/stateStore.js';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { FileModelSource } from './models/fileModelSource.js';
 import { LakefsRefResolver } from './models/lakefsRefResolver.js';
@@ -40,8 +46,11 @@ export interface RunningService {
 export async function startService(config: Config, logger: Logger): Promise<RunningService> {
   const metrics = new Metrics();
   let s3Client: S3Client | undefined;
+  const featureSpec = loadFeatureSpec();
+  const state = await createStateStore(config, featureSpec, metrics, logger);
   const loader = new ModelLoader({
-    featureSpec: loadFeatureSpec(),
+    featureSpec,
+    featureCapabilities: state.capabilities,
     intraOpThreads: config.onnxIntraOpThreads,
     onSessionCount: (delta) => {
       metrics.modelSessions.inc(delta);
@@ -94,7 +103,24 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
   });
 
   const server = createGrpcServer({
-    fraudService: createFraudService({ registry, metrics, logger, maxBatchSize: config.maxBatchSize }),
+    fraudService: createFraudService({
+      registry,
+      metrics,
+      logger,
+      maxBatchSize: config.maxBatchSize,
+      history:
+        state.store &&
+        new HistoryRecorder({
+          store: state.store,
+          epochSeconds: featureSpec.epochSeconds,
+          latenessSeconds: config.state.latenessSeconds,
+          maxFutureSeconds: config.state.maxFutureSeconds,
+          metrics,
+        }),
+      outcomes:
+        state.store &&
+        new OutcomeReports({ store: state.store, epochSeconds: featureSpec.epochSeconds, maxFutureSeconds: config.state.maxFutureSeconds }),
+    }),
     health,
     reflection: new ServerReflection(),
     maxMessageBytes: config.grpc.maxMessageBytes,
@@ -107,8 +133,12 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
     server.forceShutdown();
     throw error;
   }
-  logger.info({ grpcPort, metricsPort: boundPort(metricsServer), sources: registry.status().map((s) => s.source) }, 'listening');
+  logger.info(
+    { grpcPort, metricsPort: boundPort(metricsServer), sources: registry.status().map((s) => s.source), stateStore: config.state.store },
+    'listening',
+  );
   for (const watcher of watchers) watcher.start();
+  state.snapshots?.start();
 
   return {
     grpcPort,
@@ -125,6 +155,9 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
       // a slow store) must not eat into the grace period.
       await Promise.all([drain(server, config.shutdownGraceMs, logger), ...watchers.map((watcher) => watcher.stop())]);
       registry.retireAll();
+      // After the drain: the last snapshot holds every transaction a call recorded.
+      await state.snapshots?.stop();
+      await state.store?.close();
       s3Client?.destroy();
       await new Promise<void>((resolveClose) => {
         metricsServer.close(() => {
@@ -157,6 +190,41 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
           });
     return new S3ModelSource({ uri, client, endpoint: config.s3.endpoint, lakefs });
   }
+}
+
+interface StateSetup {
+  /** Undefined with FRAUD_STATE_STORE=none: nothing is recorded, and models with history features are refused. */
+  readonly store: StateStore | undefined;
+  readonly snapshots: SnapshotScheduler | undefined;
+  readonly capabilities: FeatureCapabilities;
+}
+
+/** The state store the configuration names, restored from its snapshot before any call can see it. */
+async function createStateStore(config: Config, spec: FeatureSpec, metrics: Metrics, logger: Logger): Promise<StateSetup> {
+  const { state } = config;
+  if (state.store === 'none') {
+    return { store: undefined, snapshots: undefined, capabilities: { history: false, storeDescription: 'this service (FRAUD_STATE_STORE=none)' } };
+  }
+  const capabilities = { history: true, storeDescription: `the ${state.store} state store` };
+  if (state.store === 'redis') {
+    throw new ConfigError('FRAUD_STATE_STORE', 'redis is not available in this build');
+  }
+  const store = new MemoryStateStore({
+    latenessSeconds: state.latenessSeconds,
+    historyDays: historyDays(spec),
+    maxEntities: state.maxEntities,
+    maxTransactions: state.maxTransactions,
+    onEvicted: (kind, count) => {
+      metrics.stateEvictions.labels(kind).inc(count);
+    },
+  });
+  metrics.observeState(() => store.stats());
+  let snapshots: SnapshotScheduler | undefined;
+  if (state.snapshotPath !== undefined) {
+    snapshots = new SnapshotScheduler({ store, path: state.snapshotPath, intervalMs: state.snapshotIntervalMs, specVersion: spec.specVersion, logger, metrics });
+    await snapshots.restore();
+  }
+  return { store, snapshots, capabilities };
 }
 
 /** Stops accepting calls, lets running ones finish, and cuts them off after the grace period. */

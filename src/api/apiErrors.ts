@@ -2,6 +2,7 @@ import { Metadata, status, type ServiceError } from '@grpc/grpc-js';
 import { BadRequest } from '../gen/google/rpc/error_details.js';
 import { Status } from '../gen/google/rpc/status.js';
 import type { Logger } from '../observability/logger.js';
+import { StateUnavailableError } from '../state/stateStore.js';
 
 /** One problem with one request field; `field` is its path, e.g. `transactions[3].tx_amount`. */
 export interface FieldViolation {
@@ -23,6 +24,11 @@ export class InvalidArgumentError extends Error {
 /** No model serves the task yet: UNAVAILABLE, which clients retry. */
 export class ModelUnavailableError extends Error {
   override readonly name = 'ModelUnavailableError';
+}
+
+/** The call cannot work in this configuration (e.g. outcomes without a state store): FAILED_PRECONDITION. */
+export class FailedPreconditionError extends Error {
+  override readonly name = 'FailedPreconditionError';
 }
 
 /** The caller went away (cancelled, deadline passed) before the work started: nothing to answer. */
@@ -56,6 +62,13 @@ export function toCallError(error: unknown, logger: Logger, method: string): Cal
   }
   if (error instanceof ModelUnavailableError) {
     return { code: status.UNAVAILABLE, details: error.message };
+  }
+  if (error instanceof StateUnavailableError) {
+    // Not logged per call: the store logs each outage once, and a metric counts the calls.
+    return { code: status.UNAVAILABLE, details: `the history store is unavailable; retry with backoff (${error.message})` };
+  }
+  if (error instanceof FailedPreconditionError) {
+    return { code: status.FAILED_PRECONDITION, details: error.message };
   }
   if (error instanceof CallCancelledError) {
     return { code: status.CANCELLED, details: error.message };

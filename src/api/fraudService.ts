@@ -4,15 +4,19 @@ import {
   type FraudServiceServer,
   type ModelInfo,
   type PredictResponse,
+  type OutcomeResult,
   type PredictScenarioResponse,
   type Transaction,
+  type TransactionOutcome,
 } from '../gen/fraud/v1/fraud_service.js';
 import type { ModelRegistry, TaskStatus } from '../models/modelRegistry.js';
 import type { ModelTask } from '../models/modelTask.js';
 import type { ServingModel } from '../models/servingModel.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
-import { CallCancelledError, InvalidArgumentError, ModelUnavailableError } from './apiErrors.js';
+import { CallCancelledError, FailedPreconditionError, InvalidArgumentError, ModelUnavailableError } from './apiErrors.js';
+import type { HistoryRecorder } from './historyRecorder.js';
+import type { OutcomeReports } from './outcomeReports.js';
 import {
   checkBatchSize,
   classCounts,
@@ -31,6 +35,10 @@ export interface FraudServiceOptions {
   readonly metrics: Metrics;
   readonly logger: Logger;
   readonly maxBatchSize: number;
+  /** Records scored transactions in the state store; undefined when the service keeps no history. */
+  readonly history: HistoryRecorder | undefined;
+  /** Records fraud outcomes in the same store; undefined with it. */
+  readonly outcomes: OutcomeReports | undefined;
 }
 
 type Call = ServerUnaryCall<unknown, unknown>;
@@ -42,11 +50,18 @@ type PredictionCounter = ReturnType<Metrics['predictions']['labels']>;
  * swap in the middle of a call never mixes two versions.
  */
 export function createFraudService(options: FraudServiceOptions): FraudServiceServer {
-  const { registry, metrics, logger, maxBatchSize } = options;
+  const { registry, metrics, logger, maxBatchSize, history, outcomes } = options;
   const predictionCounters = new WeakMap<ServingModel, PredictionCounter[]>();
   const inferenceTimers = {
     binary: metrics.inferenceDuration.labels('binary'),
     multiclass: metrics.inferenceDuration.labels('multiclass'),
+  };
+  const outcomeCounters = {
+    applied: metrics.stateOutcomes.labels('applied'),
+    duplicate: metrics.stateOutcomes.labels('duplicate'),
+    conflict: metrics.stateOutcomes.labels('conflict'),
+    unknown_transaction: metrics.stateOutcomes.labels('unknown_transaction'),
+    before_transaction: metrics.stateOutcomes.labels('before_transaction'),
   };
   const batchSizes = {
     PredictBatch: metrics.batchSize.labels('PredictBatch'),
@@ -77,10 +92,11 @@ export function createFraudService(options: FraudServiceOptions): FraudServiceSe
     }
   };
 
-  const score = async (model: ServingModel, transactions: readonly Transaction[], batch: boolean, call: Call): Promise<Scored> => {
+  const score = async (model: ServingModel, transactions: readonly Transaction[], batch: boolean, explain: boolean, call: Call): Promise<Scored> => {
     validateAll(model, transactions, batch);
+    // A caller that went away gets nothing recorded and nothing scored.
     if (call.cancelled) throw new CallCancelledError('the call was cancelled before scoring');
-    const scored = await scoreTransactions(model, transactions);
+    const scored = await scoreTransactions(model, transactions, { history, batch, explain });
     record(model, classCounts(scored), scored.inferenceSeconds);
     return scored;
   };
@@ -100,7 +116,7 @@ export function createFraudService(options: FraudServiceOptions): FraudServiceSe
     predict: unaryCall('Predict', metrics, logger, (request, call) =>
       withModel('binary', async (model): Promise<PredictResponse> => {
         const transactions = single(request.transaction);
-        const scored = await score(model, transactions, false, call);
+        const scored = await score(model, transactions, false, request.explain, call);
         return { ...predictionOf(scored, transactions, 0), threshold: model.threshold ?? 0, model: model.identity };
       }),
     ),
@@ -108,23 +124,43 @@ export function createFraudService(options: FraudServiceOptions): FraudServiceSe
     predictScenario: unaryCall('PredictScenario', metrics, logger, (request, call) =>
       withModel('multiclass', async (model): Promise<PredictScenarioResponse> => {
         const transactions = single(request.transaction);
-        const scored = await score(model, transactions, false, call);
+        const scored = await score(model, transactions, false, request.explain, call);
         return { ...predictionOf(scored, transactions, 0), model: model.identity };
       }),
     ),
 
     predictBatch: unaryCall('PredictBatch', metrics, logger, async (request, call) => {
       const transactions = batch('PredictBatch', request.transactions);
-      return withModel('binary', async (model) => fraudBatchAnswer(await score(model, transactions, true, call), transactions));
+      return withModel('binary', async (model) => fraudBatchAnswer(await score(model, transactions, true, request.explain, call), transactions));
     }),
 
     predictScenarioBatch: unaryCall('PredictScenarioBatch', metrics, logger, async (request, call) => {
       const transactions = batch('PredictScenarioBatch', request.transactions);
-      return withModel('multiclass', async (model) => scenarioBatchAnswer(await score(model, transactions, true, call), transactions));
+      return withModel('multiclass', async (model) => scenarioBatchAnswer(await score(model, transactions, true, request.explain, call), transactions));
     }),
 
     getModelInfo: unaryCall('GetModelInfo', metrics, logger, () => Promise.resolve({ models: registry.status().map(modelInfo) })),
+
+    reportOutcome: unaryCall('ReportOutcome', metrics, logger, async (request) => {
+      if (request.outcome === undefined) throw new InvalidArgumentError([{ field: 'outcome', description: 'is required' }]);
+      const [result] = await reportOutcomes([request.outcome], false);
+      return { result };
+    }),
+
+    reportOutcomeBatch: unaryCall('ReportOutcomeBatch', metrics, logger, async (request) => {
+      checkBatchSize(request.outcomes.length, maxBatchSize, 'outcomes');
+      return { results: await reportOutcomes(request.outcomes, true) };
+    }),
   };
+
+  async function reportOutcomes(reports: readonly TransactionOutcome[], batch: boolean): Promise<OutcomeResult[]> {
+    if (outcomes === undefined) {
+      throw new FailedPreconditionError('this service keeps no history (FRAUD_STATE_STORE=none), so it has nowhere to record outcomes');
+    }
+    const { results, statuses } = await outcomes.report(reports, batch);
+    for (const status of statuses) outcomeCounters[status].inc();
+    return results;
+  }
 }
 
 const API_TASKS: Readonly<Record<ModelTask, ApiModelTask>> = {

@@ -6,8 +6,10 @@ import type {
   ScenarioPrediction,
   Transaction,
 } from '../gen/fraud/v1/fraud_service.js';
+import type { TransactionHistory } from '../features/entityHistory.js';
 import type { ServingModel } from '../models/servingModel.js';
 import { InvalidArgumentError } from './apiErrors.js';
+import type { HistoryRecorder } from './historyRecorder.js';
 import { ViolationList, validateTransaction } from './validateTransaction.js';
 
 /**
@@ -23,17 +25,26 @@ export interface Scored {
   readonly probabilities: Float32Array | Float64Array;
   readonly classIds: Int32Array;
   readonly inferenceSeconds: number;
+  /** Each transaction's feature values as the model saw them, when the caller asked to explain. */
+  readonly explanations: readonly Record<string, number>[] | undefined;
 }
 
-/** Refuses an empty batch or one over the limit, before any work. */
-export function checkBatchSize(count: number, maxBatchSize: number): void {
+export interface ScoringOptions {
+  /** Records the transactions in the history first, and builds history features from it; undefined without a state store. */
+  readonly history: HistoryRecorder | undefined;
+  /** Field paths name `transactions[i]` (batch) or `transaction`. */
+  readonly batch: boolean;
+  readonly explain: boolean;
+}
+
+/** Refuses an empty batch or one over the limit, before any work; `field` names the repeated field. */
+export function checkBatchSize(count: number, maxBatchSize: number, field: 'transactions' | 'outcomes' = 'transactions'): void {
+  const items = field === 'transactions' ? 'transaction' : 'outcome';
   if (count === 0) {
-    throw new InvalidArgumentError([{ field: 'transactions', description: 'must hold at least one transaction' }]);
+    throw new InvalidArgumentError([{ field, description: `must hold at least one ${items}` }]);
   }
   if (count > maxBatchSize) {
-    throw new InvalidArgumentError([
-      { field: 'transactions', description: `holds ${count} transactions; at most ${maxBatchSize} are allowed per call` },
-    ]);
+    throw new InvalidArgumentError([{ field, description: `holds ${count} ${items}s; at most ${maxBatchSize} are allowed per call` }]);
   }
 }
 
@@ -46,18 +57,30 @@ export function validateAll(model: ServingModel, transactions: readonly Transact
   if (violations.items.length > 0) throw new InvalidArgumentError(violations.items);
 }
 
-/** Features, one model run, and the class of each row. The transactions are valid. */
-export async function scoreTransactions(model: ServingModel, transactions: readonly Transaction[]): Promise<Scored> {
+/**
+ * History, features, one model run, and the class of each row. The
+ * transactions are valid. With a state store each transaction is recorded
+ * (once) before it is scored, and its features come from the history as of
+ * right after it was recorded.
+ */
+export async function scoreTransactions(model: ServingModel, transactions: readonly Transaction[], options: ScoringOptions): Promise<Scored> {
   const input = model.inputBuffer(transactions.length);
-  for (let index = 0; index < transactions.length; index++) {
-    model.features.write(transactions[index] as Transaction, input, index);
+  const explanations: Record<string, number>[] | undefined = options.explain ? [] : undefined;
+  const write = (index: number, history: TransactionHistory | undefined): void => {
+    const values = model.features.write(transactions[index] as Transaction, history, input, index);
+    if (explanations !== undefined) explanations[index] = model.features.named(values);
+  };
+  if (options.history === undefined) {
+    for (let index = 0; index < transactions.length; index++) write(index, undefined);
+  } else {
+    await options.history.record(transactions, options.batch, write);
   }
   const started = performance.now();
   const probabilities = await model.probabilities(input, transactions.length);
   const inferenceSeconds = (performance.now() - started) / 1000;
   const classIds = new Int32Array(transactions.length);
   for (let index = 0; index < transactions.length; index++) classIds[index] = model.classOf(probabilities, index);
-  return { model, probabilities, classIds, inferenceSeconds };
+  return { model, probabilities, classIds, inferenceSeconds, explanations };
 }
 
 /** How many rows fell in each class, for the predictions counter. */
@@ -95,6 +118,7 @@ export function predictionOf(scored: Scored, transactions: readonly Transaction[
     fraudProbability: scored.model.task === 'binary' ? (probabilities[1] as number) : 1 - (probabilities[0] as number),
     probabilities,
     transactionId: transactions[index]?.transactionId ?? 0n,
+    features: scored.explanations?.[index] ?? {},
   };
 }
 

@@ -37,6 +37,34 @@ export interface Config {
   /** lakeFS API base URL (…/api/v1); when set, branches are resolved to commit ids. */
   readonly lakefsApiEndpoint: string | undefined;
   readonly onnxIntraOpThreads: number;
+  /** Where customer and terminal history is kept. */
+  readonly state: StateConfig;
+}
+
+export type StateStoreKind = 'memory' | 'redis' | 'none';
+
+export interface StateConfig {
+  readonly store: StateStoreKind;
+  /** How far behind the newest recorded transaction a transaction may be and still be accepted. */
+  readonly latenessSeconds: number;
+  /** How far ahead of the clock a transaction's (or an outcome's) time may be. */
+  readonly maxFutureSeconds: number;
+  /** Embedded store: customers plus terminals kept, beyond which the least recently active are evicted. */
+  readonly maxEntities: number;
+  /** Embedded store: recorded transactions remembered for outcomes. */
+  readonly maxTransactions: number;
+  /** Embedded store: the snapshot file written on shutdown and on an interval, restored at start; undefined for none. */
+  readonly snapshotPath: string | undefined;
+  readonly snapshotIntervalMs: number;
+  readonly redis: {
+    /** redis:// or rediss:// URL, without a password (that comes from FRAUD_REDIS_PASSWORD). */
+    readonly url: string | undefined;
+    readonly password: string | undefined;
+    /** Longest wait for Redis per call before the call fails with UNAVAILABLE. */
+    readonly timeoutMs: number;
+    /** Prefix of every key, so several services can share one Redis. */
+    readonly keyPrefix: string;
+  };
 }
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -65,6 +93,17 @@ export const CONFIG_VARIABLES = [
   'FRAUD_S3_FORCE_PATH_STYLE',
   'FRAUD_LAKEFS_API_ENDPOINT',
   'FRAUD_ONNX_INTRA_OP_THREADS',
+  'FRAUD_STATE_STORE',
+  'FRAUD_STATE_LATENESS_SECONDS',
+  'FRAUD_STATE_MAX_FUTURE_SECONDS',
+  'FRAUD_STATE_MAX_ENTITIES',
+  'FRAUD_STATE_MAX_TRANSACTIONS',
+  'FRAUD_STATE_SNAPSHOT_PATH',
+  'FRAUD_STATE_SNAPSHOT_SECONDS',
+  'FRAUD_REDIS_URL',
+  'FRAUD_REDIS_PASSWORD',
+  'FRAUD_REDIS_TIMEOUT_MS',
+  'FRAUD_REDIS_KEY_PREFIX',
 ] as const;
 
 /** Reads and checks the whole configuration; throws ConfigError on the first bad value. */
@@ -100,7 +139,47 @@ export function loadConfig(env: Env): Config {
     },
     lakefsApiEndpoint: optionalHttpUrl(env, 'FRAUD_LAKEFS_API_ENDPOINT'),
     onnxIntraOpThreads: integer(env, 'FRAUD_ONNX_INTRA_OP_THREADS', 1, 1, 64),
+    state: stateConfig(env),
   };
+}
+
+function stateConfig(env: Env): StateConfig {
+  const store = oneOf(env, 'FRAUD_STATE_STORE', 'memory', ['memory', 'redis', 'none'] as const);
+  const url = optionalRedisUrl(env, 'FRAUD_REDIS_URL');
+  if (store === 'redis' && url === undefined) {
+    throw new ConfigError('FRAUD_REDIS_URL', 'is required when FRAUD_STATE_STORE=redis (e.g. redis://redis:6379/0)');
+  }
+  return {
+    store,
+    latenessSeconds: integer(env, 'FRAUD_STATE_LATENESS_SECONDS', 3600, 0, 7 * 86_400),
+    maxFutureSeconds: integer(env, 'FRAUD_STATE_MAX_FUTURE_SECONDS', 300, 0, 86_400),
+    maxEntities: integer(env, 'FRAUD_STATE_MAX_ENTITIES', 200_000, 1, 16_000_000),
+    maxTransactions: integer(env, 'FRAUD_STATE_MAX_TRANSACTIONS', 1_000_000, 1, 16_000_000),
+    snapshotPath: optionalPath(env, 'FRAUD_STATE_SNAPSHOT_PATH'),
+    snapshotIntervalMs: seconds(env, 'FRAUD_STATE_SNAPSHOT_SECONDS', 60, 1, 86_400),
+    redis: {
+      url,
+      password: raw(env, 'FRAUD_REDIS_PASSWORD'),
+      timeoutMs: integer(env, 'FRAUD_REDIS_TIMEOUT_MS', 100, 1, 60_000),
+      keyPrefix: text(env, 'FRAUD_REDIS_KEY_PREFIX', 'fraud:'),
+    },
+  };
+}
+
+/** redis://host:port/db or rediss://…; a password in the URL is refused (it would end up in logs). */
+function optionalRedisUrl(env: Env, name: string): string | undefined {
+  const value = raw(env, name);
+  if (value === undefined) return undefined;
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new ConfigError(name, `must be a redis:// or rediss:// URL, got ${shown(value)}`);
+  }
+  if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') throw new ConfigError(name, `must be a redis:// or rediss:// URL, got ${shown(value)}`);
+  if (url.password !== '') throw new ConfigError(name, 'must not hold a password; set FRAUD_REDIS_PASSWORD (from a Secret)');
+  if (url.hostname === '') throw new ConfigError(name, `must name a host, got ${shown(value)}`);
+  return url.toString();
 }
 
 /** FRAUD_* variables the service does not know: most likely typos worth a warning. */

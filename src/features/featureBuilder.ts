@@ -1,4 +1,7 @@
-import type { FeatureSpec } from './featureSpec.js';
+import { eventTimeSeconds } from './eventClock.js';
+import { EMPTY_HISTORY, type HistorySubject, type TransactionHistory } from './entityHistory.js';
+import { isWindowFeature, type FeatureSpec, type WindowFeature } from './featureSpec.js';
+import { HistoryWindows } from './historyWindows.js';
 
 /**
  * The request fields features are computed from. The generated `Transaction`
@@ -6,6 +9,7 @@ import type { FeatureSpec } from './featureSpec.js';
  * Values are assumed valid: the API layer checks them first.
  */
 export interface TransactionFields {
+  readonly transactionId?: bigint | undefined;
   readonly txAmount?: number | undefined;
   readonly txTimeSeconds?: bigint | undefined;
   readonly txDatetime?: Date | undefined;
@@ -15,6 +19,17 @@ export interface TransactionFields {
 /** A model's feature list that this service cannot build. */
 export class FeatureListError extends Error {
   override readonly name = 'FeatureListError';
+}
+
+/** What the service can compute besides stateless features. */
+export interface FeatureCapabilities {
+  /**
+   * Whether a state store keeps customer and terminal history. Without one,
+   * a model that takes a window feature is refused; `storeDescription` says
+   * why, for the refusal message.
+   */
+  readonly history: boolean;
+  readonly storeDescription: string;
 }
 
 type Column = (transaction: TransactionFields, unixSeconds: number) => number;
@@ -38,70 +53,100 @@ const STATELESS: Readonly<Record<string, Column>> = {
   },
 };
 
+const ALL_CAPABILITIES: FeatureCapabilities = { history: true, storeDescription: 'a state store' };
+
 /**
- * Turns transactions into rows of a model's input tensor, in the order of the
- * model's manifest. Built once per model version, used on every call.
+ * Turns transactions (and the history a state store recorded for them) into
+ * rows of a model's input tensor, in the order of the model's manifest.
+ * Built once per model version, used on every call.
  */
 export class FeatureBuilder {
   /** Feature names, in input column order. */
   readonly names: readonly string[];
-  /** Features computed here from the transaction's fields. */
+  /** Features computed here from the transaction's fields and its history. */
   readonly computed: ReadonlySet<string>;
-  /** Features that must arrive precomputed in the request's `features` map. */
-  readonly precomputed: ReadonlySet<string>;
-  /** True when some feature depends on the transaction's time. */
-  readonly needsTime: boolean;
+  /** Features that must arrive precomputed in the request's `features` map (none in spec version 2). */
+  readonly precomputed: ReadonlySet<string> = new Set();
+  /** True when some feature reads the customer or terminal history. */
+  readonly needsHistory: boolean;
 
   private readonly columns: readonly Column[];
   private readonly epochSeconds: number;
+  private readonly windows: HistoryWindows;
+  /** One row in double precision, before it is written in the model's element type. */
+  private readonly row: Float64Array;
 
-  constructor(spec: FeatureSpec, names: readonly string[]) {
-    const computed = new Set<string>();
-    const precomputed = new Set<string>();
-    let needsTime = false;
-    this.columns = names.map((name) => {
+  constructor(spec: FeatureSpec, names: readonly string[], capabilities: FeatureCapabilities = ALL_CAPABILITIES) {
+    const windowFeatures: WindowFeature[] = [];
+    for (const name of names) {
       const definition = spec.features.get(name);
-      if (definition === undefined) {
-        throw new FeatureListError(`feature ${name} is not in the feature specification`);
-      }
-      if (definition.kind !== 'stateless') {
-        precomputed.add(name);
-        return (transaction: TransactionFields) => transaction.features[name] ?? Number.NaN;
-      }
-      const column = STATELESS[name];
-      if (column === undefined) {
+      if (definition === undefined) throw new FeatureListError(`feature ${name} is not in the feature specification`);
+      if (isWindowFeature(definition)) {
+        if (!capabilities.history) {
+          throw new FeatureListError(`feature ${name} needs customer and terminal history, which ${capabilities.storeDescription} does not keep`);
+        }
+        windowFeatures.push(definition);
+      } else if (STATELESS[name] === undefined) {
         throw new FeatureListError(`stateless feature ${name} has no implementation in this service version`);
       }
-      computed.add(name);
-      if (definition.inputs.includes('tx_time_seconds') || definition.inputs.includes('tx_datetime')) needsTime = true;
-      return column;
+    }
+    this.windows = new HistoryWindows(windowFeatures);
+    this.columns = names.map((name) => {
+      const definition = spec.features.get(name);
+      if (definition !== undefined && isWindowFeature(definition)) {
+        const column = this.windows.column(definition);
+        return () => column();
+      }
+      return STATELESS[name] as Column;
     });
     this.names = names;
-    this.computed = computed;
-    this.precomputed = precomputed;
-    this.needsTime = needsTime;
+    this.computed = new Set(names);
+    this.needsHistory = windowFeatures.length > 0;
     this.epochSeconds = spec.epochSeconds;
+    this.row = new Float64Array(names.length);
   }
 
-  /** The transaction's time as Unix seconds: tx_datetime if set, else the spec's epoch + tx_time_seconds. */
+  /** The transaction's event time as Unix seconds: tx_datetime if set, else the spec's epoch + tx_time_seconds. */
   unixSeconds(transaction: TransactionFields): number {
-    if (transaction.txDatetime !== undefined) return transaction.txDatetime.getTime() / 1000;
-    return this.epochSeconds + Number(transaction.txTimeSeconds ?? 0n);
+    return eventTimeSeconds(transaction, this.epochSeconds);
   }
 
-  /** Writes one row at `row` (a row index) of a [N, names.length] tensor buffer. */
-  write(transaction: TransactionFields, out: Float32Array | Float64Array, row: number): void {
-    const unixSeconds = this.needsTime ? this.unixSeconds(transaction) : 0;
+  /**
+   * Writes one row at `row` (a row index) of a [N, names.length] tensor
+   * buffer. `history` is what the state store recorded for the transaction;
+   * a model without history features ignores it. Returns the row in double
+   * precision (valid until the next call), as the model sees it before the
+   * cast to its element type.
+   */
+  write(transaction: TransactionFields, history: TransactionHistory | undefined, out: Float32Array | Float64Array, row: number): Float64Array {
+    const unixSeconds = this.unixSeconds(transaction);
+    if (this.needsHistory) this.windows.compute(subjectOf(transaction, unixSeconds), history ?? EMPTY_HISTORY);
+    const values = this.row;
     const base = row * this.columns.length;
     for (let column = 0; column < this.columns.length; column++) {
-      out[base + column] = (this.columns[column] as Column)(transaction, unixSeconds);
+      const value = (this.columns[column] as Column)(transaction, unixSeconds);
+      values[column] = value;
+      out[base + column] = value;
     }
+    return values;
   }
 
-  /** Feature values by name, in double precision (for tests and logs). */
-  describe(transaction: TransactionFields): Record<string, number> {
-    const row = new Float64Array(this.columns.length);
-    this.write(transaction, row, 0);
-    return Object.fromEntries(this.names.map((name, index) => [name, row[index] as number]));
+  /** Feature values by name, in double precision (for explanations, tests and logs). */
+  describe(transaction: TransactionFields, history?: TransactionHistory): Record<string, number> {
+    const values = this.write(transaction, history, new Float64Array(this.columns.length), 0);
+    return this.named(values);
   }
+
+  /** A row of values, by feature name. */
+  named(values: Float64Array): Record<string, number> {
+    const named: Record<string, number> = {};
+    this.names.forEach((name, index) => {
+      named[name] = values[index] as number;
+    });
+    return named;
+  }
+}
+
+function subjectOf(transaction: TransactionFields, unixSeconds: number): HistorySubject {
+  return { id: transaction.transactionId ?? -1n, time: unixSeconds, amount: transaction.txAmount ?? 0 };
 }

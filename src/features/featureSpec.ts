@@ -7,19 +7,68 @@ export const DEFAULT_FEATURE_SPEC_PATH = join(packageRoot, 'models', 'feature-sp
 
 export type FeatureKind = 'stateless' | 'customer_window' | 'terminal_window';
 
-export interface FeatureDefinition {
+export type WindowAggregate = 'count' | 'mean_amount' | 'amount_over_mean' | 'amount_over_max' | 'fraud_risk' | 'fraud_streak';
+
+interface FeatureDefinitionBase {
   readonly name: string;
-  readonly kind: FeatureKind;
   readonly type: 'float' | 'binary' | 'integer';
   readonly unit: string;
   readonly inputs: readonly string[];
   readonly formula: string;
 }
 
+export interface StatelessFeature extends FeatureDefinitionBase {
+  readonly kind: 'stateless';
+}
+
+/** A history feature: an aggregate over a window of whole UTC days (see the spec's history.rules). */
+export interface WindowFeature extends FeatureDefinitionBase {
+  readonly kind: 'customer_window' | 'terminal_window';
+  readonly window_days: number;
+  readonly delay_days: number;
+  readonly aggregate: WindowAggregate;
+}
+
+export type FeatureDefinition = StatelessFeature | WindowFeature;
+
 export interface FeatureTestVector {
   readonly name: string;
   readonly transaction: { readonly tx_amount: number; readonly tx_time_seconds?: number; readonly tx_datetime?: string };
   readonly expected: Readonly<Record<string, number>>;
+}
+
+/** A transaction of a history vector, in the spec file's snake_case. */
+export interface VectorTransaction {
+  readonly transaction_id: number;
+  readonly customer_id: number;
+  readonly terminal_id: number;
+  readonly tx_amount: number;
+  readonly tx_time_seconds?: number;
+  readonly tx_datetime?: string;
+}
+
+export type VectorEvent =
+  | {
+      readonly transaction: VectorTransaction;
+      readonly expected?: Readonly<Record<string, number>>;
+      readonly expected_error?: 'late';
+      readonly expected_duplicate?: boolean;
+    }
+  | {
+      readonly outcome: {
+        readonly transaction_id: number;
+        readonly outcome: 'fraud' | 'legitimate';
+        readonly known_at_seconds?: number;
+        readonly known_at?: string;
+      };
+      readonly expected_status: 'applied' | 'duplicate' | 'conflict' | 'unknown_transaction' | 'before_transaction';
+    };
+
+/** An event sequence with the expected history features at its transactions. */
+export interface HistoryVector {
+  readonly name: string;
+  readonly lateness_seconds: number;
+  readonly events: readonly VectorEvent[];
 }
 
 /** models/feature-spec.json, checked against its schema: the one definition of every feature. */
@@ -29,6 +78,7 @@ export interface FeatureSpec {
   readonly epochSeconds: number;
   readonly features: ReadonlyMap<string, FeatureDefinition>;
   readonly testVectors: readonly FeatureTestVector[];
+  readonly historyVectors: readonly HistoryVector[];
 }
 
 interface FeatureSpecFile {
@@ -36,6 +86,7 @@ interface FeatureSpecFile {
   clock: { epoch: string };
   features: FeatureDefinition[];
   test_vectors: FeatureTestVector[];
+  history_vectors: HistoryVector[];
 }
 
 export function loadFeatureSpec(path: string = DEFAULT_FEATURE_SPEC_PATH): FeatureSpec {
@@ -51,5 +102,25 @@ export function loadFeatureSpec(path: string = DEFAULT_FEATURE_SPEC_PATH): Featu
     epochSeconds: epochMs / 1000,
     features: new Map(spec.features.map((feature) => [feature.name, feature])),
     testVectors: spec.test_vectors,
+    historyVectors: spec.history_vectors,
   };
+}
+
+/** True for the features computed from the recorded history of a customer or a terminal. */
+export function isWindowFeature(feature: FeatureDefinition): feature is WindowFeature {
+  return feature.kind !== 'stateless';
+}
+
+/**
+ * Whole days of history every window feature of the spec can look back,
+ * counted from the transaction's day: the state a store must keep.
+ */
+export function historyDays(spec: FeatureSpec): { readonly customer: number; readonly terminal: number } {
+  let customer = 0;
+  let terminal = 0;
+  for (const feature of spec.features.values()) {
+    if (feature.kind === 'customer_window') customer = Math.max(customer, feature.window_days + feature.delay_days);
+    if (feature.kind === 'terminal_window') terminal = Math.max(terminal, feature.window_days + feature.delay_days);
+  }
+  return { customer, terminal };
 }

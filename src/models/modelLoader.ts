@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { InferenceSession } from 'onnxruntime-node';
-import { FeatureBuilder, FeatureListError } from '../features/featureBuilder.js';
+import { FeatureBuilder, FeatureListError, type FeatureCapabilities } from '../features/featureBuilder.js';
 import type { FeatureSpec } from '../features/featureSpec.js';
 import { ManifestError, parseManifest, type ModelManifest } from './manifest.js';
 import type { FetchedModel } from './modelSource.js';
@@ -25,6 +25,8 @@ export class ModelRejectedError extends Error {
 
 export interface ModelLoaderOptions {
   readonly featureSpec: FeatureSpec;
+  /** What this service can compute: a model needing more (history without a state store) is refused. */
+  readonly featureCapabilities?: FeatureCapabilities;
   readonly intraOpThreads: number;
   /** Told +1 when a native session is created and -1 when it is released, so leaks show in metrics. */
   readonly onSessionCount?: (delta: number) => void;
@@ -79,14 +81,15 @@ export class ModelLoader {
   }
 
   private featureBuilder(manifest: ModelManifest, where: string): FeatureBuilder {
-    if (manifest.feature_spec_version !== this.options.featureSpec.specVersion) {
+    // Each spec version keeps every feature of the earlier ones unchanged, so older models still serve.
+    if (manifest.feature_spec_version > this.options.featureSpec.specVersion) {
       throw new ModelRejectedError(
         'features',
-        `${where} was built for feature spec version ${manifest.feature_spec_version}; this service implements version ${this.options.featureSpec.specVersion}`,
+        `${where} was built for feature spec version ${manifest.feature_spec_version}; this service implements versions up to ${this.options.featureSpec.specVersion}`,
       );
     }
     try {
-      return new FeatureBuilder(this.options.featureSpec, manifest.features);
+      return new FeatureBuilder(this.options.featureSpec, manifest.features, this.options.featureCapabilities);
     } catch (error) {
       if (error instanceof FeatureListError) throw new ModelRejectedError('features', `${where}: ${error.message}`);
       throw error;

@@ -120,7 +120,123 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly stateOperationDuration = new Histogram({
+    name: 'fraud_state_operation_duration_seconds',
+    help: 'Time the state store took per call, by store (memory, redis) and operation (record: read and update the history of a call\'s transactions; outcomes).',
+    labelNames: ['store', 'operation'] as const,
+    buckets: LATENCY_BUCKETS_SECONDS,
+    registers: [this.registry],
+  });
+
+  readonly stateErrors = new Counter({
+    name: 'fraud_state_errors_total',
+    help: 'State store operations that failed (the call got UNAVAILABLE), by store and reason (timeout, unavailable, error).',
+    labelNames: ['store', 'reason'] as const,
+    registers: [this.registry],
+  });
+
+  readonly stateDuplicates = new Counter({
+    name: 'fraud_state_duplicate_transactions_total',
+    help: 'Scored transactions that were already recorded (retries, or the same transaction sent to Predict and PredictScenario): counted once in the history.',
+    registers: [this.registry],
+  });
+
+  readonly stateRefused = new Counter({
+    name: 'fraud_state_refused_transactions_total',
+    help: 'Transactions refused for their event time, by reason: late (older than the watermark minus the lateness) or future (too far ahead of the clock).',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+
+  readonly stateOutcomes = new Counter({
+    name: 'fraud_state_outcomes_total',
+    help: 'Fraud outcomes reported, by status (applied, duplicate, conflict, unknown_transaction, before_transaction).',
+    labelNames: ['status'] as const,
+    registers: [this.registry],
+  });
+
+  readonly stateEvictions = new Counter({
+    name: 'fraud_state_evictions_total',
+    help: 'Entities (customer, terminal) or remembered transactions dropped because a limit was reached, not because they expired; non-zero means the limits are too small for the traffic.',
+    labelNames: ['kind'] as const,
+    registers: [this.registry],
+  });
+
+  readonly stateSnapshots = new Counter({
+    name: 'fraud_state_snapshots_total',
+    help: 'Snapshots of the embedded store written, by result (ok, error).',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
+
+  readonly stateSnapshotTime = new Gauge({
+    name: 'fraud_state_snapshot_timestamp_seconds',
+    help: 'When the last snapshot of the embedded store was written (Unix time).',
+    registers: [this.registry],
+  });
+
+  readonly stateSnapshotDuration = new Histogram({
+    name: 'fraud_state_snapshot_duration_seconds',
+    help: 'Time to write a snapshot of the embedded store.',
+    buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [this.registry],
+  });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry });
+  }
+
+  /**
+   * Gauges read from the store when Prometheus scrapes: entities, remembered
+   * transactions, bytes and watermark. Registered once the store exists.
+   */
+  observeState(stats: () => { customers: number; terminals: number; transactions: number; bytes: number; watermark: number }): void {
+    const registers = [this.registry];
+    // One scrape reads four gauges; walking the store once is enough.
+    let cached: ReturnType<typeof stats> | undefined;
+    let cachedAt = 0;
+    const read = (): ReturnType<typeof stats> => {
+      if (cached === undefined || Date.now() - cachedAt > 1_000) {
+        cached = stats();
+        cachedAt = Date.now();
+      }
+      return cached;
+    };
+    new Gauge({
+      name: 'fraud_state_entities',
+      help: 'Customers and terminals whose history the state store keeps, by kind.',
+      labelNames: ['kind'] as const,
+      registers,
+      collect() {
+        const stats = read();
+        this.labels('customer').set(stats.customers);
+        this.labels('terminal').set(stats.terminals);
+      },
+    });
+    new Gauge({
+      name: 'fraud_state_transactions',
+      help: 'Recorded transactions remembered so that outcomes can find them.',
+      registers,
+      collect() {
+        this.set(read().transactions);
+      },
+    });
+    new Gauge({
+      name: 'fraud_state_bytes',
+      help: 'Approximate bytes of history the embedded store holds.',
+      registers,
+      collect() {
+        this.set(read().bytes);
+      },
+    });
+    new Gauge({
+      name: 'fraud_state_watermark_timestamp_seconds',
+      help: 'Newest event time recorded (Unix time); transactions older than this minus the lateness are refused.',
+      registers,
+      collect() {
+        const { watermark } = read();
+        this.set(Number.isFinite(watermark) ? watermark : 0);
+      },
+    });
   }
 }

@@ -21,7 +21,7 @@ export class RawStub {
 
   /** Calls Predict (or PredictScenario) and returns the failure; throws if the call succeeded. */
   predictFailure(transaction: Partial<Transaction> | undefined, method: 'predict' | 'predictScenario' = 'predict'): Promise<CallFailure> {
-    const request = { transaction: transaction === undefined ? undefined : Transaction.fromPartial(transaction) };
+    const request = { transaction: transaction === undefined ? undefined : Transaction.fromPartial(transaction), explain: false };
     return new Promise((resolveCall, rejectCall) => {
       this.stub[method](request, (error: ServiceError | null) => {
         if (error === null) rejectCall(new Error('the call succeeded'));
@@ -31,7 +31,7 @@ export class RawStub {
   }
 
   batchFailure(transactions: Partial<Transaction>[], method: 'predictBatch' | 'predictScenarioBatch' = 'predictBatch'): Promise<CallFailure> {
-    const request = { transactions: transactions.map((transaction) => Transaction.fromPartial(transaction)) };
+    const request = { transactions: transactions.map((transaction) => Transaction.fromPartial(transaction)), explain: false };
     return new Promise((resolveCall, rejectCall) => {
       this.stub[method](request, (error: ServiceError | null) => {
         if (error === null) rejectCall(new Error('the call succeeded'));

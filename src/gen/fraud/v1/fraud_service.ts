@@ -67,6 +67,130 @@ export function modelTaskToJSON(object: ModelTask): string {
   }
 }
 
+/** The confirmed truth about a past transaction. */
+export enum Outcome {
+  /** OUTCOME_UNSPECIFIED - Not set; refused. */
+  OUTCOME_UNSPECIFIED = 0,
+  /** OUTCOME_FRAUD - The transaction was fraud (a chargeback, a confirmed investigation). */
+  OUTCOME_FRAUD = 1,
+  /**
+   * OUTCOME_LEGITIMATE - The transaction was confirmed legitimate. It changes no feature (a
+   * transaction without a fraud outcome already counts as not fraud), but a
+   * later contradictory report is answered as a conflict.
+   */
+  OUTCOME_LEGITIMATE = 2,
+  UNRECOGNIZED = -1,
+}
+
+export function outcomeFromJSON(object: any): Outcome {
+  switch (object) {
+    case 0:
+    case "OUTCOME_UNSPECIFIED":
+      return Outcome.OUTCOME_UNSPECIFIED;
+    case 1:
+    case "OUTCOME_FRAUD":
+      return Outcome.OUTCOME_FRAUD;
+    case 2:
+    case "OUTCOME_LEGITIMATE":
+      return Outcome.OUTCOME_LEGITIMATE;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return Outcome.UNRECOGNIZED;
+  }
+}
+
+export function outcomeToJSON(object: Outcome): string {
+  switch (object) {
+    case Outcome.OUTCOME_UNSPECIFIED:
+      return "OUTCOME_UNSPECIFIED";
+    case Outcome.OUTCOME_FRAUD:
+      return "OUTCOME_FRAUD";
+    case Outcome.OUTCOME_LEGITIMATE:
+      return "OUTCOME_LEGITIMATE";
+    case Outcome.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
+/** What became of one reported outcome. */
+export enum OutcomeStatus {
+  /** OUTCOME_STATUS_UNSPECIFIED - Not set (never sent). */
+  OUTCOME_STATUS_UNSPECIFIED = 0,
+  /** OUTCOME_STATUS_APPLIED - Recorded: the first outcome reported for this transaction. */
+  OUTCOME_STATUS_APPLIED = 1,
+  /**
+   * OUTCOME_STATUS_DUPLICATE - The same outcome was already recorded for this transaction; nothing
+   * changed. Safe to ignore (a retried report).
+   */
+  OUTCOME_STATUS_DUPLICATE = 2,
+  /**
+   * OUTCOME_STATUS_CONFLICT - The other outcome was already recorded for this transaction; the first
+   * one stays, and `message` says which. Needs a person's attention.
+   */
+  OUTCOME_STATUS_CONFLICT = 3,
+  /**
+   * OUTCOME_STATUS_UNKNOWN_TRANSACTION - No transaction with this id is recorded: it was never scored by this
+   * service, or it is older than the history kept (the longest window plus
+   * the label delay), when it can no longer change any feature.
+   */
+  OUTCOME_STATUS_UNKNOWN_TRANSACTION = 4,
+  /**
+   * OUTCOME_STATUS_BEFORE_TRANSACTION - `known_at` is earlier than the transaction's event time; nothing was
+   * recorded.
+   */
+  OUTCOME_STATUS_BEFORE_TRANSACTION = 5,
+  UNRECOGNIZED = -1,
+}
+
+export function outcomeStatusFromJSON(object: any): OutcomeStatus {
+  switch (object) {
+    case 0:
+    case "OUTCOME_STATUS_UNSPECIFIED":
+      return OutcomeStatus.OUTCOME_STATUS_UNSPECIFIED;
+    case 1:
+    case "OUTCOME_STATUS_APPLIED":
+      return OutcomeStatus.OUTCOME_STATUS_APPLIED;
+    case 2:
+    case "OUTCOME_STATUS_DUPLICATE":
+      return OutcomeStatus.OUTCOME_STATUS_DUPLICATE;
+    case 3:
+    case "OUTCOME_STATUS_CONFLICT":
+      return OutcomeStatus.OUTCOME_STATUS_CONFLICT;
+    case 4:
+    case "OUTCOME_STATUS_UNKNOWN_TRANSACTION":
+      return OutcomeStatus.OUTCOME_STATUS_UNKNOWN_TRANSACTION;
+    case 5:
+    case "OUTCOME_STATUS_BEFORE_TRANSACTION":
+      return OutcomeStatus.OUTCOME_STATUS_BEFORE_TRANSACTION;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return OutcomeStatus.UNRECOGNIZED;
+  }
+}
+
+export function outcomeStatusToJSON(object: OutcomeStatus): string {
+  switch (object) {
+    case OutcomeStatus.OUTCOME_STATUS_UNSPECIFIED:
+      return "OUTCOME_STATUS_UNSPECIFIED";
+    case OutcomeStatus.OUTCOME_STATUS_APPLIED:
+      return "OUTCOME_STATUS_APPLIED";
+    case OutcomeStatus.OUTCOME_STATUS_DUPLICATE:
+      return "OUTCOME_STATUS_DUPLICATE";
+    case OutcomeStatus.OUTCOME_STATUS_CONFLICT:
+      return "OUTCOME_STATUS_CONFLICT";
+    case OutcomeStatus.OUTCOME_STATUS_UNKNOWN_TRANSACTION:
+      return "OUTCOME_STATUS_UNKNOWN_TRANSACTION";
+    case OutcomeStatus.OUTCOME_STATUS_BEFORE_TRANSACTION:
+      return "OUTCOME_STATUS_BEFORE_TRANSACTION";
+    case OutcomeStatus.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
 /**
  * One card transaction, as the payment backend sees it when it asks for a
  * score. Over REST this is the whole JSON body of `POST /predict`.
@@ -74,21 +198,25 @@ export function modelTaskToJSON(object: ModelTask): string {
 export interface Transaction {
   /**
    * The caller's id of the transaction, echoed in the answer. Not a model
-   * input. Must be >= 0.
+   * input; the history records each transaction once by this id (with its
+   * customer and terminal), and outcomes name transactions by it. Must be
+   * >= 0.
    */
   transactionId?:
     | bigint
     | undefined;
   /**
-   * Id of the card holder. Not an input of the current models (it keys the
-   * customer-window features of later ones). Must be >= 0.
+   * Id of the card holder. Keys the customer history: the transaction is
+   * recorded under it and customer-window features are computed from it.
+   * Must be >= 0.
    */
   customerId?:
     | bigint
     | undefined;
   /**
-   * Id of the payment terminal. Not an input of the current models (it keys
-   * the terminal-window features of later ones). Must be >= 0.
+   * Id of the payment terminal. Keys the terminal history: the transaction
+   * is recorded under it and terminal-window features are computed from it.
+   * Must be >= 0.
    */
   terminalId?:
     | bigint
@@ -105,6 +233,9 @@ export interface Transaction {
    * Time of the transaction in seconds since 2018-04-01T00:00:00Z, the
    * simulator's epoch (as in the original service). Required unless
    * `tx_datetime` is given; `tx_datetime` wins when both are. Must be >= 0.
+   * The transaction's event time: it places the transaction in the history
+   * windows, and a transaction older than the lateness behind the newest one
+   * recorded, or too far ahead of the service's clock, is refused.
    */
   txTimeSeconds?:
     | bigint
@@ -156,7 +287,15 @@ export interface ModelRef {
 /** Request of `Predict`. */
 export interface PredictRequest {
   /** The transaction to score. */
-  transaction: Transaction | undefined;
+  transaction:
+    | Transaction
+    | undefined;
+  /**
+   * When true, the answer carries the feature values the model saw
+   * (`features`), for an analyst asking why a transaction scored as it did.
+   * Over REST: `?explain=true`.
+   */
+  explain: boolean;
 }
 
 /**
@@ -188,13 +327,34 @@ export interface PredictResponse {
   /** `transaction_id` of the request. */
   transactionId: bigint;
   /** Model version that answered. */
-  model: ModelRef | undefined;
+  model:
+    | ModelRef
+    | undefined;
+  /**
+   * The model's input features by name, as the model saw them (history
+   * features included), when the request asked to `explain`; empty
+   * otherwise.
+   */
+  features: { [key: string]: number };
+}
+
+export interface PredictResponse_FeaturesEntry {
+  key: string;
+  value: number;
 }
 
 /** Request of `PredictScenario`. */
 export interface PredictScenarioRequest {
   /** The transaction to classify. */
-  transaction: Transaction | undefined;
+  transaction:
+    | Transaction
+    | undefined;
+  /**
+   * When true, the answer carries the feature values the model saw
+   * (`features`), for an analyst asking why a transaction scored as it did.
+   * Over REST: `?explain=true`.
+   */
+  explain: boolean;
 }
 
 /**
@@ -224,7 +384,20 @@ export interface PredictScenarioResponse {
   /** `transaction_id` of the request. */
   transactionId: bigint;
   /** Model version that answered. */
-  model: ModelRef | undefined;
+  model:
+    | ModelRef
+    | undefined;
+  /**
+   * The model's input features by name, as the model saw them (history
+   * features included), when the request asked to `explain`; empty
+   * otherwise.
+   */
+  features: { [key: string]: number };
+}
+
+export interface PredictScenarioResponse_FeaturesEntry {
+  key: string;
+  value: number;
 }
 
 /** Request of `PredictBatch`. */
@@ -234,6 +407,8 @@ export interface PredictBatchRequest {
    * configured otherwise; see `FRAUD_MAX_BATCH_SIZE`).
    */
   transactions: Transaction[];
+  /** When true, every result carries the feature values the model saw. */
+  explain: boolean;
 }
 
 /**
@@ -253,6 +428,17 @@ export interface FraudPrediction {
   probabilities: number[];
   /** `transaction_id` of the transaction. */
   transactionId: bigint;
+  /**
+   * The model's input features by name, as the model saw them (history
+   * features included), when the request asked to `explain`; empty
+   * otherwise.
+   */
+  features: { [key: string]: number };
+}
+
+export interface FraudPrediction_FeaturesEntry {
+  key: string;
+  value: number;
 }
 
 /** Answer of `PredictBatch`. */
@@ -271,6 +457,8 @@ export interface PredictBatchResponse {
 export interface PredictScenarioBatchRequest {
   /** Transactions to classify, at most the service's batch limit. */
   transactions: Transaction[];
+  /** When true, every result carries the feature values the model saw. */
+  explain: boolean;
 }
 
 /**
@@ -290,6 +478,17 @@ export interface ScenarioPrediction {
   probabilities: number[];
   /** `transaction_id` of the transaction. */
   transactionId: bigint;
+  /**
+   * The model's input features by name, as the model saw them (history
+   * features included), when the request asked to `explain`; empty
+   * otherwise.
+   */
+  features: { [key: string]: number };
+}
+
+export interface ScenarioPrediction_FeaturesEntry {
+  key: string;
+  value: number;
 }
 
 /** Answer of `PredictScenarioBatch`. */
@@ -372,6 +571,68 @@ export interface ModelInfo {
   lastError: string;
   /** When `last_error` happened. */
   lastErrorAt: Date | undefined;
+}
+
+/** One confirmed outcome of a transaction the service scored. */
+export interface TransactionOutcome {
+  /** `transaction_id` of the scored transaction. Must be >= 0. */
+  transactionId?:
+    | bigint
+    | undefined;
+  /** What the transaction turned out to be. */
+  outcome: Outcome;
+  /**
+   * When the outcome became known. Terminal risk features of transactions
+   * with an event time at or after this instant count it. Defaults to the
+   * time the report is received; must not be ahead of the service's clock
+   * by more than its allowed margin, nor before the transaction.
+   */
+  knownAt:
+    | Date
+    | undefined;
+  /**
+   * The same instant in seconds since 2018-04-01T00:00:00Z, the clock of
+   * `tx_time_seconds` (for the simulator's data). `known_at` wins when both
+   * are given. Must be >= 0.
+   */
+  knownAtSeconds?: bigint | undefined;
+}
+
+/** The answer for one reported outcome. */
+export interface OutcomeResult {
+  /** `transaction_id` of the report. */
+  transactionId: bigint;
+  /** What became of the report. */
+  status: OutcomeStatus;
+  /** A sentence for people: why, for any status other than applied. */
+  message: string;
+}
+
+/** Request of `ReportOutcome`. */
+export interface ReportOutcomeRequest {
+  /** The outcome to record. */
+  outcome: TransactionOutcome | undefined;
+}
+
+/** Answer of `ReportOutcome`. */
+export interface ReportOutcomeResponse {
+  /** What became of the report. */
+  result: OutcomeResult | undefined;
+}
+
+/** Request of `ReportOutcomeBatch`. */
+export interface ReportOutcomeBatchRequest {
+  /**
+   * Outcomes to record, at most the service's batch limit
+   * (`FRAUD_MAX_BATCH_SIZE`).
+   */
+  outcomes: TransactionOutcome[];
+}
+
+/** Answer of `ReportOutcomeBatch`. */
+export interface ReportOutcomeBatchResponse {
+  /** One result per outcome, in request order. */
+  results: OutcomeResult[];
 }
 
 function createBaseTransaction(): Transaction {
@@ -834,13 +1095,16 @@ export const ModelRef: MessageFns<ModelRef> = {
 };
 
 function createBasePredictRequest(): PredictRequest {
-  return { transaction: undefined };
+  return { transaction: undefined, explain: false };
 }
 
 export const PredictRequest: MessageFns<PredictRequest> = {
   encode(message: PredictRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.transaction !== undefined) {
       Transaction.encode(message.transaction, writer.uint32(10).fork()).join();
+    }
+    if (message.explain !== false) {
+      writer.uint32(16).bool(message.explain);
     }
     return writer;
   },
@@ -866,6 +1130,14 @@ export const PredictRequest: MessageFns<PredictRequest> = {
             message.transaction = Transaction.decode(reader, reader.uint32());
             continue;
           }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.explain = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -879,13 +1151,19 @@ export const PredictRequest: MessageFns<PredictRequest> = {
   },
 
   fromJSON(object: any): PredictRequest {
-    return { transaction: isSet(object.transaction) ? Transaction.fromJSON(object.transaction) : undefined };
+    return {
+      transaction: isSet(object.transaction) ? Transaction.fromJSON(object.transaction) : undefined,
+      explain: isSet(object.explain) ? globalThis.Boolean(object.explain) : false,
+    };
   },
 
   toJSON(message: PredictRequest): unknown {
     const obj: any = {};
     if (message.transaction !== undefined) {
       obj.transaction = Transaction.toJSON(message.transaction);
+    }
+    if (message.explain !== false) {
+      obj.explain = message.explain;
     }
     return obj;
   },
@@ -898,6 +1176,7 @@ export const PredictRequest: MessageFns<PredictRequest> = {
     message.transaction = (object.transaction !== undefined && object.transaction !== null)
       ? Transaction.fromPartial(object.transaction)
       : undefined;
+    message.explain = object.explain ?? false;
     return message;
   },
 };
@@ -912,6 +1191,7 @@ function createBasePredictResponse(): PredictResponse {
     probabilities: [],
     transactionId: 0n,
     model: undefined,
+    features: {},
   };
 }
 
@@ -948,6 +1228,9 @@ export const PredictResponse: MessageFns<PredictResponse> = {
     if (message.model !== undefined) {
       ModelRef.encode(message.model, writer.uint32(66).fork()).join();
     }
+    globalThis.Object.entries(message.features).forEach(([key, value]: [string, number]) => {
+      PredictResponse_FeaturesEntry.encode({ key: key as any, value }, writer.uint32(74).fork()).join();
+    });
     return writer;
   },
 
@@ -1038,6 +1321,17 @@ export const PredictResponse: MessageFns<PredictResponse> = {
             message.model = ModelRef.decode(reader, reader.uint32());
             continue;
           }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            const entry9 = PredictResponse_FeaturesEntry.decode(reader, reader.uint32());
+            if (entry9.value !== undefined) {
+              message.features[entry9.key] = entry9.value;
+            }
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1078,6 +1372,20 @@ export const PredictResponse: MessageFns<PredictResponse> = {
         ? BigInt(object.transaction_id)
         : 0n,
       model: isSet(object.model) ? ModelRef.fromJSON(object.model) : undefined,
+      features: isObject(object.features)
+        ? (globalThis.Object.entries(object.features) as [string, any][]).reduce(
+          (acc: { [key: string]: number }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.Number(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : {},
     };
   },
 
@@ -1107,6 +1415,15 @@ export const PredictResponse: MessageFns<PredictResponse> = {
     if (message.model !== undefined) {
       obj.model = ModelRef.toJSON(message.model);
     }
+    if (message.features) {
+      const entries = globalThis.Object.entries(message.features) as [string, number][];
+      if (entries.length > 0) {
+        obj.features = {};
+        entries.forEach(([k, v]) => {
+          obj.features[k] = floatToJson(v);
+        });
+      }
+    }
     return obj;
   },
 
@@ -1127,18 +1444,117 @@ export const PredictResponse: MessageFns<PredictResponse> = {
     message.model = (object.model !== undefined && object.model !== null)
       ? ModelRef.fromPartial(object.model)
       : undefined;
+    message.features = (globalThis.Object.entries(object.features ?? {}) as [string, number][]).reduce(
+      (acc: { [key: string]: number }, [key, value]: [string, number]) => {
+        if (value !== undefined) {
+          acc[key] = globalThis.Number(value);
+        }
+        return acc;
+      },
+      {},
+    );
+    return message;
+  },
+};
+
+function createBasePredictResponse_FeaturesEntry(): PredictResponse_FeaturesEntry {
+  return { key: "", value: 0 };
+}
+
+export const PredictResponse_FeaturesEntry: MessageFns<PredictResponse_FeaturesEntry> = {
+  encode(message: PredictResponse_FeaturesEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.value !== 0) {
+      writer.uint32(17).double(message.value);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PredictResponse_FeaturesEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePredictResponse_FeaturesEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 17) {
+              break;
+            }
+
+            message.value = reader.double();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PredictResponse_FeaturesEntry {
+    return {
+      key: isSet(object.key) ? globalThis.String(object.key) : "",
+      value: isSet(object.value) ? globalThis.Number(object.value) : 0,
+    };
+  },
+
+  toJSON(message: PredictResponse_FeaturesEntry): unknown {
+    const obj: any = {};
+    if (message.key !== "") {
+      obj.key = message.key;
+    }
+    if (message.value !== 0) {
+      obj.value = floatToJson(message.value);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<PredictResponse_FeaturesEntry>, I>>(base?: I): PredictResponse_FeaturesEntry {
+    return PredictResponse_FeaturesEntry.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<PredictResponse_FeaturesEntry>, I>>(
+    object: I,
+  ): PredictResponse_FeaturesEntry {
+    const message = createBasePredictResponse_FeaturesEntry();
+    message.key = object.key ?? "";
+    message.value = object.value ?? 0;
     return message;
   },
 };
 
 function createBasePredictScenarioRequest(): PredictScenarioRequest {
-  return { transaction: undefined };
+  return { transaction: undefined, explain: false };
 }
 
 export const PredictScenarioRequest: MessageFns<PredictScenarioRequest> = {
   encode(message: PredictScenarioRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.transaction !== undefined) {
       Transaction.encode(message.transaction, writer.uint32(10).fork()).join();
+    }
+    if (message.explain !== false) {
+      writer.uint32(16).bool(message.explain);
     }
     return writer;
   },
@@ -1164,6 +1580,14 @@ export const PredictScenarioRequest: MessageFns<PredictScenarioRequest> = {
             message.transaction = Transaction.decode(reader, reader.uint32());
             continue;
           }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.explain = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1177,13 +1601,19 @@ export const PredictScenarioRequest: MessageFns<PredictScenarioRequest> = {
   },
 
   fromJSON(object: any): PredictScenarioRequest {
-    return { transaction: isSet(object.transaction) ? Transaction.fromJSON(object.transaction) : undefined };
+    return {
+      transaction: isSet(object.transaction) ? Transaction.fromJSON(object.transaction) : undefined,
+      explain: isSet(object.explain) ? globalThis.Boolean(object.explain) : false,
+    };
   },
 
   toJSON(message: PredictScenarioRequest): unknown {
     const obj: any = {};
     if (message.transaction !== undefined) {
       obj.transaction = Transaction.toJSON(message.transaction);
+    }
+    if (message.explain !== false) {
+      obj.explain = message.explain;
     }
     return obj;
   },
@@ -1196,6 +1626,7 @@ export const PredictScenarioRequest: MessageFns<PredictScenarioRequest> = {
     message.transaction = (object.transaction !== undefined && object.transaction !== null)
       ? Transaction.fromPartial(object.transaction)
       : undefined;
+    message.explain = object.explain ?? false;
     return message;
   },
 };
@@ -1209,6 +1640,7 @@ function createBasePredictScenarioResponse(): PredictScenarioResponse {
     probabilities: [],
     transactionId: 0n,
     model: undefined,
+    features: {},
   };
 }
 
@@ -1242,6 +1674,9 @@ export const PredictScenarioResponse: MessageFns<PredictScenarioResponse> = {
     if (message.model !== undefined) {
       ModelRef.encode(message.model, writer.uint32(58).fork()).join();
     }
+    globalThis.Object.entries(message.features).forEach(([key, value]: [string, number]) => {
+      PredictScenarioResponse_FeaturesEntry.encode({ key: key as any, value }, writer.uint32(66).fork()).join();
+    });
     return writer;
   },
 
@@ -1324,6 +1759,17 @@ export const PredictScenarioResponse: MessageFns<PredictScenarioResponse> = {
             message.model = ModelRef.decode(reader, reader.uint32());
             continue;
           }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            const entry8 = PredictScenarioResponse_FeaturesEntry.decode(reader, reader.uint32());
+            if (entry8.value !== undefined) {
+              message.features[entry8.key] = entry8.value;
+            }
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1363,6 +1809,20 @@ export const PredictScenarioResponse: MessageFns<PredictScenarioResponse> = {
         ? BigInt(object.transaction_id)
         : 0n,
       model: isSet(object.model) ? ModelRef.fromJSON(object.model) : undefined,
+      features: isObject(object.features)
+        ? (globalThis.Object.entries(object.features) as [string, any][]).reduce(
+          (acc: { [key: string]: number }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.Number(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : {},
     };
   },
 
@@ -1389,6 +1849,15 @@ export const PredictScenarioResponse: MessageFns<PredictScenarioResponse> = {
     if (message.model !== undefined) {
       obj.model = ModelRef.toJSON(message.model);
     }
+    if (message.features) {
+      const entries = globalThis.Object.entries(message.features) as [string, number][];
+      if (entries.length > 0) {
+        obj.features = {};
+        entries.forEach(([k, v]) => {
+          obj.features[k] = floatToJson(v);
+        });
+      }
+    }
     return obj;
   },
 
@@ -1408,18 +1877,119 @@ export const PredictScenarioResponse: MessageFns<PredictScenarioResponse> = {
     message.model = (object.model !== undefined && object.model !== null)
       ? ModelRef.fromPartial(object.model)
       : undefined;
+    message.features = (globalThis.Object.entries(object.features ?? {}) as [string, number][]).reduce(
+      (acc: { [key: string]: number }, [key, value]: [string, number]) => {
+        if (value !== undefined) {
+          acc[key] = globalThis.Number(value);
+        }
+        return acc;
+      },
+      {},
+    );
+    return message;
+  },
+};
+
+function createBasePredictScenarioResponse_FeaturesEntry(): PredictScenarioResponse_FeaturesEntry {
+  return { key: "", value: 0 };
+}
+
+export const PredictScenarioResponse_FeaturesEntry: MessageFns<PredictScenarioResponse_FeaturesEntry> = {
+  encode(message: PredictScenarioResponse_FeaturesEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.value !== 0) {
+      writer.uint32(17).double(message.value);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PredictScenarioResponse_FeaturesEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePredictScenarioResponse_FeaturesEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 17) {
+              break;
+            }
+
+            message.value = reader.double();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PredictScenarioResponse_FeaturesEntry {
+    return {
+      key: isSet(object.key) ? globalThis.String(object.key) : "",
+      value: isSet(object.value) ? globalThis.Number(object.value) : 0,
+    };
+  },
+
+  toJSON(message: PredictScenarioResponse_FeaturesEntry): unknown {
+    const obj: any = {};
+    if (message.key !== "") {
+      obj.key = message.key;
+    }
+    if (message.value !== 0) {
+      obj.value = floatToJson(message.value);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<PredictScenarioResponse_FeaturesEntry>, I>>(
+    base?: I,
+  ): PredictScenarioResponse_FeaturesEntry {
+    return PredictScenarioResponse_FeaturesEntry.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<PredictScenarioResponse_FeaturesEntry>, I>>(
+    object: I,
+  ): PredictScenarioResponse_FeaturesEntry {
+    const message = createBasePredictScenarioResponse_FeaturesEntry();
+    message.key = object.key ?? "";
+    message.value = object.value ?? 0;
     return message;
   },
 };
 
 function createBasePredictBatchRequest(): PredictBatchRequest {
-  return { transactions: [] };
+  return { transactions: [], explain: false };
 }
 
 export const PredictBatchRequest: MessageFns<PredictBatchRequest> = {
   encode(message: PredictBatchRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     for (const v of message.transactions) {
       Transaction.encode(v!, writer.uint32(10).fork()).join();
+    }
+    if (message.explain !== false) {
+      writer.uint32(16).bool(message.explain);
     }
     return writer;
   },
@@ -1445,6 +2015,14 @@ export const PredictBatchRequest: MessageFns<PredictBatchRequest> = {
             message.transactions.push(Transaction.decode(reader, reader.uint32()));
             continue;
           }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.explain = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1462,6 +2040,7 @@ export const PredictBatchRequest: MessageFns<PredictBatchRequest> = {
       transactions: globalThis.Array.isArray(object?.transactions)
         ? object.transactions.map((e: any) => Transaction.fromJSON(e))
         : [],
+      explain: isSet(object.explain) ? globalThis.Boolean(object.explain) : false,
     };
   },
 
@@ -1469,6 +2048,9 @@ export const PredictBatchRequest: MessageFns<PredictBatchRequest> = {
     const obj: any = {};
     if (message.transactions?.length) {
       obj.transactions = message.transactions.map((e) => Transaction.toJSON(e));
+    }
+    if (message.explain !== false) {
+      obj.explain = message.explain;
     }
     return obj;
   },
@@ -1479,12 +2061,21 @@ export const PredictBatchRequest: MessageFns<PredictBatchRequest> = {
   fromPartial<I extends Exact<DeepPartial<PredictBatchRequest>, I>>(object: I): PredictBatchRequest {
     const message = createBasePredictBatchRequest();
     message.transactions = object.transactions?.map((e) => Transaction.fromPartial(e)) || [];
+    message.explain = object.explain ?? false;
     return message;
   },
 };
 
 function createBaseFraudPrediction(): FraudPrediction {
-  return { prediction: "", classProbability: 0, classId: 0, fraudProbability: 0, probabilities: [], transactionId: 0n };
+  return {
+    prediction: "",
+    classProbability: 0,
+    classId: 0,
+    fraudProbability: 0,
+    probabilities: [],
+    transactionId: 0n,
+    features: {},
+  };
 }
 
 export const FraudPrediction: MessageFns<FraudPrediction> = {
@@ -1514,6 +2105,9 @@ export const FraudPrediction: MessageFns<FraudPrediction> = {
       }
       writer.uint32(48).int64(message.transactionId);
     }
+    globalThis.Object.entries(message.features).forEach(([key, value]: [string, number]) => {
+      FraudPrediction_FeaturesEntry.encode({ key: key as any, value }, writer.uint32(58).fork()).join();
+    });
     return writer;
   },
 
@@ -1588,6 +2182,17 @@ export const FraudPrediction: MessageFns<FraudPrediction> = {
             message.transactionId = reader.int64() as bigint;
             continue;
           }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            const entry7 = FraudPrediction_FeaturesEntry.decode(reader, reader.uint32());
+            if (entry7.value !== undefined) {
+              message.features[entry7.key] = entry7.value;
+            }
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1626,6 +2231,20 @@ export const FraudPrediction: MessageFns<FraudPrediction> = {
         : isSet(object.transaction_id)
         ? BigInt(object.transaction_id)
         : 0n,
+      features: isObject(object.features)
+        ? (globalThis.Object.entries(object.features) as [string, any][]).reduce(
+          (acc: { [key: string]: number }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.Number(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : {},
     };
   },
 
@@ -1649,6 +2268,15 @@ export const FraudPrediction: MessageFns<FraudPrediction> = {
     if (message.transactionId !== 0n) {
       obj.transactionId = message.transactionId.toString();
     }
+    if (message.features) {
+      const entries = globalThis.Object.entries(message.features) as [string, number][];
+      if (entries.length > 0) {
+        obj.features = {};
+        entries.forEach(([k, v]) => {
+          obj.features[k] = floatToJson(v);
+        });
+      }
+    }
     return obj;
   },
 
@@ -1665,6 +2293,102 @@ export const FraudPrediction: MessageFns<FraudPrediction> = {
     message.transactionId = (object.transactionId !== undefined && object.transactionId !== null)
       ? BigInt(object.transactionId)
       : 0n;
+    message.features = (globalThis.Object.entries(object.features ?? {}) as [string, number][]).reduce(
+      (acc: { [key: string]: number }, [key, value]: [string, number]) => {
+        if (value !== undefined) {
+          acc[key] = globalThis.Number(value);
+        }
+        return acc;
+      },
+      {},
+    );
+    return message;
+  },
+};
+
+function createBaseFraudPrediction_FeaturesEntry(): FraudPrediction_FeaturesEntry {
+  return { key: "", value: 0 };
+}
+
+export const FraudPrediction_FeaturesEntry: MessageFns<FraudPrediction_FeaturesEntry> = {
+  encode(message: FraudPrediction_FeaturesEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.value !== 0) {
+      writer.uint32(17).double(message.value);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): FraudPrediction_FeaturesEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseFraudPrediction_FeaturesEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 17) {
+              break;
+            }
+
+            message.value = reader.double();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): FraudPrediction_FeaturesEntry {
+    return {
+      key: isSet(object.key) ? globalThis.String(object.key) : "",
+      value: isSet(object.value) ? globalThis.Number(object.value) : 0,
+    };
+  },
+
+  toJSON(message: FraudPrediction_FeaturesEntry): unknown {
+    const obj: any = {};
+    if (message.key !== "") {
+      obj.key = message.key;
+    }
+    if (message.value !== 0) {
+      obj.value = floatToJson(message.value);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<FraudPrediction_FeaturesEntry>, I>>(base?: I): FraudPrediction_FeaturesEntry {
+    return FraudPrediction_FeaturesEntry.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<FraudPrediction_FeaturesEntry>, I>>(
+    object: I,
+  ): FraudPrediction_FeaturesEntry {
+    const message = createBaseFraudPrediction_FeaturesEntry();
+    message.key = object.key ?? "";
+    message.value = object.value ?? 0;
     return message;
   },
 };
@@ -1775,13 +2499,16 @@ export const PredictBatchResponse: MessageFns<PredictBatchResponse> = {
 };
 
 function createBasePredictScenarioBatchRequest(): PredictScenarioBatchRequest {
-  return { transactions: [] };
+  return { transactions: [], explain: false };
 }
 
 export const PredictScenarioBatchRequest: MessageFns<PredictScenarioBatchRequest> = {
   encode(message: PredictScenarioBatchRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     for (const v of message.transactions) {
       Transaction.encode(v!, writer.uint32(10).fork()).join();
+    }
+    if (message.explain !== false) {
+      writer.uint32(16).bool(message.explain);
     }
     return writer;
   },
@@ -1807,6 +2534,14 @@ export const PredictScenarioBatchRequest: MessageFns<PredictScenarioBatchRequest
             message.transactions.push(Transaction.decode(reader, reader.uint32()));
             continue;
           }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.explain = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1824,6 +2559,7 @@ export const PredictScenarioBatchRequest: MessageFns<PredictScenarioBatchRequest
       transactions: globalThis.Array.isArray(object?.transactions)
         ? object.transactions.map((e: any) => Transaction.fromJSON(e))
         : [],
+      explain: isSet(object.explain) ? globalThis.Boolean(object.explain) : false,
     };
   },
 
@@ -1831,6 +2567,9 @@ export const PredictScenarioBatchRequest: MessageFns<PredictScenarioBatchRequest
     const obj: any = {};
     if (message.transactions?.length) {
       obj.transactions = message.transactions.map((e) => Transaction.toJSON(e));
+    }
+    if (message.explain !== false) {
+      obj.explain = message.explain;
     }
     return obj;
   },
@@ -1841,12 +2580,21 @@ export const PredictScenarioBatchRequest: MessageFns<PredictScenarioBatchRequest
   fromPartial<I extends Exact<DeepPartial<PredictScenarioBatchRequest>, I>>(object: I): PredictScenarioBatchRequest {
     const message = createBasePredictScenarioBatchRequest();
     message.transactions = object.transactions?.map((e) => Transaction.fromPartial(e)) || [];
+    message.explain = object.explain ?? false;
     return message;
   },
 };
 
 function createBaseScenarioPrediction(): ScenarioPrediction {
-  return { prediction: "", classProbability: 0, classId: 0, fraudProbability: 0, probabilities: [], transactionId: 0n };
+  return {
+    prediction: "",
+    classProbability: 0,
+    classId: 0,
+    fraudProbability: 0,
+    probabilities: [],
+    transactionId: 0n,
+    features: {},
+  };
 }
 
 export const ScenarioPrediction: MessageFns<ScenarioPrediction> = {
@@ -1876,6 +2624,9 @@ export const ScenarioPrediction: MessageFns<ScenarioPrediction> = {
       }
       writer.uint32(48).int64(message.transactionId);
     }
+    globalThis.Object.entries(message.features).forEach(([key, value]: [string, number]) => {
+      ScenarioPrediction_FeaturesEntry.encode({ key: key as any, value }, writer.uint32(58).fork()).join();
+    });
     return writer;
   },
 
@@ -1950,6 +2701,17 @@ export const ScenarioPrediction: MessageFns<ScenarioPrediction> = {
             message.transactionId = reader.int64() as bigint;
             continue;
           }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            const entry7 = ScenarioPrediction_FeaturesEntry.decode(reader, reader.uint32());
+            if (entry7.value !== undefined) {
+              message.features[entry7.key] = entry7.value;
+            }
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1988,6 +2750,20 @@ export const ScenarioPrediction: MessageFns<ScenarioPrediction> = {
         : isSet(object.transaction_id)
         ? BigInt(object.transaction_id)
         : 0n,
+      features: isObject(object.features)
+        ? (globalThis.Object.entries(object.features) as [string, any][]).reduce(
+          (acc: { [key: string]: number }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.Number(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : {},
     };
   },
 
@@ -2011,6 +2787,15 @@ export const ScenarioPrediction: MessageFns<ScenarioPrediction> = {
     if (message.transactionId !== 0n) {
       obj.transactionId = message.transactionId.toString();
     }
+    if (message.features) {
+      const entries = globalThis.Object.entries(message.features) as [string, number][];
+      if (entries.length > 0) {
+        obj.features = {};
+        entries.forEach(([k, v]) => {
+          obj.features[k] = floatToJson(v);
+        });
+      }
+    }
     return obj;
   },
 
@@ -2027,6 +2812,104 @@ export const ScenarioPrediction: MessageFns<ScenarioPrediction> = {
     message.transactionId = (object.transactionId !== undefined && object.transactionId !== null)
       ? BigInt(object.transactionId)
       : 0n;
+    message.features = (globalThis.Object.entries(object.features ?? {}) as [string, number][]).reduce(
+      (acc: { [key: string]: number }, [key, value]: [string, number]) => {
+        if (value !== undefined) {
+          acc[key] = globalThis.Number(value);
+        }
+        return acc;
+      },
+      {},
+    );
+    return message;
+  },
+};
+
+function createBaseScenarioPrediction_FeaturesEntry(): ScenarioPrediction_FeaturesEntry {
+  return { key: "", value: 0 };
+}
+
+export const ScenarioPrediction_FeaturesEntry: MessageFns<ScenarioPrediction_FeaturesEntry> = {
+  encode(message: ScenarioPrediction_FeaturesEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.value !== 0) {
+      writer.uint32(17).double(message.value);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ScenarioPrediction_FeaturesEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseScenarioPrediction_FeaturesEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 17) {
+              break;
+            }
+
+            message.value = reader.double();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ScenarioPrediction_FeaturesEntry {
+    return {
+      key: isSet(object.key) ? globalThis.String(object.key) : "",
+      value: isSet(object.value) ? globalThis.Number(object.value) : 0,
+    };
+  },
+
+  toJSON(message: ScenarioPrediction_FeaturesEntry): unknown {
+    const obj: any = {};
+    if (message.key !== "") {
+      obj.key = message.key;
+    }
+    if (message.value !== 0) {
+      obj.value = floatToJson(message.value);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ScenarioPrediction_FeaturesEntry>, I>>(
+    base?: I,
+  ): ScenarioPrediction_FeaturesEntry {
+    return ScenarioPrediction_FeaturesEntry.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ScenarioPrediction_FeaturesEntry>, I>>(
+    object: I,
+  ): ScenarioPrediction_FeaturesEntry {
+    const message = createBaseScenarioPrediction_FeaturesEntry();
+    message.key = object.key ?? "";
+    message.value = object.value ?? 0;
     return message;
   },
 };
@@ -2644,6 +3527,535 @@ export const ModelInfo: MessageFns<ModelInfo> = {
   },
 };
 
+function createBaseTransactionOutcome(): TransactionOutcome {
+  return { transactionId: undefined, outcome: 0, knownAt: undefined, knownAtSeconds: undefined };
+}
+
+export const TransactionOutcome: MessageFns<TransactionOutcome> = {
+  encode(message: TransactionOutcome, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.transactionId !== undefined) {
+      if (BigInt.asIntN(64, message.transactionId) !== message.transactionId) {
+        throw new globalThis.Error("value provided for field message.transactionId of type int64 too large");
+      }
+      writer.uint32(8).int64(message.transactionId);
+    }
+    if (message.outcome !== 0) {
+      writer.uint32(16).int32(message.outcome);
+    }
+    if (message.knownAt !== undefined) {
+      Timestamp.encode(toTimestamp(message.knownAt), writer.uint32(26).fork()).join();
+    }
+    if (message.knownAtSeconds !== undefined) {
+      if (BigInt.asIntN(64, message.knownAtSeconds) !== message.knownAtSeconds) {
+        throw new globalThis.Error("value provided for field message.knownAtSeconds of type int64 too large");
+      }
+      writer.uint32(32).int64(message.knownAtSeconds);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): TransactionOutcome {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseTransactionOutcome();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.transactionId = reader.int64() as bigint;
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.outcome = reader.int32() as any;
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.knownAt = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.knownAtSeconds = reader.int64() as bigint;
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): TransactionOutcome {
+    return {
+      transactionId: isSet(object.transactionId)
+        ? BigInt(object.transactionId)
+        : isSet(object.transaction_id)
+        ? BigInt(object.transaction_id)
+        : undefined,
+      outcome: isSet(object.outcome) ? outcomeFromJSON(object.outcome) : 0,
+      knownAt: isSet(object.knownAt)
+        ? fromJsonTimestamp(object.knownAt)
+        : isSet(object.known_at)
+        ? fromJsonTimestamp(object.known_at)
+        : undefined,
+      knownAtSeconds: isSet(object.knownAtSeconds)
+        ? BigInt(object.knownAtSeconds)
+        : isSet(object.known_at_seconds)
+        ? BigInt(object.known_at_seconds)
+        : undefined,
+    };
+  },
+
+  toJSON(message: TransactionOutcome): unknown {
+    const obj: any = {};
+    if (message.transactionId !== undefined) {
+      obj.transactionId = message.transactionId.toString();
+    }
+    if (message.outcome !== 0) {
+      obj.outcome = outcomeToJSON(message.outcome);
+    }
+    if (message.knownAt !== undefined) {
+      obj.knownAt = message.knownAt.toISOString();
+    }
+    if (message.knownAtSeconds !== undefined) {
+      obj.knownAtSeconds = message.knownAtSeconds.toString();
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<TransactionOutcome>, I>>(base?: I): TransactionOutcome {
+    return TransactionOutcome.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<TransactionOutcome>, I>>(object: I): TransactionOutcome {
+    const message = createBaseTransactionOutcome();
+    message.transactionId = (object.transactionId !== undefined && object.transactionId !== null)
+      ? BigInt(object.transactionId)
+      : undefined;
+    message.outcome = object.outcome ?? 0;
+    message.knownAt = object.knownAt ?? undefined;
+    message.knownAtSeconds = (object.knownAtSeconds !== undefined && object.knownAtSeconds !== null)
+      ? BigInt(object.knownAtSeconds)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseOutcomeResult(): OutcomeResult {
+  return { transactionId: 0n, status: 0, message: "" };
+}
+
+export const OutcomeResult: MessageFns<OutcomeResult> = {
+  encode(message: OutcomeResult, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.transactionId !== 0n) {
+      if (BigInt.asIntN(64, message.transactionId) !== message.transactionId) {
+        throw new globalThis.Error("value provided for field message.transactionId of type int64 too large");
+      }
+      writer.uint32(8).int64(message.transactionId);
+    }
+    if (message.status !== 0) {
+      writer.uint32(16).int32(message.status);
+    }
+    if (message.message !== "") {
+      writer.uint32(26).string(message.message);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): OutcomeResult {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseOutcomeResult();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.transactionId = reader.int64() as bigint;
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.status = reader.int32() as any;
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.message = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): OutcomeResult {
+    return {
+      transactionId: isSet(object.transactionId)
+        ? BigInt(object.transactionId)
+        : isSet(object.transaction_id)
+        ? BigInt(object.transaction_id)
+        : 0n,
+      status: isSet(object.status) ? outcomeStatusFromJSON(object.status) : 0,
+      message: isSet(object.message) ? globalThis.String(object.message) : "",
+    };
+  },
+
+  toJSON(message: OutcomeResult): unknown {
+    const obj: any = {};
+    if (message.transactionId !== 0n) {
+      obj.transactionId = message.transactionId.toString();
+    }
+    if (message.status !== 0) {
+      obj.status = outcomeStatusToJSON(message.status);
+    }
+    if (message.message !== "") {
+      obj.message = message.message;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<OutcomeResult>, I>>(base?: I): OutcomeResult {
+    return OutcomeResult.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<OutcomeResult>, I>>(object: I): OutcomeResult {
+    const message = createBaseOutcomeResult();
+    message.transactionId = (object.transactionId !== undefined && object.transactionId !== null)
+      ? BigInt(object.transactionId)
+      : 0n;
+    message.status = object.status ?? 0;
+    message.message = object.message ?? "";
+    return message;
+  },
+};
+
+function createBaseReportOutcomeRequest(): ReportOutcomeRequest {
+  return { outcome: undefined };
+}
+
+export const ReportOutcomeRequest: MessageFns<ReportOutcomeRequest> = {
+  encode(message: ReportOutcomeRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.outcome !== undefined) {
+      TransactionOutcome.encode(message.outcome, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ReportOutcomeRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseReportOutcomeRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.outcome = TransactionOutcome.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ReportOutcomeRequest {
+    return { outcome: isSet(object.outcome) ? TransactionOutcome.fromJSON(object.outcome) : undefined };
+  },
+
+  toJSON(message: ReportOutcomeRequest): unknown {
+    const obj: any = {};
+    if (message.outcome !== undefined) {
+      obj.outcome = TransactionOutcome.toJSON(message.outcome);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ReportOutcomeRequest>, I>>(base?: I): ReportOutcomeRequest {
+    return ReportOutcomeRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ReportOutcomeRequest>, I>>(object: I): ReportOutcomeRequest {
+    const message = createBaseReportOutcomeRequest();
+    message.outcome = (object.outcome !== undefined && object.outcome !== null)
+      ? TransactionOutcome.fromPartial(object.outcome)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseReportOutcomeResponse(): ReportOutcomeResponse {
+  return { result: undefined };
+}
+
+export const ReportOutcomeResponse: MessageFns<ReportOutcomeResponse> = {
+  encode(message: ReportOutcomeResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.result !== undefined) {
+      OutcomeResult.encode(message.result, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ReportOutcomeResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseReportOutcomeResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.result = OutcomeResult.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ReportOutcomeResponse {
+    return { result: isSet(object.result) ? OutcomeResult.fromJSON(object.result) : undefined };
+  },
+
+  toJSON(message: ReportOutcomeResponse): unknown {
+    const obj: any = {};
+    if (message.result !== undefined) {
+      obj.result = OutcomeResult.toJSON(message.result);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ReportOutcomeResponse>, I>>(base?: I): ReportOutcomeResponse {
+    return ReportOutcomeResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ReportOutcomeResponse>, I>>(object: I): ReportOutcomeResponse {
+    const message = createBaseReportOutcomeResponse();
+    message.result = (object.result !== undefined && object.result !== null)
+      ? OutcomeResult.fromPartial(object.result)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseReportOutcomeBatchRequest(): ReportOutcomeBatchRequest {
+  return { outcomes: [] };
+}
+
+export const ReportOutcomeBatchRequest: MessageFns<ReportOutcomeBatchRequest> = {
+  encode(message: ReportOutcomeBatchRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.outcomes) {
+      TransactionOutcome.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ReportOutcomeBatchRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseReportOutcomeBatchRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.outcomes.push(TransactionOutcome.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ReportOutcomeBatchRequest {
+    return {
+      outcomes: globalThis.Array.isArray(object?.outcomes)
+        ? object.outcomes.map((e: any) => TransactionOutcome.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: ReportOutcomeBatchRequest): unknown {
+    const obj: any = {};
+    if (message.outcomes?.length) {
+      obj.outcomes = message.outcomes.map((e) => TransactionOutcome.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ReportOutcomeBatchRequest>, I>>(base?: I): ReportOutcomeBatchRequest {
+    return ReportOutcomeBatchRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ReportOutcomeBatchRequest>, I>>(object: I): ReportOutcomeBatchRequest {
+    const message = createBaseReportOutcomeBatchRequest();
+    message.outcomes = object.outcomes?.map((e) => TransactionOutcome.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseReportOutcomeBatchResponse(): ReportOutcomeBatchResponse {
+  return { results: [] };
+}
+
+export const ReportOutcomeBatchResponse: MessageFns<ReportOutcomeBatchResponse> = {
+  encode(message: ReportOutcomeBatchResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.results) {
+      OutcomeResult.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ReportOutcomeBatchResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseReportOutcomeBatchResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.results.push(OutcomeResult.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ReportOutcomeBatchResponse {
+    return {
+      results: globalThis.Array.isArray(object?.results)
+        ? object.results.map((e: any) => OutcomeResult.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: ReportOutcomeBatchResponse): unknown {
+    const obj: any = {};
+    if (message.results?.length) {
+      obj.results = message.results.map((e) => OutcomeResult.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ReportOutcomeBatchResponse>, I>>(base?: I): ReportOutcomeBatchResponse {
+    return ReportOutcomeBatchResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ReportOutcomeBatchResponse>, I>>(object: I): ReportOutcomeBatchResponse {
+    const message = createBaseReportOutcomeBatchResponse();
+    message.results = object.results?.map((e) => OutcomeResult.fromPartial(e)) || [];
+    return message;
+  },
+};
+
 /**
  * FraudService scores card transactions with two machine-learned models.
  *
@@ -2652,13 +4064,27 @@ export const ModelInfo: MessageFns<ModelInfo> = {
  * multiclass model. Both have batch forms that run the model once for many
  * transactions, and `GetModelInfo` tells which model versions are serving.
  *
+ * History: the service remembers its customers and terminals. Every scored
+ * transaction is recorded once (idempotent by `transaction_id`, customer and
+ * terminal: a retry, or the same transaction sent to `Predict` and
+ * `PredictScenario`, counts once), and models can take features computed from
+ * that history: per customer, the number and mean amount of recent
+ * transactions; per terminal, the number of transactions and the share of
+ * confirmed fraud in windows ending the label delay before the transaction.
+ * `ReportOutcome` feeds confirmed outcomes (chargebacks, investigations) back.
+ * Features use only what was known at the transaction's event time; the
+ * definitions are in `models/feature-spec.json`. Transactions may arrive out
+ * of order within the service's lateness (`FRAUD_STATE_LATENESS_SECONDS`).
+ *
  * Errors:
  * - `INVALID_ARGUMENT`: the request is malformed. The status details carry a
  *   `google.rpc.BadRequest` with one field violation per problem; `field` is
  *   the path of the offending field (for batches `transactions[3].tx_amount`).
  * - `UNAVAILABLE`: the model for this call is not loaded yet (the service is
- *   starting or its model store is unreachable and no cached copy exists).
- *   Safe to retry with backoff.
+ *   starting or its model store is unreachable and no cached copy exists), or
+ *   the state store (Redis) does not answer in time: the call fails fast and
+ *   nothing is scored on missing history. Safe to retry with backoff: scoring
+ *   is idempotent by `transaction_id`.
  * - `INTERNAL`: a fault of the service; the message is generic and the detail
  *   is in the service's log.
  *
@@ -2738,6 +4164,42 @@ export const FraudServiceService = {
       Buffer.from(GetModelInfoResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): GetModelInfoResponse => GetModelInfoResponse.decode(value),
   },
+  /**
+   * Reports the confirmed outcome of one past transaction (fraud after a
+   * chargeback or an investigation, or confirmed legitimate), with the time
+   * it became known. Terminal risk features count a fraud from its
+   * `known_at` on. The answer says what happened to the report: applied,
+   * duplicate, conflict, unknown transaction, or known before the
+   * transaction. Only a malformed request fails the call.
+   */
+  reportOutcome: {
+    path: "/fraud.v1.FraudService/ReportOutcome" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ReportOutcomeRequest): Buffer => Buffer.from(ReportOutcomeRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ReportOutcomeRequest => ReportOutcomeRequest.decode(value),
+    responseSerialize: (value: ReportOutcomeResponse): Buffer =>
+      Buffer.from(ReportOutcomeResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ReportOutcomeResponse => ReportOutcomeResponse.decode(value),
+  },
+  /**
+   * Reports many outcomes in one call. Each gets its own result, in request
+   * order; a duplicate, a conflict or an unknown transaction never fails the
+   * others. Only a malformed request (a field violation in any item, an
+   * empty batch or one over the limit) fails the call, and then nothing is
+   * recorded.
+   */
+  reportOutcomeBatch: {
+    path: "/fraud.v1.FraudService/ReportOutcomeBatch" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ReportOutcomeBatchRequest): Buffer =>
+      Buffer.from(ReportOutcomeBatchRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ReportOutcomeBatchRequest => ReportOutcomeBatchRequest.decode(value),
+    responseSerialize: (value: ReportOutcomeBatchResponse): Buffer =>
+      Buffer.from(ReportOutcomeBatchResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ReportOutcomeBatchResponse => ReportOutcomeBatchResponse.decode(value),
+  },
 } as const;
 
 export interface FraudServiceServer extends UntypedServiceImplementation {
@@ -2764,6 +4226,23 @@ export interface FraudServiceServer extends UntypedServiceImplementation {
    * from, when it was loaded and checked, and the last error seen.
    */
   getModelInfo: handleUnaryCall<GetModelInfoRequest, GetModelInfoResponse>;
+  /**
+   * Reports the confirmed outcome of one past transaction (fraud after a
+   * chargeback or an investigation, or confirmed legitimate), with the time
+   * it became known. Terminal risk features count a fraud from its
+   * `known_at` on. The answer says what happened to the report: applied,
+   * duplicate, conflict, unknown transaction, or known before the
+   * transaction. Only a malformed request fails the call.
+   */
+  reportOutcome: handleUnaryCall<ReportOutcomeRequest, ReportOutcomeResponse>;
+  /**
+   * Reports many outcomes in one call. Each gets its own result, in request
+   * order; a duplicate, a conflict or an unknown transaction never fails the
+   * others. Only a malformed request (a field violation in any item, an
+   * empty batch or one over the limit) fails the call, and then nothing is
+   * recorded.
+   */
+  reportOutcomeBatch: handleUnaryCall<ReportOutcomeBatchRequest, ReportOutcomeBatchResponse>;
 }
 
 export interface FraudServiceClient extends Client {
@@ -2859,6 +4338,51 @@ export interface FraudServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: GetModelInfoResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Reports the confirmed outcome of one past transaction (fraud after a
+   * chargeback or an investigation, or confirmed legitimate), with the time
+   * it became known. Terminal risk features count a fraud from its
+   * `known_at` on. The answer says what happened to the report: applied,
+   * duplicate, conflict, unknown transaction, or known before the
+   * transaction. Only a malformed request fails the call.
+   */
+  reportOutcome(
+    request: ReportOutcomeRequest,
+    callback: (error: ServiceError | null, response: ReportOutcomeResponse) => void,
+  ): ClientUnaryCall;
+  reportOutcome(
+    request: ReportOutcomeRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ReportOutcomeResponse) => void,
+  ): ClientUnaryCall;
+  reportOutcome(
+    request: ReportOutcomeRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ReportOutcomeResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Reports many outcomes in one call. Each gets its own result, in request
+   * order; a duplicate, a conflict or an unknown transaction never fails the
+   * others. Only a malformed request (a field violation in any item, an
+   * empty batch or one over the limit) fails the call, and then nothing is
+   * recorded.
+   */
+  reportOutcomeBatch(
+    request: ReportOutcomeBatchRequest,
+    callback: (error: ServiceError | null, response: ReportOutcomeBatchResponse) => void,
+  ): ClientUnaryCall;
+  reportOutcomeBatch(
+    request: ReportOutcomeBatchRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ReportOutcomeBatchResponse) => void,
+  ): ClientUnaryCall;
+  reportOutcomeBatch(
+    request: ReportOutcomeBatchRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ReportOutcomeBatchResponse) => void,
   ): ClientUnaryCall;
 }
 

@@ -1,0 +1,100 @@
+import { eventTimeSeconds } from '../features/eventClock.js';
+import type { Transaction } from '../gen/fraud/v1/fraud_service.js';
+import type { Metrics } from '../observability/metrics.js';
+import type { HistoryConsumer, StateStore, TransactionEvent } from '../state/stateStore.js';
+import { performance } from 'node:perf_hooks';
+import { InvalidArgumentError } from './apiErrors.js';
+import { ViolationList } from './validateTransaction.js';
+
+export interface HistoryRecorderOptions {
+  readonly store: StateStore;
+  /** Unix seconds that tx_time_seconds counts from (the feature spec's clock). */
+  readonly epochSeconds: number;
+  /** How far behind the newest recorded transaction one may be (FRAUD_STATE_LATENESS_SECONDS). */
+  readonly latenessSeconds: number;
+  /** How far ahead of this service's clock one may be (FRAUD_STATE_MAX_FUTURE_SECONDS). */
+  readonly maxFutureSeconds: number;
+  readonly metrics: Metrics;
+  readonly now?: () => number;
+}
+
+/**
+ * The history step of the predict path: valid transactions become events of
+ * the state store, checked against the bounds of event time (too far ahead of
+ * the clock, or later than the lateness allows: INVALID_ARGUMENT naming the
+ * bound), and are recorded, each handing its history to the feature writer.
+ */
+export class HistoryRecorder {
+  private readonly now: () => number;
+  private readonly duration: ReturnType<Metrics['stateOperationDuration']['labels']>;
+  private readonly refusedLate: ReturnType<Metrics['stateRefused']['labels']>;
+  private readonly refusedFuture: ReturnType<Metrics['stateRefused']['labels']>;
+
+  constructor(private readonly options: HistoryRecorderOptions) {
+    this.now = options.now ?? Date.now;
+    this.duration = options.metrics.stateOperationDuration.labels(options.store.kind, 'record');
+    this.refusedLate = options.metrics.stateRefused.labels('late');
+    this.refusedFuture = options.metrics.stateRefused.labels('future');
+  }
+
+  get store(): StateStore {
+    return this.options.store;
+  }
+
+  async record(transactions: readonly Transaction[], batch: boolean, use: HistoryConsumer): Promise<void> {
+    const { store, epochSeconds, latenessSeconds, maxFutureSeconds } = this.options;
+    const latest = this.now() / 1000 + maxFutureSeconds;
+    const events = new Array<TransactionEvent>(transactions.length);
+    let violations: ViolationList | undefined;
+    for (let index = 0; index < transactions.length; index++) {
+      const transaction = transactions[index] as Transaction;
+      const time = eventTimeSeconds(transaction, epochSeconds);
+      if (time > latest) {
+        violations ??= new ViolationList();
+        violations
+          .at(batch ? index : 'transaction')
+          .add(timeField(transaction), `is ${iso(time)}, more than ${maxFutureSeconds} s ahead of the service's clock (FRAUD_STATE_MAX_FUTURE_SECONDS)`);
+      }
+      events[index] = {
+        id: transaction.transactionId ?? 0n,
+        customerId: transaction.customerId ?? 0n,
+        terminalId: transaction.terminalId ?? 0n,
+        amount: transaction.txAmount ?? 0,
+        time,
+      };
+    }
+    if (violations !== undefined) {
+      this.refusedFuture.inc(violations.items.length);
+      throw new InvalidArgumentError(violations.items);
+    }
+    const duplicates = this.options.metrics.stateDuplicates;
+    const started = performance.now();
+    const late = await store.record(events, (index, history) => {
+      if (history.duplicate) duplicates.inc();
+      use(index, history);
+    });
+    this.duration.observe((performance.now() - started) / 1000);
+    if (late.length === 0) return;
+    this.refusedLate.inc(late.length);
+    const lateViolations = new ViolationList();
+    for (const { index, earliestAccepted } of late) {
+      const transaction = transactions[index] as Transaction;
+      lateViolations
+        .at(batch ? index : 'transaction')
+        .add(
+          timeField(transaction),
+          `is ${iso((events[index] as TransactionEvent).time)}, older than the lateness allows: the earliest event time accepted for customer ${String(transaction.customerId)} is ${iso(earliestAccepted)} (${latenessSeconds} s behind its newest transaction; FRAUD_STATE_LATENESS_SECONDS)`,
+        );
+    }
+    throw new InvalidArgumentError(lateViolations.items);
+  }
+}
+
+function timeField(transaction: Transaction): string {
+  return transaction.txDatetime === undefined ? 'tx_time_seconds' : 'tx_datetime';
+}
+
+function iso(unixSeconds: number): string {
+  const date = new Date(unixSeconds * 1000);
+  return Number.isNaN(date.getTime()) ? `${unixSeconds} (Unix seconds)` : date.toISOString();
+}

@@ -1,0 +1,72 @@
+import type { TransactionHistory } from '../features/entityHistory.js';
+
+/**
+ * Where the history of customers and terminals is kept: the contract both
+ * stores (in memory, Redis) fulfil, from models/feature-spec.json's
+ * history.rules. The API layer records through it without knowing which one
+ * runs; the features layer reads the histories it hands over.
+ */
+
+export type StoreKind = 'memory' | 'redis';
+
+/** A transaction to record, as the store sees it. */
+export interface TransactionEvent {
+  readonly id: bigint;
+  readonly customerId: bigint;
+  readonly terminalId: bigint;
+  readonly amount: number;
+  /** Event time, Unix seconds (milliseconds as fractions). */
+  readonly time: number;
+}
+
+export type OutcomeKind = 'fraud' | 'legitimate';
+
+/** A confirmed outcome of a recorded transaction. */
+export interface OutcomeReport {
+  readonly transactionId: bigint;
+  readonly outcome: OutcomeKind;
+  /** When the outcome became known, Unix seconds. */
+  readonly knownAt: number;
+}
+
+export type OutcomeStatus = 'applied' | 'duplicate' | 'conflict' | 'unknown_transaction' | 'before_transaction';
+
+export interface OutcomeResult {
+  readonly status: OutcomeStatus;
+  /** Why, for people; empty when applied. */
+  readonly message: string;
+}
+
+/** A transaction refused because it is older than its customer's newest transaction minus the lateness. */
+export interface LateTransaction {
+  /** Its index in the batch. */
+  readonly index: number;
+  /** The earliest event time its customer accepted when it was checked, Unix seconds. */
+  readonly earliestAccepted: number;
+}
+
+/** Called once per recorded transaction, in order, with its history right after it was recorded. */
+export type HistoryConsumer = (index: number, history: TransactionHistory) => void;
+
+export interface StateStore {
+  readonly kind: StoreKind;
+  /**
+   * Records transactions in order (each once: a duplicate is not recorded
+   * again) and hands each one's history, as of right after it was recorded
+   * and before the next one is, to `use`. A late transaction (earlier than
+   * its customer's newest one minus the lateness) is neither recorded nor
+   * handed over, and is returned; the others are recorded all the same (a
+   * retry counts them once). Rejects with StateUnavailableError when the
+   * store cannot answer in time.
+   */
+  record(transactions: readonly TransactionEvent[], use: HistoryConsumer): Promise<readonly LateTransaction[]>;
+  /** Records outcomes in order; each gets its own status. */
+  reportOutcomes(reports: readonly OutcomeReport[]): Promise<OutcomeResult[]>;
+  /** Stops background work and releases connections, after a last snapshot where the store takes them. */
+  close(): Promise<void>;
+}
+
+/** The store did not answer (in time): the call fails fast rather than scoring on missing history. */
+export class StateUnavailableError extends Error {
+  override readonly name = 'StateUnavailableError';
+}
