@@ -36,7 +36,7 @@ export class OutcomeReports {
   async report(outcomes: readonly TransactionOutcome[], batch: boolean): Promise<{ results: OutcomeResult[]; statuses: StoreOutcomeStatus[] }> {
     const received = this.now() / 1000;
     const latest = received + this.options.maxFutureSeconds;
-    const violations = new ViolationList();
+    const violations = new ViolationList('outcomes');
     const reports = outcomes.map((outcome, index) => this.reportOf(outcome, received, latest, violations.at(batch ? index : 'outcome')));
     if (violations.items.length > 0) throw new InvalidArgumentError(violations.items);
     const stored = await this.options.store.reportOutcomes(reports);

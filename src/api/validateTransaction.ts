@@ -17,6 +17,9 @@ export class ViolationList {
   readonly items: FieldViolation[] = [];
   private path: string | number = '';
 
+  /** `collection` names the repeated field a batch index refers to. */
+  constructor(private readonly collection: 'transactions' | 'outcomes' = 'transactions') {}
+
   /** Where the next violations are: `transaction`, or a batch index. */
   at(path: string | number): this {
     this.path = path;
@@ -25,7 +28,7 @@ export class ViolationList {
 
   add(field: string, description: string): void {
     if (this.items.length >= MAX_VIOLATIONS) return;
-    const prefix = typeof this.path === 'number' ? `transactions[${this.path}]` : this.path;
+    const prefix = typeof this.path === 'number' ? `${this.collection}[${this.path}]` : this.path;
     this.items.push({ field: `${prefix}.${field}`, description });
   }
 }
