@@ -156,7 +156,7 @@ function stateConfig(env: Env): StateConfig {
     maxEntities: integer(env, 'FRAUD_STATE_MAX_ENTITIES', 200_000, 1, 16_000_000),
     maxTransactions: integer(env, 'FRAUD_STATE_MAX_TRANSACTIONS', 1_000_000, 1, 16_000_000),
     snapshotPath: optionalPath(env, 'FRAUD_STATE_SNAPSHOT_PATH'),
-    snapshotIntervalMs: seconds(env, 'FRAUD_STATE_SNAPSHOT_SECONDS', 60, 1, 86_400),
+    snapshotIntervalMs: seconds(env, 'FRAUD_STATE_SNAPSHOT_SECONDS', 60, 0.1, 86_400),
     redis: {
       url,
       password: raw(env, 'FRAUD_REDIS_PASSWORD'),
