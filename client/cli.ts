@@ -1,4 +1,5 @@
 import { createReadStream } from 'node:fs';
+import { resolve } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import {
@@ -12,12 +13,13 @@ import {
 } from '../src/gen/fraud/v1/fraud_service.js';
 import { FraudCallError, type FraudClient, type HealthStatus, type TransactionInput } from './fraudClient.js';
 import { ProgressBar } from './progressBar.js';
-import { readTransactions, TransactionFileError, type TransactionFileFormat } from './transactionFile.js';
+import { readHistory, readTransactions, TransactionFileError, type TransactionFileFormat } from './transactionFile.js';
+import { warmStart, WarmStartError } from './warmStart.js';
 
 /** What the CLI needs of a client, so tests can hand it a real one bound to a test server. */
 export type CliClient = Pick<
   FraudClient,
-  'predict' | 'predictScenario' | 'getModelInfo' | 'checkHealth' | 'scoreAll' | 'close'
+  'predict' | 'predictScenario' | 'predictBatch' | 'reportOutcomes' | 'getModelInfo' | 'checkHealth' | 'scoreAll' | 'close'
 >;
 
 export interface CliIo {
@@ -43,6 +45,7 @@ commands:
   batch      score a CSV or JSON Lines file of transactions
   models     show the serving model versions
   health     check the service's health
+  warm-start load past transactions and their fraud labels into the service's history
 
 transaction options (predict, scenario):
   --transaction-id N --customer-id N --terminal-id N --amount X
@@ -51,6 +54,11 @@ transaction options (predict, scenario):
 batch options:
   --input PATH (default: stdin)  --format csv|jsonl (default: from the file extension)
   --task binary|scenario (default: binary)  --batch-size N (default 1000)  --concurrency N (default 4)
+
+warm-start options:
+  --input PATH (a CSV or JSON Lines file in time order, e.g. the simulator's columns with TX_FRAUD)
+  --checkpoint PATH (resume an interrupted load)   --batch-size N (default 5000)
+  --outcome-delay-days N (default 7: a TX_FRAUD label becomes known this long after the transaction)
 
 common options:
   --address HOST:PORT (default: $FRAUD_ADDRESS or localhost:50051)
@@ -79,6 +87,8 @@ const OPTIONS = {
   'batch-size': { type: 'string' },
   concurrency: { type: 'string' },
   service: { type: 'string' },
+  checkpoint: { type: 'string' },
+  'outcome-delay-days': { type: 'string' },
 } as const satisfies ParseArgsConfig['options'];
 
 type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true; strict: true }>>['values'];
@@ -121,6 +131,10 @@ export class Cli {
     } catch (error) {
       if (error instanceof UsageError) return this.usage(error.message);
       if (error instanceof FraudCallError) return this.callFailed(error);
+      if (error instanceof WarmStartError) {
+        this.io.stderr.write(`error: ${error.message}\n`);
+        return 2;
+      }
       if (error instanceof TransactionFileError) {
         this.io.stderr.write(`error: input ${error.message}\n`);
         return 2;
@@ -154,6 +168,8 @@ export class Cli {
       }
       case 'batch':
         return this.batch(values);
+      case 'warm-start':
+        return this.warmStart(values);
       case 'models':
         return async (client) => {
           this.printModels(await client.getModelInfo(), values.json);
@@ -209,6 +225,41 @@ export class Cli {
         `scored ${scored} transactions in ${seconds.toFixed(2)} s (${Math.round(scored / Math.max(seconds, 0.001))}/s)` +
           `${summary ? `: ${summary}` : ''}${model ? `; model ${describeModel(model)}` : ''}\n`,
       );
+      return 0;
+    };
+  }
+
+  private warmStart(values: Values): (client: CliClient) => Promise<number> {
+    const input = values.input;
+    if (input === undefined || input === '-') throw new UsageError('warm-start needs --input PATH (a file, so that a checkpoint can name it)');
+    const format = fileFormat(input, values.format);
+    const batchSize = positiveInteger(values['batch-size'], '--batch-size', 5_000);
+    const delayDays = positiveInteger(values['outcome-delay-days'], '--outcome-delay-days', 7);
+    return async (client) => {
+      const total = await countRows(input, format);
+      const progress = new ProgressBar(this.io.stderr, 'loaded');
+      const started = Date.now();
+      const summary = await warmStart(client, readHistory(createReadStream(input), format), resolve(input), {
+        batchSize,
+        outcomeDelaySeconds: delayDays * 86_400,
+        checkpointPath: values.checkpoint,
+        onProgress: (rows) => {
+          progress.update(rows, total);
+        },
+      });
+      progress.finish(summary.rows);
+      const seconds = (Date.now() - started) / 1000;
+      const rate = Math.round(summary.transactions / Math.max(seconds, 0.001));
+      if (values.json) {
+        this.io.stdout.write(`${JSON.stringify({ ...summary, seconds, transactionsPerSecond: rate })}
+`);
+      } else {
+        const outcomes = Object.entries(summary.outcomes).map(([status, count]) => `${status} ${count}`).join(', ') || 'none';
+        this.io.stderr.write(
+          `warm start: ${summary.transactions} transactions${summary.resumedFrom > 0 ? ` (resumed after row ${summary.resumedFrom})` : ''} ` +
+            `in ${seconds.toFixed(1)} s (${rate}/s); fraud outcomes: ${outcomes}\n`,
+        );
+      }
       return 0;
     };
   }
@@ -274,6 +325,18 @@ export class Cli {
     for (const violation of error.fieldViolations) this.io.stderr.write(`  ${violation.field}: ${violation.description}\n`);
     return 1;
   }
+}
+
+/** Data rows of a file (lines after the header), for the progress bar; fast enough for millions. */
+async function countRows(path: string, format: TransactionFileFormat): Promise<number> {
+  let lines = 0;
+  let last = 10;
+  for await (const chunk of createReadStream(path) as AsyncIterable<Buffer>) {
+    for (let index = chunk.indexOf(10); index !== -1; index = chunk.indexOf(10, index + 1)) lines++;
+    last = chunk[chunk.length - 1] ?? 10;
+  }
+  if (last !== 10) lines++;
+  return Math.max(0, format === 'csv' ? lines - 1 : lines);
 }
 
 function describeModel(model: ModelRef | undefined): string {

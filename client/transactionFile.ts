@@ -16,12 +16,28 @@ export class TransactionFileError extends Error {
 
 export type TransactionFileFormat = 'csv' | 'jsonl';
 
+/** The epoch of tx_time_seconds, from the API contract (proto/fraud/v1/fraud_service.proto). */
+const SIMULATOR_EPOCH_MS = Date.UTC(2018, 3, 1);
+
+/** A row of a history file: the transaction, its event time and whether it was fraud (TX_FRAUD). */
+export interface HistoryRow {
+  readonly transaction: TransactionInput;
+  /** Event time, Unix milliseconds (tx_datetime, or the epoch + tx_time_seconds). */
+  readonly time: number;
+  readonly fraud: boolean;
+}
+
 /**
  * Reads transactions from CSV (a header row; column names as in the REST body
  * or the simulator's upper-case columns, e.g. TX_AMOUNT) or JSON Lines (one
  * REST body per line). Streams, so files of millions of rows are fine.
  */
 export async function* readTransactions(input: Readable, format: TransactionFileFormat): AsyncGenerator<TransactionInput> {
+  for await (const { record, line } of readRecords(input, format)) yield fromRecord(record, line);
+}
+
+/** The rows of a CSV (with a header row) or JSON Lines file, as lower-case keyed records. */
+async function* readRecords(input: Readable, format: TransactionFileFormat): AsyncGenerator<{ record: Record<string, unknown>; line: number }> {
   const lines = createInterface({ input, crlfDelay: Infinity });
   let header: string[] | undefined;
   let lineNumber = 0;
@@ -29,13 +45,27 @@ export async function* readTransactions(input: Readable, format: TransactionFile
     lineNumber++;
     if (line.trim() === '') continue;
     if (format === 'jsonl') {
-      yield fromRecord(parseJsonLine(line, lineNumber), lineNumber);
+      yield { record: parseJsonLine(line, lineNumber), line: lineNumber };
     } else if (header === undefined) {
       header = line.split(',').map((name) => name.trim().toLowerCase());
     } else {
       const cells = line.split(',');
-      yield fromRecord(Object.fromEntries(header.map((name, index) => [name, cells[index]?.trim() ?? ''])), lineNumber);
+      yield { record: Object.fromEntries(header.map((name, index) => [name, cells[index]?.trim() ?? ''])), line: lineNumber };
     }
+  }
+}
+
+/** Transactions with their fraud label (a tx_fraud column, 0 or 1; absent means not fraud), e.g. the simulator's CSV. */
+export async function* readHistory(input: Readable, format: TransactionFileFormat): AsyncGenerator<HistoryRow> {
+  for await (const { record, line } of readRecords(input, format)) {
+    const transaction = fromRecord(record, line);
+    const label = record.tx_fraud;
+    if (label !== undefined && label !== '' && label !== '0' && label !== '1' && label !== 0 && label !== 1) {
+      throw new TransactionFileError(line, `tx_fraud must be 0 or 1, got ${JSON.stringify(label)}`);
+    }
+    const time = transaction.txDatetime?.getTime() ?? SIMULATOR_EPOCH_MS + Number(transaction.txTimeSeconds ?? Number.NaN) * 1000;
+    if (Number.isNaN(time)) throw new TransactionFileError(line, 'tx_datetime or tx_time_seconds is required');
+    yield { transaction, time, fraud: label === '1' || label === 1 };
   }
 }
 

@@ -11,6 +11,7 @@ import type {
 
 /** What the store remembers of each recorded transaction, so outcomes can find its terminal and day. */
 export interface RecordedTransaction {
+  readonly customerId: bigint;
   readonly terminalId: bigint;
   readonly time: number;
   /** 0: no outcome yet, 1: fraud, 2: legitimate. */
@@ -67,27 +68,45 @@ export class MemoryStateStore implements StateStore {
   }
 
   record(transactions: readonly TransactionEvent[], use: HistoryConsumer): Promise<readonly LateTransaction[]> {
-    const late: LateTransaction[] = [];
-    const { latenessSeconds } = this.options;
+    const late = this.lateTransactions(transactions);
+    if (late.length > 0) return Promise.resolve(late);
     for (let index = 0; index < transactions.length; index++) {
       const event = transactions[index] as TransactionEvent;
       const customer = touch(this.customers, event.customerId, () => new CustomerRecord());
-      if (event.time < customer.watermark - latenessSeconds) {
-        late.push({ index, earliestAccepted: customer.watermark - latenessSeconds });
-        continue;
-      }
       const terminal = touch(this.terminals, event.terminalId, () => new TerminalRecord());
-      const newForCustomer = customer.record(event.id, event.time, event.amount, this.customerRetention);
       const recorded = this.transactions.get(event.id);
-      // The terminal keeps no ids of its own: what the store remembers for outcomes tells a repeat.
-      const newForTerminal = recorded?.terminalId !== event.terminalId;
-      if (newForTerminal) terminal.record(event.time, this.terminalRetention);
-      if (recorded === undefined) this.transactions.set(event.id, { terminalId: event.terminalId, time: event.time, outcome: 0, knownAt: 0 });
+      const repeat = recorded !== undefined && recorded.customerId === event.customerId && recorded.terminalId === event.terminalId;
+      // A repeat older than the lateness is folded already: nothing to add for the customer either.
+      const newForCustomer = !repeat && customer.record(event.id, event.time, event.amount, this.customerRetention);
+      if (!repeat && recorded?.terminalId !== event.terminalId) terminal.record(event.time, this.terminalRetention);
+      if (recorded === undefined) {
+        this.transactions.set(event.id, { customerId: event.customerId, terminalId: event.terminalId, time: event.time, outcome: 0, knownAt: 0 });
+      }
       if (event.time > this.watermark) this.watermark = event.time;
-      use(index, { customer, terminal, duplicate: !newForCustomer && !newForTerminal });
+      use(index, { customer, terminal, duplicate: repeat || !newForCustomer });
     }
     this.enforceLimits();
-    return Promise.resolve(late);
+    return Promise.resolve([]);
+  }
+
+  /**
+   * The transactions of a batch that are late: not repeats of recorded ones,
+   * and earlier than their customer's newest transaction (the batch's own
+   * earlier ones included) minus the lateness. A batch is all or nothing.
+   */
+  private lateTransactions(transactions: readonly TransactionEvent[]): LateTransaction[] {
+    const { latenessSeconds } = this.options;
+    const late: LateTransaction[] = [];
+    const newest = new Map<bigint, number>();
+    for (let index = 0; index < transactions.length; index++) {
+      const event = transactions[index] as TransactionEvent;
+      const recorded = this.transactions.get(event.id);
+      if (recorded !== undefined && recorded.customerId === event.customerId && recorded.terminalId === event.terminalId) continue;
+      const watermark = Math.max(this.customers.get(event.customerId)?.watermark ?? Number.NEGATIVE_INFINITY, newest.get(event.customerId) ?? Number.NEGATIVE_INFINITY);
+      if (event.time < watermark - latenessSeconds) late.push({ index, earliestAccepted: watermark - latenessSeconds });
+      else if (event.time > watermark) newest.set(event.customerId, event.time);
+    }
+    return late;
   }
 
   reportOutcomes(reports: readonly OutcomeReport[]): Promise<OutcomeResult[]> {

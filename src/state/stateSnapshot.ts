@@ -136,6 +136,7 @@ export async function writeSnapshot(store: MemoryStateStore, path: string, specV
     for (const [id, recorded] of store.transactions) {
       writer.u8(TAG_TRANSACTION);
       writer.u64(id);
+      writer.u64(recorded.customerId);
       writer.u64(recorded.terminalId);
       writer.f64(recorded.time);
       writer.u8(recorded.outcome);
@@ -179,7 +180,7 @@ export async function restoreSnapshot(store: MemoryStateStore, path: string, spe
   // Parse everything before touching the store: a truncated file changes nothing.
   const customers = new Map<bigint, CustomerRecord>();
   const terminals = new Map<bigint, TerminalRecord>();
-  const transactions: [bigint, { terminalId: bigint; time: number; outcome: 0 | 1 | 2; knownAt: number }][] = [];
+  const transactions: [bigint, { customerId: bigint; terminalId: bigint; time: number; outcome: 0 | 1 | 2; knownAt: number }][] = [];
   const watermark = reader.f64();
   for (;;) {
     const tag = reader.u8();
@@ -206,12 +207,13 @@ export async function restoreSnapshot(store: MemoryStateStore, path: string, spe
       terminals.set(id, terminal);
     } else if (tag === TAG_TRANSACTION) {
       const id = reader.u64();
+      const customerId = reader.u64();
       const terminalId = reader.u64();
       const time = reader.f64();
       const outcome = reader.u8();
       const knownAt = reader.f64();
       if (outcome > 2) throw new SnapshotError(`${path}: corrupt transaction record`);
-      transactions.push([id, { terminalId, time, outcome: outcome as 0 | 1 | 2, knownAt }]);
+      transactions.push([id, { customerId, terminalId, time, outcome: outcome as 0 | 1 | 2, knownAt }]);
     } else {
       throw new SnapshotError(`${path}: corrupt record tag ${tag} at byte ${reader.offset - 1}`);
     }

@@ -53,11 +53,10 @@ export interface StateStore {
   /**
    * Records transactions in order (each once: a duplicate is not recorded
    * again) and hands each one's history, as of right after it was recorded
-   * and before the next one is, to `use`. A late transaction (earlier than
-   * its customer's newest one minus the lateness) is neither recorded nor
-   * handed over, and is returned; the others are recorded all the same (a
-   * retry counts them once). Rejects with StateUnavailableError when the
-   * store cannot answer in time.
+   * and before the next one is, to `use`. All or nothing: when a transaction
+   * is late (not a duplicate, and earlier than its customer's newest one
+   * minus the lateness), nothing is recorded and the late ones are returned.
+   * Rejects with StateUnavailableError when the store cannot answer in time.
    */
   record(transactions: readonly TransactionEvent[], use: HistoryConsumer): Promise<readonly LateTransaction[]>;
   /** Records outcomes in order; each gets its own status. */

@@ -84,7 +84,7 @@ describe('customer and terminal history over a real socket (embedded store)', ()
     assert.equal(other.features.CUSTOMER_ID_NB_TX_1DAY_WINDOW, 1, "another customer's newer transactions do not make this one late");
   });
 
-  it('should refuse late transactions of a batch by index, and record the others once', async () => {
+  it('should refuse a batch with a late transaction, naming it by index, and record none of the batch', async () => {
     const { client } = service;
     await client.predict(at(1301, 506, 9004, 30));
     await expectInvalid(
@@ -92,12 +92,18 @@ describe('customer and terminal history over a real socket (embedded store)', ()
       'transactions[1].tx_time_seconds',
       /older than the lateness allows/,
     );
-    const retry = await client.predictBatch([at(1302, 507, 9004, 30), at(1304, 507, 9004, 30, 37_000)], { explain: true });
-    assert.deepEqual(
-      retry.predictions.map((prediction) => prediction.features.CUSTOMER_ID_NB_TX_1DAY_WINDOW),
-      [1, 2],
-      'the accepted transaction of the failed batch counts once',
-    );
+    const next = await client.predict(at(1304, 507, 9004, 30, 37_000), { explain: true });
+    assert.equal(next.features.CUSTOMER_ID_NB_TX_1DAY_WINDOW, 1, 'the valid transaction of the refused batch was not recorded');
+  });
+
+  it('should answer a retry whenever it comes: a duplicate is never late', async () => {
+    const { client } = service;
+    await client.predict(at(1311, 508, 9004, 30));
+    await client.predict(at(1312, 508, 9004, 33));
+    const retry = await client.predict(at(1311, 508, 9004, 30), { explain: true });
+    assert.ok(retry.features.CUSTOMER_ID_NB_TX_1DAY_WINDOW !== undefined);
+    const later = await client.predict(at(1313, 508, 9004, 33, 37_000), { explain: true });
+    assert.equal(later.features.CUSTOMER_ID_NB_TX_7DAY_WINDOW, 3, 'the retry was not recorded again');
   });
 
   it('should refuse a transaction too far ahead of the clock, naming the bound', async () => {
