@@ -44,6 +44,9 @@ function grown(array: Float64Array, needed: number): Float64Array {
  * `firstDay`, keeping the others in order; returns the new count.
  */
 function dropDaysBefore(array: Float64Array, count: number, stride: number, firstDay: number): number {
+  let oldest = Number.POSITIVE_INFINITY;
+  for (let entry = 0; entry < count; entry++) oldest = Math.min(oldest, array[entry * stride] as number);
+  if (oldest >= firstDay) return count;
   let kept = 0;
   for (let entry = 0; entry < count; entry++) {
     if ((array[entry * stride] as number) < firstDay) continue;
@@ -64,8 +67,10 @@ export class CustomerRecord implements CustomerHistory {
   record(id: bigint, time: number, amount: number, retention: Retention): boolean {
     for (const recent of this.recent) if (recent.id === id) return false;
     this.recent.push({ id, time, amount });
-    if (time > this.watermark) this.watermark = time;
-    this.fold(retention);
+    if (time > this.watermark) {
+      this.watermark = time;
+      this.fold(retention);
+    }
     return true;
   }
 
@@ -76,7 +81,9 @@ export class CustomerRecord implements CustomerHistory {
    */
   private fold(retention: Retention): void {
     const horizon = this.watermark - retention.latenessSeconds;
-    if (this.recent.some((recent) => recent.time < horizon)) {
+    let foldable = 0;
+    for (const recent of this.recent) if (recent.time < horizon) foldable++;
+    if (foldable > 0) {
       const kept: RecentTransaction[] = [];
       for (const recent of this.recent) {
         if (recent.time < horizon) this.addToDay(dayOf(recent.time), 1, recent.amount, recent.amount);
@@ -89,7 +96,8 @@ export class CustomerRecord implements CustomerHistory {
 
   /** Adds to a day's aggregate (used by folding and by snapshot restore). */
   addToDay(day: number, count: number, sum: number, max: number): void {
-    for (let entry = 0; entry < this.dayCount; entry++) {
+    // Days are appended as time goes on: the day sought is most often the last.
+    for (let entry = this.dayCount - 1; entry >= 0; entry--) {
       const base = entry * CUSTOMER_DAY_STRIDE;
       if (this.days[base] !== day) continue;
       this.days[base + 1] = (this.days[base + 1] as number) + count;
@@ -118,15 +126,18 @@ export class TerminalRecord implements TerminalHistory {
   /** Counts a transaction (the caller has ruled out a repeat) and drops the days no window can reach. */
   record(time: number, retention: Retention): void {
     this.addToDay(dayOf(time), 1);
-    if (time > this.watermark) this.watermark = time;
-    const firstDay = firstKeptDay(this.watermark, retention);
+    if (time <= this.watermark) return;
+    const previousFirstDay = firstKeptDay(this.watermark, retention);
+    this.watermark = time;
+    const firstDay = firstKeptDay(time, retention);
+    if (firstDay === previousFirstDay) return;
     this.dayCount = dropDaysBefore(this.days, this.dayCount, TERMINAL_DAY_STRIDE, firstDay);
     this.fraudCount = dropDaysBefore(this.frauds, this.fraudCount, FRAUD_STRIDE, firstDay);
   }
 
   /** Adds transactions to a day (used by recording and by snapshot restore). */
   addToDay(day: number, count: number): void {
-    for (let entry = 0; entry < this.dayCount; entry++) {
+    for (let entry = this.dayCount - 1; entry >= 0; entry--) {
       const base = entry * TERMINAL_DAY_STRIDE;
       if (this.days[base] !== day) continue;
       this.days[base + 1] = (this.days[base + 1] as number) + count;

@@ -23,7 +23,7 @@ export interface MemoryStateStoreOptions {
   readonly latenessSeconds: number;
   /** Days of history the features read back from a transaction's day (window + delay), per entity kind. */
   readonly historyDays: { readonly customer: number; readonly terminal: number };
-  /** Customers plus terminals kept; beyond it the least recently active are evicted. */
+  /** Customers plus terminals kept; beyond it those whose newest transaction is oldest are evicted. */
   readonly maxEntities: number;
   /** Transactions remembered for outcomes; beyond it the oldest are forgotten. */
   readonly maxTransactions: number;
@@ -41,23 +41,45 @@ export interface StateStats {
   readonly watermark: number;
 }
 
+/**
+ * Map key of an id: a number when exact (ids below 2^53, the common case, and
+ * much faster to hash than a bigint), else its decimal text.
+ */
+export type EntityKey = number | string;
+
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
+
+export function keyOf(id: bigint): EntityKey {
+  return id <= MAX_SAFE ? Number(id) : id.toString();
+}
+
+/** The id a key stands for. */
+export function idOf(key: EntityKey): bigint {
+  return BigInt(key);
+}
+
 const OUTCOME_CODES = { fraud: 1, legitimate: 2 } as const;
 const OUTCOME_NAMES = ['', 'fraud', 'legitimate'] as const;
+
+/** Event-time seconds between sweeps for expired entities. */
+const SWEEP_EVERY_SECONDS = 3_600;
 
 /**
  * The embedded state store: customer and terminal history in this process's
  * memory, bounded by retention (state older than the longest window plus the
  * delay and the lateness is dropped) and by entity and transaction limits
- * (least recently active first). Snapshots are another module's job; this one
- * exposes its content for them.
+ * (those whose newest transaction is oldest go first). Snapshots are another
+ * module's job; this one exposes its content for them.
  */
 export class MemoryStateStore implements StateStore {
   readonly kind = 'memory';
-  readonly customers = new Map<bigint, CustomerRecord>();
-  readonly terminals = new Map<bigint, TerminalRecord>();
+  readonly customers = new Map<EntityKey, CustomerRecord>();
+  readonly terminals = new Map<EntityKey, TerminalRecord>();
   /** In recording order, so the oldest are first to go. */
-  readonly transactions = new Map<bigint, RecordedTransaction>();
+  readonly transactions = new Map<EntityKey, RecordedTransaction>();
   watermark = Number.NEGATIVE_INFINITY;
+  /** Event time of the last sweep for expired entities. */
+  private sweptAt = Number.NEGATIVE_INFINITY;
 
   private readonly customerRetention: Retention;
   private readonly terminalRetention: Retention;
@@ -72,15 +94,20 @@ export class MemoryStateStore implements StateStore {
     if (late.length > 0) return Promise.resolve(late);
     for (let index = 0; index < transactions.length; index++) {
       const event = transactions[index] as TransactionEvent;
-      const customer = touch(this.customers, event.customerId, () => new CustomerRecord());
-      const terminal = touch(this.terminals, event.terminalId, () => new TerminalRecord());
-      const recorded = this.transactions.get(event.id);
+      const customerKey = keyOf(event.customerId);
+      const terminalKey = keyOf(event.terminalId);
+      const transactionKey = keyOf(event.id);
+      let customer = this.customers.get(customerKey);
+      if (customer === undefined) this.customers.set(customerKey, (customer = new CustomerRecord()));
+      let terminal = this.terminals.get(terminalKey);
+      if (terminal === undefined) this.terminals.set(terminalKey, (terminal = new TerminalRecord()));
+      const recorded = this.transactions.get(transactionKey);
       const repeat = recorded !== undefined && recorded.customerId === event.customerId && recorded.terminalId === event.terminalId;
       // A repeat older than the lateness is folded already: nothing to add for the customer either.
       const newForCustomer = !repeat && customer.record(event.id, event.time, event.amount, this.customerRetention);
       if (!repeat && recorded?.terminalId !== event.terminalId) terminal.record(event.time, this.terminalRetention);
       if (recorded === undefined) {
-        this.transactions.set(event.id, { customerId: event.customerId, terminalId: event.terminalId, time: event.time, outcome: 0, knownAt: 0 });
+        this.transactions.set(transactionKey, { customerId: event.customerId, terminalId: event.terminalId, time: event.time, outcome: 0, knownAt: 0 });
       }
       if (event.time > this.watermark) this.watermark = event.time;
       use(index, { customer, terminal, duplicate: repeat || !newForCustomer });
@@ -96,17 +123,25 @@ export class MemoryStateStore implements StateStore {
    */
   private lateTransactions(transactions: readonly TransactionEvent[]): LateTransaction[] {
     const { latenessSeconds } = this.options;
-    const late: LateTransaction[] = [];
-    const newest = new Map<bigint, number>();
+    let late: LateTransaction[] | undefined;
+    // The batch's own newest time per customer, only needed when a batch has several transactions.
+    const newest = transactions.length > 1 ? new Map<EntityKey, number>() : undefined;
     for (let index = 0; index < transactions.length; index++) {
       const event = transactions[index] as TransactionEvent;
-      const recorded = this.transactions.get(event.id);
+      const customerKey = keyOf(event.customerId);
+      const watermark = Math.max(
+        this.customers.get(customerKey)?.watermark ?? Number.NEGATIVE_INFINITY,
+        newest?.get(customerKey) ?? Number.NEGATIVE_INFINITY,
+      );
+      if (event.time >= watermark - latenessSeconds) {
+        if (event.time > watermark) newest?.set(customerKey, event.time);
+        continue;
+      }
+      const recorded = this.transactions.get(keyOf(event.id));
       if (recorded !== undefined && recorded.customerId === event.customerId && recorded.terminalId === event.terminalId) continue;
-      const watermark = Math.max(this.customers.get(event.customerId)?.watermark ?? Number.NEGATIVE_INFINITY, newest.get(event.customerId) ?? Number.NEGATIVE_INFINITY);
-      if (event.time < watermark - latenessSeconds) late.push({ index, earliestAccepted: watermark - latenessSeconds });
-      else if (event.time > watermark) newest.set(event.customerId, event.time);
+      (late ??= []).push({ index, earliestAccepted: watermark - latenessSeconds });
     }
-    return late;
+    return late ?? [];
   }
 
   reportOutcomes(reports: readonly OutcomeReport[]): Promise<OutcomeResult[]> {
@@ -114,7 +149,7 @@ export class MemoryStateStore implements StateStore {
   }
 
   private reportOutcome(report: OutcomeReport): OutcomeResult {
-    const recorded = this.transactions.get(report.transactionId);
+    const recorded = this.transactions.get(keyOf(report.transactionId));
     if (recorded === undefined) {
       return { status: 'unknown_transaction', message: `transaction ${report.transactionId} is not recorded (never scored here, or older than the history kept)` };
     }
@@ -134,7 +169,7 @@ export class MemoryStateStore implements StateStore {
     }
     recorded.outcome = code;
     recorded.knownAt = report.knownAt;
-    if (code === OUTCOME_CODES.fraud) this.terminals.get(recorded.terminalId)?.addFraud(dayOf(recorded.time), report.knownAt);
+    if (code === OUTCOME_CODES.fraud) this.terminals.get(keyOf(recorded.terminalId))?.addFraud(dayOf(recorded.time), report.knownAt);
     return { status: 'applied', message: '' };
   }
 
@@ -144,59 +179,78 @@ export class MemoryStateStore implements StateStore {
 
   stats(): StateStats {
     let bytes = 0;
-    for (const customer of this.customers.values()) bytes += customer.bytes + 64;
-    for (const terminal of this.terminals.values()) bytes += terminal.bytes + 64;
-    bytes += this.transactions.size * 96;
+    for (const customer of this.customers.values()) bytes += customer.bytes + ENTRY_BYTES;
+    for (const terminal of this.terminals.values()) bytes += terminal.bytes + ENTRY_BYTES;
+    bytes += this.transactions.size * RECORDED_TRANSACTION_BYTES;
     return { customers: this.customers.size, terminals: this.terminals.size, transactions: this.transactions.size, bytes, watermark: this.watermark };
   }
 
   /**
    * Drops what retention says can never count again, then what the limits do
-   * not allow. Maps are in least-recently-active order (see `touch`), so both
-   * walk from the front and stop at the first entity still needed.
+   * not allow. Transactions are in recording order, so they go from the
+   * front. Entities are swept for expiry once per hour of event time, or at
+   * once when over the limit (then those whose newest transaction is oldest go).
    */
   private enforceLimits(): void {
     const { maxEntities, maxTransactions, onEvicted } = this.options;
-    const customerHorizon = this.watermark - retentionSeconds(this.customerRetention);
     const terminalHorizon = this.watermark - retentionSeconds(this.terminalRetention);
-    const evictedCustomers = trim(this.customers, customerHorizon, () => this.customers.size + this.terminals.size > maxEntities);
-    const evictedTerminals = trim(this.terminals, terminalHorizon, () => this.customers.size + this.terminals.size > maxEntities);
     let evictedTransactions = 0;
-    for (const [id, recorded] of this.transactions) {
+    for (const [key, recorded] of this.transactions) {
       const expired = recorded.time < terminalHorizon;
       if (!expired && this.transactions.size <= maxTransactions) break;
-      this.transactions.delete(id);
+      this.transactions.delete(key);
       if (!expired) evictedTransactions++;
     }
-    if (evictedCustomers > 0) onEvicted?.('customer', evictedCustomers);
-    if (evictedTerminals > 0) onEvicted?.('terminal', evictedTerminals);
     if (evictedTransactions > 0) onEvicted?.('transaction', evictedTransactions);
+    const over = this.customers.size + this.terminals.size > maxEntities;
+    if (!over && this.watermark - this.sweptAt < SWEEP_EVERY_SECONDS) return;
+    this.sweptAt = this.watermark;
+    sweep(this.customers, this.watermark - retentionSeconds(this.customerRetention));
+    sweep(this.terminals, terminalHorizon);
+    const excess = this.customers.size + this.terminals.size - maxEntities;
+    if (excess > 0) {
+      const evicted = evictLeastRecent(this.customers, this.terminals, excess);
+      if (evicted.customers > 0) onEvicted?.('customer', evicted.customers);
+      if (evicted.terminals > 0) onEvicted?.('terminal', evicted.terminals);
+    }
   }
 }
 
-/** The entity under `key`, moved to the back of the map (most recently active), created if missing. */
-function touch<Entity>(map: Map<bigint, Entity>, key: bigint, create: () => Entity): Entity {
-  const entity = map.get(key);
-  if (entity === undefined) {
-    const created = create();
-    map.set(key, created);
-    return created;
-  }
-  map.delete(key);
-  map.set(key, entity);
-  return entity;
+/** Bytes of a map entry and its key, for the size estimate. */
+const ENTRY_BYTES = 48;
+/** Bytes of a remembered transaction: map entry, object, two bigints. */
+const RECORDED_TRANSACTION_BYTES = 140;
+
+/** Removes the entities whose newest event is older than `horizon`. */
+function sweep(map: Map<EntityKey, { watermark: number }>, horizon: number): void {
+  for (const [key, entity] of map) if (entity.watermark < horizon) map.delete(key);
 }
 
-/** Removes expired entities from the front, and more while `over()`; returns how many went for `over()`. */
-function trim(map: Map<bigint, { watermark: number }>, horizon: number, over: () => boolean): number {
-  let evicted = 0;
-  for (const [key, entity] of map) {
-    const expired = entity.watermark < horizon;
-    if (!expired && !over()) break;
-    map.delete(key);
-    if (!expired) evicted++;
-  }
-  return evicted;
+/** Removes `count` entities (customers and terminals together), those whose newest transaction is oldest. */
+function evictLeastRecent(
+  customers: Map<EntityKey, { watermark: number }>,
+  terminals: Map<EntityKey, { watermark: number }>,
+  count: number,
+): { customers: number; terminals: number } {
+  const watermarks = new Float64Array(customers.size + terminals.size);
+  let filled = 0;
+  for (const entity of customers.values()) watermarks[filled++] = entity.watermark;
+  for (const entity of terminals.values()) watermarks[filled++] = entity.watermark;
+  watermarks.sort();
+  const cutoff = watermarks[Math.min(count, watermarks.length) - 1] ?? Number.NEGATIVE_INFINITY;
+  let left = count;
+  const evict = (map: Map<EntityKey, { watermark: number }>): number => {
+    let evicted = 0;
+    for (const [key, entity] of map) {
+      if (left === 0) break;
+      if (entity.watermark > cutoff) continue;
+      map.delete(key);
+      evicted++;
+      left--;
+    }
+    return evicted;
+  };
+  return { customers: evict(customers), terminals: evict(terminals) };
 }
 
 function isoTime(unixSeconds: number): string {

@@ -2,7 +2,7 @@ import { open, readFile, rename, rm } from 'node:fs/promises';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { CUSTOMER_DAY_STRIDE, FRAUD_STRIDE, TERMINAL_DAY_STRIDE } from '../features/entityHistory.js';
 import { CustomerRecord, TerminalRecord } from './entityRecords.js';
-import type { MemoryStateStore } from './memoryStateStore.js';
+import { idOf, keyOf, type EntityKey, type MemoryStateStore } from './memoryStateStore.js';
 
 /**
  * Snapshots of the embedded store: the whole history in one binary file,
@@ -12,8 +12,8 @@ import type { MemoryStateStore } from './memoryStateStore.js';
  * Layout (little-endian): the magic, a JSON header, then tagged records
  * (customer, terminal, transaction) up to an end tag. Records are written in
  * chunks between turns of the event loop, so calls keep flowing; each record
- * is consistent, and an entity touched during the write may appear twice
- * (the later copy wins on restore).
+ * is consistent as of when it was written (what an entity records after its
+ * record was written goes in the next snapshot).
  */
 
 const MAGIC = Buffer.from('FRAUDST1');
@@ -109,9 +109,9 @@ export async function writeSnapshot(store: MemoryStateStore, path: string, specV
     writer.u32(headerBytes.length);
     writer.bytes(headerBytes);
     writer.f64(store.watermark);
-    for (const [id, customer] of store.customers) {
+    for (const [key, customer] of store.customers) {
       writer.u8(TAG_CUSTOMER);
-      writer.u64(id);
+      writer.u64(idOf(key));
       writer.f64(customer.watermark);
       writer.u32(customer.dayCount);
       writer.f64s(customer.days, customer.dayCount * CUSTOMER_DAY_STRIDE);
@@ -123,9 +123,9 @@ export async function writeSnapshot(store: MemoryStateStore, path: string, specV
       }
       if (writer.full) await writer.drain();
     }
-    for (const [id, terminal] of store.terminals) {
+    for (const [key, terminal] of store.terminals) {
       writer.u8(TAG_TERMINAL);
-      writer.u64(id);
+      writer.u64(idOf(key));
       writer.f64(terminal.watermark);
       writer.u32(terminal.dayCount);
       writer.f64s(terminal.days, terminal.dayCount * TERMINAL_DAY_STRIDE);
@@ -133,9 +133,9 @@ export async function writeSnapshot(store: MemoryStateStore, path: string, specV
       writer.f64s(terminal.frauds, terminal.fraudCount * FRAUD_STRIDE);
       if (writer.full) await writer.drain();
     }
-    for (const [id, recorded] of store.transactions) {
+    for (const [key, recorded] of store.transactions) {
       writer.u8(TAG_TRANSACTION);
-      writer.u64(id);
+      writer.u64(idOf(key));
       writer.u64(recorded.customerId);
       writer.u64(recorded.terminalId);
       writer.f64(recorded.time);
@@ -178,9 +178,9 @@ export async function restoreSnapshot(store: MemoryStateStore, path: string, spe
     throw new SnapshotError(`${path} follows feature spec ${header.specVersion}; this service implements ${specVersion}`);
   }
   // Parse everything before touching the store: a truncated file changes nothing.
-  const customers = new Map<bigint, CustomerRecord>();
-  const terminals = new Map<bigint, TerminalRecord>();
-  const transactions: [bigint, { customerId: bigint; terminalId: bigint; time: number; outcome: 0 | 1 | 2; knownAt: number }][] = [];
+  const customers = new Map<EntityKey, CustomerRecord>();
+  const terminals = new Map<EntityKey, TerminalRecord>();
+  const transactions: [EntityKey, { customerId: bigint; terminalId: bigint; time: number; outcome: 0 | 1 | 2; knownAt: number }][] = [];
   const watermark = reader.f64();
   for (;;) {
     const tag = reader.u8();
@@ -193,8 +193,7 @@ export async function restoreSnapshot(store: MemoryStateStore, path: string, spe
       for (let day = 0; day < dayCount; day++) customer.addToDay(reader.f64(), reader.f64(), reader.f64(), reader.f64());
       const recentCount = reader.u32();
       for (let index = 0; index < recentCount; index++) customer.recent.push({ id: reader.u64(), time: reader.f64(), amount: reader.f64() });
-      customers.delete(id);
-      customers.set(id, customer);
+      customers.set(keyOf(id), customer);
     } else if (tag === TAG_TERMINAL) {
       const id = reader.u64();
       const terminal = new TerminalRecord();
@@ -203,8 +202,7 @@ export async function restoreSnapshot(store: MemoryStateStore, path: string, spe
       for (let day = 0; day < dayCount; day++) terminal.addToDay(reader.f64(), reader.f64());
       const fraudCount = reader.u32();
       for (let index = 0; index < fraudCount; index++) terminal.addFraud(reader.f64(), reader.f64());
-      terminals.delete(id);
-      terminals.set(id, terminal);
+      terminals.set(keyOf(id), terminal);
     } else if (tag === TAG_TRANSACTION) {
       const id = reader.u64();
       const customerId = reader.u64();
@@ -213,7 +211,7 @@ export async function restoreSnapshot(store: MemoryStateStore, path: string, spe
       const outcome = reader.u8();
       const knownAt = reader.f64();
       if (outcome > 2) throw new SnapshotError(`${path}: corrupt transaction record`);
-      transactions.push([id, { customerId, terminalId, time, outcome: outcome as 0 | 1 | 2, knownAt }]);
+      transactions.push([keyOf(id), { customerId, terminalId, time, outcome: outcome as 0 | 1 | 2, knownAt }]);
     } else {
       throw new SnapshotError(`${path}: corrupt record tag ${tag} at byte ${reader.offset - 1}`);
     }
