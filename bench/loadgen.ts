@@ -7,6 +7,10 @@
  *
  *   node dist/bench/loadgen.js <address> <method path> <request file> <concurrency> <calls>
  * prints {"rps", "p50Ms", "p99Ms", "firstAnswerBytes"} on stdout.
+ *
+ * A request file holds one encoded request, or (named *.requests) many, each
+ * preceded by its length as a 4-byte little-endian integer: call i sends
+ * request i, so every call can be a distinct transaction.
  */
 import { Client, credentials, type ServiceError } from '@grpc/grpc-js';
 import { readFileSync } from 'node:fs';
@@ -18,13 +22,28 @@ if (address === undefined || method === undefined || requestFile === undefined) 
   process.exit(2);
 }
 const target: string = method;
-const request = readFileSync(requestFile);
+const requests = readRequests(requestFile);
 const concurrency = Number(concurrencyText ?? 4);
 const calls = Number(callsText ?? 1000);
 const client = new Client(address, credentials.createInsecure(), { 'grpc.max_receive_message_length': 64 * 1024 * 1024 });
 const identity = (bytes: Buffer): Buffer => bytes;
 
+function readRequests(path: string): Buffer[] {
+  const bytes = readFileSync(path);
+  if (!path.endsWith('.requests')) return [bytes];
+  const list: Buffer[] = [];
+  for (let offset = 0; offset < bytes.length; ) {
+    const length = bytes.readUInt32LE(offset);
+    list.push(bytes.subarray(offset + 4, offset + 4 + length));
+    offset += 4 + length;
+  }
+  return list;
+}
+
+let sent = 0;
+
 function call(): Promise<{ ms: number; answer: Buffer }> {
+  const request = requests[sent++ % requests.length] as Buffer;
   const started = performance.now();
   return new Promise((resolveCall, rejectCall) => {
     client.makeUnaryRequest(target, identity, identity, request, (error: ServiceError | null, answer?: Buffer) => {

@@ -7,6 +7,8 @@
  *   Predict            the real service process, ghz at concurrency 1, 16, 64
  *   PredictBatch       1,000 transactions per call, from a lean load generator (bench/loadgen.ts)
  *   RSS                peak resident memory of the service process under load
+ *   history            online features against stateless Predict, and a replay
+ *                      of the simulator's 183 days (bench/historyBench.ts)
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { promisify } from 'node:util';
@@ -22,6 +24,7 @@ import { FileModelSource } from '../src/models/fileModelSource.js';
 import { packageRoot } from '../src/packageRoot.js';
 import { freePort } from '../test/helpers/spawnService.js';
 import { ghz, waitForPort, type GhzResult } from './ghz.js';
+import { historyFigures, type StartService } from './historyBench.js';
 
 const execFileAsync = promisify(execFile);
 const DESCRIPTOR = join(packageRoot, 'src', 'gen', 'fraud.binpb');
@@ -74,6 +77,17 @@ async function main(): Promise<void> {
     await service.stop();
   }
 
+  const startService: StartService = async (env) => {
+    const started = await startProcess([join(packageRoot, 'dist', 'src', 'main.js')], { FRAUD_LOG_LEVEL: 'warn', ...env });
+    return { address: started.address, metricsPort: started.metricsPort, pid: started.child.pid, stop: started.stop };
+  };
+  const history = await historyFigures(startService, CONCURRENCIES, (concurrency) => UNARY_CALLS[concurrency] ?? 10_000, ROUNDS);
+  rows.push(...history.rows);
+  if (history.replay !== undefined) {
+    const { replay } = history;
+    rows.push({ name: `replay 183 days, PredictBatch 10k/call`, rps: replay.transactions / replay.seconds / 10_000, perSecond: replay.transactions / replay.seconds });
+  }
+
   printTable(rows);
   const batchPerSecond = batch.rps * BATCH_SIZE;
   console.log(`\nratios (medians of ${ROUNDS} alternating rounds)`);
@@ -86,6 +100,19 @@ async function main(): Promise<void> {
   verdict(`unary Predict >= 85 % of the no-op ceiling at c=64`, unary64 >= 0.85, `${(unary64 * 100).toFixed(1)} %`);
   verdict(`batch >= 1,000,000 predictions/s`, batchPerSecond >= 1_000_000, `${Math.round(batchPerSecond).toLocaleString('en-US')}/s`);
   verdict(`RSS under load <= 200 MB`, peakRssMb <= 200, `${peakRssMb.toFixed(0)} MB peak`);
+  for (const concurrency of CONCURRENCIES) {
+    const ratio = history.ratios.get(concurrency) ?? 0;
+    verdict(`Predict with online features >= 90 % of stateless Predict, c=${concurrency}`, ratio >= 0.9, `${(ratio * 100).toFixed(1)} %`);
+  }
+  if (history.replay === undefined) {
+    console.log(`  SKIPPED replay of the simulator's 183 days: ${history.replaySkipped ?? ''}`);
+  } else {
+    const { replay } = history;
+    const rate = replay.transactions / replay.seconds;
+    verdict(`replay of 183 days into the embedded store >= 100,000 transactions/s`, rate >= 100_000, `${Math.round(rate).toLocaleString('en-US')}/s (${replay.transactions.toLocaleString('en-US')} transactions, ${replay.outcomes.toLocaleString('en-US')} outcomes, ${replay.seconds.toFixed(1)} s)`);
+    console.log(`\nstate after the replay: ${replay.customers} customers, ${replay.terminals} terminals, ${replay.remembered} remembered transactions; RSS ${replay.rssMb.toFixed(0)} MB`);
+    console.log(`  bytes per customer ${replay.bytesPerCustomer.toFixed(0)}, per terminal ${replay.bytesPerTerminal.toFixed(0)}, per remembered transaction ${replay.bytesPerTransaction.toFixed(0)} (estimates of the store)`);
+  }
 }
 
 /** The round with the median requests/s. */
@@ -151,6 +178,7 @@ async function modelCeiling(rows: Row[]): Promise<{ rowsPerSecond: number }> {
 interface Started {
   readonly child: ChildProcess;
   readonly address: string;
+  readonly metricsPort: number;
   stop(): Promise<void>;
 }
 
@@ -166,6 +194,7 @@ async function startProcess(args: string[], env: Record<string, string>): Promis
   return {
     child,
     address,
+    metricsPort,
     stop: () =>
       new Promise((resolveStop) => {
         child.once('exit', () => {

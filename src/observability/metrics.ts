@@ -10,6 +10,15 @@ export const LATENCY_BUCKETS_SECONDS = [
 
 const BATCH_SIZE_BUCKETS = [1, 10, 100, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000];
 
+/** What the state gauges read from a store when Prometheus scrapes. */
+export interface StateStatsView {
+  readonly customers: number;
+  readonly terminals: number;
+  readonly transactions: number;
+  readonly bytes: { readonly customer: number; readonly terminal: number; readonly transaction: number };
+  readonly watermark: number;
+}
+
 /** Every metric the service exports, in one registry served on the metrics port. */
 export class Metrics {
   readonly registry = new Registry();
@@ -190,7 +199,7 @@ export class Metrics {
    * Gauges read from the store when Prometheus scrapes: entities, remembered
    * transactions, bytes and watermark. Registered once the store exists.
    */
-  observeState(stats: () => { customers: number; terminals: number; transactions: number; bytes: number; watermark: number }): void {
+  observeState(stats: () => StateStatsView): void {
     const registers = [this.registry];
     // One scrape reads four gauges; walking the store once is enough.
     let cached: ReturnType<typeof stats> | undefined;
@@ -223,10 +232,14 @@ export class Metrics {
     });
     new Gauge({
       name: 'fraud_state_bytes',
-      help: 'Approximate bytes of history the embedded store holds.',
+      help: 'Approximate bytes of history the embedded store holds, by kind (customer, terminal, transaction: what is remembered of each recorded transaction for outcomes).',
+      labelNames: ['kind'] as const,
       registers,
       collect() {
-        this.set(read().bytes);
+        const { bytes } = read();
+        this.labels('customer').set(bytes.customer);
+        this.labels('terminal').set(bytes.terminal);
+        this.labels('transaction').set(bytes.transaction);
       },
     });
     new Gauge({

@@ -34,23 +34,46 @@ export function retentionSeconds(retention: Retention): number {
 
 function grown(array: Float64Array, needed: number): Float64Array {
   if (needed <= array.length) return array;
-  const next = new Float64Array(Math.max(needed, array.length * 2));
+  // Entities keep tens of days at most: grow in small steps, not by doubling.
+  const next = new Float64Array(needed + Math.min(array.length, 8 * 4));
   next.set(array);
   return next;
 }
 
 /**
- * Removes the entries (of `stride` numbers) whose first number is below
- * `firstDay`, keeping the others in order; returns the new count.
+ * Days kept in ascending order, `stride` numbers each (the day first):
+ * the entry of `day`, inserted (zeroed) where it belongs if missing. Time
+ * mostly moves forward, so the day sought is most often the last one.
  */
-function dropDaysBefore(array: Float64Array, count: number, stride: number, firstDay: number): number {
-  let oldest = Number.POSITIVE_INFINITY;
-  for (let entry = 0; entry < count; entry++) oldest = Math.min(oldest, array[entry * stride] as number);
-  if (oldest >= firstDay) return count;
+function dayEntry(record: { days: Float64Array; dayCount: number }, day: number, stride: number): number {
+  const { dayCount } = record;
+  let position = dayCount;
+  while (position > 0 && (record.days[(position - 1) * stride] as number) > day) position--;
+  if (position > 0 && record.days[(position - 1) * stride] === day) return (position - 1) * stride;
+  record.days = grown(record.days, (dayCount + 1) * stride);
+  const base = position * stride;
+  if (position < dayCount) record.days.copyWithin(base + stride, base, dayCount * stride);
+  record.days.fill(0, base, base + stride);
+  record.days[base] = day;
+  record.dayCount = dayCount + 1;
+  return base;
+}
+
+/** Drops the days before `firstDay` from ascending days; the oldest is first, so this is a check in the common case. */
+function dropSortedDaysBefore(record: { days: Float64Array; dayCount: number }, stride: number, firstDay: number): void {
+  let drop = 0;
+  while (drop < record.dayCount && (record.days[drop * stride] as number) < firstDay) drop++;
+  if (drop === 0) return;
+  record.days.copyWithin(0, drop * stride, record.dayCount * stride);
+  record.dayCount -= drop;
+}
+
+/** Removes the frauds (in report order) of days before `firstDay`; returns the new count. */
+function dropFraudsBefore(frauds: Float64Array, count: number, firstDay: number): number {
   let kept = 0;
   for (let entry = 0; entry < count; entry++) {
-    if ((array[entry * stride] as number) < firstDay) continue;
-    if (kept !== entry) array.copyWithin(kept * stride, entry * stride, (entry + 1) * stride);
+    if ((frauds[entry * FRAUD_STRIDE] as number) < firstDay) continue;
+    if (kept !== entry) frauds.copyWithin(kept * FRAUD_STRIDE, entry * FRAUD_STRIDE, (entry + 1) * FRAUD_STRIDE);
     kept++;
   }
   return kept;
@@ -65,8 +88,9 @@ export class CustomerRecord implements CustomerHistory {
 
   /** Records a transaction; false when the same id is already recorded (a duplicate), which changes nothing. */
   record(id: bigint, time: number, amount: number, retention: Retention): boolean {
-    for (const recent of this.recent) if (recent.id === id) return false;
-    this.recent.push({ id, time, amount });
+    const { recent } = this;
+    for (let index = 0; index < recent.length; index++) if ((recent[index] as RecentTransaction).id === id) return false;
+    recent.push({ id, time, amount });
     if (time > this.watermark) {
       this.watermark = time;
       this.fold(retention);
@@ -81,33 +105,24 @@ export class CustomerRecord implements CustomerHistory {
    */
   private fold(retention: Retention): void {
     const horizon = this.watermark - retention.latenessSeconds;
-    let foldable = 0;
-    for (const recent of this.recent) if (recent.time < horizon) foldable++;
-    if (foldable > 0) {
-      const kept: RecentTransaction[] = [];
-      for (const recent of this.recent) {
-        if (recent.time < horizon) this.addToDay(dayOf(recent.time), 1, recent.amount, recent.amount);
-        else kept.push(recent);
-      }
-      this.recent = kept;
+    const { recent } = this;
+    let kept = 0;
+    for (let index = 0; index < recent.length; index++) {
+      const transaction = recent[index] as RecentTransaction;
+      if (transaction.time < horizon) this.addToDay(dayOf(transaction.time), 1, transaction.amount, transaction.amount);
+      else recent[kept++] = transaction;
     }
-    this.dayCount = dropDaysBefore(this.days, this.dayCount, CUSTOMER_DAY_STRIDE, firstKeptDay(this.watermark, retention));
+    recent.length = kept;
+    dropSortedDaysBefore(this, CUSTOMER_DAY_STRIDE, firstKeptDay(this.watermark, retention));
   }
 
   /** Adds to a day's aggregate (used by folding and by snapshot restore). */
   addToDay(day: number, count: number, sum: number, max: number): void {
-    // Days are appended as time goes on: the day sought is most often the last.
-    for (let entry = this.dayCount - 1; entry >= 0; entry--) {
-      const base = entry * CUSTOMER_DAY_STRIDE;
-      if (this.days[base] !== day) continue;
-      this.days[base + 1] = (this.days[base + 1] as number) + count;
-      this.days[base + 2] = (this.days[base + 2] as number) + sum;
-      if (max > (this.days[base + 3] as number)) this.days[base + 3] = max;
-      return;
-    }
-    this.days = grown(this.days, (this.dayCount + 1) * CUSTOMER_DAY_STRIDE);
-    this.days.set([day, count, sum, max], this.dayCount * CUSTOMER_DAY_STRIDE);
-    this.dayCount++;
+    const base = dayEntry(this, day, CUSTOMER_DAY_STRIDE);
+    const { days } = this;
+    days[base + 1] = (days[base + 1] as number) + count;
+    days[base + 2] = (days[base + 2] as number) + sum;
+    if (max > (days[base + 3] as number)) days[base + 3] = max;
   }
 
   /** Approximate bytes held, for the state-size metric. */
@@ -127,26 +142,16 @@ export class TerminalRecord implements TerminalHistory {
   record(time: number, retention: Retention): void {
     this.addToDay(dayOf(time), 1);
     if (time <= this.watermark) return;
-    const previousFirstDay = firstKeptDay(this.watermark, retention);
     this.watermark = time;
     const firstDay = firstKeptDay(time, retention);
-    if (firstDay === previousFirstDay) return;
-    this.dayCount = dropDaysBefore(this.days, this.dayCount, TERMINAL_DAY_STRIDE, firstDay);
-    this.fraudCount = dropDaysBefore(this.frauds, this.fraudCount, FRAUD_STRIDE, firstDay);
+    dropSortedDaysBefore(this, TERMINAL_DAY_STRIDE, firstDay);
+    if (this.fraudCount > 0) this.fraudCount = dropFraudsBefore(this.frauds, this.fraudCount, firstDay);
   }
 
   /** Adds transactions to a day (used by recording and by snapshot restore). */
   addToDay(day: number, count: number): void {
-    for (let entry = this.dayCount - 1; entry >= 0; entry--) {
-      const base = entry * TERMINAL_DAY_STRIDE;
-      if (this.days[base] !== day) continue;
-      this.days[base + 1] = (this.days[base + 1] as number) + count;
-      return;
-    }
-    this.days = grown(this.days, (this.dayCount + 1) * TERMINAL_DAY_STRIDE);
-    this.days[this.dayCount * TERMINAL_DAY_STRIDE] = day;
-    this.days[this.dayCount * TERMINAL_DAY_STRIDE + 1] = count;
-    this.dayCount++;
+    const base = dayEntry(this, day, TERMINAL_DAY_STRIDE);
+    this.days[base + 1] = (this.days[base + 1] as number) + count;
   }
 
   /** A confirmed fraud among the transactions of `day`, known from `knownAt` on. */

@@ -1,5 +1,6 @@
 import { dayOf } from '../features/entityHistory.js';
 import { CustomerRecord, TerminalRecord, retentionSeconds, type Retention } from './entityRecords.js';
+import { TransactionIndex } from './transactionIndex.js';
 import type {
   HistoryConsumer,
   LateTransaction,
@@ -8,16 +9,6 @@ import type {
   StateStore,
   TransactionEvent,
 } from './stateStore.js';
-
-/** What the store remembers of each recorded transaction, so outcomes can find its terminal and day. */
-export interface RecordedTransaction {
-  readonly customerId: bigint;
-  readonly terminalId: bigint;
-  readonly time: number;
-  /** 0: no outcome yet, 1: fraud, 2: legitimate. */
-  outcome: 0 | 1 | 2;
-  knownAt: number;
-}
 
 export interface MemoryStateStoreOptions {
   readonly latenessSeconds: number;
@@ -35,8 +26,8 @@ export interface StateStats {
   readonly customers: number;
   readonly terminals: number;
   readonly transactions: number;
-  /** Approximate bytes of history held. */
-  readonly bytes: number;
+  /** Approximate bytes held, by kind. */
+  readonly bytes: { readonly customer: number; readonly terminal: number; readonly transaction: number };
   /** Newest event time recorded for any customer, Unix seconds (-Infinity before the first). */
   readonly watermark: number;
 }
@@ -75,8 +66,8 @@ export class MemoryStateStore implements StateStore {
   readonly kind = 'memory';
   readonly customers = new Map<EntityKey, CustomerRecord>();
   readonly terminals = new Map<EntityKey, TerminalRecord>();
-  /** In recording order, so the oldest are first to go. */
-  readonly transactions = new Map<EntityKey, RecordedTransaction>();
+  /** Every recorded transaction within retention, for repeats and outcomes. */
+  readonly transactions = new TransactionIndex();
   watermark = Number.NEGATIVE_INFINITY;
   /** Event time of the last sweep for expired entities. */
   private sweptAt = Number.NEGATIVE_INFINITY;
@@ -96,18 +87,17 @@ export class MemoryStateStore implements StateStore {
       const event = transactions[index] as TransactionEvent;
       const customerKey = keyOf(event.customerId);
       const terminalKey = keyOf(event.terminalId);
-      const transactionKey = keyOf(event.id);
       let customer = this.customers.get(customerKey);
       if (customer === undefined) this.customers.set(customerKey, (customer = new CustomerRecord()));
       let terminal = this.terminals.get(terminalKey);
       if (terminal === undefined) this.terminals.set(terminalKey, (terminal = new TerminalRecord()));
-      const recorded = this.transactions.get(transactionKey);
-      const repeat = recorded !== undefined && recorded.customerId === event.customerId && recorded.terminalId === event.terminalId;
+      const repeat = this.transactions.isRepeat(event.id, event.customerId, event.terminalId);
       // A repeat older than the lateness is folded already: nothing to add for the customer either.
       const newForCustomer = !repeat && customer.record(event.id, event.time, event.amount, this.customerRetention);
-      if (!repeat && recorded?.terminalId !== event.terminalId) terminal.record(event.time, this.terminalRetention);
-      if (recorded === undefined) {
-        this.transactions.set(transactionKey, { customerId: event.customerId, terminalId: event.terminalId, time: event.time, outcome: 0, knownAt: 0 });
+      if (!repeat) {
+        // An id reused at another terminal counts there too; the first recording stays remembered.
+        if (this.transactions.terminalOf(event.id) !== event.terminalId) terminal.record(event.time, this.terminalRetention);
+        this.transactions.add(event.id, event.customerId, event.terminalId, event.time);
       }
       if (event.time > this.watermark) this.watermark = event.time;
       use(index, { customer, terminal, duplicate: repeat || !newForCustomer });
@@ -137,8 +127,7 @@ export class MemoryStateStore implements StateStore {
         if (event.time > watermark) newest?.set(customerKey, event.time);
         continue;
       }
-      const recorded = this.transactions.get(keyOf(event.id));
-      if (recorded !== undefined && recorded.customerId === event.customerId && recorded.terminalId === event.terminalId) continue;
+      if (this.transactions.isRepeat(event.id, event.customerId, event.terminalId)) continue;
       (late ??= []).push({ index, earliestAccepted: watermark - latenessSeconds });
     }
     return late ?? [];
@@ -149,7 +138,7 @@ export class MemoryStateStore implements StateStore {
   }
 
   private reportOutcome(report: OutcomeReport): OutcomeResult {
-    const recorded = this.transactions.get(keyOf(report.transactionId));
+    const recorded = this.transactions.get(report.transactionId);
     if (recorded === undefined) {
       return { status: 'unknown_transaction', message: `transaction ${report.transactionId} is not recorded (never scored here, or older than the history kept)` };
     }
@@ -167,8 +156,7 @@ export class MemoryStateStore implements StateStore {
         message: `transaction ${report.transactionId} was already reported ${OUTCOME_NAMES[recorded.outcome]} (known at ${isoTime(recorded.knownAt)}); that report stays`,
       };
     }
-    recorded.outcome = code;
-    recorded.knownAt = report.knownAt;
+    this.transactions.setOutcome(report.transactionId, code, report.knownAt);
     if (code === OUTCOME_CODES.fraud) this.terminals.get(keyOf(recorded.terminalId))?.addFraud(dayOf(recorded.time), report.knownAt);
     return { status: 'applied', message: '' };
   }
@@ -178,10 +166,11 @@ export class MemoryStateStore implements StateStore {
   }
 
   stats(): StateStats {
-    let bytes = 0;
-    for (const customer of this.customers.values()) bytes += customer.bytes + ENTRY_BYTES;
-    for (const terminal of this.terminals.values()) bytes += terminal.bytes + ENTRY_BYTES;
-    bytes += this.transactions.size * RECORDED_TRANSACTION_BYTES;
+    let customer = 0;
+    let terminal = 0;
+    for (const record of this.customers.values()) customer += record.bytes + ENTRY_BYTES;
+    for (const record of this.terminals.values()) terminal += record.bytes + ENTRY_BYTES;
+    const bytes = { customer, terminal, transaction: this.transactions.bytes };
     return { customers: this.customers.size, terminals: this.terminals.size, transactions: this.transactions.size, bytes, watermark: this.watermark };
   }
 
@@ -194,13 +183,7 @@ export class MemoryStateStore implements StateStore {
   private enforceLimits(): void {
     const { maxEntities, maxTransactions, onEvicted } = this.options;
     const terminalHorizon = this.watermark - retentionSeconds(this.terminalRetention);
-    let evictedTransactions = 0;
-    for (const [key, recorded] of this.transactions) {
-      const expired = recorded.time < terminalHorizon;
-      if (!expired && this.transactions.size <= maxTransactions) break;
-      this.transactions.delete(key);
-      if (!expired) evictedTransactions++;
-    }
+    const evictedTransactions = this.transactions.forget(terminalHorizon, maxTransactions);
     if (evictedTransactions > 0) onEvicted?.('transaction', evictedTransactions);
     const over = this.customers.size + this.terminals.size > maxEntities;
     if (!over && this.watermark - this.sweptAt < SWEEP_EVERY_SECONDS) return;
@@ -218,8 +201,6 @@ export class MemoryStateStore implements StateStore {
 
 /** Bytes of a map entry and its key, for the size estimate. */
 const ENTRY_BYTES = 48;
-/** Bytes of a remembered transaction: map entry, object, two bigints. */
-const RECORDED_TRANSACTION_BYTES = 140;
 
 /** Removes the entities whose newest event is older than `horizon`. */
 function sweep(map: Map<EntityKey, { watermark: number }>, horizon: number): void {

@@ -133,9 +133,9 @@ export async function writeSnapshot(store: MemoryStateStore, path: string, specV
       writer.f64s(terminal.frauds, terminal.fraudCount * FRAUD_STRIDE);
       if (writer.full) await writer.drain();
     }
-    for (const [key, recorded] of store.transactions) {
+    for (const [id, recorded] of store.transactions.entries()) {
       writer.u8(TAG_TRANSACTION);
-      writer.u64(idOf(key));
+      writer.u64(id);
       writer.u64(recorded.customerId);
       writer.u64(recorded.terminalId);
       writer.f64(recorded.time);
@@ -167,20 +167,21 @@ export async function restoreSnapshot(store: MemoryStateStore, path: string, spe
   }
   const reader = new Reader(data, path);
   if (!reader.take(MAGIC.length).equals(MAGIC)) throw new SnapshotError(`${path} is not a state snapshot`);
-  let header: SnapshotHeader;
+  let parsed: Partial<Record<keyof SnapshotHeader, unknown>>;
   try {
-    header = JSON.parse(reader.take(reader.u32()).toString('utf8')) as SnapshotHeader;
+    parsed = JSON.parse(reader.take(reader.u32()).toString('utf8')) as Partial<Record<keyof SnapshotHeader, unknown>>;
   } catch {
     throw new SnapshotError(`${path}: unreadable header`);
   }
-  if (header.format !== 1) throw new SnapshotError(`${path}: snapshot format ${String(header.format)} is not supported`);
-  if (header.specVersion !== specVersion) {
-    throw new SnapshotError(`${path} follows feature spec ${header.specVersion}; this service implements ${specVersion}`);
+  if (parsed.format !== 1) throw new SnapshotError(`${path}: snapshot format ${String(parsed.format)} is not supported`);
+  if (parsed.specVersion !== specVersion) {
+    throw new SnapshotError(`${path} follows feature spec ${String(parsed.specVersion)}; this service implements ${specVersion}`);
   }
+  const header: SnapshotHeader = { format: 1, specVersion, writtenAt: String(parsed.writtenAt) };
   // Parse everything before touching the store: a truncated file changes nothing.
   const customers = new Map<EntityKey, CustomerRecord>();
   const terminals = new Map<EntityKey, TerminalRecord>();
-  const transactions: [EntityKey, { customerId: bigint; terminalId: bigint; time: number; outcome: 0 | 1 | 2; knownAt: number }][] = [];
+  const transactions: [bigint, { customerId: bigint; terminalId: bigint; time: number; outcome: 0 | 1 | 2; knownAt: number }][] = [];
   const watermark = reader.f64();
   for (;;) {
     const tag = reader.u8();
@@ -211,14 +212,17 @@ export async function restoreSnapshot(store: MemoryStateStore, path: string, spe
       const outcome = reader.u8();
       const knownAt = reader.f64();
       if (outcome > 2) throw new SnapshotError(`${path}: corrupt transaction record`);
-      transactions.push([keyOf(id), { customerId, terminalId, time, outcome: outcome as 0 | 1 | 2, knownAt }]);
+      transactions.push([id, { customerId, terminalId, time, outcome: outcome as 0 | 1 | 2, knownAt }]);
     } else {
       throw new SnapshotError(`${path}: corrupt record tag ${tag} at byte ${reader.offset - 1}`);
     }
   }
   for (const [id, customer] of customers) store.customers.set(id, customer);
   for (const [id, terminal] of terminals) store.terminals.set(id, terminal);
-  for (const [id, recorded] of transactions) store.transactions.set(id, recorded);
+  for (const [id, recorded] of transactions) {
+    store.transactions.add(id, recorded.customerId, recorded.terminalId, recorded.time);
+    if (recorded.outcome !== 0) store.transactions.setOutcome(id, recorded.outcome, recorded.knownAt);
+  }
   store.watermark = Math.max(store.watermark, watermark);
   return header;
 }

@@ -188,7 +188,8 @@ describe('customer and terminal history over a real socket (embedded store)', ()
     });
     assert.ok((sample(text, 'fraud_state_entities{kind="terminal"}') ?? 0) > 0);
     assert.ok((sample(text, 'fraud_state_transactions') ?? 0) > 0);
-    assert.ok((sample(text, 'fraud_state_bytes') ?? 0) > 0);
+    assert.ok((sample(text, 'fraud_state_bytes{kind="customer"}') ?? 0) > 0);
+    assert.ok((sample(text, 'fraud_state_bytes{kind="transaction"}') ?? 0) > 0);
   });
 });
 
