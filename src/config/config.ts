@@ -153,8 +153,8 @@ function stateConfig(env: Env): StateConfig {
     store,
     latenessSeconds: integer(env, 'FRAUD_STATE_LATENESS_SECONDS', 3600, 0, 7 * 86_400),
     maxFutureSeconds: integer(env, 'FRAUD_STATE_MAX_FUTURE_SECONDS', 300, 0, 86_400),
-    maxEntities: integer(env, 'FRAUD_STATE_MAX_ENTITIES', 200_000, 1, 16_000_000),
-    maxTransactions: integer(env, 'FRAUD_STATE_MAX_TRANSACTIONS', 1_000_000, 1, 16_000_000),
+    maxEntities: integer(env, 'FRAUD_STATE_MAX_ENTITIES', 100_000, 1, 16_000_000),
+    maxTransactions: integer(env, 'FRAUD_STATE_MAX_TRANSACTIONS', 500_000, 1, 100_000_000),
     snapshotPath: optionalPath(env, 'FRAUD_STATE_SNAPSHOT_PATH'),
     snapshotIntervalMs: seconds(env, 'FRAUD_STATE_SNAPSHOT_SECONDS', 60, 0.1, 86_400),
     redis: {

@@ -85,6 +85,69 @@ describe('config', () => {
     });
   }
 
+  it('should default to the embedded state store, with the documented bounds', () => {
+    const { state } = loadConfig({});
+    assert.deepEqual(state, {
+      store: 'memory',
+      latenessSeconds: 3600,
+      maxFutureSeconds: 300,
+      maxEntities: 100_000,
+      maxTransactions: 500_000,
+      snapshotPath: undefined,
+      snapshotIntervalMs: 60_000,
+      redis: { url: undefined, password: undefined, timeoutMs: 100, keyPrefix: 'fraud:' },
+    });
+  });
+
+  it('should read every state variable', () => {
+    const { state } = loadConfig({
+      FRAUD_STATE_STORE: 'redis',
+      FRAUD_STATE_LATENESS_SECONDS: '120',
+      FRAUD_STATE_MAX_FUTURE_SECONDS: '30',
+      FRAUD_STATE_MAX_ENTITIES: '5000',
+      FRAUD_STATE_MAX_TRANSACTIONS: '70000',
+      FRAUD_STATE_SNAPSHOT_PATH: '/var/lib/fraud/state.bin',
+      FRAUD_STATE_SNAPSHOT_SECONDS: '15',
+      FRAUD_REDIS_URL: 'redis://redis:6380/2',
+      FRAUD_REDIS_PASSWORD: 'hunter2',
+      FRAUD_REDIS_TIMEOUT_MS: '250',
+      FRAUD_REDIS_KEY_PREFIX: 'fraud-eu:',
+    });
+    assert.deepEqual(state, {
+      store: 'redis',
+      latenessSeconds: 120,
+      maxFutureSeconds: 30,
+      maxEntities: 5000,
+      maxTransactions: 70_000,
+      snapshotPath: '/var/lib/fraud/state.bin',
+      snapshotIntervalMs: 15_000,
+      redis: { url: 'redis://redis:6380/2', password: 'hunter2', timeoutMs: 250, keyPrefix: 'fraud-eu:' },
+    });
+  });
+
+  for (const [env, variable, message] of [
+    [{ FRAUD_STATE_STORE: 'disk' }, 'FRAUD_STATE_STORE', /^FRAUD_STATE_STORE: must be one of memory, redis, none, got "disk"$/],
+    [{ FRAUD_STATE_STORE: 'redis' }, 'FRAUD_REDIS_URL', /^FRAUD_REDIS_URL: is required when FRAUD_STATE_STORE=redis/],
+    [{ FRAUD_REDIS_URL: 'http://redis:6379' }, 'FRAUD_REDIS_URL', /^FRAUD_REDIS_URL: must be a redis:\/\/ or rediss:\/\/ URL/],
+    [{ FRAUD_STATE_LATENESS_SECONDS: '-5' }, 'FRAUD_STATE_LATENESS_SECONDS', /^FRAUD_STATE_LATENESS_SECONDS: must be an integer from 0 to 604800/],
+    [{ FRAUD_STATE_MAX_ENTITIES: '0' }, 'FRAUD_STATE_MAX_ENTITIES', /^FRAUD_STATE_MAX_ENTITIES: must be an integer from 1/],
+    [{ FRAUD_REDIS_TIMEOUT_MS: 'soon' }, 'FRAUD_REDIS_TIMEOUT_MS', /^FRAUD_REDIS_TIMEOUT_MS: must be an integer/],
+  ] as const) {
+    it(`should refuse ${JSON.stringify(env)} with one line naming ${variable}`, () => {
+      assert.throws(
+        () => loadConfig(env),
+        (error: unknown) => error instanceof ConfigError && error.variable === variable && message.test(error.message) && !error.message.includes('\n'),
+      );
+    });
+  }
+
+  it('should refuse a Redis password in the URL without echoing it', () => {
+    assert.throws(
+      () => loadConfig({ FRAUD_REDIS_URL: 'redis://default:supersecret@redis:6379' }),
+      (error: unknown) => error instanceof ConfigError && error.variable === 'FRAUD_REDIS_URL' && /FRAUD_REDIS_PASSWORD/.test(error.message) && !error.message.includes('supersecret'),
+    );
+  });
+
   it('should list FRAUD_ variables it does not know, for a typo warning', () => {
     assert.deepEqual(unknownVariables({ FRAUD_GRPC_PROT: '1', FRAUD_GRPC_PORT: '1', HOME: '/root' }), ['FRAUD_GRPC_PROT']);
   });
