@@ -50,6 +50,7 @@ commands:
 transaction options (predict, scenario):
   --transaction-id N --customer-id N --terminal-id N --amount X
   --time-seconds N | --datetime ISO-8601   [--time-days N]   [--feature NAME=VALUE ...]
+  --explain (print the feature values the model saw)
 
 batch options:
   --input PATH (default: stdin)  --format csv|jsonl (default: from the file extension)
@@ -88,6 +89,7 @@ const OPTIONS = {
   concurrency: { type: 'string' },
   service: { type: 'string' },
   checkpoint: { type: 'string' },
+  explain: { type: 'boolean', default: false },
   'outcome-delay-days': { type: 'string' },
 } as const satisfies ParseArgsConfig['options'];
 
@@ -155,14 +157,14 @@ export class Cli {
       case 'predict': {
         const transaction = transactionFrom(values);
         return async (client) => {
-          this.printPredict(await client.predict(transaction), values.json);
+          this.printPredict(await client.predict(transaction, { explain: values.explain }), values.json);
           return 0;
         };
       }
       case 'scenario': {
         const transaction = transactionFrom(values);
         return async (client) => {
-          this.printScenario(await client.predictScenario(transaction), values.json);
+          this.printScenario(await client.predictScenario(transaction, { explain: values.explain }), values.json);
           return 0;
         };
       }
@@ -273,7 +275,8 @@ export class Cli {
     this.io.stdout.write(
       `${response.prediction}  probability ${response.classProbability.toFixed(4)}` +
         ` (fraud probability ${response.fraudProbability.toFixed(4)} ${comparison} threshold ${response.threshold})\n` +
-        `transaction ${response.transactionId} · model ${describeModel(response.model)}\n`,
+        `transaction ${response.transactionId} · model ${describeModel(response.model)}\n` +
+        describeFeatures(response.features),
     );
   }
 
@@ -285,7 +288,8 @@ export class Cli {
     const classes = response.probabilities.map((probability, classId) => `class ${classId}: ${probability.toFixed(4)}`).join(', ');
     this.io.stdout.write(
       `${response.prediction}  probability ${response.classProbability.toFixed(4)} (fraud of any scenario ${response.fraudProbability.toFixed(4)})\n` +
-        `${classes}\ntransaction ${response.transactionId} · model ${describeModel(response.model)}\n`,
+        `${classes}\ntransaction ${response.transactionId} · model ${describeModel(response.model)}\n` +
+        describeFeatures(response.features),
     );
   }
 
@@ -337,6 +341,14 @@ async function countRows(path: string, format: TransactionFileFormat): Promise<n
   }
   if (last !== 10) lines++;
   return Math.max(0, format === 'csv' ? lines - 1 : lines);
+}
+
+/** The features an explained answer carries, one per line; nothing when not explained. */
+function describeFeatures(features: Readonly<Record<string, number>>): string {
+  const names = Object.keys(features);
+  if (names.length === 0) return '';
+  const width = Math.max(...names.map((name) => name.length));
+  return `features:\n${names.map((name) => `  ${name.padEnd(width)}  ${String(features[name])}`).join('\n')}\n`;
 }
 
 function describeModel(model: ModelRef | undefined): string {

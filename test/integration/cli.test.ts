@@ -44,6 +44,14 @@ describe('fraud-cli', () => {
     assert.match(run.stdout, /^FRAUD {2}probability \d\.\d{4} \(fraud probability \d\.\d{4} >= threshold 0\.5\)\ntransaction 3 · model fraud-binary /);
   });
 
+  it('predict --explain should print the feature values the model saw', async () => {
+    const run = await cli(running.address, ['predict', ...TRANSACTION, '--explain']);
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(run.stdout, /\nfeatures:\n {2}TX_AMOUNT +250\n/);
+    const plain = await cli(running.address, ['predict', ...TRANSACTION]);
+    assert.doesNotMatch(plain.stdout, /features:/);
+  });
+
   it('predict --json should print the proto3 JSON answer', async () => {
     const run = await cli(running.address, ['predict', ...TRANSACTION, '--json']);
     const answer = JSON.parse(run.stdout) as { prediction: string; transactionId: string };
