@@ -22,7 +22,10 @@ export interface ModelWatcherOptions {
   readonly pollJitter: number;
   /** Longest wait between retries while the source fails. */
   readonly retryMaxMs: number;
-  /** How long a manifest may wait for its .onnx (sha256 mismatch) before the version is refused. */
+  /**
+   * How long a manifest may wait for its .onnx (sha256 mismatch) before the
+   * version is refused; only for sources whose reads are not one snapshot.
+   */
   readonly pendingTimeoutMs: number;
 }
 
@@ -185,9 +188,10 @@ export class ModelWatcher {
 
   private refuse(token: string, error: ModelRejectedError): CheckOutcome {
     const { task, registry, metrics, pendingTimeoutMs } = this.options;
-    if (error.reason === 'sha256') {
+    if (error.reason === 'sha256' && !this.options.source.snapshotReads) {
       // Publishing writes the .onnx before the manifest, but a reader can see a
       // new manifest next to the old .onnx for a moment: wait before refusing.
+      // Not when both were read from one snapshot (a lakeFS commit): it never changes.
       if (this.pending?.token !== token) {
         this.pending = { token, since: Date.now() };
         metrics.modelPending.labels(task).set(1);
