@@ -1,3 +1,4 @@
+import type { LakefsServer } from './lakefs.js';
 import { MinioServer } from './minio.js';
 import { readModel, sha256 } from './modelFixtures.js';
 import { bundled } from './paths.js';
@@ -65,4 +66,18 @@ export async function startModelStore(): Promise<MinioServer> {
   await publish(store, BUCKET, 'main/models', 'binary-zipmap-f32');
   await publish(store, BUCKET, 'main/models', bundled('fraud-scenario'), { as: 'fraud-scenario' });
   return store;
+}
+
+/** The two models a lakeFS test repository starts with: 1.0.0 of the small binary fixture and the bundled scenario model. */
+export function firstVersionFiles(): StoredFile[] {
+  return [...versionFiles('models', 'binary-zipmap-f32'), ...versionFiles('models', bundled('fraud-scenario'), { as: 'fraud-scenario' })];
+}
+
+/**
+ * A new lakeFS repository whose main branch holds, merged the documented way,
+ * the files of firstVersionFiles(); returns main's head commit id.
+ */
+export async function createModelRepository(lakefs: LakefsServer, repository: string): Promise<string> {
+  await lakefs.createRepository(repository);
+  return lakefs.publish(repository, firstVersionFiles(), 'fraud models 1.0.0');
 }
