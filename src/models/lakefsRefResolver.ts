@@ -9,7 +9,14 @@ export interface ResolvedRef {
   readonly pinned: boolean;
 }
 
+/** A lakeFS answer: the JSON body, or the 404 with lakeFS's own message. */
+type Answer = { readonly found: true; readonly body: unknown } | { readonly found: false; readonly message: string };
+
 const TIMEOUT_MS = 10_000;
+/** A ref, tag or commit answer is well under 4 KiB; anything larger is not lakeFS's. */
+const ANSWER_MAX_BYTES = 64 * 1024;
+/** lakeFS's messages are one short line. */
+const MESSAGE_MAX_CHARS = 200;
 
 /**
  * Resolves a lakeFS ref (branch, tag or commit id) to the commit id it points
@@ -26,16 +33,24 @@ export class LakefsRefResolver {
   async resolve(repository: string, ref: string): Promise<ResolvedRef> {
     const base = `${this.apiEndpoint}/repositories/${encodeURIComponent(repository)}`;
     const branch = await this.get(`${base}/branches/${encodeURIComponent(ref)}`, repository, ref);
-    if (branch !== undefined) return { commitId: commitIdOf(branch, 'commit_id', repository, ref), pinned: false };
+    if (branch.found) return { commitId: commitIdOf(branch.body, 'commit_id', repository, ref), pinned: false };
     const tag = await this.get(`${base}/tags/${encodeURIComponent(ref)}`, repository, ref);
-    if (tag !== undefined) return { commitId: commitIdOf(tag, 'commit_id', repository, ref), pinned: false };
+    if (tag.found) return { commitId: commitIdOf(tag.body, 'commit_id', repository, ref), pinned: false };
     const commit = await this.get(`${base}/commits/${encodeURIComponent(ref)}`, repository, ref);
-    if (commit !== undefined) return { commitId: commitIdOf(commit, 'id', repository, ref), pinned: true };
-    throw new ModelSourceError('not_found', `lakeFS at ${this.apiEndpoint}: repository ${repository} has no branch, tag or commit ${ref}`);
+    if (commit.found) return { commitId: commitIdOf(commit.body, 'id', repository, ref), pinned: true };
+    // Every lookup also answers 404 when the repository itself is missing: ask
+    // once more, so the error names what is really wrong, in lakeFS's words.
+    const missingRepository = await this.get(base, repository, ref);
+    if (!missingRepository.found) {
+      throw new ModelSourceError('not_found', `lakeFS at ${this.apiEndpoint}: repository ${repository} not found (lakeFS: "${missingRepository.message}")`);
+    }
+    throw new ModelSourceError(
+      'not_found',
+      `lakeFS at ${this.apiEndpoint}: repository ${repository} has no branch, tag or commit ${ref} (lakeFS: "${[branch.message, tag.message, commit.message].join('", "')}")`,
+    );
   }
 
-  /** The JSON answer, or undefined on 404. */
-  private async get(url: string, repository: string, ref: string): Promise<unknown> {
+  private async get(url: string, repository: string, ref: string): Promise<Answer> {
     let credentials: Awaited<ReturnType<CredentialsProvider>>;
     try {
       credentials = await this.credentials();
@@ -53,24 +68,61 @@ export class LakefsRefResolver {
       const cause = (error as { cause?: { code?: unknown } }).cause?.code;
       throw new ModelSourceError('unreachable', `lakeFS at ${this.apiEndpoint}: unreachable while resolving ${repository}/${ref} (${typeof cause === 'string' ? cause : (error as Error).name})`);
     }
-    if (response.status === 404) {
-      await response.body?.cancel();
-      return undefined;
-    }
+    if (response.status === 404) return { found: false, message: await messageOf(response) };
     if (response.status === 401 || response.status === 403) {
-      await response.body?.cancel();
-      throw new ModelSourceError('denied', `lakeFS at ${this.apiEndpoint}: access denied (${response.status}) resolving ${repository}/${ref}; check the credentials`);
+      throw new ModelSourceError(
+        'denied',
+        `lakeFS at ${this.apiEndpoint}: access denied (${response.status}, lakeFS: "${await messageOf(response)}") resolving ${repository}/${ref}; check the credentials`,
+      );
     }
     if (!response.ok) {
-      await response.body?.cancel();
-      throw new ModelSourceError('unreachable', `lakeFS at ${this.apiEndpoint}: answered ${response.status} resolving ${repository}/${ref}`);
+      throw new ModelSourceError('unreachable', `lakeFS at ${this.apiEndpoint}: answered ${response.status} (lakeFS: "${await messageOf(response)}") resolving ${repository}/${ref}`);
+    }
+    let text: string | undefined;
+    try {
+      text = await boundedText(response);
+    } catch (error) {
+      throw new ModelSourceError('unreachable', `lakeFS at ${this.apiEndpoint}: the answer for ${repository}/${ref} was cut off (${(error as Error).name})`);
     }
     try {
-      return await response.json();
+      if (text === undefined) throw new Error('too large');
+      return { found: true, body: JSON.parse(text) };
     } catch {
-      throw new ModelSourceError('invalid_response', `lakeFS at ${this.apiEndpoint}: the answer for ${repository}/${ref} is not JSON`);
+      throw new ModelSourceError('invalid_response', `lakeFS at ${this.apiEndpoint}: the answer for ${repository}/${ref} is not JSON (or over ${ANSWER_MAX_BYTES} bytes)`);
     }
   }
+}
+
+/** The body as text, or undefined when it is over ANSWER_MAX_BYTES (the rest is not read). */
+async function boundedText(response: Response): Promise<string | undefined> {
+  const body = response.body as AsyncIterable<Uint8Array> | null;
+  if (body === null) return '';
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  // Leaving the loop early cancels the rest of the stream.
+  for await (const chunk of body) {
+    size += chunk.byteLength;
+    if (size > ANSWER_MAX_BYTES) return undefined;
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/**
+ * lakeFS's own words from an error answer (`{"message": "repository not found"}`),
+ * on one line and bounded; a body that is not lakeFS's error shape is summed up, not echoed.
+ */
+async function messageOf(response: Response): Promise<string> {
+  let message: unknown;
+  try {
+    const text = await boundedText(response);
+    message = text === undefined ? undefined : (JSON.parse(text) as { message?: unknown } | null)?.message;
+  } catch {
+    message = undefined;
+  }
+  if (typeof message !== 'string' || message.trim() === '') return 'no lakeFS error message';
+  const line = message.replace(/\s+/g, ' ').trim();
+  return line.length > MESSAGE_MAX_CHARS ? `${line.slice(0, MESSAGE_MAX_CHARS)}…` : line;
 }
 
 function commitIdOf(answer: unknown, field: string, repository: string, ref: string): string {

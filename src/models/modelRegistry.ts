@@ -12,6 +12,10 @@ export interface TaskStatus {
 
 type MutableTaskStatus = { -readonly [Key in keyof TaskStatus]: TaskStatus[Key] };
 
+/**
+ * Told when a task's serving model changes, or when only its revision moves
+ * (then `previous` is `model` itself).
+ */
 export type RegistryListener = (task: ModelTask, model: ServingModel | undefined, previous: ServingModel | undefined) => void;
 
 /**
@@ -40,6 +44,19 @@ export class ModelRegistry {
   /** Puts `model` into service for `task`; returns the retired previous model, if any. */
   swap(task: ModelTask, model: ServingModel): ServingModel | undefined {
     return this.replace(this.state(task), model);
+  }
+
+  /**
+   * The serving model's bytes were found unchanged at `revision` (a newer lakeFS
+   * commit): it keeps serving, with no reload, and reports that revision.
+   */
+  moveToRevision(task: ModelTask, revision: string): ServingModel | undefined {
+    const state = this.state(task);
+    const model = state.model;
+    if (model === undefined) return undefined;
+    model.moveToRevision(revision);
+    for (const listener of this.listeners) listener(task, model, model);
+    return model;
   }
 
   serves(task: ModelTask): boolean {

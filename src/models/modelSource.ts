@@ -35,6 +35,13 @@ export interface ModelSource {
   /** True when the location can never change (a lakeFS commit id), so polling is pointless. */
   readonly immutable: boolean;
   /**
+   * True when `fetch(token)` reads one snapshot that can never change (a lakeFS
+   * commit): a manifest and a model that disagree there will always disagree, so
+   * a sha256 mismatch is final. Otherwise (S3, files) the .onnx may still be on
+   * its way, and a mismatch is worth waiting for.
+   */
+  readonly snapshotReads: boolean;
+  /**
    * A cheap token that changes when a new version lands: the manifest's ETag,
    * a commit id, a file's mtime. Equal tokens mean the same version.
    */

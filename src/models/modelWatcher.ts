@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { ModelCache } from './modelCache.js';
@@ -22,7 +23,10 @@ export interface ModelWatcherOptions {
   readonly pollJitter: number;
   /** Longest wait between retries while the source fails. */
   readonly retryMaxMs: number;
-  /** How long a manifest may wait for its .onnx (sha256 mismatch) before the version is refused. */
+  /**
+   * How long a manifest may wait for its .onnx (sha256 mismatch) before the
+   * version is refused; only for sources whose reads are not one snapshot.
+   */
   readonly pendingTimeoutMs: number;
 }
 
@@ -32,15 +36,24 @@ type CheckOutcome = 'unchanged' | 'swapped' | 'rejected' | 'pending' | 'failed';
 const FIRST_RETRY_MS = 500;
 const PENDING_RETRY_MAX_MS = 2_000;
 
+/** What the serving model was built from, to tell a new version that changes nothing. */
+interface ServingContent {
+  readonly manifestBytes: Uint8Array;
+  readonly sha256: string;
+}
+
 /**
  * Keeps one task's model current: loads it at start-up (from the cache when the
  * source is down), then polls the source and swaps in each new version that
  * passes the loader's checks. A refused version is not retried until the
- * source changes again; the serving one is never dropped for a failure.
+ * source changes again; the serving one is never dropped for a failure. A new
+ * version whose manifest and model are the serving ones byte for byte (a
+ * lakeFS commit that changed only the other model) is not reloaded.
  */
 export class ModelWatcher {
   private readonly log: Logger;
   private servingToken: string | undefined;
+  private servingContent: ServingContent | undefined;
   private refusedToken: string | undefined;
   private pending: { token: string; since: number } | undefined;
   private failures = 0;
@@ -93,6 +106,7 @@ export class ModelWatcher {
     this.succeeded('unchanged');
     // What was read can be newer than what the probe saw: key the outcome by it.
     const version = fetched.token ?? token;
+    if (this.servesSameBytes(fetched)) return this.keepServing(version, fetched);
     let model: ServingModel;
     try {
       model = await this.options.loader.load(task, fetched);
@@ -105,6 +119,7 @@ export class ModelWatcher {
     const previous = registry.swap(task, model);
     registry.clearError(task);
     this.servingToken = version;
+    this.servingContent = { manifestBytes: fetched.manifestBytes, sha256: model.manifest.sha256 };
     this.clearPending();
     metrics.modelLoads.labels(task).inc();
     this.log.info(
@@ -113,6 +128,31 @@ export class ModelWatcher {
     );
     await this.saveToCache(this.servingToken, fetched);
     return 'swapped';
+  }
+
+  /** True when `fetched` holds exactly the manifest and model that serve now. */
+  private servesSameBytes(fetched: FetchedModel): boolean {
+    const serving = this.servingContent;
+    if (serving === undefined || !this.options.registry.serves(this.options.task)) return false;
+    if (!Buffer.from(serving.manifestBytes).equals(fetched.manifestBytes)) return false;
+    return createHash('sha256').update(fetched.modelBytes).digest('hex') === serving.sha256;
+  }
+
+  /**
+   * A new version that changes nothing for this model: no new session, no swap.
+   * The model now reports the new revision, since its bytes are exactly what
+   * that revision holds (with lakeFS, the branch's head commit); loaded_at and
+   * the load counter stay as they were.
+   */
+  private async keepServing(version: string, fetched: FetchedModel): Promise<CheckOutcome> {
+    const { task, registry } = this.options;
+    this.servingToken = version;
+    this.clearPending();
+    registry.clearError(task);
+    const model = registry.moveToRevision(task, fetched.revision);
+    this.log.info({ model: model?.identity, token: version }, 'model unchanged in the new version; not reloaded');
+    await this.saveToCache(version, fetched);
+    return 'unchanged';
   }
 
   private schedule(delayMs: number): void {
@@ -185,9 +225,10 @@ export class ModelWatcher {
 
   private refuse(token: string, error: ModelRejectedError): CheckOutcome {
     const { task, registry, metrics, pendingTimeoutMs } = this.options;
-    if (error.reason === 'sha256') {
+    if (error.reason === 'sha256' && !this.options.source.snapshotReads) {
       // Publishing writes the .onnx before the manifest, but a reader can see a
       // new manifest next to the old .onnx for a moment: wait before refusing.
+      // Not when both were read from one snapshot (a lakeFS commit): it never changes.
       if (this.pending?.token !== token) {
         this.pending = { token, since: Date.now() };
         metrics.modelPending.labels(task).set(1);
@@ -218,6 +259,7 @@ export class ModelWatcher {
       const model = await loader.load(task, cached.fetched);
       registry.swap(task, model);
       this.servingToken = cached.token;
+      this.servingContent = { manifestBytes: cached.fetched.manifestBytes, sha256: model.manifest.sha256 };
       metrics.modelLoads.labels(task).inc();
       this.log.warn({ model: model.identity }, 'model source unavailable: serving the cached copy of the last good version');
     } catch (error) {

@@ -39,6 +39,11 @@ export class S3ModelSource implements ModelSource {
     return this.pinned;
   }
 
+  /** With lakeFS, both files are read through one commit id; on plain S3 they are two objects. */
+  get snapshotReads(): boolean {
+    return this.options.lakefs !== undefined;
+  }
+
   async probe(): Promise<string> {
     const { lakefs } = this.options;
     if (lakefs !== undefined) {

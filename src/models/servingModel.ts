@@ -25,7 +25,6 @@ export interface ModelIdentity {
  * the process, not fail a call.
  */
 export class ServingModel {
-  readonly identity: ModelIdentity;
   readonly labels: readonly string[];
   readonly classCount: number;
   readonly featureCount: number;
@@ -43,6 +42,7 @@ export class ServingModel {
   /** Largest finite value the input tensor holds (float32 models overflow above ~3.4e38). */
   readonly largestInput: number;
   private readonly coalescer: RunCoalescer;
+  private currentIdentity: ModelIdentity;
   private holders = 0;
   private retired = false;
   private sessionReleased = false;
@@ -55,7 +55,7 @@ export class ServingModel {
     fetched: FetchedModel,
     private readonly onReleased: () => void = () => undefined,
   ) {
-    this.identity = { name: manifest.name, version: manifest.version, revision: fetched.revision };
+    this.currentIdentity = { name: manifest.name, version: manifest.version, revision: fetched.revision };
     this.source = fetched.source;
     this.labels = manifest.classes.map((entry) => entry.label);
     this.classCount = manifest.classes.length;
@@ -73,12 +73,25 @@ export class ServingModel {
     );
   }
 
+  /** Name, version and the revision the model's bytes were last read at. */
+  get identity(): ModelIdentity {
+    return this.currentIdentity;
+  }
+
+  /**
+   * The same bytes were read again at a newer revision (a lakeFS commit that left
+   * this model unchanged): report that revision from now on. A new object, so a
+   * caller that already took the identity keeps a consistent one.
+   */
+  moveToRevision(revision: string): void {
+    this.currentIdentity = { ...this.currentIdentity, revision };
+  }
+
   /** A zeroed input buffer for `rows` transactions, of the model's element type. */
   inputBuffer(rows: number): InputBuffer {
     const size = rows * this.featureCount;
     return this.elementType === 'float32' ? new Float32Array(size) : new Float64Array(size);
   }
-
 
   /**
    * Class probabilities, row-major [rows, classCount]. The caller holds the

@@ -1,8 +1,11 @@
 import assert from 'node:assert/strict';
 import { FraudClient } from '../../client/fraudClient.js';
-import { LoadLoop } from '../helpers/loadLoop.js';
+import { ExpectedAnswers } from '../helpers/expectedAnswers.js';
+import { LoadLoop, loadFigures, stoppedAfterEach } from '../helpers/loadLoop.js';
 import { MINIO_PASSWORD, type MinioServer } from '../helpers/minio.js';
+import { readModel } from '../helpers/modelFixtures.js';
 import { BUCKET, publish, s3Env, startModelStore } from '../helpers/modelStore.js';
+import { bundled } from '../helpers/paths.js';
 import { scrape, sample } from '../helpers/scrape.js';
 import { spawnService } from '../helpers/spawnService.js';
 import { waitFor } from '../helpers/waitFor.js';
@@ -12,6 +15,7 @@ const OUTAGE_MS = 30_000;
 describe('models from S3 (a real MinIO server): store failures', function () {
   this.timeout(180_000);
   let store: MinioServer;
+  const tracked = stoppedAfterEach();
 
   before(async () => {
     store = await startModelStore();
@@ -26,7 +30,8 @@ describe('models from S3 (a real MinIO server): store failures', function () {
     const client = new FraudClient({ address: service.address, retry: { attempts: 1 } });
     try {
       await service.waitForLog('serving');
-      const load = new LoadLoop(client);
+      const expected = await ExpectedAnswers.of([readModel('binary-zipmap-f32'), readModel('binary-zipmap-f32-v2'), readModel(bundled('fraud-scenario'))]);
+      const load = tracked(new LoadLoop(client, expected));
       const health: string[] = [];
       const stopWatching = new AbortController();
       const watching = (async () => {
@@ -43,18 +48,19 @@ describe('models from S3 (a real MinIO server): store failures', function () {
       await waitFor('polling to recover', () => service.logs.some((record) => record.msg === 'model source reachable again'), 20_000);
       const recoveredAfter = Date.now() - up;
       await publish(store, BUCKET, 'main/models', 'binary-zipmap-f32-v2');
-      await waitFor('the version published after the outage', () => load.latestVersion.startsWith('2.0.0@'), 15_000);
+      await waitFor('the version published after the outage', () => load.latestOf().startsWith('2.0.0@'), 15_000);
       stopWatching.abort();
       await watching;
       const report = await load.stop();
       const errors = sample(await scrape(service.metricsPort), 'fraud_model_source_errors_total{task="binary",reason="unreachable"}') ?? 0;
       const warnings = service.logs.filter((record) => record.msg === 'model source check failed; serving model unchanged' && record.level === 'warn');
       console.log(
-        `      store down ${Math.round((up - down) / 1000)} s: ${report.calls} calls, ${report.failures.length} failed; ` +
+        `      store down ${Math.round((up - down) / 1000)} s: ${loadFigures(report)}; ` +
           `${health.length} health checks, all SERVING: ${String(health.every((status) => status === 'SERVING'))}; ` +
           `${errors} failed polls counted, ${warnings.length} warning(s) logged; polling recovered ${recoveredAfter} ms after the store came back`,
       );
       assert.deepEqual(report.failures, []);
+      assert.deepEqual(report.wrong, []);
       assert.ok(health.length > 50, `${health.length} health checks`);
       assert.ok(health.every((status) => status === 'SERVING'), health.join(','));
       assert.ok(errors >= 3, `${errors} failed polls`);
