@@ -139,7 +139,7 @@ function modelInfo(status: TaskStatus): ModelInfo {
     serving: model !== undefined,
     model: model?.identity,
     features: model ? [...model.features.names] : [],
-    classes: model ? model.manifest.classes.map(({ id, label }) => ({ id, label })) : [],
+    classes: model ? model.classes.map(({ id, label }) => ({ id, label })) : [],
     threshold: model?.threshold,
     inputElementType: model?.elementType ?? '',
     source: status.source,
