@@ -1,10 +1,13 @@
+import { status } from '@grpc/grpc-js';
 import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import type { TransactionInput } from '../../client/fraudClient.js';
+import { FraudCallError, type TransactionInput } from '../../client/fraudClient.js';
 import { readAnswers, readModel, type AnswerCase, type ExpectedAnswer } from '../helpers/modelFixtures.js';
 import { FIXTURES, fixture } from '../helpers/paths.js';
+import { sample, scrape } from '../helpers/scrape.js';
 import { startTestService, type TestService } from '../helpers/testService.js';
+import { waitFor } from '../helpers/waitFor.js';
 
 /** The fields of an answer that depend on the model and its class order. */
 interface Answer {
@@ -88,4 +91,61 @@ describe('answers of every fixture model over a real socket, equal to Python onn
       });
     });
   }
+});
+
+describe('a task whose only version is refused', () => {
+  let running: TestService;
+
+  before(async () => {
+    running = await startTestService(
+      { FRAUD_BINARY_MODEL_URI: fixture('binary-strings-zipmap-f32-reordered'), FRAUD_MODEL_POLL_SECONDS: '0' },
+      false,
+    );
+    await waitFor('the refusal', () => running.service.registry.status()[0]?.lastError);
+  });
+
+  after(async () => {
+    await running.stop();
+  });
+
+  it('should answer UNAVAILABLE saying why: the refusal of its version', async () => {
+    await assert.rejects(running.client.predict({ transactionId: 1, customerId: 1, terminalId: 1, txAmount: 10, txTimeSeconds: 0 }), (error: unknown) => {
+      assert.ok(error instanceof FraudCallError);
+      assert.equal(error.code, status.UNAVAILABLE);
+      assert.match(
+        error.details,
+        /^no binary model is serving: fraud-binary 1\.0\.0: the model's classes are \[fraud, legit\] \(classlabels_strings of ZipMap node \w+\), the manifest's classes are \[legit, fraud\];.*; retry with backoff$/,
+      );
+      return true;
+    });
+  });
+
+  it('should keep serving the other task', async () => {
+    await waitFor('the multiclass model', () => running.service.registry.serves('multiclass'));
+    const answer = await running.client.predictScenario({ transactionId: 1, customerId: 1, terminalId: 1, txAmount: 10, txTimeSeconds: 0 });
+    assert.equal(answer.model?.name, 'fraud-scenario');
+  });
+
+  it('should export fraud_model_serving 0 for the task, and count the refusal', async () => {
+    const text = await scrape(running.service.metricsPort);
+    assert.equal(sample(text, 'fraud_model_serving{task="binary"}'), 0);
+    assert.equal(sample(text, 'fraud_model_load_failures_total{task="binary",reason="signature"}'), 1);
+  });
+});
+
+describe('fraud_model_serving from start-up', () => {
+  it('should be exported as 0 for every task before any model loads', async () => {
+    // Both sources are missing: nothing ever loads, yet an alert on the gauge must see both tasks.
+    const running = await startTestService(
+      { FRAUD_BINARY_MODEL_URI: '/nonexistent/fraud-binary.json', FRAUD_SCENARIO_MODEL_URI: '/nonexistent/fraud-scenario.json' },
+      false,
+    );
+    try {
+      const text = await scrape(running.service.metricsPort);
+      assert.equal(sample(text, 'fraud_model_serving{task="binary"}'), 0);
+      assert.equal(sample(text, 'fraud_model_serving{task="multiclass"}'), 0);
+    } finally {
+      await running.stop();
+    }
+  });
 });

@@ -2681,9 +2681,10 @@ export const ModelInfo: MessageFns<ModelInfo> = {
  * - `INVALID_ARGUMENT`: the request is malformed. The status details carry a
  *   `google.rpc.BadRequest` with one field violation per problem; `field` is
  *   the path of the offending field (for batches `transactions[3].tx_amount`).
- * - `UNAVAILABLE`: the model for this call is not loaded yet (the service is
- *   starting or its model store is unreachable and no cached copy exists).
- *   Safe to retry with backoff.
+ * - `UNAVAILABLE`: no model serves this call's task: the service is starting,
+ *   the task's only version was refused by the service's checks, or its model
+ *   store is unreachable and no cached copy exists. The message says which (the
+ *   task's last error, as `GetModelInfo` reports it). Safe to retry with backoff.
  *
  * Classes: every answer numbers classes the same way, whatever order the
  * model's own probability columns are in. Class id 0 is the legitimate class;
