@@ -5,7 +5,11 @@ import { parse } from 'yaml';
 import { packageRoot } from '../../src/packageRoot.js';
 
 const read = (...path: string[]): string => readFileSync(join(packageRoot, ...path), 'utf8');
-const packageJson = JSON.parse(read('package.json')) as { engines: { node: string }; devDependencies: Record<string, string> };
+const packageJson = JSON.parse(read('package.json')) as {
+  engines: { node: string };
+  devDependencies: Record<string, string>;
+  allowScripts: Record<string, boolean | undefined>;
+};
 
 interface Step {
   uses?: string;
@@ -125,6 +129,13 @@ describe('the Node.js runtime and installs', () => {
       }
     }
     assert.match(read('README.md'), /ONNXRUNTIME_NODE_INSTALL=skip npm ci/);
+  });
+
+  it("should let npm's install-script policy run the Node.js download and never onnxruntime-node's script", () => {
+    // npm >= 11.19 runs only approved install scripts without a warning (and may block the others):
+    // the `node` package's fetches the Node.js binary the scripts run on.
+    assert.equal(packageJson.allowScripts.node, true);
+    assert.equal(packageJson.allowScripts['onnxruntime-node'], false);
   });
 });
 
