@@ -10,7 +10,9 @@
 # for every platform (nothing is compiled), and Go cross-compiles. A multi-arch
 # build therefore emulates nothing; the final stage only copies files.
 
-ARG NODE_VERSION=20.20.2
+# The Node.js the service is built and tested on: package.json's devDependency
+# "node" (which npm scripts run) and the distroless runtime below, all Node 24 LTS.
+ARG NODE_VERSION=24.21.0
 
 # grpc_health_probe for the HEALTHCHECK (and `kubectl exec` debugging). Built
 # from source at a pinned module version: `go install` verifies the module
@@ -32,7 +34,8 @@ RUN GOOS="${TARGETOS}" GOARCH="${TARGETARCH}" \
     fi
 
 # TypeScript -> dist/ (`npm ci && npm run build`). No install scripts run:
-# the compiler needs none, and onnxruntime-node's would download CUDA.
+# the compiler needs none, onnxruntime-node's would download CUDA, and the
+# `node` devDependency's would fetch a second Node.js (this image has one).
 FROM --platform=$BUILDPLATFORM node:${NODE_VERSION}-bookworm-slim AS build
 WORKDIR /app
 ENV ONNXRUNTIME_NODE_INSTALL=skip npm_config_update_notifier=false
@@ -47,8 +50,8 @@ RUN npm run build
 
 # Production dependencies only, then the onnxruntime binaries of the other
 # platforms removed (about 250 MB of darwin, win32 and other-CPU libraries).
-# .npmrc keeps onnxruntime-node-install=skip and the variable repeats it;
-# --ignore-scripts makes sure no install script downloads anything.
+# ONNXRUNTIME_NODE_INSTALL=skip is onnxruntime-node's own switch for its CUDA
+# download; --ignore-scripts makes sure no install script downloads anything.
 FROM --platform=$BUILDPLATFORM node:${NODE_VERSION}-bookworm-slim AS prod-deps
 ARG TARGETARCH
 WORKDIR /app
@@ -62,11 +65,11 @@ RUN --mount=type=cache,target=/root/.npm npm ci --omit=dev --ignore-scripts \
  && find "${ort}/linux" -mindepth 1 -maxdepth 1 ! -name "${keep}" -exec rm -rf {} + \
  && test -f "${ort}/linux/${keep}/onnxruntime_binding.node"
 
-# Runtime: distroless Node.js 20 on Debian 12 (glibc, which onnxruntime needs),
+# Runtime: distroless Node.js 24 on Debian 12 (glibc, which onnxruntime needs),
 # no shell, no package manager, user nonroot (65532). Everything is owned by
 # root and read-only to the service; it writes only to FRAUD_MODEL_CACHE_DIR
 # when set (a volume), so it runs with a read-only root filesystem.
-FROM gcr.io/distroless/nodejs20-debian12:nonroot
+FROM gcr.io/distroless/nodejs24-debian12:nonroot
 ARG VERSION=0.0.0-dev
 ARG REVISION=unknown
 ARG CREATED=1970-01-01T00:00:00Z
@@ -78,7 +81,7 @@ LABEL org.opencontainers.image.title="fraud-scoring" \
       org.opencontainers.image.revision="${REVISION}" \
       org.opencontainers.image.created="${CREATED}" \
       org.opencontainers.image.source="${SOURCE}" \
-      org.opencontainers.image.base.name="gcr.io/distroless/nodejs20-debian12:nonroot"
+      org.opencontainers.image.base.name="gcr.io/distroless/nodejs24-debian12:nonroot"
 WORKDIR /app
 ENV NODE_ENV=production
 # package.json: "type": "module" for dist/, and the marker the service walks up

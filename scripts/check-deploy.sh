@@ -97,7 +97,7 @@ fi
 
 if ((run_mocha)); then
   step "chart tests (mocha test/deploy)"
-  [[ -d node_modules ]] || npm ci
+  [[ -x node_modules/.bin/node ]] || ONNXRUNTIME_NODE_INSTALL=skip npm ci
   npx --no-install tsc -p tsconfig.json
   npx --no-install mocha --no-config --forbid-only --timeout 60000 'dist/test/deploy/**/*.test.js'
 fi

@@ -11,7 +11,12 @@ export PATH="$gobin:$root/.tools/venv/bin:$PATH"
 step() { printf '\n=== %s\n' "$*"; }
 
 step "tools"
-[[ -d node_modules ]] || npm ci
+# onnxruntime-node's own switch: no CUDA download (its install script reads it).
+export ONNXRUNTIME_NODE_INSTALL=skip
+# node_modules/.bin/node marks an install of this lockfile (older ones lack it).
+[[ -x node_modules/.bin/node ]] || npm ci
+# npm put node_modules/.bin first on PATH: the suite runs on the `node` devDependency.
+echo "node $(node --version) ($(command -v node))"
 bash scripts/install-tools.sh
 
 step "generated code is up to date with proto/"

@@ -90,6 +90,8 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
     health.setStatus(FRAUD_SERVICE_NAME, status);
     logger.info({ status: ServingStatus[status], uptimeMs: Math.round(performance.now()) }, ready ? 'serving' : 'not serving');
   };
+  // Every task's gauge exists from the start: 0 until its model loads, so an alert sees a task that never does.
+  for (const task of MODEL_TASKS) metrics.modelServing.labels(task).set(0);
   registry.onChange((task, model) => {
     metrics.modelInfo.reset();
     for (const status of registry.status()) {

@@ -15,7 +15,7 @@
 #      report the new commit id without being reloaded.
 #
 # Needs docker, kind, kubectl, helm, jq, curl, openssl, grpcurl,
-# grpc-health-probe, Node.js 20 (the load generator, deploy/e2e/load.mjs) and
+# grpc-health-probe, Node.js and npm (the load generator, deploy/e2e/load.mjs) and
 # Python >= 3.11 (training/run builds the pipeline's venv).
 #
 #   deploy/e2e/run.sh [--skip-build] [--delete-cluster]
@@ -143,7 +143,7 @@ if ((${#missing[@]})); then
 fi
 python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' || fail "python3 must be >= 3.11"
 # The load generator uses the generated gRPC client in dist/.
-[[ -d node_modules ]] || npm ci
+[[ -x node_modules/.bin/node ]] || ONNXRUNTIME_NODE_INSTALL=skip npm ci
 npm run --silent build
 
 if ((build)); then

@@ -84,7 +84,7 @@ export function createFraudService(options: FraudServiceOptions): FraudServiceSe
   /** Runs `work` with the serving model of `task`, held for the whole call. */
   const withModel = async <T>(task: ModelTask, work: (model: ServingModel) => Promise<T>): Promise<T> => {
     const model = registry.acquire(task);
-    if (model === undefined) throw new ModelUnavailableError(`the ${task} model is not loaded yet; retry with backoff`);
+    if (model === undefined) throw new ModelUnavailableError(notServing(registry, task));
     try {
       return await work(model);
     } finally {
@@ -163,6 +163,21 @@ export function createFraudService(options: FraudServiceOptions): FraudServiceSe
   }
 }
 
+/** Longest part of a model error repeated to callers (the whole one is in GetModelInfo and the log). */
+const MAX_ERROR_ECHO = 300;
+
+/**
+ * Why `task` has no model, for the callers turned away: its last error (a
+ * refused version, an unreachable store with no cached copy), or, before the
+ * first attempt ends, that it is still loading.
+ */
+function notServing(registry: ModelRegistry, task: ModelTask): string {
+  const error = registry.status().find((status) => status.task === task)?.lastError;
+  if (error === undefined) return `the ${task} model is not loaded yet; retry with backoff`;
+  const reason = error.message.length > MAX_ERROR_ECHO ? `${error.message.slice(0, MAX_ERROR_ECHO)}…` : error.message;
+  return `no ${task} model is serving: ${reason}; retry with backoff`;
+}
+
 const API_TASKS: Readonly<Record<ModelTask, ApiModelTask>> = {
   binary: ApiModelTask.MODEL_TASK_BINARY,
   multiclass: ApiModelTask.MODEL_TASK_MULTICLASS,
@@ -175,7 +190,7 @@ function modelInfo(status: TaskStatus): ModelInfo {
     serving: model !== undefined,
     model: model?.identity,
     features: model ? [...model.features.names] : [],
-    classes: model ? model.manifest.classes.map(({ id, label }) => ({ id, label })) : [],
+    classes: model ? model.classes.map(({ id, label }) => ({ id, label })) : [],
     threshold: model?.threshold,
     inputElementType: model?.elementType ?? '',
     source: status.source,

@@ -91,22 +91,26 @@ export function classCounts(scored: Scored): number[] {
 }
 
 /**
- * One row of probabilities, clamped to [0, 1]: float32 tree ensembles can give
- * 1.0000001 or -1e-7, which callers should not have to handle.
+ * One row of probabilities by class id (legitimate first, whatever the model's
+ * column order), clamped to [0, 1]: float32 tree ensembles can give 1.0000001
+ * or -1e-7, which callers should not have to handle.
  */
 function rowOf(scored: Scored, index: number): number[] {
-  const { classCount } = scored.model;
-  const row = new Array<number>(classCount);
-  for (let column = 0; column < classCount; column++) {
-    row[column] = Math.min(1, Math.max(0, scored.probabilities[index * classCount + column] as number));
+  const { model } = scored;
+  const row = new Array<number>(model.classCount);
+  for (let classId = 0; classId < model.classCount; classId++) {
+    row[classId] = Math.min(1, Math.max(0, model.probabilityOf(scored.probabilities, index, classId)));
   }
   return row;
 }
 
 /**
- * The answer for one transaction. The fraud probability is the class-1
- * probability of a binary model, and 1 - P(legitimate) of a scenario model.
- * (FraudPrediction and ScenarioPrediction have the same fields.)
+ * The answer for one transaction. Class id 0 is the legitimate class, so the
+ * fraud probability of a scenario model is 1 - P(class 0); that of a binary
+ * model is P(class 1), the probability of its class that is not legitimate,
+ * which the threshold was compared with (equal to 1 - P(legitimate) but for
+ * the model's float rounding). (FraudPrediction and ScenarioPrediction have the
+ * same fields.)
  */
 export function predictionOf(scored: Scored, transactions: readonly Transaction[], index: number): FraudPrediction & ScenarioPrediction {
   const probabilities = rowOf(scored, index);

@@ -5,6 +5,7 @@ import type { FeatureSpec } from '../features/featureSpec.js';
 import { ManifestError, parseManifest, type ModelManifest } from './manifest.js';
 import type { FetchedModel } from './modelSource.js';
 import type { ModelTask } from './modelTask.js';
+import { declaredClassLabels, type DeclaredClassLabels } from './onnxClassLabels.js';
 import { OnnxFormatError, removeZipMap } from './onnxZipMap.js';
 import { ServingModel } from './servingModel.js';
 
@@ -37,8 +38,9 @@ const PROBABILITY_SUM_TOLERANCE = 1e-4;
 
 /**
  * Turns fetched bytes into a checked ServingModel, or refuses them: manifest
- * schema, task, sha256, features, ZipMap, input/output signature, and the
- * manifest's sample inputs, in that order. Nothing here knows where bytes come from.
+ * schema, task, sha256, features, the class order against the model's own
+ * class labels, ZipMap, input/output signature, and the manifest's sample
+ * inputs, in that order. Nothing here knows where bytes come from.
  */
 export class ModelLoader {
   constructor(private readonly options: ModelLoaderOptions) {}
@@ -98,22 +100,12 @@ export class ModelLoader {
 
   private async session(manifest: ModelManifest, modelBytes: Uint8Array, where: string): Promise<InferenceSession> {
     let bytes: Uint8Array;
-    let zipMapLabels: readonly (string | number)[] | undefined;
     try {
-      ({ bytes, classLabels: zipMapLabels } = removeZipMap(modelBytes, manifest.outputs.probabilities));
+      checkClassOrder(manifest, declaredClassLabels(modelBytes, manifest.outputs.probabilities), where);
+      ({ bytes } = removeZipMap(modelBytes, manifest.outputs.probabilities));
     } catch (error) {
       if (error instanceof OnnxFormatError) throw new ModelRejectedError('onnx', `${where}: ${error.message}`);
       throw error;
-    }
-    if (zipMapLabels !== undefined) {
-      // skl2onnx writes classlabels_int64s for integer targets, classlabels_strings for string ones.
-      const expected = typeof zipMapLabels[0] === 'string' ? manifest.classes.map((entry) => entry.label) : manifest.classes.map((entry) => entry.id);
-      if (zipMapLabels.length !== expected.length || zipMapLabels.some((label, index) => label !== expected[index])) {
-        throw new ModelRejectedError(
-          'signature',
-          `${where}: the model's ZipMap classes are [${zipMapLabels.join(', ')}], the manifest's classes are [${expected.join(', ')}]`,
-        );
-      }
     }
     try {
       return await InferenceSession.create(bytes, {
@@ -127,6 +119,35 @@ export class ModelLoader {
       throw new ModelRejectedError('onnx', `${where}: onnxruntime cannot load the model: ${firstLine(error)}`);
     }
   }
+}
+
+/**
+ * The manifest's classes must be the model's columns in order: the ids equal
+ * the model's classlabels_int64s, or the labels its classlabels_strings
+ * (skl2onnx writes the first for integer targets, the second for string ones).
+ * A model that declares no labels (a graph ending in a plain Softmax) cannot
+ * be checked: its column count is (signature), its order is taken from the manifest.
+ */
+function checkClassOrder(manifest: ModelManifest, declared: readonly DeclaredClassLabels[], where: string): void {
+  const [first, second] = declared;
+  if (first === undefined) return;
+  if (second !== undefined) {
+    const lists = declared.map((entry) => `[${entry.labels.join(', ')}] (${entry.declaredBy})`).join(', ');
+    throw new ModelRejectedError('signature', `${where}: the model gives output ${manifest.outputs.probabilities} several class orders: ${lists}`);
+  }
+  const expected = typeof first.labels[0] === 'string' ? manifest.classes.map((entry) => entry.label) : manifest.classes.map((entry) => entry.id);
+  if (first.labels.length !== expected.length || first.labels.some((label, index) => label !== expected[index])) {
+    throw new ModelRejectedError(
+      'signature',
+      `${where}: the model's classes are [${first.labels.join(', ')}] (${first.declaredBy}), the manifest's classes are [${expected.join(', ')}]; ` +
+        'the manifest must list them in the order of the model\'s probability columns',
+    );
+  }
+}
+
+/** A shape as onnxruntime reports it, unnamed dimensions (empty strings) shown as N. */
+function formatShape(shape: readonly (number | string)[]): string {
+  return `[${shape.map((dimension) => (dimension === '' ? 'N' : String(dimension))).join(', ')}]`;
 }
 
 function checkSignature(session: InferenceSession, manifest: ModelManifest, where: string): void {
@@ -143,7 +164,7 @@ function checkSignature(session: InferenceSession, manifest: ModelManifest, wher
   }
   const features = manifest.features.length;
   if (input.shape.length !== 2 || (typeof input.shape[1] === 'number' && input.shape[1] !== features)) {
-    reject(`input ${input.name} has shape [${input.shape.join(', ')}], the manifest's ${features} features need [N, ${features}]`);
+    reject(`input ${input.name} has shape ${formatShape(input.shape)}, the manifest's ${features} features need [N, ${features}]`);
   }
   const output = session.outputMetadata.find((candidate) => candidate.name === manifest.outputs.probabilities);
   if (output === undefined) reject(`the model has no output ${manifest.outputs.probabilities}`);
@@ -151,7 +172,7 @@ function checkSignature(session: InferenceSession, manifest: ModelManifest, wher
   if (output.type !== 'float32' && output.type !== 'float64') reject(`output ${output.name} is ${output.type}, not float probabilities`);
   const classes = manifest.classes.length;
   if (output.shape.length !== 2 || (typeof output.shape[1] === 'number' && output.shape[1] !== classes)) {
-    reject(`output ${output.name} has shape [${output.shape.join(', ')}], the manifest's ${classes} classes need [N, ${classes}]`);
+    reject(`output ${output.name} has shape ${formatShape(output.shape)}, the manifest's ${classes} classes need [N, ${classes}]`);
   }
 }
 

@@ -1,5 +1,6 @@
 import { Tensor, type InferenceSession } from 'onnxruntime-node';
 import type { FeatureBuilder } from '../features/featureBuilder.js';
+import { serviceClasses, type ServiceClass } from './classOrder.js';
 import type { ModelManifest } from './manifest.js';
 import type { FetchedModel } from './modelSource.js';
 import type { ModelTask } from './modelTask.js';
@@ -25,10 +26,13 @@ export interface ModelIdentity {
  * the process, not fail a call.
  */
 export class ServingModel {
+  /** The classes in the API's class-id order: the legitimate class first (see classOrder). */
+  readonly classes: readonly ServiceClass[];
+  /** Labels by class id (the API's). */
   readonly labels: readonly string[];
   readonly classCount: number;
   readonly featureCount: number;
-  /** Binary models: the class-1 probability at or above which the answer is class 1. */
+  /** Binary models: the fraud probability at or above which the answer is fraud (class id 1). */
   readonly threshold: number | undefined;
   readonly loadedAt = new Date();
   readonly createdAt: Date;
@@ -37,6 +41,8 @@ export class ServingModel {
 
   private readonly inputName: string;
   private readonly outputNames: readonly string[];
+  /** The model's probability column of each class id. */
+  private readonly columns: Int32Array;
   /** Element type of the input tensor, from the manifest. */
   readonly elementType: 'float32' | 'float64';
   /** Largest finite value the input tensor holds (float32 models overflow above ~3.4e38). */
@@ -57,7 +63,9 @@ export class ServingModel {
   ) {
     this.currentIdentity = { name: manifest.name, version: manifest.version, revision: fetched.revision };
     this.source = fetched.source;
-    this.labels = manifest.classes.map((entry) => entry.label);
+    this.classes = serviceClasses(manifest);
+    this.labels = this.classes.map((entry) => entry.label);
+    this.columns = Int32Array.from(this.classes, (entry) => entry.column);
     this.classCount = manifest.classes.length;
     this.featureCount = manifest.features.length;
     this.threshold = manifest.threshold;
@@ -94,7 +102,8 @@ export class ServingModel {
   }
 
   /**
-   * Class probabilities, row-major [rows, classCount]. The caller holds the
+   * Class probabilities, row-major [rows, classCount], in the model's column
+   * order (read them by class id with probabilityOf). The caller holds the
    * model. Small requests share a run with the other calls in flight, if any.
    */
   probabilities(input: InputBuffer, rows: number): Promise<Float32Array | Float64Array> {
@@ -111,17 +120,27 @@ export class ServingModel {
     return output.data;
   }
 
+  /** The probability of class id `classId` in row `row` of a probabilities() result. */
+  probabilityOf(probabilities: Float32Array | Float64Array, row: number, classId: number): number {
+    return probabilities[row * this.classCount + (this.columns[classId] as number)] as number;
+  }
+
   /**
-   * The predicted class of row `row`: binary models compare the class-1
-   * probability with the threshold, others take the most probable class (the
-   * lowest id on a tie). Never the model's own label output.
+   * The predicted class id of row `row`: binary models compare the probability
+   * of the class that is not legitimate (id 1) with the threshold, others take
+   * the most probable class (the lowest id on a tie, so the legitimate class
+   * wins ties). Never the model's own label output.
    */
   classOf(probabilities: Float32Array | Float64Array, row: number): number {
-    const base = row * this.classCount;
-    if (this.task === 'binary') return (probabilities[base + 1] as number) >= (this.threshold ?? 0.5) ? 1 : 0;
+    if (this.task === 'binary') return this.probabilityOf(probabilities, row, 1) >= (this.threshold ?? 0.5) ? 1 : 0;
     let best = 0;
-    for (let index = 1; index < this.classCount; index++) {
-      if ((probabilities[base + index] as number) > (probabilities[base + best] as number)) best = index;
+    let bestProbability = this.probabilityOf(probabilities, row, 0);
+    for (let classId = 1; classId < this.classCount; classId++) {
+      const probability = this.probabilityOf(probabilities, row, classId);
+      if (probability > bestProbability) {
+        best = classId;
+        bestProbability = probability;
+      }
     }
     return best;
   }

@@ -5,6 +5,11 @@ import { parse } from 'yaml';
 import { packageRoot } from '../../src/packageRoot.js';
 
 const read = (...path: string[]): string => readFileSync(join(packageRoot, ...path), 'utf8');
+const packageJson = JSON.parse(read('package.json')) as {
+  engines: { node: string };
+  devDependencies: Record<string, string>;
+  allowScripts: Record<string, boolean | undefined>;
+};
 
 interface Step {
   uses?: string;
@@ -79,6 +84,61 @@ describe('pinned versions across the image, the chart, compose, the workflows an
   });
 });
 
+describe('the Node.js runtime and installs', () => {
+  it('should run this suite on the Node.js of the `node` devDependency, a Node 24 LTS release the engines allow', () => {
+    assert.equal(process.versions.node, packageJson.devDependencies.node, `mocha runs on ${process.execPath}`);
+    assert.match(packageJson.engines.node, /^>=24\.\d+$/);
+    const minimum = (packageJson.engines.node.slice(2).split('.') as [string, string]).map(Number);
+    const [major, minor] = process.versions.node.split('.').map(Number) as [number, number];
+    assert.ok(major === minimum[0] && minor >= (minimum[1] ?? 0), `${process.versions.node} against ${packageJson.engines.node}`);
+    assert.equal(packageJson.devDependencies['@types/node']?.match(/\d+/)?.[0], String(major), 'the Node.js types of another major');
+  });
+
+  it('should set up the same Node.js major in the workflows', () => {
+    const major = packageJson.devDependencies.node?.split('.')[0];
+    const setups = steps.filter((step) => step.uses?.startsWith('actions/setup-node@'));
+    assert.ok(setups.length >= 2);
+    for (const [name, workflow] of workflows) {
+      if ([...Object.values(workflow.jobs)].some((job) => job.steps.some((step) => step.uses?.startsWith('actions/setup-node@')))) {
+        assert.equal(workflow.env?.NODE_VERSION, major, `${name}: NODE_VERSION`);
+      }
+    }
+  });
+
+  it("should skip onnxruntime-node's CUDA download with the package's environment variable wherever npm installs", () => {
+    // No unknown keys in .npmrc: npm warns about them on every command and will stop reading them.
+    const keys = read('.npmrc')
+      .split('\n')
+      .map((line) => line.trim())
+      .filter((line) => line !== '' && !line.startsWith('#'))
+      .map((line) => line.split('=')[0]);
+    assert.deepEqual(keys.filter((key) => !['fund', 'audit', 'update-notifier'].includes(key ?? '')), []);
+    const shellScripts = ['.ci/run', 'scripts/start.sh', 'scripts/test-all.sh', 'scripts/check-deploy.sh', 'deploy/e2e/run.sh'];
+    for (const path of shellScripts) {
+      const lines = read(path).split('\n');
+      const installs = lines.map((line, index) => [line, index] as const).filter(([line]) => /\bnpm (ci|install|i)\b/.test(line) && !line.trim().startsWith('#'));
+      assert.ok(installs.length > 0, `${path} installs nothing`);
+      for (const [line, index] of installs) {
+        const exported = lines.slice(0, index).some((earlier) => /^export ONNXRUNTIME_NODE_INSTALL=skip$/.test(earlier));
+        assert.ok(exported || /ONNXRUNTIME_NODE_INSTALL=skip npm (ci|install)\b/.test(line), `${path}:${index + 1}: ${line.trim()}`);
+      }
+    }
+    for (const [name, workflow] of workflows) {
+      if (Object.values(workflow.jobs).some((job) => job.steps.some((step) => /\bnpm (ci|install)\b/.test(step.run ?? '')))) {
+        assert.equal(workflow.env?.ONNXRUNTIME_NODE_INSTALL, 'skip', `${name} installs without ONNXRUNTIME_NODE_INSTALL=skip`);
+      }
+    }
+    assert.match(read('README.md'), /ONNXRUNTIME_NODE_INSTALL=skip npm ci/);
+  });
+
+  it("should let npm's install-script policy run the Node.js download and never onnxruntime-node's script", () => {
+    // npm >= 11.19 runs only approved install scripts without a warning (and may block the others):
+    // the `node` package's fetches the Node.js binary the scripts run on.
+    assert.equal(packageJson.allowScripts.node, true);
+    assert.equal(packageJson.allowScripts['onnxruntime-node'], false);
+  });
+});
+
 describe('the image (Dockerfile, .dockerignore)', () => {
   const dockerfile = read('Dockerfile');
   const values = parse(read('deploy', 'helm', 'fraud-scoring', 'values.yaml')) as { securityContext: { runAsUser: number; runAsGroup: number } };
@@ -97,17 +157,22 @@ describe('the image (Dockerfile, .dockerignore)', () => {
     const installs = dockerfile.split('\n').filter((line) => /^RUN .*\bnpm (ci|install)\b/.test(line));
     assert.ok(installs.length >= 2);
     for (const line of installs) assert.match(line, /--ignore-scripts/, line);
-    assert.match(dockerfile, /ONNXRUNTIME_NODE_INSTALL=skip/);
-    assert.match(dockerfile, /COPY package\.json package-lock\.json \.npmrc/);
-    assert.match(read('.npmrc'), /^onnxruntime-node-install=skip$/m);
+    // Each installing stage also sets the package's own switch, before its install.
+    const installingStages = dockerfile.split(/^FROM /m).filter((text) => /^RUN .*\bnpm (ci|install)\b/m.test(text));
+    assert.equal(installingStages.length, installs.length);
+    for (const stage of installingStages) {
+      assert.match(stage, /^ENV .*\bONNXRUNTIME_NODE_INSTALL=skip\b[^]*^RUN .*\bnpm (ci|install)\b/m, stage.split('\n')[0]);
+    }
   });
 
-  it('should start from Node.js 20 on glibc (Debian) in every Node stage', () => {
+  it('should start from Node.js 24 on glibc (Debian) in every Node stage, the version npm scripts run', () => {
     const bases = [...dockerfile.matchAll(/^FROM (?:--platform=\S+ )?(\S+)/gm)].map((match) => match[1] ?? '');
     const nodeBases = bases.filter((base) => /node/.test(base));
-    assert.ok(nodeBases.length >= 2);
-    for (const base of nodeBases) assert.match(base, /(node:\$\{NODE_VERSION\}-bookworm-slim|nodejs20-debian12)/, base);
-    assert.match(dockerfile, /^ARG NODE_VERSION=20\.\d+\.\d+$/m);
+    assert.ok(nodeBases.length >= 3);
+    for (const base of nodeBases) assert.match(base, /(node:\$\{NODE_VERSION\}-bookworm-slim|nodejs24-debian12)/, base);
+    const pinned = /^ARG NODE_VERSION=(\S+)$/m.exec(dockerfile)?.[1];
+    assert.equal(pinned, packageJson.devDependencies.node, 'the image builds on another Node.js than npm scripts run');
+    assert.match(pinned ?? '', /^24\.\d+\.\d+$/);
   });
 
   it('should send only an allowlist to the builder: no .env, node_modules, dist, training venv or git history', () => {

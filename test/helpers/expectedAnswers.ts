@@ -56,7 +56,9 @@ export class ExpectedAnswers {
           model.manifest.features.forEach((name, column) => {
             input[column] = entry.features[name] ?? Number.NaN;
           });
-          rows.push(Array.from(await model.probabilities(input, 1)));
+          // In class-id order, as answers give them (the legitimate class first, whatever the model's columns).
+          const output = await model.probabilities(input, 1);
+          rows.push(model.classes.map(({ id }) => model.probabilityOf(output, 0, id)));
         }
         const distinct = new Set(rows.map((row) => row.join(','))).size;
         if (distinct < MIN_DISTINCT_ANSWERS) throw new Error(`${key} gives only ${distinct} distinct answers over the pool: a mixed-up answer could pass unseen`);

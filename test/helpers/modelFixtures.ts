@@ -2,20 +2,54 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import type { FetchedModel } from '../../src/models/modelSource.js';
-import { fixture } from './paths.js';
+import { FIXTURES, fixture } from './paths.js';
 
 export type ManifestJson = Record<string, unknown> & {
+  schema_version: number;
+  task: string;
   model_file: string;
   sha256: string;
   input: { name: string; element_type: string };
+  outputs: { label?: string; probabilities: string };
   classes: { id: number; label: string }[];
+  legitimate_class?: string;
+  threshold?: number;
   features: string[];
   samples: { features: Record<string, number>; probabilities: number[] }[];
 };
 
+/** What the service must answer for one transaction (test/fixtures/models/answers, from Python onnxruntime). */
+export interface ExpectedAnswer {
+  prediction: string;
+  class_id: number;
+  class_probability: number;
+  fraud_probability: number;
+  probabilities: number[];
+}
+
+export interface AnswerCase {
+  transaction: { transaction_id: number; customer_id: number; terminal_id: number; tx_amount: number; tx_time_seconds: number };
+  features: Record<string, number>;
+  /** onnxruntime's probabilities, in the model's column order. */
+  model_output: number[];
+  answer: ExpectedAnswer;
+}
+
+export interface AnswerFile {
+  fixture: string;
+  task: 'binary' | 'multiclass';
+  service_classes: { id: number; label: string; column: number }[];
+  cases: AnswerCase[];
+}
+
 export interface ModelFiles {
   manifest: ManifestJson;
   model: Uint8Array;
+}
+
+/** The answers a fixture model must give, computed by training/run fixtures with Python onnxruntime. */
+export function readAnswers(name: string): AnswerFile {
+  return JSON.parse(readFileSync(join(FIXTURES, 'answers', `${name}.json`), 'utf8')) as AnswerFile;
 }
 
 /** A fixture's manifest (parsed, to mutate) and .onnx bytes, from a manifest path or a fixture name. */

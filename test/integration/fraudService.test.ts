@@ -4,6 +4,7 @@ import { FraudCallError } from '../../client/fraudClient.js';
 import { ModelTask } from '../../src/gen/fraud/v1/fraud_service.js';
 import { RawStub } from '../helpers/rawStub.js';
 import { startTestService, transaction, type TestService } from '../helpers/testService.js';
+import { waitFor } from '../helpers/waitFor.js';
 
 const VALID = {
   transactionId: 1n,
@@ -261,10 +262,11 @@ describe('FraudService over a real socket (bundled models)', () => {
     it('should answer UNAVAILABLE, and GetModelInfo should say what is wrong', async () => {
       const service = await startTestService({ FRAUD_BINARY_MODEL_URI: '/nonexistent/fraud-binary.json', FRAUD_MODEL_RETRY_MAX_SECONDS: '1' }, false);
       try {
+        await waitFor('the first check of the binary source', () => service.service.registry.status()[0]?.lastError);
         await assert.rejects(service.client.predict(transaction()), (error: unknown) => {
           assert.ok(error instanceof FraudCallError);
           assert.equal(error.code, status.UNAVAILABLE);
-          assert.match(error.details, /the binary model is not loaded yet; retry with backoff/);
+          assert.match(error.details, /^no binary model is serving: \/nonexistent\/fraud-binary\.json does not exist; retry with backoff$/);
           return true;
         });
         const { models } = await service.client.getModelInfo();

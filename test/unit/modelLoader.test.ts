@@ -3,7 +3,7 @@ import { loadFeatureSpec } from '../../src/features/featureSpec.js';
 import { ModelLoader, ModelRejectedError, type RejectionReason } from '../../src/models/modelLoader.js';
 import type { ModelTask } from '../../src/models/modelTask.js';
 import type { ServingModel } from '../../src/models/servingModel.js';
-import { fetched, readModel, type ModelFiles } from '../helpers/modelFixtures.js';
+import { fetched, readAnswers, readModel, type ModelFiles } from '../helpers/modelFixtures.js';
 import { bundled } from '../helpers/paths.js';
 
 const loader = new ModelLoader({ featureSpec: loadFeatureSpec(), intraOpThreads: 1 });
@@ -31,6 +31,12 @@ describe('model loader', () => {
     ['binary-zipmap-f64', 'binary', 'float64', true],
     ['scenario-zipmap-f32', 'multiclass', 'float32', true],
     ['scenario-tensor-f64', 'multiclass', 'float64', false],
+    ['binary-zipmap-f32-v2', 'binary', 'float32', true],
+    ['binary-strings-zipmap-f32', 'binary', 'float32', true],
+    ['binary-strings-tensor-f64', 'binary', 'float64', false],
+    ['scenario-strings-zipmap-f32', 'multiclass', 'float32', true],
+    ['scenario-strings-tensor-f32', 'multiclass', 'float32', false],
+    ['binary-graph-tensor-f32', 'binary', 'float32', false],
   ];
   for (const [name, task, elementType, zipMap] of accepted) {
     it(`should serve ${name} (${zipMap ? 'ZipMap' : 'tensor'} probabilities, ${elementType} input)`, async () => {
@@ -47,6 +53,31 @@ describe('model loader', () => {
         const probabilities = Array.from(await model.probabilities(input, 1));
         probabilities.forEach((value, column) => {
           assert.ok(Math.abs(value - (sample.probabilities[column] as number)) <= 1e-5);
+        });
+      } finally {
+        model.retire();
+      }
+    });
+
+    it(`should give ${name}'s probabilities and classes exactly as Python onnxruntime does, legitimate class first`, async () => {
+      const files = readModel(name);
+      const answers = readAnswers(name);
+      const model = await loader.load(task, fetched(files));
+      try {
+        assert.deepEqual(
+          model.classes.map(({ id, label, column }) => ({ id, label, column })),
+          answers.service_classes,
+        );
+        const rows = answers.cases.length;
+        const input = model.inputBuffer(rows);
+        answers.cases.forEach((entry, row) => {
+          files.manifest.features.forEach((feature, column) => (input[row * model.featureCount + column] = entry.features[feature] as number));
+        });
+        const output = await model.probabilities(input, rows);
+        answers.cases.forEach((entry, row) => {
+          const got = Array.from(output.subarray(row * model.classCount, (row + 1) * model.classCount));
+          assert.deepEqual(got, entry.model_output, `case ${row}`);
+          assert.equal(model.classOf(output, row), entry.answer.class_id, `case ${row}: ${JSON.stringify(entry.answer)}`);
         });
       } finally {
         model.retire();
@@ -96,11 +127,20 @@ describe('model loader', () => {
     expectReason(await rejection('binary', files), 'signature', /is float32, the manifest says float64/);
   });
 
-  it('should refuse a model whose input width differs from its feature list', async () => {
+  it('should refuse a model whose input width differs from its feature list, showing unnamed dimensions as N', async () => {
     const files = readModel('binary-zipmap-f32');
     files.manifest.features = ['TX_AMOUNT', 'TX_DURING_NIGHT'];
     for (const sample of files.manifest.samples) delete sample.features.TX_DURING_WEEKEND;
-    expectReason(await rejection('binary', files), 'signature', /need \[N, 2\]/);
+    expectReason(await rejection('binary', files), 'signature', /input input has shape \[N, 3\], the manifest's 2 features need \[N, 2\]/);
+  });
+
+  it('should refuse a model with another number of probability columns than its manifest has classes, showing N', async () => {
+    const files = readModel('binary-graph-tensor-f32');
+    files.manifest.task = 'multiclass';
+    delete files.manifest.threshold;
+    files.manifest.classes = [...files.manifest.classes, { id: 2, label: 'scenario_9' }];
+    for (const sample of files.manifest.samples) sample.probabilities = [...sample.probabilities, 0];
+    expectReason(await rejection('multiclass', files), 'signature', /output probabilities has shape \[N, 2\], the manifest's 3 classes need \[N, 3\]/);
   });
 
   it('should refuse a feature the specification does not define', async () => {
@@ -117,7 +157,66 @@ describe('model loader', () => {
     const files = readModel('scenario-zipmap-f32');
     files.manifest.classes = files.manifest.classes.slice(0, 3);
     for (const sample of files.manifest.samples) sample.probabilities = sample.probabilities.slice(0, 3);
-    expectReason(await rejection('multiclass', files), 'signature', /ZipMap classes are \[0, 1, 2, 3\], the manifest's classes are \[0, 1, 2\]/);
+    expectReason(
+      await rejection('multiclass', files),
+      'signature',
+      /the model's classes are \[0, 1, 2, 3\] \(classlabels_int64s of ZipMap node \w+\), the manifest's classes are \[0, 1, 2\]/,
+    );
+  });
+
+  const reordered: [string, ModelTask, RegExp][] = [
+    [
+      'binary-strings-zipmap-f32-reordered',
+      'binary',
+      /the model's classes are \[fraud, legit\] \(classlabels_strings of ZipMap node \w+\), the manifest's classes are \[legit, fraud\]; the manifest must list them in the order of the model's probability columns/,
+    ],
+    [
+      'scenario-strings-tensor-f32-reordered',
+      'multiclass',
+      /the model's classes are \[scenario_1, scenario_2, scenario_3, simple_transaction\] \(classlabels_strings of TreeEnsembleClassifier node \w+\), the manifest's classes are \[simple_transaction, scenario_1, scenario_2, scenario_3\]/,
+    ],
+  ];
+  for (const [name, task, message] of reordered) {
+    it(`should refuse ${name}: its manifest lists the model's classes in another order`, async () => {
+      expectReason(await rejection(task, readModel(name)), 'signature', message);
+    });
+  }
+
+  it('should refuse integer class ids that differ from the classifier labels of a zipmap=False model', async () => {
+    const files = readModel('scenario-tensor-f64');
+    files.manifest.classes = files.manifest.classes.slice(0, 3);
+    for (const sample of files.manifest.samples) sample.probabilities = sample.probabilities.slice(0, 3);
+    expectReason(
+      await rejection('multiclass', files),
+      'signature',
+      /the model's classes are \[0, 1, 2, 3\] \(classlabels_int64s of TreeEnsembleClassifier node \w+\), the manifest's classes are \[0, 1, 2\]/,
+    );
+  });
+
+  it('should take the class order of a model that declares no labels from its manifest', async () => {
+    const files = readModel('binary-graph-tensor-f32');
+    files.manifest.classes = [...files.manifest.classes].reverse().map(({ label }, id) => ({ id, label }));
+    for (const sample of files.manifest.samples) sample.probabilities = [...sample.probabilities].reverse();
+    // Nothing in a plain Softmax graph names its columns: only the samples hold the manifest to account.
+    expectReason(await rejection('binary', files), 'smoke', /sample 0 gives \[.*\], the manifest expects/);
+  });
+
+  it('should refuse a legitimate_class that is not one of the labels, and labels that repeat', async () => {
+    const files = readModel('binary-strings-tensor-f64');
+    files.manifest.legitimate_class = 'legitimate';
+    expectReason(await rejection('binary', files), 'manifest', /legitimate_class legitimate is not one of the class labels \(fraud, legit\)/);
+    const repeated = readModel('binary-strings-tensor-f64');
+    repeated.manifest.classes = [{ id: 0, label: 'legit' }, { id: 1, label: 'legit' }];
+    expectReason(await rejection('binary', repeated), 'manifest', /classes\[1\]\.label legit is also the label of classes\[0\]; labels must differ/);
+  });
+
+  it('should refuse a schema-2 manifest without legitimate_class, and a schema-1 manifest with one', async () => {
+    const unnamed = readModel('binary-strings-tensor-f64');
+    delete unnamed.manifest.legitimate_class;
+    expectReason(await rejection('binary', unnamed), 'manifest', /does not fit the manifest schema/);
+    const early = readModel('binary-strings-tensor-f64');
+    early.manifest.schema_version = 1;
+    expectReason(await rejection('binary', early), 'manifest', /does not fit the manifest schema/);
   });
 
   it('should refuse a model whose sample inputs do not give the expected probabilities', async () => {

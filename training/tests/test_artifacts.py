@@ -12,7 +12,7 @@ import onnx
 import pytest
 
 from fraud_training.features import FeatureSpec
-from fraud_training.fixtures import FIXTURE_CREATED_AT, FIXTURES, build_fixtures
+from fraud_training.fixtures import FIXTURE_CREATED_AT, FIXTURES, REORDERED, build_fixtures
 from fraud_training.inference import zipmap_class_labels
 from fraud_training.manifest import sha256_hex, validate_manifest
 from fraud_training.paths import RepoPaths, repo_paths
@@ -123,6 +123,11 @@ def test_fixture_set_is_complete(paths: RepoPaths) -> None:
         "scenario-zipmap-f32",
         "scenario-tensor-f64",
         "binary-zipmap-f32-v2",
+        "binary-strings-zipmap-f32",
+        "binary-strings-tensor-f64",
+        "scenario-strings-zipmap-f32",
+        "scenario-strings-tensor-f32",
+        "binary-graph-tensor-f32",
     }
     assert {f.stem for f in FIXTURES} == expected
     assert expected <= {p.stem for p in paths.fixtures.glob("*.onnx")}
@@ -140,7 +145,8 @@ def test_fixtures_regenerate_byte_for_byte(tmp_path: Path, spec: FeatureSpec, sc
     """Deterministic, and the committed fixtures are up to date with the code."""
     build_fixtures(spec, schema, tmp_path, FIXTURE_CREATED_AT)
     committed = repo_paths().fixtures
-    for fixture in FIXTURES:
-        for suffix in (".onnx", ".json"):
-            name = fixture.stem + suffix
-            assert (tmp_path / name).read_bytes() == (committed / name).read_bytes(), name
+    names = [fixture.stem + suffix for fixture in FIXTURES for suffix in (".onnx", ".json")]
+    names += [f"answers/{fixture.stem}.json" for fixture in FIXTURES]
+    names += [f"{stem}-reordered.json" for stem in REORDERED]
+    for name in names:
+        assert (tmp_path / name).read_bytes() == (committed / name).read_bytes(), name

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from fraud_training.cli import main
+from fraud_training.fixtures import FIXTURES
 from fraud_training.paths import RepoPaths
 from fraud_training.simulate import TRANSACTION_COLUMNS
 from support import error_lines, run_cli
@@ -74,7 +75,7 @@ def test_simulate_writes_a_csv(tmp_path: Path) -> None:
 
 def test_verify_accepts_the_committed_models(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["verify"]) == 0
-    assert capsys.readouterr().out.count("ok ") == 8
+    assert capsys.readouterr().out.count("ok ") == 2 + len(FIXTURES)  # bundled models + fixtures
 
 
 def test_verify_fails_with_one_line_on_a_tampered_model(

@@ -25,6 +25,9 @@ if TYPE_CHECKING:  # not imported at run time: verify and publish need no scikit
     from fraud_training.train import TaskSpec
 
 SCHEMA_VERSION = 1
+# Version 2 adds `legitimate_class`: the label of the class that means "legitimate",
+# needed when it is not column 0 (string labels, which scikit-learn sorts).
+LABELLED_SCHEMA_VERSION = 2
 SAMPLE_TOLERANCE = 1e-5
 
 
@@ -72,11 +75,14 @@ def build_manifest(
     metrics: dict[str, Any],
     training: dict[str, Any],
     samples: list[dict[str, Any]],
+    legitimate_class: str | None = None,
 ) -> dict[str, Any]:
-    """The manifest of one exported model, keys in the schema's order."""
+    """The manifest of one exported model, keys in the schema's order. `task.class_labels`
+    are in the model's column order; `legitimate_class` (one of them) makes it a
+    schema-version-2 manifest, otherwise the legitimate class is column 0 (version 1)."""
     label_output, probability_output = export.output_names
     manifest: dict[str, Any] = {
-        "schema_version": SCHEMA_VERSION,
+        "schema_version": SCHEMA_VERSION if legitimate_class is None else LABELLED_SCHEMA_VERSION,
         "name": identity.name,
         "task": task.name,
         "version": identity.version,
@@ -89,6 +95,8 @@ def build_manifest(
         "outputs": {"label": label_output, "probabilities": probability_output},
         "classes": [{"id": i, "label": label} for i, label in enumerate(task.class_labels)],
     }
+    if legitimate_class is not None:
+        manifest["legitimate_class"] = legitimate_class
     if task.name == "binary":
         manifest["threshold"] = threshold
     manifest.update(metrics=metrics, training=training, samples=samples, sample_tolerance=SAMPLE_TOLERANCE)
@@ -111,6 +119,12 @@ def validate_manifest(manifest: dict[str, Any], schema: dict[str, Any]) -> None:
     ids = [c["id"] for c in manifest["classes"]]
     if ids != list(range(len(ids))):
         raise ManifestError(f"class ids must be 0, 1, 2, ... in order, got {ids}")
+    labels = [c["label"] for c in manifest["classes"]]
+    if len(set(labels)) != len(labels):
+        raise ManifestError(f"class labels must differ from each other, got {labels}")
+    legitimate = manifest.get("legitimate_class")
+    if legitimate is not None and legitimate not in labels:
+        raise ManifestError(f"legitimate_class {legitimate!r} is not one of the class labels {labels}")
 
 
 def write_atomic(path: Path, data: bytes) -> None:

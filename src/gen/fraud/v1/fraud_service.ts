@@ -303,25 +303,35 @@ export interface PredictRequest {
  * two keys the original service returned.
  */
 export interface PredictResponse {
-  /** Display label of the predicted class: "FRAUD" or "simple_transaction". */
+  /**
+   * Label of the predicted class, from the model's manifest: "FRAUD" or
+   * "simple_transaction" for the bundled model (another model answers its own
+   * labels; see the service comment).
+   */
   prediction: string;
   /**
-   * Probability of the predicted class (so at least 1 - threshold when the
-   * class is "simple_transaction", at least the threshold when "FRAUD").
+   * Probability of the predicted class, `probabilities[class_id]` (so at least
+   * 1 - threshold when the class is legitimate, at least the threshold when
+   * it is fraud).
    */
   classProbability: number;
   /**
-   * Id of the predicted class: 0 legitimate, 1 fraud. 1 exactly when
-   * `fraud_probability >= threshold`.
+   * Id of the predicted class: 0 legitimate, 1 fraud, whatever the order of
+   * the model's columns. 1 exactly when `fraud_probability >= threshold`.
    */
   classId: number;
-  /** Probability that the transaction is fraud (class 1). */
+  /**
+   * Probability that the transaction is fraud: the model's probability of its
+   * class that is not legitimate, `probabilities[1]`, the value the threshold
+   * is compared with. Equal to 1 - `probabilities[0]` up to the model's float
+   * rounding (float32 models: about 1e-7).
+   */
   fraudProbability: number;
   /** Decision threshold of the serving model, from its manifest. */
   threshold: number;
   /**
-   * Probability of every class; index i is the class with id i (see
-   * `GetModelInfo`). Sums to 1.
+   * Probability of every class by class id: [P(legitimate), P(fraud)], each
+   * within [0, 1]. Sums to 1 (up to float rounding).
    */
   probabilities: number[];
   /** `transaction_id` of the request. */
@@ -363,22 +373,29 @@ export interface PredictScenarioRequest {
  */
 export interface PredictScenarioResponse {
   /**
-   * Display label of the predicted class: "simple_transaction", "scenario_1",
-   * "scenario_2" or "scenario_3".
+   * Label of the predicted class, from the model's manifest: for the bundled
+   * model "simple_transaction", "scenario_1", "scenario_2" or "scenario_3".
    */
   prediction: string;
-  /** Probability of the predicted class, the largest of `probabilities`. */
+  /**
+   * Probability of the predicted class, `probabilities[class_id]`, the largest
+   * of `probabilities`.
+   */
   classProbability: number;
-  /** Id of the predicted class: 0 legitimate, 1 to 3 the fraud scenario. */
+  /**
+   * Id of the predicted class: 0 legitimate, then the fraud classes (the
+   * bundled model: 1 to 3 the scenario), whatever the order of the model's
+   * columns. On a tie the lowest id wins.
+   */
   classId: number;
   /**
-   * Probability that the transaction is fraud of any scenario
-   * (1 - probability of class 0).
+   * Probability that the transaction is fraud of any scenario:
+   * 1 - `probabilities[0]`, 1 - P(legitimate).
    */
   fraudProbability: number;
   /**
-   * Probability of every class; index i is the class with id i (see
-   * `GetModelInfo`). Sums to 1.
+   * Probability of every class by class id (legitimate first; labels in
+   * `GetModelInfo`), each within [0, 1]. Sums to 1 (up to float rounding).
    */
   probabilities: number[];
   /** `transaction_id` of the request. */
@@ -416,15 +433,15 @@ export interface PredictBatchRequest {
  * `PredictResponse`.
  */
 export interface FraudPrediction {
-  /** Display label of the predicted class: "FRAUD" or "simple_transaction". */
+  /** Label of the predicted class, from the model's manifest. */
   prediction: string;
-  /** Probability of the predicted class. */
+  /** Probability of the predicted class, `probabilities[class_id]`. */
   classProbability: number;
   /** Id of the predicted class: 0 legitimate, 1 fraud. */
   classId: number;
-  /** Probability that the transaction is fraud (class 1). */
+  /** Probability that the transaction is fraud, `probabilities[1]`. */
   fraudProbability: number;
-  /** Probability of every class; index i is the class with id i. */
+  /** Probability of every class by class id: [P(legitimate), P(fraud)]. */
   probabilities: number[];
   /** `transaction_id` of the transaction. */
   transactionId: bigint;
@@ -466,15 +483,18 @@ export interface PredictScenarioBatchRequest {
  * `PredictScenarioResponse`.
  */
 export interface ScenarioPrediction {
-  /** Display label of the predicted class. */
+  /** Label of the predicted class, from the model's manifest. */
   prediction: string;
-  /** Probability of the predicted class. */
+  /** Probability of the predicted class, `probabilities[class_id]`. */
   classProbability: number;
-  /** Id of the predicted class: 0 legitimate, 1 to 3 the fraud scenario. */
+  /** Id of the predicted class: 0 legitimate, then the fraud classes. */
   classId: number;
-  /** Probability that the transaction is fraud of any scenario. */
+  /**
+   * Probability that the transaction is fraud of any scenario:
+   * 1 - `probabilities[0]`.
+   */
   fraudProbability: number;
-  /** Probability of every class; index i is the class with id i. */
+  /** Probability of every class by class id, legitimate first. */
   probabilities: number[];
   /** `transaction_id` of the transaction. */
   transactionId: bigint;
@@ -511,9 +531,14 @@ export interface GetModelInfoResponse {
 
 /** One class a model can predict. */
 export interface ModelClass {
-  /** Class id: the index of the class in `probabilities`. */
+  /**
+   * Class id as answers use it: `class_id`, and the index of the class in
+   * `probabilities`. 0 is the legitimate class; for the binary model 1 is
+   * fraud. It is not always the model's column (or the id in its manifest):
+   * a model whose legitimate class is not its first column is reordered.
+   */
   id: number;
-  /** Display label, returned as `prediction`. */
+  /** Label from the model's manifest, returned as `prediction`. */
   label: string;
 }
 
@@ -535,7 +560,7 @@ export interface ModelInfo {
    * feature specification, `models/feature-spec.json`).
    */
   features: string[];
-  /** Classes, in class id order. */
+  /** Classes, in class id order (the legitimate class first). */
   classes: ModelClass[];
   /** Decision threshold (binary models only). */
   threshold?:
@@ -4080,11 +4105,27 @@ export const ReportOutcomeBatchResponse: MessageFns<ReportOutcomeBatchResponse> 
  * - `INVALID_ARGUMENT`: the request is malformed. The status details carry a
  *   `google.rpc.BadRequest` with one field violation per problem; `field` is
  *   the path of the offending field (for batches `transactions[3].tx_amount`).
- * - `UNAVAILABLE`: the model for this call is not loaded yet (the service is
- *   starting or its model store is unreachable and no cached copy exists), or
- *   the state store (Redis) does not answer in time: the call fails fast and
- *   nothing is scored on missing history. Safe to retry with backoff: scoring
- *   is idempotent by `transaction_id`.
+ * - `UNAVAILABLE`: no model serves this call's task: the service is starting,
+ *   the task's only version was refused by the service's checks, or its model
+ *   store is unreachable and no cached copy exists. The message says which (the
+ *   task's last error, as `GetModelInfo` reports it). Or the state store
+ *   (Redis) does not answer in time: the call fails fast and nothing is scored
+ *   on missing history. Safe to retry with backoff: scoring is idempotent by
+ *   `transaction_id`.
+ *
+ * Classes: every answer numbers classes the same way, whatever order the
+ * model's own probability columns are in. Class id 0 is the legitimate class;
+ * for the binary model id 1 is fraud; for the multiclass model the other
+ * classes follow in the model's column order (the bundled model: scenario_1,
+ * scenario_2, scenario_3). `class_id` is such an id, and `probabilities[i]` is
+ * the probability of class id i. A model trained on string labels has its
+ * columns sorted by name (["fraud", "legit"]); its manifest names the
+ * legitimate class, and callers still see class_id 1 for fraud and
+ * probabilities [P(legit), P(fraud)]. `prediction` is the class's label from
+ * the model's manifest, so it is the model's own vocabulary ("FRAUD" or
+ * "simple_transaction" for the bundled model, "fraud" or "legit" for that
+ * one): decide on `class_id` or `fraud_probability`, not on the label text.
+ * `GetModelInfo` lists each serving model's ids and labels.
  * - `INTERNAL`: a fault of the service; the message is generic and the detail
  *   is in the service's log.
  *

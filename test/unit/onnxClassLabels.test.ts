@@ -1,0 +1,50 @@
+import assert from 'node:assert/strict';
+import { declaredClassLabels } from '../../src/models/onnxClassLabels.js';
+import { OnnxFormatError } from '../../src/models/onnxWire.js';
+import { removeZipMap } from '../../src/models/onnxZipMap.js';
+import { readModel } from '../helpers/modelFixtures.js';
+
+const SCENARIO_COLUMNS = ['scenario_1', 'scenario_2', 'scenario_3', 'simple_transaction'];
+
+describe('class labels a model declares for its probability columns', () => {
+  const cases: [string, (number | string)[], RegExp][] = [
+    ['binary-zipmap-f32', [0, 1], /^classlabels_int64s of ZipMap node/],
+    ['binary-tensor-f32', [0, 1], /^classlabels_int64s of TreeEnsembleClassifier node/],
+    ['scenario-tensor-f64', [0, 1, 2, 3], /^classlabels_int64s of TreeEnsembleClassifier node/],
+    ['binary-strings-zipmap-f32', ['fraud', 'legit'], /^classlabels_strings of ZipMap node/],
+    ['binary-strings-tensor-f64', ['fraud', 'legit'], /^classlabels_strings of TreeEnsembleClassifier node/],
+    ['scenario-strings-zipmap-f32', SCENARIO_COLUMNS, /^classlabels_strings of ZipMap node/],
+    ['scenario-strings-tensor-f32', SCENARIO_COLUMNS, /^classlabels_strings of TreeEnsembleClassifier node/],
+  ];
+  for (const [name, labels, declaredBy] of cases) {
+    it(`should read [${labels.join(', ')}] from ${name}, from the node nearest its probability output`, () => {
+      const files = readModel(name);
+      const declared = declaredClassLabels(files.model, files.manifest.outputs.probabilities);
+      assert.equal(declared.length, 1, JSON.stringify(declared));
+      assert.deepEqual(declared[0]?.labels, labels);
+      assert.match(declared[0].declaredBy, declaredBy);
+    });
+  }
+
+  it('should find the classifier behind the Identity that replaced a ZipMap', () => {
+    const files = readModel('scenario-strings-zipmap-f32');
+    const { bytes } = removeZipMap(files.model, 'output_probability');
+    const declared = declaredClassLabels(bytes, 'output_probability');
+    assert.deepEqual(declared.map((entry) => entry.labels), [SCENARIO_COLUMNS]);
+    assert.match(declared[0]?.declaredBy ?? '', /TreeEnsembleClassifier/);
+  });
+
+  it('should find none in a graph without a classifier node (Softmax output)', () => {
+    const files = readModel('binary-graph-tensor-f32');
+    assert.deepEqual(declaredClassLabels(files.model, 'probabilities'), []);
+  });
+
+  it('should find none for an output no node produces', () => {
+    const files = readModel('binary-tensor-f32');
+    assert.deepEqual(declaredClassLabels(files.model, 'no_such_output'), []);
+  });
+
+  it('should refuse bytes that are not an ONNX model', () => {
+    assert.throws(() => declaredClassLabels(Buffer.from('not a model'), 'probabilities'), OnnxFormatError);
+  });
+});
