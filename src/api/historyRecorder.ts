@@ -41,7 +41,14 @@ export class HistoryRecorder {
     return this.options.store;
   }
 
-  async record(transactions: readonly Transaction[], batch: boolean, use: HistoryConsumer): Promise<void> {
+  /**
+   * Records the transactions, handing each one's history to `use`. A late
+   * transaction is never recorded; when the model reads history (`needsHistory`)
+   * it fails the call with INVALID_ARGUMENT and nothing of the call is
+   * recorded, since its features would be wrong. A model that does not read
+   * history can still score it: the indexes of those left out are returned.
+   */
+  async record(transactions: readonly Transaction[], batch: boolean, needsHistory: boolean, use: HistoryConsumer): Promise<readonly number[]> {
     const { store, epochSeconds, latenessSeconds, maxFutureSeconds } = this.options;
     const latest = this.now() / 1000 + maxFutureSeconds;
     const events = new Array<TransactionEvent>(transactions.length);
@@ -69,13 +76,18 @@ export class HistoryRecorder {
     }
     const duplicates = this.options.metrics.stateDuplicates;
     const started = performance.now();
-    const late = await store.record(events, (index, history) => {
-      if (history.duplicate) duplicates.inc();
-      use(index, history);
-    });
+    const late = await store.record(
+      events,
+      (index, history) => {
+        if (history.duplicate) duplicates.inc();
+        use(index, history);
+      },
+      { allOrNothing: needsHistory },
+    );
     this.duration.observe((performance.now() - started) / 1000);
-    if (late.length === 0) return;
+    if (late.length === 0) return [];
     this.refusedLate.inc(late.length);
+    if (!needsHistory) return late.map(({ index }) => index);
     const lateViolations = new ViolationList();
     for (const { index, earliestAccepted } of late) {
       const transaction = transactions[index] as Transaction;

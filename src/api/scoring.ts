@@ -61,7 +61,8 @@ export function validateAll(model: ServingModel, transactions: readonly Transact
  * History, features, one model run, and the class of each row. The
  * transactions are valid. With a state store each transaction is recorded
  * (once) before it is scored, and its features come from the history as of
- * right after it was recorded.
+ * right after it was recorded. A transaction too late to record fails the
+ * call when the model reads history, and is scored without it otherwise.
  */
 export async function scoreTransactions(model: ServingModel, transactions: readonly Transaction[], options: ScoringOptions): Promise<Scored> {
   const input = model.inputBuffer(transactions.length);
@@ -73,7 +74,9 @@ export async function scoreTransactions(model: ServingModel, transactions: reado
   if (options.history === undefined) {
     for (let index = 0; index < transactions.length; index++) write(index, undefined);
   } else {
-    await options.history.record(transactions, options.batch, write);
+    const leftOut = await options.history.record(transactions, options.batch, model.features.needsHistory, write);
+    // Late transactions a model without history features can still score.
+    for (const index of leftOut) write(index, undefined);
   }
   const started = performance.now();
   const probabilities = await model.probabilities(input, transactions.length);

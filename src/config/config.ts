@@ -151,7 +151,7 @@ function stateConfig(env: Env): StateConfig {
   }
   return {
     store,
-    latenessSeconds: integer(env, 'FRAUD_STATE_LATENESS_SECONDS', 3600, 0, 7 * 86_400),
+    latenessSeconds: integer(env, 'FRAUD_STATE_LATENESS_SECONDS', 86_400, 0, 7 * 86_400),
     maxFutureSeconds: integer(env, 'FRAUD_STATE_MAX_FUTURE_SECONDS', 300, 0, 86_400),
     maxEntities: integer(env, 'FRAUD_STATE_MAX_ENTITIES', 100_000, 1, 16_000_000),
     maxTransactions: integer(env, 'FRAUD_STATE_MAX_TRANSACTIONS', 500_000, 1, 100_000_000),

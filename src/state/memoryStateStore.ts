@@ -6,6 +6,7 @@ import type {
   LateTransaction,
   OutcomeReport,
   OutcomeResult,
+  RecordOptions,
   StateStore,
   TransactionEvent,
 } from './stateStore.js';
@@ -80,10 +81,15 @@ export class MemoryStateStore implements StateStore {
     this.terminalRetention = { latenessSeconds: options.latenessSeconds, days: options.historyDays.terminal };
   }
 
-  record(transactions: readonly TransactionEvent[], use: HistoryConsumer): Promise<readonly LateTransaction[]> {
+  record(transactions: readonly TransactionEvent[], use: HistoryConsumer, options: RecordOptions): Promise<readonly LateTransaction[]> {
     const late = this.lateTransactions(transactions);
-    if (late.length > 0) return Promise.resolve(late);
+    if (late.length > 0 && options.allOrNothing) return Promise.resolve(late);
+    let nextLate = 0;
     for (let index = 0; index < transactions.length; index++) {
+      if (late[nextLate]?.index === index) {
+        nextLate++;
+        continue;
+      }
       const event = transactions[index] as TransactionEvent;
       const customerKey = keyOf(event.customerId);
       const terminalKey = keyOf(event.terminalId);
@@ -103,13 +109,13 @@ export class MemoryStateStore implements StateStore {
       use(index, { customer, terminal, duplicate: repeat || !newForCustomer });
     }
     this.enforceLimits();
-    return Promise.resolve([]);
+    return Promise.resolve(late);
   }
 
   /**
-   * The transactions of a batch that are late: not repeats of recorded ones,
-   * and earlier than their customer's newest transaction (the batch's own
-   * earlier ones included) minus the lateness. A batch is all or nothing.
+   * The transactions of a batch that are late, in order: not repeats of
+   * recorded ones, and earlier than their customer's newest transaction (the
+   * batch's own earlier ones included) minus the lateness.
    */
   private lateTransactions(transactions: readonly TransactionEvent[]): LateTransaction[] {
     const { latenessSeconds } = this.options;

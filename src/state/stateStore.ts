@@ -45,6 +45,15 @@ export interface LateTransaction {
   readonly earliestAccepted: number;
 }
 
+export interface RecordOptions {
+  /**
+   * True when the call is scored on history (the model reads it): a late
+   * transaction then refuses the whole call. False for models that do not:
+   * late transactions are left out of the history, the others recorded.
+   */
+  readonly allOrNothing: boolean;
+}
+
 /** Called once per recorded transaction, in order, with its history right after it was recorded. */
 export type HistoryConsumer = (index: number, history: TransactionHistory) => void;
 
@@ -53,12 +62,13 @@ export interface StateStore {
   /**
    * Records transactions in order (each once: a duplicate is not recorded
    * again) and hands each one's history, as of right after it was recorded
-   * and before the next one is, to `use`. All or nothing: when a transaction
-   * is late (not a duplicate, and earlier than its customer's newest one
-   * minus the lateness), nothing is recorded and the late ones are returned.
-   * Rejects with StateUnavailableError when the store cannot answer in time.
+   * and before the next one is, to `use`. A late transaction (not a
+   * duplicate, and earlier than its customer's newest one minus the
+   * lateness) is never recorded nor handed over, and is returned; with
+   * `allOrNothing`, nothing of the call is recorded then. Rejects with
+   * StateUnavailableError when the store cannot answer in time.
    */
-  record(transactions: readonly TransactionEvent[], use: HistoryConsumer): Promise<readonly LateTransaction[]>;
+  record(transactions: readonly TransactionEvent[], use: HistoryConsumer, options: RecordOptions): Promise<readonly LateTransaction[]>;
   /** Records outcomes in order; each gets its own status. */
   reportOutcomes(reports: readonly OutcomeReport[]): Promise<OutcomeResult[]>;
   /** Stops background work and releases connections, after a last snapshot where the store takes them. */

@@ -46,9 +46,13 @@ export async function playHistoryVector(vector: HistoryVector, spec: FeatureSpec
       continue;
     }
     let seen: { values: Record<string, number>; history: TransactionHistory } | undefined;
-    const late = await store.record([vectorEvent(event.transaction, spec)], (_index, history) => {
-      seen = { values: builder.describe(vectorFields(event.transaction), history), history };
-    });
+    const late = await store.record(
+      [vectorEvent(event.transaction, spec)],
+      (_index, history) => {
+        seen = { values: builder.describe(vectorFields(event.transaction), history), history };
+      },
+      { allOrNothing: true },
+    );
     if (event.expected_error === 'late') {
       assert.equal(late.length, 1, `${where}: should be refused as late`);
       assert.equal(seen, undefined, `${where}: a late transaction must not be scored`);

@@ -31,7 +31,12 @@ describe('customer and terminal history over a real socket (embedded store)', ()
 
   before(async () => {
     // A binary model over every spec-2 feature: fraud when the terminal's 7-day risk is over 0.25 or the amount over 220.
-    service = await startTestService({ FRAUD_BINARY_MODEL_URI: fixture('binary-history-f32') });
+    // The scenario model takes only the transaction's own fields.
+    service = await startTestService({
+      FRAUD_BINARY_MODEL_URI: fixture('binary-history-f32'),
+      FRAUD_SCENARIO_MODEL_URI: fixture('scenario-zipmap-f32'),
+      FRAUD_STATE_LATENESS_SECONDS: '3600',
+    });
   });
 
   after(async () => {
@@ -94,6 +99,17 @@ describe('customer and terminal history over a real socket (embedded store)', ()
     );
     const next = await client.predict(at(1304, 507, 9004, 30, 37_000), { explain: true });
     assert.equal(next.features.CUSTOMER_ID_NB_TX_1DAY_WINDOW, 1, 'the valid transaction of the refused batch was not recorded');
+  });
+
+  it('should score a late transaction with a model that reads no history, and leave it out of the history', async () => {
+    const { client } = service;
+    await client.predict(at(1321, 509, 9004, 30));
+    const before = sample(await scrape(service.service.metricsPort), 'fraud_state_refused_transactions_total{reason="late"}') ?? 0;
+    const late = await client.predictScenario(at(1322, 509, 9004, 29));
+    assert.ok(late.prediction.length > 0);
+    assert.equal(sample(await scrape(service.service.metricsPort), 'fraud_state_refused_transactions_total{reason="late"}'), before + 1);
+    const next = await client.predict(at(1323, 509, 9004, 30, 40_000), { explain: true });
+    assert.equal(next.features.CUSTOMER_ID_NB_TX_7DAY_WINDOW, 2, 'the late transaction was not recorded');
   });
 
   it('should answer a retry whenever it comes: a duplicate is never late', async () => {

@@ -89,7 +89,7 @@ describe('config', () => {
     const { state } = loadConfig({});
     assert.deepEqual(state, {
       store: 'memory',
-      latenessSeconds: 3600,
+      latenessSeconds: 86_400,
       maxFutureSeconds: 300,
       maxEntities: 100_000,
       maxTransactions: 500_000,

@@ -4105,6 +4105,9 @@ export const ReportOutcomeBatchResponse: MessageFns<ReportOutcomeBatchResponse> 
  * - `INVALID_ARGUMENT`: the request is malformed. The status details carry a
  *   `google.rpc.BadRequest` with one field violation per problem; `field` is
  *   the path of the offending field (for batches `transactions[3].tx_amount`).
+ *   A transaction whose event time is older than its card's lateness allows,
+ *   or too far ahead of the service's clock, is such a violation; its
+ *   description names the bound.
  * - `UNAVAILABLE`: no model serves this call's task: the service is starting,
  *   the task's only version was refused by the service's checks, or its model
  *   store is unreachable and no cached copy exists. The message says which (the
@@ -4126,6 +4129,8 @@ export const ReportOutcomeBatchResponse: MessageFns<ReportOutcomeBatchResponse> 
  * "simple_transaction" for the bundled model, "fraud" or "legit" for that
  * one): decide on `class_id` or `fraud_probability`, not on the label text.
  * `GetModelInfo` lists each serving model's ids and labels.
+ * - `FAILED_PRECONDITION`: `ReportOutcome` on a service that keeps no
+ *   history (`FRAUD_STATE_STORE=none`).
  * - `INTERNAL`: a fault of the service; the message is generic and the detail
  *   is in the service's log.
  *
