@@ -72,8 +72,10 @@ def build_manifest(
     metrics: dict[str, Any],
     training: dict[str, Any],
     samples: list[dict[str, Any]],
+    legitimate_class: str | None = None,
 ) -> dict[str, Any]:
-    """The manifest of one exported model, keys in the schema's order."""
+    """The manifest of one exported model, keys in the schema's order. With
+    `legitimate_class` (a class label) it is a schema-version-2 manifest."""
     label_output, probability_output = export.output_names
     manifest: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
@@ -89,6 +91,9 @@ def build_manifest(
         "outputs": {"label": label_output, "probabilities": probability_output},
         "classes": [{"id": i, "label": label} for i, label in enumerate(task.class_labels)],
     }
+    if legitimate_class is not None:
+        manifest["schema_version"] = 2
+        manifest["legitimate_class"] = legitimate_class
     if task.name == "binary":
         manifest["threshold"] = threshold
     manifest.update(metrics=metrics, training=training, samples=samples, sample_tolerance=SAMPLE_TOLERANCE)
