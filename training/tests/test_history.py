@@ -102,22 +102,23 @@ def test_offline_equals_reference_for_other_outcome_delays(delay_days: int, spec
 def test_offline_on_edge_cases(spec: FeatureSpec) -> None:
     """Same-second transactions, zero amounts, an all-fraud terminal, empty days."""
     rows = []
-    transaction_id = 0
-    for day, seconds, customer, terminal, amount, fraud in [
-        (0, 100, 1, 1, 0.0, 1),
-        (0, 100, 1, 1, 0.0, 1),
-        (0, 100, 2, 1, 5.0, 1),
-        (2, 50, 1, 1, 7.5, 1),
-        (3, 86_399, 1, 2, 0.0, 0),
-        (9, 0, 1, 1, 3.0, 0),
-        (10, 0, 1, 1, 3.0, 1),
-        (11, 5, 2, 1, 0.0, 1),
-        (40, 1, 1, 1, 12.0, 0),
-    ]:
+    for transaction_id, (day, seconds, customer, terminal, amount, fraud) in enumerate(
+        [
+            (0, 100, 1, 1, 0.0, 1),
+            (0, 100, 1, 1, 0.0, 1),
+            (0, 100, 2, 1, 5.0, 1),
+            (2, 50, 1, 1, 7.5, 1),
+            (3, 86_399, 1, 2, 0.0, 0),
+            (9, 0, 1, 1, 3.0, 0),
+            (10, 0, 1, 1, 3.0, 1),
+            (11, 5, 2, 1, 0.0, 1),
+            (40, 1, 1, 1, 12.0, 0),
+        ]
+    ):
         rows.append((transaction_id, day * 86_400 + seconds, customer, terminal, amount, fraud))
-        transaction_id += 1
     stream = pd.DataFrame(
-        rows, columns=["TRANSACTION_ID", "TX_TIME_SECONDS", "CUSTOMER_ID", "TERMINAL_ID", "TX_AMOUNT", "TX_FRAUD"]
+        rows,
+        columns=["TRANSACTION_ID", "TX_TIME_SECONDS", "CUSTOMER_ID", "TERMINAL_ID", "TX_AMOUNT", "TX_FRAUD"],
     )
     for delay in (1, 7 * 86_400, 8 * 86_400 + 5):
         _offline_vs_reference(stream, spec, delay)

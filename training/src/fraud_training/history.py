@@ -54,9 +54,13 @@ def parse_window_feature(raw: Mapping[str, Any]) -> WindowFeature:
     kind = raw["kind"]
     known = CUSTOMER_AGGREGATES if kind == "customer_window" else TERMINAL_AGGREGATES
     if raw["aggregate"] not in known:
-        raise ValueError(f"feature {raw['name']}: no implementation for aggregate {raw['aggregate']!r} of {kind}")
+        raise ValueError(
+            f"feature {raw['name']}: no implementation for aggregate {raw['aggregate']!r} of {kind}"
+        )
     if kind == "customer_window" and int(raw["delay_days"]) != 0:
-        raise ValueError(f"feature {raw['name']}: customer windows end on the transaction's day (delay_days 0)")
+        raise ValueError(
+            f"feature {raw['name']}: customer windows end on the transaction's day (delay_days 0)"
+        )
     if kind == "terminal_window" and int(raw["delay_days"]) < 1:
         raise ValueError(f"feature {raw['name']}: terminal windows need delay_days >= 1")
     return WindowFeature(raw["name"], kind, int(raw["window_days"]), int(raw["delay_days"]), raw["aggregate"])
@@ -180,7 +184,11 @@ class HistoryState:
             return "before_transaction"
         if recorded.outcome is not None:
             return "duplicate" if recorded.outcome == outcome else "conflict"
-        recorded.outcome, recorded.outcome_known_at, recorded.outcome_seq = outcome, known_at, self._next_seq()
+        recorded.outcome, recorded.outcome_known_at, recorded.outcome_seq = (
+            outcome,
+            known_at,
+            self._next_seq(),
+        )
         return "applied"
 
     # --- features of a recorded transaction x ---------------------------------------
@@ -198,7 +206,9 @@ class HistoryState:
             ]
             return _customer_aggregate(window.aggregate, x.amount, previous)
         in_window = [
-            other for other in self.by_terminal[x.terminal_id] if other.seq < x.seq and first <= other.day <= last
+            other
+            for other in self.by_terminal[x.terminal_id]
+            if other.seq < x.seq and first <= other.day <= last
         ]
         return _terminal_aggregate(window.aggregate, in_window, x)
 
@@ -219,7 +229,9 @@ def _customer_aggregate(aggregate: str, amount: float, previous: list[float]) ->
     raise ValueError(f"unknown customer aggregate {aggregate}")
 
 
-def _terminal_aggregate(aggregate: str, in_window: list[RecordedTransaction], x: RecordedTransaction) -> float:
+def _terminal_aggregate(
+    aggregate: str, in_window: list[RecordedTransaction], x: RecordedTransaction
+) -> float:
     if aggregate == "count":
         return float(len(in_window))
     frauds = [other.fraud_known(x.time, x.seq) for other in in_window]

@@ -172,7 +172,9 @@ class _TerminalWindows:
         key = self.keys.code[frauds] * span + (self.keys.seconds[frauds] - origin)
         return key, origin, span
 
-    def _frauds_between(self, code: np.ndarray, first_second: np.ndarray, last_second: np.ndarray) -> np.ndarray:
+    def _frauds_between(
+        self, code: np.ndarray, first_second: np.ndarray, last_second: np.ndarray
+    ) -> np.ndarray:
         """Fraud rows of each terminal with first_second <= time <= last_second."""
         key, origin, span = self.fraud_seconds_key
         lo = np.clip(first_second - origin, 0, span - 1)
@@ -232,7 +234,10 @@ class _TerminalWindows:
         keys = self.keys
         span, origin = keys.day_span, keys.day_origin
         lo = np.searchsorted(b["key"], keys.code * span + np.clip(first - origin, 0, span - 1), side="left")
-        hi = np.searchsorted(b["key"], keys.code * span + np.clip(last - origin, 0, span - 1), side="right") - 1
+        hi = (
+            np.searchsorted(b["key"], keys.code * span + np.clip(last - origin, 0, span - 1), side="right")
+            - 1
+        )
         streak = np.zeros(len(at), dtype=np.int64)
         # The walk starts on the window's latest day with transactions; it counts only
         # if that whole day is fraud and every outcome of it is known by x's time.

@@ -142,7 +142,11 @@ def write_replay(
     features_path = out_dir / "features.jsonl"
     with features_path.open("w", encoding="utf-8") as handle:
         for transaction_id, row in zip(ids.tolist(), matrix.tolist(), strict=True):
-            handle.write(json.dumps({"transaction_id": transaction_id, "features": dict(zip(wanted, row))}))
+            handle.write(
+                json.dumps(
+                    {"transaction_id": transaction_id, "features": dict(zip(wanted, row, strict=True))}
+                )
+            )
             handle.write("\n")
     last_second = int(utc_epoch_seconds(stream, spec).max()) if len(stream) else 0
     events_path = out_dir / "events.jsonl"
