@@ -192,11 +192,25 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
 
 # --- the parser -----------------------------------------------------------------------
 
+EXAMPLES = """examples (training/README.md says more):
+  training/run build-models                 # models/fraud-*.{onnx,json}, models/REPORT.md (< 10 min)
+  training/run evaluate                     # handbook protocol retrained on seeds 1 2 3 -> REPORT.md
+  training/run tune                         # model choice on the validation periods of seed 0
+  training/run replay --out /tmp/replay     # events.jsonl + features.jsonl for the service's parity test
+  training/run package my.onnx --task multiclass --legitimate-class legit
+  training/run package my.onnx --task binary --features TX_AMOUNT,TERMINAL_ID_RISK_7DAY_WINDOW,...
+  training/run verify models/fraud-binary.json   # the service's checks, in Python
+  training/run test                         # pytest
+  training/run <command> --help
+"""
+
 
 def build_parser(paths: RepoPaths) -> OneLineParser:
     parser = OneLineParser(
         prog="fraud_training",
         description="Card-fraud model pipeline: simulate, train, export to ONNX, verify, publish.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="<command>")
 
