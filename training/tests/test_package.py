@@ -86,6 +86,12 @@ def logistic_float64(data: tuple[np.ndarray, ...]) -> Exported:
     return Exported(model, _skl2onnx(model, "float64", name="x"), "binary", "simple_transaction", "float64")
 
 
+def logistic_tensor(data: tuple[np.ndarray, ...]) -> Exported:
+    """LinearClassifier names its classes in classlabels_ints (not _int64s)."""
+    model = _logistic(data[0].astype(np.float32), data[1])
+    return Exported(model, _skl2onnx(model, zipmap=False), "binary", None)
+
+
 def xgboost_binary(data: tuple[np.ndarray, ...]) -> Exported:
     import onnxmltools
     import xgboost
@@ -114,6 +120,7 @@ ROUND_TRIPS: dict[str, Callable[[tuple[np.ndarray, ...]], Exported]] = {
     "skl2onnx-forest-zipmap": rf_zipmap,
     "skl2onnx-forest-zipmap-false": rf_tensor,
     "logistic-regression-float64": logistic_float64,
+    "logistic-regression-float32-zipmap-false": logistic_tensor,
     "xgboost-onnxmltools": xgboost_binary,
     "string-labels-multiclass-zipmap": strings_zipmap,
     "string-labels-multiclass-zipmap-false": strings_tensor,
@@ -347,3 +354,16 @@ def test_package_command_fails_in_one_line(training_data, tmp_path) -> None:
     assert result.returncode == 1
     lines = error_lines(result.stderr)
     assert len(lines) == 1 and "--legitimate-class is required" in lines[0]
+
+
+def test_probabilities_that_do_not_sum_to_one_are_refused(training_data, spec, schema, tmp_path) -> None:
+    """A linear classifier left on raw scores (post_transform NONE) is no probability model."""
+    x, fraud, _ = training_data
+    model = _logistic(x, fraud)
+    graph = onnx.load_from_string(_skl2onnx(model, zipmap=False))
+    (node,) = [n for n in graph.graph.node if n.op_type == "LinearClassifier"]
+    (transform,) = [a for a in node.attribute if a.name == "post_transform"]
+    transform.s = b"NONE"
+    exported = Exported(model, graph.SerializeToString(), "binary", None)
+    with pytest.raises(PackageError, match="not finite values summing to 1"):
+        _package(tmp_path, exported, spec, schema)

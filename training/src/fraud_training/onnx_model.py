@@ -27,9 +27,11 @@ TENSOR_TYPE_NAMES = {
     onnx.TensorProto.INT64: "int64",
     onnx.TensorProto.STRING: "string",
 }
-# ai.onnx.ml classifiers: each names its classes in classlabels_int64s or classlabels_strings.
+# ai.onnx.ml classifiers name their classes in classlabels_strings or in integer labels:
+# classlabels_int64s (ZipMap, TreeEnsembleClassifier) or classlabels_ints (LinearClassifier,
+# SVMClassifier).
 CLASSIFIER_OPS = frozenset({"TreeEnsembleClassifier", "LinearClassifier", "SVMClassifier"})
-LABEL_ATTRIBUTES = ("classlabels_int64s", "classlabels_strings")
+INTEGER_LABELS = ("classlabels_int64s", "classlabels_ints")
 
 ClassLabels = list[int] | list[str]
 
@@ -87,7 +89,7 @@ def graph_outputs(model: onnx.ModelProto) -> list[TensorFacts]:
 
 def _labels(node: onnx.NodeProto) -> ClassLabels | None:
     for attribute in node.attribute:
-        if attribute.name == "classlabels_int64s" and attribute.ints:
+        if attribute.name in INTEGER_LABELS and attribute.ints:
             return [int(v) for v in attribute.ints]
         if attribute.name == "classlabels_strings" and attribute.strings:
             return [s.decode("utf-8") for s in attribute.strings]
