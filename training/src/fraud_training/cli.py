@@ -478,6 +478,8 @@ def _print_summary(title: str, summary: dict[str, Any]) -> None:
 
 
 def _protocol_config(args: argparse.Namespace, seeds: list[int]) -> Any:
+    from dataclasses import replace
+
     from fraud_training.evaluation import FOREST, HANDBOOK_FEATURES, ProtocolConfig
     from fraud_training.simulate import SimulationConfig
 
@@ -486,10 +488,10 @@ def _protocol_config(args: argparse.Namespace, seeds: list[int]) -> Any:
         seeds=tuple(seeds),
         simulation=simulation,
         train_days=args.train_days,
-        forest=FOREST.__class__(
+        forest=replace(
+            FOREST,
             n_estimators=getattr(args, "trees", FOREST.n_estimators),
             max_depth=getattr(args, "max_depth", FOREST.max_depth),
-            max_features=FOREST.max_features,
         ),
         features=HANDBOOK_FEATURES if getattr(args, "feature_set", "spec") == "handbook" else None,
         periods=tuple(getattr(args, "periods", ("handbook", "later"))),

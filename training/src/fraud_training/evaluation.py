@@ -69,11 +69,14 @@ class ProtocolConfig:
     threshold: float = 0.5
 
     def period(self, name: str) -> Period:
+        """The named period (its validation twin with `validation`), checked to fit
+        the simulated days."""
         sim = self.simulation
-        chosen = handbook_period(sim.start_date, self.train_days) if name == "handbook" else None
-        if name == "later":
-            chosen = later_period(sim.n_days, self.later_split)
-        if chosen is None:
+        if name == "handbook":
+            chosen = handbook_period(sim.start_date, self.train_days)
+        elif name == "later":
+            chosen = later_period(sim.n_days, replace(self.later_split, train_days=self.train_days))
+        else:
             raise ValueError(f"unknown period {name!r} (handbook, later)")
         chosen = chosen.validation() if self.validation else chosen
         chosen.check(sim.n_days)
