@@ -167,6 +167,13 @@ def add_protocol_options(parser: argparse.ArgumentParser) -> None:
         default=["handbook", "later"],
         help="the handbook week and/or the last two weeks (both)",
     )
+    group.add_argument(
+        "--tasks",
+        choices=("binary", "multiclass"),
+        nargs="+",
+        default=["binary", "multiclass"],
+        help="the models to train (both)",
+    )
 
 
 def add_model_options(parser: argparse.ArgumentParser) -> None:
@@ -495,6 +502,7 @@ def _protocol_config(args: argparse.Namespace, seeds: list[int]) -> Any:
         ),
         features=HANDBOOK_FEATURES if getattr(args, "feature_set", "spec") == "handbook" else None,
         periods=tuple(getattr(args, "periods", ("handbook", "later"))),
+        tasks=tuple(getattr(args, "tasks", ("binary", "multiclass"))),
         validation=getattr(args, "validation", False),
     )
 
