@@ -100,3 +100,24 @@ def test_default_export_has_one_opset_per_domain(data: PreparedData) -> None:
 def test_training_without_a_class_is_refused() -> None:
     with pytest.raises(MissingClassError, match="scenario_1"):
         check_classes(np.array([0, 2, 3, 0]), TASK_SPECS["multiclass"])
+
+
+def test_history_features_are_computed_before_the_split(spec: FeatureSpec) -> None:
+    """The training block's first day sees the customers' and terminals' earlier days."""
+    from dataclasses import replace
+
+    from fraud_training.features import compute_features
+    from fraud_training.simulate import simulate
+    from fraud_training.split import TimeSplit
+
+    config = replace(SMALL_DATA, features=None, split=TimeSplit(train_days=14, delay_days=7, test_days=7))
+    data = prepare_data(config, spec)
+    whole = compute_features(simulate(config.simulation).transactions, spec)
+    assert np.array_equal(data.train_features, whole.loc[data.train.index].to_numpy())
+    names = list(data.feature_names)
+    first_day = (data.train["TX_TIME_DAYS"] == data.days.train.first).to_numpy()
+    counts_30 = data.train_features[first_day, names.index("CUSTOMER_ID_NB_TX_30DAY_WINDOW")]
+    counts_1 = data.train_features[first_day, names.index("CUSTOMER_ID_NB_TX_1DAY_WINDOW")]
+    assert (counts_30 > counts_1).mean() > 0.5
+    assert (data.train_features[first_day, names.index("TERMINAL_ID_NB_TX_30DAY_WINDOW")] > 0).any()
+    assert data.feature_spec_version == 2

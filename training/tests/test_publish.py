@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import numpy as np
 import pytest
 
 from fraud_training.features import FeatureSpec
@@ -266,3 +267,28 @@ def test_keys_follow_the_lakefs_layout() -> None:
     target = PublishTarget(None, "repo", "main", "models")
     assert target.key("fraud-binary.onnx") == "main/models/fraud-binary.onnx"
     assert PublishTarget(None, "repo", "main", "").key("m.json") == "main/m.json"
+
+
+def test_package_publishes_what_it_packaged(minio: MinioServer, bucket: str, tmp_path: Path) -> None:
+    """Bring your own model straight to the store: the .onnx, then `<name>.json`."""
+    from fraud_training.export import ExportOptions, to_onnx_bytes
+    from fraud_training.train import ForestConfig, fit_forest
+
+    rng = np.random.default_rng(0)
+    features = rng.uniform(0, 300, (400, 3))
+    model = fit_forest(
+        features, (features[:, 0] > 220).astype(int), ForestConfig(n_estimators=3, max_depth=3)
+    )
+    path = tmp_path / "amount-rule.onnx"
+    path.write_bytes(to_onnx_bytes(model, 3, ExportOptions(zipmap=False)))
+    result = run_cli(
+        "package", str(path), "--task", "binary", "--features", "TX_AMOUNT,TX_DURING_WEEKEND,TX_DURING_NIGHT",
+        "--name", "amount-rule", "--endpoint", minio.endpoint, "--repository", bucket, "--ref", "main",
+        env=minio.env(),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    keys = [line.split()[1].removeprefix(f"s3://{bucket}/") for line in result.stdout.splitlines()[1:]]
+    assert keys == ["main/models/amount-rule.onnx", "main/models/amount-rule.json"]
+    manifest = json.loads(_client(minio).get_object(Bucket=bucket, Key=keys[1])["Body"].read())
+    assert manifest["feature_spec_version"] == 1 and manifest["legitimate_class"] == "simple_transaction"
+    assert manifest == json.loads((tmp_path / "amount-rule.json").read_text(encoding="utf-8"))

@@ -78,6 +78,21 @@ def iso_datetime(text: str) -> str:
     return text
 
 
+def feature_list(text: str) -> list[str]:
+    names = [name.strip() for name in text.split(",")]
+    if not all(names):
+        raise argparse.ArgumentTypeError(f"must be comma-separated names, got {text!r}")
+    return names
+
+
+def model_name(text: str) -> str:
+    import re
+
+    if not re.fullmatch(r"[a-z0-9][a-z0-9._-]{0,62}", text):
+        raise argparse.ArgumentTypeError(f"must match [a-z0-9][a-z0-9._-]{{0,62}}, got {text!r}")
+    return text
+
+
 def model_version(text: str) -> str:
     if not 1 <= len(text) <= 128 or text.strip() != text:
         raise argparse.ArgumentTypeError("must be 1 to 128 characters without surrounding spaces")
@@ -87,25 +102,84 @@ def model_version(text: str) -> str:
 # --- option groups shared by several commands ------------------------------------------
 
 
-def add_simulation_options(parser: argparse.ArgumentParser) -> None:
+def add_simulation_options(
+    parser: argparse.ArgumentParser,
+    seed: bool = True,
+    defaults: tuple[int, int, int, int] = (5_000, 10_000, 183, 0),
+) -> None:
+    customers, terminals, days, default_seed = defaults
     group = parser.add_argument_group("simulation (defaults: the handbook's dataset)")
-    group.add_argument("--customers", type=positive_int, default=5_000, help="number of customers (5000)")
-    group.add_argument("--terminals", type=positive_int, default=10_000, help="number of terminals (10000)")
-    group.add_argument("--days", type=positive_int, default=183, help="days simulated from 2018-04-01 (183)")
-    group.add_argument("--seed", type=non_negative_int, default=0, help="random seed (0)")
+    group.add_argument(
+        "--customers", type=positive_int, default=customers, help=f"number of customers ({customers})"
+    )
+    group.add_argument(
+        "--terminals", type=positive_int, default=terminals, help=f"number of terminals ({terminals})"
+    )
+    group.add_argument(
+        "--days", type=positive_int, default=days, help=f"days simulated from 2018-04-01 ({days})"
+    )
+    if seed:
+        group.add_argument(
+            "--seed", type=non_negative_int, default=default_seed, help=f"random seed ({default_seed})"
+        )
+
+
+def add_seeds_option(parser: argparse.ArgumentParser, default: list[int], what: str) -> None:
+    parser.add_argument(
+        "--seeds",
+        type=non_negative_int,
+        nargs="+",
+        default=default,
+        help=f"simulator seeds {what} ({' '.join(map(str, default))})",
+    )
+
+
+def add_publish_options(parser: argparse.ArgumentParser, required: bool) -> None:
+    group = parser.add_argument_group("S3 / lakeFS target (credentials from the AWS_* variables)")
+    group.add_argument("--endpoint", default=None, help="S3 endpoint URL (default: $AWS_ENDPOINT_URL)")
+    group.add_argument("--repository", required=required, help="bucket (lakeFS repository)")
+    group.add_argument("--ref", required=required, help="first key segment (lakeFS branch)")
+    group.add_argument("--prefix", default="models", help="folder under the ref (models)")
 
 
 def add_split_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("time split, anchored to the last simulated day")
-    group.add_argument("--train-days", type=positive_int, default=56, help="training block (56)")
+    group.add_argument("--train-days", type=positive_int, default=28, help="training block (28)")
     group.add_argument("--delay-days", type=non_negative_int, default=7, help="gap before the test block (7)")
     group.add_argument("--test-days", type=positive_int, default=14, help="test block, the last days (14)")
 
 
+def add_protocol_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("protocol and model")
+    group.add_argument("--train-days", type=positive_int, default=28, help="training block (28)")
+    group.add_argument("--trees", type=positive_int, default=100, help="trees in the forest (100)")
+    group.add_argument("--max-depth", type=positive_int, default=8, help="maximum tree depth (8)")
+    group.add_argument(
+        "--feature-set",
+        choices=("spec", "handbook"),
+        default="spec",
+        help="every spec feature (spec) or the handbook's 15 (handbook)",
+    )
+    group.add_argument(
+        "--periods",
+        choices=("handbook", "later"),
+        nargs="+",
+        default=["handbook", "later"],
+        help="the handbook week and/or the last two weeks (both)",
+    )
+    group.add_argument(
+        "--tasks",
+        choices=("binary", "multiclass"),
+        nargs="+",
+        default=["binary", "multiclass"],
+        help="the models to train (both)",
+    )
+
+
 def add_model_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("model")
-    group.add_argument("--trees", type=positive_int, default=25, help="trees in the forest (25)")
-    group.add_argument("--max-depth", type=positive_int, default=6, help="maximum tree depth (6)")
+    group.add_argument("--trees", type=positive_int, default=100, help="trees in the forest (100)")
+    group.add_argument("--max-depth", type=positive_int, default=8, help="maximum tree depth (8)")
     group.add_argument(
         "--threshold",
         type=probability_threshold,
@@ -113,7 +187,7 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
         help="binary models: fraud when P(fraud) >= threshold, in (0, 1) (0.5)",
     )
     group.add_argument(
-        "--model-version", type=model_version, default="1.0.0", help="manifest version (1.0.0)"
+        "--model-version", type=model_version, default="2.0.0", help="manifest version (2.0.0)"
     )
     group.add_argument(
         "--created-at",
@@ -125,11 +199,25 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
 
 # --- the parser -----------------------------------------------------------------------
 
+EXAMPLES = """examples (training/README.md says more):
+  training/run build-models                 # models/fraud-*.{onnx,json}, models/REPORT.md (< 10 min)
+  training/run evaluate                     # handbook protocol retrained on seeds 1 2 3 -> REPORT.md
+  training/run tune                         # model choice on the validation periods of seed 0
+  training/run replay --out /tmp/replay     # events.jsonl + features.jsonl for the service's parity test
+  training/run package my.onnx --task multiclass --legitimate-class legit
+  training/run package my.onnx --task binary --features TX_AMOUNT,TERMINAL_ID_RISK_7DAY_WINDOW,...
+  training/run verify models/fraud-binary.json   # the service's checks, in Python
+  training/run test                         # pytest
+  training/run <command> --help
+"""
+
 
 def build_parser(paths: RepoPaths) -> OneLineParser:
     parser = OneLineParser(
         prog="fraud_training",
         description="Card-fraud model pipeline: simulate, train, export to ONNX, verify, publish.",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="<command>")
 
@@ -147,26 +235,113 @@ def build_parser(paths: RepoPaths) -> OneLineParser:
     train.add_argument("--file-stem", default=None, help="file name without .onnx (default: the model name)")
     train.add_argument("--out", type=Path, default=paths.data / "models", help="output folder")
 
-    bundle = commands.add_parser("build-models", help="build the bundled models and models/REPORT.md")
+    bundle = commands.add_parser(
+        "build-models",
+        help="build the bundled models, evaluate them on unseen seeds, write models/REPORT.md",
+    )
     add_simulation_options(bundle)
     add_split_options(bundle)
     add_model_options(bundle)
+    bundle.add_argument(
+        "--eval-seeds",
+        type=non_negative_int,
+        nargs="*",
+        default=[1, 2, 3],
+        help="seeds the exported models are evaluated on, none to skip (1 2 3)",
+    )
     bundle.add_argument("--out", type=Path, default=paths.models, help="output folder (models/)")
+
+    evaluate = commands.add_parser(
+        "evaluate",
+        help="the handbook protocol and the later period, retrained per seed, mean and spread",
+    )
+    add_seeds_option(evaluate, [1, 2, 3], "to train and test on")
+    add_simulation_options(evaluate, seed=False)
+    add_protocol_options(evaluate)
+    evaluate.add_argument(
+        "--validation",
+        action="store_true",
+        help="use the validation periods (moved back by delay + test length) instead of the test periods",
+    )
+    evaluate.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="result JSON (models/evaluation/protocol.json, or validation.json)",
+    )
+
+    tune = commands.add_parser("tune", help="compare feature sets and depths on the validation periods")
+    add_seeds_option(tune, [0], "to tune on")
+    add_simulation_options(tune, seed=False)
+    tune.add_argument("--train-days", type=positive_int, default=28, help="training block (28)")
+    tune.add_argument("--out", type=Path, default=None, help="result JSON (models/evaluation/tuning.json)")
+
+    report = commands.add_parser("report", help="render models/REPORT.md again from the written results")
+    report.add_argument("--models", type=Path, default=paths.models, help="models folder (models/)")
+
+    replay = commands.add_parser(
+        "replay",
+        help="write a simulated event stream and its offline features, for the service's parity test",
+    )
+    add_simulation_options(replay, defaults=(1_000, 2_000, 60, 99))
+    replay.add_argument(
+        "--outcome-delay-days", type=positive_int, default=7, help="outcomes known after (7) days"
+    )
+    replay.add_argument("--out", type=Path, required=True, help="output folder")
+
+    package = commands.add_parser(
+        "package",
+        help="write (and optionally publish) a manifest for an ONNX classifier you exported",
+    )
+    package.add_argument("model", type=Path, help="the .onnx file")
+    package.add_argument("--task", choices=("binary", "multiclass"), required=True)
+    package.add_argument(
+        "--features",
+        type=feature_list,
+        default=None,
+        help="comma-separated spec feature names in input-column order (default: every spec feature)",
+    )
+    package.add_argument(
+        "--legitimate-class",
+        default=None,
+        help="label of the legitimate class, as the model names it (default for integer labels: 0)",
+    )
+    package.add_argument(
+        "--class-labels",
+        type=feature_list,
+        default=None,
+        help="comma-separated labels for integer classes 0, 1, ... (default: the task's)",
+    )
+    package.add_argument(
+        "--threshold",
+        type=probability_threshold,
+        default=None,
+        help="binary models: fraud when P(fraud) >= threshold (0.5)",
+    )
+    package.add_argument(
+        "--name", type=model_name, default=None, help="model name (fraud-binary / fraud-scenario)"
+    )
+    package.add_argument(
+        "--model-version", type=model_version, default=None, help="manifest version (default: sha256 prefix)"
+    )
+    package.add_argument("--created-at", type=iso_datetime, default=None, help="manifest created_at")
+    package.add_argument("--out", type=Path, default=None, help="output folder (default: the model's folder)")
+    add_publish_options(package, required=False)
 
     fixtures = commands.add_parser("fixtures", help="build the small models the service's tests use")
     fixtures.add_argument("--out", type=Path, default=paths.fixtures, help="output folder")
     fixtures.add_argument("--created-at", type=iso_datetime, default=None, help="manifest created_at")
 
-    verify = commands.add_parser("verify", help="check manifests: schema, sha256, signature, samples")
+    verify = commands.add_parser(
+        "verify",
+        help="check manifests as the service does: schema, sha256, features, classes, signature, samples",
+    )
     verify.add_argument(
         "manifests", nargs="*", type=Path, help="manifest files (default: bundled + fixtures)"
     )
 
     publish = commands.add_parser("publish", help="upload models and manifests to S3 / lakeFS / MinIO")
-    publish.add_argument("--endpoint", default=None, help="S3 endpoint URL (default: $AWS_ENDPOINT_URL)")
-    publish.add_argument("--repository", required=True, help="bucket (lakeFS repository)")
-    publish.add_argument("--ref", required=True, help="first key segment (lakeFS branch)")
-    publish.add_argument("--prefix", default="models", help="folder under the ref (models)")
+    add_publish_options(publish, required=True)
     publish.add_argument("manifests", nargs="+", type=Path, help="manifest files")
 
     commands.add_parser("test", help="run the pytest suite (extra arguments go to pytest)")
@@ -184,13 +359,17 @@ def parse(argv: Sequence[str], paths: RepoPaths) -> tuple[argparse.Namespace, li
 
 def check_consistency(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     """Rules that involve several options."""
-    if hasattr(args, "train_days"):
+    if hasattr(args, "delay_days"):
         total = args.train_days + args.delay_days + args.test_days
         if total > args.days:
             parser.error(f"--train-days + --delay-days + --test-days = {total} exceeds --days {args.days}")
     if getattr(args, "task", None) == "multiclass" and args.threshold is not None:
         parser.error("--threshold applies to binary models only, not --task multiclass")
-    if args.command == "publish":
+    if args.command == "package" and args.task == "multiclass" and args.threshold is not None:
+        parser.error("--threshold applies to binary models only, not --task multiclass")
+    if args.command == "package" and (args.repository is None) != (args.ref is None):
+        parser.error("--repository and --ref go together (publishing needs both)")
+    if args.command in ("publish", "package") and args.repository is not None:
         args.endpoint = args.endpoint or os.environ.get("AWS_ENDPOINT_URL") or None
         for option in ("repository", "ref"):
             if not getattr(args, option).strip("/"):
@@ -233,7 +412,7 @@ def _data_config(args: argparse.Namespace) -> DataConfig:
 def _forest_config(args: argparse.Namespace) -> ForestConfig:
     from fraud_training.train import ForestConfig
 
-    return ForestConfig(n_estimators=args.trees, max_depth=args.max_depth)
+    return ForestConfig(n_estimators=args.trees, max_depth=args.max_depth, max_features="sqrt")
 
 
 def _spec_and_schema(paths: RepoPaths) -> tuple[FeatureSpec, dict[str, Any]]:
@@ -278,18 +457,172 @@ def run_build_models(args: argparse.Namespace, paths: RepoPaths) -> int:
         forest=_forest_config(args),
         version=args.model_version,
         threshold=0.5 if args.threshold is None else args.threshold,
+        eval_seeds=tuple(args.eval_seeds),
     )
     result = build_bundle(config, spec, schema, args.out, resolve_created_at(args.created_at))
     for model in result.models:
         m = model.manifest["metrics"]
         timing = result.timings[model.request.name]["zipmap_removed"]
         print(
-            f"{model.request.name}: AUC {m['auc_roc']}, AP {m['average_precision']}, "
-            f"CP@100 {m['card_precision_at_100']}, recall {m['recall_by_scenario']}, "
-            f"{len(model.model_bytes):,} bytes, "
+            f"{model.request.name} (seed {args.seed} test block): AUC {m['auc_roc']}, "
+            f"AP {m['average_precision']}, CP@100 {m['card_precision_at_100']}, "
+            f"recall {m['recall_by_scenario']}, {len(model.model_bytes):,} bytes, "
             f"{timing['median_us']:.0f} us per 1,000 rows (1 thread, no ZipMap)"
         )
+    if result.served is not None:
+        _print_summary("served files", result.served["summary"])
     return 0
+
+
+def _print_summary(title: str, summary: dict[str, Any]) -> None:
+    for key, stats in summary.items():
+        figures = ", ".join(
+            f"{metric} {s['mean']:.4f} ± {s['std']:.4f}"
+            for metric, s in stats.items()
+            if metric in ("auc_roc", "average_precision", "card_precision_at_100_handbook") and s.get("n")
+        )
+        print(f"{title} {key}: {figures}")
+
+
+def _protocol_config(args: argparse.Namespace, seeds: list[int]) -> Any:
+    from dataclasses import replace
+
+    from fraud_training.evaluation import FOREST, HANDBOOK_FEATURES, ProtocolConfig
+    from fraud_training.simulate import SimulationConfig
+
+    simulation = SimulationConfig(n_customers=args.customers, n_terminals=args.terminals, n_days=args.days)
+    return ProtocolConfig(
+        seeds=tuple(seeds),
+        simulation=simulation,
+        train_days=args.train_days,
+        forest=replace(
+            FOREST,
+            n_estimators=getattr(args, "trees", FOREST.n_estimators),
+            max_depth=getattr(args, "max_depth", FOREST.max_depth),
+        ),
+        features=HANDBOOK_FEATURES if getattr(args, "feature_set", "spec") == "handbook" else None,
+        periods=tuple(getattr(args, "periods", ("handbook", "later"))),
+        tasks=tuple(getattr(args, "tasks", ("binary", "multiclass"))),
+        validation=getattr(args, "validation", False),
+    )
+
+
+def _write_result(path: Path, value: object, models: Path) -> None:
+    from fraud_training.bundle import write_json
+    from fraud_training.report import write_report
+
+    write_json(path, value)
+    print(f"wrote {path}")
+    if path.parent == models / "evaluation":
+        print(f"wrote {write_report(models)}")
+
+
+def run_evaluate(args: argparse.Namespace, paths: RepoPaths) -> int:
+    from fraud_training.evaluation import evaluate_protocol
+    from fraud_training.features import load_feature_spec
+
+    spec = load_feature_spec(paths.feature_spec)
+    config = _protocol_config(args, args.seeds)
+    try:
+        config.period(config.periods[0])
+    except ValueError as error:
+        raise PipelineError(str(error)) from error
+    result = evaluate_protocol(config, spec)
+    _print_summary("retrained per seed", result["summary"])
+    name = "validation.json" if args.validation else "protocol.json"
+    _write_result(args.out or paths.models / "evaluation" / name, result, paths.models)
+    return 0
+
+
+def run_tune(args: argparse.Namespace, paths: RepoPaths) -> int:
+    from fraud_training.evaluation import default_candidates, tune
+    from fraud_training.features import load_feature_spec
+
+    spec = load_feature_spec(paths.feature_spec)
+    result = tune(_protocol_config(args, args.seeds), spec, default_candidates())
+    _write_result(args.out or paths.models / "evaluation" / "tuning.json", result, paths.models)
+    return 0
+
+
+def run_report(args: argparse.Namespace, paths: RepoPaths) -> int:
+    from fraud_training.report import write_report
+
+    print(f"wrote {write_report(args.models)}")
+    return 0
+
+
+def run_replay(args: argparse.Namespace, paths: RepoPaths) -> int:
+    from fraud_training.features import load_feature_spec
+    from fraud_training.replay import write_replay
+    from fraud_training.simulate import simulate
+
+    spec = load_feature_spec(paths.feature_spec)
+    started = time.perf_counter()
+    config = _simulation_config(args)
+    stream = simulate(config).transactions
+    files = write_replay(
+        stream,
+        spec,
+        args.out,
+        args.outcome_delay_days * 86_400,
+        {
+            "simulation": {
+                "seed": config.seed,
+                "n_customers": config.n_customers,
+                "n_terminals": config.n_terminals,
+                "n_days": config.n_days,
+                "start_date": config.start_date,
+            }
+        },
+    )
+    print(
+        f"wrote {files.events} ({files.n_transactions:,} transactions, {files.n_outcomes:,} outcomes), "
+        f"{files.features} and {files.meta} in {time.perf_counter() - started:.1f} s"
+    )
+    return 0
+
+
+def run_package(args: argparse.Namespace, paths: RepoPaths) -> int:
+    from fraud_training.manifest import resolve_created_at
+    from fraud_training.package import PackageRequest, package_model
+
+    spec, schema = _spec_and_schema(paths)
+    request = PackageRequest(
+        model_path=args.model,
+        task=args.task,
+        features=tuple(args.features) if args.features else None,
+        legitimate_class=args.legitimate_class,
+        class_labels=tuple(args.class_labels) if args.class_labels else None,
+        threshold=args.threshold,
+        name=args.name,
+        version=args.model_version,
+        created_at=resolve_created_at(args.created_at),
+        out_dir=args.out,
+    )
+    packaged = package_model(request, spec, schema)
+    print(
+        f"wrote {packaged.manifest_path} for {packaged.model_path.name}: input {packaged.manifest['input']}, "
+        f"classes {[c['label'] for c in packaged.manifest['classes']]}, legitimate "
+        f"{packaged.manifest['legitimate_class']!r}; checked like the service (samples max |diff| "
+        f"{packaged.max_sample_difference:.3g})"
+    )
+    if args.repository is not None:
+        from fraud_training.publish import PublishTarget
+
+        target = PublishTarget(args.endpoint, args.repository.strip("/"), args.ref, args.prefix)
+        _publish(target, [packaged.verified])
+    return 0
+
+
+def _publish(target: Any, models: list[Any]) -> None:
+    from fraud_training.publish import PublishError, make_client, publish_models
+
+    try:
+        client = make_client(target.endpoint)
+    except ValueError as error:
+        raise PublishError(f"cannot upload to {target.describe()}: {error}") from error
+    for uploaded in publish_models(client, target, models):
+        print(uploaded.line(target.repository))
 
 
 def run_fixtures(args: argparse.Namespace, paths: RepoPaths) -> int:
@@ -326,18 +659,12 @@ def run_verify(args: argparse.Namespace, paths: RepoPaths) -> int:
 
 
 def run_publish(args: argparse.Namespace, paths: RepoPaths) -> int:
-    from fraud_training.publish import PublishError, PublishTarget, make_client, publish_models
+    from fraud_training.publish import PublishTarget
     from fraud_training.verify import verify_model
 
     spec, schema = _spec_and_schema(paths)
     models = [verify_model(path, schema, spec) for path in args.manifests]
-    target = PublishTarget(args.endpoint, args.repository.strip("/"), args.ref, args.prefix)
-    try:
-        client = make_client(target.endpoint)
-    except ValueError as error:
-        raise PublishError(f"cannot upload to {target.describe()}: {error}") from error
-    for uploaded in publish_models(client, target, models):
-        print(uploaded.line(target.repository))
+    _publish(PublishTarget(args.endpoint, args.repository.strip("/"), args.ref, args.prefix), models)
     return 0
 
 
@@ -351,6 +678,11 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, RepoPaths], int]] = {
     "simulate": run_simulate,
     "train": run_train,
     "build-models": run_build_models,
+    "evaluate": run_evaluate,
+    "tune": run_tune,
+    "report": run_report,
+    "replay": run_replay,
+    "package": run_package,
     "fixtures": run_fixtures,
     "verify": run_verify,
     "publish": run_publish,

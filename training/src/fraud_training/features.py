@@ -1,7 +1,10 @@
 """The features of `models/feature-spec.json`, implemented twice on purpose.
 
 The spec file gives the feature names, their order and the clock (epoch); the
-formulas are code, keyed by feature name. `compute_features` works on whole
+stateless formulas are code, keyed by feature name, and the history features
+(`customer_window`, `terminal_window`) are built from their structured fields
+(window_days, delay_days, aggregate) in `history` (event by event, the reference)
+and `history_offline` (a whole stream at once). `compute_features` works on whole
 DataFrames (training: integer arithmetic on epoch seconds, no Python loop);
 `features_for_transaction` works on one request-shaped dict with the standard
 library's datetime (what the service does per call). Two independent
@@ -12,7 +15,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -20,6 +23,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from fraud_training.history import WindowFeature, parse_window_feature
 
 SECONDS_PER_DAY = 86_400
 NIGHT_LAST_HOUR = 6  # 00:00:00 .. 06:59:59 is night (the handbook's `hour <= 6`)
@@ -29,23 +34,58 @@ UNIX_EPOCH_WEEKDAY = 3  # 1970-01-01 was a Thursday
 
 @dataclass(frozen=True)
 class FeatureSpec:
-    """What the pipeline needs from the spec file: version, epoch, ordered names."""
+    """What the pipeline needs from the spec file: version, epoch, ordered names,
+    the history features' definitions and both kinds of test vectors."""
 
     spec_version: int
     epoch: datetime
     names: tuple[str, ...]
     test_vectors: tuple[Mapping[str, Any], ...]
+    windows: tuple[WindowFeature, ...] = ()
+    history_vectors: tuple[Mapping[str, Any], ...] = ()
 
     @property
     def epoch_seconds(self) -> int:
         return int(self.epoch.timestamp())
+
+    @property
+    def stateless_names(self) -> tuple[str, ...]:
+        history = {window.name for window in self.windows}
+        return tuple(name for name in self.names if name not in history)
+
+    def window(self, name: str) -> WindowFeature:
+        for window in self.windows:
+            if window.name == name:
+                return window
+        raise KeyError(name)
+
+    def version_for(self, names: Sequence[str]) -> int:
+        """The feature_spec_version a model using `names` declares: 1 when it uses
+        only stateless features (spec 2 keeps every version-1 feature unchanged, so a
+        version-1 service can serve it), else this spec's version."""
+        history = {window.name for window in self.windows}
+        return self.spec_version if any(name in history for name in names) else 1
+
+    def check_names(self, names: Sequence[str]) -> None:
+        unknown = [name for name in names if name not in self.names]
+        if unknown:
+            raise ValueError(f"features not in the feature spec: {', '.join(unknown)}")
 
 
 def load_feature_spec(path: Path) -> FeatureSpec:
     """Read the spec and refuse it if it names a feature this package cannot compute."""
     raw = json.loads(path.read_text(encoding="utf-8"))
     names = tuple(feature["name"] for feature in raw["features"])
-    unknown = [name for name in names if name not in _COLUMN_FORMULAS]
+    windows = []
+    unknown = []
+    for feature in raw["features"]:
+        if feature["kind"] in ("customer_window", "terminal_window"):
+            try:
+                windows.append(parse_window_feature(feature))
+            except ValueError as error:
+                raise ValueError(f"{path}: {error}") from error
+        elif feature["name"] not in _COLUMN_FORMULAS:
+            unknown.append(feature["name"])
     if unknown:
         raise ValueError(f"{path}: no implementation for feature(s) {', '.join(unknown)}")
     return FeatureSpec(
@@ -53,6 +93,8 @@ def load_feature_spec(path: Path) -> FeatureSpec:
         epoch=_parse_datetime(raw["clock"]["epoch"]),
         names=names,
         test_vectors=tuple(raw["test_vectors"]),
+        windows=tuple(windows),
+        history_vectors=tuple(raw.get("history_vectors", ())),
     )
 
 
@@ -109,12 +151,42 @@ _COLUMN_FORMULAS: dict[str, Callable[[pd.DataFrame, np.ndarray], np.ndarray]] = 
 }
 
 
-def compute_features(frame: pd.DataFrame, spec: FeatureSpec) -> pd.DataFrame:
-    """Feature matrix (float64 columns in the spec's order) of a transactions frame
-    with TX_AMOUNT and TX_DATETIME and/or TX_TIME_SECONDS."""
+def compute_stateless_features(
+    frame: pd.DataFrame, spec: FeatureSpec, names: Sequence[str] | None = None
+) -> pd.DataFrame:
+    """Stateless feature columns (float64, in the order of `names`, default: every
+    stateless feature of the spec) of a transactions frame with TX_AMOUNT and
+    TX_DATETIME and/or TX_TIME_SECONDS. Rows are independent: any subset works."""
+    wanted = spec.stateless_names if names is None else tuple(names)
     seconds = utc_epoch_seconds(frame, spec)
-    columns = {name: _COLUMN_FORMULAS[name](frame, seconds) for name in spec.names}
+    columns = {name: _COLUMN_FORMULAS[name](frame, seconds) for name in wanted}
     return pd.DataFrame(columns, index=frame.index)
+
+
+def compute_features(
+    stream: pd.DataFrame,
+    spec: FeatureSpec,
+    names: Sequence[str] | None = None,
+    outcome_delay_seconds: int | None = None,
+) -> pd.DataFrame:
+    """Feature matrix (float64 columns in the order of `names`, default: the spec's)
+    of a whole transaction stream.
+
+    History features need the whole time-ordered stream (CUSTOMER_ID, TERMINAL_ID,
+    TX_FRAUD too): compute them first, split into blocks afterwards, never the other
+    way round (a block's first days would see empty windows). Stateless-only
+    requests work on any frame.
+    """
+    wanted = spec.names if names is None else tuple(names)
+    spec.check_names(wanted)
+    stateless = [name for name in wanted if name in spec.stateless_names]
+    columns = dict(compute_stateless_features(stream, spec, stateless).items())
+    history = [spec.window(name) for name in wanted if name not in spec.stateless_names]
+    if history:
+        from fraud_training.history_offline import history_features
+
+        columns.update(history_features(stream, spec, history, outcome_delay_seconds).items())
+    return pd.DataFrame({name: columns[name] for name in wanted}, index=stream.index)
 
 
 # --- single-transaction implementation ------------------------------------------------
@@ -146,13 +218,14 @@ def _single_value(name: str, amount: float, when: datetime) -> float:
 
 
 def features_for_transaction(transaction: Mapping[str, Any], spec: FeatureSpec) -> dict[str, float]:
-    """Named features of one request-shaped transaction (keys tx_amount,
-    tx_time_seconds, tx_datetime), in the spec's order."""
+    """Named stateless features of one request-shaped transaction (keys tx_amount,
+    tx_time_seconds, tx_datetime), in the spec's order. History features come from
+    `history.HistoryState`, which needs the events before it."""
     amount = float(transaction["tx_amount"])
     if not math.isfinite(amount):
         raise ValueError("tx_amount must be a finite number")
     when = transaction_time(transaction, spec)
-    return {name: _single_value(name, amount, when) for name in spec.names}
+    return {name: _single_value(name, amount, when) for name in spec.stateless_names}
 
 
 def request_frame(transactions: list[Mapping[str, Any]]) -> pd.DataFrame:

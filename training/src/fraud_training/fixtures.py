@@ -55,14 +55,19 @@ from fraud_training.train import (
 )
 
 FIXTURE_CREATED_AT = "2026-01-01T00:00:00Z"
+# The fixtures take the version-1 (stateless) features: the service's loader tests
+# need no state store.
+STATELESS_FEATURES = ("TX_AMOUNT", "TX_DURING_WEEKEND", "TX_DURING_NIGHT")
 SMALL_DATA = DataConfig(
     SimulationConfig(n_customers=600, n_terminals=2_000, n_days=42, seed=0),
     TimeSplit(train_days=28, delay_days=7, test_days=7),
+    features=STATELESS_FEATURES,
 )
 SMALL_FOREST = ForestConfig(n_estimators=5, max_depth=4)
 V2_DATA = DataConfig(
     SimulationConfig(n_customers=600, n_terminals=2_000, n_days=42, seed=1),
     SMALL_DATA.split,
+    features=STATELESS_FEATURES,
 )
 V2_FOREST = ForestConfig(n_estimators=7, max_depth=5, random_state=1)
 BINARY_STRINGS = ("legit", "fraud")

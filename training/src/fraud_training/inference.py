@@ -28,11 +28,13 @@ def open_session(model_bytes: bytes, threads: int = 1) -> ort.InferenceSession:
 def onnx_probabilities(
     session: ort.InferenceSession, features: np.ndarray, element_type: ElementType
 ) -> np.ndarray:
-    """Class probabilities [N, n_classes] in class order, whichever output shape the
-    graph has (ZipMap maps or a plain tensor)."""
-    outputs = session.get_outputs()
-    probabilities_name = outputs[1].name
-    (raw,) = session.run([probabilities_name], {INPUT_NAME: features.astype(NUMPY_TYPES[element_type])})
+    """Class probabilities [N, n_classes] of a model this package exported (one input,
+    outputs label then probabilities), whichever shape the probabilities have (ZipMap
+    maps or a plain tensor). Models from elsewhere: `onnx_model.probabilities`, which
+    reads them by the manifest's names as the service does."""
+    probabilities_name = session.get_outputs()[-1].name
+    input_name = session.get_inputs()[0].name
+    (raw,) = session.run([probabilities_name], {input_name: features.astype(NUMPY_TYPES[element_type])})
     if isinstance(raw, np.ndarray):
         return raw.astype(np.float64)
     if not raw:

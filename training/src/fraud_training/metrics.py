@@ -43,24 +43,69 @@ def fraud_score(probabilities: np.ndarray) -> np.ndarray:
     return 1.0 - probabilities[:, 0]
 
 
-def card_precision_top_k(
-    day: np.ndarray, customer: np.ndarray, score: np.ndarray, fraud: np.ndarray, k: int = 100
-) -> float:
-    """Card Precision@k: for each day, the k cards (customers) with the highest
-    maximum fraud score that day; the share of them with at least one fraud that
-    day; the mean over days. Ties are broken by customer id, for determinism.
-
-    The handbook's implementation also drops, from later days, the cards it has
-    already flagged as compromised; this is the plain per-day definition.
-    """
-    per_card = (
+def _cards_by_day(
+    day: np.ndarray, customer: np.ndarray, score: np.ndarray, fraud: np.ndarray
+) -> pd.DataFrame:
+    """One row per (day, card): its highest score and whether it had a fraud that
+    day, sorted by day, then score (highest first), ties by customer id."""
+    return (
         pd.DataFrame({"day": day, "customer": customer, "score": score, "fraud": fraud})
         .groupby(["day", "customer"], as_index=False)
         .agg(score=("score", "max"), fraud=("fraud", "max"))
         .sort_values(["day", "score", "customer"], ascending=[True, False, True])
     )
-    top = per_card.groupby("day").head(k)
+
+
+def card_precision_top_k(
+    day: np.ndarray, customer: np.ndarray, score: np.ndarray, fraud: np.ndarray, k: int = 100
+) -> float:
+    """Plain per-day Card Precision@k: for each day, the k cards (customers) with the
+    highest maximum fraud score that day; the share of them with at least one fraud
+    that day; the mean over days. Ties are broken by customer id, for determinism."""
+    top = _cards_by_day(day, customer, score, fraud).groupby("day").head(k)
     return float(top.groupby("day")["fraud"].mean().mean()) if len(top) else float("nan")
+
+
+def card_precision_top_k_handbook(
+    day: np.ndarray, customer: np.ndarray, score: np.ndarray, fraud: np.ndarray, k: int = 100
+) -> float:
+    """The handbook's Card Precision@k (chapter 4.2, remove_detected_compromised_cards):
+    day by day, the cards already found compromised on an earlier day of the test are
+    left out; of the k highest-scored remaining cards, the number with a fraud that
+    day divided by k; the mean over days."""
+    cards = _cards_by_day(day, customer, score, fraud)
+    found: set[int] = set()
+    precisions = []
+    for _, today in cards.groupby("day", sort=True):
+        top = today[~today["customer"].isin(found)].head(k)
+        hits = top.loc[top["fraud"] == 1, "customer"].tolist()
+        precisions.append(len(hits) / k)
+        found.update(hits)
+    return float(np.mean(precisions)) if precisions else float("nan")
+
+
+def scenario_ranking(scenario: np.ndarray, score: np.ndarray) -> dict[str, dict[str, float | None]]:
+    """Per scenario: AUC and AP of the fraud score for that scenario's frauds against
+    the legitimate transactions (the other scenarios' frauds left out)."""
+    result: dict[str, dict[str, float | None]] = {}
+    for k in SCENARIOS:
+        rows = (scenario == 0) | (scenario == k)
+        truth = (scenario[rows] == k).astype(np.int64)
+        if truth.sum() == 0:
+            result[f"scenario_{k}"] = {"auc_roc": None, "average_precision": None}
+            continue
+        result[f"scenario_{k}"] = {
+            "auc_roc": _safe(roc_auc_score, truth, score[rows]),
+            "average_precision": _safe(average_precision_score, truth, score[rows]),
+        }
+    return result
+
+
+def confusion_matrix(truth: np.ndarray, predicted: np.ndarray, n_classes: int) -> list[list[int]]:
+    """Rows: true class; columns: predicted class."""
+    matrix = np.zeros((n_classes, n_classes), dtype=np.int64)
+    np.add.at(matrix, (truth, predicted), 1)
+    return matrix.tolist()
 
 
 def _safe(metric: Callable[[np.ndarray, np.ndarray], float], truth: np.ndarray, score: np.ndarray) -> float:
@@ -108,6 +153,22 @@ def evaluate(
         metrics["recall_by_scenario"] = scenario_recall(test.scenario, label == test.scenario)
         metrics["recall_by_scenario_any_fraud_class"] = scenario_recall(test.scenario, label != 0)
         metrics["precision"] = _precision(label != 0, test.fraud)
+    return metrics
+
+
+def extended_metrics(probabilities: np.ndarray, test: EvaluationSet, task: TaskSpec) -> dict[str, object]:
+    """What the history models add to `evaluate`: the handbook's CP@100, ranking per
+    scenario and, for the scenario model, its confusion matrix."""
+    score = fraud_score(probabilities)
+    metrics: dict[str, object] = {
+        "card_precision_at_100_handbook": card_precision_top_k_handbook(
+            test.day, test.customer, score, test.fraud
+        ),
+        "by_scenario": scenario_ranking(test.scenario, score),
+    }
+    if task.name == "multiclass":
+        label = probabilities.argmax(axis=1)
+        metrics["confusion_matrix"] = confusion_matrix(test.scenario, label, len(task.class_labels))
     return metrics
 
 

@@ -14,11 +14,12 @@ import pandas as pd
 
 from fraud_training.export import TARGET_OPSET, ExportOptions, to_onnx_bytes, verify_parity
 from fraud_training.features import FeatureSpec, compute_features
+from fraud_training.history import SECONDS_PER_DAY
 from fraud_training.manifest import ModelIdentity, build_manifest, write_model
-from fraud_training.metrics import EvaluationSet, class_counts, evaluate, rounded
+from fraud_training.metrics import EvaluationSet, class_counts, evaluate, extended_metrics, rounded
 from fraud_training.samples import sample_entries, sample_inputs
 from fraud_training.simulate import SimulationConfig, simulate
-from fraud_training.split import SplitDays, TimeSplit, split_days, split_frame
+from fraud_training.split import SplitDays, TimeSplit, split_days
 from fraud_training.train import (
     TASK_SPECS,
     ForestConfig,
@@ -38,10 +39,39 @@ LIBRARIES = ("numpy", "pandas", "scikit-learn", "skl2onnx", "onnx", "onnxruntime
 
 @dataclass(frozen=True)
 class DataConfig:
-    """The data every model of one run is trained and tested on."""
+    """The data every model of one run is trained and tested on.
+
+    `features`: the spec features the models take, in input order (None: all of
+    the spec's). `outcome_delay_days`: when a transaction's fraud outcome becomes
+    known offline (known_at = event time + this), for the terminal risk features.
+    """
 
     simulation: SimulationConfig = field(default_factory=SimulationConfig)
     split: TimeSplit = field(default_factory=TimeSplit)
+    features: tuple[str, ...] | None = None
+    outcome_delay_days: int = 7
+
+    def feature_names(self, spec: FeatureSpec) -> tuple[str, ...]:
+        return spec.names if self.features is None else self.features
+
+
+@dataclass(frozen=True)
+class FeatureStream:
+    """A whole simulated stream with its feature matrix (rows in stream order)."""
+
+    transactions: pd.DataFrame
+    features: np.ndarray
+    names: tuple[str, ...]
+
+
+def featurize(
+    simulation: SimulationConfig, spec: FeatureSpec, names: tuple[str, ...], outcome_delay_days: int
+) -> FeatureStream:
+    """Simulate, then compute the features on the whole time-ordered stream (history
+    windows need the days before any block), before anything is split."""
+    transactions = simulate(simulation).transactions
+    matrix = compute_features(transactions, spec, names, outcome_delay_days * SECONDS_PER_DAY).to_numpy()
+    return FeatureStream(transactions, matrix, names)
 
 
 @dataclass(frozen=True)
@@ -88,13 +118,15 @@ class BuiltModel:
 
 
 def prepare_data(config: DataConfig, spec: FeatureSpec) -> PreparedData:
-    """Simulate, split by days, compute the spec's features for both blocks."""
-    simulation = simulate(config.simulation)
+    """Simulate, compute the features on the whole stream, then split by days."""
+    names = config.feature_names(spec)
+    stream = featurize(config.simulation, spec, names, config.outcome_delay_days)
     days = split_days(config.simulation.n_days, config.split)
-    train, test = split_frame(simulation.transactions, days)
-    train_features = compute_features(train, spec).to_numpy()
-    test_features = compute_features(test, spec).to_numpy()
-    transactions = simulation.transactions
+    transactions = stream.transactions
+    day = transactions["TX_TIME_DAYS"].to_numpy()
+    train_mask, test_mask = days.train.mask(day), days.test.mask(day)
+    train, test = transactions[train_mask], transactions[test_mask]
+    train_features, test_features = stream.features[train_mask], stream.features[test_mask]
     summary = {
         "generator": GENERATOR,
         "seed": config.simulation.seed,
@@ -113,9 +145,13 @@ def prepare_data(config: DataConfig, spec: FeatureSpec) -> PreparedData:
         "n_train_transactions": len(train),
         "n_test_transactions": len(test),
     }
-    return PreparedData(
-        config, days, train, test, train_features, test_features, spec.names, spec.spec_version, summary
-    )
+    version = spec.version_for(names)
+    if version >= 2:
+        summary["history"] = {
+            "computed_on": "the whole simulated stream, before the split",
+            "outcome_known_after_days": config.outcome_delay_days,
+        }
+    return PreparedData(config, days, train, test, train_features, test_features, names, version, summary)
 
 
 def library_versions() -> dict[str, str]:
@@ -157,7 +193,10 @@ def build_model(
     difference, probabilities = verify_parity(
         model, model_bytes, data.test_features, request.export.element_type
     )
-    metrics = evaluate(probabilities, EvaluationSet.from_frame(data.test), task, request.threshold)
+    evaluation_set = EvaluationSet.from_frame(data.test)
+    metrics = evaluate(probabilities, evaluation_set, task, request.threshold)
+    if data.feature_spec_version >= 2:
+        metrics.update(extended_metrics(probabilities, evaluation_set, task))
     metrics["class_counts"] = {
         "train": class_counts(train_target, task),
         "test": class_counts(target_vector(data.test, task), task),
@@ -183,6 +222,7 @@ def build_model(
         metrics=reported,
         training=training_description(data, request, estimator_description(model, list(data.feature_names))),
         samples=samples,
+        legitimate_class=task.class_labels[0] if data.feature_spec_version >= 2 else None,
     )
     model_path, manifest_path = write_model(out_dir, manifest, model_bytes, schema)
     return BuiltModel(request, manifest, model_bytes, difference, model_path, manifest_path)

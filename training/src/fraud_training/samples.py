@@ -40,20 +40,60 @@ def pick_sample_rows(test: pd.DataFrame, features: pd.DataFrame) -> list[int]:
     return rows
 
 
+# History situations the test days may lack, as overrides of a real legitimate row.
+_HISTORY_SYNTHETIC: tuple[dict[str, float], ...] = (
+    {  # a customer's first transaction, at a terminal with no history
+        "CUSTOMER_ID_NB_TX_1DAY_WINDOW": 1.0,
+        "CUSTOMER_ID_NB_TX_7DAY_WINDOW": 1.0,
+        "CUSTOMER_ID_NB_TX_30DAY_WINDOW": 1.0,
+        "CUSTOMER_ID_AMOUNT_OVER_AVG_30DAY_WINDOW": 1.0,
+        "CUSTOMER_ID_AMOUNT_OVER_MAX_30DAY_WINDOW": 1.0,
+        "TERMINAL_ID_NB_TX_1DAY_WINDOW": 0.0,
+        "TERMINAL_ID_RISK_1DAY_WINDOW": 0.0,
+        "TERMINAL_ID_NB_TX_7DAY_WINDOW": 0.0,
+        "TERMINAL_ID_RISK_7DAY_WINDOW": 0.0,
+        "TERMINAL_ID_NB_TX_30DAY_WINDOW": 0.0,
+        "TERMINAL_ID_RISK_30DAY_WINDOW": 0.0,
+        "TERMINAL_ID_FRAUD_STREAK_30DAY_WINDOW": 0.0,
+    },
+    {  # a terminal whose last confirmed days were all fraud
+        "TERMINAL_ID_RISK_1DAY_WINDOW": 1.0,
+        "TERMINAL_ID_RISK_7DAY_WINDOW": 0.8,
+        "TERMINAL_ID_RISK_30DAY_WINDOW": 0.3,
+        "TERMINAL_ID_FRAUD_STREAK_30DAY_WINDOW": 6.0,
+    },
+    {  # five times the customer's usual amount
+        "CUSTOMER_ID_AMOUNT_OVER_AVG_30DAY_WINDOW": 5.0,
+        "CUSTOMER_ID_AMOUNT_OVER_MAX_30DAY_WINDOW": 3.0,
+    },
+)
+
+
 def sample_inputs(test: pd.DataFrame, features: pd.DataFrame, names: Sequence[str]) -> list[dict[str, float]]:
-    """8-10 named feature vectors covering legit, each scenario, night, weekend, a zero
-    and a large amount."""
+    """8-13 named feature vectors covering legit, each scenario, night, weekend, a zero
+    and a large amount, and for history models a first transaction, a fraudulent
+    terminal and an unusual amount. Values a synthetic sample does not set come from
+    the first real sample (a legitimate weekday-daytime transaction)."""
     samples = [
         {name: float(features.iloc[row][name]) for name in names} for row in pick_sample_rows(test, features)
     ]
+    base = dict(samples[0]) if samples else dict.fromkeys(names, 0.0)
     for amount, weekend, night in _SYNTHETIC:
         values = {
+            **base,
             "TX_AMOUNT": amount,
             "TX_DURING_WEEKEND": float(weekend),
             "TX_DURING_NIGHT": float(night),
         }
         samples.append({name: values[name] for name in names})
+    if any(name not in _SYNTHETIC_NAMES for name in names):
+        for overrides in _HISTORY_SYNTHETIC:
+            values = {**base, **overrides}
+            samples.append({name: values[name] for name in names})
     return samples
+
+
+_SYNTHETIC_NAMES = frozenset({"TX_AMOUNT", "TX_DURING_WEEKEND", "TX_DURING_NIGHT"})
 
 
 def sample_entries(

@@ -1,0 +1,289 @@
+"""History features of the feature spec, event by event: the reference implementation.
+
+`HistoryState` applies transactions and fraud outcomes in arrival order exactly as
+`history.rules` of `models/feature-spec.json` say (watermark and lateness,
+duplicates, outcomes and their statuses, point-in-time windows), keeping every
+event it recorded. It is slow on purpose (plain Python over lists) and written to be
+read next to the rules; `history_offline` computes the same features for a whole
+time-ordered stream with numpy, and the tests hold the two together.
+
+Event times are integer microseconds since the Unix epoch (a request's
+tx_datetime may carry fractions of a second); days are floor(seconds / 86400).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+MICROS_PER_SECOND = 1_000_000
+SECONDS_PER_DAY = 86_400
+MICROS_PER_DAY = SECONDS_PER_DAY * MICROS_PER_SECOND
+
+WindowKind = Literal["customer_window", "terminal_window"]
+CUSTOMER_AGGREGATES = frozenset({"count", "mean_amount", "amount_over_mean", "amount_over_max"})
+TERMINAL_AGGREGATES = frozenset({"count", "fraud_risk", "fraud_streak"})
+OutcomeStatus = Literal["applied", "duplicate", "conflict", "unknown_transaction", "before_transaction"]
+
+
+@dataclass(frozen=True)
+class WindowFeature:
+    """One history feature, from its structured fields in the spec."""
+
+    name: str
+    kind: WindowKind
+    window_days: int
+    delay_days: int
+    aggregate: str
+
+    def day_range(self, day: int) -> tuple[int, int]:
+        """Inclusive days of the window for a transaction on `day`: customer windows
+        end on the day itself, terminal windows `delay_days` before it."""
+        if self.kind == "customer_window":
+            return day - self.window_days + 1 - self.delay_days, day - self.delay_days
+        last = day - self.delay_days - 1
+        return last - self.window_days + 1, last
+
+
+def parse_window_feature(raw: Mapping[str, Any]) -> WindowFeature:
+    """A spec entry of kind customer_window / terminal_window; refuses what this
+    package cannot compute (an unknown aggregate for the kind)."""
+    kind = raw["kind"]
+    known = CUSTOMER_AGGREGATES if kind == "customer_window" else TERMINAL_AGGREGATES
+    if raw["aggregate"] not in known:
+        raise ValueError(
+            f"feature {raw['name']}: no implementation for aggregate {raw['aggregate']!r} of {kind}"
+        )
+    if kind == "customer_window" and int(raw["delay_days"]) != 0:
+        raise ValueError(
+            f"feature {raw['name']}: customer windows end on the transaction's day (delay_days 0)"
+        )
+    if kind == "terminal_window" and int(raw["delay_days"]) < 1:
+        raise ValueError(f"feature {raw['name']}: terminal windows need delay_days >= 1")
+    return WindowFeature(raw["name"], kind, int(raw["window_days"]), int(raw["delay_days"]), raw["aggregate"])
+
+
+# --- times --------------------------------------------------------------------------
+
+
+def _parse_datetime(text: str) -> datetime:
+    parsed = datetime.fromisoformat(text)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _micros(moment: datetime) -> int:
+    delta = moment.astimezone(UTC) - datetime(1970, 1, 1, tzinfo=UTC)
+    return (delta.days * SECONDS_PER_DAY + delta.seconds) * MICROS_PER_SECOND + delta.microseconds
+
+
+def event_micros(event: Mapping[str, Any], epoch: datetime, seconds_key: str, datetime_key: str) -> int:
+    """The clock rule: the date-time field wins, else epoch + seconds."""
+    if event.get(datetime_key) is not None:
+        return _micros(_parse_datetime(str(event[datetime_key])))
+    if event.get(seconds_key) is None:
+        raise ValueError(f"an event needs {datetime_key} or {seconds_key}")
+    return _micros(epoch + timedelta(seconds=int(event[seconds_key])))
+
+
+def day_of(micros: int) -> int:
+    return micros // MICROS_PER_DAY
+
+
+# --- the state ----------------------------------------------------------------------
+
+
+@dataclass
+class RecordedTransaction:
+    transaction_id: int
+    customer_id: int
+    terminal_id: int
+    amount: float
+    time: int  # microseconds since the Unix epoch
+    seq: int  # arrival order of the recording
+    outcome: str | None = None
+    outcome_known_at: int | None = None
+    outcome_seq: int | None = None
+
+    @property
+    def day(self) -> int:
+        return day_of(self.time)
+
+    def fraud_known(self, at: int, before_seq: int) -> bool:
+        """Confirmed fraud for a transaction at time `at` recorded as `before_seq`."""
+        return (
+            self.outcome == "fraud"
+            and self.outcome_seq is not None
+            and self.outcome_seq < before_seq
+            and self.outcome_known_at is not None
+            and self.outcome_known_at <= at
+        )
+
+
+@dataclass(frozen=True)
+class Scored:
+    """The answer for one transaction event: refused as late, or its features."""
+
+    late: bool
+    duplicate: bool = False
+    features: dict[str, float] = field(default_factory=dict)
+
+
+class TransactionIdConflict(ValueError):
+    """A transaction id recorded for another customer or terminal: the rules do not
+    say which transaction a later outcome would then name."""
+
+
+@dataclass
+class HistoryState:
+    """Everything recorded so far; one instance per event sequence."""
+
+    windows: Sequence[WindowFeature]
+    lateness_micros: int
+    watermark: int | None = None
+    by_id: dict[int, RecordedTransaction] = field(default_factory=dict)
+    by_customer: dict[int, list[RecordedTransaction]] = field(default_factory=lambda: defaultdict(list))
+    by_terminal: dict[int, list[RecordedTransaction]] = field(default_factory=lambda: defaultdict(list))
+    _seq: int = 0
+
+    def _next_seq(self) -> int:
+        self._seq += 1
+        return self._seq
+
+    def transaction(
+        self, transaction_id: int, customer_id: int, terminal_id: int, amount: float, time: int
+    ) -> Scored:
+        """Record (once) and score one transaction."""
+        if self.watermark is not None and time < self.watermark - self.lateness_micros:
+            return Scored(late=True)
+        recorded = self.by_id.get(transaction_id)
+        if recorded is not None:
+            if (recorded.customer_id, recorded.terminal_id) != (customer_id, terminal_id):
+                raise TransactionIdConflict(
+                    f"transaction {transaction_id} was recorded for customer {recorded.customer_id} "
+                    f"at terminal {recorded.terminal_id}"
+                )
+            return Scored(late=False, duplicate=True, features=self.features(recorded))
+        recorded = RecordedTransaction(
+            transaction_id, customer_id, terminal_id, float(amount), time, self._next_seq()
+        )
+        self.by_id[transaction_id] = recorded
+        self.by_customer[customer_id].append(recorded)
+        self.by_terminal[terminal_id].append(recorded)
+        self.watermark = time if self.watermark is None else max(self.watermark, time)
+        return Scored(late=False, duplicate=False, features=self.features(recorded))
+
+    def outcome(self, transaction_id: int, outcome: str, known_at: int) -> OutcomeStatus:
+        """Record one fraud outcome; its status per the rules."""
+        recorded = self.by_id.get(transaction_id)
+        if recorded is None:
+            return "unknown_transaction"
+        if known_at < recorded.time:
+            return "before_transaction"
+        if recorded.outcome is not None:
+            return "duplicate" if recorded.outcome == outcome else "conflict"
+        recorded.outcome, recorded.outcome_known_at, recorded.outcome_seq = (
+            outcome,
+            known_at,
+            self._next_seq(),
+        )
+        return "applied"
+
+    # --- features of a recorded transaction x ---------------------------------------
+
+    def features(self, x: RecordedTransaction) -> dict[str, float]:
+        return {window.name: self._value(window, x) for window in self.windows}
+
+    def _value(self, window: WindowFeature, x: RecordedTransaction) -> float:
+        first, last = window.day_range(x.day)
+        if window.kind == "customer_window":
+            previous = [
+                other.amount
+                for other in self.by_customer[x.customer_id]
+                if other.seq < x.seq and other.time <= x.time and first <= other.day <= last
+            ]
+            return _customer_aggregate(window.aggregate, x.amount, previous)
+        in_window = [
+            other
+            for other in self.by_terminal[x.terminal_id]
+            if other.seq < x.seq and first <= other.day <= last
+        ]
+        return _terminal_aggregate(window.aggregate, in_window, x)
+
+
+def _ratio_or_one(amount: float, denominator: float | None) -> float:
+    return 1.0 if denominator is None or denominator == 0 else amount / denominator
+
+
+def _customer_aggregate(aggregate: str, amount: float, previous: list[float]) -> float:
+    if aggregate == "count":
+        return float(len(previous) + 1)
+    if aggregate == "mean_amount":
+        return (sum(previous) + amount) / (len(previous) + 1)
+    if aggregate == "amount_over_mean":
+        return _ratio_or_one(amount, sum(previous) / len(previous) if previous else None)
+    if aggregate == "amount_over_max":
+        return _ratio_or_one(amount, max(previous) if previous else None)
+    raise ValueError(f"unknown customer aggregate {aggregate}")
+
+
+def _terminal_aggregate(
+    aggregate: str, in_window: list[RecordedTransaction], x: RecordedTransaction
+) -> float:
+    if aggregate == "count":
+        return float(len(in_window))
+    frauds = [other.fraud_known(x.time, x.seq) for other in in_window]
+    if aggregate == "fraud_risk":
+        return sum(frauds) / len(in_window) if in_window else 0.0
+    if aggregate == "fraud_streak":
+        return float(_fraud_streak(in_window, frauds))
+    raise ValueError(f"unknown terminal aggregate {aggregate}")
+
+
+def _fraud_streak(in_window: list[RecordedTransaction], frauds: list[bool]) -> int:
+    """Walk back day by day from the window's last day with transactions; count the
+    transactions of consecutive days that are all confirmed fraud."""
+    by_day: dict[int, list[bool]] = defaultdict(list)
+    for other, fraud in zip(in_window, frauds, strict=True):
+        by_day[other.day].append(fraud)
+    streak = 0
+    for day in sorted(by_day, reverse=True):
+        if not all(by_day[day]):
+            break
+        streak += len(by_day[day])
+    return streak
+
+
+# --- history vectors ----------------------------------------------------------------
+
+
+def run_history_vector(
+    vector: Mapping[str, Any], windows: Sequence[WindowFeature], epoch: datetime
+) -> list[dict[str, Any]]:
+    """Apply a spec history vector's events; one result per event:
+    transactions -> {'error': 'late'} or {'duplicate': bool, 'features': {...}},
+    outcomes -> {'status': ...}."""
+    state = HistoryState(windows, int(vector["lateness_seconds"]) * MICROS_PER_SECOND)
+    results: list[dict[str, Any]] = []
+    for event in vector["events"]:
+        if "transaction" in event:
+            t = event["transaction"]
+            scored = state.transaction(
+                int(t["transaction_id"]),
+                int(t["customer_id"]),
+                int(t["terminal_id"]),
+                float(t["tx_amount"]),
+                event_micros(t, epoch, "tx_time_seconds", "tx_datetime"),
+            )
+            results.append(
+                {"error": "late"}
+                if scored.late
+                else {"duplicate": scored.duplicate, "features": scored.features}
+            )
+        else:
+            o = event["outcome"]
+            known_at = event_micros(o, epoch, "known_at_seconds", "known_at")
+            results.append({"status": state.outcome(int(o["transaction_id"]), o["outcome"], known_at)})
+    return results

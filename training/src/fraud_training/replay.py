@@ -1,0 +1,172 @@
+"""Replay files: the event stream a service is fed, and the features it must use.
+
+For a simulated period, `events.jsonl` holds every transaction at its event time and
+every fraud outcome at known_at = event time + the outcome delay, interleaved in
+arrival order (time; at the same second outcomes before transactions, as
+`history_offline` assumes; then the stream's order). `features.jsonl` holds, per
+transaction id, the feature vector the offline pipeline computes for it. A service
+that records the events in that order and answers with the features it used must
+give the same vectors (the parity check of the online-features issue).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from fraud_training.features import FeatureSpec, compute_features, utc_epoch_seconds
+from fraud_training.history import MICROS_PER_SECOND, HistoryState
+
+FORMAT_VERSION = 1
+_OUTCOME, _TRANSACTION = 0, 1  # order of kinds at the same second
+
+
+@dataclass(frozen=True)
+class ReplayEvent:
+    """One event of the stream, request-shaped (the keys of the history vectors)."""
+
+    kind: str  # "transaction" or "outcome"
+    body: dict[str, Any]
+
+    def as_json(self) -> dict[str, Any]:
+        return {self.kind: self.body}
+
+
+def event_order(seconds: np.ndarray, outcome_delay_seconds: int) -> tuple[np.ndarray, np.ndarray]:
+    """(row, kind) of every event in arrival order: transactions at their second,
+    outcomes at second + delay; outcomes first at the same second; then row order.
+    The delay is at least a second, so an outcome always follows its transaction."""
+    if outcome_delay_seconds < 1:
+        raise ValueError("the outcome delay must be at least 1 second")
+    rows = np.arange(len(seconds))
+    times = np.concatenate([seconds, seconds + outcome_delay_seconds])
+    kinds = np.concatenate([np.full(len(rows), _TRANSACTION), np.full(len(rows), _OUTCOME)])
+    all_rows = np.concatenate([rows, rows])
+    order = np.lexsort((all_rows, kinds, times))
+    return all_rows[order], kinds[order]
+
+
+def replay_events(
+    stream: pd.DataFrame, spec: FeatureSpec, outcome_delay_seconds: int, until_seconds: int | None = None
+) -> Iterator[ReplayEvent]:
+    """The events of a time-ordered stream (simulator columns), in arrival order.
+    Outcomes known after `until_seconds` (unix) are left out: they are in the future."""
+    seconds = utc_epoch_seconds(stream, spec)
+    relative = seconds - spec.epoch_seconds
+    ids = stream["TRANSACTION_ID"].to_numpy()
+    customers = stream["CUSTOMER_ID"].to_numpy()
+    terminals = stream["TERMINAL_ID"].to_numpy()
+    amounts = stream["TX_AMOUNT"].to_numpy(dtype=np.float64)
+    fraud = stream["TX_FRAUD"].to_numpy()
+    rows, kinds = event_order(seconds, outcome_delay_seconds)
+    for row, kind in zip(rows.tolist(), kinds.tolist(), strict=True):
+        if kind == _TRANSACTION:
+            yield ReplayEvent(
+                "transaction",
+                {
+                    "transaction_id": int(ids[row]),
+                    "customer_id": int(customers[row]),
+                    "terminal_id": int(terminals[row]),
+                    "tx_amount": float(amounts[row]),
+                    "tx_time_seconds": int(relative[row]),
+                },
+            )
+        elif until_seconds is None or seconds[row] + outcome_delay_seconds <= until_seconds:
+            yield ReplayEvent(
+                "outcome",
+                {
+                    "transaction_id": int(ids[row]),
+                    "outcome": "fraud" if fraud[row] == 1 else "legitimate",
+                    "known_at_seconds": int(relative[row] + outcome_delay_seconds),
+                },
+            )
+
+
+def reference_features(
+    events: Sequence[ReplayEvent] | Iterator[ReplayEvent], spec: FeatureSpec, lateness_seconds: int = 0
+) -> dict[int, dict[str, float]]:
+    """The event-by-event reference over a replay stream: history features per
+    transaction id (for the parity test between the two Python implementations)."""
+    state = HistoryState(spec.windows, lateness_seconds * MICROS_PER_SECOND)
+    epoch_micros = spec.epoch_seconds * MICROS_PER_SECOND
+    features: dict[int, dict[str, float]] = {}
+    for event in events:
+        body = event.body
+        if event.kind == "transaction":
+            scored = state.transaction(
+                body["transaction_id"],
+                body["customer_id"],
+                body["terminal_id"],
+                body["tx_amount"],
+                epoch_micros + body["tx_time_seconds"] * MICROS_PER_SECOND,
+            )
+            if scored.late:
+                raise ValueError(f"replay transaction {body['transaction_id']} refused as late")
+            features[body["transaction_id"]] = scored.features
+        else:
+            known_at = epoch_micros + body["known_at_seconds"] * MICROS_PER_SECOND
+            status = state.outcome(body["transaction_id"], body["outcome"], known_at)
+            if status != "applied":
+                raise ValueError(f"replay outcome for {body['transaction_id']}: {status}")
+    return features
+
+
+@dataclass(frozen=True)
+class ReplayFiles:
+    events: Path
+    features: Path
+    meta: Path
+    n_transactions: int
+    n_outcomes: int
+
+
+def write_replay(
+    stream: pd.DataFrame,
+    spec: FeatureSpec,
+    out_dir: Path,
+    outcome_delay_seconds: int,
+    description: Mapping[str, Any],
+    names: Sequence[str] | None = None,
+) -> ReplayFiles:
+    """events.jsonl, features.jsonl and replay.json (what was simulated, the format)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    wanted = list(spec.names if names is None else names)
+    matrix = compute_features(stream, spec, wanted, outcome_delay_seconds).to_numpy()
+    ids = stream["TRANSACTION_ID"].to_numpy()
+    features_path = out_dir / "features.jsonl"
+    with features_path.open("w", encoding="utf-8") as handle:
+        for transaction_id, row in zip(ids.tolist(), matrix.tolist(), strict=True):
+            handle.write(
+                json.dumps(
+                    {"transaction_id": transaction_id, "features": dict(zip(wanted, row, strict=True))}
+                )
+            )
+            handle.write("\n")
+    last_second = int(utc_epoch_seconds(stream, spec).max()) if len(stream) else 0
+    events_path = out_dir / "events.jsonl"
+    counts = {"transaction": 0, "outcome": 0}
+    with events_path.open("w", encoding="utf-8") as handle:
+        for event in replay_events(stream, spec, outcome_delay_seconds, until_seconds=last_second):
+            counts[event.kind] += 1
+            handle.write(json.dumps(event.as_json()))
+            handle.write("\n")
+    meta_path = out_dir / "replay.json"
+    meta = {
+        "format_version": FORMAT_VERSION,
+        "feature_spec_version": spec.spec_version,
+        "epoch": spec.epoch.isoformat().replace("+00:00", "Z"),
+        "outcome_delay_seconds": outcome_delay_seconds,
+        "n_transactions": counts["transaction"],
+        "n_outcomes": counts["outcome"],
+        "features": wanted,
+        "tolerance": 1e-6,
+        **description,
+    }
+    meta_path.write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+    return ReplayFiles(events_path, features_path, meta_path, counts["transaction"], counts["outcome"])
