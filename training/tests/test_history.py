@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from fraud_training.features import FeatureSpec, compute_features
-from fraud_training.history import HistoryState, TransactionIdConflict, run_history_vector
+from fraud_training.history import HistoryState, run_history_vector
 from fraud_training.history_offline import StreamOrderError, history_features
 from fraud_training.paths import repo_paths
 from fraud_training.replay import reference_features, replay_events
@@ -56,11 +56,28 @@ def test_window_definitions_come_from_the_spec_fields(spec: FeatureSpec) -> None
     assert by_name["CUSTOMER_ID_NB_TX_30DAY_WINDOW"].day_range(100) == (71, 100)
 
 
-def test_an_id_reused_for_another_customer_is_refused(spec: FeatureSpec) -> None:
+def test_an_id_reused_for_another_customer_is_recorded_for_it_once_at_the_terminal(spec: FeatureSpec) -> None:
     state = HistoryState(spec.windows, 0)
     state.transaction(1, 1, 1, 10.0, 0)
-    with pytest.raises(TransactionIdConflict, match="customer 1"):
-        state.transaction(1, 2, 1, 10.0, 0)
+    reused = state.transaction(1, 2, 1, 30.0, 1)
+    assert not reused.duplicate
+    assert reused.features["CUSTOMER_ID_NB_TX_1DAY_WINDOW"] == 1
+    assert [o.customer_id for o in state.by_terminal[1]] == [1]
+    assert state.by_id[1].customer_id == 1, "outcomes name the first recording"
+
+
+def test_a_duplicate_is_never_late_and_sees_what_was_recorded_since(spec: FeatureSpec) -> None:
+    day = 86_400 * 1_000_000
+    state = HistoryState(spec.windows, 3_600 * 1_000_000)
+    hour = 3_600 * 1_000_000
+    first = state.transaction(1, 1, 1, 10.0, 10 * day + 2 * hour)
+    assert first.features["CUSTOMER_ID_NB_TX_1DAY_WINDOW"] == 1
+    state.transaction(2, 1, 1, 20.0, 10 * day + hour)
+    state.transaction(3, 1, 2, 5.0, 12 * day)
+    retry = state.transaction(1, 1, 1, 10.0, 10 * day + 2 * hour)
+    assert not retry.late and retry.duplicate
+    assert retry.features["CUSTOMER_ID_NB_TX_1DAY_WINDOW"] == 2, "transaction 2 (earlier in event time, recorded since) counts"
+    assert state.transaction(4, 1, 1, 1.0, 10 * day + 2 * hour).late
 
 
 # --- offline == reference on simulated streams ----------------------------------------

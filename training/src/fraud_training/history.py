@@ -112,7 +112,7 @@ class RecordedTransaction:
         return day_of(self.time)
 
     def fraud_known(self, at: int, before_seq: int) -> bool:
-        """Confirmed fraud for a transaction at time `at` recorded as `before_seq`."""
+        """Confirmed fraud for a transaction at time `at` scored as `before_seq`."""
         return (
             self.outcome == "fraud"
             and self.outcome_seq is not None
@@ -131,18 +131,15 @@ class Scored:
     features: dict[str, float] = field(default_factory=dict)
 
 
-class TransactionIdConflict(ValueError):
-    """A transaction id recorded for another customer or terminal: the rules do not
-    say which transaction a later outcome would then name."""
-
-
 @dataclass
 class HistoryState:
     """Everything recorded so far; one instance per event sequence."""
 
     windows: Sequence[WindowFeature]
     lateness_micros: int
-    watermark: int | None = None
+    #: The newest event time recorded per customer: lateness is per customer.
+    watermarks: dict[int, int] = field(default_factory=dict)
+    #: The first recording of each id: the one outcomes name.
     by_id: dict[int, RecordedTransaction] = field(default_factory=dict)
     by_customer: dict[int, list[RecordedTransaction]] = field(default_factory=lambda: defaultdict(list))
     by_terminal: dict[int, list[RecordedTransaction]] = field(default_factory=lambda: defaultdict(list))
@@ -155,25 +152,29 @@ class HistoryState:
     def transaction(
         self, transaction_id: int, customer_id: int, terminal_id: int, amount: float, time: int
     ) -> Scored:
-        """Record (once) and score one transaction."""
-        if self.watermark is not None and time < self.watermark - self.lateness_micros:
+        """Record (once per customer and per terminal) and score one transaction.
+
+        A duplicate (the id already recorded for this customer and terminal) is never
+        late, is not recorded again, and is scored as of now: from everything recorded
+        so far, its recorded copy standing for it. An id recorded under another
+        customer or terminal is recorded again under the new ones; outcomes keep
+        naming the first recording.
+        """
+        known_for_customer = any(o.transaction_id == transaction_id for o in self.by_customer[customer_id])
+        known_for_terminal = any(o.transaction_id == transaction_id for o in self.by_terminal[terminal_id])
+        duplicate = known_for_customer and known_for_terminal
+        watermark = self.watermarks.get(customer_id)
+        if not duplicate and watermark is not None and time < watermark - self.lateness_micros:
             return Scored(late=True)
-        recorded = self.by_id.get(transaction_id)
-        if recorded is not None:
-            if (recorded.customer_id, recorded.terminal_id) != (customer_id, terminal_id):
-                raise TransactionIdConflict(
-                    f"transaction {transaction_id} was recorded for customer {recorded.customer_id} "
-                    f"at terminal {recorded.terminal_id}"
-                )
-            return Scored(late=False, duplicate=True, features=self.features(recorded))
-        recorded = RecordedTransaction(
-            transaction_id, customer_id, terminal_id, float(amount), time, self._next_seq()
-        )
-        self.by_id[transaction_id] = recorded
-        self.by_customer[customer_id].append(recorded)
-        self.by_terminal[terminal_id].append(recorded)
-        self.watermark = time if self.watermark is None else max(self.watermark, time)
-        return Scored(late=False, duplicate=False, features=self.features(recorded))
+        seq = self._next_seq()
+        x = RecordedTransaction(transaction_id, customer_id, terminal_id, float(amount), time, seq)
+        if not known_for_customer:
+            self.by_customer[customer_id].append(x)
+            self.watermarks[customer_id] = time if watermark is None else max(watermark, time)
+        if not known_for_terminal:
+            self.by_terminal[terminal_id].append(x)
+        self.by_id.setdefault(transaction_id, x)
+        return Scored(late=False, duplicate=duplicate, features=self.features(x))
 
     def outcome(self, transaction_id: int, outcome: str, known_at: int) -> OutcomeStatus:
         """Record one fraud outcome; its status per the rules."""
@@ -199,16 +200,20 @@ class HistoryState:
     def _value(self, window: WindowFeature, x: RecordedTransaction) -> float:
         first, last = window.day_range(x.day)
         if window.kind == "customer_window":
+            # x's own id (its first recording, for a duplicate) stands for x, counted once.
             previous = [
                 other.amount
                 for other in self.by_customer[x.customer_id]
-                if other.seq < x.seq and other.time <= x.time and first <= other.day <= last
+                if other.seq < x.seq
+                and other.transaction_id != x.transaction_id
+                and other.time <= x.time
+                and first <= other.day <= last
             ]
             return _customer_aggregate(window.aggregate, x.amount, previous)
         in_window = [
             other
             for other in self.by_terminal[x.terminal_id]
-            if other.seq < x.seq and first <= other.day <= last
+            if other.seq < x.seq and other.transaction_id != x.transaction_id and first <= other.day <= last
         ]
         return _terminal_aggregate(window.aggregate, in_window, x)
 
