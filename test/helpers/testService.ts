@@ -60,7 +60,22 @@ export async function startTestService(env: Record<string, string> = {}, waitUnt
   };
 }
 
-/** A transaction every model accepts; override fields per test. */
+let freshEntity = 0;
+
+/**
+ * A transaction every model accepts; override fields per test. Unless told
+ * otherwise it is the first transaction of a new card at a new terminal, so
+ * the history features are those of an empty history whatever ran before.
+ */
 export function transaction(overrides: Partial<TransactionInput> = {}): TransactionInput {
-  return { transactionId: 1, customerId: 42, terminalId: 7, txAmount: 57.16, txTimeSeconds: 3600, txTimeDays: 0, ...overrides };
+  freshEntity++;
+  return {
+    transactionId: 1,
+    customerId: 1_000_000 + freshEntity,
+    terminalId: 2_000_000 + freshEntity,
+    txAmount: 57.16,
+    txTimeSeconds: 3600,
+    txTimeDays: 0,
+    ...overrides,
+  };
 }
