@@ -1,8 +1,10 @@
+import { readFileSync } from 'node:fs';
 import { status } from '@grpc/grpc-js';
 import assert from 'node:assert/strict';
 import { FraudCallError } from '../../client/fraudClient.js';
 import { ModelTask } from '../../src/gen/fraud/v1/fraud_service.js';
 import { RawStub } from '../helpers/rawStub.js';
+import { bundled } from '../helpers/paths.js';
 import { startTestService, transaction, type TestService } from '../helpers/testService.js';
 import { waitFor } from '../helpers/waitFor.js';
 
@@ -245,7 +247,9 @@ describe('FraudService over a real socket (bundled models)', () => {
       assert.ok(binary !== undefined && scenario !== undefined);
       assert.equal(binary.serving, true);
       assert.equal(binary.model?.name, 'fraud-binary');
-      assert.deepEqual(binary.features, ['TX_AMOUNT', 'TX_DURING_WEEKEND', 'TX_DURING_NIGHT']);
+      const manifest = JSON.parse(readFileSync(bundled('fraud-binary'), 'utf8')) as { features: string[] };
+      assert.deepEqual(binary.features, manifest.features);
+      assert.ok(binary.features.includes('TERMINAL_ID_RISK_7DAY_WINDOW'), 'the bundled model reads history');
       assert.deepEqual(binary.classes, [{ id: 0, label: 'simple_transaction' }, { id: 1, label: 'FRAUD' }]);
       assert.equal(typeof binary.threshold, 'number');
       assert.equal(binary.inputElementType, 'float32');

@@ -211,7 +211,10 @@ describe('customer and terminal history over a real socket (embedded store)', ()
 
 describe('a service that keeps no history (FRAUD_STATE_STORE=none)', () => {
   it('should refuse a model that needs history, saying why, and outcomes with FAILED_PRECONDITION', async () => {
-    const service = await startTestService({ FRAUD_STATE_STORE: 'none', FRAUD_BINARY_MODEL_URI: fixture('binary-history-f32') }, false);
+    const service = await startTestService(
+      { FRAUD_STATE_STORE: 'none', FRAUD_BINARY_MODEL_URI: fixture('binary-history-f32'), FRAUD_SCENARIO_MODEL_URI: fixture('scenario-zipmap-f32') },
+      false,
+    );
     try {
       const info = await waitFor('the refusal', async () => {
         const { models } = await service.client.getModelInfo();
