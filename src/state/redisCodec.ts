@@ -1,0 +1,217 @@
+import {
+  CUSTOMER_DAY_STRIDE,
+  FRAUD_STRIDE,
+  TERMINAL_DAY_STRIDE,
+  type CustomerHistory,
+  type RecentTransaction,
+  type TerminalHistory,
+} from '../features/entityHistory.js';
+
+/**
+ * The byte layouts of redisScripts.ts on the Node side: script arguments
+ * packed, replies read back into the packed-array views the features read
+ * (the same types the embedded store hands over).
+ */
+
+const HEADER_BYTES = 16;
+const CUSTOMER_DAY_BYTES = CUSTOMER_DAY_STRIDE * 8;
+const RECENT_BYTES = 24;
+const TERMINAL_DAY_BYTES = TERMINAL_DAY_STRIDE * 8;
+const FRAUD_BYTES = 24;
+
+/** A reply that does not have the layout the scripts write: a bug or a foreign key, never scored on. */
+export class ReplyFormatError extends Error {
+  override readonly name = 'ReplyFormatError';
+}
+
+/** The 8 bytes of an id as the scripts compare them. */
+export function idBytes(id: bigint): Buffer {
+  const bytes = Buffer.allocUnsafe(8);
+  bytes.writeBigUInt64LE(BigInt.asUintN(64, id));
+  return bytes;
+}
+
+/** <c8 id, d time, d amount>: a transaction as CUSTOMER_RECORD takes it. */
+export function customerArgument(id: bigint, time: number, amount: number): Buffer {
+  const bytes = Buffer.allocUnsafe(24);
+  bytes.writeBigUInt64LE(BigInt.asUintN(64, id), 0);
+  bytes.writeDoubleLE(time, 8);
+  bytes.writeDoubleLE(amount, 16);
+  return bytes;
+}
+
+/** <c8 id, d time>: a transaction as TERMINAL_RECORD takes it. */
+export function terminalArgument(id: bigint, time: number): Buffer {
+  const bytes = Buffer.allocUnsafe(16);
+  bytes.writeBigUInt64LE(BigInt.asUintN(64, id), 0);
+  bytes.writeDoubleLE(time, 8);
+  return bytes;
+}
+
+/** <c8 id, d time, d watermark before>: what TERMINAL_UNCOUNT takes back. */
+export function uncountArgument(id: bigint, time: number, watermarkBefore: number): Buffer {
+  const bytes = Buffer.allocUnsafe(24);
+  bytes.writeBigUInt64LE(BigInt.asUintN(64, id), 0);
+  bytes.writeDoubleLE(time, 8);
+  bytes.writeDoubleLE(watermarkBefore, 16);
+  return bytes;
+}
+
+/** <c8 customer id, c8 terminal id, d time>: the transaction index entry. */
+export function indexValue(customerId: bigint, terminalId: bigint, time: number): Buffer {
+  const bytes = Buffer.allocUnsafe(24);
+  bytes.writeBigUInt64LE(BigInt.asUintN(64, customerId), 0);
+  bytes.writeBigUInt64LE(BigInt.asUintN(64, terminalId), 8);
+  bytes.writeDoubleLE(time, 16);
+  return bytes;
+}
+
+/** <c1 'f' | 'l', d known_at>: an outcome as OUTCOME_RECORD takes it. */
+export function outcomeArgument(outcome: 'fraud' | 'legitimate', knownAt: number): Buffer {
+  const bytes = Buffer.allocUnsafe(9);
+  bytes.write(outcome === 'fraud' ? 'f' : 'l', 0, 'latin1');
+  bytes.writeDoubleLE(knownAt, 1);
+  return bytes;
+}
+
+/** <c8 transaction id, d day, d known_at>: a confirmed fraud as TERMINAL_FRAUD takes it. */
+export function fraudArgument(transactionId: bigint, day: number, knownAt: number): Buffer {
+  const bytes = Buffer.allocUnsafe(24);
+  bytes.writeBigUInt64LE(BigInt.asUintN(64, transactionId), 0);
+  bytes.writeDoubleLE(day, 8);
+  bytes.writeDoubleLE(knownAt, 16);
+  return bytes;
+}
+
+export interface CustomerReply {
+  /** late: refused, unless the transaction index shows a repeat; then `history` is as kept. */
+  readonly status: 'late' | 'new' | 'duplicate';
+  /** For a late one: the earliest event time its customer accepts. */
+  readonly earliestAccepted: number;
+  readonly history: CustomerHistory;
+}
+
+const EMPTY_CUSTOMER: CustomerHistory = Object.freeze({ days: new Float64Array(0), dayCount: 0, recent: [] });
+
+export function decodeCustomerReply(reply: Buffer): CustomerReply {
+  const status = reply[0];
+  if (status === 0x4c /* L */) {
+    expectLength(reply, 9, 'customer');
+    const earliestAccepted = reply.readDoubleLE(1);
+    return { status: 'late', earliestAccepted, history: reply.length === 9 ? EMPTY_CUSTOMER : decodeCustomer(reply, 9) };
+  }
+  if (status !== 0x4e /* N */ && status !== 0x44 /* D */) throw new ReplyFormatError(`unexpected customer reply status ${String(status)}`);
+  return { status: status === 0x4e ? 'new' : 'duplicate', earliestAccepted: Number.NEGATIVE_INFINITY, history: decodeCustomer(reply, 1) };
+}
+
+function decodeCustomer(reply: Buffer, start: number): CustomerHistory {
+  expectLength(reply, start + HEADER_BYTES, 'customer');
+  const dayCount = reply.readUInt32LE(start + 8);
+  const recentCount = reply.readUInt32LE(start + 12);
+  expectLength(reply, start + HEADER_BYTES + dayCount * CUSTOMER_DAY_BYTES + recentCount * RECENT_BYTES, 'customer', true);
+  const days = readDoubles(reply, start + HEADER_BYTES, dayCount * CUSTOMER_DAY_STRIDE);
+  const recent = new Array<RecentTransaction>(recentCount);
+  let offset = start + HEADER_BYTES + dayCount * CUSTOMER_DAY_BYTES;
+  for (let entry = 0; entry < recentCount; entry++) {
+    recent[entry] = { id: BigInt.asIntN(64, reply.readBigUInt64LE(offset)), time: reply.readDoubleLE(offset + 8), amount: reply.readDoubleLE(offset + 16) };
+    offset += RECENT_BYTES;
+  }
+  return { days, dayCount, recent };
+}
+
+/** 'counted' when the id set would have known a repeat; 'counted_unsure' when the id is older than the set remembers. */
+export type TerminalCount = 'seen' | 'counted' | 'counted_unsure';
+
+export interface TerminalReply {
+  readonly count: TerminalCount;
+  /** The terminal's watermark before this call, for a repair to restore. */
+  readonly watermarkBefore: number;
+  readonly history: MutableTerminalHistory;
+}
+
+/** A terminal view the store may still correct (a count taken back earlier in the same call). */
+export interface MutableTerminalHistory extends TerminalHistory {
+  readonly days: Float64Array;
+}
+
+export function decodeTerminalReply(reply: Buffer): TerminalReply {
+  const status = reply[0];
+  const count = status === 0x53 /* S */ ? 'seen' : status === 0x4e /* N */ ? 'counted' : status === 0x55 /* U */ ? 'counted_unsure' : undefined;
+  if (count === undefined) throw new ReplyFormatError(`unexpected terminal reply status ${String(status)}`);
+  const start = 9;
+  expectLength(reply, start + HEADER_BYTES, 'terminal');
+  const dayCount = reply.readUInt32LE(start + 8);
+  const fraudCount = reply.readUInt32LE(start + 12);
+  expectLength(reply, start + HEADER_BYTES + dayCount * TERMINAL_DAY_BYTES + fraudCount * FRAUD_BYTES, 'terminal', true);
+  const days = readDoubles(reply, start + HEADER_BYTES, dayCount * TERMINAL_DAY_STRIDE);
+  const frauds = new Float64Array(fraudCount * FRAUD_STRIDE);
+  let offset = start + HEADER_BYTES + dayCount * TERMINAL_DAY_BYTES;
+  for (let entry = 0; entry < fraudCount; entry++) {
+    // The transaction id (8 bytes) is for idempotency in Redis; the features read day and known_at.
+    frauds[entry * FRAUD_STRIDE] = reply.readDoubleLE(offset + 8);
+    frauds[entry * FRAUD_STRIDE + 1] = reply.readDoubleLE(offset + 16);
+    offset += FRAUD_BYTES;
+  }
+  return { count, watermarkBefore: reply.readDoubleLE(1), history: { days, dayCount, frauds, fraudCount } };
+}
+
+/** The transaction index entry: the customer, terminal and event time of the first recording of an id. */
+export interface IndexEntry {
+  readonly customerId: bigint;
+  readonly terminalId: bigint;
+  readonly time: number;
+}
+
+export function decodeIndexEntry(value: Buffer | null): IndexEntry | undefined {
+  if (value === null) return undefined;
+  if (value.length < 24) throw new ReplyFormatError(`transaction index entry of ${value.length} bytes`);
+  return { customerId: BigInt.asIntN(64, value.readBigUInt64LE(0)), terminalId: BigInt.asIntN(64, value.readBigUInt64LE(8)), time: value.readDoubleLE(16) };
+}
+
+/** The watermark at the head of a customer's value (GETRANGE 0 7), or -Infinity for none. */
+export function decodeWatermark(head: Buffer): number {
+  return head.length >= 8 ? head.readDoubleLE(0) : Number.NEGATIVE_INFINITY;
+}
+
+export type OutcomeReply =
+  | { readonly status: 'unknown_transaction' }
+  | { readonly status: 'before_transaction'; readonly time: number }
+  | {
+      readonly status: 'applied' | 'duplicate' | 'conflict';
+      readonly terminalId: bigint;
+      readonly time: number;
+      /** The outcome that stays recorded, and when it became known. */
+      readonly recorded: 'fraud' | 'legitimate';
+      readonly knownAt: number;
+    };
+
+export function decodeOutcomeReply(reply: Buffer): OutcomeReply {
+  const status = reply[0];
+  if (status === 0x55 /* U */) return { status: 'unknown_transaction' };
+  if (status === 0x42 /* B */) {
+    expectLength(reply, 9, 'outcome');
+    return { status: 'before_transaction', time: reply.readDoubleLE(1) };
+  }
+  const name = status === 0x41 /* A */ ? 'applied' : status === 0x44 /* D */ ? 'duplicate' : status === 0x43 /* C */ ? 'conflict' : undefined;
+  if (name === undefined) throw new ReplyFormatError(`unexpected outcome reply status ${String(status)}`);
+  expectLength(reply, 34, 'outcome', true);
+  return {
+    status: name,
+    terminalId: BigInt.asIntN(64, reply.readBigUInt64LE(9)),
+    time: reply.readDoubleLE(17),
+    recorded: reply[25] === 0x66 /* f */ ? 'fraud' : 'legitimate',
+    knownAt: reply.readDoubleLE(26),
+  };
+}
+
+function readDoubles(buffer: Buffer, offset: number, count: number): Float64Array {
+  const values = new Float64Array(count);
+  for (let index = 0; index < count; index++) values[index] = buffer.readDoubleLE(offset + index * 8);
+  return values;
+}
+
+function expectLength(buffer: Buffer, length: number, what: string, exact = false): void {
+  if (buffer.length < length || (exact && buffer.length !== length)) {
+    throw new ReplyFormatError(`${what} reply of ${buffer.length} bytes, expected ${exact ? '' : 'at least '}${length}`);
+  }
+}

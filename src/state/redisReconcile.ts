@@ -1,0 +1,43 @@
+import type { CustomerReply, IndexEntry, TerminalCount } from './redisCodec.js';
+import type { TransactionEvent } from './stateStore.js';
+
+/** Why a terminal's count is taken back: the customer refused the transaction, or it was a repeat. */
+export type TakeBack = 'late' | 'repeat';
+
+/** What one transaction of a round trip amounts to, once its three answers are put together. */
+export interface Reconciled {
+  /** Refused: nothing of it may stay recorded. */
+  readonly late: boolean;
+  /** Recorded before under the same customer and terminal. */
+  readonly duplicate: boolean;
+  /** The terminal counted it and must not have. */
+  readonly takeBack: TakeBack | undefined;
+  /** This call wrote the transaction index entry of a refused transaction: remove it. */
+  readonly forgetIndex: boolean;
+}
+
+/**
+ * The embedded store's decision for one transaction (memoryStateStore.ts),
+ * from the answers of three scripts that ran independently, one per Cluster
+ * slot: the customer's (lateness, and whether it has the id), the
+ * terminal's (whether its id set knew the id, and whether it would have
+ * known a repeat), and the transaction index's entry before this call (the
+ * first recording of the id).
+ *
+ * - A repeat (same customer and terminal in the index) is never late and
+ *   counts nowhere again; a customer that took the transaction as new had no
+ *   earlier copy, so an index entry it contradicts is a concurrent call's.
+ * - The terminal counts a transaction unless it is late, or the index shows
+ *   the id was recorded at this terminal first. A count the id set vouches
+ *   for ('counted') is kept: the index entry can then only be a concurrent
+ *   call's that reached the index first and the terminal second.
+ */
+export function reconcile(event: TransactionEvent, customer: CustomerReply['status'], terminal: TerminalCount, recorded: IndexEntry | undefined): Reconciled {
+  const repeat = customer !== 'new' && recorded?.customerId === event.customerId && recorded.terminalId === event.terminalId;
+  const late = customer === 'late' && !repeat;
+  const counted = terminal !== 'seen';
+  let takeBack: TakeBack | undefined;
+  if (late && counted) takeBack = 'late';
+  else if (!late && terminal === 'counted_unsure' && recorded?.terminalId === event.terminalId) takeBack = 'repeat';
+  return { late, duplicate: repeat || customer === 'duplicate', takeBack, forgetIndex: late && recorded === undefined };
+}

@@ -1,0 +1,380 @@
+import { TERMINAL_DAY_STRIDE, dayOf, type TransactionHistory } from '../features/entityHistory.js';
+import type { Logger } from '../observability/logger.js';
+import { retentionSeconds, type Retention } from './entityRecords.js';
+import {
+  beforeTransactionMessage,
+  conflictingOutcomeMessage,
+  duplicateOutcomeMessage,
+  unknownTransactionMessage,
+} from './outcomeMessages.js';
+import {
+  customerArgument,
+  decodeCustomerReply,
+  decodeIndexEntry,
+  decodeOutcomeReply,
+  decodeTerminalReply,
+  decodeWatermark,
+  fraudArgument,
+  indexValue,
+  outcomeArgument,
+  terminalArgument,
+  uncountArgument,
+  type MutableTerminalHistory,
+} from './redisCodec.js';
+import { RedisConnection, type RedisFailureReason, type ScriptCall } from './redisConnection.js';
+import { reconcile } from './redisReconcile.js';
+import { CUSTOMER_RECORD, INDEX_FORGET, OUTCOME_RECORD, TERMINAL_FRAUD, TERMINAL_RECORD, TERMINAL_UNCOUNT } from './redisScripts.js';
+import type { HistoryConsumer, LateTransaction, OutcomeReport, OutcomeResult, StateStore, TransactionEvent } from './stateStore.js';
+
+export interface RedisStateStoreOptions {
+  readonly url: string;
+  readonly password: string | undefined;
+  readonly timeoutMs: number;
+  /** Prefix of every key (FRAUD_REDIS_KEY_PREFIX); must not hold a hash tag. */
+  readonly keyPrefix: string;
+  readonly latenessSeconds: number;
+  /** How far ahead of the clock event times may be: keys live this much longer than retention. */
+  readonly maxFutureSeconds: number;
+  /** Days of history the features read back from a transaction's day, per entity kind. */
+  readonly historyDays: { readonly customer: number; readonly terminal: number };
+  readonly logger: Logger;
+  readonly maxPendingCommands?: number;
+  readonly onFailure?: (reason: RedisFailureReason) => void;
+  readonly onAvailability?: (available: boolean) => void;
+  /**
+   * Told of each count taken back at a terminal: for a refused late
+   * transaction, or a repeat the terminal's id set had forgotten; and of a
+   * repair dropped because too many wait for Redis.
+   */
+  readonly onRepair?: (event: RepairEvent) => void;
+}
+
+export type RepairEvent = 'late' | 'repeat' | 'dropped';
+
+/** A count the terminal script made that the customer or the transaction index overruled. */
+interface Repair {
+  readonly terminalId: bigint;
+  readonly argument: Buffer;
+  /** A retried repair only applies while the terminal still remembers the count (it may have run already). */
+  gated: boolean;
+}
+
+/**
+ * Transactions per round trip: a batch goes in several, in order, so that no
+ * round trip holds Redis (single-threaded) for long and each fits the timeout.
+ */
+const MAX_TRANSACTIONS_PER_ROUND_TRIP = 256;
+
+/** Repairs kept for a retry when Redis failed them; beyond it they are dropped, logged and counted. */
+const MAX_UNREPAIRED = 10_000;
+const REPAIR_RETRY_MS = 1_000;
+
+/**
+ * The state store in Redis, for several replicas: the same semantics as
+ * MemoryStateStore (models/feature-spec.json, history.rules), with each
+ * entity's read-and-update done by a Lua script (redisScripts.ts).
+ *
+ * Recording a call's transactions is one round trip: per transaction a
+ * customer script, a terminal script and a transaction-index SET NX, all
+ * pipelined (with the other calls of the same event-loop turn). The customer
+ * decides lateness and repeats; the terminal counts on its own, because a
+ * script can only touch one Cluster slot. When they disagree (the customer
+ * refused a late transaction, or the index shows a repeat the terminal's id
+ * set had forgotten), the terminal's count is taken back by an idempotent
+ * script sent right after, before the call returns, and the views handed to
+ * `use` are corrected, so the history equals the embedded store's.
+ *
+ * Retention: every key expires (TTL refreshed on each write) the retention
+ * (longest window + delay + lateness) plus the future margin after its last
+ * write, and the scripts drop the days no window can reach.
+ */
+export class RedisStateStore implements StateStore {
+  readonly kind = 'redis';
+  readonly connection: RedisConnection;
+  private readonly customerRecord: ScriptCall;
+  private readonly terminalRecord: ScriptCall;
+  private readonly terminalUncount: ScriptCall;
+  private readonly indexForget: ScriptCall;
+  private readonly outcomeRecord: ScriptCall;
+  private readonly terminalFraud: ScriptCall;
+  private readonly prefix: string;
+  private readonly lateness: string;
+  private readonly customerDays: string;
+  private readonly terminalDays: string;
+  private readonly customerTtlMs: string;
+  private readonly terminalTtlMs: string;
+  private readonly unrepaired: Repair[] = [];
+  private repairTimer: NodeJS.Timeout | undefined;
+  private readonly log: Logger;
+  /** Newest event time this replica recorded (Unix seconds), for the watermark gauge. */
+  watermark = Number.NEGATIVE_INFINITY;
+
+  constructor(private readonly options: RedisStateStoreOptions) {
+    if (/[{}]/.test(options.keyPrefix)) throw new Error('the Redis key prefix must not contain { or }: keys carry their own hash tags');
+    this.log = options.logger.child({ component: 'redis-state' });
+    this.connection = new RedisConnection({
+      url: options.url,
+      password: options.password,
+      timeoutMs: options.timeoutMs,
+      logger: options.logger,
+      maxPendingCommands: options.maxPendingCommands,
+      onFailure: options.onFailure,
+      onAvailability: (available) => {
+        options.onAvailability?.(available);
+        if (available) this.scheduleRepairs(0);
+      },
+    });
+    this.customerRecord = this.connection.script('fraudCustomerRecord', CUSTOMER_RECORD, 1);
+    this.terminalRecord = this.connection.script('fraudTerminalRecord', TERMINAL_RECORD, 2);
+    this.terminalUncount = this.connection.script('fraudTerminalUncount', TERMINAL_UNCOUNT, 2);
+    this.indexForget = this.connection.script('fraudIndexForget', INDEX_FORGET, 1);
+    this.outcomeRecord = this.connection.script('fraudOutcomeRecord', OUTCOME_RECORD, 1);
+    this.terminalFraud = this.connection.script('fraudTerminalFraud', TERMINAL_FRAUD, 1);
+    this.prefix = options.keyPrefix;
+    this.lateness = String(options.latenessSeconds);
+    this.customerDays = String(options.historyDays.customer);
+    this.terminalDays = String(options.historyDays.terminal);
+    const ttlMs = (retention: Retention): string => String(Math.ceil((retentionSeconds(retention) + options.maxFutureSeconds) * 1000));
+    this.customerTtlMs = ttlMs({ latenessSeconds: options.latenessSeconds, days: options.historyDays.customer });
+    this.terminalTtlMs = ttlMs({ latenessSeconds: options.latenessSeconds, days: options.historyDays.terminal });
+  }
+
+  /** Connects in the background; `ready` resolves once Redis has answered. */
+  start(): void {
+    this.connection.connect();
+  }
+
+  get ready(): Promise<void> {
+    return this.connection.ready;
+  }
+
+  async record(transactions: readonly TransactionEvent[], use: HistoryConsumer): Promise<readonly LateTransaction[]> {
+    // A batch is all or nothing: its late transactions are found before anything is recorded.
+    if (transactions.length > 1) {
+      const late = await this.lateInBatch(transactions);
+      if (late.length > 0) return late;
+    }
+    const late: LateTransaction[] = [];
+    for (let first = 0; first < transactions.length; first += MAX_TRANSACTIONS_PER_ROUND_TRIP) {
+      const chunk = transactions.length <= MAX_TRANSACTIONS_PER_ROUND_TRIP ? transactions : transactions.slice(first, first + MAX_TRANSACTIONS_PER_ROUND_TRIP);
+      const histories = await this.recordRoundTrip(chunk);
+      for (let index = 0; index < chunk.length; index++) {
+        const history = histories[index] as TransactionHistory | LateTransaction;
+        if ('earliestAccepted' in history) late.push({ index: first + index, earliestAccepted: history.earliestAccepted });
+        else use(first + index, history);
+      }
+    }
+    return late;
+  }
+
+  /** One pipelined round trip recording up to MAX_TRANSACTIONS_PER_ROUND_TRIP transactions, in order. */
+  private async recordRoundTrip(transactions: readonly TransactionEvent[]): Promise<(TransactionHistory | LateTransaction)[]> {
+    const answers = this.connection.send(transactions.length * 3, () => {
+      const pending = new Array<Promise<Buffer | null>>(transactions.length * 3);
+      for (let index = 0; index < transactions.length; index++) {
+        const { id, customerId, terminalId, amount, time } = transactions[index] as TransactionEvent;
+        const terminal = this.terminalKey(terminalId);
+        pending[index * 3] = this.customerRecord(this.customerKey(customerId), customerArgument(id, time, amount), this.lateness, this.customerDays, this.customerTtlMs);
+        pending[index * 3 + 1] = this.terminalRecord(terminal, `${terminal}:ids`, terminalArgument(id, time), this.lateness, this.terminalDays, this.terminalTtlMs);
+        pending[index * 3 + 2] = this.connection.client.setBuffer(this.indexKey(id), indexValue(customerId, terminalId, time), 'PX', this.terminalTtlMs, 'NX', 'GET');
+      }
+      return Promise.all(pending);
+    });
+    // Settled even when the caller has stopped waiting: the repairs a late answer calls for still happen.
+    const settled = answers.then((replies) => this.settle(transactions, replies));
+    settled.catch(() => undefined);
+    return this.connection.within(settled);
+  }
+
+  /**
+   * The late transactions of a batch, by the embedded store's rule: not
+   * repeats of recorded ones (the transaction index), and earlier than their
+   * customer's newest transaction, the batch's own earlier ones included,
+   * minus the lateness. Read in one round trip before anything is recorded.
+   */
+  private async lateInBatch(transactions: readonly TransactionEvent[]): Promise<LateTransaction[]> {
+    const customers = [...new Set(transactions.map((event) => event.customerId))];
+    const replies = await this.connection.roundTrip(customers.length + transactions.length, () =>
+      Promise.all([
+        ...customers.map((customerId) => this.connection.client.getrangeBuffer(this.customerKey(customerId), 0, 7)),
+        ...transactions.map((event) => this.connection.client.getBuffer(this.indexKey(event.id))),
+      ]),
+    );
+    const watermarks = new Map<bigint, number>();
+    customers.forEach((customerId, position) => watermarks.set(customerId, decodeWatermark(replies[position] as Buffer)));
+    const latenessSeconds = this.options.latenessSeconds;
+    const late: LateTransaction[] = [];
+    for (let index = 0; index < transactions.length; index++) {
+      const event = transactions[index] as TransactionEvent;
+      const watermark = watermarks.get(event.customerId) ?? Number.NEGATIVE_INFINITY;
+      if (event.time >= watermark - latenessSeconds) {
+        if (event.time > watermark) watermarks.set(event.customerId, event.time);
+        continue;
+      }
+      const recorded = decodeIndexEntry(replies[customers.length + index] ?? null);
+      if (recorded?.customerId === event.customerId && recorded.terminalId === event.terminalId) continue;
+      late.push({ index, earliestAccepted: watermark - latenessSeconds });
+    }
+    return late;
+  }
+
+  /**
+   * Reads the replies of one round trip in order, decides what each
+   * transaction counts for as the embedded store would (lateness from the
+   * customer, repeats from the transaction index), sends the repairs that
+   * needs, and returns each one's history or refusal.
+   */
+  private settle(transactions: readonly TransactionEvent[], replies: readonly (Buffer | null)[]): (TransactionHistory | LateTransaction)[] {
+    const results = new Array<TransactionHistory | LateTransaction>(transactions.length);
+    const repairs: Repair[] = [];
+    const forgets: { key: string; value: Buffer }[] = [];
+    // Counts taken back earlier in this round trip: later views of the same terminal must not show them.
+    let takenBack: { terminalId: bigint; day: number }[] | undefined;
+    for (let index = 0; index < transactions.length; index++) {
+      const event = transactions[index] as TransactionEvent;
+      const customer = decodeCustomerReply(replies[index * 3] as Buffer);
+      const terminal = decodeTerminalReply(replies[index * 3 + 1] as Buffer);
+      const recorded = decodeIndexEntry(replies[index * 3 + 2] ?? null);
+      if (takenBack !== undefined) correct(terminal.history, event.terminalId, takenBack);
+      const verdict = reconcile(event, customer.status, terminal.count, recorded);
+      if (verdict.forgetIndex) forgets.push({ key: this.indexKey(event.id), value: indexValue(event.customerId, event.terminalId, event.time) });
+      if (verdict.takeBack !== undefined) {
+        this.options.onRepair?.(verdict.takeBack);
+        repairs.push({ terminalId: event.terminalId, argument: uncountArgument(event.id, event.time, terminal.watermarkBefore), gated: false });
+        (takenBack ??= []).push({ terminalId: event.terminalId, day: dayOf(event.time) });
+      }
+      if (verdict.late) {
+        results[index] = { index, earliestAccepted: customer.earliestAccepted };
+        continue;
+      }
+      if (event.time > this.watermark) this.watermark = event.time;
+      results[index] = { customer: customer.history, terminal: terminal.history, duplicate: verdict.duplicate };
+    }
+    // Sent before the call returns, so this replica's next commands come after them.
+    if (repairs.length > 0) this.sendRepairs(repairs);
+    for (const { key, value } of forgets) {
+      this.indexForget(key, value).catch((error: unknown) => {
+        this.log.warn({ error: error instanceof Error ? error.message : String(error) }, 'could not remove the index entry of a refused transaction; it expires with its TTL');
+      });
+    }
+    return results;
+  }
+
+  private sendRepairs(repairs: readonly Repair[]): void {
+    for (const repair of repairs) {
+      const terminal = this.terminalKey(repair.terminalId);
+      let sent: Promise<Buffer>;
+      try {
+        sent = this.connection.send(1, () => this.terminalUncount(terminal, `${terminal}:ids`, repair.argument, repair.gated ? '1' : '0'));
+      } catch {
+        this.keepForRetry(repair);
+        continue;
+      }
+      sent.catch(() => {
+        this.keepForRetry(repair);
+      });
+    }
+  }
+
+  /** A repair Redis failed may have run or not: retried later, gated so it never counts back twice. */
+  private keepForRetry(repair: Repair): void {
+    repair.gated = true;
+    if (this.unrepaired.length >= MAX_UNREPAIRED) {
+      this.options.onRepair?.('dropped');
+      this.log.error({ terminalId: String(repair.terminalId) }, 'a terminal count could not be repaired (too many repairs wait for Redis); that terminal counts one transaction too many until it expires');
+      return;
+    }
+    this.unrepaired.push(repair);
+    this.scheduleRepairs(REPAIR_RETRY_MS);
+  }
+
+  private scheduleRepairs(delayMs: number): void {
+    if (this.unrepaired.length === 0 || this.repairTimer !== undefined) return;
+    this.repairTimer = setTimeout(() => {
+      this.repairTimer = undefined;
+      if (!this.connection.isAvailable) {
+        this.scheduleRepairs(REPAIR_RETRY_MS);
+        return;
+      }
+      this.sendRepairs(this.unrepaired.splice(0));
+    }, delayMs);
+    this.repairTimer.unref();
+  }
+
+  async reportOutcomes(reports: readonly OutcomeReport[]): Promise<OutcomeResult[]> {
+    const replies = await this.connection.roundTrip(reports.length, () =>
+      Promise.all(reports.map((report) => this.outcomeRecord(this.indexKey(report.transactionId), outcomeArgument(report.outcome, report.knownAt)))),
+    );
+    const results: OutcomeResult[] = [];
+    const frauds: Buffer[] = [];
+    const fraudTerminals: string[] = [];
+    for (let index = 0; index < reports.length; index++) {
+      const report = reports[index] as OutcomeReport;
+      const reply = decodeOutcomeReply(replies[index] as Buffer);
+      switch (reply.status) {
+        case 'unknown_transaction':
+          results.push({ status: reply.status, message: unknownTransactionMessage(report.transactionId) });
+          continue;
+        case 'before_transaction':
+          results.push({ status: reply.status, message: beforeTransactionMessage(report.knownAt, reply.time) });
+          continue;
+        case 'conflict':
+          results.push({ status: reply.status, message: conflictingOutcomeMessage(report.transactionId, reply.recorded, reply.knownAt) });
+          continue;
+        case 'applied':
+        case 'duplicate':
+          results.push({ status: reply.status, message: reply.status === 'applied' ? '' : duplicateOutcomeMessage(reply.knownAt) });
+          // Applied, or reported again: the terminal gets the fraud (once), so a retry repairs a crash between the two steps.
+          if (reply.recorded === 'fraud') {
+            frauds.push(fraudArgument(report.transactionId, dayOf(reply.time), reply.knownAt));
+            fraudTerminals.push(this.terminalKey(reply.terminalId));
+          }
+      }
+    }
+    if (frauds.length > 0) {
+      await this.connection.roundTrip(frauds.length, () => Promise.all(frauds.map((fraud, index) => this.terminalFraud(fraudTerminals[index] as string, fraud))));
+    }
+    return results;
+  }
+
+  async close(): Promise<void> {
+    if (this.repairTimer !== undefined) clearTimeout(this.repairTimer);
+    this.repairTimer = undefined;
+    if (this.unrepaired.length > 0 && this.connection.isAvailable) {
+      const repairs = this.unrepaired.splice(0);
+      await Promise.allSettled(
+        repairs.map((repair) => {
+          const terminal = this.terminalKey(repair.terminalId);
+          return this.connection.roundTrip(1, () => this.terminalUncount(terminal, `${terminal}:ids`, repair.argument, '1'));
+        }),
+      );
+    }
+    if (this.unrepaired.length > 0) this.log.warn({ repairs: this.unrepaired.length }, 'stopping with terminal repairs Redis never took');
+    await this.connection.close();
+  }
+
+  customerKey(customerId: bigint): string {
+    return `${this.prefix}{c:${customerId}}`;
+  }
+
+  terminalKey(terminalId: bigint): string {
+    return `${this.prefix}{t:${terminalId}}`;
+  }
+
+  indexKey(transactionId: bigint): string {
+    return `${this.prefix}{x:${transactionId}}`;
+  }
+}
+
+/** Takes out of a terminal view the counts taken back earlier in the same call (a refused or repeated transaction). */
+function correct(history: MutableTerminalHistory, terminalId: bigint, takenBack: readonly { terminalId: bigint; day: number }[]): void {
+  for (const entry of takenBack) {
+    if (entry.terminalId !== terminalId) continue;
+    for (let index = 0; index < history.dayCount; index++) {
+      const base = index * TERMINAL_DAY_STRIDE;
+      if (history.days[base] !== entry.day) continue;
+      history.days[base + 1] = (history.days[base + 1] as number) - 1;
+      break;
+    }
+  }
+}
