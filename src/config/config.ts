@@ -161,7 +161,7 @@ function stateConfig(env: Env): StateConfig {
       url,
       password: raw(env, 'FRAUD_REDIS_PASSWORD'),
       timeoutMs: integer(env, 'FRAUD_REDIS_TIMEOUT_MS', 100, 1, 60_000),
-      keyPrefix: text(env, 'FRAUD_REDIS_KEY_PREFIX', 'fraud:'),
+      keyPrefix: redisKeyPrefix(env, 'FRAUD_REDIS_KEY_PREFIX'),
     },
   };
 }
@@ -180,6 +180,13 @@ function optionalRedisUrl(env: Env, name: string): string | undefined {
   if (url.password !== '') throw new ConfigError(name, 'must not hold a password; set FRAUD_REDIS_PASSWORD (from a Secret)');
   if (url.hostname === '') throw new ConfigError(name, `must name a host, got ${shown(value)}`);
   return url.toString();
+}
+
+/** A key prefix without braces: every key carries its own {hash tag}, and a brace in the prefix would put all keys in one Cluster slot. */
+function redisKeyPrefix(env: Env, name: string): string {
+  const value = text(env, name, 'fraud:');
+  if (/[{}]/.test(value)) throw new ConfigError(name, `must not contain { or } (keys carry their own hash tags), got ${JSON.stringify(value)}`);
+  return value;
 }
 
 /** FRAUD_* variables the service does not know: most likely typos worth a warning. */

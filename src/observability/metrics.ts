@@ -171,6 +171,20 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly stateStoreUp = new Gauge({
+    name: 'fraud_state_store_up',
+    help: 'Whether the state store answers, by store: 1, or 0 during an outage (history calls then fail with UNAVAILABLE). The embedded store is always 1.',
+    labelNames: ['store'] as const,
+    registers: [this.registry],
+  });
+
+  readonly stateRepairs = new Counter({
+    name: 'fraud_state_repairs_total',
+    help: 'Redis store: terminal counts taken back right after a call, by reason: late (the customer refused a transaction its terminal had counted in the same round trip), repeat (a retry the terminal no longer remembered); dropped counts repairs lost because too many waited for Redis.',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+
   readonly stateSnapshots = new Counter({
     name: 'fraud_state_snapshots_total',
     help: 'Snapshots of the embedded store written, by result (ok, error).',
@@ -242,13 +256,34 @@ export class Metrics {
         this.labels('transaction').set(bytes.transaction);
       },
     });
+    this.observeWatermark(() => read().watermark);
+  }
+
+  /**
+   * Gauges of the Redis store, read when Prometheus scrapes: commands waiting
+   * for Redis, and the newest event time this replica recorded (entity counts
+   * and bytes are Redis's own to report, e.g. through redis_exporter).
+   */
+  observeRedisState(stats: () => { pendingCommands: number; watermark: number }): void {
+    new Gauge({
+      name: 'fraud_state_redis_pending_commands',
+      help: 'Commands sent to Redis and not yet answered; new calls fail with UNAVAILABLE beyond a bound, so this stays bounded while Redis is frozen.',
+      registers: [this.registry],
+      collect() {
+        this.set(stats().pendingCommands);
+      },
+    });
+    this.observeWatermark(() => stats().watermark);
+  }
+
+  private observeWatermark(watermark: () => number): void {
     new Gauge({
       name: 'fraud_state_watermark_timestamp_seconds',
-      help: 'Newest event time recorded (Unix time); transactions older than this minus the lateness are refused.',
-      registers,
+      help: 'Newest event time recorded (Unix time; with Redis, by this replica); a customer\'s transactions older than its newest minus the lateness are refused.',
+      registers: [this.registry],
       collect() {
-        const { watermark } = read();
-        this.set(Number.isFinite(watermark) ? watermark : 0);
+        const value = watermark();
+        this.set(Number.isFinite(value) ? value : 0);
       },
     });
   }

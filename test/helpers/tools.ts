@@ -7,6 +7,7 @@ const INSTALL_HINTS: Readonly<Record<string, string>> = {
   'grpc-health-probe': 'go install github.com/grpc-ecosystem/grpc-health-probe@latest',
   minio: 'go install github.com/minio/minio@latest',
   helm: 'go install helm.sh/helm/v3/cmd/helm@latest',
+  'redis-server': 'apt-get install redis-server (bash scripts/install-tools.sh)',
 };
 
 let goBin: string | undefined;

@@ -1,0 +1,179 @@
+import { status } from '@grpc/grpc-js';
+import assert from 'node:assert/strict';
+import { FraudCallError, type TransactionInput } from '../../client/fraudClient.js';
+import { OutcomeStatus } from '../../src/gen/fraud/v1/fraud_service.js';
+import { outcomeArgument } from '../../src/state/redisCodec.js';
+import { OUTCOME_RECORD } from '../../src/state/redisScripts.js';
+import { fixture } from '../helpers/paths.js';
+import { RedisServer } from '../helpers/redis.js';
+import { sample, scrape } from '../helpers/scrape.js';
+import { startTestService, type TestService } from '../helpers/testService.js';
+
+const DAY = 86_400;
+const EPOCH = Date.parse('2018-04-01T00:00:00Z') / 1000;
+
+/** A transaction of the simulator's clock: day `day`, `second` seconds into it. */
+function at(id: number, customerId: number, terminalId: number, day: number, second = 36_000, txAmount = 50): TransactionInput {
+  return { transactionId: id, customerId, terminalId, txAmount, txTimeSeconds: day * DAY + second };
+}
+
+async function expectInvalid(call: Promise<unknown>, field: string, description: RegExp): Promise<void> {
+  await assert.rejects(call, (error: unknown) => {
+    assert.ok(error instanceof FraudCallError, String(error));
+    assert.equal(error.code, status.INVALID_ARGUMENT, error.message);
+    assert.ok(
+      error.fieldViolations.some((violation) => violation.field === field && description.test(violation.description)),
+      JSON.stringify(error.fieldViolations),
+    );
+    return true;
+  });
+}
+
+describe('customer and terminal history over a real socket (Redis store, a real redis-server)', () => {
+  let redis: RedisServer;
+  let service: TestService;
+
+  before(async () => {
+    redis = await RedisServer.start();
+    // A binary model over every spec-2 feature: fraud when the terminal's 7-day risk is over 0.25 or the amount over 220.
+    service = await startTestService({
+      FRAUD_BINARY_MODEL_URI: fixture('binary-history-f32'),
+      FRAUD_STATE_STORE: 'redis',
+      FRAUD_REDIS_URL: redis.url,
+      FRAUD_REDIS_KEY_PREFIX: 'api:',
+    });
+  });
+
+  after(async () => {
+    await service.stop();
+    await redis.stop();
+  });
+
+  it('should record a transaction once: a retry, and the same transaction sent to PredictScenario, count once', async () => {
+    const { client } = service;
+    const first = await client.predict(at(1001, 501, 9001, 10), { explain: true });
+    assert.equal(first.features.CUSTOMER_ID_NB_TX_1DAY_WINDOW, 1);
+    const retry = await client.predict(at(1001, 501, 9001, 10), { explain: true });
+    assert.deepEqual(retry.features, first.features);
+    await client.predictScenario(at(1001, 501, 9001, 10));
+    await client.predictScenarioBatch([at(1001, 501, 9001, 10)]);
+    const next = await client.predict(at(1002, 501, 9001, 10, 40_000, 150), { explain: true });
+    assert.equal(next.features.CUSTOMER_ID_NB_TX_1DAY_WINDOW, 2);
+    assert.equal(next.features.CUSTOMER_ID_AVG_AMOUNT_1DAY_WINDOW, 100);
+    const later = await client.predict(at(1003, 502, 9001, 12), { explain: true });
+    assert.equal(later.features.TERMINAL_ID_NB_TX_1DAY_WINDOW, 0, 'day 11 is empty');
+    const week = await client.predict(at(1004, 503, 9001, 18), { explain: true });
+    assert.equal(week.features.TERMINAL_ID_NB_TX_1DAY_WINDOW, 2, 'the terminal counted 1001 once and 1002 once (day 10)');
+    const text = await scrape(service.service.metricsPort);
+    assert.ok((sample(text, 'fraud_state_duplicate_transactions_total') ?? 0) >= 3, 'duplicates counted');
+  });
+
+  it('should hand each transaction of a batch the history as of right after it', async () => {
+    const batch = await service.client.predictBatch([at(1103, 513, 9002, 11), at(1104, 513, 9002, 11, 37_000), at(1105, 513, 9002, 11, 38_000, 110)], { explain: true });
+    assert.deepEqual(
+      batch.predictions.map((prediction) => [prediction.features.CUSTOMER_ID_NB_TX_1DAY_WINDOW, prediction.features.CUSTOMER_ID_AVG_AMOUNT_1DAY_WINDOW]),
+      [
+        [1, 50],
+        [2, 50],
+        [3, 70],
+      ],
+    );
+  });
+
+  it('should refuse a transaction older than its customer allows, naming the bound, and record nothing of it', async () => {
+    const { client } = service;
+    await client.predict(at(1201, 504, 9003, 20, 36_000));
+    await expectInvalid(client.predict(at(1202, 504, 9003, 20, 36_000 - 3601)), 'transaction.tx_time_seconds', /older than the lateness allows.*FRAUD_STATE_LATENESS_SECONDS/);
+    const within = await client.predict(at(1203, 504, 9003, 20, 36_000 - 3600), { explain: true });
+    assert.equal(within.features.CUSTOMER_ID_NB_TX_1DAY_WINDOW, 1, 'the later transaction does not count for an earlier one');
+    const after = await client.predict(at(1204, 504, 9003, 20, 40_000), { explain: true });
+    assert.equal(after.features.CUSTOMER_ID_NB_TX_1DAY_WINDOW, 3, 'the refused transaction was not recorded for its customer');
+    const nextWeek = await client.predict(at(1205, 505, 9003, 28), { explain: true });
+    assert.equal(nextWeek.features.TERMINAL_ID_NB_TX_1DAY_WINDOW, 3, 'nor for its terminal, which had counted it in the same round trip');
+    assert.equal(await redis.admin.exists('api:{x:1202}'), 0, 'nor in the transaction index');
+    const text = await scrape(service.service.metricsPort);
+    assert.ok((sample(text, 'fraud_state_repairs_total{reason="late"}') ?? 0) >= 1, 'the terminal count was taken back');
+  });
+
+  it('should refuse a batch with a late transaction, naming it by index, and record none of the batch', async () => {
+    const { client } = service;
+    await client.predict(at(1301, 506, 9004, 30));
+    await expectInvalid(client.predictBatch([at(1302, 507, 9004, 30), at(1303, 506, 9004, 29)]), 'transactions[1].tx_time_seconds', /older than the lateness allows/);
+    const next = await client.predict(at(1304, 507, 9004, 30, 37_000), { explain: true });
+    assert.equal(next.features.CUSTOMER_ID_NB_TX_1DAY_WINDOW, 1, 'the valid transaction of the refused batch was not recorded');
+  });
+
+  it('should answer a retry whenever it comes: a duplicate is never late, and counts nowhere again', async () => {
+    const { client } = service;
+    await client.predict(at(1311, 508, 9005, 30));
+    await client.predict(at(1312, 508, 9005, 33));
+    // Three days behind its customer: scored from the history as kept (the spec leaves its features open).
+    const retry = await client.predict(at(1311, 508, 9005, 30), { explain: true });
+    assert.ok(retry.features.CUSTOMER_ID_NB_TX_1DAY_WINDOW !== undefined);
+    const later = await client.predict(at(1313, 508, 9005, 33, 37_000), { explain: true });
+    assert.equal(later.features.CUSTOMER_ID_NB_TX_7DAY_WINDOW, 3, 'the retry was not recorded again for its customer');
+    const terminal = await client.predict(at(1314, 509, 9005, 38), { explain: true });
+    assert.equal(terminal.features.TERMINAL_ID_NB_TX_7DAY_WINDOW, 1, 'nor for its terminal (day 30 once)');
+  });
+
+  it('should count a reported fraud in terminal risk from its known_at on, and answer each outcome of a batch', async () => {
+    const { client } = service;
+    await client.predictBatch([at(1401, 601, 9100, 40), at(1402, 602, 9100, 40, 40_000)]);
+    const before = await client.predict(at(1403, 603, 9100, 48), { explain: true });
+    assert.equal(before.features.TERMINAL_ID_RISK_1DAY_WINDOW, 0);
+    const knownAt = new Date((EPOCH + 47 * DAY) * 1000);
+    const results = await client.reportOutcomes([
+      { transactionId: 1401, outcome: 'fraud', knownAt },
+      { transactionId: 1401, outcome: 'fraud', knownAt },
+      { transactionId: 1401, outcome: 'legitimate', knownAt },
+      { transactionId: 1499, outcome: 'fraud', knownAt },
+      { transactionId: 1402, outcome: 'fraud', knownAt: new Date((EPOCH + 39 * DAY) * 1000) },
+    ]);
+    assert.deepEqual(
+      results.map((result) => result.status),
+      [
+        OutcomeStatus.OUTCOME_STATUS_APPLIED,
+        OutcomeStatus.OUTCOME_STATUS_DUPLICATE,
+        OutcomeStatus.OUTCOME_STATUS_CONFLICT,
+        OutcomeStatus.OUTCOME_STATUS_UNKNOWN_TRANSACTION,
+        OutcomeStatus.OUTCOME_STATUS_BEFORE_TRANSACTION,
+      ],
+    );
+    assert.match(results[2]?.message ?? '', /already reported fraud/);
+    const after = await client.predict(at(1404, 604, 9100, 48), { explain: true });
+    assert.equal(after.features.TERMINAL_ID_RISK_1DAY_WINDOW, 0.5);
+    assert.equal(after.prediction, 'FRAUD');
+    const earlier = await client.predict(at(1405, 605, 9100, 46), { explain: true });
+    assert.equal(earlier.features.TERMINAL_ID_RISK_7DAY_WINDOW, 0, 'not known yet at day 46');
+  });
+
+  it('should repair, on a retried report, a crash between the index and the terminal', async () => {
+    const { client } = service;
+    await client.predict(at(1501, 701, 9200, 50));
+    const knownAt = EPOCH + 52 * DAY;
+    // The first step of a report, as the store runs it, and then the process dies.
+    const first = await redis.admin.callBuffer('EVAL', OUTCOME_RECORD, 1, 'api:{x:1501}', outcomeArgument('fraud', knownAt));
+    assert.equal(String.fromCharCode((first as Buffer)[0] ?? 0), 'A');
+    const unrepaired = await client.predict(at(1502, 702, 9200, 58), { explain: true });
+    assert.equal(unrepaired.features.TERMINAL_ID_RISK_1DAY_WINDOW, 0, 'the terminal never got the fraud');
+    const retried = await client.reportOutcome({ transactionId: 1501, outcome: 'fraud', knownAt: new Date(knownAt * 1000) });
+    assert.equal(retried.status, OutcomeStatus.OUTCOME_STATUS_DUPLICATE);
+    const repaired = await client.predict(at(1503, 703, 9200, 58, 40_000), { explain: true });
+    assert.equal(repaired.features.TERMINAL_ID_RISK_1DAY_WINDOW, 1, 'the retried report gave the terminal its fraud');
+    await client.reportOutcome({ transactionId: 1501, outcome: 'fraud', knownAt: new Date(knownAt * 1000) });
+    const again = await client.predict(at(1504, 704, 9200, 58, 41_000), { explain: true });
+    assert.equal(again.features.TERMINAL_ID_RISK_1DAY_WINDOW, 1, 'once only');
+  });
+
+  it('should give every key a hash tag and the TTL of its retention', async () => {
+    const keys = (await redis.admin.keys('api:*')).sort();
+    assert.ok(keys.length > 20, `${keys.length} keys`);
+    for (const key of keys) {
+      assert.match(key, /^api:\{[ctx]:\d+\}(:ids)?$/, key);
+      // Retention: the longest window plus the delay, plus a day, the lateness and the future margin.
+      const days = key.includes('{c:') ? 31 : 38;
+      const ttl = await redis.admin.pttl(key);
+      assert.ok(ttl > (days * DAY + 3600) * 1000 && ttl <= (days * DAY + 3600 + 300) * 1000, `${key}: TTL ${ttl} ms`);
+    }
+  });
+});
