@@ -31,20 +31,31 @@ export function idBytes(id: bigint): Buffer {
   return bytes;
 }
 
-/** <c8 id, d time, d amount>: a transaction as CUSTOMER_RECORD takes it. */
-export function customerArgument(id: bigint, time: number, amount: number): Buffer {
+/** What every record script is told besides the transaction: <d lateness seconds, d days kept, d TTL ms>. */
+export function retentionArgument(latenessSeconds: number, keepDays: number, ttlMs: number): Buffer {
   const bytes = Buffer.allocUnsafe(24);
-  bytes.writeBigUInt64LE(BigInt.asUintN(64, id), 0);
-  bytes.writeDoubleLE(time, 8);
-  bytes.writeDoubleLE(amount, 16);
+  bytes.writeDoubleLE(latenessSeconds, 0);
+  bytes.writeDoubleLE(keepDays, 8);
+  bytes.writeDoubleLE(ttlMs, 16);
   return bytes;
 }
 
-/** <c8 id, d time>: a transaction as TERMINAL_RECORD takes it. */
-export function terminalArgument(id: bigint, time: number): Buffer {
-  const bytes = Buffer.allocUnsafe(16);
+/** <c8 id, d time, d amount> and the retention: a transaction as CUSTOMER_RECORD takes it. */
+export function customerArgument(id: bigint, time: number, amount: number, retention: Buffer): Buffer {
+  const bytes = Buffer.allocUnsafe(24 + retention.length);
   bytes.writeBigUInt64LE(BigInt.asUintN(64, id), 0);
   bytes.writeDoubleLE(time, 8);
+  bytes.writeDoubleLE(amount, 16);
+  retention.copy(bytes, 24);
+  return bytes;
+}
+
+/** <c8 id, d time> and the retention: a transaction as TERMINAL_RECORD takes it. */
+export function terminalArgument(id: bigint, time: number, retention: Buffer): Buffer {
+  const bytes = Buffer.allocUnsafe(16 + retention.length);
+  bytes.writeBigUInt64LE(BigInt.asUintN(64, id), 0);
+  bytes.writeDoubleLE(time, 8);
+  retention.copy(bytes, 16);
   return bytes;
 }
 

@@ -38,71 +38,73 @@ local function firstKeptDay(watermark, lateness, keepDays) return dayOf(watermar
 
 /**
  * Records a transaction for its customer, or refuses it as late.
- * KEYS[1] customer. ARGV[1] <c8 id, d time, d amount>, ARGV[2] lateness
- * seconds, ARGV[3] days kept before the watermark's day, ARGV[4] TTL ms.
+ * KEYS[1] customer. ARGV[1] <c8 id, d time, d amount, d lateness seconds,
+ * d days kept before the watermark's day, d TTL ms> (one argument: each
+ * one more costs the client an encoding and Redis a parse, per call).
  * Replies 'L' <d earliest accepted> and the customer's value (unchanged), or
  * 'N' (new) / 'D' (duplicate) and the customer's value after the update.
  */
 export const CUSTOMER_RECORD = `${COMMON}
-local id, time, amount = struct.unpack('<c8dd', ARGV[1])
-local lateness, keepDays = tonumber(ARGV[2]), tonumber(ARGV[3])
+local id, time, amount, lateness, keepDays, ttl = struct.unpack('<c8ddddd', ARGV[1])
+ttl = string.format('%.0f', ttl)
 local value = redis.call('GET', KEYS[1])
 local watermark, dayCount, recentCount = -math.huge, 0, 0
-if value then watermark, dayCount, recentCount = struct.unpack('<dI4I4', value) end
+if value then watermark, dayCount, recentCount = struct.unpack('<dI4I4', value) else value = '' end
 if time < watermark - lateness then
   -- Late, unless the transaction index shows a repeat (never late): then this is its history.
-  return 'L' .. struct.pack('<d', watermark - lateness) .. (value or '')
+  return 'L' .. struct.pack('<d', watermark - lateness) .. value
 end
-local pos = 17
-local days, counts, sums, maxes = {}, {}, {}, {}
-for entry = 1, dayCount do
-  days[entry], counts[entry], sums[entry], maxes[entry], pos = struct.unpack('<dddd', value, pos)
-end
-local ids, times, amounts = {}, {}, {}
-for entry = 1, recentCount do
-  ids[entry], times[entry], amounts[entry], pos = struct.unpack('<c8dd', value, pos)
-  if ids[entry] == id then
-    redis.call('PEXPIRE', KEYS[1], ARGV[4])
+-- Days and recent transactions stay packed; only the entries that change are read and rewritten.
+local daysEnd = 16 + dayCount * 32
+for entry = 0, recentCount - 1 do
+  local at = daysEnd + 1 + entry * 24
+  if string.sub(value, at, at + 7) == id then
+    redis.call('PEXPIRE', KEYS[1], ttl)
     return 'D' .. value
   end
 end
-ids[recentCount + 1], times[recentCount + 1], amounts[recentCount + 1] = id, time, amount
-if time > watermark then watermark = time end
--- Transactions no accepted one can precede any more fold into their days, in order.
-local horizon = watermark - lateness
-local pieces = {}
-local kept = 0
-for entry = 1, recentCount + 1 do
-  local t = times[entry]
-  if t < horizon then
-    local day = dayOf(t)
-    local position = dayCount
-    while position > 0 and days[position] > day do position = position - 1 end
-    if position > 0 and days[position] == day then
-      counts[position] = counts[position] + 1
-      sums[position] = sums[position] + amounts[entry]
-      if amounts[entry] > maxes[position] then maxes[position] = amounts[entry] end
+local days = string.sub(value, 17, daysEnd)
+local recent = string.sub(value, daysEnd + 1)
+local newest = id .. struct.pack('<dd', time, amount)
+if time > watermark then
+  watermark = time
+  -- Transactions no accepted one can precede any more fold into their days (ascending), in order.
+  local horizon = watermark - lateness
+  local kept = {}
+  for entry = 0, recentCount - 1 do
+    local at = entry * 24 + 1
+    local t, spent = struct.unpack('<dd', recent, at + 8)
+    if t < horizon then
+      local day = dayOf(t)
+      local position = dayCount
+      while position > 0 and struct.unpack('<d', days, (position - 1) * 32 + 1) > day do position = position - 1 end
+      if position > 0 and struct.unpack('<d', days, (position - 1) * 32 + 1) == day then
+        local base = (position - 1) * 32 + 1
+        local _, count, sum, max = struct.unpack('<dddd', days, base)
+        if spent > max then max = spent end
+        days = string.sub(days, 1, base - 1) .. struct.pack('<dddd', day, count + 1, sum + spent, max) .. string.sub(days, base + 32)
+      else
+        local base = position * 32 + 1
+        days = string.sub(days, 1, base - 1) .. struct.pack('<dddd', day, 1, spent, spent) .. string.sub(days, base)
+        dayCount = dayCount + 1
+      end
     else
-      table.insert(days, position + 1, day)
-      table.insert(counts, position + 1, 1)
-      table.insert(sums, position + 1, amounts[entry])
-      table.insert(maxes, position + 1, amounts[entry])
-      dayCount = dayCount + 1
+      kept[#kept + 1] = string.sub(recent, at, at + 23)
     end
-  else
-    kept = kept + 1
-    pieces[#pieces + 1] = ids[entry] .. struct.pack('<dd', t, amounts[entry])
+  end
+  recentCount = #kept
+  recent = table.concat(kept)
+  -- Days no window can reach any more: the oldest come first.
+  local firstDay = firstKeptDay(watermark, lateness, keepDays)
+  local drop = 0
+  while drop < dayCount and struct.unpack('<d', days, drop * 32 + 1) < firstDay do drop = drop + 1 end
+  if drop > 0 then
+    days = string.sub(days, drop * 32 + 1)
+    dayCount = dayCount - drop
   end
 end
-local firstDay = firstKeptDay(watermark, lateness, keepDays)
-local dayPieces = {}
-for d = 1, dayCount do
-  if days[d] >= firstDay then
-    dayPieces[#dayPieces + 1] = struct.pack('<dddd', days[d], counts[d], sums[d], maxes[d])
-  end
-end
-local updated = struct.pack('<dI4I4', watermark, #dayPieces, kept) .. table.concat(dayPieces) .. table.concat(pieces)
-redis.call('SET', KEYS[1], updated, 'PX', ARGV[4])
+local updated = struct.pack('<dI4I4', watermark, dayCount, recentCount + 1) .. days .. recent .. newest
+redis.call('SET', KEYS[1], updated, 'PX', ttl)
 return 'N' .. updated
 `;
 
@@ -111,61 +113,68 @@ return 'N' .. updated
  * its id. The customer decides lateness and the transaction index decides
  * repeats the id set has forgotten; the store repairs a count they overrule
  * (TERMINAL_UNCOUNT).
- * KEYS[1] terminal, KEYS[2] its id set. ARGV[1] <c8 id, d time>, ARGV[2]
- * lateness seconds, ARGV[3] days kept, ARGV[4] TTL ms.
+ * KEYS[1] terminal, KEYS[2] its id set. ARGV[1] <c8 id, d time, d lateness
+ * seconds, d days kept, d TTL ms>.
  * Replies 'S' (seen: not counted), 'N' (counted; the id set would know a
  * repeat) or 'U' (counted; the id is older than what the set remembers), then
  * <d watermark before this call> and the terminal's value.
  */
 export const TERMINAL_RECORD = `${COMMON}
-local id, time = struct.unpack('<c8d', ARGV[1])
-local lateness, keepDays = tonumber(ARGV[2]), tonumber(ARGV[3])
+local id, time, lateness, keepDays, ttl = struct.unpack('<c8dddd', ARGV[1])
+ttl = string.format('%.0f', ttl)
 local value = redis.call('GET', KEYS[1])
 local watermark, dayCount, fraudCount = -math.huge, 0, 0
-if value then watermark, dayCount, fraudCount = struct.unpack('<dI4I4', value) end
+if value then watermark, dayCount, fraudCount = struct.unpack('<dI4I4', value) else value = struct.pack('<dI4I4', watermark, 0, 0) end
 local before = struct.pack('<d', watermark)
 if redis.call('ZSCORE', KEYS[2], id) then
-  return 'S' .. before .. (value or struct.pack('<dI4I4', watermark, 0, 0))
+  return 'S' .. before .. value
 end
 local certain = time >= watermark - lateness
-local pos = 17
+-- Days (ascending) and frauds stay packed; only the day counted is read and rewritten.
+local daysEnd = 16 + dayCount * 16
+local days = string.sub(value, 17, daysEnd)
+local frauds = string.sub(value, daysEnd + 1)
 local day = dayOf(time)
-local days, counts = {}, {}
-for entry = 1, dayCount do
-  days[entry], counts[entry], pos = struct.unpack('<dd', value, pos)
-end
 local position = dayCount
-while position > 0 and days[position] > day do position = position - 1 end
-if position > 0 and days[position] == day then
-  counts[position] = counts[position] + 1
+while position > 0 and struct.unpack('<d', days, (position - 1) * 16 + 1) > day do position = position - 1 end
+if position > 0 and struct.unpack('<d', days, (position - 1) * 16 + 1) == day then
+  local base = (position - 1) * 16 + 1
+  days = string.sub(days, 1, base + 7) .. struct.pack('<d', struct.unpack('<d', days, base + 8) + 1) .. string.sub(days, base + 16)
 else
-  table.insert(days, position + 1, day)
-  table.insert(counts, position + 1, 1)
+  local base = position * 16 + 1
+  days = string.sub(days, 1, base - 1) .. struct.pack('<dd', day, 1) .. string.sub(days, base)
   dayCount = dayCount + 1
 end
--- Days no window can reach go when the watermark rises (as entityRecords.ts does).
-local firstDay = -math.huge
 if time > watermark then
+  -- Days and frauds no window can reach go when the watermark rises (as entityRecords.ts does).
+  -- Ids too old for a retry to pass the set unnoticed go at most once a minute of event time
+  -- (the set then holds a little more than it must: a repeat it still knows is only known sooner).
+  if math.floor((time - lateness) / 60) > math.floor((watermark - lateness) / 60) then
+    redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', string.format('(%.17g', time - lateness))
+    redis.call('PEXPIRE', KEYS[2], ttl)
+  end
   watermark = time
-  firstDay = firstKeptDay(watermark, lateness, keepDays)
+  local firstDay = firstKeptDay(watermark, lateness, keepDays)
+  local drop = 0
+  while drop < dayCount and struct.unpack('<d', days, drop * 16 + 1) < firstDay do drop = drop + 1 end
+  if drop > 0 then
+    days = string.sub(days, drop * 16 + 1)
+    dayCount = dayCount - drop
+  end
+  if fraudCount > 0 then
+    local kept = {}
+    for entry = 0, fraudCount - 1 do
+      local base = entry * 24 + 1
+      if struct.unpack('<d', frauds, base + 8) >= firstDay then kept[#kept + 1] = string.sub(frauds, base, base + 23) end
+    end
+    fraudCount = #kept
+    frauds = table.concat(kept)
+  end
 end
-local dayPieces = {}
-for entry = 1, dayCount do
-  if days[entry] >= firstDay then dayPieces[#dayPieces + 1] = struct.pack('<dd', days[entry], counts[entry]) end
-end
-local fraudPieces = {}
-for entry = 1, fraudCount do
-  local fraudId, fraudDay, knownAt
-  fraudId, fraudDay, knownAt, pos = struct.unpack('<c8dd', value, pos)
-  if fraudDay >= firstDay then fraudPieces[#fraudPieces + 1] = fraudId .. struct.pack('<dd', fraudDay, knownAt) end
-end
-local updated = struct.pack('<dI4I4', watermark, #dayPieces, #fraudPieces) .. table.concat(dayPieces) .. table.concat(fraudPieces)
-redis.call('SET', KEYS[1], updated, 'PX', ARGV[4])
--- Forget ids too old for a retry to pass the set unnoticed, then remember
--- this one (even an old one, so a repair can find it).
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', string.format('(%.17g', watermark - lateness))
-redis.call('ZADD', KEYS[2], time, id)
-redis.call('PEXPIRE', KEYS[2], ARGV[4])
+local updated = struct.pack('<dI4I4', watermark, dayCount, fraudCount) .. days .. frauds
+redis.call('SET', KEYS[1], updated, 'PX', ttl)
+-- Remembered even when old, so that a repair can find it (the next pruning forgets it).
+if redis.call('ZADD', KEYS[2], time, id) == 1 and redis.call('ZCARD', KEYS[2]) == 1 then redis.call('PEXPIRE', KEYS[2], ttl) end
 return (certain and 'N' or 'U') .. before .. updated
 `;
 

@@ -16,12 +16,13 @@ import {
   decodeWatermark,
   fraudArgument,
   indexValue,
+  retentionArgument,
   outcomeArgument,
   terminalArgument,
   uncountArgument,
   type MutableTerminalHistory,
 } from './redisCodec.js';
-import { RedisConnection, type RedisFailureReason, type ScriptCall } from './redisConnection.js';
+import { RedisConnection, type RedisFailureReason, type RedisScript } from './redisConnection.js';
 import { reconcile } from './redisReconcile.js';
 import { CUSTOMER_RECORD, INDEX_FORGET, OUTCOME_RECORD, TERMINAL_FRAUD, TERMINAL_RECORD, TERMINAL_UNCOUNT } from './redisScripts.js';
 import type { HistoryConsumer, LateTransaction, OutcomeReport, OutcomeResult, StateStore, TransactionEvent } from './stateStore.js';
@@ -91,17 +92,17 @@ const REPAIR_RETRY_MS = 1_000;
 export class RedisStateStore implements StateStore {
   readonly kind = 'redis';
   readonly connection: RedisConnection;
-  private readonly customerRecord: ScriptCall;
-  private readonly terminalRecord: ScriptCall;
-  private readonly terminalUncount: ScriptCall;
-  private readonly indexForget: ScriptCall;
-  private readonly outcomeRecord: ScriptCall;
-  private readonly terminalFraud: ScriptCall;
+  private readonly customerRecord: RedisScript;
+  private readonly terminalRecord: RedisScript;
+  private readonly terminalUncount: RedisScript;
+  private readonly indexForget: RedisScript;
+  private readonly outcomeRecord: RedisScript;
+  private readonly terminalFraud: RedisScript;
   private readonly prefix: string;
-  private readonly lateness: string;
-  private readonly customerDays: string;
-  private readonly terminalDays: string;
-  private readonly customerTtlMs: string;
+  /** The retention part of the record scripts' argument, per entity kind. */
+  private readonly customerRetention: Buffer;
+  private readonly terminalRetention: Buffer;
+  /** TTL of transaction index entries: as long as terminals keep their days. */
   private readonly terminalTtlMs: string;
   private readonly unrepaired: Repair[] = [];
   private repairTimer: NodeJS.Timeout | undefined;
@@ -124,19 +125,20 @@ export class RedisStateStore implements StateStore {
         if (available) this.scheduleRepairs(0);
       },
     });
-    this.customerRecord = this.connection.script('fraudCustomerRecord', CUSTOMER_RECORD, 1);
-    this.terminalRecord = this.connection.script('fraudTerminalRecord', TERMINAL_RECORD, 2);
-    this.terminalUncount = this.connection.script('fraudTerminalUncount', TERMINAL_UNCOUNT, 2);
-    this.indexForget = this.connection.script('fraudIndexForget', INDEX_FORGET, 1);
-    this.outcomeRecord = this.connection.script('fraudOutcomeRecord', OUTCOME_RECORD, 1);
-    this.terminalFraud = this.connection.script('fraudTerminalFraud', TERMINAL_FRAUD, 1);
+    this.customerRecord = this.connection.script(CUSTOMER_RECORD);
+    this.terminalRecord = this.connection.script(TERMINAL_RECORD);
+    this.terminalUncount = this.connection.script(TERMINAL_UNCOUNT);
+    this.indexForget = this.connection.script(INDEX_FORGET);
+    this.outcomeRecord = this.connection.script(OUTCOME_RECORD);
+    this.terminalFraud = this.connection.script(TERMINAL_FRAUD);
     this.prefix = options.keyPrefix;
-    this.lateness = String(options.latenessSeconds);
-    this.customerDays = String(options.historyDays.customer);
-    this.terminalDays = String(options.historyDays.terminal);
-    const ttlMs = (retention: Retention): string => String(Math.ceil((retentionSeconds(retention) + options.maxFutureSeconds) * 1000));
-    this.customerTtlMs = ttlMs({ latenessSeconds: options.latenessSeconds, days: options.historyDays.customer });
-    this.terminalTtlMs = ttlMs({ latenessSeconds: options.latenessSeconds, days: options.historyDays.terminal });
+    const ttlMs = (retention: Retention): number => Math.ceil((retentionSeconds(retention) + options.maxFutureSeconds) * 1000);
+    const { latenessSeconds, historyDays } = options;
+    const customerTtlMs = ttlMs({ latenessSeconds, days: historyDays.customer });
+    const terminalTtlMs = ttlMs({ latenessSeconds, days: historyDays.terminal });
+    this.customerRetention = retentionArgument(latenessSeconds, historyDays.customer, customerTtlMs);
+    this.terminalRetention = retentionArgument(latenessSeconds, historyDays.terminal, terminalTtlMs);
+    this.terminalTtlMs = String(terminalTtlMs);
   }
 
   /** Connects in the background; `ready` resolves once Redis has answered. */
@@ -169,19 +171,16 @@ export class RedisStateStore implements StateStore {
 
   /** One pipelined round trip recording up to MAX_TRANSACTIONS_PER_ROUND_TRIP transactions, in order. */
   private async recordRoundTrip(transactions: readonly TransactionEvent[]): Promise<(TransactionHistory | LateTransaction)[]> {
-    const answers = this.connection.send(transactions.length * 3, () => {
-      const pending = new Array<Promise<Buffer | null>>(transactions.length * 3);
-      for (let index = 0; index < transactions.length; index++) {
-        const { id, customerId, terminalId, amount, time } = transactions[index] as TransactionEvent;
+    const answers = this.connection.send(transactions.length * 3, (batch) => {
+      for (const { id, customerId, terminalId, amount, time } of transactions) {
         const terminal = this.terminalKey(terminalId);
-        pending[index * 3] = this.customerRecord(this.customerKey(customerId), customerArgument(id, time, amount), this.lateness, this.customerDays, this.customerTtlMs);
-        pending[index * 3 + 1] = this.terminalRecord(terminal, `${terminal}:ids`, terminalArgument(id, time), this.lateness, this.terminalDays, this.terminalTtlMs);
-        pending[index * 3 + 2] = this.connection.client.setBuffer(this.indexKey(id), indexValue(customerId, terminalId, time), 'PX', this.terminalTtlMs, 'NX', 'GET');
+        batch.script(this.customerRecord, [this.customerKey(customerId)], [customerArgument(id, time, amount, this.customerRetention)]);
+        batch.script(this.terminalRecord, [terminal, `${terminal}:ids`], [terminalArgument(id, time, this.terminalRetention)]);
+        batch.setIfAbsent(this.indexKey(id), indexValue(customerId, terminalId, time), this.terminalTtlMs);
       }
-      return Promise.all(pending);
     });
     // Settled even when the caller has stopped waiting: the repairs a late answer calls for still happen.
-    const settled = answers.then((replies) => this.settle(transactions, replies));
+    const settled = answers.then((replies) => this.settle(transactions, replies as (Buffer | null)[]));
     settled.catch(() => undefined);
     return this.connection.within(settled);
   }
@@ -194,12 +193,10 @@ export class RedisStateStore implements StateStore {
    */
   private async lateInBatch(transactions: readonly TransactionEvent[]): Promise<LateTransaction[]> {
     const customers = [...new Set(transactions.map((event) => event.customerId))];
-    const replies = await this.connection.roundTrip(customers.length + transactions.length, () =>
-      Promise.all([
-        ...customers.map((customerId) => this.connection.client.getrangeBuffer(this.customerKey(customerId), 0, 7)),
-        ...transactions.map((event) => this.connection.client.getBuffer(this.indexKey(event.id))),
-      ]),
-    );
+    const replies = (await this.connection.roundTrip(customers.length + transactions.length, (batch) => {
+      for (const customerId of customers) batch.head(this.customerKey(customerId), 8);
+      for (const event of transactions) batch.get(this.indexKey(event.id));
+    })) as (Buffer | null)[];
     const watermarks = new Map<bigint, number>();
     customers.forEach((customerId, position) => watermarks.set(customerId, decodeWatermark(replies[position] as Buffer)));
     const latenessSeconds = this.options.latenessSeconds;
@@ -252,20 +249,18 @@ export class RedisStateStore implements StateStore {
     }
     // Sent before the call returns, so this replica's next commands come after them.
     if (repairs.length > 0) this.sendRepairs(repairs);
-    for (const { key, value } of forgets) {
-      this.indexForget(key, value).catch((error: unknown) => {
-        this.log.warn({ error: error instanceof Error ? error.message : String(error) }, 'could not remove the index entry of a refused transaction; it expires with its TTL');
-      });
-    }
+    if (forgets.length > 0) this.sendForgets(forgets);
     return results;
   }
 
   private sendRepairs(repairs: readonly Repair[]): void {
     for (const repair of repairs) {
       const terminal = this.terminalKey(repair.terminalId);
-      let sent: Promise<Buffer>;
+      let sent: Promise<unknown[]>;
       try {
-        sent = this.connection.send(1, () => this.terminalUncount(terminal, `${terminal}:ids`, repair.argument, repair.gated ? '1' : '0'));
+        sent = this.connection.send(1, (batch) => {
+          batch.script(this.terminalUncount, [terminal, `${terminal}:ids`], [repair.argument, repair.gated ? '1' : '0']);
+        });
       } catch {
         this.keepForRetry(repair);
         continue;
@@ -273,6 +268,22 @@ export class RedisStateStore implements StateStore {
       sent.catch(() => {
         this.keepForRetry(repair);
       });
+    }
+  }
+
+  /** Index entries of refused transactions; one that cannot be removed expires with its TTL (an outcome for it then finds it). */
+  private sendForgets(forgets: readonly { key: string; value: Buffer }[]): void {
+    const warn = (error: unknown): void => {
+      this.log.warn({ error: error instanceof Error ? error.message : String(error) }, 'could not remove the index entry of a refused transaction; it expires with its TTL');
+    };
+    try {
+      this.connection
+        .send(forgets.length, (batch) => {
+          for (const { key, value } of forgets) batch.script(this.indexForget, [key], [value]);
+        })
+        .catch(warn);
+    } catch (error) {
+      warn(error);
     }
   }
 
@@ -302,9 +313,9 @@ export class RedisStateStore implements StateStore {
   }
 
   async reportOutcomes(reports: readonly OutcomeReport[]): Promise<OutcomeResult[]> {
-    const replies = await this.connection.roundTrip(reports.length, () =>
-      Promise.all(reports.map((report) => this.outcomeRecord(this.indexKey(report.transactionId), outcomeArgument(report.outcome, report.knownAt)))),
-    );
+    const replies = await this.connection.roundTrip(reports.length, (batch) => {
+      for (const report of reports) batch.script(this.outcomeRecord, [this.indexKey(report.transactionId)], [outcomeArgument(report.outcome, report.knownAt)]);
+    });
     const results: OutcomeResult[] = [];
     const frauds: Buffer[] = [];
     const fraudTerminals: string[] = [];
@@ -332,7 +343,11 @@ export class RedisStateStore implements StateStore {
       }
     }
     if (frauds.length > 0) {
-      await this.connection.roundTrip(frauds.length, () => Promise.all(frauds.map((fraud, index) => this.terminalFraud(fraudTerminals[index] as string, fraud))));
+      await this.connection.roundTrip(frauds.length, (batch) => {
+        frauds.forEach((fraud, index) => {
+          batch.script(this.terminalFraud, [fraudTerminals[index] as string], [fraud]);
+        });
+      });
     }
     return results;
   }
@@ -345,7 +360,9 @@ export class RedisStateStore implements StateStore {
       await Promise.allSettled(
         repairs.map((repair) => {
           const terminal = this.terminalKey(repair.terminalId);
-          return this.connection.roundTrip(1, () => this.terminalUncount(terminal, `${terminal}:ids`, repair.argument, '1'));
+          return this.connection.roundTrip(1, (batch) => {
+            batch.script(this.terminalUncount, [terminal, `${terminal}:ids`], [repair.argument, '1']);
+          });
         }),
       );
     }

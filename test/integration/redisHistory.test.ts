@@ -165,6 +165,19 @@ describe('customer and terminal history over a real socket (Redis store, a real 
     assert.equal(again.features.TERMINAL_ID_RISK_1DAY_WINDOW, 1, 'once only');
   });
 
+  it('should carry on when Redis has lost its scripts (SCRIPT FLUSH): NOSCRIPT is answered by sending them again', async () => {
+    const { client } = service;
+    await client.predict(at(1601, 801, 9300, 60));
+    await redis.command('SCRIPT', 'FLUSH');
+    const next = await client.predict(at(1602, 801, 9300, 60, 40_000), { explain: true });
+    assert.equal(next.features.CUSTOMER_ID_NB_TX_1DAY_WINDOW, 2);
+    await redis.command('SCRIPT', 'FLUSH');
+    const [result] = await client.reportOutcomes([{ transactionId: 1601, outcome: 'fraud', knownAtSeconds: 61 * DAY }]);
+    assert.equal(result?.status, OutcomeStatus.OUTCOME_STATUS_APPLIED);
+    const scripts = await redis.command('INFO', 'commandstats');
+    assert.match(scripts, /cmdstat_eval:calls=[1-9]/, 'the scripts were sent again with EVAL');
+  });
+
   it('should give every key a hash tag and the TTL of its retention', async () => {
     const keys = (await redis.admin.keys('api:*')).sort();
     assert.ok(keys.length > 20, `${keys.length} keys`);
