@@ -25,7 +25,7 @@ import {
 import { RedisConnection, type RedisFailureReason, type RedisScript } from './redisConnection.js';
 import { reconcile } from './redisReconcile.js';
 import { CUSTOMER_RECORD, INDEX_FORGET, OUTCOME_RECORD, TERMINAL_FRAUD, TERMINAL_RECORD, TERMINAL_UNCOUNT } from './redisScripts.js';
-import type { HistoryConsumer, LateTransaction, OutcomeReport, OutcomeResult, StateStore, TransactionEvent } from './stateStore.js';
+import type { HistoryConsumer, LateTransaction, OutcomeReport, OutcomeResult, RecordOptions, StateStore, TransactionEvent } from './stateStore.js';
 
 export interface RedisStateStoreOptions {
   readonly url: string;
@@ -150,9 +150,10 @@ export class RedisStateStore implements StateStore {
     return this.connection.ready;
   }
 
-  async record(transactions: readonly TransactionEvent[], use: HistoryConsumer): Promise<readonly LateTransaction[]> {
-    // A batch is all or nothing: its late transactions are found before anything is recorded.
-    if (transactions.length > 1) {
+  async record(transactions: readonly TransactionEvent[], use: HistoryConsumer, options: RecordOptions): Promise<readonly LateTransaction[]> {
+    // All or nothing: a batch's late transactions are found before anything is recorded. Otherwise the
+    // customer scripts refuse them one by one, in order, as the embedded store does.
+    if (options.allOrNothing && transactions.length > 1) {
       const late = await this.lateInBatch(transactions);
       if (late.length > 0) return late;
     }

@@ -36,8 +36,11 @@ describe('customer and terminal history over a real socket (Redis store, a real 
   before(async () => {
     redis = await RedisServer.start();
     // A binary model over every spec-2 feature: fraud when the terminal's 7-day risk is over 0.25 or the amount over 220.
+    // The scenario model takes only the transaction's own fields.
     service = await startTestService({
       FRAUD_BINARY_MODEL_URI: fixture('binary-history-f32'),
+      FRAUD_SCENARIO_MODEL_URI: fixture('scenario-zipmap-f32'),
+      FRAUD_STATE_LATENESS_SECONDS: '3600',
       FRAUD_STATE_STORE: 'redis',
       FRAUD_REDIS_URL: redis.url,
       FRAUD_REDIS_KEY_PREFIX: 'api:',
@@ -101,6 +104,17 @@ describe('customer and terminal history over a real socket (Redis store, a real 
     await expectInvalid(client.predictBatch([at(1302, 507, 9004, 30), at(1303, 506, 9004, 29)]), 'transactions[1].tx_time_seconds', /older than the lateness allows/);
     const next = await client.predict(at(1304, 507, 9004, 30, 37_000), { explain: true });
     assert.equal(next.features.CUSTOMER_ID_NB_TX_1DAY_WINDOW, 1, 'the valid transaction of the refused batch was not recorded');
+  });
+
+  it('should score a late transaction with a model that reads no history, and leave it out of the history', async () => {
+    const { client } = service;
+    await client.predict(at(1321, 509, 9006, 30));
+    const late = await client.predictScenarioBatch([at(1322, 509, 9006, 29), at(1324, 510, 9006, 29)]);
+    assert.equal(late.predictions.length, 2);
+    const next = await client.predict(at(1323, 509, 9006, 30, 40_000), { explain: true });
+    assert.equal(next.features.CUSTOMER_ID_NB_TX_7DAY_WINDOW, 2, 'the late transaction was not recorded for its customer');
+    const terminal = await client.predict(at(1325, 511, 9006, 37), { explain: true });
+    assert.equal(terminal.features.TERMINAL_ID_NB_TX_7DAY_WINDOW, 1, 'nor for its terminal: day 29 holds only 1324');
   });
 
   it('should answer a retry whenever it comes: a duplicate is never late, and counts nowhere again', async () => {
