@@ -34,7 +34,16 @@ describe('the Helm chart deploy/helm/fraud-scoring', () => {
   const deploymentOf = (file: string): Deployment => only(objectsOf(file), 'Deployment');
 
   it('should have a ci/ values file for each supported setup', () => {
-    assert.deepEqual(CI_VALUES, ['aws-irsa-values.yaml', 'default-values.yaml', 'envoy-disabled-values.yaml', 'lakefs-values.yaml', 'minio-values.yaml']);
+    assert.deepEqual(CI_VALUES, [
+      'aws-irsa-values.yaml',
+      'default-values.yaml',
+      'envoy-disabled-values.yaml',
+      'lakefs-values.yaml',
+      'memory-snapshot-pvc-values.yaml',
+      'minio-values.yaml',
+      'redis-created-secret-values.yaml',
+      'redis-values.yaml',
+    ]);
   });
 
   describe('pods', () => {

@@ -137,6 +137,17 @@ preStop sleep plus its shutdown grace, so REST calls in flight can finish.
 Checks across values that a JSON schema cannot express; fails the render
 with one line naming the values to fix.
 */}}
+{{/*
+Name of the Secret holding the Redis password: the existing one, the created one, or none.
+*/}}
+{{- define "fraud-scoring.redisSecretName" -}}
+{{- if .Values.state.redis.existingSecret }}
+{{- .Values.state.redis.existingSecret }}
+{{- else if .Values.state.redis.password.create }}
+{{- printf "%s-redis" (include "fraud-scoring.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+
 {{- define "fraud-scoring.validate" -}}
 {{- $s3 := .Values.s3 }}
 {{- if and $s3.existingSecret $s3.credentials.create }}
@@ -159,6 +170,24 @@ with one line naming the values to fix.
 {{- end }}
 {{- if and .Values.envoy.enabled (ge (int (include "fraud-scoring.envoyPreStopSeconds" .)) (int .Values.terminationGracePeriodSeconds)) }}
 {{- fail (printf "envoy.preStopSleepSeconds (%s) must be below terminationGracePeriodSeconds (%d)" (include "fraud-scoring.envoyPreStopSeconds" .) (int .Values.terminationGracePeriodSeconds)) }}
+{{- end }}
+{{- $redis := .Values.state.redis }}
+{{- if and (eq .Values.state.store "redis") (not $redis.url) }}
+{{- fail "state.store is redis but state.redis.url is empty (e.g. redis://redis-master.redis:6379/0)" }}
+{{- end }}
+{{- if and $redis.existingSecret $redis.password.create }}
+{{- fail "state.redis.existingSecret and state.redis.password.create are mutually exclusive: use one source of the Redis password" }}
+{{- end }}
+{{- if and $redis.password.create (not $redis.password.value) }}
+{{- fail "state.redis.password.create needs state.redis.password.value (pass it with --set-file or a values file outside git), or use state.redis.existingSecret" }}
+{{- end }}
+{{- if and (not $redis.password.create) $redis.password.value }}
+{{- fail "state.redis.password.value is set but state.redis.password.create is false: it would be ignored" }}
+{{- end }}
+{{- range .Values.config.extraEnv }}
+{{- if and (eq .name "FRAUD_REDIS_PASSWORD") (hasKey . "value") }}
+{{- fail "config.extraEnv: FRAUD_REDIS_PASSWORD must come from a Secret (state.redis.existingSecret), never a plain value" }}
+{{- end }}
 {{- end }}
 {{- if and (eq .Values.models.source "s3") (not .Values.models.bucket) }}
 {{- fail "models.source is s3 but models.bucket is empty" }}
