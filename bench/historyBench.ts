@@ -184,12 +184,12 @@ export interface HistoryFigures {
 }
 
 /**
- * The models compared: today's stateless Predict (a model over the
- * transaction alone, no store) and Predict with online features (a model
- * over every history feature, the embedded store).
+ * The models compared: today's stateless Predict (the binary model shipped
+ * before history features, no store) and Predict with online features (the
+ * bundled binary model, the embedded store).
  */
-export const STATELESS_MODEL = join(packageRoot, 'test', 'fixtures', 'models', 'binary-zipmap-f32.json');
-export const HISTORY_MODEL = join(packageRoot, 'test', 'fixtures', 'models', 'binary-history-f32.json');
+export const STATELESS_MODEL = join(packageRoot, 'bench', 'models', 'stateless-binary.json');
+export const HISTORY_MODEL = join(packageRoot, 'models', 'fraud-binary.json');
 
 export async function historyFigures(start: StartService, concurrencies: readonly number[], callsAt: (concurrency: number) => number, rounds: number): Promise<HistoryFigures> {
   const stateless = await start({ FRAUD_STATE_STORE: 'none', FRAUD_BINARY_MODEL_URI: STATELESS_MODEL });

@@ -79,7 +79,7 @@ async function main(): Promise<void> {
 
   const startService: StartService = async (env) => {
     const started = await startProcess([join(packageRoot, 'dist', 'src', 'main.js')], { FRAUD_LOG_LEVEL: 'warn', ...env });
-    return { address: started.address, metricsPort: started.metricsPort, pid: started.child.pid, stop: started.stop };
+    return { address: started.address, metricsPort: started.metricsPort, pid: started.child.pid, stop: () => started.stop() };
   };
   const history = await historyFigures(startService, CONCURRENCIES, (concurrency) => UNARY_CALLS[concurrency] ?? 10_000, ROUNDS);
   rows.push(...history.rows);

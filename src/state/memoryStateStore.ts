@@ -99,14 +99,14 @@ export class MemoryStateStore implements StateStore {
       if (terminal === undefined) this.terminals.set(terminalKey, (terminal = new TerminalRecord()));
       const repeat = this.transactions.isRepeat(event.id, event.customerId, event.terminalId);
       // A repeat older than the lateness is folded already: nothing to add for the customer either.
-      const newForCustomer = !repeat && customer.record(event.id, event.time, event.amount, this.customerRetention);
+      if (!repeat) customer.record(event.id, event.time, event.amount, this.customerRetention);
       if (!repeat) {
-        // An id reused at another terminal counts there too; the first recording stays remembered.
-        if (this.transactions.terminalOf(event.id) !== event.terminalId) terminal.record(event.time, this.terminalRetention);
+        // An id reused at another terminal counts there too, once.
+        if (!this.transactions.isAtTerminal(event.id, event.terminalId)) terminal.record(event.time, this.terminalRetention);
         this.transactions.add(event.id, event.customerId, event.terminalId, event.time);
       }
       if (event.time > this.watermark) this.watermark = event.time;
-      use(index, { customer, terminal, duplicate: repeat || !newForCustomer });
+      use(index, { customer, terminal, duplicate: repeat });
     }
     this.enforceLimits();
     return Promise.resolve(late);

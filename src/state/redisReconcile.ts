@@ -39,5 +39,5 @@ export function reconcile(event: TransactionEvent, customer: CustomerReply['stat
   let takeBack: TakeBack | undefined;
   if (late && counted) takeBack = 'late';
   else if (!late && terminal === 'counted_unsure' && recorded?.terminalId === event.terminalId) takeBack = 'repeat';
-  return { late, duplicate: repeat || customer === 'duplicate', takeBack, forgetIndex: late && recorded === undefined };
+  return { late, duplicate: repeat || (customer === 'duplicate' && !counted), takeBack, forgetIndex: late && recorded === undefined };
 }

@@ -52,6 +52,12 @@ export class TransactionIndex {
   private readonly large = new Map<bigint, { customerId: bigint; terminalId: bigint; time: number; outcome: 0 | 1 | 2; knownAt: number }>();
   /** Large ids in recording order. */
   private readonly largeOrder: bigint[] = [];
+  /**
+   * Ids recorded again under another customer or terminal (ids are meant to
+   * be unique, so this stays small): the later recordings, so a retry of one
+   * of them is still known as a repeat.
+   */
+  private readonly reuses = new Map<bigint, { readonly customerId: bigint; readonly terminalId: bigint }[]>();
 
   get size(): number {
     return this.count + this.large.size;
@@ -76,6 +82,7 @@ export class TransactionIndex {
    * (Checked on every recording, so it reads without allocating.)
    */
   isRepeat(id: bigint, customerId: bigint, terminalId: bigint): boolean {
+    if (this.reuses.size > 0 && this.reuses.get(id)?.some((entry) => entry.customerId === customerId && entry.terminalId === terminalId) === true) return true;
     const key = safe(id);
     const slot = key === undefined ? -1 : this.find(key);
     if (slot < 0) {
@@ -85,16 +92,39 @@ export class TransactionIndex {
     return this.customers[slot] === Number(customerId) && this.terminals[slot] === Number(terminalId) && customerId <= MAX_SAFE && terminalId <= MAX_SAFE;
   }
 
-  /** The terminal `id` is remembered with, or undefined. */
-  terminalOf(id: bigint): bigint | undefined {
+  /** True when `id` is remembered (under any customer and terminal). */
+  has(id: bigint): boolean {
     const key = safe(id);
-    const slot = key === undefined ? -1 : this.find(key);
-    if (slot >= 0) return BigInt(this.terminals[slot] as number);
-    return this.large.get(id)?.terminalId;
+    return (key !== undefined && this.find(key) >= 0) || this.large.has(id);
   }
 
-  /** Remembers a transaction unless its id is remembered already (the first one stays). */
+  /** True when `id` is remembered at this terminal (under any customer). */
+  isAtTerminal(id: bigint, terminalId: bigint): boolean {
+    const key = safe(id);
+    const slot = key === undefined ? -1 : this.find(key);
+    const first = slot >= 0 ? BigInt(this.terminals[slot] as number) : this.large.get(id)?.terminalId;
+    if (first === undefined) return false;
+    return first === terminalId || this.reuses.get(id)?.some((entry) => entry.terminalId === terminalId) === true;
+  }
+
+  /**
+   * Remembers a recording of a transaction. The first recording of an id is
+   * the one outcomes name; a later one under another customer or terminal is
+   * kept as a reuse, so its own retries are known too.
+   */
   add(id: bigint, customerId: bigint, terminalId: bigint, time: number): void {
+    if (this.has(id)) {
+      if (!this.isRepeat(id, customerId, terminalId)) {
+        const reuses = this.reuses.get(id) ?? [];
+        reuses.push({ customerId, terminalId });
+        this.reuses.set(id, reuses);
+      }
+      return;
+    }
+    this.addFirst(id, customerId, terminalId, time);
+  }
+
+  private addFirst(id: bigint, customerId: bigint, terminalId: bigint, time: number): void {
     const key = safe(id);
     const customer = safe(customerId);
     const terminal = safe(terminalId);
@@ -155,6 +185,7 @@ export class TransactionIndex {
       this.orderLength--;
       if (slot >= 0) {
         this.remove(slot);
+        if (this.reuses.size > 0) this.reuses.delete(BigInt(key));
         if (!expired) evicted++;
       }
     }
@@ -165,6 +196,7 @@ export class TransactionIndex {
       if (!expired && this.size <= limit) break;
       this.largeOrder.shift();
       this.large.delete(id);
+      this.reuses.delete(id);
       if (!expired) evicted++;
     }
     return evicted;

@@ -109,7 +109,7 @@ describe('fraud-cli warm-start', () => {
       const stopped = await cli(service.address, ['warm-start', '--input', input, '--batch-size', '100', '--checkpoint', checkpoint]);
       assert.equal(stopped.code, 1);
       assert.match(stopped.stderr, /transactions\[10\]\.tx_datetime: .*older than the lateness allows.*customer 36/);
-      assert.equal(JSON.parse(await readFile(checkpoint, 'utf8')).rows, 400);
+      assert.equal((JSON.parse(await readFile(checkpoint, 'utf8')) as { rows: number }).rows, 400);
 
       await writeFile(input, lines.join('\n'));
       const run = await cli(service.address, ['warm-start', '--input', input, '--batch-size', '100', '--checkpoint', checkpoint, '--json']);
@@ -117,7 +117,7 @@ describe('fraud-cli warm-start', () => {
       const summary = JSON.parse(run.stdout) as { transactions: number; resumedFrom: number };
       assert.equal(summary.resumedFrom, 400);
       assert.equal(summary.transactions, 800, 'the rows loaded before the stop are not sent again');
-      assert.equal(JSON.parse(await readFile(checkpoint, 'utf8')).rows, 1_200);
+      assert.equal((JSON.parse(await readFile(checkpoint, 'utf8')) as { rows: number }).rows, 1_200);
       assert.deepEqual((await service.client.predict(PROBE, { explain: true })).features, expected);
     } finally {
       await service.stop();

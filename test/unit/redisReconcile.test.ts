@@ -20,7 +20,7 @@ describe('reconciling the customer, terminal and index answers of one transactio
     ['a retry later than the lateness: never late, counted nowhere', 'late', 'counted_unsure', sameEntity, { late: false, duplicate: true, takeBack: 'repeat', forgetIndex: false }],
     ['a retry the id set forgot (customer within the lateness)', 'duplicate', 'counted_unsure', sameEntity, { late: false, duplicate: true, takeBack: 'repeat', forgetIndex: false }],
     ['an id first recorded at this terminal by another customer, forgotten by the id set', 'new', 'counted_unsure', otherCustomerSameTerminal, { late: false, duplicate: false, takeBack: 'repeat', forgetIndex: false }],
-    ['the same id at another terminal: counted there', 'duplicate', 'counted', otherTerminal, { late: false, duplicate: true, takeBack: undefined, forgetIndex: false }],
+    ['the same id at another terminal: counted there, not a duplicate', 'duplicate', 'counted', otherTerminal, { late: false, duplicate: false, takeBack: undefined, forgetIndex: false }],
     // Two replicas racing the same new transaction, the other one's index write first:
     ['race: this call reached the customer first (new) and the index second', 'new', 'counted', sameEntity, { late: false, duplicate: false, takeBack: undefined, forgetIndex: false }],
     ['race: this call reached the terminal first and the index second; the id set vouches for the count', 'duplicate', 'counted', sameEntity, { late: false, duplicate: true, takeBack: undefined, forgetIndex: false }],
