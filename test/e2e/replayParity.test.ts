@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { FraudClient, type OutcomeInput, type TransactionInput } from '../../client/fraudClient.js';
 import { packageRoot } from '../../src/packageRoot.js';
-import { fixture } from '../helpers/paths.js';
+import { RedisServer } from '../helpers/redis.js';
 import { startTestService } from '../helpers/testService.js';
 
 const execFileAsync = promisify(execFile);
@@ -105,13 +105,14 @@ function mismatches(replay: Replay, seen: ReadonlyMap<number, Record<string, num
   return problems;
 }
 
-export function replayParitySuite(store: string, env: () => Record<string, string>): void {
+function replayParitySuite(store: string, env: () => Record<string, string>, prepare?: () => Promise<void>): void {
   it(`should give, in the ${store} store, every transaction the features the offline pipeline computes (to 1e-6)`, async function () {
     this.timeout(600_000);
+    await prepare?.();
     const folder = await mkdtemp(join(tmpdir(), 'fraud-replay-'));
     try {
       const replay = await simulatedReplay(folder);
-      const service = await startTestService({ FRAUD_BINARY_MODEL_URI: fixture('binary-history-f32'), FRAUD_MAX_BATCH_SIZE: '10000', ...env() });
+      const service = await startTestService({ FRAUD_MAX_BATCH_SIZE: '10000', ...env() });
       const client = new FraudClient({ address: service.address, deadlineMs: 120_000, retry: { attempts: 1 } });
       try {
         const seen = await feed(client, replay.events);
@@ -130,5 +131,13 @@ export function replayParitySuite(store: string, env: () => Record<string, strin
 }
 
 describe('replay parity: online features equal the offline pipeline\'s', () => {
+  let redis: RedisServer | undefined;
+  after(async () => {
+    await redis?.stop();
+  });
+
   replayParitySuite('embedded', () => ({ FRAUD_STATE_STORE: 'memory' }));
+  replayParitySuite('Redis', () => ({ FRAUD_STATE_STORE: 'redis', FRAUD_REDIS_URL: (redis as RedisServer).url, FRAUD_REDIS_TIMEOUT_MS: '5000' }), async () => {
+    redis = await RedisServer.start();
+  });
 });
