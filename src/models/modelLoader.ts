@@ -123,10 +123,12 @@ export class ModelLoader {
 
 /**
  * The manifest's classes must be the model's columns in order: the ids equal
- * the model's classlabels_int64s, or the labels its classlabels_strings
- * (skl2onnx writes the first for integer targets, the second for string ones).
- * A model that declares no labels (a graph ending in a plain Softmax) cannot
- * be checked: its column count is (signature), its order is taken from the manifest.
+ * the model's integer labels (classlabels_int64s or classlabels_ints), or the
+ * labels its classlabels_strings (skl2onnx writes integer labels for integer
+ * targets, strings for string ones). A model that declares no labels (a graph
+ * of plain operators ending in Softmax or Div) cannot be checked: its column
+ * count is (signature), its order is taken from the manifest.
+ * training/src/fraud_training/verify.py applies the same rule.
  */
 function checkClassOrder(manifest: ModelManifest, declared: readonly DeclaredClassLabels[], where: string): void {
   const [first, second] = declared;

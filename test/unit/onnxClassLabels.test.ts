@@ -1,8 +1,13 @@
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { declaredClassLabels } from '../../src/models/onnxClassLabels.js';
 import { OnnxFormatError } from '../../src/models/onnxWire.js';
 import { removeZipMap } from '../../src/models/onnxZipMap.js';
+import { packageRoot } from '../../src/packageRoot.js';
 import { readModel } from '../helpers/modelFixtures.js';
+
+const ACCEPTANCE = join(packageRoot, 'test', 'fixtures', 'acceptance');
 
 const SCENARIO_COLUMNS = ['scenario_1', 'scenario_2', 'scenario_3', 'simple_transaction'];
 
@@ -25,6 +30,25 @@ describe('class labels a model declares for its probability columns', () => {
       assert.match(declared[0].declaredBy, declaredBy);
     });
   }
+
+  it('should read the classlabels_ints a LinearClassifier names its classes with', () => {
+    const declared = declaredClassLabels(readFileSync(join(ACCEPTANCE, 'linear-ints-1-2.onnx')), 'probabilities');
+    assert.deepEqual(declared.map((entry) => [entry.labels, entry.declaredBy]), [[[1, 2], 'classlabels_ints of LinearClassifier node LinearClassifier']]);
+  });
+
+  it('should give one entry per distinct list on the paths to the output, in the order the walk meets them', () => {
+    const agreeing = declaredClassLabels(readFileSync(join(ACCEPTANCE, 'ensemble-agreeing.onnx')), 'probabilities');
+    assert.deepEqual(agreeing.map((entry) => entry.labels), [[0, 1]]);
+    const conflicting = declaredClassLabels(readFileSync(join(ACCEPTANCE, 'ensemble-conflicting.onnx')), 'probabilities');
+    assert.deepEqual(conflicting.map((entry) => [entry.labels, entry.declaredBy]), [
+      [[1, 0], 'classlabels_ints of LinearClassifier node second'],
+      [[0, 1], 'classlabels_ints of LinearClassifier node first'],
+    ]);
+  });
+
+  it('should find none in a skl2onnx graph of plain operators (float64 logistic regression, zipmap=False)', () => {
+    assert.deepEqual(declaredClassLabels(readFileSync(join(ACCEPTANCE, 'plain-f64.onnx')), 'probabilities'), []);
+  });
 
   it('should find the classifier behind the Identity that replaced a ZipMap', () => {
     const files = readModel('scenario-strings-zipmap-f32');

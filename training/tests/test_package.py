@@ -26,6 +26,7 @@ from fraud_training.verify import verify_model
 from support import error_lines, run_cli
 
 CREATED_AT = "2026-02-03T04:05:06Z"
+STATELESS = ("TX_AMOUNT", "TX_DURING_WEEKEND", "TX_DURING_NIGHT")
 OPSETS = {"": 17, "ai.onnx.ml": 3}
 SCENARIO_NAMES = np.array(
     ["legit", "over_220", "terminal", "card"]
@@ -219,13 +220,74 @@ def test_integer_labels_must_be_the_class_ids(training_data, spec, schema, tmp_p
         _package(tmp_path, exported, spec, schema)
 
 
-def test_a_model_without_class_labels_is_refused(training_data, spec, schema, tmp_path) -> None:
-    """skl2onnx's float64 logistic regression with zipmap=False keeps its classes in an
-    initializer, not in a ZipMap or classlabels_*: the service cannot check the order."""
-    model = _logistic(training_data[0], training_data[1])
-    exported = Exported(model, _skl2onnx(model, "float64", zipmap=False), "binary", None, "float64")
-    with pytest.raises(PackageError, match="cannot read the class labels"):
-        _package(tmp_path, exported, spec, schema)
+def _plain_logistic(data: tuple[np.ndarray, ...], labels: np.ndarray | None = None) -> Exported:
+    """skl2onnx's float64 logistic regression with zipmap=False: plain operators
+    (MatMul, Sigmoid, Div); its classes are only in the initializer its label output
+    is looked up in, so it names none the service can check."""
+    target = data[1] if labels is None else labels[data[1]]
+    model = _logistic(data[0], target)
+    return Exported(model, _skl2onnx(model, "float64", zipmap=False), "binary", None, "float64")
+
+
+def test_a_model_without_class_labels_needs_them_given(training_data, spec, schema, tmp_path) -> None:
+    exported = _plain_logistic(training_data)
+    with pytest.raises(PackageError, match=r"does not name its classes.*give --class-labels"):
+        _package(_mkdir(tmp_path / "a"), exported, spec, schema)
+    with pytest.raises(PackageError, match=r"give --class-labels .* and --legitimate-class"):
+        _package(_mkdir(tmp_path / "b"), exported, spec, schema, class_labels=("legit", "fraud"))
+    packaged = _package(
+        _mkdir(tmp_path / "c"),
+        exported,
+        spec,
+        schema,
+        class_labels=("legit", "fraud"),
+        legitimate_class="legit",
+    )
+    assert packaged.manifest["classes"] == [{"id": 0, "label": "legit"}, {"id": 1, "label": "fraud"}]
+    assert packaged.manifest["legitimate_class"] == "legit"
+    verify_model(packaged.manifest_path, schema, spec)
+    recorded = np.array([s["probabilities"] for s in packaged.manifest["samples"]])
+    matrix = np.array(
+        [[s["features"][n] for n in packaged.manifest["features"]] for s in packaged.manifest["samples"]]
+    )
+    assert np.abs(recorded - exported.model.predict_proba(matrix)).max() <= 1e-9
+
+
+def test_given_class_labels_are_checked_against_a_string_label_output(
+    training_data, spec, schema, tmp_path
+) -> None:
+    """String classes sort to [fraud, legit]; the label output names the most probable
+    column's class, so labels given in another order are caught."""
+    exported = _plain_logistic(training_data, np.array(["legit", "fraud"]))
+    assert list(exported.model.classes_) == ["fraud", "legit"]
+    with pytest.raises(
+        PackageError, match=r"label output label says 'legit'.*must name the probability columns"
+    ):
+        _package(
+            _mkdir(tmp_path / "a"),
+            exported,
+            spec,
+            schema,
+            class_labels=("legit", "fraud"),
+            legitimate_class="legit",
+        )
+    packaged = _package(
+        _mkdir(tmp_path / "b"),
+        exported,
+        spec,
+        schema,
+        class_labels=("fraud", "legit"),
+        legitimate_class="legit",
+    )
+    assert [c["label"] for c in packaged.manifest["classes"]] == ["fraud", "legit"]
+
+
+def test_a_model_with_conflicting_class_labels_is_refused(paths, spec, schema, tmp_path) -> None:
+    source = paths.acceptance / "ensemble-conflicting.onnx"
+    path = tmp_path / "model.onnx"
+    path.write_bytes(source.read_bytes())
+    with pytest.raises(PackageError, match=r"several class orders: \[1, 0\] .*, \[0, 1\] "):
+        package_model(PackageRequest(path, "binary", features=STATELESS), spec, schema)
 
 
 def test_the_features_must_fit_the_input(training_data, spec, schema, tmp_path) -> None:
@@ -273,7 +335,7 @@ TAMPERING: dict[str, tuple[Callable[[dict[str, Any]], None], str]] = {
         lambda m: m.update(
             classes=[{"id": i, "label": c["label"]} for i, c in enumerate(reversed(m["classes"]))]
         ),
-        "ZipMap classes are",
+        r"the model's classes are \[card, legit, over_220, terminal\] \(classlabels_strings of ZipMap",
     ),
     "input name": (lambda m: m["input"].update(name="x"), "the model's input is input, the manifest says x"),
     "element type": (
@@ -295,10 +357,6 @@ TAMPERING: dict[str, tuple[Callable[[dict[str, Any]], None], str]] = {
     "a feature missing": (
         lambda m: m.update(features=m["features"][:-1]),
         "must give exactly the features",
-    ),
-    "features of version 2 in a version-1 manifest": (
-        lambda m: m.update(feature_spec_version=1),
-        "feature_spec_version 1 has no feature",
     ),
 }
 

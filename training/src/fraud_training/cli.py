@@ -332,12 +332,26 @@ def build_parser(paths: RepoPaths) -> OneLineParser:
     fixtures.add_argument("--out", type=Path, default=paths.fixtures, help="output folder")
     fixtures.add_argument("--created-at", type=iso_datetime, default=None, help="manifest created_at")
 
+    acceptance = commands.add_parser(
+        "acceptance-fixtures",
+        help="build the shared accept/refuse vectors that verify and the service's loader both run",
+    )
+    acceptance.add_argument(
+        "--out", type=Path, default=paths.acceptance, help="output folder (test/fixtures/acceptance)"
+    )
+
     verify = commands.add_parser(
         "verify",
         help="check manifests as the service does: schema, sha256, features, classes, signature, samples",
     )
     verify.add_argument(
         "manifests", nargs="*", type=Path, help="manifest files (default: bundled + fixtures)"
+    )
+    verify.add_argument(
+        "--task",
+        choices=("binary", "multiclass"),
+        default=None,
+        help="the service's slot the models are for (default: whatever the manifest says)",
     )
 
     publish = commands.add_parser("publish", help="upload models and manifests to S3 / lakeFS / MinIO")
@@ -636,6 +650,15 @@ def run_fixtures(args: argparse.Namespace, paths: RepoPaths) -> int:
     return 0
 
 
+def run_acceptance_fixtures(args: argparse.Namespace, paths: RepoPaths) -> int:
+    from fraud_training.acceptance import build_acceptance
+    from fraud_training.manifest import load_schema
+
+    written = build_acceptance(args.out, load_schema(paths.manifest_schema))
+    print(f"wrote {len(written)} files in {args.out}")
+    return 0
+
+
 def default_manifests(paths: RepoPaths) -> list[Path]:
     """The bundled models and this package's fixtures (not every JSON file in the
     fixtures folder: the service's tests may keep broken manifests there on purpose)."""
@@ -650,7 +673,7 @@ def run_verify(args: argparse.Namespace, paths: RepoPaths) -> int:
 
     spec, schema = _spec_and_schema(paths)
     for manifest_path in args.manifests or default_manifests(paths):
-        model = verify_model(manifest_path, schema, spec)
+        model = verify_model(manifest_path, schema, spec, args.task)
         print(
             f"ok {manifest_path}: {model.manifest['name']} {model.manifest['version']}, "
             f"sha256 {model.manifest['sha256'][:12]}..., samples max |diff| {model.max_sample_difference:.3g}"
@@ -684,6 +707,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, RepoPaths], int]] = {
     "replay": run_replay,
     "package": run_package,
     "fixtures": run_fixtures,
+    "acceptance-fixtures": run_acceptance_fixtures,
     "verify": run_verify,
     "publish": run_publish,
 }

@@ -1,11 +1,19 @@
 """What an ONNX classifier says about itself, read the way the service reads it.
 
-The service (src/models/modelLoader.ts, onnxZipMap.ts) turns a ZipMap that feeds
-the manifest's probability output into an Identity node, so the same output name
-gives the [N, classes] tensor ZipMap was fed; it takes the class order from that
-ZipMap's classlabels_int64s / classlabels_strings, or, for a graph without ZipMap,
-from the classifier node's. This module does the same on the Python side, so that
-`package` and `verify` accept exactly the models the service accepts.
+The service (src/models/modelLoader.ts) finds a model's class labels with
+src/models/onnxClassLabels.ts and turns a ZipMap that feeds the manifest's
+probability output into an Identity node (src/models/onnxZipMap.ts), so the same
+output name gives the [N, classes] tensor ZipMap was fed. This module implements the
+same two steps, rule for rule, so that `package` and `verify` accept exactly the
+models the service accepts; the shared vectors in test/fixtures/acceptance hold both
+sides to it.
+
+The class-label rule: walk back from the probability output through the nodes that
+produce it; on each path the first node with a non-empty classlabels_int64s,
+classlabels_ints or classlabels_strings attribute declares the labels of the columns
+(nodes in between keep the column order). Every distinct list found is a declaration:
+none means the model names no labels (a graph of plain operators), one is the class
+order, several contradict each other.
 """
 
 from __future__ import annotations
@@ -27,11 +35,12 @@ TENSOR_TYPE_NAMES = {
     onnx.TensorProto.INT64: "int64",
     onnx.TensorProto.STRING: "string",
 }
-# ai.onnx.ml classifiers name their classes in classlabels_strings or in integer labels:
-# classlabels_int64s (ZipMap, TreeEnsembleClassifier) or classlabels_ints (LinearClassifier,
-# SVMClassifier).
-CLASSIFIER_OPS = frozenset({"TreeEnsembleClassifier", "LinearClassifier", "SVMClassifier"})
-INTEGER_LABELS = ("classlabels_int64s", "classlabels_ints")
+# Where ai.onnx.ml nodes name their classes: ZipMap and TreeEnsembleClassifier in
+# classlabels_int64s, LinearClassifier and SVMClassifier in classlabels_ints, all of
+# them in classlabels_strings for string classes.
+LABEL_ATTRIBUTES = ("classlabels_int64s", "classlabels_ints", "classlabels_strings")
+# Identity exists since opset 1; 7 is the oldest default-domain opset onnxruntime runs.
+FALLBACK_DEFAULT_OPSET = 7
 
 ClassLabels = list[int] | list[str]
 
@@ -49,11 +58,19 @@ class TensorFacts:
 
 
 @dataclass(frozen=True)
-class ClassSource:
-    """Where the class order comes from: the node type and its labels."""
+class DeclaredLabels:
+    """Class labels one node declares for the probability columns, and which node."""
 
-    node: str
     labels: ClassLabels
+    declared_by: str  # "classlabels_strings of ZipMap node ZipMap", as the service says it
+
+    def shown(self) -> str:
+        return f"{format_labels(self.labels)} ({self.declared_by})"
+
+
+def format_labels(labels: list[int] | list[str]) -> str:
+    """[a, b, c], as the service prints a list."""
+    return "[" + ", ".join(str(label) for label in labels) + "]"
 
 
 def load(model_bytes: bytes) -> onnx.ModelProto:
@@ -87,65 +104,107 @@ def graph_outputs(model: onnx.ModelProto) -> list[TensorFacts]:
     return [_tensor_facts(v) for v in model.graph.output]
 
 
-def _labels(node: onnx.NodeProto) -> ClassLabels | None:
+def _text(raw: bytes) -> str:
+    return raw.decode("utf-8", errors="replace")  # as TextDecoder does in the service
+
+
+def node_labels(node: onnx.NodeProto) -> list[DeclaredLabels]:
+    """Every non-empty class-label attribute of a node, in attribute order (an empty
+    one names nothing)."""
+    declared: list[DeclaredLabels] = []
     for attribute in node.attribute:
-        if attribute.name in INTEGER_LABELS and attribute.ints:
-            return [int(v) for v in attribute.ints]
-        if attribute.name == "classlabels_strings" and attribute.strings:
-            return [s.decode("utf-8") for s in attribute.strings]
-    return None
+        if attribute.name not in LABEL_ATTRIBUTES:
+            continue
+        labels: ClassLabels = (
+            [_text(s) for s in attribute.strings]
+            if attribute.name == "classlabels_strings"
+            else [int(v) for v in attribute.ints]
+        )
+        if labels:
+            where = f" {node.name}" if node.name else ""
+            declared.append(DeclaredLabels(labels, f"{attribute.name} of {node.op_type} node{where}"))
+    return declared
+
+
+def declared_class_labels(model: onnx.ModelProto, output_name: str) -> list[DeclaredLabels]:
+    """The distinct label lists that the first labelled node on each path back from
+    `output_name` declares (the service's declaredClassLabels, same walk, same order)."""
+    producers: dict[str, int] = {}
+    for index, node in enumerate(model.graph.node):
+        for output in node.output:
+            producers[output] = index
+    found: list[DeclaredLabels] = []
+    visited: set[int] = set()
+    pending = [output_name]
+    while pending:
+        index = producers.get(pending.pop())
+        if index is None or index in visited:
+            continue
+        visited.add(index)
+        node = model.graph.node[index]
+        declared = node_labels(node)
+        if not declared:
+            pending.extend(node.input)
+        for entry in declared:
+            if all(known.labels != entry.labels for known in found):
+                found.append(entry)
+    return found
 
 
 def zipmap_for(model: onnx.ModelProto, output_name: str) -> onnx.NodeProto | None:
+    """The first ZipMap node among whose outputs is `output_name`."""
     for node in model.graph.node:
         if node.op_type == "ZipMap" and output_name in node.output:
             return node
     return None
 
 
-def class_source(model: onnx.ModelProto, probabilities_output: str) -> ClassSource | None:
-    """The class labels in probability-column order: the ZipMap that produces the
-    output, else the graph's one ai.onnx.ml classifier node; None when neither says."""
-    zipmap = zipmap_for(model, probabilities_output)
-    if zipmap is not None:
-        labels = _labels(zipmap)
-        return ClassSource("ZipMap", labels) if labels is not None else None
-    classifiers = [node for node in model.graph.node if node.op_type in CLASSIFIER_OPS]
-    if len(classifiers) != 1:
-        return None
-    labels = _labels(classifiers[0])
-    return ClassSource(classifiers[0].op_type, labels) if labels is not None else None
+def _zipmap_class_count(zipmap: onnx.NodeProto) -> int | None:
+    """How many classes the ZipMap lists (its first int64 or string label attribute)."""
+    for attribute in zipmap.attribute:
+        if attribute.name == "classlabels_int64s":
+            return len(attribute.ints)
+        if attribute.name == "classlabels_strings":
+            return len(attribute.strings)
+    return None
+
+
+def _zipmap_value_type(output: onnx.ValueInfoProto) -> int:
+    """The element type of the map values in seq(map(k, tensor(v))); float when not declared."""
+    if output.type.WhichOneof("value") == "sequence_type":
+        element = output.type.sequence_type.elem_type
+        if element.WhichOneof("value") == "map_type":
+            value = element.map_type.value_type
+            if value.WhichOneof("value") == "tensor_type" and value.tensor_type.elem_type:
+                return value.tensor_type.elem_type
+    return onnx.TensorProto.FLOAT
 
 
 def zipmap_as_identity(model_bytes: bytes, output_name: str) -> bytes:
     """The service's rewrite: the ZipMap producing `output_name` becomes an Identity
-    and the output a tensor [N, classes] of the map's value type. Unchanged bytes
-    when no ZipMap produces that output."""
+    and the output a tensor [N, classes] of the map's value type ([N] when the ZipMap
+    lists no classes). Unchanged bytes when no ZipMap produces that output."""
     model = load(model_bytes)
     zipmap = zipmap_for(model, output_name)
     if zipmap is None:
         return model_bytes
-    labels = _labels(zipmap) or []
-    value_type = onnx.TensorProto.FLOAT
-    for output in model.graph.output:
-        if output.name == output_name and output.type.WhichOneof("value") == "sequence_type":
-            element = output.type.sequence_type.elem_type
-            if element.WhichOneof("value") == "map_type":
-                value_type = element.map_type.value_type.tensor_type.elem_type or value_type
-    identity = onnx.helper.make_node("Identity", list(zipmap.input), list(zipmap.output), name=zipmap.name)
+    graph_output = next((o for o in model.graph.output if o.name == output_name), None)
+    if graph_output is None:
+        raise OnnxModelError(f"ZipMap output {output_name} is not a graph output")
+    classes = _zipmap_class_count(zipmap)
+    shape: list[str | int] = ["N"] if classes is None else ["N", classes]
+    tensor = onnx.helper.make_tensor_value_info(output_name, _zipmap_value_type(graph_output), shape)
+    identity = onnx.helper.make_node("Identity", list(zipmap.input), list(zipmap.output))
+    if zipmap.name:
+        identity.name = zipmap.name
     nodes = [identity if node is zipmap else node for node in model.graph.node]
     del model.graph.node[:]
     model.graph.node.extend(nodes)
-    outputs = [
-        onnx.helper.make_tensor_value_info(output_name, value_type, ["N", len(labels)])
-        if output.name == output_name
-        else output
-        for output in model.graph.output
-    ]
+    outputs = [tensor if output is graph_output else output for output in model.graph.output]
     del model.graph.output[:]
     model.graph.output.extend(outputs)
     if not any(entry.domain in ("", "ai.onnx") for entry in model.opset_import):
-        model.opset_import.add(domain="", version=7)
+        model.opset_import.add(domain="", version=FALLBACK_DEFAULT_OPSET)
     return model.SerializeToString()
 
 
@@ -154,8 +213,19 @@ def probabilities(
 ) -> np.ndarray:
     """[N, classes] probabilities as the service computes them: ZipMap rewritten,
     input by name, the named output."""
+    return run_outputs(model_bytes, input_name, [output_name], features, element_type)[0].astype(np.float64)
+
+
+def run_outputs(
+    model_bytes: bytes,
+    input_name: str,
+    output_names: list[str],
+    features: np.ndarray,
+    element_type: ElementType,
+) -> list[np.ndarray]:
+    """Named outputs of the model with the service's ZipMap rewrite of the first one."""
     from fraud_training.inference import NUMPY_TYPES, open_session
 
-    session = open_session(zipmap_as_identity(model_bytes, output_name))
-    (raw,) = session.run([output_name], {input_name: features.astype(NUMPY_TYPES[element_type])})
-    return np.asarray(raw, dtype=np.float64)
+    session = open_session(zipmap_as_identity(model_bytes, output_names[0]))
+    raw = session.run(output_names, {input_name: features.astype(NUMPY_TYPES[element_type])})
+    return [np.asarray(value) for value in raw]

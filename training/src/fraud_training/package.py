@@ -2,12 +2,16 @@
 
 Everything the manifest states about the model is read from the model: the input's
 name and element type, the probability and label outputs, and the class labels in
-column order (from the ZipMap, or the classifier node's classlabels_*). The person
-says only what the model cannot: the task, the features (spec names, in input
-order), which class is legitimate and the threshold. The smoke samples are real
-and synthetic feature vectors of a small simulation, scored with Python
-onnxruntime; the written manifest then goes through `verify`, the service's own
-checks, before it is reported as packaged.
+column order, by the rule the service checks them with (onnx_model: walking back from
+the probability output to the first node naming its classes, such as a ZipMap or an
+ai.onnx.ml classifier). The person says only what the model cannot: the task, the
+features (spec names, in input order), which class is legitimate and the threshold;
+and, for a model built from plain operators that names no classes, the labels of its
+probability columns (--class-labels), which are then checked against the model's
+label output where it has one. The smoke samples are real and synthetic feature
+vectors of a small simulation, scored with Python onnxruntime; the written manifest
+then goes through `verify`, the service's own checks, before it is reported as
+packaged.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from fraud_training import onnx_model
@@ -76,7 +81,7 @@ class Signature:
     width: int | None
     probabilities: str
     label: str | None
-    labels: onnx_model.ClassLabels
+    labels: onnx_model.ClassLabels | None  # None: the model names no classes
 
 
 def read_signature(model_bytes: bytes) -> Signature:
@@ -98,15 +103,15 @@ def read_signature(model_bytes: bytes) -> Signature:
         graph_input.shape[1] if isinstance(graph_input.shape[1], int) and graph_input.shape[1] > 0 else None
     )
     probabilities, label = _outputs(model)
-    source = onnx_model.class_source(model, probabilities)
-    if source is None:
+    declared = onnx_model.declared_class_labels(model, probabilities)
+    if len(declared) > 1:
         raise PackageError(
-            f"cannot read the class labels: no ZipMap produces {probabilities!r} and the graph has no single "
-            "classifier node (TreeEnsembleClassifier, LinearClassifier, SVMClassifier) with classlabels_*; "
-            "export with a ZipMap (skl2onnx's default) or from a classifier converter"
+            f"the model gives output {probabilities} several class orders: "
+            + ", ".join(entry.shown() for entry in declared)
         )
     element_type: onnx_model.ElementType = "float32" if graph_input.element_type == "float32" else "float64"
-    return Signature(graph_input.name, element_type, width, probabilities, label, source.labels)
+    labels = declared[0].labels if declared else None
+    return Signature(graph_input.name, element_type, width, probabilities, label, labels)
 
 
 def _outputs(model: Any) -> tuple[str, str | None]:
@@ -141,18 +146,17 @@ def _outputs(model: Any) -> tuple[str, str | None]:
 
 
 def manifest_classes(
-    request: PackageRequest, labels: onnx_model.ClassLabels
+    request: PackageRequest, labels: onnx_model.ClassLabels | None
 ) -> tuple[list[dict[str, Any]], str]:
     """Classes in column order and the legitimate class's label."""
+    if labels is None:
+        return _given_classes(request)
+    _check_class_count(request, len(labels), labels)
     task = TASK_SPECS[request.task]
-    if request.task == "binary" and len(labels) != 2:
-        raise PackageError(f"a binary model has 2 classes; this one has {len(labels)}: {labels}")
-    if request.task == "multiclass" and len(labels) < 3:
-        raise PackageError(f"a multiclass model has at least 3 classes; this one has {len(labels)}: {labels}")
     if isinstance(labels[0], str):
         if request.class_labels is not None:
             raise PackageError(
-                "--class-labels names integer classes; this model's classes are already strings"
+                "--class-labels names integer or unnamed classes; this model's classes are already strings"
             )
         names = [str(label) for label in labels]
         if request.legitimate_class is None:
@@ -171,6 +175,59 @@ def manifest_classes(
     if legitimate not in names:
         raise PackageError(f"--legitimate-class {legitimate!r} is not one of the model's classes {names}")
     return [{"id": i, "label": label} for i, label in enumerate(names)], legitimate
+
+
+def _check_class_count(request: PackageRequest, count: int, labels: object) -> None:
+    if request.task == "binary" and count != 2:
+        raise PackageError(f"a binary model has 2 classes; this one has {count}: {labels}")
+    if request.task == "multiclass" and count < 3:
+        raise PackageError(f"a multiclass model has at least 3 classes; this one has {count}: {labels}")
+
+
+def _given_classes(request: PackageRequest) -> tuple[list[dict[str, Any]], str]:
+    """A model that names no classes: the person names its columns (--class-labels, in
+    column order) and the legitimate one; nothing in the model can say either."""
+    if request.class_labels is None or request.legitimate_class is None:
+        raise PackageError(
+            "the model does not name its classes (no ZipMap or classifier node with classlabels_* feeds "
+            "its probability output): give --class-labels (the labels of its probability columns, in "
+            "order) and --legitimate-class"
+        )
+    names = list(request.class_labels)
+    if len(set(names)) != len(names):
+        raise PackageError(f"--class-labels lists a label twice: {', '.join(names)}")
+    _check_class_count(request, len(names), names)
+    legitimate = _legitimate_for_integers(request.legitimate_class, names)
+    if legitimate not in names:
+        raise PackageError(f"--legitimate-class {legitimate!r} is not one of --class-labels {names}")
+    return [{"id": i, "label": label} for i, label in enumerate(names)], legitimate
+
+
+def check_label_output(
+    labels: list[str], probabilities: np.ndarray, label_values: np.ndarray | None, label_output: str | None
+) -> None:
+    """For a model that names no classes: its label output, where it has one, must name
+    the most probable column of each sample (its index for integer labels, its
+    --class-labels entry for string ones). Rows whose largest probability is shared
+    are skipped (the label then depends on the exporter's tie rule)."""
+    if label_values is None or label_output is None:
+        return
+    values = np.asarray(label_values).reshape(-1)
+    if len(values) != len(probabilities):
+        return
+    for row, (scores, value) in enumerate(zip(probabilities, values, strict=True)):
+        top = int(np.argmax(scores))
+        if np.count_nonzero(scores == scores[top]) > 1:
+            continue
+        said = value.decode("utf-8") if isinstance(value, bytes) else value
+        said = said.item() if isinstance(said, np.generic) else said
+        expected: object = labels[top] if isinstance(said, str) else top
+        if said != expected:
+            raise PackageError(
+                f"sample {row}: the model's label output {label_output} says {said!r}, but its largest "
+                f"probability is column {top} ({labels[top]!r} by --class-labels, {expected!r} as the label "
+                "output would name it): --class-labels must name the probability columns in order"
+            )
 
 
 def _legitimate_for_integers(given: str | None, names: list[str]) -> str:
@@ -219,9 +276,18 @@ def package_model(request: PackageRequest, spec: FeatureSpec, schema: dict[str, 
     test, features = sample_frame(spec, names)
     inputs = sample_inputs(test, features, names)
     matrix = pd.DataFrame(inputs)[list(names)].to_numpy()
-    probabilities = onnx_model.probabilities(
-        model_bytes, signature.input_name, signature.probabilities, matrix, signature.element_type
+    wanted = [signature.probabilities] + ([signature.label] if signature.label else [])
+    outputs = onnx_model.run_outputs(
+        model_bytes, signature.input_name, wanted, matrix, signature.element_type
     )
+    probabilities = outputs[0].astype(np.float64)
+    if signature.labels is None:
+        check_label_output(
+            [c["label"] for c in classes],
+            probabilities,
+            outputs[1] if len(outputs) > 1 else None,
+            signature.label,
+        )
     task = TASK_SPECS[request.task]
     digest = sha256_hex(model_bytes)
     manifest: dict[str, Any] = {

@@ -39,6 +39,10 @@ class RepoPaths:
         return self.root / "test" / "fixtures" / "models"
 
     @property
+    def acceptance(self) -> Path:
+        return self.root / "test" / "fixtures" / "acceptance"
+
+    @property
     def training(self) -> Path:
         return self.root / "training"
 

@@ -1,10 +1,27 @@
 """Check a manifest and its model file exactly as the service does before serving
-(src/models/manifest.ts and modelLoader.ts), in the same order: schema and the
-manifest's own consistency, sha256, features, class order (ZipMap or the
-classifier's classlabels_*), the input/output signature, and the smoke samples
-(finite, summing to 1, within the tolerance) through onnxruntime with the ZipMap
-rewritten as the service rewrites it. A model this accepts is one the service
-accepts, and the other way round.
+(src/models/manifest.ts and modelLoader.ts), rule for rule and in the same order:
+
+1. manifest: JSON, the schema, and what the schema cannot say (created_at a date,
+   class ids 0, 1, ... in order, distinct labels, legitimate_class one of them, samples
+   giving exactly the features and one probability per class);
+2. task: the manifest's task is the one asked for (the service's slot), when one is;
+3. sha256 of the model file;
+4. features: feature_spec_version not newer than the spec, every feature in the spec;
+5. class order: the labels the model declares for its probability output
+   (onnx_model.declared_class_labels, the service's onnxClassLabels) must be the
+   manifest's class ids (integer labels) or labels (string labels), in order; two
+   different declarations are refused; none, and the manifest's order stands;
+6. onnx: the ZipMap feeding the probability output turned into an Identity, as the
+   service does, and the graph loaded by onnxruntime;
+7. signature, as onnxruntime reports it: one tensor input of the manifest's name and
+   element type, shape [N, features]; the probability output a float32 or float64
+   tensor [N, classes] (the label output is informational and not checked);
+8. smoke: the samples run, each row finite, summing to 1 within 1e-4, and within
+   sample_tolerance (1e-5 by default) of the manifest's probabilities.
+
+A refusal is a ModelRefused whose `reason` is the service's rejection reason (the
+`reason` label of its failure metric), so a model this accepts is one the service
+accepts and the other way round; test/fixtures/acceptance holds the two to that.
 """
 
 from __future__ import annotations
@@ -13,9 +30,10 @@ import math
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
+import onnxruntime as ort
 
 from fraud_training import onnx_model
 from fraud_training.features import FeatureSpec
@@ -23,6 +41,33 @@ from fraud_training.manifest import ManifestError, load_manifest, sha256_hex, va
 
 DEFAULT_SAMPLE_TOLERANCE = 1e-5
 PROBABILITY_SUM_TOLERANCE = 1e-4
+
+RejectionReason = Literal["manifest", "task", "sha256", "features", "onnx", "signature", "smoke"]
+# onnxruntime's Python type names, as onnxruntime-node names them.
+ORT_ELEMENT_TYPES = {
+    "float": "float32",
+    "double": "float64",
+    "float16": "float16",
+    "int8": "int8",
+    "int16": "int16",
+    "int32": "int32",
+    "int64": "int64",
+    "uint8": "uint8",
+    "uint16": "uint16",
+    "uint32": "uint32",
+    "uint64": "uint64",
+    "bool": "bool",
+    "string": "string",
+}
+
+
+class ModelRefused(ManifestError):
+    """The service would refuse this model version; `reason` is the service's
+    rejection reason (manifest, task, sha256, features, onnx, signature, smoke)."""
+
+    def __init__(self, reason: RejectionReason, message: str) -> None:
+        super().__init__(message)
+        self.reason: RejectionReason = reason
 
 
 @dataclass(frozen=True)
@@ -36,68 +81,91 @@ class VerifiedModel:
     max_sample_difference: float
 
 
+# --- 1-3: the manifest, the task, the bytes ---------------------------------------------
+
+
 def check_consistency(manifest: dict[str, Any]) -> None:
-    """What the schema cannot say (the service's findInconsistency, plus the
-    legitimate class naming one of the classes)."""
+    """What the schema cannot say, beyond validate_manifest (the rest of the service's
+    findInconsistency)."""
     try:
         datetime.fromisoformat(manifest["created_at"].replace("Z", "+00:00"))
     except ValueError as error:
-        raise ManifestError(f"created_at {manifest['created_at']} is not a date-time") from error
+        raise ModelRefused("manifest", f"created_at {manifest['created_at']} is not a date-time") from error
     names = set(manifest["features"])
     for index, sample in enumerate(manifest["samples"]):
         if set(sample["features"]) != names:
-            raise ManifestError(
-                f"samples[{index}].features must give exactly the features {', '.join(manifest['features'])}"
+            raise ModelRefused(
+                "manifest",
+                f"samples[{index}].features must give exactly the features {', '.join(manifest['features'])}",
             )
         if len(sample["probabilities"]) != len(manifest["classes"]):
-            raise ManifestError(
-                f"samples[{index}].probabilities must have {len(manifest['classes'])} values, one per class"
+            raise ModelRefused(
+                "manifest",
+                f"samples[{index}].probabilities must have {len(manifest['classes'])} values, one per class",
             )
-    labels = [c["label"] for c in manifest["classes"]]
-    if "legitimate_class" in manifest and manifest["legitimate_class"] not in labels:
-        raise ManifestError(
-            f"legitimate_class {manifest['legitimate_class']!r} is not one of the classes {labels}"
-        )
 
 
-def read_checked_model(manifest_path: Path, schema: dict[str, Any]) -> tuple[dict[str, Any], Path, bytes]:
-    """Schema-valid, consistent manifest, its model file beside it, and matching sha256."""
-    manifest = load_manifest(manifest_path)
+def check_manifest(manifest: dict[str, Any], schema: dict[str, Any]) -> None:
     try:
         validate_manifest(manifest, schema)
-        check_consistency(manifest)
+    except ModelRefused:
+        raise
     except ManifestError as error:
-        raise ManifestError(f"{manifest_path}: {error}") from error
+        raise ModelRefused("manifest", str(error)) from error
+    check_consistency(manifest)
+
+
+def read_checked_model(
+    manifest_path: Path, schema: dict[str, Any], task: str | None = None
+) -> tuple[dict[str, Any], Path, bytes]:
+    """Schema-valid, consistent manifest of the task asked for, its model file beside
+    it, and matching sha256."""
+    try:
+        manifest = load_manifest(manifest_path)
+        if not isinstance(manifest, dict):
+            raise ManifestError("manifest does not match the schema: <root>: not an object")
+        check_manifest(manifest, schema)
+    except ModelRefused as error:
+        raise ModelRefused(error.reason, f"{manifest_path}: {error}") from error
+    except ManifestError as error:
+        raise ModelRefused("manifest", str(error)) from error
+    where = f"{manifest_path}: {manifest['name']} {manifest['version']}"
+    if task is not None and manifest["task"] != task:
+        raise ModelRefused(
+            "task", f"{where} is a {manifest['task']} model; the {task} task needs a {task} model"
+        )
     model_path = manifest_path.parent / manifest["model_file"]
     try:
         model_bytes = model_path.read_bytes()
     except OSError as error:
-        raise ManifestError(f"{manifest_path}: cannot read model_file {model_path}: {error}") from error
+        raise ManifestError(f"{where}: cannot read model_file {model_path}: {error}") from error
     actual = sha256_hex(model_bytes)
     if actual != manifest["sha256"]:
-        raise ManifestError(
-            f"{manifest_path}: sha256 {manifest['sha256']} does not match {model_path.name} ({actual})"
+        raise ModelRefused(
+            "sha256",
+            f"{where}: {manifest['model_file']} has sha256 {actual}, the manifest says {manifest['sha256']}",
         )
     return manifest, model_path, model_bytes
 
 
+# --- 4-5: features and class order ------------------------------------------------------
+
+
 def check_features(manifest: dict[str, Any], spec: FeatureSpec) -> None:
-    """Known features of a spec version this package implements; a version-1
-    manifest may only use version-1 (stateless) features."""
+    """A spec version this service implements, and features the spec defines. (Each
+    spec version keeps every feature of the earlier ones, so older models still serve;
+    the service serves whatever features the spec defines, whatever version the
+    manifest declares.)"""
     declared = manifest["feature_spec_version"]
     if declared > spec.spec_version:
-        raise ManifestError(
-            f"feature_spec_version {declared} is newer than the feature spec ({spec.spec_version})"
+        raise ModelRefused(
+            "features",
+            f"was built for feature spec version {declared}; this service implements versions up to "
+            f"{spec.spec_version}",
         )
-    unknown = [name for name in manifest["features"] if name not in spec.names]
-    if unknown:
-        raise ManifestError(f"features not in the feature spec: {', '.join(unknown)}")
-    if spec.version_for(manifest["features"]) > declared:
-        history = [name for name in manifest["features"] if name not in spec.stateless_names]
-        raise ManifestError(
-            f"feature_spec_version {declared} has no feature {', '.join(history)} "
-            f"(spec version {spec.spec_version})"
-        )
+    for name in manifest["features"]:
+        if name not in spec.names:
+            raise ModelRefused("features", f"feature {name} is not in the feature specification")
 
 
 def expected_labels(manifest: dict[str, Any], model_labels: onnx_model.ClassLabels) -> list[int] | list[str]:
@@ -108,139 +176,172 @@ def expected_labels(manifest: dict[str, Any], model_labels: onnx_model.ClassLabe
 
 
 def check_classes(manifest: dict[str, Any], model_bytes: bytes) -> None:
-    model = onnx_model.load(model_bytes)
-    source = onnx_model.class_source(model, manifest["outputs"]["probabilities"])
-    if source is None:
-        raise ManifestError(
-            "the model does not name its classes: no ZipMap produces the probability output "
-            f"{manifest['outputs']['probabilities']!r} and the graph has no single classifier node with "
-            "classlabels_int64s or classlabels_strings"
-        )
+    """The service's checkClassOrder: one declaration must match; none cannot be checked
+    (the column count is, by the signature; the order is the manifest's)."""
+    try:
+        model = onnx_model.load(model_bytes)
+    except onnx_model.OnnxModelError as error:
+        raise ModelRefused("onnx", str(error)) from error
+    output = manifest["outputs"]["probabilities"]
+    declared = onnx_model.declared_class_labels(model, output)
+    if not declared:
+        return
+    if len(declared) > 1:
+        lists = ", ".join(entry.shown() for entry in declared)
+        raise ModelRefused("signature", f"the model gives output {output} several class orders: {lists}")
+    (source,) = declared
     expected = expected_labels(manifest, source.labels)
     if list(source.labels) != expected:
-        raise ManifestError(
-            f"the model's {source.node} classes are {source.labels}, the manifest's classes are {expected}"
+        raise ModelRefused(
+            "signature",
+            f"the model's classes are {source.shown()}, the manifest's classes are "
+            f"{onnx_model.format_labels(expected)}; the manifest must list them in the order of the model's "
+            "probability columns",
         )
 
 
-def check_signature(manifest: dict[str, Any], model_bytes: bytes) -> None:
-    """One tensor input [N, features] of the manifest's name and element type; the
-    probability output a float tensor [N, classes] (after the ZipMap rewrite)."""
-    model = onnx_model.load(onnx_model.zipmap_as_identity(model_bytes, manifest["outputs"]["probabilities"]))
-    inputs = onnx_model.graph_inputs(model)
-    declared = manifest["input"]
+# --- 6-8: the session, its signature, the samples --------------------------------------
+
+
+def _first_line(error: BaseException) -> str:
+    return (str(error).splitlines() or [""])[0]
+
+
+def open_served_session(manifest: dict[str, Any], model_bytes: bytes) -> ort.InferenceSession:
+    """The session the service would build: ZipMap rewritten, loaded by onnxruntime."""
+    from fraud_training.inference import open_session
+
+    try:
+        rewritten = onnx_model.zipmap_as_identity(model_bytes, manifest["outputs"]["probabilities"])
+    except onnx_model.OnnxModelError as error:
+        raise ModelRefused("onnx", str(error)) from error
+    try:
+        return open_session(rewritten)
+    except Exception as error:  # onnxruntime raises its own exception types
+        raise ModelRefused("onnx", f"onnxruntime cannot load the model: {_first_line(error)}") from error
+
+
+def _element_type(type_name: str) -> str:
+    """onnxruntime-node's name for an element type: tensor(float) -> float32."""
+    inner = type_name.removeprefix("tensor(").removesuffix(")")
+    return ORT_ELEMENT_TYPES.get(inner, inner)
+
+
+def _shape(shape: list[int | str | None]) -> str:
+    """A shape as the service prints it: unnamed dimensions as N."""
+    return "[" + ", ".join("N" if d is None else str(d) for d in shape) + "]"
+
+
+def _fits(shape: list[int | str | None], width: int) -> bool:
+    """Rank 2 and, when the second dimension is fixed, equal to `width`."""
+    return len(shape) == 2 and (not isinstance(shape[1], int) or shape[1] == width)
+
+
+def check_signature(manifest: dict[str, Any], session: ort.InferenceSession) -> None:
+    """The service's checkSignature, on onnxruntime's view of the rewritten graph."""
+
+    def refuse(problem: str) -> ModelRefused:
+        return ModelRefused("signature", problem)
+
+    inputs = session.get_inputs()
     if len(inputs) != 1:
-        raise ManifestError(
+        raise refuse(
             f"the model has {len(inputs)} inputs ({', '.join(i.name for i in inputs)}); one is expected"
         )
     (graph_input,) = inputs
+    declared = manifest["input"]
     if graph_input.name != declared["name"]:
-        raise ManifestError(f"the model's input is {graph_input.name}, the manifest says {declared['name']}")
-    if graph_input.kind != "tensor":
-        raise ManifestError(f"input {graph_input.name} is not a tensor")
-    if graph_input.element_type != declared["element_type"]:
-        raise ManifestError(
-            f"input {graph_input.name} is {graph_input.element_type}, "
+        raise refuse(f"the model's input is {graph_input.name}, the manifest says {declared['name']}")
+    if not graph_input.type.startswith("tensor("):
+        raise refuse(f"input {declared['name']} is not a tensor")
+    if _element_type(graph_input.type) != declared["element_type"]:
+        raise refuse(
+            f"input {graph_input.name} is {_element_type(graph_input.type)}, "
             f"the manifest says {declared['element_type']}"
         )
     width = len(manifest["features"])
-    if (
-        graph_input.shape is None
-        or len(graph_input.shape) != 2
-        or _fixed_other_than(graph_input.shape[1], width)
-    ):
-        raise ManifestError(
-            f"input {graph_input.name} has shape {_shape(graph_input.shape)}, "
-            f"the manifest's {width} features "
-            f"need [N, {width}]"
+    if not _fits(list(graph_input.shape), width):
+        raise refuse(
+            f"input {graph_input.name} has shape {_shape(list(graph_input.shape))}, "
+            f"the manifest's {width} features need [N, {width}]"
         )
-    outputs = {o.name: o for o in onnx_model.graph_outputs(model)}
-    for role, name in manifest["outputs"].items():
-        if name not in outputs:
-            raise ManifestError(f"the model has no {role} output {name} (has {', '.join(sorted(outputs))})")
-    output = outputs[manifest["outputs"]["probabilities"]]
-    if output.kind != "tensor":
-        raise ManifestError(f"output {output.name} is not a tensor (nor a ZipMap that can be read as one)")
-    if output.element_type not in ("float32", "float64"):
-        raise ManifestError(f"output {output.name} is {output.element_type}, not float probabilities")
+    name = manifest["outputs"]["probabilities"]
+    output = next((o for o in session.get_outputs() if o.name == name), None)
+    if output is None:
+        raise refuse(f"the model has no output {name}")
+    if not output.type.startswith("tensor("):
+        raise refuse(f"output {name} is not a tensor (nor a ZipMap that can be read as one)")
+    if _element_type(output.type) not in ("float32", "float64"):
+        raise refuse(f"output {name} is {_element_type(output.type)}, not float probabilities")
     classes = len(manifest["classes"])
-    if output.shape is None or len(output.shape) != 2 or _fixed_other_than(output.shape[1], classes):
-        raise ManifestError(
-            f"output {output.name} has shape {_shape(output.shape)}, the manifest's {classes} classes need "
+    if not _fits(list(output.shape), classes):
+        raise refuse(
+            f"output {name} has shape {_shape(list(output.shape))}, the manifest's {classes} classes need "
             f"[N, {classes}]"
         )
 
 
-def _fixed_other_than(dimension: int | str | None, wanted: int) -> bool:
-    return isinstance(dimension, int) and dimension != 0 and dimension != wanted
-
-
-def _shape(shape: tuple[int | str | None, ...] | None) -> str:
-    return (
-        "unknown"
-        if shape is None
-        else "[" + ", ".join("?" if d in (None, 0) else str(d) for d in shape) + "]"
-    )
-
-
-def sample_probabilities(manifest: dict[str, Any], model_bytes: bytes) -> np.ndarray:
+def sample_matrix(manifest: dict[str, Any]) -> np.ndarray:
     names = manifest["features"]
-    matrix = np.array([[s["features"][n] for n in names] for s in manifest["samples"]], dtype=np.float64)
-    try:
-        return onnx_model.probabilities(
-            model_bytes,
-            manifest["input"]["name"],
-            manifest["outputs"]["probabilities"],
-            matrix,
-            manifest["input"]["element_type"],
-        )
-    except Exception as error:  # onnxruntime raises its own exception types
-        raise ManifestError(f"the sample inputs do not run: {str(error).splitlines()[0]}") from error
+    return np.array([[s["features"][n] for n in names] for s in manifest["samples"]], dtype=np.float64)
 
 
-def check_samples(manifest: dict[str, Any], model_bytes: bytes) -> float:
+def check_samples(manifest: dict[str, Any], session: ort.InferenceSession) -> float:
     """Run the samples; each row finite, summing to 1 and within sample_tolerance of
     the manifest's. Returns the largest difference."""
-    actual = sample_probabilities(manifest, model_bytes)
-    expected = np.array([s["probabilities"] for s in manifest["samples"]], dtype=np.float64)
-    if actual.shape != expected.shape:
-        raise ManifestError(
-            f"{actual.size} probabilities for {len(expected)} samples x {len(manifest['classes'])} classes"
+    from fraud_training.inference import NUMPY_TYPES
+
+    element_type = manifest["input"]["element_type"]
+    try:
+        (raw,) = session.run(
+            [manifest["outputs"]["probabilities"]],
+            {manifest["input"]["name"]: sample_matrix(manifest).astype(NUMPY_TYPES[element_type])},
         )
+    except Exception as error:  # onnxruntime raises its own exception types
+        raise ModelRefused("smoke", f"the sample inputs do not run: {_first_line(error)}") from error
+    actual = np.asarray(raw, dtype=np.float64)
+    expected = np.array([s["probabilities"] for s in manifest["samples"]], dtype=np.float64)
+    classes = len(manifest["classes"])
+    if actual.size != expected.size:
+        raise ModelRefused(
+            "smoke", f"{actual.size} probabilities for {len(expected)} samples x {classes} classes"
+        )
+    actual = actual.reshape(expected.shape)
     tolerance = float(manifest.get("sample_tolerance", DEFAULT_SAMPLE_TOLERANCE))
     for row, (got, want) in enumerate(zip(actual, expected, strict=True)):
+        shown = ", ".join(repr(float(v)) for v in got)
         if not np.isfinite(got).all() or abs(math.fsum(got) - 1) > PROBABILITY_SUM_TOLERANCE:
-            raise ManifestError(
-                f"sample {row} gives probabilities {got.tolist()}, not finite values summing to 1"
+            raise ModelRefused(
+                "smoke", f"sample {row} gives probabilities [{shown}], not finite values summing to 1"
             )
         if (np.abs(got - want) > tolerance).any():
-            raise ManifestError(
-                f"sample {row} gives {got.tolist()}, the manifest expects {want.tolist()} "
-                f"(tolerance {tolerance})"
+            raise ModelRefused(
+                "smoke",
+                f"sample {row} gives [{shown}], the manifest expects "
+                f"[{', '.join(repr(float(v)) for v in want)}] (tolerance {tolerance:g})",
             )
     return float(np.abs(actual - expected).max()) if actual.size else 0.0
 
 
 def check_model(manifest: dict[str, Any], model_bytes: bytes, spec: FeatureSpec) -> float:
-    """Every check after the manifest and sha256, in the service's order."""
+    """Every check after the manifest, task and sha256, in the service's order;
+    returns the largest sample difference."""
     check_features(manifest, spec)
     check_classes(manifest, model_bytes)
-    try:
-        from fraud_training.inference import open_session
-
-        open_session(onnx_model.zipmap_as_identity(model_bytes, manifest["outputs"]["probabilities"]))
-    except onnx_model.OnnxModelError as error:
-        raise ManifestError(str(error)) from error
-    except Exception as error:
-        raise ManifestError(f"onnxruntime cannot load the model: {str(error).splitlines()[0]}") from error
-    check_signature(manifest, model_bytes)
-    return check_samples(manifest, model_bytes)
+    session = open_served_session(manifest, model_bytes)
+    check_signature(manifest, session)
+    return check_samples(manifest, session)
 
 
-def verify_model(manifest_path: Path, schema: dict[str, Any], spec: FeatureSpec) -> VerifiedModel:
-    manifest, model_path, model_bytes = read_checked_model(manifest_path, schema)
+def verify_model(
+    manifest_path: Path, schema: dict[str, Any], spec: FeatureSpec, task: str | None = None
+) -> VerifiedModel:
+    """The service's verdict on a manifest file and the model beside it: the checked
+    model, or ModelRefused naming the file, the model and the reason."""
+    manifest, model_path, model_bytes = read_checked_model(manifest_path, schema, task)
     try:
         difference = check_model(manifest, model_bytes, spec)
-    except (ManifestError, onnx_model.OnnxModelError) as error:
-        raise ManifestError(f"{manifest_path}: {error}") from error
+    except ModelRefused as error:
+        where = f"{manifest_path}: {manifest['name']} {manifest['version']}"
+        raise ModelRefused(error.reason, f"{where}: {error}") from error
     return VerifiedModel(manifest_path, model_path, manifest, model_bytes, difference)
