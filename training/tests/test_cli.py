@@ -37,6 +37,12 @@ BAD_INPUT = [
     (["build-models", "--trees", "0"], "--trees"),
     (["build-models", "--created-at", "yesterday"], "--created-at"),
     (["build-models", "--bogus"], "--bogus"),
+    (["verify", "--task", "regression"], "--task"),
+    (["answers", "model.json", "--out", "/tmp/x"], "--events"),
+    (
+        ["answers", "model.json", "--events", "e.jsonl", "--out", "/tmp/x", "--lateness-seconds", "-1"],
+        "--lateness-seconds",
+    ),
 ]
 
 

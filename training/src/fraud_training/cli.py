@@ -206,7 +206,9 @@ EXAMPLES = """examples (training/README.md says more):
   training/run replay --out /tmp/replay     # events.jsonl + features.jsonl for the service's parity test
   training/run package my.onnx --task multiclass --legitimate-class legit
   training/run package my.onnx --task binary --features TX_AMOUNT,TERMINAL_ID_RISK_7DAY_WINDOW,...
+  training/run package my.onnx --task binary --class-labels legit,fraud --legitimate-class legit
   training/run verify models/fraud-binary.json   # the service's checks, in Python
+  training/run answers my.json --events events.jsonl --out /tmp/answers   # what the service must answer
   training/run test                         # pytest
   training/run <command> --help
 """
@@ -331,6 +333,28 @@ def build_parser(paths: RepoPaths) -> OneLineParser:
     fixtures = commands.add_parser("fixtures", help="build the small models the service's tests use")
     fixtures.add_argument("--out", type=Path, default=paths.fixtures, help="output folder")
     fixtures.add_argument("--created-at", type=iso_datetime, default=None, help="manifest created_at")
+
+    examples = commands.add_parser(
+        "byom-examples",
+        help="export example third-party classifiers (skl2onnx, onnxmltools) and events, to try package on",
+    )
+    examples.add_argument("--out", type=Path, required=True, help="output folder")
+
+    answers = commands.add_parser(
+        "answers",
+        help="what the service must answer for each transaction of an event stream, per packaged model",
+    )
+    answers.add_argument("manifests", nargs="+", type=Path, help="packaged manifest files")
+    answers.add_argument(
+        "--events", type=Path, required=True, help="events, one JSON object a line (the replay format)"
+    )
+    answers.add_argument(
+        "--lateness-seconds",
+        type=non_negative_int,
+        default=86_400,
+        help="the service's FRAUD_STATE_LATENESS_SECONDS (86400)",
+    )
+    answers.add_argument("--out", type=Path, required=True, help="output folder")
 
     acceptance = commands.add_parser(
         "acceptance-fixtures",
@@ -650,6 +674,30 @@ def run_fixtures(args: argparse.Namespace, paths: RepoPaths) -> int:
     return 0
 
 
+def run_byom_examples(args: argparse.Namespace, paths: RepoPaths) -> int:
+    from fraud_training.byom_examples import EXAMPLES, write_examples
+    from fraud_training.features import load_feature_spec
+
+    written = write_examples(load_feature_spec(paths.feature_spec), args.out)
+    for path in written:
+        print(f"wrote {path}")
+    for example in EXAMPLES:
+        options = " ".join(example.package_options)
+        print(f"  training/run package {args.out / example.file} --task {example.task} {options}".rstrip())
+    return 0
+
+
+def run_answers(args: argparse.Namespace, paths: RepoPaths) -> int:
+    from fraud_training.answers import write_answers
+    from fraud_training.verify import verify_model
+
+    spec, schema = _spec_and_schema(paths)
+    models = [verify_model(path, schema, spec) for path in args.manifests]
+    for path, count in write_answers(models, args.events, spec, args.out, args.lateness_seconds):
+        print(f"wrote {path}: {count:,} transactions")
+    return 0
+
+
 def run_acceptance_fixtures(args: argparse.Namespace, paths: RepoPaths) -> int:
     from fraud_training.acceptance import build_acceptance
     from fraud_training.manifest import load_schema
@@ -708,6 +756,8 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, RepoPaths], int]] = {
     "package": run_package,
     "fixtures": run_fixtures,
     "acceptance-fixtures": run_acceptance_fixtures,
+    "byom-examples": run_byom_examples,
+    "answers": run_answers,
     "verify": run_verify,
     "publish": run_publish,
 }
