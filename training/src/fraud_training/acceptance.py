@@ -149,6 +149,20 @@ def _ensemble(linear: bytes, second_labels: list[int], name: str) -> bytes:
     return model.SerializeToString()
 
 
+def _empty_strings_first(forest: bytes) -> bytes:
+    """The TreeEnsembleClassifier given an empty classlabels_strings before its
+    classlabels_int64s (some exporters write every attribute): an empty list names
+    nothing, so the integer labels declare the classes."""
+    model = onnx.load_from_string(forest)
+    for node in model.graph.node:
+        if node.op_type == "TreeEnsembleClassifier":
+            empty = helper.make_attribute("classlabels_strings", [], attr_type=onnx.AttributeProto.STRINGS)
+            attributes = [empty, *node.attribute]
+            del node.attribute[:]
+            node.attribute.extend(attributes)
+    return model.SerializeToString()
+
+
 def _raw_scores(linear: bytes) -> bytes:
     """The LinearClassifier left on raw scores (post_transform NONE): no probabilities."""
     model = onnx.load_from_string(linear)
@@ -180,6 +194,7 @@ def build_models() -> list[Model]:
     linear = _skl2onnx(_logistic(x.astype(np.float32), binary), "float32", False, "linear")
     linear_1_2 = _skl2onnx(_logistic(x.astype(np.float32), binary + 1), "float32", False, "linear")
     plain = _skl2onnx(_logistic(x, binary), "float64", False, "plain")
+    forest_tensor = _skl2onnx(forest_int, "float32", False, "forest")
     return [
         _binary(
             "forest-zipmap-int",
@@ -190,10 +205,17 @@ def build_models() -> list[Model]:
         ),
         _binary(
             "forest-tensor-int",
-            _skl2onnx(forest_int, "float32", False, "forest"),
+            forest_tensor,
             "float32",
             False,
             "the same forest, zipmap=False: TreeEnsembleClassifier with classlabels_int64s [0, 1]",
+        ),
+        _binary(
+            "forest-tensor-int-empty-strings",
+            _empty_strings_first(forest_tensor),
+            "float32",
+            False,
+            "the same with an empty classlabels_strings before its classlabels_int64s",
         ),
         Model(
             "forest-zipmap-strings",
@@ -367,6 +389,12 @@ CASES: tuple[Case, ...] = (
         "forest-tensor-int",
         "accepted",
         "zipmap=False: TreeEnsembleClassifier classlabels_int64s equal the class ids",
+    ),
+    Case(
+        "empty-label-attribute-names-nothing",
+        "forest-tensor-int-empty-strings",
+        "accepted",
+        "an empty classlabels_strings is skipped: the classlabels_int64s beside it declare [0, 1]",
     ),
     Case(
         "zipmap-string-labels",
