@@ -229,20 +229,25 @@ describe('bring your own model: packaged with training/run, served with the answ
     const env: Record<string, string> = { FRAUD_BINARY_MODEL_URI: manifestPath(folder, packagingOf(binary)), FRAUD_MAX_BATCH_SIZE: '1000' };
     if (scenario !== undefined) env.FRAUD_SCENARIO_MODEL_URI = manifestPath(folder, packagingOf(scenario));
     const service = await startTestService(env);
-    const { models } = await service.client.getModelInfo();
-    const slots: [ModelTask, string][] = [[ModelTask.MODEL_TASK_BINARY, binary]];
-    if (scenario !== undefined) slots.push([ModelTask.MODEL_TASK_MULTICLASS, scenario]);
-    for (const [task, name] of slots) {
-      const info = models.find((entry) => entry.task === task);
-      const manifest = manifests.get(name);
-      assert.ok(info?.serving === true && manifest !== undefined, name);
-      assert.deepEqual([info.model?.name, info.model?.version, info.sha256, info.features], [manifest.name, manifest.version, manifest.sha256, manifest.features]);
-      assert.deepEqual(
-        info.classes.map(({ id, label }) => ({ id, label })),
-        answers.get(name)?.service_classes.map(({ id, label }) => ({ id, label })),
-      );
+    try {
+      const { models } = await service.client.getModelInfo();
+      const slots: [ModelTask, string][] = [[ModelTask.MODEL_TASK_BINARY, binary]];
+      if (scenario !== undefined) slots.push([ModelTask.MODEL_TASK_MULTICLASS, scenario]);
+      for (const [task, name] of slots) {
+        const info = models.find((entry) => entry.task === task);
+        const manifest = manifests.get(name);
+        assert.ok(info?.serving === true && manifest !== undefined, name);
+        assert.deepEqual([info.model?.name, info.model?.version, info.sha256, info.features], [manifest.name, manifest.version, manifest.sha256, manifest.features]);
+        assert.deepEqual(
+          info.classes.map(({ id, label }) => ({ id, label })),
+          answers.get(name)?.service_classes.map(({ id, label }) => ({ id, label })),
+        );
+      }
+      return service;
+    } catch (error) {
+      await service.stop();
+      throw error;
     }
-    return service;
   }
 
   function packagingOf(name: string): Packaging {
