@@ -76,7 +76,9 @@ def test_a_duplicate_is_never_late_and_sees_what_was_recorded_since(spec: Featur
     state.transaction(3, 1, 2, 5.0, 12 * day)
     retry = state.transaction(1, 1, 1, 10.0, 10 * day + 2 * hour)
     assert not retry.late and retry.duplicate
-    assert retry.features["CUSTOMER_ID_NB_TX_1DAY_WINDOW"] == 2, "transaction 2 (earlier in event time, recorded since) counts"
+    assert retry.features["CUSTOMER_ID_NB_TX_1DAY_WINDOW"] == 2, (
+        "transaction 2 (earlier in event time, recorded since) counts"
+    )
     assert state.transaction(4, 1, 1, 1.0, 10 * day + 2 * hour).late
 
 
