@@ -176,47 +176,51 @@ export interface StartedService extends HistoryService {
 export type StartService = (env: Record<string, string>) => Promise<StartedService>;
 
 export interface HistoryFigures {
-  /** Requests/s with online features over today's stateless Predict, by concurrency. */
+  /** Requests/s with online features (the bundled model, embedded store) over today's stateless Predict, by concurrency. */
   readonly ratios: ReadonlyMap<number, number>;
+  /** Requests/s of today's model with the embedded store recording its transactions over the same without a store: the cost of recording alone. */
+  readonly recordingRatios: ReadonlyMap<number, number>;
   readonly rows: readonly { name: string; rps: number; p50Ms: number; p99Ms: number }[];
   readonly replay: ReplayResult | undefined;
   readonly replaySkipped: string | undefined;
 }
 
 /**
- * The models compared: today's stateless Predict (the binary model shipped
- * before history features, no store) and Predict with online features (the
- * bundled binary model, the embedded store).
+ * The models compared: today's stateless Predict (the models shipped before
+ * history features, no store) and Predict with online features (the bundled
+ * models, the embedded store).
  */
 export const STATELESS_MODEL = join(packageRoot, 'bench', 'models', 'stateless-binary.json');
+export const STATELESS_SCENARIO_MODEL = join(packageRoot, 'bench', 'models', 'stateless-scenario.json');
 export const HISTORY_MODEL = join(packageRoot, 'models', 'fraud-binary.json');
 
 export async function historyFigures(start: StartService, concurrencies: readonly number[], callsAt: (concurrency: number) => number, rounds: number): Promise<HistoryFigures> {
-  const stateless = await start({ FRAUD_STATE_STORE: 'none', FRAUD_BINARY_MODEL_URI: STATELESS_MODEL });
-  const stateful = await start({ FRAUD_STATE_STORE: 'memory', FRAUD_BINARY_MODEL_URI: HISTORY_MODEL });
+  const todays = { FRAUD_BINARY_MODEL_URI: STATELESS_MODEL, FRAUD_SCENARIO_MODEL_URI: STATELESS_SCENARIO_MODEL };
+  const sides = [
+    { name: 'Predict stateless (no store)', service: await start({ FRAUD_STATE_STORE: 'none', ...todays }) },
+    { name: "Predict, today's model, recording (memory)", service: await start({ FRAUD_STATE_STORE: 'memory', ...todays }) },
+    { name: 'Predict with history (memory)', service: await start({ FRAUD_STATE_STORE: 'memory', FRAUD_BINARY_MODEL_URI: HISTORY_MODEL }) },
+  ] as const;
   const ratios = new Map<number, number>();
+  const recordingRatios = new Map<number, number>();
   const rows: { name: string; rps: number; p50Ms: number; p99Ms: number }[] = [];
   // Every round sends transactions no side has seen: later ids and times.
   const stream = new TransactionStream(42);
   try {
     for (const concurrency of concurrencies) {
       const calls = callsAt(concurrency);
-      const statelessRounds: UnaryRound[] = [];
-      const statefulRounds: UnaryRound[] = [];
+      const results: UnaryRound[][] = sides.map(() => []);
       for (let round = 0; round < rounds; round++) {
         const requests = unaryRequests(stream, calls + 1);
-        statelessRounds.push(await unaryRound(stateless.address, requests, concurrency, calls));
-        statefulRounds.push(await unaryRound(stateful.address, requests, concurrency, calls));
+        for (const [index, side] of sides.entries()) results[index]?.push(await unaryRound(side.service.address, requests, concurrency, calls));
       }
-      const a = medianRound(statelessRounds);
-      const b = medianRound(statefulRounds);
-      rows.push({ name: `Predict stateless (no store), c=${concurrency}`, ...a });
-      rows.push({ name: `Predict with history (memory), c=${concurrency}`, ...b });
-      ratios.set(concurrency, b.rps / a.rps);
+      const [stateless, recording, history] = results.map(medianRound) as [UnaryRound, UnaryRound, UnaryRound];
+      sides.forEach((side, index) => rows.push({ name: `${side.name}, c=${concurrency}`, ...[stateless, recording, history][index] as UnaryRound }));
+      ratios.set(concurrency, history.rps / stateless.rps);
+      recordingRatios.set(concurrency, recording.rps / stateless.rps);
     }
   } finally {
-    await stateless.stop();
-    await stateful.stop();
+    for (const side of sides) await side.service.stop();
   }
   let result: ReplayResult | undefined;
   let skipped: string | undefined;
@@ -231,7 +235,7 @@ export async function historyFigures(start: StartService, concurrencies: readonl
   } catch (error) {
     skipped = (error as Error).message;
   }
-  return { ratios, rows, replay: result, replaySkipped: skipped };
+  return { ratios, recordingRatios, rows, replay: result, replaySkipped: skipped };
 }
 
 function medianRound(rounds: readonly UnaryRound[]): UnaryRound {
