@@ -1,8 +1,10 @@
 import type { Server as HttpServer } from 'node:http';
 import { pathToFileURL } from 'node:url';
 import { performance } from 'node:perf_hooks';
+import { CallMetrics } from './api/callMetrics.js';
 import { createFraudService } from './api/fraudService.js';
 import { createGrpcServer, listen } from './api/grpcServer.js';
+import { RowAdmission } from './api/rowAdmission.js';
 import { ServingHealth, ServingStatus } from './api/servingHealth.js';
 import { ServerReflection } from './api/serverReflection.js';
 import { ConfigError, loadConfig, unknownVariables, type Config } from './config/config.js';
@@ -95,11 +97,21 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
     if (!stopping) setHealth(registry.ready);
   });
 
+  const callMetrics = new CallMetrics(metrics);
+  const admission = new RowAdmission(config.rowsInFlight, metrics);
   const server = createGrpcServer({
-    fraudService: createFraudService({ registry, metrics, logger, maxBatchSize: config.maxBatchSize }),
+    fraudService: createFraudService({
+      registry,
+      metrics,
+      logger,
+      maxBatchSize: config.maxBatchSize,
+      modelInfoDetails: config.modelInfoDetails,
+    }),
     health,
     reflection: new ServerReflection(),
-    maxMessageBytes: config.grpc.maxMessageBytes,
+    ...config.grpc,
+    callMetrics,
+    admission: { rows: admission, logger },
   });
   const grpcPort = await listen(server, config.grpc.host, config.grpc.port);
   let metricsServer: HttpServer;

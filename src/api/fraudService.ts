@@ -1,13 +1,11 @@
 import type { ServerUnaryCall } from '@grpc/grpc-js';
 import {
-  ModelTask as ApiModelTask,
   type FraudServiceServer,
-  type ModelInfo,
   type PredictResponse,
   type PredictScenarioResponse,
   type Transaction,
 } from '../gen/fraud/v1/fraud_service.js';
-import type { ModelRegistry, TaskStatus } from '../models/modelRegistry.js';
+import type { ModelRegistry } from '../models/modelRegistry.js';
 import type { ModelTask } from '../models/modelTask.js';
 import type { ServingModel } from '../models/servingModel.js';
 import type { Logger } from '../observability/logger.js';
@@ -24,6 +22,7 @@ import {
   type BatchMethod,
   type Scored,
 } from './scoring.js';
+import { modelInfoOf, REDACTED_ERROR } from './modelInfo.js';
 import { unaryCall } from './unaryCall.js';
 
 export interface FraudServiceOptions {
@@ -31,6 +30,8 @@ export interface FraudServiceOptions {
   readonly metrics: Metrics;
   readonly logger: Logger;
   readonly maxBatchSize: number;
+  /** GetModelInfo and UNAVAILABLE answers show store URLs and raw error text (FRAUD_MODEL_INFO_DETAILS). */
+  readonly modelInfoDetails: boolean;
 }
 
 type Call = ServerUnaryCall<unknown, unknown>;
@@ -42,7 +43,7 @@ type PredictionCounter = ReturnType<Metrics['predictions']['labels']>;
  * swap in the middle of a call never mixes two versions.
  */
 export function createFraudService(options: FraudServiceOptions): FraudServiceServer {
-  const { registry, metrics, logger, maxBatchSize } = options;
+  const { registry, metrics, logger, maxBatchSize, modelInfoDetails } = options;
   const predictionCounters = new WeakMap<ServingModel, PredictionCounter[]>();
   const inferenceTimers = {
     binary: metrics.inferenceDuration.labels('binary'),
@@ -69,7 +70,7 @@ export function createFraudService(options: FraudServiceOptions): FraudServiceSe
   /** Runs `work` with the serving model of `task`, held for the whole call. */
   const withModel = async <T>(task: ModelTask, work: (model: ServingModel) => Promise<T>): Promise<T> => {
     const model = registry.acquire(task);
-    if (model === undefined) throw new ModelUnavailableError(notServing(registry, task));
+    if (model === undefined) throw new ModelUnavailableError(notServing(registry, task, modelInfoDetails));
     try {
       return await work(model);
     } finally {
@@ -123,7 +124,9 @@ export function createFraudService(options: FraudServiceOptions): FraudServiceSe
       return withModel('multiclass', async (model) => scenarioBatchAnswer(await score(model, transactions, true, call), transactions));
     }),
 
-    getModelInfo: unaryCall('GetModelInfo', metrics, logger, () => Promise.resolve({ models: registry.status().map(modelInfo) })),
+    getModelInfo: unaryCall('GetModelInfo', metrics, logger, () =>
+      Promise.resolve({ models: registry.status().map((status) => modelInfoOf(status, modelInfoDetails)) }),
+    ),
   };
 }
 
@@ -132,37 +135,14 @@ const MAX_ERROR_ECHO = 300;
 
 /**
  * Why `task` has no model, for the callers turned away: its last error (a
- * refused version, an unreachable store with no cached copy), or, before the
- * first attempt ends, that it is still loading.
+ * refused version, an unreachable store with no cached copy; its text only
+ * with `details`, as in GetModelInfo), or, before the first attempt ends,
+ * that it is still loading.
  */
-function notServing(registry: ModelRegistry, task: ModelTask): string {
+function notServing(registry: ModelRegistry, task: ModelTask, details: boolean): string {
   const error = registry.status().find((status) => status.task === task)?.lastError;
   if (error === undefined) return `the ${task} model is not loaded yet; retry with backoff`;
+  if (!details) return `no ${task} model is serving: ${REDACTED_ERROR}; retry with backoff`;
   const reason = error.message.length > MAX_ERROR_ECHO ? `${error.message.slice(0, MAX_ERROR_ECHO)}…` : error.message;
   return `no ${task} model is serving: ${reason}; retry with backoff`;
-}
-
-const API_TASKS: Readonly<Record<ModelTask, ApiModelTask>> = {
-  binary: ApiModelTask.MODEL_TASK_BINARY,
-  multiclass: ApiModelTask.MODEL_TASK_MULTICLASS,
-};
-
-function modelInfo(status: TaskStatus): ModelInfo {
-  const { model } = status;
-  return {
-    task: API_TASKS[status.task],
-    serving: model !== undefined,
-    model: model?.identity,
-    features: model ? [...model.features.names] : [],
-    classes: model ? model.classes.map(({ id, label }) => ({ id, label })) : [],
-    threshold: model?.threshold,
-    inputElementType: model?.elementType ?? '',
-    source: status.source,
-    sha256: model?.manifest.sha256 ?? '',
-    createdAt: model?.createdAt,
-    loadedAt: model?.loadedAt,
-    lastCheckedAt: status.lastCheckedAt,
-    lastError: status.lastError?.message ?? '',
-    lastErrorAt: status.lastError?.at,
-  };
 }

@@ -45,6 +45,8 @@ export async function spawnService(env: Record<string, string> = {}): Promise<Sp
       FRAUD_BINARY_MODEL_URI: bundled('fraud-binary'),
       FRAUD_SCENARIO_MODEL_URI: bundled('fraud-scenario'),
       FRAUD_LOG_LEVEL: 'debug',
+      // Local development: GetModelInfo shows store URLs and raw errors (tests check them).
+      FRAUD_MODEL_INFO_DETAILS: 'true',
       ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
