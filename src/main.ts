@@ -18,7 +18,7 @@ import { ModelRegistry } from './models/modelRegistry.js';
 import type { ModelSource } from './models/modelSource.js';
 import { MODEL_TASKS, type ModelTask } from './models/modelTask.js';
 import { ModelWatcher } from './models/modelWatcher.js';
-import { createLogger, routeGrpcLogs, type Logger } from './observability/logger.js';
+import { createLogger, LogOutput, routeGrpcLogs, routeProcessOutput, type Logger } from './observability/logger.js';
 import { Metrics } from './observability/metrics.js';
 import { boundPort, startMetricsServer } from './observability/metricsServer.js';
 
@@ -188,6 +188,9 @@ function drain(server: ReturnType<typeof createGrpcServer>, graceMs: number, log
   });
 }
 
+/** How long the last log lines may take to reach stdout once the service has stopped. */
+const FINAL_FLUSH_MS = 1000;
+
 async function main(): Promise<void> {
   let config: Config;
   try {
@@ -199,23 +202,39 @@ async function main(): Promise<void> {
     }
     throw error;
   }
-  const logger = createLogger(config.logLevel);
+  const output = new LogOutput();
+  const logger = createLogger(config.logLevel, output);
   routeGrpcLogs(logger);
+  routeProcessOutput(logger);
   for (const name of unknownVariables(process.env)) logger.warn({ variable: name }, 'unknown FRAUD_ variable ignored (a typo?)');
   const service = await startService(config, logger);
-  let signals = 0;
+  let stopping = false;
+  const exit = (code: number): void => {
+    // Bounded: a stdout nobody reads must not keep the process alive.
+    void output.flush(FINAL_FLUSH_MS).then(() => process.exit(code));
+  };
   const stop = (signal: NodeJS.Signals): void => {
-    signals++;
-    if (signals > 1) {
+    if (stopping) {
       logger.warn({ signal }, 'second signal: exiting now');
-      process.exit(1);
+      exit(1);
+      return;
     }
+    stopping = true;
     logger.info({ signal }, 'signal received');
+    // The drain is bounded by the grace period, but stopping the model
+    // watchers may wait on a slow store: past the grace period (and the final
+    // flush), the process ends regardless.
+    setTimeout(() => {
+      logger.warn({ graceMs: config.shutdownGraceMs }, 'shutdown outlasted the grace period: exiting now');
+      exit(1);
+    }, config.shutdownGraceMs + FINAL_FLUSH_MS).unref();
     service.shutdown().then(
-      () => process.exit(0),
+      () => {
+        exit(0);
+      },
       (error: unknown) => {
         logger.error({ err: error }, 'shutdown failed');
-        process.exit(1);
+        exit(1);
       },
     );
   };
