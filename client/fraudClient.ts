@@ -32,7 +32,12 @@ export interface RetryPolicy {
 }
 
 export interface FraudClientOptions {
-  /** host:port of the service. */
+  /**
+   * host:port of the service, or any gRPC target (`dns:///fraud-scoring-grpc:50051`,
+   * `ipv4:10.0.0.1:50051,10.0.0.2:50051`). Calls are spread round-robin over
+   * every address the name resolves to: point it at the chart's headless
+   * Service (`<release>-fraud-scoring-grpc`) so each replica gets its share.
+   */
   readonly address: string;
   readonly credentials?: ChannelCredentials;
   /** Deadline of each attempt. Scoring answers in about a millisecond; the default leaves room for batches. */
@@ -100,8 +105,9 @@ export class FraudClient {
 
   constructor(options: FraudClientOptions) {
     const channelCredentials = options.credentials ?? credentials.createInsecure();
-    this.stub = new FraudServiceClient(options.address, channelCredentials, options.channelOptions);
-    this.health = new HealthClient(options.address, channelCredentials, options.channelOptions);
+    const channelOptions: ChannelOptions = { 'grpc.service_config': ROUND_ROBIN_SERVICE_CONFIG, ...options.channelOptions };
+    this.stub = new FraudServiceClient(options.address, channelCredentials, channelOptions);
+    this.health = new HealthClient(options.address, channelCredentials, channelOptions);
     this.deadlineMs = options.deadlineMs ?? 5_000;
     this.retry = {
       attempts: options.retry?.attempts ?? DEFAULT_RETRY.attempts,
