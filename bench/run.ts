@@ -26,6 +26,7 @@ import { loadFeatureSpec } from '../src/features/featureSpec.js';
 import { PredictBatchRequest, PredictBatchResponse } from '../src/gen/fraud/v1/fraud_service.js';
 import { ModelLoader } from '../src/models/modelLoader.js';
 import { FileModelSource } from '../src/models/fileModelSource.js';
+import { SERVICE_NODE_FLAGS } from '../src/nodeFlags.js';
 import { packageRoot } from '../src/packageRoot.js';
 import { FraudClient } from '../client/fraudClient.js';
 import { openSlowReader } from '../test/helpers/slowReader.js';
@@ -235,7 +236,10 @@ interface Started {
 async function startProcess(args: string[], env: Record<string, string>): Promise<Started> {
   const port = await freePort();
   const metricsPort = await freePort();
-  const child = spawn(process.execPath, [...args, String(port)], {
+  // Both servers run with the service's heap flags, as the image starts it (an
+  // earlier build given by FRAUD_BENCH_SERVICE runs as that build was started).
+  const flags = process.env.FRAUD_BENCH_SERVICE === undefined ? SERVICE_NODE_FLAGS : [];
+  const child = spawn(process.execPath, [...flags, ...args, String(port)], {
     env: { ...process.env, FRAUD_GRPC_HOST: '127.0.0.1', FRAUD_GRPC_PORT: String(port), FRAUD_METRICS_PORT: String(metricsPort), ...env },
     stdio: ['ignore', 'ignore', 'inherit'],
   });

@@ -21,6 +21,7 @@ import { ModelWatcher } from './models/modelWatcher.js';
 import { createLogger, LogOutput, routeGrpcLogs, routeProcessOutput, type Logger } from './observability/logger.js';
 import { Metrics } from './observability/metrics.js';
 import { boundPort, startMetricsServer } from './observability/metricsServer.js';
+import { missingNodeFlags } from './nodeFlags.js';
 
 /** The gRPC service name health reports on, besides the whole server (""). */
 export const FRAUD_SERVICE_NAME = 'fraud.v1.FraudService';
@@ -207,6 +208,10 @@ async function main(): Promise<void> {
   routeGrpcLogs(logger);
   routeProcessOutput(logger);
   for (const name of unknownVariables(process.env)) logger.warn({ variable: name }, 'unknown FRAUD_ variable ignored (a typo?)');
+  const missing = missingNodeFlags();
+  if (missing.length > 0) {
+    logger.warn({ missing }, 'started without the V8 heap flags the memory bounds are sized for: expect a higher RSS under load (see src/nodeFlags.ts)');
+  }
   const service = await startService(config, logger);
   let stopping = false;
   const exit = (code: number): void => {

@@ -3,6 +3,7 @@ import { spawn, type ChildProcessByStdio } from 'node:child_process';
 import type { Readable } from 'node:stream';
 import { FraudClient } from '../../client/fraudClient.js';
 import { PredictBatchRequest, Transaction } from '../../src/gen/fraud/v1/fraud_service.js';
+import { SERVICE_NODE_FLAGS } from '../../src/nodeFlags.js';
 import { MAIN_SCRIPT, bundled } from '../helpers/paths.js';
 import { callRaw } from '../helpers/rawBytes.js';
 import { sample, scrape } from '../helpers/scrape.js';
@@ -21,7 +22,7 @@ interface Service {
 async function startWithPipes(env: Record<string, string>): Promise<Service> {
   const grpcPort = await freePort();
   const metricsPort = await freePort();
-  const child = spawn(process.execPath, [MAIN_SCRIPT], {
+  const child = spawn(process.execPath, [...SERVICE_NODE_FLAGS, MAIN_SCRIPT], {
     env: {
       PATH: process.env.PATH ?? '',
       HOME: process.env.HOME ?? '/tmp',
