@@ -299,6 +299,13 @@ describe('FraudService over a real socket (bundled models)', () => {
         assert.equal(scenario.source, '');
         const answer = JSON.stringify(await service.client.getModelInfo(), (_key, value: unknown) => (typeof value === 'bigint' ? String(value) : value));
         assert.doesNotMatch(answer, /internal-store|\/srv\/|does not exist/);
+        // Nor do the callers turned away while the model is missing.
+        await assert.rejects(service.client.predict(transaction()), (error: unknown) => {
+          assert.ok(error instanceof FraudCallError);
+          assert.equal(error.code, status.UNAVAILABLE);
+          assert.equal(error.details, 'no binary model is serving: the last check or load of this model failed; the service log has the details; retry with backoff');
+          return true;
+        });
         assert.ok(service.logs.some((record) => JSON.stringify(record).includes('/srv/internal-store/fraud-binary.json')), 'the log has the details');
       } finally {
         await service.stop();
