@@ -99,4 +99,5 @@ EXPOSE 50051 9464
 HEALTHCHECK --interval=10s --timeout=3s --start-period=60s --retries=3 \
   CMD ["/usr/local/bin/grpc_health_probe", "-addr=127.0.0.1:50051", "-service=fraud.v1.FraudService", "-connect-timeout=2s", "-rpc-timeout=2s"]
 # The base image's entrypoint is node; the CLI is `node dist/client/bin.js`.
-CMD ["dist/src/main.js"]
+# The heap settings the memory bounds are sized for (src/nodeFlags.ts).
+CMD ["--max-semi-space-size=16", "--heap-growing-percent=50", "dist/src/main.js"]

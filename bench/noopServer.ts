@@ -3,6 +3,7 @@ import { createGrpcServer, listen } from '../src/api/grpcServer.js';
 import { ServerReflection } from '../src/api/serverReflection.js';
 import { ServingHealth, ServingStatus } from '../src/api/servingHealth.js';
 import { status } from '@grpc/grpc-js';
+import { loadConfig } from '../src/config/config.js';
 
 /**
  * The transport ceiling: the same gRPC server, services and messages as the real
@@ -34,11 +35,12 @@ const handlers: FraudServiceServer = {
   reportOutcomeBatch: unimplemented,
 };
 
+// The same transport settings as the service's, from the same variables.
 const server = createGrpcServer({
   fraudService: handlers,
   health: new ServingHealth({ '': ServingStatus.SERVING }),
   reflection: new ServerReflection(),
-  maxMessageBytes: 4 * 1024 * 1024,
+  ...loadConfig(process.env).grpc,
 });
 const port = await listen(server, '127.0.0.1', Number(process.argv[2] ?? 0));
 process.stdout.write(`${JSON.stringify({ msg: 'listening', grpcPort: port })}\n`);

@@ -6,9 +6,16 @@
  *   model ceiling      onnxruntime session.run in-process, no gRPC
  *   Predict            the real service process, ghz at concurrency 1, 16, 64
  *   PredictBatch       1,000 transactions per call, from a lean load generator (bench/loadgen.ts)
- *   RSS                peak resident memory of the service process under load
+ *   peak RSS           of a fresh service process (default settings) under each of:
+ *                      unary Predict at c=64; 10,000-transaction batches at c=16 (refused
+ *                      calls retried after the service's hint); and the slow-reader attack,
+ *                      400 streams of 10,000-transaction batches whose answers are never
+ *                      read, while a well-behaved client keeps calling
  *   history            online features against stateless Predict, and a replay
  *                      of the simulator's 183 days (bench/historyBench.ts)
+ *
+ * FRAUD_BENCH_SERVICE=<path to main.js> measures another build of the service
+ * (to compare with an earlier commit).
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { promisify } from 'node:util';
@@ -21,7 +28,10 @@ import { loadFeatureSpec } from '../src/features/featureSpec.js';
 import { PredictBatchRequest, PredictBatchResponse } from '../src/gen/fraud/v1/fraud_service.js';
 import { ModelLoader } from '../src/models/modelLoader.js';
 import { FileModelSource } from '../src/models/fileModelSource.js';
+import { SERVICE_NODE_FLAGS } from '../src/nodeFlags.js';
 import { packageRoot } from '../src/packageRoot.js';
+import { FraudClient } from '../client/fraudClient.js';
+import { openSlowReader } from '../test/helpers/slowReader.js';
 import { freePort } from '../test/helpers/spawnService.js';
 import { ghz, waitForPort, type GhzResult } from './ghz.js';
 import { historyFigures, type StartService } from './historyBench.js';
@@ -34,6 +44,14 @@ const UNARY_CALLS: Record<number, number> = { 1: 4_000, 16: 25_000, 64: 35_000 }
 const ROUNDS = 3;
 const BATCH_SIZE = 1_000;
 const BATCH_CALLS = 1_500;
+const SERVICE_SCRIPT = process.env.FRAUD_BENCH_SERVICE ?? join(packageRoot, 'dist', 'src', 'main.js');
+const RSS_LIMIT_MB = 256;
+const RSS_UNARY_CALLS = 40_000;
+const BIG_BATCH = 10_000;
+const BIG_BATCH_CONCURRENCY = 16;
+const BIG_BATCH_CALLS = 400;
+const SLOW_READER_STREAMS = 400;
+const SLOW_READER_CONNECTIONS = 4;
 
 interface Row {
   readonly name: string;
@@ -50,10 +68,9 @@ async function main(): Promise<void> {
   // Both servers run side by side and are loaded in turn, several rounds, so a
   // burst of noise on the machine hits both sides of each ratio alike.
   const noop = await startProcess([join(packageRoot, 'dist', 'bench', 'noopServer.js')], {});
-  const service = await startProcess([join(packageRoot, 'dist', 'src', 'main.js')], { FRAUD_LOG_LEVEL: 'warn', FRAUD_MAX_BATCH_SIZE: '10000' });
+  const service = await startProcess([SERVICE_SCRIPT], { FRAUD_LOG_LEVEL: 'warn', FRAUD_MAX_BATCH_SIZE: '10000' });
   const ratios = new Map<number, number>();
   let batch: GhzResult;
-  let peakRssMb: number;
   try {
     for (const concurrency of CONCURRENCIES) {
       const calls = UNARY_CALLS[concurrency] ?? 10_000;
@@ -71,14 +88,14 @@ async function main(): Promise<void> {
     }
     batch = await batchLoad(service.address);
     rows.push({ name: `PredictBatch ${BATCH_SIZE}/call, c=4`, rps: batch.rps, p50Ms: batch.p50Ms, p99Ms: batch.p99Ms, perSecond: batch.rps * BATCH_SIZE });
-    peakRssMb = peakRss(service.child);
   } finally {
     await noop.stop();
     await service.stop();
   }
+  const memory = await peakRssUnderLoad(rows);
 
   const startService: StartService = async (env) => {
-    const started = await startProcess([join(packageRoot, 'dist', 'src', 'main.js')], { FRAUD_LOG_LEVEL: 'warn', ...env });
+    const started = await startProcess([SERVICE_SCRIPT], { FRAUD_LOG_LEVEL: 'warn', ...env });
     return { address: started.address, metricsPort: started.metricsPort, pid: started.child.pid, stop: () => started.stop() };
   };
   const history = await historyFigures(startService, CONCURRENCIES, (concurrency) => UNARY_CALLS[concurrency] ?? 10_000, ROUNDS);
@@ -99,7 +116,7 @@ async function main(): Promise<void> {
   const unary64 = ratios.get(64) ?? 0;
   verdict(`unary Predict >= 85 % of the no-op ceiling at c=64`, unary64 >= 0.85, `${(unary64 * 100).toFixed(1)} %`);
   verdict(`batch >= 1,000,000 predictions/s`, batchPerSecond >= 1_000_000, `${Math.round(batchPerSecond).toLocaleString('en-US')}/s`);
-  verdict(`RSS under load <= 200 MB`, peakRssMb <= 200, `${peakRssMb.toFixed(0)} MB peak`);
+  for (const { name, peakMb } of memory) verdict(`peak RSS ${name} <= ${RSS_LIMIT_MB} MB`, peakMb <= RSS_LIMIT_MB, `${peakMb.toFixed(0)} MB`);
   for (const concurrency of CONCURRENCIES) {
     const ratio = history.ratios.get(concurrency) ?? 0;
     const recording = history.recordingRatios.get(concurrency) ?? 0;
@@ -120,6 +137,53 @@ async function main(): Promise<void> {
   }
 }
 
+/**
+ * Peak RSS (VmHWM) of a fresh service process with default settings under
+ * each load, so each figure is that load's own peak.
+ */
+async function peakRssUnderLoad(rows: Row[]): Promise<{ name: string; peakMb: number }[]> {
+  const results: { name: string; peakMb: number }[] = [];
+  const measure = async (name: string, load: (address: string) => Promise<void>): Promise<void> => {
+    const service = await startProcess([SERVICE_SCRIPT], { FRAUD_LOG_LEVEL: 'warn' });
+    try {
+      await load(service.address);
+      results.push({ name, peakMb: peakRss(service.child) });
+    } finally {
+      await service.stop();
+    }
+  };
+  await measure('under unary Predict, c=64', async (address) => {
+    await ghz(address, DESCRIPTOR, 'fraud.v1.FraudService/Predict', { transaction: TRANSACTION }, 64, RSS_UNARY_CALLS);
+  });
+  const bigBatch = batchRequestFile(BIG_BATCH);
+  await measure(`under ${BIG_BATCH.toLocaleString('en-US')}-transaction batches, c=${BIG_BATCH_CONCURRENCY}`, async (address) => {
+    const result = await loadgen(address, bigBatch, BIG_BATCH_CONCURRENCY, BIG_BATCH_CALLS, BIG_BATCH);
+    rows.push({
+      name: `PredictBatch ${BIG_BATCH}/call, c=${BIG_BATCH_CONCURRENCY} (${result.refusals} refusals retried)`,
+      rps: result.rps,
+      p50Ms: result.p50Ms,
+      p99Ms: result.p99Ms,
+      perSecond: result.rps * BIG_BATCH,
+    });
+  });
+  await measure(`under ${SLOW_READER_STREAMS} unread ${BIG_BATCH.toLocaleString('en-US')}-transaction streams`, async (address) => {
+    const attack = openSlowReader(address, '/fraud.v1.FraudService/PredictBatch', readFileSync(bigBatch), SLOW_READER_STREAMS, SLOW_READER_CONNECTIONS);
+    const client = new FraudClient({ address, deadlineMs: 10_000 });
+    try {
+      const outcome = await attack.settled;
+      // The attack holds what it holds; other clients must still get answers.
+      for (let index = 0; index < 200; index++) await client.predict({ transactionId: index, customerId: 42, terminalId: 7, txAmount: 250, txTimeSeconds: 3600 });
+      const answer = await client.predictBatch(Array.from({ length: 1_000 }, (_, index) => ({ transactionId: index, customerId: 1, terminalId: 1, txAmount: 10, txTimeSeconds: 3600 })));
+      if (answer.predictions.length !== 1_000) throw new Error('the well-behaved client got a short answer');
+      console.log(`slow readers: ${outcome.unread} streams answered and left unread, refused ${JSON.stringify(outcome.refused)}, reset ${outcome.reset}; a well-behaved client still got every answer`);
+    } finally {
+      client.close();
+      attack.close();
+    }
+  });
+  return results;
+}
+
 /** The round with the median requests/s. */
 function median(rounds: readonly GhzResult[]): GhzResult {
   const sorted = [...rounds].sort((a, b) => a.rps - b.rps);
@@ -128,30 +192,45 @@ function median(rounds: readonly GhzResult[]): GhzResult {
 
 /** PredictBatch with 1,000 transactions per call, loaded by bench/loadgen.js in its own process. */
 async function batchLoad(address: string): Promise<GhzResult> {
-  const transactions = Array.from({ length: BATCH_SIZE }, (_, index) => ({
+  const result = await loadgen(address, batchRequestFile(BATCH_SIZE), 4, BATCH_CALLS, BATCH_SIZE);
+  return { rps: result.rps, p50Ms: result.p50Ms, p99Ms: result.p99Ms, errors: 0 };
+}
+
+/** An encoded PredictBatchRequest of `size` valid transactions, in a file for the load generator. */
+function batchRequestFile(size: number): string {
+  const transactions = Array.from({ length: size }, (_, index) => ({
     transactionId: BigInt(index),
     customerId: 42n,
     terminalId: BigInt(index % 100),
     txAmount: (index * 7.3) % 400,
     txTimeSeconds: BigInt(3600 + index * 37),
-    txTimeDays: 0n,
+    txTimeDays: undefined,
     txDatetime: undefined,
     features: {},
   }));
-  const requestFile = join(mkdtempSync(join(tmpdir(), 'fraud-bench-')), 'batch.bin');
+  const requestFile = join(mkdtempSync(join(tmpdir(), 'fraud-bench-')), `batch-${size}.bin`);
   writeFileSync(requestFile, PredictBatchRequest.encode({ transactions, explain: false }).finish());
-  const { stdout } = await execFileAsync(process.execPath, [
-    join(packageRoot, 'dist', 'bench', 'loadgen.js'),
-    address,
-    '/fraud.v1.FraudService/PredictBatch',
-    requestFile,
-    '4',
-    String(BATCH_CALLS),
-  ]);
-  const result = JSON.parse(stdout) as { rps: number; p50Ms: number; p99Ms: number; firstAnswer: string };
+  return requestFile;
+}
+
+interface LoadgenResult {
+  readonly rps: number;
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+  readonly refusals: number;
+}
+
+/** bench/loadgen.js in its own process; checks the first answer holds `size` predictions. */
+async function loadgen(address: string, requestFile: string, concurrency: number, calls: number, size: number): Promise<LoadgenResult> {
+  const { stdout } = await execFileAsync(
+    process.execPath,
+    [join(packageRoot, 'dist', 'bench', 'loadgen.js'), address, '/fraud.v1.FraudService/PredictBatch', requestFile, String(concurrency), String(calls)],
+    { maxBuffer: 64 * 1024 * 1024 },
+  );
+  const result = JSON.parse(stdout) as LoadgenResult & { firstAnswer: string };
   const answer = PredictBatchResponse.decode(Buffer.from(result.firstAnswer, 'base64'));
-  if (answer.predictions.length !== BATCH_SIZE) throw new Error(`PredictBatch answered ${answer.predictions.length} predictions for ${BATCH_SIZE}`);
-  return { rps: result.rps, p50Ms: result.p50Ms, p99Ms: result.p99Ms, errors: 0 };
+  if (answer.predictions.length !== size) throw new Error(`PredictBatch answered ${answer.predictions.length} predictions for ${size}`);
+  return result;
 }
 
 /** onnxruntime alone: single-row runs (what one unary call costs the model) and 1,000-row runs. */
@@ -190,7 +269,10 @@ interface Started {
 async function startProcess(args: string[], env: Record<string, string>): Promise<Started> {
   const port = await freePort();
   const metricsPort = await freePort();
-  const child = spawn(process.execPath, [...args, String(port)], {
+  // Both servers run with the service's heap flags, as the image starts it (an
+  // earlier build given by FRAUD_BENCH_SERVICE runs as that build was started).
+  const flags = process.env.FRAUD_BENCH_SERVICE === undefined ? SERVICE_NODE_FLAGS : [];
+  const child = spawn(process.execPath, [...flags, ...args, String(port)], {
     env: { ...process.env, FRAUD_GRPC_HOST: '127.0.0.1', FRAUD_GRPC_PORT: String(port), FRAUD_METRICS_PORT: String(metricsPort), ...env },
     stdio: ['ignore', 'ignore', 'inherit'],
   });

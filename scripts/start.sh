@@ -11,4 +11,7 @@ export ONNXRUNTIME_NODE_INSTALL=skip
 # node_modules/.bin/node marks an install of this lockfile (older ones lack it).
 [[ -x node_modules/.bin/node ]] || npm ci --no-fund --no-audit
 npx --no-install tsc -p tsconfig.json
-exec node dist/src/main.js
+# Local development: GetModelInfo shows store URLs and raw errors (off in the chart).
+export FRAUD_MODEL_INFO_DETAILS="${FRAUD_MODEL_INFO_DETAILS:-true}"
+# The heap settings the memory bounds are sized for (src/nodeFlags.ts).
+exec node --max-semi-space-size=16 --heap-growing-percent=50 dist/src/main.js

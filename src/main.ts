@@ -1,8 +1,10 @@
 import type { Server as HttpServer } from 'node:http';
 import { pathToFileURL } from 'node:url';
 import { performance } from 'node:perf_hooks';
+import { CallMetrics } from './api/callMetrics.js';
 import { createFraudService } from './api/fraudService.js';
 import { createGrpcServer, listen } from './api/grpcServer.js';
+import { RowAdmission } from './api/rowAdmission.js';
 import { ServingHealth, ServingStatus } from './api/servingHealth.js';
 import { ServerReflection } from './api/serverReflection.js';
 import { ConfigError, loadConfig, unknownVariables, type Config } from './config/config.js';
@@ -22,9 +24,10 @@ import { ModelRegistry } from './models/modelRegistry.js';
 import type { ModelSource } from './models/modelSource.js';
 import { MODEL_TASKS, type ModelTask } from './models/modelTask.js';
 import { ModelWatcher } from './models/modelWatcher.js';
-import { createLogger, routeGrpcLogs, type Logger } from './observability/logger.js';
+import { createLogger, LogOutput, routeGrpcLogs, routeProcessOutput, type Logger } from './observability/logger.js';
 import { Metrics } from './observability/metrics.js';
 import { boundPort, startMetricsServer } from './observability/metricsServer.js';
+import { missingNodeFlags } from './nodeFlags.js';
 
 /** The gRPC service name health reports on, besides the whole server (""). */
 export const FRAUD_SERVICE_NAME = 'fraud.v1.FraudService';
@@ -112,6 +115,8 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
     if (!stopping) setHealth(ready());
   });
 
+  const callMetrics = new CallMetrics(metrics);
+  const admission = new RowAdmission(config.rowsInFlight, metrics);
   const server = createGrpcServer({
     fraudService: createFraudService({
       registry,
@@ -130,10 +135,13 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
       outcomes:
         state.store &&
         new OutcomeReports({ store: state.store, epochSeconds: featureSpec.epochSeconds, maxFutureSeconds: config.state.maxFutureSeconds }),
+      modelInfoDetails: config.modelInfoDetails,
     }),
     health,
     reflection: new ServerReflection(),
-    maxMessageBytes: config.grpc.maxMessageBytes,
+    ...config.grpc,
+    callMetrics,
+    admission: { rows: admission, logger },
   });
   const grpcPort = await listen(server, config.grpc.host, config.grpc.port);
   let metricsServer: HttpServer;
@@ -279,6 +287,9 @@ function drain(server: ReturnType<typeof createGrpcServer>, graceMs: number, log
   });
 }
 
+/** How long the last log lines may take to reach stdout once the service has stopped. */
+const FINAL_FLUSH_MS = 1000;
+
 async function main(): Promise<void> {
   let config: Config;
   try {
@@ -290,23 +301,43 @@ async function main(): Promise<void> {
     }
     throw error;
   }
-  const logger = createLogger(config.logLevel);
+  const output = new LogOutput();
+  const logger = createLogger(config.logLevel, output);
   routeGrpcLogs(logger);
+  routeProcessOutput(logger);
   for (const name of unknownVariables(process.env)) logger.warn({ variable: name }, 'unknown FRAUD_ variable ignored (a typo?)');
+  const missing = missingNodeFlags();
+  if (missing.length > 0) {
+    logger.warn({ missing }, 'started without the V8 heap flags the memory bounds are sized for: expect a higher RSS under load (see src/nodeFlags.ts)');
+  }
   const service = await startService(config, logger);
-  let signals = 0;
+  let stopping = false;
+  const exit = (code: number): void => {
+    // Bounded: a stdout nobody reads must not keep the process alive.
+    void output.flush(FINAL_FLUSH_MS).then(() => process.exit(code));
+  };
   const stop = (signal: NodeJS.Signals): void => {
-    signals++;
-    if (signals > 1) {
+    if (stopping) {
       logger.warn({ signal }, 'second signal: exiting now');
-      process.exit(1);
+      exit(1);
+      return;
     }
+    stopping = true;
     logger.info({ signal }, 'signal received');
+    // The drain is bounded by the grace period, but stopping the model
+    // watchers may wait on a slow store: past the grace period (and the final
+    // flush), the process ends regardless.
+    setTimeout(() => {
+      logger.warn({ graceMs: config.shutdownGraceMs }, 'shutdown outlasted the grace period: exiting now');
+      exit(1);
+    }, config.shutdownGraceMs + FINAL_FLUSH_MS).unref();
     service.shutdown().then(
-      () => process.exit(0),
+      () => {
+        exit(0);
+      },
       (error: unknown) => {
         logger.error({ err: error }, 'shutdown failed');
-        process.exit(1);
+        exit(1);
       },
     );
   };

@@ -1,10 +1,10 @@
 import { Metadata, status, type ServiceError } from '@grpc/grpc-js';
-import { BadRequest } from '../gen/google/rpc/error_details.js';
+import { BadRequest, RetryInfo, type BadRequest_FieldViolation } from '../gen/google/rpc/error_details.js';
 import { Status } from '../gen/google/rpc/status.js';
 import type { Logger } from '../observability/logger.js';
 import { StateUnavailableError } from '../state/stateStore.js';
 
-/** One problem with one request field; `field` is its path, e.g. `transactions[3].tx_amount`. */
+/** One problem with one request field; `field` is its path, e.g. `transactions[3].tx_amount` ("" for the whole request). */
 export interface FieldViolation {
   readonly field: string;
   readonly description: string;
@@ -12,12 +12,28 @@ export interface FieldViolation {
 
 /** The request is malformed: INVALID_ARGUMENT with a google.rpc.BadRequest. */
 export class InvalidArgumentError extends Error {
-  override readonly name = 'InvalidArgumentError';
+  override readonly name: string = 'InvalidArgumentError';
 
   constructor(readonly violations: readonly FieldViolation[]) {
     const first = violations[0];
     const more = violations.length > 1 ? ` (and ${violations.length - 1} more)` : '';
-    super(first === undefined ? 'invalid request' : `${first.field}: ${first.description}${more}`);
+    super(first === undefined ? 'invalid request' : `${first.field === '' ? '' : `${first.field}: `}${first.description}${more}`);
+  }
+}
+
+/**
+ * The request's bytes are not a valid message of the method's input type
+ * (not protobuf, wrong wire types, out-of-range well-known types). It reaches
+ * the handler in place of the request (see requestDecoding.ts).
+ */
+export class MalformedRequestError extends InvalidArgumentError {
+  override readonly name: string = 'MalformedRequestError';
+
+  constructor(
+    readonly messageType: string,
+    violations: readonly FieldViolation[],
+  ) {
+    super(violations);
   }
 }
 
@@ -36,8 +52,30 @@ export class CallCancelledError extends Error {
   override readonly name = 'CallCancelledError';
 }
 
+/** Too many transactions in flight to take this call now: RESOURCE_EXHAUSTED with a google.rpc.RetryInfo. */
+export class RowsRefusedError extends Error {
+  override readonly name = 'RowsRefusedError';
+
+  constructor(
+    message: string,
+    readonly retryDelayMs: number,
+  ) {
+    super(message);
+  }
+}
+
 const BAD_REQUEST_TYPE_URL = 'type.googleapis.com/google.rpc.BadRequest';
+const RETRY_INFO_TYPE_URL = 'type.googleapis.com/google.rpc.RetryInfo';
 const STATUS_DETAILS_KEY = 'grpc-status-details-bin';
+
+/**
+ * Status details travel in HTTP/2 trailers, and clients refuse big ones:
+ * C-core's default limit on all metadata is 8 KiB. The field violations are
+ * cut to this many bytes (base64 in the trailer adds a third) and the message
+ * to MAX_MESSAGE_CHARACTERS, so the whole trailer stays well under the limit.
+ */
+export const MAX_VIOLATION_BYTES = 3072;
+export const MAX_MESSAGE_CHARACTERS = 300;
 
 export type CallError = Partial<ServiceError> & { code: status; details: string };
 
@@ -48,17 +86,17 @@ export type CallError = Partial<ServiceError> & { code: status; details: string 
  */
 export function toCallError(error: unknown, logger: Logger, method: string): CallError {
   if (error instanceof InvalidArgumentError) {
-    const badRequest = BadRequest.encode({
-      fieldViolations: error.violations.map((violation) => ({ ...violation, reason: '', localizedMessage: undefined })),
-    }).finish();
-    const details = Status.encode({
-      code: status.INVALID_ARGUMENT,
-      message: error.message,
-      details: [{ typeUrl: BAD_REQUEST_TYPE_URL, value: Buffer.from(badRequest) }],
-    }).finish();
-    const metadata = new Metadata();
-    metadata.set(STATUS_DETAILS_KEY, Buffer.from(details));
-    return { code: status.INVALID_ARGUMENT, details: error.message, metadata };
+    if (error instanceof MalformedRequestError) {
+      logger.debug({ method, messageType: error.messageType, violations: error.violations }, 'undecodable request refused');
+    }
+    const message = capped(error.message);
+    const badRequest = BadRequest.encode({ fieldViolations: cappedViolations(error.violations) }).finish();
+    return withDetails(status.INVALID_ARGUMENT, message, BAD_REQUEST_TYPE_URL, badRequest);
+  }
+  if (error instanceof RowsRefusedError) {
+    const delayMs = error.retryDelayMs;
+    const retryInfo = RetryInfo.encode({ retryDelay: { seconds: BigInt(Math.floor(delayMs / 1000)), nanos: (delayMs % 1000) * 1_000_000 } }).finish();
+    return withDetails(status.RESOURCE_EXHAUSTED, error.message, RETRY_INFO_TYPE_URL, retryInfo);
   }
   if (error instanceof ModelUnavailableError) {
     return { code: status.UNAVAILABLE, details: error.message };
@@ -75,4 +113,36 @@ export function toCallError(error: unknown, logger: Logger, method: string): Cal
   }
   logger.error({ err: error, method }, 'call failed unexpectedly');
   return { code: status.INTERNAL, details: 'internal error; the service log has the details' };
+}
+
+/** A status with one google.rpc detail, in the trailer every gRPC client library reads. */
+function withDetails(code: status, message: string, typeUrl: string, detail: Uint8Array): CallError {
+  const details = Status.encode({ code, message, details: [{ typeUrl, value: Buffer.from(detail) }] }).finish();
+  const metadata = new Metadata();
+  metadata.set(STATUS_DETAILS_KEY, Buffer.from(details));
+  return { code, details: message, metadata };
+}
+
+function capped(message: string): string {
+  if (message.length <= MAX_MESSAGE_CHARACTERS) return message;
+  return `${Array.from(message).slice(0, MAX_MESSAGE_CHARACTERS).join('')}…`;
+}
+
+/**
+ * As many violations as fit in MAX_VIOLATION_BYTES, in order; when some are
+ * left out, a last entry (field "") says how many.
+ */
+function cappedViolations(violations: readonly FieldViolation[]): BadRequest_FieldViolation[] {
+  const kept: BadRequest_FieldViolation[] = [];
+  let bytes = 0;
+  for (const violation of violations) {
+    // Encoded size of a FieldViolation: both strings plus tags and lengths (generously 8 bytes).
+    const size = Buffer.byteLength(violation.field) + Buffer.byteLength(violation.description) + 8;
+    if (bytes + size > MAX_VIOLATION_BYTES) break;
+    bytes += size;
+    kept.push({ field: violation.field, description: violation.description, reason: '', localizedMessage: undefined });
+  }
+  const left = violations.length - kept.length;
+  if (left > 0) kept.push({ field: '', description: `${left} more violation${left === 1 ? '' : 's'} not listed (the answer is capped at ${MAX_VIOLATION_BYTES} bytes)`, reason: '', localizedMessage: undefined });
+  return kept;
 }

@@ -1,15 +1,13 @@
 import type { ServerUnaryCall } from '@grpc/grpc-js';
 import {
-  ModelTask as ApiModelTask,
   type FraudServiceServer,
-  type ModelInfo,
   type PredictResponse,
   type OutcomeResult,
   type PredictScenarioResponse,
   type Transaction,
   type TransactionOutcome,
 } from '../gen/fraud/v1/fraud_service.js';
-import type { ModelRegistry, TaskStatus } from '../models/modelRegistry.js';
+import type { ModelRegistry } from '../models/modelRegistry.js';
 import type { ModelTask } from '../models/modelTask.js';
 import type { ServingModel } from '../models/servingModel.js';
 import type { Logger } from '../observability/logger.js';
@@ -28,6 +26,7 @@ import {
   type BatchMethod,
   type Scored,
 } from './scoring.js';
+import { modelInfoOf, REDACTED_ERROR } from './modelInfo.js';
 import { unaryCall } from './unaryCall.js';
 
 export interface FraudServiceOptions {
@@ -39,6 +38,8 @@ export interface FraudServiceOptions {
   readonly history: HistoryRecorder | undefined;
   /** Records fraud outcomes in the same store; undefined with it. */
   readonly outcomes: OutcomeReports | undefined;
+  /** GetModelInfo and UNAVAILABLE answers show store URLs and raw error text (FRAUD_MODEL_INFO_DETAILS). */
+  readonly modelInfoDetails: boolean;
 }
 
 type Call = ServerUnaryCall<unknown, unknown>;
@@ -50,7 +51,7 @@ type PredictionCounter = ReturnType<Metrics['predictions']['labels']>;
  * swap in the middle of a call never mixes two versions.
  */
 export function createFraudService(options: FraudServiceOptions): FraudServiceServer {
-  const { registry, metrics, logger, maxBatchSize, history, outcomes } = options;
+  const { registry, metrics, logger, maxBatchSize, history, outcomes, modelInfoDetails } = options;
   const predictionCounters = new WeakMap<ServingModel, PredictionCounter[]>();
   const inferenceTimers = {
     binary: metrics.inferenceDuration.labels('binary'),
@@ -84,7 +85,7 @@ export function createFraudService(options: FraudServiceOptions): FraudServiceSe
   /** Runs `work` with the serving model of `task`, held for the whole call. */
   const withModel = async <T>(task: ModelTask, work: (model: ServingModel) => Promise<T>): Promise<T> => {
     const model = registry.acquire(task);
-    if (model === undefined) throw new ModelUnavailableError(notServing(registry, task));
+    if (model === undefined) throw new ModelUnavailableError(notServing(registry, task, modelInfoDetails));
     try {
       return await work(model);
     } finally {
@@ -139,7 +140,9 @@ export function createFraudService(options: FraudServiceOptions): FraudServiceSe
       return withModel('multiclass', async (model) => scenarioBatchAnswer(await score(model, transactions, true, request.explain, call), transactions));
     }),
 
-    getModelInfo: unaryCall('GetModelInfo', metrics, logger, () => Promise.resolve({ models: registry.status().map(modelInfo) })),
+    getModelInfo: unaryCall('GetModelInfo', metrics, logger, () =>
+      Promise.resolve({ models: registry.status().map((status) => modelInfoOf(status, modelInfoDetails)) }),
+    ),
 
     reportOutcome: unaryCall('ReportOutcome', metrics, logger, async (request) => {
       if (request.outcome === undefined) throw new InvalidArgumentError([{ field: 'outcome', description: 'is required' }]);
@@ -168,37 +171,14 @@ const MAX_ERROR_ECHO = 300;
 
 /**
  * Why `task` has no model, for the callers turned away: its last error (a
- * refused version, an unreachable store with no cached copy), or, before the
- * first attempt ends, that it is still loading.
+ * refused version, an unreachable store with no cached copy; its text only
+ * with `details`, as in GetModelInfo), or, before the first attempt ends,
+ * that it is still loading.
  */
-function notServing(registry: ModelRegistry, task: ModelTask): string {
+function notServing(registry: ModelRegistry, task: ModelTask, details: boolean): string {
   const error = registry.status().find((status) => status.task === task)?.lastError;
   if (error === undefined) return `the ${task} model is not loaded yet; retry with backoff`;
+  if (!details) return `no ${task} model is serving: ${REDACTED_ERROR}; retry with backoff`;
   const reason = error.message.length > MAX_ERROR_ECHO ? `${error.message.slice(0, MAX_ERROR_ECHO)}…` : error.message;
   return `no ${task} model is serving: ${reason}; retry with backoff`;
-}
-
-const API_TASKS: Readonly<Record<ModelTask, ApiModelTask>> = {
-  binary: ApiModelTask.MODEL_TASK_BINARY,
-  multiclass: ApiModelTask.MODEL_TASK_MULTICLASS,
-};
-
-function modelInfo(status: TaskStatus): ModelInfo {
-  const { model } = status;
-  return {
-    task: API_TASKS[status.task],
-    serving: model !== undefined,
-    model: model?.identity,
-    features: model ? [...model.features.names] : [],
-    classes: model ? model.classes.map(({ id, label }) => ({ id, label })) : [],
-    threshold: model?.threshold,
-    inputElementType: model?.elementType ?? '',
-    source: status.source,
-    sha256: model?.manifest.sha256 ?? '',
-    createdAt: model?.createdAt,
-    loadedAt: model?.loadedAt,
-    lastCheckedAt: status.lastCheckedAt,
-    lastError: status.lastError?.message ?? '',
-    lastErrorAt: status.lastError?.at,
-  };
 }

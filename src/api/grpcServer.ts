@@ -1,29 +1,69 @@
-import { Server, ServerCredentials } from '@grpc/grpc-js';
-import type { ServerReflection } from './serverReflection.js';
+import { Server, ServerCredentials, type ServerInterceptor, type ServerOptions } from '@grpc/grpc-js';
+import type { Logger } from '../observability/logger.js';
+import type { CallMetrics } from './callMetrics.js';
+import { StrictDecoding } from './requestDecoding.js';
+import { admissionInterceptor, type RowAdmission } from './rowAdmission.js';
+import { readFileSync } from 'node:fs';
+import { DESCRIPTOR_SET_PATH, type ServerReflection } from './serverReflection.js';
 import type { ServingHealth } from './servingHealth.js';
 import { FraudServiceService, type FraudServiceServer } from '../gen/fraud/v1/fraud_service.js';
 
-export interface GrpcServerOptions {
+/** The message admission control counts as one row. */
+const ROW_TYPE = 'fraud.v1.Transaction';
+
+/** Limits of the transport, from the FRAUD_GRPC_* settings (see config.ts). */
+export interface GrpcTransportOptions {
+  /** Largest request accepted; larger ones fail with RESOURCE_EXHAUSTED before any work. */
+  readonly maxMessageBytes: number;
+  readonly maxConcurrentStreams: number;
+  readonly maxSessionMemoryMb: number;
+  /** 0: connections never age out. */
+  readonly maxConnectionAgeMs: number;
+  readonly maxConnectionAgeGraceMs: number;
+}
+
+export interface GrpcServerOptions extends GrpcTransportOptions {
   readonly fraudService: FraudServiceServer;
   readonly health: ServingHealth;
   readonly reflection: ServerReflection;
-  /** Largest request accepted; larger ones fail with RESOURCE_EXHAUSTED before any work. */
-  readonly maxMessageBytes: number;
+  /** Counts every call by the status its client got (the benchmark's no-op server has none). */
+  readonly callMetrics?: CallMetrics;
+  /** Admission control of the scoring calls, with the logger its refusals are mapped with. */
+  readonly admission?: { readonly rows: RowAdmission; readonly logger: Logger };
 }
 
 /** The gRPC server with its services: fraud scoring, health, reflection. */
 export function createGrpcServer(options: GrpcServerOptions): Server {
-  const server = new Server({
+  const decoding = new StrictDecoding(readFileSync(DESCRIPTOR_SET_PATH), ROW_TYPE);
+  // Transport side first: the call metrics see every status, admission refusals included.
+  const interceptors: ServerInterceptor[] = [];
+  if (options.callMetrics !== undefined) interceptors.push(options.callMetrics.interceptor);
+  if (options.admission !== undefined) {
+    interceptors.push(admissionInterceptor(options.admission.rows, (path) => decoding.carriesRows(path), options.admission.logger));
+  }
+  const serverOptions: ServerOptions = {
     'grpc.max_receive_message_length': options.maxMessageBytes,
+    // Bounds what one connection can hold: calls open at once, and the HTTP/2
+    // session's memory, mostly answers its client has not read; past it, Node
+    // refuses new calls on that connection (clients get RESOURCE_EXHAUSTED).
+    'grpc.max_concurrent_streams': options.maxConcurrentStreams,
+    'grpc-node.max_session_memory': options.maxSessionMemoryMb,
     // Idle clients are pinged and dead ones dropped, so half-open connections do not pile up.
     'grpc.keepalive_time_ms': 60_000,
     'grpc.keepalive_timeout_ms': 20_000,
-    'grpc.max_connection_age_ms': 30 * 60_000,
-    'grpc.max_connection_age_grace_ms': 30_000,
-  });
-  server.addService(FraudServiceService, options.fraudService);
+    interceptors,
+  };
+  if (options.maxConnectionAgeMs > 0) {
+    // Clients reconnect (and re-resolve) when a connection ages out, so new
+    // replicas get calls; the grace lets the calls still running finish.
+    serverOptions['grpc.max_connection_age_ms'] = options.maxConnectionAgeMs;
+    serverOptions['grpc.max_connection_age_grace_ms'] = options.maxConnectionAgeGraceMs;
+  }
+  const server = new Server(serverOptions);
+  server.addService(decoding.wrap(FraudServiceService), options.fraudService);
   options.health.addToServer(server);
   options.reflection.addToServer(server);
+  options.callMetrics?.countUnroutedCalls(server);
   return server;
 }
 

@@ -1,59 +1,45 @@
-import { status, type handleUnaryCall, type ServerUnaryCall } from '@grpc/grpc-js';
-import { performance } from 'node:perf_hooks';
+import type { handleUnaryCall, ServerUnaryCall } from '@grpc/grpc-js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
-import { toCallError } from './apiErrors.js';
-
-const STATUS_NAMES: Readonly<Record<number, string>> = Object.fromEntries(
-  Object.entries(status).filter(([, code]) => typeof code === 'number').map(([name, code]) => [code, name]),
-);
+import { MalformedRequestError, toCallError } from './apiErrors.js';
+import { CheckedRequest } from './requestDecoding.js';
 
 /**
- * Adapts a promise-returning handler to grpc-js: counts the call by status,
- * times it, and maps errors in one place. Metric children are bound once per
- * method so the hot path does no label lookups.
+ * Adapts a promise-returning handler to grpc-js and maps errors in one place.
+ * Requests arrive checked but not decoded (a CheckedRequest, see
+ * requestDecoding.ts) and are decoded here; one that could not be decoded is
+ * a MalformedRequestError, answered INVALID_ARGUMENT before the handler. Calls are counted and timed by the CallMetrics interceptor, which
+ * also sees the calls that end without an answer.
  */
 export function unaryCall<Request, Response>(
   method: string,
   metrics: Metrics,
   logger: Logger,
   handler: (request: Request, call: ServerUnaryCall<Request, Response>) => Promise<Response>,
-): handleUnaryCall<Request, Response> {
-  const duration = metrics.rpcDuration.labels(method);
-  const counters = new Map<number, ReturnType<typeof metrics.rpcRequests.labels>>();
-  const count = (code: number): void => {
-    let counter = counters.get(code);
-    if (counter === undefined) {
-      counter = metrics.rpcRequests.labels(method, STATUS_NAMES[code] ?? String(code));
-      counters.set(code, counter);
-    }
-    counter.inc();
-  };
-  const inFlight = metrics.rpcInFlight;
+): handleUnaryCall<Request | CheckedRequest<Request> | MalformedRequestError, Response> {
+  const undecodable = metrics.undecodableRequests.labels(method);
 
   return (call, callback) => {
-    const started = performance.now();
-    inFlight.inc();
     let answer: Promise<Response>;
-    try {
-      answer = handler(call.request, call);
-    } catch (error) {
-      // A handler that throws before its first await still gets counted and mapped.
-      answer = Promise.reject(error instanceof Error ? error : new Error(String(error)));
+    // Decoded here, once admitted; the call itself keeps only the checked bytes.
+    const request = call.request instanceof CheckedRequest ? call.request.decode() : call.request;
+    if (request instanceof MalformedRequestError) {
+      undecodable.inc();
+      answer = Promise.reject(request);
+    } else {
+      try {
+        answer = handler(request, call as ServerUnaryCall<Request, Response>);
+      } catch (error) {
+        // A handler that throws before its first await still gets mapped.
+        answer = Promise.reject(error instanceof Error ? error : new Error(String(error)));
+      }
     }
     answer.then(
       (response) => {
         callback(null, response);
-        count(status.OK);
-        duration.observe((performance.now() - started) / 1000);
-        inFlight.dec();
       },
       (error: unknown) => {
-        const callError = toCallError(error, logger, method);
-        callback(callError);
-        count(callError.code);
-        duration.observe((performance.now() - started) / 1000);
-        inFlight.dec();
+        callback(toCallError(error, logger, method));
       },
     );
   };

@@ -1,11 +1,16 @@
 import type { Transaction } from '../gen/fraud/v1/fraud_service.js';
 import type { ServingModel } from '../models/servingModel.js';
 import type { FieldViolation } from './apiErrors.js';
+import { echoed } from './echoed.js';
+import { TIMESTAMP_MAX_SECONDS } from './requestDecoding.js';
 
 /** A batch with thousands of bad items gets this many violations back, not thousands. */
 export const MAX_VIOLATIONS = 100;
 
 const SECONDS_PER_DAY = 86_400n;
+
+/** tx_time_seconds 0: the model's features turn it into the epoch's Unix time. */
+const EPOCH = { txTimeSeconds: 0n, features: {} };
 
 /**
  * The violations of one call, up to MAX_VIOLATIONS. One list serves a whole
@@ -61,8 +66,20 @@ export function validateTransaction(transaction: Transaction, model: ServingMode
   } else if (seconds === undefined) {
     violations.add('tx_time_seconds', 'is required when tx_datetime is not given');
   }
+  // tx_time_seconds names an instant, as tx_datetime does: both are held to the
+  // same range (up to 9999-12-31T23:59:59Z), so every instant is a valid
+  // Timestamp and a JavaScript Date, exactly representable as a double, and
+  // the time features (weekday, hour) are defined. Larger values used to lose
+  // precision and give arbitrary features.
+  const maxSeconds = TIMESTAMP_MAX_SECONDS - BigInt(model.features.unixSeconds(EPOCH));
   if (seconds !== undefined && seconds < 0n) violations.add('tx_time_seconds', `must be >= 0, got ${seconds}`);
+  else if (seconds !== undefined && seconds > maxSeconds) {
+    violations.add('tx_time_seconds', `must be at most ${maxSeconds} (9999-12-31T23:59:59Z), got ${seconds}`);
+  }
   if (days !== undefined && days < 0n) violations.add('tx_time_days', `must be >= 0, got ${days}`);
+  else if (days !== undefined && days > maxSeconds / SECONDS_PER_DAY) {
+    violations.add('tx_time_days', `must be at most ${maxSeconds / SECONDS_PER_DAY} (9999-12-31), got ${days}`);
+  }
   if (seconds !== undefined && days !== undefined && seconds >= 0n && days >= 0n && seconds / SECONDS_PER_DAY !== days) {
     violations.add('tx_time_days', `must be tx_time_seconds / 86400 = ${seconds / SECONDS_PER_DAY}, got ${days}`);
   }
@@ -85,12 +102,12 @@ function checkPrecomputed(
   for (const name in features) {
     const value = features[name] as number;
     if (computed.has(name)) {
-      violations.add(`features[${name}]`, 'is computed by the service from the transaction fields; do not send it');
+      violations.add(`features[${echoed(name)}]`, 'is computed by the service from the transaction fields; do not send it');
     } else if (!precomputed.has(name)) {
       const accepted = precomputed.size === 0 ? 'none' : [...precomputed].join(', ');
-      violations.add(`features[${name}]`, `is not a feature of model ${model.identity.name} (precomputed features it takes: ${accepted})`);
+      violations.add(`features[${echoed(name)}]`, `is not a feature of model ${model.identity.name} (precomputed features it takes: ${accepted})`);
     } else if (!Number.isFinite(value) || Math.abs(value) > model.largestInput) {
-      violations.add(`features[${name}]`, `must be a finite number within the model's ${model.elementType} range, got ${value}`);
+      violations.add(`features[${echoed(name)}]`, `must be a finite number within the model's ${model.elementType} range, got ${value}`);
     }
   }
   for (const name of precomputed) {

@@ -16,7 +16,23 @@ export class ConfigError extends Error {
 }
 
 export interface Config {
-  readonly grpc: { readonly host: string; readonly port: number; readonly maxMessageBytes: number };
+  readonly grpc: {
+    readonly host: string;
+    readonly port: number;
+    readonly maxMessageBytes: number;
+    /** HTTP/2 streams (calls) one connection may have open at once. */
+    readonly maxConcurrentStreams: number;
+    /** Memory one connection's HTTP/2 session may hold (mostly answers its client has not read) before new calls on it are refused. */
+    readonly maxSessionMemoryMb: number;
+    /** Connections are closed (GOAWAY) after this long, so clients re-resolve and spread over new replicas; 0 never. */
+    readonly maxConnectionAgeMs: number;
+    /** Calls still running on an aged connection get this long before it is cut. */
+    readonly maxConnectionAgeGraceMs: number;
+  };
+  /** Admission control: transactions being scored or waiting for their client to read the answer. */
+  readonly rowsInFlight: { readonly max: number; readonly maxPerConnection: number };
+  /** GetModelInfo shows where models come from (store URLs) and the raw text of the last error. */
+  readonly modelInfoDetails: boolean;
   readonly metrics: { readonly host: string; readonly port: number };
   readonly logLevel: Level | 'silent';
   readonly maxBatchSize: number;
@@ -104,22 +120,36 @@ export const CONFIG_VARIABLES = [
   'FRAUD_REDIS_PASSWORD',
   'FRAUD_REDIS_TIMEOUT_MS',
   'FRAUD_REDIS_KEY_PREFIX',
+  'FRAUD_GRPC_MAX_CONCURRENT_STREAMS',
+  'FRAUD_GRPC_MAX_SESSION_MEMORY_MB',
+  'FRAUD_GRPC_MAX_CONNECTION_AGE_SECONDS',
+  'FRAUD_GRPC_MAX_CONNECTION_AGE_GRACE_SECONDS',
+  'FRAUD_MAX_ROWS_IN_FLIGHT',
+  'FRAUD_MAX_ROWS_IN_FLIGHT_PER_CONNECTION',
+  'FRAUD_MODEL_INFO_DETAILS',
 ] as const;
 
 /** Reads and checks the whole configuration; throws ConfigError on the first bad value. */
 export function loadConfig(env: Env): Config {
+  const maxBatchSize = integer(env, 'FRAUD_MAX_BATCH_SIZE', 10_000, 1, 100_000);
   return {
     grpc: {
       host: text(env, 'FRAUD_GRPC_HOST', '0.0.0.0'),
       port: integer(env, 'FRAUD_GRPC_PORT', 50051, 0, 65535),
       maxMessageBytes: integer(env, 'FRAUD_MAX_MESSAGE_BYTES', 4 * 1024 * 1024, 1024, 64 * 1024 * 1024),
+      maxConcurrentStreams: integer(env, 'FRAUD_GRPC_MAX_CONCURRENT_STREAMS', DEFAULT_MAX_CONCURRENT_STREAMS, 1, 10_000),
+      maxSessionMemoryMb: integer(env, 'FRAUD_GRPC_MAX_SESSION_MEMORY_MB', DEFAULT_MAX_SESSION_MEMORY_MB, 1, 4096),
+      maxConnectionAgeMs: seconds(env, 'FRAUD_GRPC_MAX_CONNECTION_AGE_SECONDS', DEFAULT_MAX_CONNECTION_AGE_SECONDS, 0, 86_400),
+      maxConnectionAgeGraceMs: seconds(env, 'FRAUD_GRPC_MAX_CONNECTION_AGE_GRACE_SECONDS', DEFAULT_MAX_CONNECTION_AGE_GRACE_SECONDS, 0, 3600),
     },
+    rowsInFlight: rowsInFlight(env, maxBatchSize),
+    modelInfoDetails: boolean(env, 'FRAUD_MODEL_INFO_DETAILS', false),
     metrics: {
       host: text(env, 'FRAUD_METRICS_HOST', '0.0.0.0'),
       port: integer(env, 'FRAUD_METRICS_PORT', 9464, 0, 65535),
     },
     logLevel: oneOf(env, 'FRAUD_LOG_LEVEL', 'info', LOG_LEVELS),
-    maxBatchSize: integer(env, 'FRAUD_MAX_BATCH_SIZE', 10_000, 1, 100_000),
+    maxBatchSize,
     shutdownGraceMs: seconds(env, 'FRAUD_SHUTDOWN_GRACE_SECONDS', 10, 0, 3600),
     modelUris: {
       binary: modelUri(env, 'FRAUD_BINARY_MODEL_URI', join(packageRoot, 'models', 'fraud-binary.json')),
@@ -188,6 +218,25 @@ function redisKeyPrefix(env: Env, name: string): string {
   if (/[{}]/.test(value)) throw new ConfigError(name, `must not contain { or } (keys carry their own hash tags), got ${JSON.stringify(value)}`);
   return value;
 }
+/**
+ * Defaults sized for the chart's 512 MiB memory limit with room to spare
+ * (`npm run bench` measures peak RSS against 256 MB; see the README). A
+ * transaction in flight costs about 0.6 KB while it is scored and about
+ * 0.35 KB while its answer waits for a client that does not read (the
+ * decoded request stays alive with its call), so 60,000 of them stay under
+ * 40 MB; one connection gets a third of that, so one misbehaving client
+ * cannot starve the others.
+ */
+export const DEFAULT_MAX_ROWS_IN_FLIGHT = 60_000;
+export const DEFAULT_MAX_ROWS_IN_FLIGHT_PER_CONNECTION = 10_000;
+/** Enough for ghz at c=64 on one connection; grpc-go and Envoy use 100 too. */
+export const DEFAULT_MAX_CONCURRENT_STREAMS = 100;
+/** Node's own default; admission control keeps scoring answers far below it. */
+export const DEFAULT_MAX_SESSION_MEMORY_MB = 10;
+/** A few minutes: after the HPA adds replicas, existing clients spread to them this soon. */
+export const DEFAULT_MAX_CONNECTION_AGE_SECONDS = 300;
+/** Far longer than any call (a 10,000-transaction batch takes tens of milliseconds). */
+export const DEFAULT_MAX_CONNECTION_AGE_GRACE_SECONDS = 30;
 
 /** FRAUD_* variables the service does not know: most likely typos worth a warning. */
 export function unknownVariables(env: Env): string[] {
@@ -206,6 +255,29 @@ function shown(value: string): string {
 function raw(env: Env, name: string): string | undefined {
   const value = env[name];
   return value === undefined || value.trim() === '' ? undefined : value.trim();
+}
+
+/**
+ * The two admission limits. One connection's share cannot exceed the whole,
+ * and must hold the largest batch, or such a batch could never be taken.
+ */
+function rowsInFlight(env: Env, maxBatchSize: number): Config['rowsInFlight'] {
+  const max = integer(env, 'FRAUD_MAX_ROWS_IN_FLIGHT', Math.max(DEFAULT_MAX_ROWS_IN_FLIGHT, maxBatchSize), 1, 10_000_000);
+  if (max < maxBatchSize) {
+    throw new ConfigError('FRAUD_MAX_ROWS_IN_FLIGHT', `must be at least FRAUD_MAX_BATCH_SIZE (${maxBatchSize}), or a full batch could never be taken; got ${max}`);
+  }
+  const perConnectionDefault = Math.min(max, Math.max(DEFAULT_MAX_ROWS_IN_FLIGHT_PER_CONNECTION, maxBatchSize));
+  const maxPerConnection = integer(env, 'FRAUD_MAX_ROWS_IN_FLIGHT_PER_CONNECTION', perConnectionDefault, 1, 10_000_000);
+  if (maxPerConnection > max) {
+    throw new ConfigError('FRAUD_MAX_ROWS_IN_FLIGHT_PER_CONNECTION', `must be at most FRAUD_MAX_ROWS_IN_FLIGHT (${max}), got ${maxPerConnection}`);
+  }
+  if (maxPerConnection < maxBatchSize) {
+    throw new ConfigError(
+      'FRAUD_MAX_ROWS_IN_FLIGHT_PER_CONNECTION',
+      `must be at least FRAUD_MAX_BATCH_SIZE (${maxBatchSize}), or a full batch could never be taken; got ${maxPerConnection}`,
+    );
+  }
+  return { max, maxPerConnection };
 }
 
 function text(env: Env, name: string, fallback: string): string {

@@ -18,15 +18,55 @@ export interface StateStatsView {
   readonly bytes: { readonly customer: number; readonly terminal: number; readonly transaction: number };
   readonly watermark: number;
 }
+/** The `method` label of calls to methods the server does not have (one value, so cardinality stays bounded). */
+export const UNKNOWN_METHOD = 'unknown';
 
 /** Every metric the service exports, in one registry served on the metrics port. */
 export class Metrics {
   readonly registry = new Registry();
 
-  readonly rpcRequests = new Counter({
+  /** Transactions held by admission control now; read at scrape time. */
+  rowsInFlightSource: () => number = () => 0;
+  /** Calls answered before reaching any method (unknown methods), since start; read at scrape time. */
+  unroutedCallsSource: () => number = () => 0;
+  private unroutedCounted = 0;
+
+  readonly rpcRequests: Counter<'method' | 'code'> = new Counter({
     name: 'fraud_grpc_requests_total',
-    help: 'gRPC calls handled, by method and status code.',
+    help:
+      'gRPC calls answered, by method and the status code the client got: CANCELLED and DEADLINE_EXCEEDED for calls that ended without an answer, ' +
+      `RESOURCE_EXHAUSTED for requests over the size limit or refused by admission control, method="${UNKNOWN_METHOD}" (UNIMPLEMENTED) for methods the server does not have.`,
     labelNames: ['method', 'code'] as const,
+    registers: [this.registry],
+    collect: () => {
+      const unrouted = this.unroutedCallsSource();
+      if (unrouted > this.unroutedCounted) {
+        this.rpcRequests.labels(UNKNOWN_METHOD, 'UNIMPLEMENTED').inc(unrouted - this.unroutedCounted);
+        this.unroutedCounted = unrouted;
+      }
+    },
+  });
+
+  readonly undecodableRequests = new Counter({
+    name: 'fraud_grpc_undecodable_requests_total',
+    help: 'Requests refused with INVALID_ARGUMENT because their bytes are not a valid message of the method (not protobuf, wrong wire types, out-of-range timestamps), by method.',
+    labelNames: ['method'] as const,
+    registers: [this.registry],
+  });
+
+  readonly rowsInFlight: Gauge = new Gauge({
+    name: 'fraud_rows_in_flight',
+    help: 'Transactions held by admission control: being scored, or answered and waiting for their client to read the answer.',
+    registers: [this.registry],
+    collect: () => {
+      this.rowsInFlight.set(this.rowsInFlightSource());
+    },
+  });
+
+  readonly admissionRefusals = new Counter({
+    name: 'fraud_admission_refused_total',
+    help: 'Scoring calls refused with RESOURCE_EXHAUSTED because their transactions would exceed the limit of the process or of their connection, by limit.',
+    labelNames: ['limit'] as const,
     registers: [this.registry],
   });
 

@@ -209,7 +209,7 @@ describe('the Helm chart deploy/helm/fraud-scoring', () => {
 
   describe('Service, autoscaling and availability', () => {
     it('should expose grpc 50051 (h2c), http 8080 (Envoy) and metrics 9464, each with an appProtocol', () => {
-      const service = only(objectsOf('default-values.yaml'), 'Service');
+      const service = only(objectsOf('default-values.yaml'), 'Service', 'fraud-scoring');
       assert.deepEqual(
         service.spec.ports.map(({ name, port, targetPort, appProtocol }) => ({ name, port, targetPort, appProtocol })),
         [
@@ -219,6 +219,48 @@ describe('the Helm chart deploy/helm/fraud-scoring', () => {
         ],
       );
       assert.deepEqual(service.spec.selector, deploymentOf('default-values.yaml').spec.selector.matchLabels);
+    });
+
+    it('should give gRPC clients a headless Service resolving to every ready pod, for round_robin', async () => {
+      for (const file of CI_VALUES) {
+        const headless = only(objectsOf(file), 'Service', '-grpc');
+        assert.equal(headless.metadata.name, 'fraud-fraud-scoring-grpc', file);
+        assert.equal(headless.spec.clusterIP, 'None', file);
+        assert.equal(headless.spec.publishNotReadyAddresses, false, `${file}: a pod without models must not be in the answer`);
+        assert.deepEqual(headless.spec.selector, deploymentOf(file).spec.selector.matchLabels, file);
+        assert.deepEqual(
+          headless.spec.ports.map(({ name, port, targetPort, appProtocol }) => ({ name, port, targetPort, appProtocol })),
+          [{ name: 'grpc', port: 50051, targetPort: 'grpc', appProtocol: 'kubernetes.io/h2c' }],
+          `${file}: gRPC only, so a ServiceMonitor never scrapes a pod twice through it`,
+        );
+      }
+      assert.equal(all(await renderChart({ set: { 'service.headless.enabled': 'false' } }), 'Service').length, 1);
+    });
+
+    it('should age connections out after 5 minutes and bound what one client can hold, by default', () => {
+      const service = container(deploymentOf('default-values.yaml'), 'fraud-scoring');
+      assert.deepEqual(
+        Object.fromEntries(
+          [
+            'FRAUD_GRPC_MAX_CONNECTION_AGE_SECONDS',
+            'FRAUD_GRPC_MAX_CONNECTION_AGE_GRACE_SECONDS',
+            'FRAUD_GRPC_MAX_CONCURRENT_STREAMS',
+            'FRAUD_GRPC_MAX_SESSION_MEMORY_MB',
+            'FRAUD_MAX_ROWS_IN_FLIGHT',
+            'FRAUD_MAX_ROWS_IN_FLIGHT_PER_CONNECTION',
+            'FRAUD_MODEL_INFO_DETAILS',
+          ].map((name) => [name, env(service, name)?.value]),
+        ),
+        {
+          FRAUD_GRPC_MAX_CONNECTION_AGE_SECONDS: '300',
+          FRAUD_GRPC_MAX_CONNECTION_AGE_GRACE_SECONDS: '30',
+          FRAUD_GRPC_MAX_CONCURRENT_STREAMS: '100',
+          FRAUD_GRPC_MAX_SESSION_MEMORY_MB: '10',
+          FRAUD_MAX_ROWS_IN_FLIGHT: '60000',
+          FRAUD_MAX_ROWS_IN_FLIGHT_PER_CONNECTION: '10000',
+          FRAUD_MODEL_INFO_DETAILS: 'false',
+        },
+      );
     });
 
     it("should scale from 1 to 6 pods at 80 % of the scoring container's CPU, leaving the replica count to the HPA", () => {
@@ -243,7 +285,7 @@ describe('the Helm chart deploy/helm/fraud-scoring', () => {
 
     it('should route a gRPC Ingress and scrape metrics with a ServiceMonitor when Envoy is off', () => {
       const objects = objectsOf('envoy-disabled-values.yaml');
-      const service = only(objects, 'Service');
+      const service = only(objects, 'Service', 'fraud-scoring');
       assert.deepEqual(service.spec.ports.map((port) => port.name), ['grpc', 'metrics']);
       const ingress = only(objects, 'Ingress');
       assert.deepEqual(ingress.spec.rules[0]?.http.paths[0]?.backend.service, { name: service.metadata.name, port: { name: 'grpc' } });

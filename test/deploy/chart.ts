@@ -100,7 +100,7 @@ export interface ServicePort {
 }
 
 export interface Service extends K8sObject {
-  spec: { selector: Record<string, string>; ports: ServicePort[] };
+  spec: { selector: Record<string, string>; ports: ServicePort[]; clusterIP?: string; publishNotReadyAddresses?: boolean };
 }
 
 export interface ConfigMap extends K8sObject {

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
+import { SERVICE_NODE_FLAGS } from '../../src/nodeFlags.js';
 import { packageRoot } from '../../src/packageRoot.js';
 
 const read = (...path: string[]): string => readFileSync(join(packageRoot, ...path), 'utf8');
@@ -188,5 +189,11 @@ describe('the image (Dockerfile, .dockerignore)', () => {
     for (const needed of ['package.json', 'package-lock.json', '.npmrc', 'tsconfig.json', 'src', 'models']) {
       assert.ok(included.includes(needed), `${needed} is needed by the build`);
     }
+  });
+
+  it('should start the service with the V8 heap flags its memory bounds are sized for, in the image and in npm start', () => {
+    const cmd = /^CMD (\[.*\])$/m.exec(read('Dockerfile'))?.[1] ?? '[]';
+    assert.deepEqual(JSON.parse(cmd), [...SERVICE_NODE_FLAGS, 'dist/src/main.js']);
+    assert.match(read('scripts', 'start.sh'), new RegExp(`^exec node ${SERVICE_NODE_FLAGS.join(' ')} dist/src/main\\.js$`, 'm'));
   });
 });

@@ -21,6 +21,9 @@ function runMain(env: Record<string, string>): Promise<{ code: number | null; st
   });
 }
 
+/** Admission limits high enough for the 40 × 10,000 transactions these tests keep in flight. */
+const ADMIT_ALL = { FRAUD_MAX_ROWS_IN_FLIGHT: '400000', FRAUD_MAX_ROWS_IN_FLIGHT_PER_CONNECTION: '400000' };
+
 describe('the service process', () => {
   it('should exit 2 with one line naming the variable when the configuration is bad', async () => {
     const result = await runMain({ FRAUD_GRPC_PORT: 'fifty' });
@@ -69,7 +72,8 @@ describe('the service process', () => {
 
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     it(`should finish the calls in flight on ${signal}, then exit 0`, async () => {
-      const service = await spawnService({ FRAUD_SHUTDOWN_GRACE_SECONDS: '20' });
+      // 40 calls of 10,000 transactions in flight at once: admission control must let them all in.
+      const service = await spawnService({ FRAUD_SHUTDOWN_GRACE_SECONDS: '20', ...ADMIT_ALL });
       const client = new FraudClient({ address: service.address, retry: { attempts: 1 }, deadlineMs: 30_000 });
       try {
         await service.waitForLog('serving');
@@ -94,7 +98,7 @@ describe('the service process', () => {
   }
 
   it('should cut off the calls still running when the grace period ends, and still exit 0', async () => {
-    const service = await spawnService({ FRAUD_SHUTDOWN_GRACE_SECONDS: '0' });
+    const service = await spawnService({ FRAUD_SHUTDOWN_GRACE_SECONDS: '0', ...ADMIT_ALL });
     const client = new FraudClient({ address: service.address, retry: { attempts: 1 }, deadlineMs: 30_000 });
     try {
       await service.waitForLog('serving');

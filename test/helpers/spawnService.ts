@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
+import { SERVICE_NODE_FLAGS } from '../../src/nodeFlags.js';
 import { MAIN_SCRIPT, bundled } from './paths.js';
 import type { LogRecord } from './testService.js';
 import { waitFor } from './waitFor.js';
@@ -31,11 +32,11 @@ export function freePort(): Promise<number> {
   });
 }
 
-/** `node dist/src/main.js` as its own process, the way the README starts it. */
+/** `node <flags> dist/src/main.js` as its own process, the way the image and `npm start` start it. */
 export async function spawnService(env: Record<string, string> = {}): Promise<SpawnedService> {
   const grpcPort = await freePort();
   const metricsPort = await freePort();
-  const child = spawn(process.execPath, [MAIN_SCRIPT], {
+  const child = spawn(process.execPath, [...SERVICE_NODE_FLAGS, MAIN_SCRIPT], {
     env: {
       PATH: process.env.PATH ?? '',
       FRAUD_GRPC_HOST: '127.0.0.1',
@@ -45,6 +46,8 @@ export async function spawnService(env: Record<string, string> = {}): Promise<Sp
       FRAUD_BINARY_MODEL_URI: bundled('fraud-binary'),
       FRAUD_SCENARIO_MODEL_URI: bundled('fraud-scenario'),
       FRAUD_LOG_LEVEL: 'debug',
+      // Local development: GetModelInfo shows store URLs and raw errors (tests check them).
+      FRAUD_MODEL_INFO_DETAILS: 'true',
       ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -34,6 +34,8 @@ export async function startTestService(env: Record<string, string> = {}, waitUnt
     FRAUD_BINARY_MODEL_URI: bundled('fraud-binary'),
     FRAUD_SCENARIO_MODEL_URI: bundled('fraud-scenario'),
     FRAUD_SHUTDOWN_GRACE_SECONDS: '5',
+    // Local development: GetModelInfo shows store URLs and raw errors (tests check them).
+    FRAUD_MODEL_INFO_DETAILS: 'true',
     ...env,
   });
   const logs: LogRecord[] = [];

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { status } from '@grpc/grpc-js';
 import assert from 'node:assert/strict';
 import { FraudCallError } from '../../client/fraudClient.js';
+import { MAX_VIOLATION_BYTES } from '../../src/api/apiErrors.js';
 import { ModelTask } from '../../src/gen/fraud/v1/fraud_service.js';
 import { RawStub } from '../helpers/rawStub.js';
 import { bundled } from '../helpers/paths.js';
@@ -132,13 +133,19 @@ describe('FraudService over a real socket (bundled models)', () => {
       assert.deepEqual(empty.violations, [{ field: 'transactions', description: 'must hold at least one transaction' }]);
     });
 
-    it('should cap the violations of a batch full of bad items at 100', async () => {
+    it('should cap the violations of a batch full of bad items at 100, and what is listed at 3 KiB', async () => {
       const service = await startTestService({ FRAUD_MAX_BATCH_SIZE: '1000' });
       const stub = new RawStub(service.address);
       try {
         const failure = await stub.batchFailure(Array.from({ length: 500 }, () => ({ transactionId: 1n })));
-        assert.equal(failure.violations.length, 100);
         assert.match(failure.details, /and 99 more/);
+        const listed = failure.violations.slice(0, -1);
+        const note = /^(\d+) more violations not listed/.exec(failure.violations.at(-1)?.description ?? '');
+        assert.ok(note, JSON.stringify(failure.violations.at(-1)));
+        assert.equal(listed.length + Number(note[1]), 100);
+        assert.ok(listed.length >= 30, `${listed.length} violations listed`);
+        const listedBytes = listed.reduce((sum, violation) => sum + Buffer.byteLength(violation.field) + Buffer.byteLength(violation.description), 0);
+        assert.ok(listedBytes <= MAX_VIOLATION_BYTES, `${listedBytes} bytes`);
       } finally {
         stub.close();
         await service.stop();
@@ -276,6 +283,34 @@ describe('FraudService over a real socket (bundled models)', () => {
         const { models } = await service.client.getModelInfo();
         assert.equal(models[0]?.serving, false);
         assert.match(models[0].lastError, /\/nonexistent\/fraud-binary\.json does not exist/);
+      } finally {
+        await service.stop();
+      }
+    });
+
+    it('should keep the store URL and the raw error text to itself by default (FRAUD_MODEL_INFO_DETAILS unset)', async () => {
+      const service = await startTestService({ FRAUD_BINARY_MODEL_URI: '/srv/internal-store/fraud-binary.json', FRAUD_MODEL_RETRY_MAX_SECONDS: '1', FRAUD_MODEL_INFO_DETAILS: '' }, false);
+      try {
+        const [binary, scenario] = (await waitFor('the failed check', async () => {
+          const { models } = await service.client.getModelInfo();
+          return models[0]?.lastErrorAt === undefined ? undefined : models;
+        }))
+        assert.ok(binary !== undefined && scenario !== undefined);
+        assert.equal(binary.serving, false);
+        assert.equal(binary.lastError, 'the last check or load of this model failed; the service log has the details');
+        assert.ok(binary.lastErrorAt instanceof Date);
+        assert.equal(binary.source, '');
+        assert.equal(scenario.source, '');
+        const answer = JSON.stringify(await service.client.getModelInfo(), (_key, value: unknown) => (typeof value === 'bigint' ? String(value) : value));
+        assert.doesNotMatch(answer, /internal-store|\/srv\/|does not exist/);
+        // Nor do the callers turned away while the model is missing.
+        await assert.rejects(service.client.predict(transaction()), (error: unknown) => {
+          assert.ok(error instanceof FraudCallError);
+          assert.equal(error.code, status.UNAVAILABLE);
+          assert.equal(error.details, 'no binary model is serving: the last check or load of this model failed; the service log has the details; retry with backoff');
+          return true;
+        });
+        assert.ok(service.logs.some((record) => JSON.stringify(record).includes('/srv/internal-store/fraud-binary.json')), 'the log has the details');
       } finally {
         await service.stop();
       }

@@ -141,6 +141,57 @@ describe('config', () => {
     });
   }
 
+  it('should default the transport and admission limits to values sized for the chart (512Mi)', () => {
+    const config = loadConfig({});
+    assert.equal(config.grpc.maxConcurrentStreams, 100);
+    assert.equal(config.grpc.maxSessionMemoryMb, 10);
+    assert.equal(config.grpc.maxConnectionAgeMs, 300_000);
+    assert.equal(config.grpc.maxConnectionAgeGraceMs, 30_000);
+    assert.deepEqual(config.rowsInFlight, { max: 60_000, maxPerConnection: 10_000 });
+    assert.equal(config.modelInfoDetails, false);
+  });
+
+  it('should read the transport and admission settings', () => {
+    const config = loadConfig({
+      FRAUD_GRPC_MAX_CONCURRENT_STREAMS: '32',
+      FRAUD_GRPC_MAX_SESSION_MEMORY_MB: '64',
+      FRAUD_GRPC_MAX_CONNECTION_AGE_SECONDS: '0',
+      FRAUD_GRPC_MAX_CONNECTION_AGE_GRACE_SECONDS: '2.5',
+      FRAUD_MAX_ROWS_IN_FLIGHT: '200000',
+      FRAUD_MAX_ROWS_IN_FLIGHT_PER_CONNECTION: '50000',
+      FRAUD_MODEL_INFO_DETAILS: 'true',
+    });
+    assert.equal(config.grpc.maxConcurrentStreams, 32);
+    assert.equal(config.grpc.maxSessionMemoryMb, 64);
+    assert.equal(config.grpc.maxConnectionAgeMs, 0);
+    assert.equal(config.grpc.maxConnectionAgeGraceMs, 2500);
+    assert.deepEqual(config.rowsInFlight, { max: 200_000, maxPerConnection: 50_000 });
+    assert.equal(config.modelInfoDetails, true);
+  });
+
+  it('should raise the admission defaults to hold the largest batch allowed', () => {
+    assert.deepEqual(loadConfig({ FRAUD_MAX_BATCH_SIZE: '100000' }).rowsInFlight, { max: 100_000, maxPerConnection: 100_000 });
+  });
+
+  const badLimits: [Record<string, string>, string, RegExp][] = [
+    [{ FRAUD_GRPC_MAX_CONCURRENT_STREAMS: '0' }, 'FRAUD_GRPC_MAX_CONCURRENT_STREAMS', /must be an integer from 1 to 10000, got "0"/],
+    [{ FRAUD_GRPC_MAX_SESSION_MEMORY_MB: 'lots' }, 'FRAUD_GRPC_MAX_SESSION_MEMORY_MB', /must be an integer from 1 to 4096/],
+    [{ FRAUD_GRPC_MAX_CONNECTION_AGE_SECONDS: '-5' }, 'FRAUD_GRPC_MAX_CONNECTION_AGE_SECONDS', /must be a number of seconds from 0 to 86400/],
+    [{ FRAUD_GRPC_MAX_CONNECTION_AGE_GRACE_SECONDS: '1h' }, 'FRAUD_GRPC_MAX_CONNECTION_AGE_GRACE_SECONDS', /must be a number of seconds from 0 to 3600/],
+    [{ FRAUD_MAX_ROWS_IN_FLIGHT: '5000' }, 'FRAUD_MAX_ROWS_IN_FLIGHT', /must be at least FRAUD_MAX_BATCH_SIZE \(10000\)/],
+    [{ FRAUD_MAX_ROWS_IN_FLIGHT_PER_CONNECTION: '70000' }, 'FRAUD_MAX_ROWS_IN_FLIGHT_PER_CONNECTION', /must be at most FRAUD_MAX_ROWS_IN_FLIGHT \(60000\), got 70000/],
+    [{ FRAUD_MAX_ROWS_IN_FLIGHT_PER_CONNECTION: '500' }, 'FRAUD_MAX_ROWS_IN_FLIGHT_PER_CONNECTION', /must be at least FRAUD_MAX_BATCH_SIZE \(10000\)/],
+    [{ FRAUD_MODEL_INFO_DETAILS: 'sometimes' }, 'FRAUD_MODEL_INFO_DETAILS', /must be true or false/],
+  ];
+  for (const [env, variable, message] of badLimits) {
+    it(`should refuse ${JSON.stringify(env)} naming ${variable}`, () => {
+      assert.throws(
+        () => loadConfig(env),
+        (error: unknown) => error instanceof ConfigError && error.variable === variable && message.test(error.message) && !error.message.includes('\n'),
+      );
+    });
+  }
+
   it('should refuse a Redis password in the URL without echoing it', () => {
     assert.throws(
       () => loadConfig({ FRAUD_REDIS_URL: 'redis://default:supersecret@redis:6379' }),

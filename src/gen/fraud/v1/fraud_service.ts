@@ -571,7 +571,8 @@ export interface ModelInfo {
   /**
    * Where the model is configured to come from, e.g. "s3://fraud/main/models/
    * fraud-binary.json" or "file:///app/models/fraud-binary.json". Never holds
-   * credentials.
+   * credentials. Empty unless the server is set to show it
+   * (`FRAUD_MODEL_INFO_DETAILS`, off by default: any caller may ask).
    */
   source: string;
   /** SHA-256 of the serving .onnx file, lower-case hex. */
@@ -591,7 +592,9 @@ export interface ModelInfo {
   /**
    * The last error met while checking or loading a version for this task
    * (a rejected model, an unreachable store), empty when the last attempt
-   * succeeded.
+   * succeeded. Unless the server is set to show details
+   * (`FRAUD_MODEL_INFO_DETAILS`), it only says that something failed; the
+   * service log has the text.
    */
   lastError: string;
   /** When `last_error` happened. */

@@ -1,0 +1,118 @@
+import { getChannelzHandlers, ServerInterceptingCall, status, type Deadline, type Server, type ServerInterceptor } from '@grpc/grpc-js';
+import { performance } from 'node:perf_hooks';
+import { FraudServiceService } from '../gen/fraud/v1/fraud_service.js';
+import type { Metrics } from '../observability/metrics.js';
+
+const STATUS_NAMES: Readonly<Record<number, string>> = Object.fromEntries(
+  Object.entries(status).filter(([, code]) => typeof code === 'number').map(([name, code]) => [code, name]),
+);
+
+const FRAUD_SERVICE_PREFIX = FraudServiceService.predict.path.slice(0, FraudServiceService.predict.path.lastIndexOf('/') + 1);
+
+/** `Predict` for the fraud service's methods (the names dashboards know), `grpc.health.v1.Health/Check` for others. */
+export function methodLabel(path: string): string {
+  return path.startsWith(FRAUD_SERVICE_PREFIX) ? path.slice(FRAUD_SERVICE_PREFIX.length) : path.replace(/^\//, '');
+}
+
+type ChannelzGetServer = ReturnType<typeof getChannelzHandlers>['GetServer'];
+
+/**
+ * Counts every call by the status its client got, in one place: a server
+ * interceptor outermost on the transport side sees the status of every call
+ * a handler or another interceptor answers, and the end of every call.
+ *
+ * grpc-js answers some calls itself, below the interceptors, and then only
+ * reports that the call ended. Those are told apart by what is known:
+ * - the deadline has passed: the client got DEADLINE_EXCEEDED (from grpc-js's
+ *   timer or its own);
+ * - the request had arrived, or the client reset the call while sending it:
+ *   the client cancelled (or its connection went): CANCELLED;
+ * - neither: grpc-js refused the request as it came in, which it does for a
+ *   message over the size limit: RESOURCE_EXHAUSTED.
+ * Calls to methods the server does not have never reach an interceptor; they
+ * are the calls channelz saw start minus those routed here, counted at scrape
+ * time as method "unknown", code UNIMPLEMENTED.
+ */
+export class CallMetrics {
+  private routed = 0;
+
+  constructor(private readonly metrics: Metrics) {}
+
+  readonly interceptor: ServerInterceptor = (method, call) => {
+    this.routed++;
+    const { metrics } = this;
+    const label = methodLabel(method.path);
+    const started = performance.now();
+    metrics.rpcInFlight.inc();
+    let code: number | undefined;
+    let requestArrived = false;
+    let closedWithoutRequest = false;
+    let ended = false;
+    return new ServerInterceptingCall(call, {
+      start: (next) => {
+        next({
+          onReceiveMessage: (message: unknown, nextMessage: (message: unknown) => void) => {
+            requestArrived = true;
+            nextMessage(message);
+          },
+          onReceiveHalfClose: (nextHalfClose: () => void) => {
+            // A unary call closed without its request: the client reset it (Node
+            // reports a reset as the end of the request), and grpc-js's
+            // UNIMPLEMENTED answer to it reaches nobody.
+            if (!requestArrived && !method.requestStream) closedWithoutRequest = true;
+            nextHalfClose();
+          },
+          onCancel: () => {
+            if (ended) return;
+            ended = true;
+            const final = (closedWithoutRequest ? undefined : code) ?? endedUnanswered(call.getDeadline(), requestArrived || closedWithoutRequest);
+            metrics.rpcRequests.labels(label, STATUS_NAMES[final] ?? String(final)).inc();
+            metrics.rpcDuration.labels(label).observe((performance.now() - started) / 1000);
+            metrics.rpcInFlight.dec();
+          },
+        });
+      },
+      sendStatus: (sent, nextStatus) => {
+        // A status sent after the call ended reaches nobody: the end was already
+        // counted. One sent past the deadline is dropped by grpc-js, whose
+        // deadline timer has already answered DEADLINE_EXCEEDED.
+        if (!ended) code ??= deadlinePassed(call.getDeadline(), 0) ? status.DEADLINE_EXCEEDED : sent.code;
+        nextStatus(sent);
+      },
+    });
+  };
+
+  /** Counts, at every scrape, the calls `server` answered UNIMPLEMENTED before routing (channelz's count minus ours). */
+  countUnroutedCalls(server: Server): void {
+    const serverId = String(server.getChannelzRef().id);
+    const getServer: ChannelzGetServer = getChannelzHandlers().GetServer;
+    this.metrics.unroutedCallsSource = () => {
+      let started = this.routed;
+      // The channelz handler answers synchronously from grpc-js's own counters,
+      // and reads nothing of the call but its request.
+      // eslint-disable-next-line @typescript-eslint/no-unsafe-class-instance-assignment
+      getServer({ request: { server_id: serverId } } as Parameters<ChannelzGetServer>[0], (error, response) => {
+        if (error === null) started = Number(response?.server?.data?.calls_started ?? started);
+      });
+      return Math.max(0, started - this.routed);
+    };
+  }
+}
+
+/**
+ * A client that gives up at its deadline resets the call; the server sees the
+ * reset a little before its own deadline, which is later by the time the
+ * request took to arrive. Resets this close to the deadline count as the
+ * client saw them: DEADLINE_EXCEEDED.
+ */
+const DEADLINE_SLACK_MS = 50;
+
+/** The status the client of a call that ended with no status from the service got. */
+function endedUnanswered(deadline: Deadline, requestArrived: boolean): status {
+  if (deadlinePassed(deadline, DEADLINE_SLACK_MS)) return status.DEADLINE_EXCEEDED;
+  return requestArrived ? status.CANCELLED : status.RESOURCE_EXHAUSTED;
+}
+
+function deadlinePassed(deadline: Deadline, slackMs: number): boolean {
+  return Date.now() + slackMs >= (deadline instanceof Date ? deadline.getTime() : deadline);
+}

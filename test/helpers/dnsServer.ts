@@ -1,0 +1,72 @@
+import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
+
+const TYPE_A = 1;
+const CLASS_IN = 1;
+
+/**
+ * A tiny authoritative DNS server on 127.0.0.1 for tests: it answers A
+ * queries for the names it is given with their current IPv4 addresses (TTL
+ * 0, so nothing is cached), and any other query with no answer. Addresses can
+ * change while it runs, the way a headless Service's do when pods come and go.
+ */
+export class DnsServer {
+  private readonly records = new Map<string, readonly string[]>();
+
+  private constructor(private readonly socket: Socket) {
+    socket.on('message', (query: Buffer, peer: RemoteInfo) => {
+      const answer = this.answer(query);
+      if (answer !== undefined) socket.send(answer, peer.port, peer.address);
+    });
+  }
+
+  static async start(): Promise<DnsServer> {
+    const socket = createSocket('udp4');
+    await new Promise<void>((resolveBind) => socket.bind(0, '127.0.0.1', resolveBind));
+    return new DnsServer(socket);
+  }
+
+  get port(): number {
+    return this.socket.address().port;
+  }
+
+  /** Sets the A records of `name` (lower case, no trailing dot). */
+  set(name: string, addresses: readonly string[]): void {
+    this.records.set(name.toLowerCase(), addresses);
+  }
+
+  close(): void {
+    this.socket.close();
+  }
+
+  private answer(query: Buffer): Buffer | undefined {
+    if (query.length < 12) return undefined;
+    // One question: labels, then type and class.
+    let offset = 12;
+    const labels: string[] = [];
+    while (offset < query.length && query[offset] !== 0) {
+      const length = query[offset] as number;
+      labels.push(query.subarray(offset + 1, offset + 1 + length).toString('ascii'));
+      offset += 1 + length;
+    }
+    const questionEnd = offset + 5;
+    if (questionEnd > query.length) return undefined;
+    const type = query.readUInt16BE(offset + 1);
+    const addresses = type === TYPE_A ? (this.records.get(labels.join('.').toLowerCase()) ?? []) : [];
+    const header = Buffer.alloc(12);
+    query.copy(header, 0, 0, 2); // id
+    header.writeUInt16BE(0x8180 | (query.readUInt16BE(2) & 0x0100), 2); // response, recursion available, NOERROR
+    header.writeUInt16BE(1, 4);
+    header.writeUInt16BE(addresses.length, 6);
+    const records = addresses.map((address) => {
+      const record = Buffer.alloc(16);
+      record.writeUInt16BE(0xc00c, 0); // the name: a pointer to the question's
+      record.writeUInt16BE(TYPE_A, 2);
+      record.writeUInt16BE(CLASS_IN, 4);
+      record.writeUInt32BE(0, 6); // TTL
+      record.writeUInt16BE(4, 10);
+      address.split('.').forEach((part, index) => record.writeUInt8(Number(part), 12 + index));
+      return record;
+    });
+    return Buffer.concat([header, query.subarray(12, questionEnd), ...records]);
+  }
+}
