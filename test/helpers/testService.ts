@@ -81,3 +81,39 @@ export function transaction(overrides: Partial<TransactionInput> = {}): Transact
     ...overrides,
   };
 }
+
+/** Days of ordinary spending a card has behind it in `establishedCard`. */
+const ESTABLISHED_DAYS = 20;
+
+/**
+ * A card with an ordinary past: one transaction a day for 20 days, at its own
+ * terminals, of amounts around `typicalAmount` (±20 %), the last a day before
+ * `next`, which is the card's transaction to score. Score `history` first
+ * (e.g. with one PredictBatch): the patterns of the simulator show only
+ * against a card's past (a compromised card spends several times its usual
+ * amount; an amount over 220 is fraud whatever the card).
+ */
+export function establishedCard(typicalAmount: number, next: Partial<TransactionInput> = {}): { history: TransactionInput[]; next: TransactionInput } {
+  freshEntity++;
+  const customerId = 3_000_000 + freshEntity;
+  const history = Array.from({ length: ESTABLISHED_DAYS }, (_, day) => ({
+    transactionId: 90_000_000 + freshEntity * 100 + day,
+    customerId,
+    terminalId: 4_000_000 + freshEntity * 100 + day,
+    txAmount: typicalAmount * (0.8 + (0.4 * ((day * 7) % 10)) / 10),
+    txTimeSeconds: 86_400 * day + 43_200,
+    txTimeDays: day,
+  }));
+  return {
+    history,
+    next: {
+      transactionId: 90_000_000 + freshEntity * 100 + ESTABLISHED_DAYS,
+      customerId,
+      terminalId: 4_000_000 + freshEntity * 100 + ESTABLISHED_DAYS,
+      txAmount: typicalAmount,
+      txTimeSeconds: 86_400 * ESTABLISHED_DAYS + 43_200,
+      txTimeDays: ESTABLISHED_DAYS,
+      ...next,
+    },
+  };
+}

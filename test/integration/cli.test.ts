@@ -62,8 +62,10 @@ describe('fraud-cli', () => {
   it('scenario should classify with the scenario model', async () => {
     const run = await cli(running.address, ['scenario', ...TRANSACTION]);
     assert.equal(run.code, 0, run.stderr);
-    assert.match(run.stdout, /^scenario_1 {2}probability/);
-    assert.match(run.stdout, /class 0: \d\.\d{4}, class 1: \d\.\d{4}, class 2: \d\.\d{4}, class 3: \d\.\d{4}/);
+    // What the service answers for the same transaction (a retry: recorded once, answered the same).
+    const answer = await running.client.predictScenario({ transactionId: 3, customerId: 42, terminalId: 7, txAmount: 250, txTimeSeconds: 3600 });
+    const probabilities = answer.probabilities.map((probability, index) => `class ${index}: ${probability.toFixed(4)}`).join(', ');
+    assert.match(run.stdout, new RegExp(`^${answer.prediction} {2}probability ${answer.classProbability.toFixed(4)} \\(fraud of any scenario ${answer.fraudProbability.toFixed(4)}\\)\n${probabilities}\n`));
   });
 
   it('should print the field violations and exit 1 when the service refuses the transaction', async () => {
@@ -97,7 +99,12 @@ describe('fraud-cli', () => {
     const run = await cli(running.address, ['batch', '--format', 'jsonl', '--task', 'scenario', '--json'], input);
     assert.equal(run.code, 0, run.stderr);
     const answers = run.stdout.trim().split('\n').map((line) => JSON.parse(line) as { transactionId: string; prediction: string });
-    assert.deepEqual(answers.map((answer) => [answer.transactionId, answer.prediction]), [['1', 'scenario_1'], ['2', 'scenario_1'], ['3', 'scenario_1']]);
+    const expected = await running.client.predictScenarioBatch([1, 2, 3].map((id) => ({ transactionId: id, customerId: 1, terminalId: 1, txAmount: 250, txTimeSeconds: 10 })));
+    assert.deepEqual(
+      answers.map((answer) => [answer.transactionId, answer.prediction]),
+      expected.predictions.map((prediction) => [String(prediction.transactionId), prediction.prediction]),
+    );
+    assert.ok(expected.predictions.every((prediction) => prediction.prediction !== 'simple_transaction'), 'three 250 transactions at one card, ten seconds into its life, are fraud');
   });
 
   it('batch should name the line of a malformed input', async () => {

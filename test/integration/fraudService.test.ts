@@ -6,7 +6,7 @@ import { MAX_VIOLATION_BYTES } from '../../src/api/apiErrors.js';
 import { ModelTask } from '../../src/gen/fraud/v1/fraud_service.js';
 import { RawStub } from '../helpers/rawStub.js';
 import { bundled } from '../helpers/paths.js';
-import { startTestService, transaction, type TestService } from '../helpers/testService.js';
+import { establishedCard, startTestService, transaction, type TestService } from '../helpers/testService.js';
 import { waitFor } from '../helpers/waitFor.js';
 
 const VALID = {
@@ -72,8 +72,11 @@ describe('FraudService over a real socket (bundled models)', () => {
   });
 
   describe('PredictScenario', () => {
-    it('should answer with the scenario model: scenario_1 for an amount just over 220', async () => {
-      const answer = await running.client.predictScenario(transaction({ transactionId: 7, txAmount: 250 }));
+    it('should answer with the scenario model: scenario_1 for an amount over 220 at a card that spends about 100', async () => {
+      // Over 220 is scenario 1 whatever the card; 2.5 times its usual amount is not the five times of a compromised card (scenario 3).
+      const card = establishedCard(100, { transactionId: 7, txAmount: 250 });
+      await running.client.predictBatch(card.history);
+      const answer = await running.client.predictScenario(card.next);
       assert.equal(answer.prediction, 'scenario_1');
       assert.equal(answer.classId, 1);
       assert.equal(answer.probabilities.length, 4);
@@ -109,7 +112,11 @@ describe('FraudService over a real socket (bundled models)', () => {
     });
 
     it('should classify a scenario batch in request order', async () => {
-      const items = amounts.map((txAmount, index) => transaction({ transactionId: 2000 + index, txAmount }));
+      // Each amount at a card that usually spends about 100: 250 is scenario 1; 500, five times the usual, is scenario 3.
+      const cards = amounts.map((txAmount, index) => establishedCard(100, { transactionId: 2000 + index, txAmount }));
+      const history = cards.flatMap((card) => card.history);
+      for (let start = 0; start < history.length; start += 50) await running.client.predictBatch(history.slice(start, start + 50));
+      const items = cards.map((card) => card.next);
       const batch = await running.client.predictScenarioBatch(items);
       assert.deepEqual(batch.predictions.map((prediction) => prediction.transactionId), items.map((_, index) => BigInt(2000 + index)));
       assert.equal(batch.predictions[1]?.prediction, 'scenario_1');

@@ -9,13 +9,22 @@ const PREDICT = '/fraud.v1.FraudService/Predict';
 const PREDICT_BATCH = '/fraud.v1.FraudService/PredictBatch';
 
 /** The fields of a valid transaction, on the wire (fields 1 to 5 of fraud.v1.Transaction). */
-const IDS = [...wire.varintField(1, 1), ...wire.varintField(2, 42), ...wire.varintField(3, 7)];
+const IDS = idsOf(42);
+/** The ids of transaction 1 at terminal 7 by `customer`. */
+function idsOf(customer: number): number[] {
+  return [...wire.varintField(1, 1), ...wire.varintField(2, customer), ...wire.varintField(3, 7)];
+}
 const AMOUNT = wire.doubleField(4, 250);
 const TIME = wire.varintField(5, 3600);
 
 /** PredictRequest { transaction: <bytes> }. */
 function predictRequest(...transactions: number[][]): number[] {
   return transactions.flatMap((transaction) => wire.bytesField(1, transaction));
+}
+
+/** The same, asking for the feature values the model saw (PredictRequest.explain, field 2). */
+function explainedRequest(...transactions: number[][]): number[] {
+  return [...predictRequest(...transactions), ...wire.varintField(2, 1)];
 }
 
 function timestamp(seconds: number | bigint, nanos?: number): number[] {
@@ -37,9 +46,10 @@ describe('request decoding: malformed bodies, merges and well-known types', () =
     ['a lone 0x80 (a varint that never ends)', [0x80], '', /is not valid protobuf: truncated varint at byte 0/],
     ['a truncated varint inside the transaction', predictRequest([0x08, 0xff, 0xff]), 'transaction', /is not valid protobuf: truncated varint at byte 1/],
     ['a length past the end of the message', [0x0a, 0x10, 0x08, 0x01], '', /length 16 runs past the end of the message/],
-    ['wire type 7, which does not exist', [0x17], '', /invalid wire type 7/],
+    // Field 15: PredictRequest has no such field, so no field is named.
+    ['wire type 7, which does not exist', [(15 << 3) | 7], '', /invalid wire type 7/],
     ['field number 0', [0x00, 0x01], '', /field number 0/],
-    ['an end-group with no start-group', [0x14], '', /end-group without a start-group/],
+    ['an end-group with no start-group', [(15 << 3) | 4], '', /end-group without a start-group/],
     ['a known field with wire type 7', [0x0f], 'transaction', /has wire type 7; the field needs length-delimited/],
     ['tx_amount sent as a varint', predictRequest([...IDS, ...wire.varintField(4, 250), ...TIME]), 'transaction.tx_amount', /has wire type varint; the field needs 64-bit/],
     ['transaction sent as a varint', wire.varintField(1, 5), 'transaction', /has wire type varint; the field needs length-delimited/],
@@ -84,27 +94,27 @@ describe('request decoding: malformed bodies, merges and well-known types', () =
 
   it('should merge a tx_datetime sent in pieces, inside a merged transaction, and inside each batch item', async () => {
     // 2026-11-28 (a Saturday) 12:00 UTC: weekend, not night. Last-wins would keep only {nanos: 5}, 1970-01-01T00:00
-    // (a Thursday night), which the model scores differently.
+    // (a Thursday night): the time features the model sees (explain) tell the two readings apart.
     const saturdayNoon = 1_795_867_200;
     const pieces = [...wire.bytesField(7, timestamp(saturdayNoon)), ...wire.bytesField(7, wire.varintField(2, 5))];
     const whole = wire.bytesField(7, timestamp(saturdayNoon, 5));
     const amount = wire.doubleField(4, 10);
-    const expected = PredictResponse.decode((await callRaw(running.address, PREDICT, Uint8Array.from(predictRequest([...IDS, ...amount, ...whole])))).answer ?? Buffer.alloc(0));
-    const lastWins = PredictResponse.decode(
-      (await callRaw(running.address, PREDICT, Uint8Array.from(predictRequest([...IDS, ...amount, ...wire.bytesField(7, wire.varintField(2, 5))])))).answer ?? Buffer.alloc(0),
+    const features = async (body: number[]): Promise<Record<string, number>> => {
+      const outcome = await callRaw(running.address, PREDICT, Uint8Array.from(body));
+      assert.equal(outcome.code, status.OK, outcome.details);
+      const { features: seen } = PredictResponse.decode(outcome.answer ?? Buffer.alloc(0));
+      return { TX_DURING_WEEKEND: seen.TX_DURING_WEEKEND ?? Number.NaN, TX_DURING_NIGHT: seen.TX_DURING_NIGHT ?? Number.NaN };
+    };
+    const ids = idsOf(4201);
+    assert.deepEqual(await features(explainedRequest([...ids, ...amount, ...whole])), { TX_DURING_WEEKEND: 1, TX_DURING_NIGHT: 0 });
+    assert.deepEqual(await features(explainedRequest([...ids, ...amount, ...pieces])), { TX_DURING_WEEKEND: 1, TX_DURING_NIGHT: 0 }, 'pieces merged');
+    assert.deepEqual(
+      await features(explainedRequest([...ids, ...amount, ...wire.bytesField(7, timestamp(saturdayNoon))], wire.bytesField(7, wire.varintField(2, 5)))),
+      { TX_DURING_WEEKEND: 1, TX_DURING_NIGHT: 0 },
+      'merged across two occurrences of the transaction',
     );
-    assert.notDeepEqual(lastWins.probabilities, expected.probabilities, 'the two readings must be told apart by the model');
 
-    const inPieces = await callRaw(running.address, PREDICT, Uint8Array.from(predictRequest([...IDS, ...amount, ...pieces])));
-    assert.deepEqual(PredictResponse.decode(inPieces.answer ?? Buffer.alloc(0)).probabilities, expected.probabilities);
-    const acrossOccurrences = await callRaw(
-      running.address,
-      PREDICT,
-      Uint8Array.from(predictRequest([...IDS, ...amount, ...wire.bytesField(7, timestamp(saturdayNoon))], wire.bytesField(7, wire.varintField(2, 5)))),
-    );
-    assert.deepEqual(PredictResponse.decode(acrossOccurrences.answer ?? Buffer.alloc(0)).probabilities, expected.probabilities);
-
-    const batch = await callRaw(running.address, PREDICT_BATCH, Uint8Array.from([...wire.bytesField(1, [...IDS, ...amount, ...pieces]), ...wire.bytesField(1, [...IDS, ...amount, ...whole])]));
+    const batch = await callRaw(running.address, PREDICT_BATCH, Uint8Array.from([...wire.bytesField(1, [...ids, ...amount, ...pieces]), ...wire.bytesField(1, [...ids, ...amount, ...whole])]));
     assert.equal(batch.code, status.OK, batch.details);
   });
 
@@ -132,17 +142,22 @@ describe('request decoding: malformed bodies, merges and well-known types', () =
     assert.equal(outcome.violations[0]?.field, 'transactions[2].tx_datetime.nanos');
   });
 
-  it('should accept the first and the last instant a Timestamp can hold', async () => {
-    for (const time of [timestamp(-62_135_596_800), timestamp(253_402_300_799, 999_999_999)]) {
-      const outcome = await callRaw(running.address, PREDICT, Uint8Array.from(predictRequest([...IDS, ...AMOUNT, ...wire.bytesField(7, time)])));
-      assert.equal(outcome.code, status.OK, outcome.details);
-    }
+  it('should accept the first instant a Timestamp can hold, and leave the last one to the future bound', async () => {
+    // A card's first transaction is never late, so year 1 is scored; 9999-12-31 passes the range check and is
+    // refused only by FRAUD_STATE_MAX_FUTURE_SECONDS, the one violation.
+    const first = await callRaw(running.address, PREDICT, Uint8Array.from(predictRequest([...idsOf(4202), ...AMOUNT, ...wire.bytesField(7, timestamp(-62_135_596_800))])));
+    assert.equal(first.code, status.OK, first.details);
+    const last = await callRaw(running.address, PREDICT, Uint8Array.from(predictRequest([...idsOf(4203), ...AMOUNT, ...wire.bytesField(7, timestamp(253_402_300_799, 999_999_999))])));
+    assert.equal(last.code, status.INVALID_ARGUMENT);
+    assert.equal(last.violations.length, 1, JSON.stringify(last.violations));
+    assert.match(last.violations[0]?.description ?? '', /ahead of the service's clock \(FRAUD_STATE_MAX_FUTURE_SECONDS\)$/);
   });
 
-  it('should refuse tx_time_seconds past 9999-12-31T23:59:59Z, and accept the last second', async () => {
+  it('should refuse tx_time_seconds past 9999-12-31T23:59:59Z, and leave the last second to the future bound', async () => {
     const last = 253_402_300_799n - 1_522_540_800n;
-    const ok = await callRaw(running.address, PREDICT, Uint8Array.from(predictRequest([...IDS, ...AMOUNT, ...wire.varintField(5, last)])));
-    assert.equal(ok.code, status.OK, ok.details);
+    const atLast = await callRaw(running.address, PREDICT, Uint8Array.from(predictRequest([...idsOf(4204), ...AMOUNT, ...wire.varintField(5, last)])));
+    assert.equal(atLast.violations.length, 1, JSON.stringify(atLast.violations));
+    assert.match(atLast.violations[0]?.description ?? '', /ahead of the service's clock \(FRAUD_STATE_MAX_FUTURE_SECONDS\)$/);
     const outcome = await callRaw(running.address, PREDICT, Uint8Array.from(predictRequest([...IDS, ...AMOUNT, ...wire.varintField(5, 2n ** 62n)])));
     assert.equal(outcome.code, status.INVALID_ARGUMENT);
     assert.deepEqual(outcome.violations, [{ field: 'transaction.tx_time_seconds', description: `must be at most ${last} (9999-12-31T23:59:59Z), got ${2n ** 62n}` }]);
