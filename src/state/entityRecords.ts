@@ -16,6 +16,15 @@ import {
  * read-only view the features are computed from.
  */
 
+/**
+ * Most transactions a customer keeps exactly (within the lateness of its
+ * newest); beyond it the earliest in event time folds into its day
+ * (models/feature-spec.json, history.rules). Real cards hold a few; the cap
+ * bounds the work and memory of a client that sends thousands for one card
+ * (every score reads them all). The Redis scripts keep the same cap.
+ */
+export const MAX_RECENT_TRANSACTIONS = 256;
+
 /** How long state matters: the lateness, and the days of history the features read (window + delay). */
 export interface Retention {
   readonly latenessSeconds: number;
@@ -95,7 +104,17 @@ export class CustomerRecord implements CustomerHistory {
       this.watermark = time;
       this.fold(retention);
     }
+    if (recent.length > MAX_RECENT_TRANSACTIONS) this.foldEarliest();
     return true;
+  }
+
+  /** Folds the recent transaction with the earliest event time (the first recorded among equals) into its day. */
+  private foldEarliest(): void {
+    const { recent } = this;
+    let earliest = 0;
+    for (let index = 1; index < recent.length; index++) if ((recent[index] as RecentTransaction).time < (recent[earliest] as RecentTransaction).time) earliest = index;
+    const [transaction] = recent.splice(earliest, 1) as [RecentTransaction];
+    this.addToDay(dayOf(transaction.time), 1, transaction.amount, transaction.amount);
   }
 
   /**

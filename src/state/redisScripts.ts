@@ -1,3 +1,5 @@
+import { MAX_RECENT_TRANSACTIONS } from './entityRecords.js';
+
 /**
  * The Lua scripts of the Redis state store: the update rules of
  * models/feature-spec.json's history.rules (the same as entityRecords.ts),
@@ -66,6 +68,22 @@ end
 local days = string.sub(value, 17, daysEnd)
 local recent = string.sub(value, daysEnd + 1)
 local newest = id .. struct.pack('<dd', time, amount)
+-- Adds one transaction to its day's aggregate (days ascending).
+local function foldIntoDay(t, spent)
+  local day = dayOf(t)
+  local position = dayCount
+  while position > 0 and struct.unpack('<d', days, (position - 1) * 32 + 1) > day do position = position - 1 end
+  if position > 0 and struct.unpack('<d', days, (position - 1) * 32 + 1) == day then
+    local base = (position - 1) * 32 + 1
+    local _, count, sum, max = struct.unpack('<dddd', days, base)
+    if spent > max then max = spent end
+    days = string.sub(days, 1, base - 1) .. struct.pack('<dddd', day, count + 1, sum + spent, max) .. string.sub(days, base + 32)
+  else
+    local base = position * 32 + 1
+    days = string.sub(days, 1, base - 1) .. struct.pack('<dddd', day, 1, spent, spent) .. string.sub(days, base)
+    dayCount = dayCount + 1
+  end
+end
 if time > watermark then
   watermark = time
   -- Transactions no accepted one can precede any more fold into their days (ascending), in order.
@@ -75,19 +93,7 @@ if time > watermark then
     local at = entry * 24 + 1
     local t, spent = struct.unpack('<dd', recent, at + 8)
     if t < horizon then
-      local day = dayOf(t)
-      local position = dayCount
-      while position > 0 and struct.unpack('<d', days, (position - 1) * 32 + 1) > day do position = position - 1 end
-      if position > 0 and struct.unpack('<d', days, (position - 1) * 32 + 1) == day then
-        local base = (position - 1) * 32 + 1
-        local _, count, sum, max = struct.unpack('<dddd', days, base)
-        if spent > max then max = spent end
-        days = string.sub(days, 1, base - 1) .. struct.pack('<dddd', day, count + 1, sum + spent, max) .. string.sub(days, base + 32)
-      else
-        local base = position * 32 + 1
-        days = string.sub(days, 1, base - 1) .. struct.pack('<dddd', day, 1, spent, spent) .. string.sub(days, base)
-        dayCount = dayCount + 1
-      end
+      foldIntoDay(t, spent)
     else
       kept[#kept + 1] = string.sub(recent, at, at + 23)
     end
@@ -103,7 +109,20 @@ if time > watermark then
     dayCount = dayCount - drop
   end
 end
-local updated = struct.pack('<dI4I4', watermark, dayCount, recentCount + 1) .. days .. recent .. newest
+recent = recent .. newest
+recentCount = recentCount + 1
+if recentCount > ${MAX_RECENT_TRANSACTIONS} then
+  -- Past the cap (entityRecords.ts), the earliest in event time (the first recorded among equals) folds into its day.
+  local earliest, earliestTime = 0, struct.unpack('<d', recent, 9)
+  for entry = 1, recentCount - 1 do
+    local t = struct.unpack('<d', recent, entry * 24 + 9)
+    if t < earliestTime then earliest, earliestTime = entry, t end
+  end
+  foldIntoDay(earliestTime, struct.unpack('<d', recent, earliest * 24 + 17))
+  recent = string.sub(recent, 1, earliest * 24) .. string.sub(recent, earliest * 24 + 25)
+  recentCount = recentCount - 1
+end
+local updated = struct.pack('<dI4I4', watermark, dayCount, recentCount) .. days .. recent
 redis.call('SET', KEYS[1], updated, 'PX', ttl)
 return 'N' .. updated
 `;

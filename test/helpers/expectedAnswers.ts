@@ -54,7 +54,9 @@ export class ExpectedAnswers {
         for (const entry of pool) {
           const input = model.inputBuffer(1);
           model.manifest.features.forEach((name, column) => {
-            input[column] = entry.features[name] ?? Number.NaN;
+            const value = entry.features[name];
+            if (value === undefined) throw new Error(`the transaction pool has no value of ${name}, which ${key} reads`);
+            input[column] = value;
           });
           // In class-id order, as answers give them (the legitimate class first, whatever the model's columns).
           const output = await model.probabilities(input, 1);
@@ -83,7 +85,28 @@ function answerKey(name: string, version: string): string {
   return `${name} ${version}`;
 }
 
-/** Every amount at every time: transactions whose features are known without the service's code. */
+/**
+ * The history features of a card's first transaction (models/feature-spec.json,
+ * history vector "a customer's first transaction at a terminal with no
+ * history"): the card's windows hold only the transaction itself; terminal
+ * windows end 7 days before its day, before any transaction of the pool.
+ */
+function firstTransactionHistory(amount: number): Record<string, number> {
+  const card: Record<string, number> = {};
+  for (const days of [1, 7, 30]) {
+    card[`CUSTOMER_ID_NB_TX_${days}DAY_WINDOW`] = 1;
+    card[`CUSTOMER_ID_AVG_AMOUNT_${days}DAY_WINDOW`] = amount;
+    card[`TERMINAL_ID_NB_TX_${days}DAY_WINDOW`] = 0;
+    card[`TERMINAL_ID_RISK_${days}DAY_WINDOW`] = 0;
+  }
+  return { ...card, CUSTOMER_ID_AMOUNT_OVER_AVG_30DAY_WINDOW: 1, CUSTOMER_ID_AMOUNT_OVER_MAX_30DAY_WINDOW: 1, TERMINAL_ID_FRAUD_STREAK_30DAY_WINDOW: 0 };
+}
+
+/**
+ * Every amount at every time, each the first transaction of its own card:
+ * transactions whose features are known without the service's code, whatever
+ * order the calls arrive in (a retry is scored as of its own event time).
+ */
 function transactionPool(): PoolEntry[] {
   const pool: PoolEntry[] = [];
   for (const [timeIndex, [seconds, weekend, night]] of TIMES.entries()) {
@@ -91,7 +114,7 @@ function transactionPool(): PoolEntry[] {
       const id = pool.length + 1;
       pool.push({
         transaction: { transactionId: 10_000 + id, customerId: 100 + id, terminalId: 500 + timeIndex, txAmount: amount, txTimeSeconds: seconds },
-        features: { TX_AMOUNT: amount, TX_DURING_WEEKEND: weekend, TX_DURING_NIGHT: night },
+        features: { TX_AMOUNT: amount, TX_DURING_WEEKEND: weekend, TX_DURING_NIGHT: night, ...firstTransactionHistory(amount) },
       });
     }
   }

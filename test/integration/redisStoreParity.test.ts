@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { FeatureBuilder } from '../../src/features/featureBuilder.js';
 import { historyDays, isWindowFeature, loadFeatureSpec } from '../../src/features/featureSpec.js';
 import { createLogger } from '../../src/observability/logger.js';
+import { MAX_RECENT_TRANSACTIONS } from '../../src/state/entityRecords.js';
 import { MemoryStateStore } from '../../src/state/memoryStateStore.js';
 import { RedisStateStore, type RepairEvent } from '../../src/state/redisStateStore.js';
 import type { OutcomeReport, StateStore, TransactionEvent } from '../../src/state/stateStore.js';
@@ -124,6 +125,56 @@ describe('the Redis store against the embedded one (same calls, same answers)', 
   });
   after(async () => {
     await redis.stop();
+  });
+
+  it(`should fold the same transactions of a card past ${MAX_RECENT_TRANSACTIONS} recent ones, and keep counting them`, async () => {
+    const memory = new MemoryStateStore({ latenessSeconds: LATENESS, historyDays: historyDays(spec), maxEntities: 1_000, maxTransactions: 10_000 });
+    const store = new RedisStateStore({
+      url: redis.url,
+      password: undefined,
+      timeoutMs: 5_000,
+      keyPrefix: 'hotcard:',
+      latenessSeconds: LATENESS,
+      maxFutureSeconds: 300,
+      historyDays: historyDays(spec),
+      logger: createLogger('silent'),
+    });
+    store.start();
+    await store.ready;
+    try {
+      // One card, three times the cap within the lateness, event times shuffled (some arrive before
+      // earlier ones), in batches as a client flooding one card would send them.
+      const next = random(7);
+      const total = 3 * MAX_RECENT_TRANSACTIONS;
+      const events: TransactionEvent[] = Array.from({ length: total }, (_, index) => ({
+        id: BigInt(index + 1),
+        customerId: 1n,
+        terminalId: BigInt(1 + (index % 3)),
+        amount: 1 + Math.floor(next() * 100),
+        time: START + 3000 + Math.floor(next() * 600),
+      }));
+      let recorded = 0;
+      for (let start = 0; start < total; start += 50) {
+        const step = { batch: events.slice(start, start + 50), allOrNothing: true };
+        const expected = (await play(memory, step)) as { late: unknown[]; seen: { features: Record<string, number> }[] };
+        assert.deepEqual(await play(store, step), expected, `batch at ${start}`);
+        recorded += step.batch.length;
+        // Folded or kept exactly, every transaction of the day still counts.
+        assert.ok((expected.seen.at(-1)?.features.CUSTOMER_ID_NB_TX_1DAY_WINDOW ?? 0) <= recorded);
+      }
+      const last: TransactionEvent = { id: BigInt(total + 1), customerId: 1n, terminalId: 9n, amount: 5, time: START + 3600 };
+      const final = (await play(memory, { batch: [last], allOrNothing: true })) as { seen: { features: Record<string, number> }[] };
+      assert.deepEqual(await play(store, { batch: [last], allOrNothing: true }), final);
+      assert.equal(final.seen[0]?.features.CUSTOMER_ID_NB_TX_1DAY_WINDOW, total + 1);
+      // Each score reads the card's recent transactions: the cap bounds them in both stores (a retry reads them again).
+      for (const each of [memory, store]) {
+        let kept = Number.NaN;
+        await each.record([last], (_index, history) => (kept = history.customer.recent.length), { allOrNothing: true });
+        assert.equal(kept, MAX_RECENT_TRANSACTIONS);
+      }
+    } finally {
+      await store.close();
+    }
   });
 
   for (const seed of [1, 2, 3]) {
