@@ -198,17 +198,10 @@ function stateConfig(env: Env): StateConfig {
 
 /** redis://host:port/db or rediss://…; a password in the URL is refused (it would end up in logs). */
 function optionalRedisUrl(env: Env, name: string): string | undefined {
-  const value = raw(env, name);
-  if (value === undefined) return undefined;
-  let url: URL;
-  try {
-    url = new URL(value);
-  } catch {
-    throw new ConfigError(name, `must be a redis:// or rediss:// URL, got ${shown(value)}`);
-  }
-  if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') throw new ConfigError(name, `must be a redis:// or rediss:// URL, got ${shown(value)}`);
+  const url = optionalUrl(env, name, ['redis', 'rediss'], 'a redis:// or rediss:// URL');
+  if (url === undefined) return undefined;
   if (url.password !== '') throw new ConfigError(name, 'must not hold a password; set FRAUD_REDIS_PASSWORD (from a Secret)');
-  if (url.hostname === '') throw new ConfigError(name, `must name a host, got ${shown(value)}`);
+  if (url.hostname === '') throw new ConfigError(name, `must name a host, got ${shown(url.toString())}`);
   return url.toString();
 }
 
@@ -337,18 +330,24 @@ function optionalPath(env: Env, name: string): string | undefined {
   return value === undefined ? undefined : resolve(value);
 }
 
-function optionalHttpUrl(env: Env, name: string): string | undefined {
+/** A URL of one of `schemes` (e.g. `http`, `https`; `what` names them), or undefined when the variable is unset. */
+function optionalUrl(env: Env, name: string, schemes: readonly string[], what: string): URL | undefined {
   const value = raw(env, name);
   if (value === undefined) return undefined;
+  const refusal = `must be ${what}, got ${shown(value)}`;
   let url: URL;
   try {
     url = new URL(value);
   } catch {
-    throw new ConfigError(name, `must be an http:// or https:// URL, got ${shown(value)}`);
+    throw new ConfigError(name, refusal);
   }
-  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-    throw new ConfigError(name, `must be an http:// or https:// URL, got ${shown(value)}`);
-  }
+  if (!schemes.some((scheme) => url.protocol === `${scheme}:`)) throw new ConfigError(name, refusal);
+  return url;
+}
+
+function optionalHttpUrl(env: Env, name: string): string | undefined {
+  const url = optionalUrl(env, name, ['http', 'https'], 'an http:// or https:// URL');
+  if (url === undefined) return undefined;
   if (url.username !== '' || url.password !== '') {
     // Credentials come from the AWS provider chain, never from a URL that ends up in logs.
     throw new ConfigError(name, 'must not hold credentials; use AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY');
