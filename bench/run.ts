@@ -199,9 +199,11 @@ async function batchLoad(address: string): Promise<GhzResult> {
 /** An encoded PredictBatchRequest of `size` valid transactions, in a file for the load generator. */
 function batchRequestFile(size: number): string {
   const transactions = Array.from({ length: size }, (_, index) => ({
+    // Many cards and terminals, as traffic has (one card with thousands of transactions would measure the
+    // history's cap, not the service); none of them is card 42 or card 1, which the unary loads use.
     transactionId: BigInt(index),
-    customerId: 42n,
-    terminalId: BigInt(index % 100),
+    customerId: BigInt(1_000 + (index % 5_000)),
+    terminalId: BigInt(100_000 + (index % 10_000)),
     txAmount: (index * 7.3) % 400,
     txTimeSeconds: BigInt(3600 + index * 37),
     txTimeDays: undefined,
