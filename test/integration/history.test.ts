@@ -1,30 +1,12 @@
 import { status } from '@grpc/grpc-js';
 import assert from 'node:assert/strict';
-import { FraudCallError, type TransactionInput } from '../../client/fraudClient.js';
+import { FraudCallError } from '../../client/fraudClient.js';
 import { OutcomeStatus } from '../../src/gen/fraud/v1/fraud_service.js';
 import { fixture } from '../helpers/paths.js';
+import { at, DAY, expectInvalid } from '../helpers/historyCalls.js';
 import { sample, scrape } from '../helpers/scrape.js';
 import { startTestService, type TestService } from '../helpers/testService.js';
 import { waitFor } from '../helpers/waitFor.js';
-
-const DAY = 86_400;
-
-/** A transaction of the simulator's clock: day `day`, `second` seconds into it. */
-function at(id: number, customerId: number, terminalId: number, day: number, second = 36_000, txAmount = 50): TransactionInput {
-  return { transactionId: id, customerId, terminalId, txAmount, txTimeSeconds: day * DAY + second };
-}
-
-async function expectInvalid(call: Promise<unknown>, field: string, description: RegExp): Promise<void> {
-  await assert.rejects(call, (error: unknown) => {
-    assert.ok(error instanceof FraudCallError, String(error));
-    assert.equal(error.code, status.INVALID_ARGUMENT, error.message);
-    assert.ok(
-      error.fieldViolations.some((violation) => violation.field === field && description.test(violation.description)),
-      JSON.stringify(error.fieldViolations),
-    );
-    return true;
-  });
-}
 
 describe('customer and terminal history over a real socket (embedded store)', () => {
   let service: TestService;

@@ -1,33 +1,14 @@
-import { status } from '@grpc/grpc-js';
 import assert from 'node:assert/strict';
-import { FraudCallError, type TransactionInput } from '../../client/fraudClient.js';
 import { OutcomeStatus } from '../../src/gen/fraud/v1/fraud_service.js';
 import { outcomeArgument } from '../../src/state/redisCodec.js';
 import { OUTCOME_RECORD } from '../../src/state/redisScripts.js';
 import { fixture } from '../helpers/paths.js';
 import { RedisServer } from '../helpers/redis.js';
+import { at, DAY, expectInvalid } from '../helpers/historyCalls.js';
 import { sample, scrape } from '../helpers/scrape.js';
 import { startTestService, type TestService } from '../helpers/testService.js';
 
-const DAY = 86_400;
 const EPOCH = Date.parse('2018-04-01T00:00:00Z') / 1000;
-
-/** A transaction of the simulator's clock: day `day`, `second` seconds into it. */
-function at(id: number, customerId: number, terminalId: number, day: number, second = 36_000, txAmount = 50): TransactionInput {
-  return { transactionId: id, customerId, terminalId, txAmount, txTimeSeconds: day * DAY + second };
-}
-
-async function expectInvalid(call: Promise<unknown>, field: string, description: RegExp): Promise<void> {
-  await assert.rejects(call, (error: unknown) => {
-    assert.ok(error instanceof FraudCallError, String(error));
-    assert.equal(error.code, status.INVALID_ARGUMENT, error.message);
-    assert.ok(
-      error.fieldViolations.some((violation) => violation.field === field && description.test(violation.description)),
-      JSON.stringify(error.fieldViolations),
-    );
-    return true;
-  });
-}
 
 describe('customer and terminal history over a real socket (Redis store, a real redis-server)', () => {
   let redis: RedisServer;
