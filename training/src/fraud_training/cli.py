@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from fraud_training.errors import PipelineError
+from fraud_training.forest_defaults import BUNDLED_MAX_DEPTH, BUNDLED_MAX_FEATURES, BUNDLED_TREES
 from fraud_training.paths import RepoPaths, repo_paths
 
 if TYPE_CHECKING:  # imported lazily at run time, so that --help and usage errors stay fast
@@ -149,11 +150,22 @@ def add_split_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--test-days", type=positive_int, default=14, help="test block, the last days (14)")
 
 
+def add_forest_options(group: argparse._ArgumentGroup) -> None:
+    group.add_argument(
+        "--trees", type=positive_int, default=BUNDLED_TREES, help=f"trees in the forest ({BUNDLED_TREES})"
+    )
+    group.add_argument(
+        "--max-depth",
+        type=positive_int,
+        default=BUNDLED_MAX_DEPTH,
+        help=f"maximum tree depth ({BUNDLED_MAX_DEPTH})",
+    )
+
+
 def add_protocol_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("protocol and model")
     group.add_argument("--train-days", type=positive_int, default=28, help="training block (28)")
-    group.add_argument("--trees", type=positive_int, default=100, help="trees in the forest (100)")
-    group.add_argument("--max-depth", type=positive_int, default=8, help="maximum tree depth (8)")
+    add_forest_options(group)
     group.add_argument(
         "--feature-set",
         choices=("spec", "handbook"),
@@ -178,8 +190,7 @@ def add_protocol_options(parser: argparse.ArgumentParser) -> None:
 
 def add_model_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("model")
-    group.add_argument("--trees", type=positive_int, default=100, help="trees in the forest (100)")
-    group.add_argument("--max-depth", type=positive_int, default=8, help="maximum tree depth (8)")
+    add_forest_options(group)
     group.add_argument(
         "--threshold",
         type=probability_threshold,
@@ -450,7 +461,7 @@ def _data_config(args: argparse.Namespace) -> DataConfig:
 def _forest_config(args: argparse.Namespace) -> ForestConfig:
     from fraud_training.train import ForestConfig
 
-    return ForestConfig(n_estimators=args.trees, max_depth=args.max_depth, max_features="sqrt")
+    return ForestConfig(n_estimators=args.trees, max_depth=args.max_depth, max_features=BUNDLED_MAX_FEATURES)
 
 
 def _spec_and_schema(paths: RepoPaths) -> tuple[FeatureSpec, dict[str, Any]]:

@@ -22,6 +22,7 @@ import numpy as np
 
 from fraud_training.export import ExportOptions, to_onnx_bytes, verify_parity
 from fraud_training.features import FeatureSpec
+from fraud_training.forest_defaults import BUNDLED_MAX_DEPTH, BUNDLED_MAX_FEATURES, BUNDLED_TREES
 from fraud_training.inference import onnx_probabilities, open_session
 from fraud_training.metrics import EvaluationSet, evaluate, extended_metrics, fraud_score, rounded
 from fraud_training.pipeline import FeatureStream, featurize
@@ -49,7 +50,9 @@ HANDBOOK_FEATURES: tuple[str, ...] = (
 )
 HEADLINE = ("auc_roc", "average_precision", "card_precision_at_100_handbook", "card_precision_at_100")
 TASKS: tuple[TaskName, ...] = ("binary", "multiclass")
-FOREST = ForestConfig(n_estimators=100, max_depth=8, max_features="sqrt")
+FOREST = ForestConfig(
+    n_estimators=BUNDLED_TREES, max_depth=BUNDLED_MAX_DEPTH, max_features=BUNDLED_MAX_FEATURES
+)
 
 
 @dataclass(frozen=True)
