@@ -1,7 +1,10 @@
-import { Server, ServerCredentials, status, type sendUnaryData, type ServerUnaryCall, type UntypedServiceImplementation } from '@grpc/grpc-js';
+import { Metadata, Server, ServerCredentials, status, type sendUnaryData, type ServerUnaryCall, type UntypedServiceImplementation } from '@grpc/grpc-js';
 import assert from 'node:assert/strict';
 import { FraudCallError, FraudClient } from '../../client/fraudClient.js';
 import { FraudServiceService, type PredictRequest, type PredictResponse } from '../../src/gen/fraud/v1/fraud_service.js';
+import { RetryInfo } from '../../src/gen/google/rpc/error_details.js';
+import { Status } from '../../src/gen/google/rpc/status.js';
+import { HealthService } from '../../src/gen/grpc/health/v1/health.js';
 
 /** One Predict attempt as the server saw it. */
 interface Attempt {
@@ -20,7 +23,14 @@ class FlakyServer {
   private readonly server = new Server();
   port = 0;
 
-  constructor(private readonly failures: number) {}
+  /** `failures` attempts of each transaction get `refusal` (UNAVAILABLE unless told otherwise). */
+  constructor(
+    private readonly failures: number,
+    private readonly refusal: (attempt: number) => { code: status; details: string; metadata?: Metadata } = (attempt) => ({
+      code: status.UNAVAILABLE,
+      details: `attempt ${attempt} refused by the test server`,
+    }),
+  ) {}
 
   async start(): Promise<void> {
     const implementation: UntypedServiceImplementation = {
@@ -32,7 +42,7 @@ class FlakyServer {
         this.attempts.push({ transactionId, remainingMs });
         const seen = this.attempts.filter((attempt) => attempt.transactionId === transactionId).length;
         if (seen <= this.failures) {
-          callback({ code: status.UNAVAILABLE, details: `attempt ${seen} refused by the test server` });
+          callback(this.refusal(seen));
           return;
         }
         callback(null, {
@@ -64,6 +74,16 @@ class FlakyServer {
   stop(): Promise<void> {
     return new Promise((stopped) => { this.server.tryShutdown(() => { stopped(); }); });
   }
+}
+
+/** A RESOURCE_EXHAUSTED as the service sends it when busy: with a google.rpc.RetryInfo hint, or without one (the request itself is too big). */
+function resourceExhausted(withHint: boolean): { code: status; details: string; metadata: Metadata } {
+  const metadata = new Metadata();
+  const details = withHint
+    ? [{ typeUrl: 'type.googleapis.com/google.rpc.RetryInfo', value: Buffer.from(RetryInfo.encode({ retryDelay: { seconds: 0n, nanos: 1_000_000 } }).finish()) }]
+    : [];
+  metadata.set('grpc-status-details-bin', Buffer.from(Status.encode({ code: status.RESOURCE_EXHAUSTED, message: 'busy', details }).finish()));
+  return { code: status.RESOURCE_EXHAUSTED, details: 'busy', metadata };
 }
 
 function input(transactionId: number) {
@@ -137,6 +157,77 @@ describe('typed client retries against a real gRPC server that fails on purpose'
     } finally {
       client.close();
       await server.stop();
+    }
+  });
+  it('should retry RESOURCE_EXHAUSTED that carries a retry hint (the service is busy)', async () => {
+    const server = new FlakyServer(2, () => resourceExhausted(true));
+    await server.start();
+    const client = new FraudClient({ address: `127.0.0.1:${server.port}`, retry: { attempts: 3, initialBackoffMs: 1, maxBackoffMs: 1 } });
+    try {
+      assert.equal((await client.predict(input(4))).transactionId, 4n);
+      assert.equal(server.attemptsOf(4).length, 3);
+    } finally {
+      client.close();
+      await server.stop();
+    }
+  });
+
+  it('should not retry RESOURCE_EXHAUSTED without a retry hint (the request itself is too big)', async () => {
+    const server = new FlakyServer(Number.POSITIVE_INFINITY, () => resourceExhausted(false));
+    await server.start();
+    const client = new FraudClient({ address: `127.0.0.1:${server.port}`, retry: { attempts: 3, initialBackoffMs: 1, maxBackoffMs: 1 } });
+    try {
+      await assert.rejects(client.predict(input(5)), (error: unknown) => error instanceof FraudCallError && error.code === status.RESOURCE_EXHAUSTED);
+      assert.equal(server.attemptsOf(5).length, 1);
+    } finally {
+      client.close();
+      await server.stop();
+    }
+  });
+
+  it('should send a deadline with every kind of call', async () => {
+    // Every method of the service and the health check: record the deadline, answer INTERNAL (never retried).
+    const deadlines = new Map<string, number>();
+    const recorder = (method: string) => (call: ServerUnaryCall<unknown, unknown>, callback: sendUnaryData<unknown>) => {
+      const deadline = call.getDeadline();
+      deadlines.set(method, (deadline instanceof Date ? deadline.getTime() : deadline) - Date.now());
+      callback({ code: status.INTERNAL, details: 'recorded' });
+    };
+    const server = new Server();
+    server.addService(FraudServiceService, Object.fromEntries(Object.keys(FraudServiceService).map((method) => [method, recorder(method)])));
+    server.addService(HealthService, { check: recorder('healthCheck'), watch: () => undefined, list: recorder('healthList') });
+    const port = await new Promise<number>((resolvePort, rejectPort) => {
+      server.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (error, bound) => {
+        if (error) rejectPort(error);
+        else resolvePort(bound);
+      });
+    });
+    const deadlineMs = 60_000;
+    const client = new FraudClient({ address: `127.0.0.1:${port}`, deadlineMs });
+    try {
+      const outcome = { transactionId: 1, outcome: 'fraud' as const };
+      const calls: [string, () => Promise<unknown>][] = [
+        ['predict', () => client.predict(input(6))],
+        ['predictScenario', () => client.predictScenario(input(6))],
+        ['predictBatch', () => client.predictBatch([input(6)])],
+        ['predictScenarioBatch', () => client.predictScenarioBatch([input(6)])],
+        ['reportOutcome', () => client.reportOutcome(outcome)],
+        ['reportOutcomeBatch', () => client.reportOutcomes([outcome])],
+        ['getModelInfo', () => client.getModelInfo()],
+        ['healthCheck', () => client.checkHealth()],
+      ];
+      for (const [method, call] of calls) {
+        await assert.rejects(call(), (error: unknown) => error instanceof FraudCallError && error.code === status.INTERNAL, method);
+        const remainingMs = deadlines.get(method);
+        assert.ok(remainingMs !== undefined && Number.isFinite(remainingMs) && remainingMs <= deadlineMs, `${method}: ${String(remainingMs)}`);
+      }
+    } finally {
+      client.close();
+      await new Promise<void>((stopped) => {
+        server.tryShutdown(() => {
+          stopped();
+        });
+      });
     }
   });
 });
