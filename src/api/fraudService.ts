@@ -95,7 +95,11 @@ export function createFraudService(options: FraudServiceOptions): FraudServiceSe
 
   const score = async (model: ServingModel, transactions: readonly Transaction[], batch: boolean, explain: boolean, call: Call): Promise<Scored> => {
     validateAll(model, transactions, batch);
-    // A caller that went away gets nothing recorded and nothing scored.
+    // A caller that went away gets nothing recorded and nothing scored. grpc-js
+    // sets call.cancelled on a later tick than the one that runs the handler,
+    // even for a reset that came with the request: let the events already
+    // received run first.
+    await new Promise<void>((resume) => setImmediate(resume));
     if (call.cancelled) throw new CallCancelledError('the call was cancelled before scoring');
     const scored = await scoreTransactions(model, transactions, { history, batch, explain });
     record(model, classCounts(scored), scored.inferenceSeconds);

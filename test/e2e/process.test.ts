@@ -6,7 +6,9 @@ import { FraudCallError, FraudClient } from '../../client/fraudClient.js';
 import { MAIN_SCRIPT } from '../helpers/paths.js';
 import { spawnService } from '../helpers/spawnService.js';
 import { transaction } from '../helpers/testService.js';
+import { sample, scrape } from '../helpers/scrape.js';
 import { runTool } from '../helpers/tools.js';
+import { waitFor } from '../helpers/waitFor.js';
 
 function runMain(env: Record<string, string>): Promise<{ code: number | null; stderr: string; stdout: string }> {
   return new Promise((resolveRun) => {
@@ -19,6 +21,11 @@ function runMain(env: Record<string, string>): Promise<{ code: number | null; st
       resolveRun({ code, stderr, stdout });
     });
   });
+}
+
+/** Resolves once the service holds transactions of the calls just sent: they are in flight, not on their way. */
+async function callsAdmitted(metricsPort: number): Promise<void> {
+  await waitFor('calls in flight', async () => (sample(await scrape(metricsPort), 'fraud_rows_in_flight') ?? 0) > 0, 10_000, 5);
 }
 
 /** Admission limits high enough for the 40 × 10,000 transactions these tests keep in flight. */
@@ -80,7 +87,7 @@ describe('the service process', () => {
         const batch = Array.from({ length: 10_000 }, (_, index) => transaction({ transactionId: index, txAmount: index % 300 }));
         await client.predictBatch(batch.slice(0, 10));
         const calls = Array.from({ length: 40 }, () => client.predictBatch(batch).then(() => 'ok', (error: unknown) => error));
-        await new Promise((wake) => setTimeout(wake, 30));
+        await callsAdmitted(service.metricsPort);
         service.process.kill(signal);
         const outcomes = await Promise.all(calls);
         const completed = outcomes.filter((outcome) => outcome === 'ok').length;
@@ -104,7 +111,7 @@ describe('the service process', () => {
       await service.waitForLog('serving');
       const batch = Array.from({ length: 10_000 }, (_, index) => transaction({ transactionId: index }));
       const calls = Array.from({ length: 40 }, () => client.predictBatch(batch).then(() => 'ok', (error: unknown) => error));
-      await new Promise((wake) => setTimeout(wake, 30));
+      await callsAdmitted(service.metricsPort);
       service.process.kill('SIGTERM');
       const outcomes = await Promise.all(calls);
       assert.equal(await service.exited, 0);

@@ -1,5 +1,7 @@
+import { credentials } from '@grpc/grpc-js';
 import assert from 'node:assert/strict';
 import { FraudClient } from '../../client/fraudClient.js';
+import { HealthCheckResponse_ServingStatus, HealthClient, type HealthCheckResponse } from '../../src/gen/grpc/health/v1/health.js';
 import { ExpectedAnswers } from '../helpers/expectedAnswers.js';
 import { LoadLoop, loadFigures, stoppedAfterEach } from '../helpers/loadLoop.js';
 import { MINIO_PASSWORD, type MinioServer } from '../helpers/minio.js';
@@ -28,18 +30,19 @@ describe('models from S3 (a real MinIO server): store failures', function () {
   it(`should keep serving through a ${OUTAGE_MS / 1000} s outage of the store, stay SERVING, and recover by itself`, async () => {
     const service = await spawnService(s3Env(store, { FRAUD_MODEL_RETRY_MAX_SECONDS: '4' }));
     const client = new FraudClient({ address: service.address, retry: { attempts: 1 } });
+    // The health Watch stream: every change of status the service makes, not samples of it.
+    const healthClient = new HealthClient(service.address, credentials.createInsecure());
+    const health: string[] = [];
+    let watch: ReturnType<HealthClient['watch']> | undefined;
     try {
       await service.waitForLog('serving');
+      watch = healthClient.watch({ service: 'fraud.v1.FraudService' });
+      watch.on('data', (response: HealthCheckResponse) => health.push(HealthCheckResponse_ServingStatus[response.status]));
+      watch.on('error', (error: Error) => health.push(error.message));
+      watch.on('end', () => health.push('the Watch ended'));
+      await waitFor('the first status on the health Watch', () => health.length > 0);
       const expected = await ExpectedAnswers.of([readModel('binary-zipmap-f32'), readModel('binary-zipmap-f32-v2'), readModel(bundled('fraud-scenario'))]);
       const load = tracked(new LoadLoop(client, expected));
-      const health: string[] = [];
-      const stopWatching = new AbortController();
-      const watching = (async () => {
-        while (!stopWatching.signal.aborted) {
-          health.push(await client.checkHealth('fraud.v1.FraudService').catch((error: unknown) => String(error)));
-          await new Promise((wake) => setTimeout(wake, 500));
-        }
-      })();
       await store.pause();
       const down = Date.now();
       await new Promise((wake) => setTimeout(wake, OUTAGE_MS));
@@ -49,23 +52,22 @@ describe('models from S3 (a real MinIO server): store failures', function () {
       const recoveredAfter = Date.now() - up;
       await publish(store, BUCKET, 'main/models', 'binary-zipmap-f32-v2');
       await waitFor('the version published after the outage', () => load.latestOf().startsWith('2.0.0@'), 15_000);
-      stopWatching.abort();
-      await watching;
       const report = await load.stop();
       const errors = sample(await scrape(service.metricsPort), 'fraud_model_source_errors_total{task="binary",reason="unreachable"}') ?? 0;
       const warnings = service.logs.filter((record) => record.msg === 'model source check failed; serving model unchanged' && record.level === 'warn');
       console.log(
         `      store down ${Math.round((up - down) / 1000)} s: ${loadFigures(report)}; ` +
-          `${health.length} health checks, all SERVING: ${String(health.every((status) => status === 'SERVING'))}; ` +
+          `health Watch: ${health.join(', ')}; ` +
           `${errors} failed polls counted, ${warnings.length} warning(s) logged; polling recovered ${recoveredAfter} ms after the store came back`,
       );
       assert.deepEqual(report.failures, []);
       assert.deepEqual(report.wrong, []);
-      assert.ok(health.length > 50, `${health.length} health checks`);
-      assert.ok(health.every((status) => status === 'SERVING'), health.join(','));
+      assert.deepEqual(health, ['SERVING'], 'the Watch saw a change of status, or ended, during the outage');
       assert.ok(errors >= 3, `${errors} failed polls`);
       assert.equal(warnings.length, 2, 'one warning per task for the whole outage, not one per poll');
     } finally {
+      watch?.cancel();
+      healthClient.close();
       client.close();
       await service.kill();
     }

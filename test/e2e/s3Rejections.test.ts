@@ -56,8 +56,13 @@ describe('models from S3 (a real MinIO server): bad versions are refused, the ol
       const { models } = await client.getModelInfo();
       assert.match(models[0]?.lastError ?? '', message);
       console.log(`      refused (${reason}): ${String(refusal.error).slice(0, 110)}…`);
-      // Not retried until the object changes again.
-      await new Promise((wake) => setTimeout(wake, 2_500));
+      // Not retried until the object changes again: two more checks of the source see the same object and leave it refused.
+      const checkedAt = async (): Promise<number> =>
+        sample(await scrape(service.metricsPort), 'fraud_model_last_check_success_timestamp_seconds{task="binary"}') ?? 0;
+      for (let check = 0; check < 2; check++) {
+        const last = await checkedAt();
+        await waitFor('the next check of the source', async () => (await checkedAt()) > last, 10_000);
+      }
       assert.equal(sample(await scrape(service.metricsPort), series), before + 1);
     });
   }

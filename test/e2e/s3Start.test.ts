@@ -34,7 +34,6 @@ describe('models from S3 (a real MinIO server): start-up', function () {
     const service = await spawnService(s3Env(store, { FRAUD_MODEL_CACHE_DIR: cacheDir }));
     const client = new FraudClient({ address: service.address, retry: { attempts: 1 } });
     try {
-      const started = Date.now();
       const serving = await service.waitForLog('serving');
       console.log(`      cold start from S3: SERVING ${String(serving.uptimeMs)} ms after process start`);
       const answer = await client.predict(transaction({ txAmount: 250 }));
@@ -42,7 +41,6 @@ describe('models from S3 (a real MinIO server): start-up', function () {
       assert.match(answer.model?.revision ?? '', /^[0-9a-f]{32}$/, 'the manifest ETag');
       const { models } = await client.getModelInfo();
       assert.equal(models[0]?.source, `s3://${BUCKET}/main/models/fraud-binary.json`);
-      assert.ok(Date.now() - started < 30_000);
       assert.deepEqual((await readdir(join(cacheDir, 'binary'))).length, 3, 'current.json, .json, .onnx');
     } finally {
       client.close();
@@ -93,7 +91,8 @@ describe('models from S3 (a real MinIO server): start-up', function () {
     const client = new FraudClient({ address: service.address, retry: { attempts: 1 } });
     try {
       await service.waitForLog('listening');
-      await new Promise((wake) => setTimeout(wake, 2_000));
+      // The first check has failed: what a caller sees now is what S3 being down gives.
+      await service.waitForLog('model source check failed; serving model unchanged');
       assert.equal(await client.checkHealth(''), 'NOT_SERVING');
       await assert.rejects(client.predict(transaction()), (error: unknown) => error instanceof FraudCallError && error.code === status.UNAVAILABLE);
       const unreachable = service.logs.find((record) => record.msg === 'model source check failed; serving model unchanged');

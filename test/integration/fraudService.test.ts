@@ -6,6 +6,7 @@ import { MAX_VIOLATION_BYTES } from '../../src/api/apiErrors.js';
 import { ModelTask } from '../../src/gen/fraud/v1/fraud_service.js';
 import { RawStub } from '../helpers/rawStub.js';
 import { bundled } from '../helpers/paths.js';
+import { sample, scrape } from '../helpers/scrape.js';
 import { establishedCard, startTestService, transaction, type TestService } from '../helpers/testService.js';
 import { waitFor } from '../helpers/waitFor.js';
 
@@ -26,6 +27,11 @@ describe('FraudService over a real socket (bundled models)', () => {
     running = await startTestService({ FRAUD_MAX_BATCH_SIZE: '50' });
     raw = new RawStub(running.address);
   });
+
+  /** PredictBatch calls the service has answered INVALID_ARGUMENT. */
+  async function refusedBatches(): Promise<number> {
+    return sample(await scrape(running.service.metricsPort), 'fraud_grpc_requests_total{method="PredictBatch",code="INVALID_ARGUMENT"}') ?? 0;
+  }
 
   after(async () => {
     raw.close();
@@ -160,20 +166,34 @@ describe('FraudService over a real socket (bundled models)', () => {
     });
 
     it('should surface a failing batch from the batching helper as an error, even when a later batch fails first', async () => {
-      const items = Array.from({ length: 150 }, (_, index) => transaction({ transactionId: index, txAmount: index >= 50 && index < 100 ? -1 : 10 }));
-      const consume = async (): Promise<void> => {
-        for await (const answer of running.client.scoreAll('binary', items, { batchSize: 50, concurrency: 3 })) {
-          assert.equal(answer.predictions.length, 50);
-        }
+      // Batches 2 and 3 are refused; the helper throws batch 2's error and never awaits batch 3, whose refusal must not go unhandled.
+      const items = Array.from({ length: 150 }, (_, index) => transaction({ transactionId: index, txAmount: index >= 50 ? -1 : 10 }));
+      const unhandled: unknown[] = [];
+      const onUnhandled = (reason: unknown): void => {
+        unhandled.push(reason);
       };
-      await assert.rejects(consume(), (error: unknown) => {
-        assert.ok(error instanceof FraudCallError);
-        assert.equal(error.code, status.INVALID_ARGUMENT);
-        assert.equal(error.fieldViolations[0]?.field, 'transactions[0].tx_amount');
-        return true;
-      });
-      // Give an unhandled rejection of the third batch's promise the chance to surface (it would crash mocha).
-      await new Promise((wake) => setTimeout(wake, 200));
+      process.on('unhandledRejection', onUnhandled);
+      try {
+        const refusedBefore = await refusedBatches();
+        const consume = async (): Promise<void> => {
+          for await (const answer of running.client.scoreAll('binary', items, { batchSize: 50, concurrency: 3 })) {
+            assert.equal(answer.predictions.length, 50);
+          }
+        };
+        await assert.rejects(consume(), (error: unknown) => {
+          assert.ok(error instanceof FraudCallError);
+          assert.equal(error.code, status.INVALID_ARGUMENT);
+          assert.equal(error.fieldViolations[0]?.field, 'transactions[0].tx_amount');
+          return true;
+        });
+        // Both refusals answered; then one more call on the same connection, answered after them, and a turn of the event loop.
+        await waitFor('both refusals answered', async () => (await refusedBatches()) === refusedBefore + 2);
+        await running.client.getModelInfo();
+        await new Promise((next) => setImmediate(next));
+        assert.deepEqual(unhandled, []);
+      } finally {
+        process.off('unhandledRejection', onUnhandled);
+      }
     });
 
     it('should score any number of transactions through the client batching helper, in order', async () => {

@@ -1,0 +1,132 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { CONFIG_VARIABLES, loadConfig, type Config } from '../../src/config/config.js';
+import { packageRoot } from '../../src/packageRoot.js';
+
+/** How the README writes a variable's default, and how the config holds it. */
+type Unit =
+  | 'text'
+  | 'number'
+  /** Seconds in the README, milliseconds in the config. */
+  | 'milliseconds'
+  | 'boolean'
+  /** A path under the package (the bundled models), held as a file:// URL. */
+  | 'bundled';
+
+interface Case {
+  readonly read: (config: Config) => unknown;
+  readonly unit: Unit;
+  /** A value other than the default, what the config must hold for it, and other variables it needs. */
+  readonly set: string;
+  readonly expected: unknown;
+  readonly with?: Readonly<Record<string, string>>;
+}
+
+/** Every variable of the service: how to read it from the config, and a value to set it to. */
+const CASES: Readonly<Record<(typeof CONFIG_VARIABLES)[number], Case>> = {
+  FRAUD_GRPC_HOST: { read: (c) => c.grpc.host, unit: 'text', set: '127.0.0.2', expected: '127.0.0.2' },
+  FRAUD_GRPC_PORT: { read: (c) => c.grpc.port, unit: 'number', set: '6000', expected: 6000 },
+  FRAUD_MAX_MESSAGE_BYTES: { read: (c) => c.grpc.maxMessageBytes, unit: 'number', set: '2048', expected: 2048 },
+  FRAUD_METRICS_HOST: { read: (c) => c.metrics.host, unit: 'text', set: '10.0.0.1', expected: '10.0.0.1' },
+  FRAUD_METRICS_PORT: { read: (c) => c.metrics.port, unit: 'number', set: '6001', expected: 6001 },
+  FRAUD_LOG_LEVEL: { read: (c) => c.logLevel, unit: 'text', set: 'WARN', expected: 'warn' },
+  FRAUD_MAX_BATCH_SIZE: { read: (c) => c.maxBatchSize, unit: 'number', set: '500', expected: 500 },
+  FRAUD_SHUTDOWN_GRACE_SECONDS: { read: (c) => c.shutdownGraceMs, unit: 'milliseconds', set: '2.5', expected: 2500 },
+  FRAUD_BINARY_MODEL_URI: { read: (c) => c.modelUris.binary.href, unit: 'bundled', set: 's3://fraud-models/main/b.json', expected: 's3://fraud-models/main/b.json' },
+  FRAUD_SCENARIO_MODEL_URI: { read: (c) => c.modelUris.multiclass.href, unit: 'bundled', set: 'file:///srv/models/s.json', expected: 'file:///srv/models/s.json' },
+  FRAUD_MODEL_POLL_SECONDS: { read: (c) => c.modelPoll.intervalMs, unit: 'milliseconds', set: '0', expected: 0 },
+  FRAUD_MODEL_POLL_JITTER: { read: (c) => c.modelPoll.jitter, unit: 'number', set: '0.25', expected: 0.25 },
+  FRAUD_MODEL_RETRY_MAX_SECONDS: { read: (c) => c.modelPoll.retryMaxMs, unit: 'milliseconds', set: '5', expected: 5000 },
+  FRAUD_MODEL_PENDING_SECONDS: { read: (c) => c.modelPoll.pendingTimeoutMs, unit: 'milliseconds', set: '7', expected: 7000 },
+  FRAUD_MODEL_CACHE_DIR: { read: (c) => c.modelCacheDir, unit: 'text', set: '/var/cache/fraud', expected: '/var/cache/fraud' },
+  FRAUD_S3_ENDPOINT: { read: (c) => c.s3.endpoint, unit: 'text', set: 'http://minio:9000/', expected: 'http://minio:9000' },
+  FRAUD_S3_REGION: { read: (c) => c.s3.region, unit: 'text', set: 'ru-central1', expected: 'ru-central1', with: { AWS_REGION: 'eu-west-3' } },
+  FRAUD_S3_FORCE_PATH_STYLE: { read: (c) => c.s3.forcePathStyle, unit: 'boolean', set: 'false', expected: false },
+  FRAUD_LAKEFS_API_ENDPOINT: { read: (c) => c.lakefsApiEndpoint, unit: 'text', set: 'http://lakefs:8000/api/v1', expected: 'http://lakefs:8000/api/v1' },
+  FRAUD_ONNX_INTRA_OP_THREADS: { read: (c) => c.onnxIntraOpThreads, unit: 'number', set: '4', expected: 4 },
+  FRAUD_STATE_STORE: { read: (c) => c.state.store, unit: 'text', set: 'none', expected: 'none' },
+  FRAUD_STATE_LATENESS_SECONDS: { read: (c) => c.state.latenessSeconds, unit: 'number', set: '3600', expected: 3600 },
+  FRAUD_STATE_MAX_FUTURE_SECONDS: { read: (c) => c.state.maxFutureSeconds, unit: 'number', set: '60', expected: 60 },
+  FRAUD_STATE_MAX_ENTITIES: { read: (c) => c.state.maxEntities, unit: 'number', set: '5000', expected: 5000 },
+  FRAUD_STATE_MAX_TRANSACTIONS: { read: (c) => c.state.maxTransactions, unit: 'number', set: '9000', expected: 9000 },
+  FRAUD_STATE_SNAPSHOT_PATH: { read: (c) => c.state.snapshotPath, unit: 'text', set: '/var/lib/fraud/state.snap', expected: '/var/lib/fraud/state.snap' },
+  FRAUD_STATE_SNAPSHOT_SECONDS: { read: (c) => c.state.snapshotIntervalMs, unit: 'milliseconds', set: '0.5', expected: 500 },
+  FRAUD_REDIS_URL: { read: (c) => c.state.redis.url, unit: 'text', set: 'redis://redis:6379/0', expected: 'redis://redis:6379/0' },
+  FRAUD_REDIS_PASSWORD: { read: (c) => c.state.redis.password, unit: 'text', set: 's3cret', expected: 's3cret' },
+  FRAUD_REDIS_TIMEOUT_MS: { read: (c) => c.state.redis.timeoutMs, unit: 'number', set: '250', expected: 250 },
+  FRAUD_REDIS_KEY_PREFIX: { read: (c) => c.state.redis.keyPrefix, unit: 'text', set: 'tenant-a:', expected: 'tenant-a:' },
+  FRAUD_GRPC_MAX_CONCURRENT_STREAMS: { read: (c) => c.grpc.maxConcurrentStreams, unit: 'number', set: '8', expected: 8 },
+  FRAUD_GRPC_MAX_SESSION_MEMORY_MB: { read: (c) => c.grpc.maxSessionMemoryMb, unit: 'number', set: '64', expected: 64 },
+  FRAUD_GRPC_MAX_CONNECTION_AGE_SECONDS: { read: (c) => c.grpc.maxConnectionAgeMs, unit: 'milliseconds', set: '60', expected: 60_000 },
+  FRAUD_GRPC_MAX_CONNECTION_AGE_GRACE_SECONDS: { read: (c) => c.grpc.maxConnectionAgeGraceMs, unit: 'milliseconds', set: '5', expected: 5000 },
+  FRAUD_MAX_ROWS_IN_FLIGHT: { read: (c) => c.rowsInFlight.max, unit: 'number', set: '70000', expected: 70_000 },
+  FRAUD_MAX_ROWS_IN_FLIGHT_PER_CONNECTION: { read: (c) => c.rowsInFlight.maxPerConnection, unit: 'number', set: '20000', expected: 20_000 },
+  FRAUD_MODEL_INFO_DETAILS: { read: (c) => c.modelInfoDetails, unit: 'boolean', set: 'true', expected: true },
+};
+
+/** The README's configuration table: each variable with the default it documents (undefined for "unset"). */
+function documentedDefaults(): Map<string, string | undefined> {
+  const readme = readFileSync(join(packageRoot, 'README.md'), 'utf8');
+  const table = readme.slice(readme.indexOf('## Configuration'));
+  const defaults = new Map<string, string | undefined>();
+  for (const line of table.split('\n')) {
+    if (!line.startsWith('| `FRAUD_')) continue;
+    const [names = '', documented = ''] = line.split('|').slice(1, 3).map((cell) => cell.trim());
+    const variables = names.split(' / ').map((name) => name.replaceAll('`', ''));
+    // "`0.0.0.0` / `50051`" documents the two variables of "`FRAUD_GRPC_HOST` / `FRAUD_GRPC_PORT`" in order.
+    const parts = variables.length > 1 ? documented.split(' / ') : [documented];
+    variables.forEach((variable, index) => {
+      const part = parts[index] ?? '';
+      // The value is the last code span before any explanation: "`$AWS_REGION` or `us-east-1`" falls back to us-east-1.
+      const spans = (part.split(/[;(]/)[0] ?? '').match(/`[^`]*`/g) ?? [];
+      defaults.set(variable, part.startsWith('unset') ? undefined : spans.at(-1)?.slice(1, -1));
+    });
+  }
+  return defaults;
+}
+
+function inConfigUnits(unit: Unit, documented: string): unknown {
+  switch (unit) {
+    case 'text':
+      return documented;
+    case 'number':
+      return Number(documented);
+    case 'milliseconds':
+      return Number(documented) * 1000;
+    case 'boolean':
+      return documented === 'true';
+    case 'bundled':
+      return pathToFileURL(join(packageRoot, documented)).href;
+  }
+}
+
+describe('config against the README table', () => {
+  const documented = documentedDefaults();
+
+  it('should document every variable the service reads, and read every variable it documents', () => {
+    assert.deepEqual([...documented.keys()].sort(), [...CONFIG_VARIABLES].sort());
+  });
+
+  for (const variable of CONFIG_VARIABLES) {
+    const entry = CASES[variable];
+
+    it(`${variable}: should default to what the README says`, () => {
+      assert.ok(documented.has(variable), `${variable} is not in the README table`);
+      const value = documented.get(variable);
+      assert.equal(entry.read(loadConfig({})), value === undefined ? undefined : inConfigUnits(entry.unit, value));
+    });
+
+    it(`${variable}: should be read when set`, () => {
+      const defaults = entry.read(loadConfig(entry.with ?? {}));
+      assert.notEqual(defaults, entry.expected, 'the value set must differ from the default, or the test proves nothing');
+      assert.equal(entry.read(loadConfig({ ...entry.with, [variable]: entry.set })), entry.expected);
+    });
+  }
+
+  it('FRAUD_S3_REGION: should fall back to AWS_REGION, then AWS_DEFAULT_REGION, before us-east-1', () => {
+    assert.equal(loadConfig({ AWS_REGION: 'eu-west-3', AWS_DEFAULT_REGION: 'eu-north-1' }).s3.region, 'eu-west-3');
+    assert.equal(loadConfig({ AWS_DEFAULT_REGION: 'eu-north-1' }).s3.region, 'eu-north-1');
+  });
+});

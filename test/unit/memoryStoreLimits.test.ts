@@ -1,0 +1,67 @@
+import assert from 'node:assert/strict';
+import { historyDays, loadFeatureSpec } from '../../src/features/featureSpec.js';
+import { keyOf, MemoryStateStore } from '../../src/state/memoryStateStore.js';
+import type { TransactionEvent } from '../../src/state/stateStore.js';
+
+const DAY = 86_400;
+
+/** Transaction `index` of a new card at a new terminal, `index` minutes after a start. */
+function event(index: number, time = 1_700_000_000 + index * 60): TransactionEvent {
+  return { id: BigInt(index), customerId: BigInt(10_000 + index), terminalId: BigInt(20_000 + index), amount: 10, time };
+}
+
+// FRAUD_STATE_MAX_ENTITIES and FRAUD_STATE_MAX_TRANSACTIONS, which the mutation run showed no unit or integration test reaching.
+describe('the embedded store within its limits', () => {
+  const spec = loadFeatureSpec();
+
+  it('should keep at most maxEntities cards plus terminals, evicting those whose newest transaction is oldest, and say so', async () => {
+    const evicted = { customer: 0, terminal: 0, transaction: 0 };
+    const store = new MemoryStateStore({
+      latenessSeconds: 3600,
+      historyDays: historyDays(spec),
+      maxEntities: 10,
+      maxTransactions: 1_000,
+      onEvicted: (kind, count) => {
+        evicted[kind] += count;
+      },
+    });
+    for (let index = 0; index < 12; index++) {
+      await store.record([event(index)], () => undefined, { allOrNothing: true });
+      assert.ok(store.customers.size + store.terminals.size <= 10, `${store.customers.size} + ${store.terminals.size} entities after ${index + 1} transactions`);
+    }
+    // 24 entities recorded, 10 kept: the newest five cards and their terminals.
+    assert.deepEqual([...store.customers.keys()].sort(), [7, 8, 9, 10, 11].map((index) => keyOf(BigInt(10_000 + index))).sort());
+    assert.deepEqual([...store.terminals.keys()].sort(), [7, 8, 9, 10, 11].map((index) => keyOf(BigInt(20_000 + index))).sort());
+    assert.equal(evicted.customer + evicted.terminal, 14);
+    assert.equal(evicted.transaction, 0);
+  });
+
+  it('should remember at most maxTransactions transactions, forgetting the oldest first, and say so', async () => {
+    const evicted = { customer: 0, terminal: 0, transaction: 0 };
+    const store = new MemoryStateStore({
+      latenessSeconds: 3600,
+      historyDays: historyDays(spec),
+      maxEntities: 1_000,
+      maxTransactions: 5,
+      onEvicted: (kind, count) => {
+        evicted[kind] += count;
+      },
+    });
+    for (let index = 0; index < 8; index++) await store.record([event(index)], () => undefined, { allOrNothing: true });
+    assert.equal(store.transactions.size, 5);
+    assert.equal(evicted.transaction, 3);
+    assert.equal(evicted.customer + evicted.terminal, 0);
+  });
+
+  it('should drop, without calling it an eviction, cards whose history no window can read any more', async () => {
+    const evicted: string[] = [];
+    const days = historyDays(spec);
+    const store = new MemoryStateStore({ latenessSeconds: 3600, historyDays: days, maxEntities: 1_000, maxTransactions: 1_000, onEvicted: (kind) => evicted.push(kind) });
+    await store.record([event(0)], () => undefined, { allOrNothing: true });
+    const later = 1_700_000_000 + (Math.max(days.customer, days.terminal) + 2) * DAY;
+    await store.record([event(1, later)], () => undefined, { allOrNothing: true });
+    assert.deepEqual([...store.customers.keys()], [keyOf(10_001n)]);
+    assert.deepEqual([...store.terminals.keys()], [keyOf(20_001n)]);
+    assert.deepEqual(evicted.filter((kind) => kind !== 'transaction'), []);
+  });
+});
