@@ -18,6 +18,7 @@ describe(`models from a real lakeFS ${LAKEFS_VERSION}: start-up and refs`, funct
   let repositories = 0;
   const services: SpawnedService[] = [];
   const clients: FraudClient[] = [];
+  const cacheDirs: string[] = [];
 
   /** A service reading `env` and a client for it, both closed after the test. */
   async function start(env: Record<string, string>): Promise<{ service: SpawnedService; client: FraudClient }> {
@@ -41,6 +42,8 @@ describe(`models from a real lakeFS ${LAKEFS_VERSION}: start-up and refs`, funct
   afterEach(async () => {
     for (const client of clients.splice(0)) client.close();
     await Promise.all(services.splice(0).map((service) => service.kill()));
+    // Only once no service writes to them any more.
+    await Promise.all(cacheDirs.splice(0).map((folder) => rm(folder, { recursive: true, force: true })));
     // A test that stopped lakeFS must not leave it down for the next one.
     lakefs.thaw();
     if (!(await lakefs.healthy())) await lakefs.resume();
@@ -112,32 +115,29 @@ describe(`models from a real lakeFS ${LAKEFS_VERSION}: start-up and refs`, funct
   it('should serve the cached copy when lakeFS is down at start-up, then follow lakeFS when it is back', async () => {
     const { name, commit } = await repository();
     const cacheDir = await mkdtemp(join(tmpdir(), 'fraud-cache-'));
-    try {
-      const first = await start(lakefs.env(name, 'main', { FRAUD_MODEL_CACHE_DIR: cacheDir }));
-      await first.service.waitForLog('serving');
-      await waitFor('both models cached', async () => (await readdir(cacheDir).catch(() => [])).length === 2);
-      await waitFor('the binary cache complete', async () => (await readdir(join(cacheDir, 'binary'))).includes('current.json'));
-      await waitFor('the scenario cache complete', async () => (await readdir(join(cacheDir, 'multiclass'))).includes('current.json'));
-      await first.service.kill();
+    cacheDirs.push(cacheDir);
+    const first = await start(lakefs.env(name, 'main', { FRAUD_MODEL_CACHE_DIR: cacheDir }));
+    await first.service.waitForLog('serving');
+    await waitFor('both models cached', async () => (await readdir(cacheDir).catch(() => [])).length === 2);
+    await waitFor('the binary cache complete', async () => (await readdir(join(cacheDir, 'binary'))).includes('current.json'));
+    await waitFor('the scenario cache complete', async () => (await readdir(join(cacheDir, 'multiclass'))).includes('current.json'));
+    await first.service.kill();
 
-      await lakefs.kill();
-      const { service, client } = await start(lakefs.env(name, 'main', { FRAUD_MODEL_CACHE_DIR: cacheDir }));
-      const serving = await service.waitForLog('serving');
-      console.log(`      start from the cache with lakeFS down: SERVING ${String(serving.uptimeMs)} ms after process start`);
-      assert.ok(service.logs.some((record) => record.msg === 'model source unavailable: serving the cached copy of the last good version'));
-      const answer = await client.predict(transaction({ txAmount: 250 }));
-      assert.equal(answer.model?.revision, commit);
-      assert.match(String(service.logs.find((record) => record.msg === 'model source check failed; serving model unchanged')?.error), /unreachable/);
+    await lakefs.kill();
+    const { service, client } = await start(lakefs.env(name, 'main', { FRAUD_MODEL_CACHE_DIR: cacheDir }));
+    const serving = await service.waitForLog('serving');
+    console.log(`      start from the cache with lakeFS down: SERVING ${String(serving.uptimeMs)} ms after process start`);
+    assert.ok(service.logs.some((record) => record.msg === 'model source unavailable: serving the cached copy of the last good version'));
+    const answer = await client.predict(transaction({ txAmount: 250 }));
+    assert.equal(answer.model?.revision, commit);
+    assert.match(String(service.logs.find((record) => record.msg === 'model source check failed; serving model unchanged')?.error), /unreachable/);
 
-      await lakefs.resume();
-      await waitFor('lakeFS reachable again', () => service.logs.some((record) => record.msg === 'model source reachable again'), 20_000);
-      const next = await lakefs.publish(name, versionFiles('models', 'binary-zipmap-f32-v2'), 'fraud-binary 2.0.0');
-      await waitFor('the version merged after lakeFS came back', async () => (await client.predict(transaction())).model?.revision === next, 10_000);
-      // The same commit as the cached copy was never reloaded: one load per task from the cache, then one swap.
-      assert.equal(service.logs.filter((record) => record.msg === 'model swapped').length, 1);
-    } finally {
-      await rm(cacheDir, { recursive: true, force: true });
-    }
+    await lakefs.resume();
+    await waitFor('lakeFS reachable again', () => service.logs.some((record) => record.msg === 'model source reachable again'), 20_000);
+    const next = await lakefs.publish(name, versionFiles('models', 'binary-zipmap-f32-v2'), 'fraud-binary 2.0.0');
+    await waitFor('the version merged after lakeFS came back', async () => (await client.predict(transaction())).model?.revision === next, 10_000);
+    // The same commit as the cached copy was never reloaded: one load per task from the cache, then one swap.
+    assert.equal(service.logs.filter((record) => record.msg === 'model swapped').length, 1);
   });
 
   it('should stay NOT_SERVING while lakeFS is down with no cache, and serve once it is up', async () => {
