@@ -8,6 +8,7 @@ import { packageRoot } from '../../src/packageRoot.js';
 import type { StoredFile } from './modelStore.js';
 import { freePort } from './spawnService.js';
 import { waitFor } from './waitFor.js';
+import { killProcess } from './killProcess.js';
 
 /** The lakeFS release scripts/build-lakefs.sh builds: the newest the Go module proxy here serves. */
 export const LAKEFS_VERSION = 'v0.113.0';
@@ -127,11 +128,7 @@ export class LakefsServer {
 
   /** SIGKILL: an outage, not a shutdown. */
   async kill(): Promise<void> {
-    const child = this.process;
-    if (child === undefined || child.exitCode !== null || child.signalCode !== null) return;
-    const exited = new Promise((resolveExit) => child.once('exit', resolveExit));
-    child.kill('SIGKILL');
-    await exited;
+    await killProcess(this.process);
     this.process = undefined;
   }
 

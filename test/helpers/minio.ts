@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { freePort } from './spawnService.js';
 import { tool } from './tools.js';
 import { waitFor } from './waitFor.js';
+import { killProcess } from './killProcess.js';
 
 export const MINIO_USER = 'fraud-test-user';
 export const MINIO_PASSWORD = 'fraud-test-password-8c1f';
@@ -67,11 +68,7 @@ export class MinioServer {
 
   /** Kills the server (SIGKILL: an outage, not a shutdown). */
   async pause(): Promise<void> {
-    const child = this.process;
-    if (child === undefined || child.exitCode !== null) return;
-    const exited = new Promise((resolveExit) => child.once('exit', resolveExit));
-    child.kill('SIGKILL');
-    await exited;
+    await killProcess(this.process);
     this.process = undefined;
   }
 

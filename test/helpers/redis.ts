@@ -6,6 +6,7 @@ import { Redis } from 'ioredis';
 import { freePort } from './spawnService.js';
 import { tool } from './tools.js';
 import { waitFor } from './waitFor.js';
+import { killProcess } from './killProcess.js';
 
 export interface RedisServerOptions {
   /** requirepass: clients must send it. */
@@ -65,11 +66,7 @@ export class RedisServer {
 
   /** Kills the server (SIGKILL: an outage, not a shutdown); its data is gone. */
   async kill(): Promise<void> {
-    const child = this.process;
-    if (child === undefined || child.exitCode !== null || child.signalCode !== null) return;
-    const exited = new Promise((resolveExit) => child.once('exit', resolveExit));
-    child.kill('SIGKILL');
-    await exited;
+    await killProcess(this.process);
     this.process = undefined;
   }
 

@@ -2,26 +2,12 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PassThrough, Readable } from 'node:stream';
-import { Cli } from '../../client/cli.js';
-import { FraudClient } from '../../client/fraudClient.js';
+import { runCli, type CliRun } from '../helpers/cliRun.js';
 import { startTestService, type TestService } from '../helpers/testService.js';
 
-interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-async function cli(address: string, argv: string[], stdin = ''): Promise<Run> {
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  let out = '';
-  let err = '';
-  stdout.on('data', (chunk: Buffer) => (out += chunk.toString('utf8')));
-  stderr.on('data', (chunk: Buffer) => (err += chunk.toString('utf8')));
-  const code = await new Cli({ stdout, stderr, stdin: Readable.from([stdin]), env: { FRAUD_ADDRESS: address } }, (settings) => new FraudClient({ address: settings.address, deadlineMs: settings.deadlineMs })).run(argv);
-  return { code, stdout: out, stderr: err };
+/** fraud-cli in-process against `address`. */
+function cli(address: string, argv: string[], stdin = ''): Promise<CliRun> {
+  return runCli(address, argv, stdin);
 }
 
 const TRANSACTION = ['--transaction-id', '3', '--customer-id', '42', '--terminal-id', '7', '--amount', '250', '--time-seconds', '3600'];

@@ -2,9 +2,8 @@ import assert from 'node:assert/strict';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PassThrough, Readable } from 'node:stream';
-import { Cli } from '../../client/cli.js';
-import { FraudClient, type TransactionInput } from '../../client/fraudClient.js';
+import type { TransactionInput } from '../../client/fraudClient.js';
+import { runCli, type CliRun } from '../helpers/cliRun.js';
 import { fixture } from '../helpers/paths.js';
 import { startTestService, type TestService } from '../helpers/testService.js';
 
@@ -33,15 +32,9 @@ function historyCsv(): string {
   return `${rows.join('\n')}\n`;
 }
 
-async function cli(address: string, argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  let out = '';
-  let err = '';
-  stdout.on('data', (chunk: Buffer) => (out += chunk.toString('utf8')));
-  stderr.on('data', (chunk: Buffer) => (err += chunk.toString('utf8')));
-  const code = await new Cli({ stdout, stderr, stdin: Readable.from(['']), env: { FRAUD_ADDRESS: address } }, (settings) => new FraudClient({ address: settings.address, deadlineMs: settings.deadlineMs, retry: { attempts: 1 } })).run(argv);
-  return { code, stdout: out, stderr: err };
+/** fraud-cli in-process, one attempt per call. */
+function cli(address: string, argv: string[]): Promise<CliRun> {
+  return runCli(address, argv, '', { retry: { attempts: 1 } });
 }
 
 /** A transaction after the loaded history, at the compromised terminal, whose features show what was loaded. */
