@@ -3,8 +3,7 @@ import type { Logger } from '../observability/logger.js';
 import type { CallMetrics } from './callMetrics.js';
 import { StrictDecoding } from './requestDecoding.js';
 import { admissionInterceptor, type RowAdmission } from './rowAdmission.js';
-import { readFileSync } from 'node:fs';
-import { DESCRIPTOR_SET_PATH, type ServerReflection } from './serverReflection.js';
+import type { ServerReflection } from './serverReflection.js';
 import type { ServingHealth } from './servingHealth.js';
 import { FraudServiceService, type FraudServiceServer } from '../gen/fraud/v1/fraud_service.js';
 
@@ -34,7 +33,8 @@ export interface GrpcServerOptions extends GrpcTransportOptions {
 
 /** The gRPC server with its services: fraud scoring, health, reflection. */
 export function createGrpcServer(options: GrpcServerOptions): Server {
-  const decoding = new StrictDecoding(readFileSync(DESCRIPTOR_SET_PATH), ROW_TYPE);
+  // The API the server describes through reflection is the one it decodes (read once).
+  const decoding = new StrictDecoding(options.reflection.descriptorSet, ROW_TYPE);
   // Transport side first: the call metrics see every status, admission refusals included.
   const interceptors: ServerInterceptor[] = [];
   if (options.callMetrics !== undefined) interceptors.push(options.callMetrics.interceptor);

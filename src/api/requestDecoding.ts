@@ -1,4 +1,5 @@
 import type { ServiceDefinition } from '@grpc/grpc-js';
+import { FileDescriptorSet } from '../gen/google/protobuf/descriptor.js';
 import { MalformedRequestError } from './apiErrors.js';
 import { WIRE_TYPE_NAMES, WireCursor, WireError, WireType, encodeVarint } from './protoWire.js';
 import { methodInputTypes, WireSchema, type FieldShape, type MessageShape } from './wireSchema.js';
@@ -122,8 +123,9 @@ export class StrictDecoding {
   private readonly inputTypes: ReadonlyMap<string, string>;
 
   constructor(descriptorSet: Uint8Array, rowType: string) {
-    this.schema = new WireSchema(descriptorSet, rowType);
-    this.inputTypes = methodInputTypes(descriptorSet);
+    const { file: files } = FileDescriptorSet.decode(descriptorSet);
+    this.schema = new WireSchema(files, rowType);
+    this.inputTypes = methodInputTypes(files);
   }
 
   /**

@@ -37,7 +37,11 @@ export class ServerReflection {
   private readonly extensions = new Map<string, Map<number, string>>();
   private readonly services: string[] = [];
 
+  /** The descriptor set it describes, which the server also decodes requests with. */
+  readonly descriptorSet: Uint8Array;
+
   constructor(descriptorSet: Uint8Array = readFileSync(DESCRIPTOR_SET_PATH)) {
+    this.descriptorSet = descriptorSet;
     for (const bytes of descriptorSetFiles(descriptorSet)) {
       const file = FileDescriptorProto.decode(bytes);
       const fileName = file.name ?? '';

@@ -1,8 +1,8 @@
 import {
   FieldDescriptorProto_Label as Label,
   FieldDescriptorProto_Type as FieldType,
-  FileDescriptorSet,
   type DescriptorProto,
+  type FileDescriptorProto,
 } from '../gen/google/protobuf/descriptor.js';
 import { WireType } from './protoWire.js';
 
@@ -67,7 +67,7 @@ export class WireSchema {
   private readonly shapes = new Map<string, MessageShape>();
 
   /** `rowType`: the message that counts as one row (one transaction) where a request carries it. */
-  constructor(descriptorSet: Uint8Array, rowType: string) {
+  constructor(files: readonly FileDescriptorProto[], rowType: string) {
     const links: [FieldShape, string][] = [];
     const rowFields = new Map<string, Map<number, FieldShape>>();
     const add = (message: DescriptorProto, prefix: string): void => {
@@ -106,7 +106,7 @@ export class WireSchema {
       });
       for (const nested of message.nestedType) add(nested, `${fullName}.`);
     };
-    for (const file of FileDescriptorSet.decode(descriptorSet).file) {
+    for (const file of files) {
       const prefix = file.package === undefined || file.package === '' ? '' : `${file.package}.`;
       for (const message of file.messageType) add(message, prefix);
     }
@@ -121,9 +121,9 @@ export class WireSchema {
 }
 
 /** The input message of every method, by method path (`/fraud.v1.FraudService/Predict`). */
-export function methodInputTypes(descriptorSet: Uint8Array): Map<string, string> {
+export function methodInputTypes(files: readonly FileDescriptorProto[]): Map<string, string> {
   const types = new Map<string, string>();
-  for (const file of FileDescriptorSet.decode(descriptorSet).file) {
+  for (const file of files) {
     const prefix = file.package === undefined || file.package === '' ? '' : `${file.package}.`;
     for (const service of file.service) {
       for (const method of service.method) {
