@@ -95,7 +95,8 @@ def test_report_covers_both_models(paths: RepoPaths) -> None:
         "fraud-scenario",
         "CP@100 (handbook: found cards removed)",
         "2 (compromised terminal)",
-        "ceiling (causal)",
+        "reachable (computed)",
+        "ceiling (issue)",
         "Permutation importance",
         "training/run build-models",
     ):

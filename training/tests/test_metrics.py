@@ -5,12 +5,18 @@ from __future__ import annotations
 
 import numpy as np
 
+from fraud_training.evaluation import outcome_horizon
+from fraud_training.features import load_feature_spec
 from fraud_training.metrics import (
+    OutcomeHorizon,
     card_precision_top_k,
     card_precision_top_k_handbook,
     confusion_matrix,
+    reachable_auc,
     scenario_ranking,
+    unseen_terminal_frauds,
 )
+from fraud_training.paths import repo_paths
 from fraud_training.split import DayRange, Period, handbook_period
 
 
@@ -67,3 +73,29 @@ def test_ranking_per_scenario_and_confusion_matrix() -> None:
         [1, 0, 1, 0],
         [0, 0, 0, 0],
     ]
+
+
+def test_unseen_terminal_frauds_are_the_ones_no_window_can_see() -> None:
+    # Terminal 7 is compromised from day 40 (scenario 2 every day). Windows read days
+    # D-37..D-8: its frauds on days 40..47 have no fraud on a visible day, day 48 sees
+    # day 40. Terminal 9's fraud on day 60 sees a scenario-1 fraud on day 30 (D-30);
+    # terminal 4's on day 60 sees the one on day 23 (D-37, the farthest day read);
+    # terminal 5's on day 60 does not see the one on day 22 (D-38, past the windows).
+    days = [*range(40, 50), 30, 60, 23, 60, 22, 60, 60]
+    terminal = [7] * 10 + [9, 9, 4, 4, 5, 5, 3]
+    scenario = [2] * 10 + [1, 2, 1, 2, 1, 2, 0]
+    fraud = [1] * 16 + [0]
+    horizon = OutcomeHorizon(first_age=8, last_age=37)
+    unseen = unseen_terminal_frauds(
+        np.array(terminal), np.array(days), np.array(fraud), np.array(scenario), horizon
+    )
+    assert unseen.tolist() == [True] * 8 + [False] * 2 + [False] * 4 + [False, True, False]
+    reach = reachable_auc(np.array(fraud), unseen)
+    assert reach["unseen_fraud_share"] == 9 / 16
+    assert reach["auc_roc_reachable"] == 1 - 9 / 32
+
+
+def test_reachable_auc_follows_the_spec_windows() -> None:
+    spec = load_feature_spec(repo_paths().feature_spec)
+    horizon = outcome_horizon(spec)
+    assert horizon == OutcomeHorizon(first_age=8, last_age=37)

@@ -24,7 +24,16 @@ from fraud_training.export import ExportOptions, to_onnx_bytes, verify_parity
 from fraud_training.features import FeatureSpec
 from fraud_training.forest_defaults import BUNDLED_MAX_DEPTH, BUNDLED_MAX_FEATURES, BUNDLED_TREES
 from fraud_training.inference import onnx_probabilities, open_session
-from fraud_training.metrics import EvaluationSet, evaluate, extended_metrics, fraud_score, rounded
+from fraud_training.metrics import (
+    EvaluationSet,
+    OutcomeHorizon,
+    evaluate,
+    extended_metrics,
+    fraud_score,
+    reachable_auc,
+    rounded,
+    unseen_terminal_frauds,
+)
 from fraud_training.pipeline import FeatureStream, featurize
 from fraud_training.simulate import SimulationConfig
 from fraud_training.split import Period, TimeSplit, handbook_period, later_period
@@ -48,7 +57,13 @@ HANDBOOK_FEATURES: tuple[str, ...] = (
     "TERMINAL_ID_NB_TX_30DAY_WINDOW",
     "TERMINAL_ID_RISK_30DAY_WINDOW",
 )
-HEADLINE = ("auc_roc", "average_precision", "card_precision_at_100_handbook", "card_precision_at_100")
+HEADLINE = (
+    "auc_roc",
+    "average_precision",
+    "card_precision_at_100_handbook",
+    "card_precision_at_100",
+    "auc_roc_reachable",
+)
 TASKS: tuple[TaskName, ...] = ("binary", "multiclass")
 FOREST = ForestConfig(
     n_estimators=BUNDLED_TREES, max_depth=BUNDLED_MAX_DEPTH, max_features=BUNDLED_MAX_FEATURES
@@ -93,14 +108,50 @@ def _period_blocks(stream: FeatureStream, period: Period) -> tuple[np.ndarray, n
     return period.train.mask(day), test
 
 
+def outcome_horizon(spec: FeatureSpec) -> OutcomeHorizon | None:
+    """The days of terminal outcomes the spec's features read (None: no feature reads
+    outcomes)."""
+    windows = [w for w in spec.windows if w.aggregate in ("fraud_risk", "fraud_streak")]
+    if not windows:
+        return None
+    return OutcomeHorizon(
+        first_age=min(w.delay_days for w in windows) + 1,
+        last_age=max(w.delay_days + w.window_days for w in windows),
+    )
+
+
+def unseen_frauds(stream: FeatureStream, spec: FeatureSpec) -> np.ndarray:
+    """Per stream row: a fraud no feature of the spec can tell from a legitimate
+    transaction (`metrics.unseen_terminal_frauds`); every scenario-2 fraud when no
+    feature reads outcomes."""
+    frame = stream.transactions
+    scenario = frame["TX_FRAUD_SCENARIO"].to_numpy()
+    horizon = outcome_horizon(spec)
+    if horizon is None:
+        return scenario == 2
+    return unseen_terminal_frauds(
+        frame["TERMINAL_ID"].to_numpy(),
+        frame["TX_TIME_DAYS"].to_numpy(),
+        frame["TX_FRAUD"].to_numpy(),
+        scenario,
+        horizon,
+    )
+
+
 def _onnx_metrics(
-    model_bytes: bytes, stream: FeatureStream, test: np.ndarray, task: TaskName, threshold: float
+    model_bytes: bytes,
+    stream: FeatureStream,
+    test: np.ndarray,
+    task: TaskName,
+    threshold: float,
+    unseen: np.ndarray,
 ) -> tuple[dict[str, Any], np.ndarray]:
     probabilities = onnx_probabilities(open_session(model_bytes), stream.features[test], "float32")
     evaluation_set = EvaluationSet.from_frame(stream.transactions[test])
     spec = TASK_SPECS[task]
     metrics = evaluate(probabilities, evaluation_set, spec, threshold if task == "binary" else None)
     metrics.update(extended_metrics(probabilities, evaluation_set, spec))
+    metrics.update(reachable_auc(evaluation_set.fraud, unseen[test]))
     metrics["n_test_transactions"] = int(test.sum())
     metrics["n_test_frauds"] = int(evaluation_set.fraud.sum())
     return metrics, probabilities
@@ -115,6 +166,7 @@ def evaluate_protocol(
     for seed in config.seeds:
         started = time.perf_counter()
         stream = featurize(replace(config.simulation, seed=seed), spec, names, config.outcome_delay_days)
+        unseen = unseen_frauds(stream, spec)
         for period_name in config.periods:
             period = config.period(period_name)
             train, test = _period_blocks(stream, period)
@@ -125,7 +177,7 @@ def evaluate_protocol(
                     model, len(names), ExportOptions(), graph_name=TASK_SPECS[task].model_name
                 )
                 difference, _ = verify_parity(model, model_bytes, stream.features[test], "float32")
-                metrics, _ = _onnx_metrics(model_bytes, stream, test, task, config.threshold)
+                metrics, _ = _onnx_metrics(model_bytes, stream, test, task, config.threshold, unseen)
                 metrics["onnx_max_abs_difference_vs_sklearn"] = difference
                 runs.append({"seed": seed, "period": period.name, "task": task, "metrics": rounded(metrics)})
                 log(
@@ -135,15 +187,19 @@ def evaluate_protocol(
                     f"({time.perf_counter() - started:.0f} s)"
                 )
     return {
-        "config": _describe(config, names),
+        "config": _describe(config, names, spec),
         "runs": runs,
         "summary": summarize(runs),
     }
 
 
-def _describe(config: ProtocolConfig, names: Sequence[str]) -> dict[str, Any]:
+def _describe(config: ProtocolConfig, names: Sequence[str], spec: FeatureSpec) -> dict[str, Any]:
     start = config.simulation.start_date
+    horizon = outcome_horizon(spec)
     return {
+        "outcome_horizon_days": None
+        if horizon is None
+        else {"first_age": horizon.first_age, "last_age": horizon.last_age},
         "seeds": list(config.seeds),
         "validation": config.validation,
         "features": list(names),
@@ -210,12 +266,13 @@ def evaluate_served(
     importance: dict[str, Any] = {}
     for seed in config.seeds:
         stream = featurize(replace(config.simulation, seed=seed), spec, names, config.outcome_delay_days)
+        unseen = unseen_frauds(stream, spec)
         for period_name in config.periods:
             period = config.period(period_name)
             _, test = _period_blocks(stream, period)
             for model in models:
                 metrics, _ = _onnx_metrics(
-                    model.model_bytes, stream, test, model.task, model.threshold or 0.5
+                    model.model_bytes, stream, test, model.task, model.threshold or 0.5, unseen
                 )
                 runs.append(
                     {"seed": seed, "period": period.name, "task": model.task, "metrics": rounded(metrics)}
@@ -225,7 +282,7 @@ def evaluate_served(
                 importance = permutation_importance(binary.model_bytes, stream, test, seed=seed)
         log(f"served models on seed {seed}: done")
     return {
-        "config": _describe(config, names),
+        "config": _describe(config, names, spec),
         "runs": runs,
         "summary": summarize(runs),
         "importance": importance,

@@ -172,6 +172,48 @@ def extended_metrics(probabilities: np.ndarray, test: EvaluationSet, task: TaskS
     return metrics
 
 
+@dataclass(frozen=True)
+class OutcomeHorizon:
+    """Which days of a terminal's confirmed outcomes the features can see, counted
+    back from the transaction's day: days D - last_age to D - first_age (the spec's
+    terminal windows: the nearest day after the delay to the farthest window)."""
+
+    first_age: int
+    last_age: int
+
+
+def unseen_terminal_frauds(
+    terminal: np.ndarray, day: np.ndarray, fraud: np.ndarray, scenario: np.ndarray, horizon: OutcomeHorizon
+) -> np.ndarray:
+    """Per transaction (whole stream, any order): True for a compromised-terminal
+    (scenario 2) fraud whose terminal has no fraud on any day the features can see.
+    Nothing in the spec's features tells such a fraud from a legitimate transaction
+    of a clean terminal: no causal model ranks it better than chance."""
+    frauds = pd.DataFrame({"terminal": terminal[fraud == 1], "day": day[fraud == 1]}).drop_duplicates()
+    frauds = frauds.assign(fraud_day=frauds["day"]).sort_values("day")
+    rows = pd.DataFrame(
+        {"day": day - horizon.first_age, "terminal": terminal, "row": np.arange(len(day))}
+    ).sort_values("day")
+    # The latest fraud day of the terminal at or before D - first_age, if any.
+    latest = pd.merge_asof(rows, frauds, on="day", by="terminal", direction="backward")
+    seen = latest["fraud_day"].notna() & (
+        latest["day"] - latest["fraud_day"] <= horizon.last_age - horizon.first_age
+    )
+    unseen = np.zeros(len(day), dtype=bool)
+    unseen[latest["row"].to_numpy()] = ~seen.to_numpy()
+    return unseen & (scenario == 2)
+
+
+def reachable_auc(fraud: np.ndarray, unseen: np.ndarray) -> dict[str, float]:
+    """The AUC expected of a model that ranks every fraud above every legitimate
+    transaction except the unseen ones, which it can only rank at random (AUC 0.5
+    each): 1 - share / 2. An expectation, not a bound: chance can lift a model a
+    little above it on one seed."""
+    frauds = int(fraud.sum())
+    share = float(unseen[fraud == 1].sum()) / frauds if frauds else float("nan")
+    return {"unseen_fraud_share": share, "auc_roc_reachable": 1.0 - share / 2}
+
+
 def _precision(flagged: np.ndarray, fraud: np.ndarray) -> float | None:
     """Share of flagged transactions that are fraud (None if nothing is flagged)."""
     return float(fraud[flagged].mean()) if flagged.any() else None
