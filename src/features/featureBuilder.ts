@@ -65,7 +65,7 @@ export class FeatureBuilder {
   readonly names: readonly string[];
   /** Features computed here from the transaction's fields and its history. */
   readonly computed: ReadonlySet<string>;
-  /** Features that must arrive precomputed in the request's `features` map (none in spec version 2). */
+  /** Features that must arrive precomputed in the request's `features` map (none in spec versions 1 to 3). */
   readonly precomputed: ReadonlySet<string> = new Set();
   /** True when some feature reads the customer or terminal history. */
   readonly needsHistory: boolean;

@@ -7,7 +7,7 @@ export const DEFAULT_FEATURE_SPEC_PATH = join(packageRoot, 'models', 'feature-sp
 
 export type FeatureKind = 'stateless' | 'customer_window' | 'terminal_window';
 
-export type WindowAggregate = 'count' | 'mean_amount' | 'amount_over_mean' | 'amount_over_max' | 'fraud_risk' | 'fraud_streak';
+export type WindowAggregate = 'count' | 'mean_amount' | 'amount_over_mean' | 'amount_over_max' | 'fraud_risk' | 'fraud_streak' | 'fraud_streak_latest';
 
 interface FeatureDefinitionBase {
   readonly name: string;

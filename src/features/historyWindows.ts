@@ -22,7 +22,7 @@ export class HistoryWindows {
   /** Distinct customer window lengths, in days. */
   private readonly customerDays: number[] = [];
   /** Distinct terminal windows: delay and length, in days. */
-  private readonly terminalWindows: { readonly delay: number; readonly days: number; streak: boolean }[] = [];
+  private readonly terminalWindows: { readonly delay: number; readonly days: number; streak: boolean; latestStreak: boolean }[] = [];
 
   private readonly previousCount: Float64Array;
   private readonly previousSum: Float64Array;
@@ -30,6 +30,7 @@ export class HistoryWindows {
   private readonly terminalCount: Float64Array;
   private readonly terminalFrauds: Float64Array;
   private readonly terminalStreak: Float64Array;
+  private readonly terminalLatestStreak: Float64Array;
   /** Per day of age (days before the transaction's day): transactions and confirmed frauds, for streaks. */
   private readonly ageCount: Float64Array;
   private readonly ageFrauds: Float64Array;
@@ -45,10 +46,11 @@ export class HistoryWindows {
       } else {
         let window = this.terminalWindows.find((entry) => entry.delay === feature.delay_days && entry.days === feature.window_days);
         if (window === undefined) {
-          window = { delay: feature.delay_days, days: feature.window_days, streak: false };
+          window = { delay: feature.delay_days, days: feature.window_days, streak: false, latestStreak: false };
           this.terminalWindows.push(window);
         }
         if (feature.aggregate === 'fraud_streak') window.streak = true;
+        if (feature.aggregate === 'fraud_streak_latest') window.latestStreak = true;
       }
     }
     this.previousCount = new Float64Array(this.customerDays.length);
@@ -57,7 +59,8 @@ export class HistoryWindows {
     this.terminalCount = new Float64Array(this.terminalWindows.length);
     this.terminalFrauds = new Float64Array(this.terminalWindows.length);
     this.terminalStreak = new Float64Array(this.terminalWindows.length);
-    const oldest = this.terminalWindows.reduce((most, window) => (window.streak ? Math.max(most, window.delay + window.days) : most), 0);
+    this.terminalLatestStreak = new Float64Array(this.terminalWindows.length);
+    const oldest = this.terminalWindows.reduce((most, window) => (window.streak || window.latestStreak ? Math.max(most, window.delay + window.days) : most), 0);
     this.ageCount = new Float64Array(oldest + 1);
     this.ageFrauds = new Float64Array(oldest + 1);
     this.usesCustomer = this.customerDays.length > 0;
@@ -81,6 +84,8 @@ export class HistoryWindows {
         };
       case 'fraud_streak':
         return () => this.terminalStreak[index] as number;
+      case 'fraud_streak_latest':
+        return () => this.terminalLatestStreak[index] as number;
       default:
         throw new Error(`aggregate ${feature.aggregate} is not defined for terminal windows`);
     }
@@ -150,7 +155,7 @@ export class HistoryWindows {
   }
 
   private computeTerminal(subject: HistorySubject, day: number, history: TransactionHistory): void {
-    const { terminalWindows, terminalCount, terminalFrauds, terminalStreak, ageCount, ageFrauds } = this;
+    const { terminalWindows, terminalCount, terminalFrauds, terminalStreak, terminalLatestStreak, ageCount, ageFrauds } = this;
     terminalCount.fill(0);
     terminalFrauds.fill(0);
     ageCount.fill(0);
@@ -180,8 +185,8 @@ export class HistoryWindows {
       if (age < ageFrauds.length) ageFrauds[age] = (ageFrauds[age] as number) + 1;
     }
     for (let window = 0; window < terminalWindows.length; window++) {
-      const { delay, days, streak } = terminalWindows[window] as (typeof terminalWindows)[number];
-      if (!streak) continue;
+      const { delay, days, streak, latestStreak } = terminalWindows[window] as (typeof terminalWindows)[number];
+      if (!streak && !latestStreak) continue;
       let total = 0;
       for (let age = delay + 1; age <= delay + days; age++) {
         const count = ageCount[age] as number;
@@ -190,6 +195,9 @@ export class HistoryWindows {
         total += count;
       }
       terminalStreak[window] = total;
+      // The day the delay ends on counts once all of it is confirmed fraud (its outcomes arrive through the day).
+      const newest = ageCount[delay] as number;
+      terminalLatestStreak[window] = newest > 0 && (ageFrauds[delay] as number) >= newest ? total + newest : total;
     }
   }
 }

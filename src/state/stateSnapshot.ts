@@ -22,6 +22,12 @@ const TAG_CUSTOMER = 1;
 const TAG_TERMINAL = 2;
 const TAG_TRANSACTION = 3;
 const CHUNK_BYTES = 1 << 20;
+/**
+ * The oldest spec version whose recorded state this service reads unchanged:
+ * version 3 added a feature computed from the same state (history.rules kept),
+ * so an upgrade keeps the history a version-2 service saved.
+ */
+const OLDEST_COMPATIBLE_SPEC_VERSION = 2;
 
 export interface SnapshotHeader {
   readonly format: 1;
@@ -174,10 +180,13 @@ export async function restoreSnapshot(store: MemoryStateStore, path: string, spe
     throw new SnapshotError(`${path}: unreadable header`);
   }
   if (parsed.format !== 1) throw new SnapshotError(`${path}: snapshot format ${String(parsed.format)} is not supported`);
-  if (parsed.specVersion !== specVersion) {
-    throw new SnapshotError(`${path} follows feature spec ${String(parsed.specVersion)}; this service implements ${specVersion}`);
+  const saved = parsed.specVersion;
+  if (typeof saved !== 'number' || saved < OLDEST_COMPATIBLE_SPEC_VERSION || saved > specVersion) {
+    throw new SnapshotError(
+      `${path} follows feature spec ${String(saved)}; this service reads the state of versions ${OLDEST_COMPATIBLE_SPEC_VERSION} to ${specVersion}`,
+    );
   }
-  const header: SnapshotHeader = { format: 1, specVersion, writtenAt: String(parsed.writtenAt) };
+  const header: SnapshotHeader = { format: 1, specVersion: saved, writtenAt: String(parsed.writtenAt) };
   // Parse everything before touching the store: a truncated file changes nothing.
   const customers = new Map<EntityKey, CustomerRecord>();
   const terminals = new Map<EntityKey, TerminalRecord>();

@@ -7,6 +7,7 @@ import { promisify } from 'node:util';
 import { FraudClient, type OutcomeInput, type TransactionInput } from '../../client/fraudClient.js';
 import { packageRoot } from '../../src/packageRoot.js';
 import { RedisServer } from '../helpers/redis.js';
+import { fixture } from '../helpers/paths.js';
 import { startTestService } from '../helpers/testService.js';
 
 const execFileAsync = promisify(execFile);
@@ -88,7 +89,10 @@ async function feed(client: FraudClient, events: readonly ReplayEvent[]): Promis
   return seen;
 }
 
-/** Every transaction's features compared with the offline pipeline's; the mismatches, described. */
+/**
+ * Every feature the model saw for every transaction, compared with the offline
+ * pipeline's (which computes every spec feature); the mismatches, described.
+ */
 function mismatches(replay: Replay, seen: ReadonlyMap<number, Record<string, number>>): string[] {
   const problems: string[] = [];
   for (const [id, expected] of replay.features) {
@@ -97,9 +101,10 @@ function mismatches(replay: Replay, seen: ReadonlyMap<number, Record<string, num
       problems.push(`transaction ${id}: not scored`);
       continue;
     }
-    for (const [name, value] of Object.entries(expected)) {
-      const got = actual[name];
-      if (got === undefined || Math.abs(got - value) > replay.tolerance) problems.push(`transaction ${id}: ${name} is ${got}, offline ${value}`);
+    if (Object.keys(actual).length === 0) problems.push(`transaction ${id}: no features explained`);
+    for (const [name, got] of Object.entries(actual)) {
+      const value = expected[name];
+      if (value === undefined || Math.abs(got - value) > replay.tolerance) problems.push(`transaction ${id}: ${name} is ${got}, offline ${value}`);
     }
   }
   return problems;
@@ -137,6 +142,8 @@ describe('replay parity: online features equal the offline pipeline\'s', () => {
   });
 
   replayParitySuite('embedded', () => ({ FRAUD_STATE_STORE: 'memory' }));
+  // The bundled models take the latest fraud streak; a version-2 model (the v2 streak) keeps that one checked too.
+  replayParitySuite('embedded (a version-2 model)', () => ({ FRAUD_STATE_STORE: 'memory', FRAUD_BINARY_MODEL_URI: fixture('binary-history-f32') }));
   replayParitySuite('Redis', () => ({ FRAUD_STATE_STORE: 'redis', FRAUD_REDIS_URL: (redis as RedisServer).url, FRAUD_REDIS_TIMEOUT_MS: '5000' }), async () => {
     redis = await RedisServer.start();
   });

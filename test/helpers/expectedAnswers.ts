@@ -99,7 +99,9 @@ function firstTransactionHistory(amount: number): Record<string, number> {
     card[`TERMINAL_ID_NB_TX_${days}DAY_WINDOW`] = 0;
     card[`TERMINAL_ID_RISK_${days}DAY_WINDOW`] = 0;
   }
-  return { ...card, CUSTOMER_ID_AMOUNT_OVER_AVG_30DAY_WINDOW: 1, CUSTOMER_ID_AMOUNT_OVER_MAX_30DAY_WINDOW: 1, TERMINAL_ID_FRAUD_STREAK_30DAY_WINDOW: 0 };
+  // No outcome is ever reported for the pool, so neither streak finds a confirmed fraud.
+  const streaks = { TERMINAL_ID_FRAUD_STREAK_30DAY_WINDOW: 0, TERMINAL_ID_FRAUD_STREAK_LATEST_30DAY_WINDOW: 0 };
+  return { ...card, CUSTOMER_ID_AMOUNT_OVER_AVG_30DAY_WINDOW: 1, CUSTOMER_ID_AMOUNT_OVER_MAX_30DAY_WINDOW: 1, ...streaks };
 }
 
 /**

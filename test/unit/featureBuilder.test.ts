@@ -20,8 +20,8 @@ describe('feature builder', () => {
 
   it('should load the shared specification with its test vectors', () => {
     assert.deepEqual(stateless, ['TX_AMOUNT', 'TX_DURING_WEEKEND', 'TX_DURING_NIGHT']);
-    assert.equal(spec.specVersion, 2);
-    assert.equal(names.length, 18);
+    assert.equal(spec.specVersion, 3);
+    assert.equal(names.length, 19);
     assert.equal(spec.epochSeconds, Date.UTC(2018, 3, 1) / 1000);
     assert.ok(spec.testVectors.length >= 10, `${spec.testVectors.length} vectors`);
     assert.ok(spec.historyVectors.length >= 10, `${spec.historyVectors.length} history vectors`);

@@ -13,6 +13,7 @@ import pytest
 
 from fraud_training.features import FeatureSpec
 from fraud_training.fixtures import FIXTURE_CREATED_AT, FIXTURES, REORDERED, build_fixtures
+from fraud_training.forest_defaults import bundled_features
 from fraud_training.inference import zipmap_class_labels
 from fraud_training.manifest import sha256_hex, validate_manifest
 from fraud_training.paths import RepoPaths, repo_paths
@@ -47,8 +48,8 @@ def test_bundled_manifest_validates_and_matches_its_model(
     assert manifest["model_file"] == f"{name}.onnx"
     assert manifest["sha256"] == sha256_hex((paths.models / manifest["model_file"]).read_bytes())
     assert [c["label"] for c in manifest["classes"]] == CLASS_LABELS[manifest["task"]]
-    assert manifest["features"] == list(spec.names)
-    assert (manifest["schema_version"], manifest["feature_spec_version"]) == (2, 2)
+    assert manifest["features"] == list(bundled_features(spec.names))
+    assert (manifest["schema_version"], manifest["feature_spec_version"]) == (2, 3)
     assert manifest["legitimate_class"] == "simple_transaction"
     assert manifest["input"] == {"name": "input", "element_type": "float32"}
     assert manifest["outputs"] == {"label": "output_label", "probabilities": "output_probability"}

@@ -52,7 +52,7 @@ def test_columns_follow_the_spec_order(spec: FeatureSpec) -> None:
     stateless = ("TX_AMOUNT", "TX_DURING_WEEKEND", "TX_DURING_NIGHT")
     assert tuple(frame.columns) == spec.stateless_names == stateless
     assert list(features_for_transaction(VECTORS[0]["transaction"], spec)) == list(stateless)
-    assert spec.names[:3] == stateless and len(spec.names) == 18
+    assert spec.names[:3] == stateless and len(spec.names) == 19
 
 
 def test_full_matrix_follows_the_requested_order(spec: FeatureSpec, small_simulation: Simulation) -> None:
@@ -68,6 +68,7 @@ def test_full_matrix_follows_the_requested_order(spec: FeatureSpec, small_simula
 def test_feature_spec_version_of_a_model(spec: FeatureSpec) -> None:
     assert spec.version_for(["TX_AMOUNT", "TX_DURING_NIGHT"]) == 1
     assert spec.version_for(["TX_AMOUNT", "TERMINAL_ID_RISK_7DAY_WINDOW"]) == 2
+    assert spec.version_for(["TX_AMOUNT", "TERMINAL_ID_FRAUD_STREAK_LATEST_30DAY_WINDOW"]) == 3
 
 
 def test_both_implementations_agree_on_simulated_transactions(

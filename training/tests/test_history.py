@@ -49,7 +49,7 @@ def test_history_vectors_cover_every_history_feature_and_status(spec: FeatureSpe
 
 def test_window_definitions_come_from_the_spec_fields(spec: FeatureSpec) -> None:
     by_name = {w.name: w for w in spec.windows}
-    assert len(by_name) == 15
+    assert len(by_name) == 16
     risk = by_name["TERMINAL_ID_RISK_7DAY_WINDOW"]
     assert (risk.window_days, risk.delay_days, risk.aggregate) == (7, 7, "fraud_risk")
     assert risk.day_range(100) == (86, 92)

@@ -35,7 +35,7 @@ SCENARIO_NAMES = np.array(
 
 @pytest.fixture(scope="module")
 def training_data(spec: FeatureSpec) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """All 18 features of a small simulation (whole stream), binary and scenario targets."""
+    """All the spec's features of a small simulation (whole stream), binary and scenario targets."""
     stream = simulate(replace(SAMPLE_SIMULATION, seed=21)).transactions
     features = compute_features(stream, spec).to_numpy()
     return features, stream["TX_FRAUD"].to_numpy(), stream["TX_FRAUD_SCENARIO"].to_numpy()
@@ -57,7 +57,10 @@ def _skl2onnx(model: Any, element_type: str = "float32", zipmap: bool = True, na
     tensor = FloatTensorType if element_type == "float32" else DoubleTensorType
     options = None if zipmap else {id(model): {"zipmap": False}}
     return convert_sklearn(
-        model, initial_types=[(name, tensor([None, 18]))], target_opset=OPSETS, options=options
+        model,
+        initial_types=[(name, tensor([None, model.n_features_in_]))],
+        target_opset=OPSETS,
+        options=options,
     ).SerializeToString()
 
 
@@ -102,7 +105,7 @@ def xgboost_binary(data: tuple[np.ndarray, ...]) -> Exported:
         data[0].astype(np.float32), data[1]
     )
     exported = onnxmltools.convert_xgboost(
-        model, initial_types=[("features", FloatTensorType([None, 18]))], target_opset=15
+        model, initial_types=[("features", FloatTensorType([None, data[0].shape[1]]))], target_opset=15
     )
     return Exported(model, exported.SerializeToString(), "binary", None)
 
@@ -160,7 +163,7 @@ def test_round_trip(
     # Read from the model, not assumed:
     assert manifest["input"] == {"name": graph.input[0].name, "element_type": exported.element_type}
     assert manifest["outputs"]["probabilities"] in {o.name for o in graph.output}
-    assert manifest["schema_version"] == 2 and manifest["feature_spec_version"] == 2
+    assert manifest["schema_version"] == 2 and manifest["feature_spec_version"] == spec.spec_version
     assert manifest["features"] == list(spec.names)
     # The service's checks accept what was written.
     verified = verify_model(packaged.manifest_path, schema, spec)
@@ -291,7 +294,7 @@ def test_a_model_with_conflicting_class_labels_is_refused(paths, spec, schema, t
 
 
 def test_the_features_must_fit_the_input(training_data, spec, schema, tmp_path) -> None:
-    with pytest.raises(PackageError, match="takes 18 columns; --features gives 3"):
+    with pytest.raises(PackageError, match=f"takes {len(spec.names)} columns; --features gives 3"):
         _package(
             tmp_path,
             rf_zipmap(training_data),
@@ -300,7 +303,9 @@ def test_the_features_must_fit_the_input(training_data, spec, schema, tmp_path) 
             features=("TX_AMOUNT", "TX_DURING_WEEKEND", "TX_DURING_NIGHT"),
         )
     with pytest.raises(PackageError, match="NOT_A_FEATURE"):
-        _package(tmp_path, rf_zipmap(training_data), spec, schema, features=("NOT_A_FEATURE",) * 18)
+        _package(
+            tmp_path, rf_zipmap(training_data), spec, schema, features=("NOT_A_FEATURE",) * len(spec.names)
+        )
 
 
 def test_the_task_must_fit_the_classes(training_data, spec, schema, tmp_path) -> None:

@@ -112,7 +112,7 @@ def test_history_features_are_computed_before_the_split(spec: FeatureSpec) -> No
 
     config = replace(SMALL_DATA, features=None, split=TimeSplit(train_days=14, delay_days=7, test_days=7))
     data = prepare_data(config, spec)
-    whole = compute_features(simulate(config.simulation).transactions, spec)
+    whole = compute_features(simulate(config.simulation).transactions, spec, data.feature_names)
     assert np.array_equal(data.train_features, whole.loc[data.train.index].to_numpy())
     names = list(data.feature_names)
     first_day = (data.train["TX_TIME_DAYS"] == data.days.train.first).to_numpy()
@@ -120,4 +120,4 @@ def test_history_features_are_computed_before_the_split(spec: FeatureSpec) -> No
     counts_1 = data.train_features[first_day, names.index("CUSTOMER_ID_NB_TX_1DAY_WINDOW")]
     assert (counts_30 > counts_1).mean() > 0.5
     assert (data.train_features[first_day, names.index("TERMINAL_ID_NB_TX_30DAY_WINDOW")] > 0).any()
-    assert data.feature_spec_version == 2
+    assert data.feature_spec_version == 3  # the bundled features include the latest streak (version 3)

@@ -31,7 +31,7 @@ def replay(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_files_and_format(replay: Path, spec: FeatureSpec) -> None:
     meta = json.loads((replay / "replay.json").read_text(encoding="utf-8"))
-    assert meta["format_version"] == 1 and meta["feature_spec_version"] == 2
+    assert meta["format_version"] == 1 and meta["feature_spec_version"] == spec.spec_version
     assert meta["features"] == list(spec.names)
     assert meta["simulation"]["seed"] == 5 and meta["outcome_delay_seconds"] == 7 * 86_400
     events = _lines(replay / "events.jsonl")

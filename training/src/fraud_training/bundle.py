@@ -32,7 +32,7 @@ class BundleConfig:
 
     data: DataConfig = field(default_factory=lambda: DataConfig(split=BUNDLE_SPLIT))
     forest: ForestConfig = BUNDLE_FOREST
-    version: str = "2.0.0"
+    version: str = "2.1.0"
     threshold: float = 0.5
     eval_seeds: tuple[int, ...] = EVAL_SEEDS
 

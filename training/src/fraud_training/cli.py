@@ -170,7 +170,8 @@ def add_protocol_options(parser: argparse.ArgumentParser) -> None:
         "--feature-set",
         choices=("spec", "handbook"),
         default="spec",
-        help="every spec feature (spec) or the handbook's 15 (handbook)",
+        help="the bundled models' features (spec: the spec's but the ones they leave out) "
+        "or the handbook's 15 (handbook)",
     )
     group.add_argument(
         "--periods",
@@ -198,7 +199,7 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
         help="binary models: fraud when P(fraud) >= threshold, in (0, 1) (0.5)",
     )
     group.add_argument(
-        "--model-version", type=model_version, default="2.0.0", help="manifest version (2.0.0)"
+        "--model-version", type=model_version, default="2.1.0", help="manifest version (2.1.0)"
     )
     group.add_argument(
         "--created-at",
@@ -588,7 +589,7 @@ def run_tune(args: argparse.Namespace, paths: RepoPaths) -> int:
     from fraud_training.features import load_feature_spec
 
     spec = load_feature_spec(paths.feature_spec)
-    result = tune(_protocol_config(args, args.seeds), spec, default_candidates())
+    result = tune(_protocol_config(args, args.seeds), spec, default_candidates(spec))
     _write_result(args.out or paths.models / "evaluation" / "tuning.json", result, paths.models)
     return 0
 

@@ -22,7 +22,12 @@ import numpy as np
 
 from fraud_training.export import ExportOptions, to_onnx_bytes, verify_parity
 from fraud_training.features import FeatureSpec
-from fraud_training.forest_defaults import BUNDLED_MAX_DEPTH, BUNDLED_MAX_FEATURES, BUNDLED_TREES
+from fraud_training.forest_defaults import (
+    BUNDLED_MAX_DEPTH,
+    BUNDLED_MAX_FEATURES,
+    BUNDLED_TREES,
+    bundled_features,
+)
 from fraud_training.inference import onnx_probabilities, open_session
 from fraud_training.metrics import (
     EvaluationSet,
@@ -57,6 +62,7 @@ HANDBOOK_FEATURES: tuple[str, ...] = (
     "TERMINAL_ID_NB_TX_30DAY_WINDOW",
     "TERMINAL_ID_RISK_30DAY_WINDOW",
 )
+OUTCOME_AGGREGATES = ("fraud_risk", "fraud_streak", "fraud_streak_latest")
 HEADLINE = (
     "auc_roc",
     "average_precision",
@@ -109,9 +115,10 @@ def _period_blocks(stream: FeatureStream, period: Period) -> tuple[np.ndarray, n
 
 
 def outcome_horizon(spec: FeatureSpec) -> OutcomeHorizon | None:
-    """The days of terminal outcomes the spec's features read (None: no feature reads
-    outcomes)."""
-    windows = [w for w in spec.windows if w.aggregate in ("fraud_risk", "fraud_streak")]
+    """The whole days of terminal outcomes the spec's features read (None: no feature
+    reads outcomes). The latest fraud streak also reads the day the delay ends on,
+    but only once all of it is confirmed: that day is not counted as seen."""
+    windows = [w for w in spec.windows if w.aggregate in OUTCOME_AGGREGATES]
     if not windows:
         return None
     return OutcomeHorizon(
@@ -161,7 +168,7 @@ def evaluate_protocol(
     config: ProtocolConfig, spec: FeatureSpec, log: Callable[[str], None] = print
 ) -> dict[str, Any]:
     """Per seed, per period, per task: train, export, score with onnxruntime."""
-    names = spec.names if config.features is None else config.features
+    names = bundled_features(spec.names) if config.features is None else config.features
     runs: list[dict[str, Any]] = []
     for seed in config.seeds:
         started = time.perf_counter()
@@ -199,7 +206,11 @@ def _describe(config: ProtocolConfig, names: Sequence[str], spec: FeatureSpec) -
     return {
         "outcome_horizon_days": None
         if horizon is None
-        else {"first_age": horizon.first_age, "last_age": horizon.last_age},
+        else {
+            "first_age": horizon.first_age,
+            "last_age": horizon.last_age,
+            "delay_day_read": any(w.aggregate == "fraud_streak_latest" for w in spec.windows),
+        },
         "seeds": list(config.seeds),
         "validation": config.validation,
         "features": list(names),
@@ -341,13 +352,19 @@ class Candidate:
     forest: ForestConfig
 
 
-def default_candidates() -> list[Candidate]:
-    """The small grid `tune` compares: the handbook's 15 features against all 18, and
-    three forest depths."""
-    grid = []
-    for label, features in (("handbook 15", HANDBOOK_FEATURES), ("spec 18", None)):
-        for depth in (6, 8, 10):
-            grid.append(Candidate(f"{label}, depth {depth}", features, replace(FOREST, max_depth=depth)))
+def default_candidates(spec: FeatureSpec) -> list[Candidate]:
+    """The small grid `tune` compares: the handbook's 15 features, the version-2 18
+    (with the v2 fraud streak), the bundled 18 (the latest streak in its place) at
+    three depths, and all the spec's features (both streaks)."""
+    spec_names = spec.names
+    version_2 = tuple(n for n in spec_names if spec.since_versions[n] <= 2)
+    grid = [Candidate("handbook 15, depth 8", HANDBOOK_FEATURES, FOREST)]
+    grid.append(Candidate(f"spec v2 {len(version_2)}, depth 8", version_2, FOREST))
+    bundled = bundled_features(spec_names)
+    for depth in (6, 8, 10):
+        label = f"bundled {len(bundled)} (latest streak), depth {depth}"
+        grid.append(Candidate(label, None, replace(FOREST, max_depth=depth)))
+    grid.append(Candidate(f"spec {len(spec_names)} (both streaks), depth 8", tuple(spec_names), FOREST))
     return grid
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -43,6 +43,7 @@ class FeatureSpec:
     test_vectors: tuple[Mapping[str, Any], ...]
     windows: tuple[WindowFeature, ...] = ()
     history_vectors: tuple[Mapping[str, Any], ...] = ()
+    since_versions: Mapping[str, int] = field(default_factory=dict)
 
     @property
     def epoch_seconds(self) -> int:
@@ -60,11 +61,10 @@ class FeatureSpec:
         raise KeyError(name)
 
     def version_for(self, names: Sequence[str]) -> int:
-        """The feature_spec_version a model using `names` declares: 1 when it uses
-        only stateless features (spec 2 keeps every version-1 feature unchanged, so a
-        version-1 service can serve it), else this spec's version."""
-        history = {window.name for window in self.windows}
-        return self.spec_version if any(name in history for name in names) else 1
+        """The feature_spec_version a model using `names` declares: the newest version
+        that introduced one of them (each version keeps the earlier ones' features
+        unchanged, so a service implementing that version or later can serve it)."""
+        return max((self.since_versions[name] for name in names), default=1)
 
     def check_names(self, names: Sequence[str]) -> None:
         unknown = [name for name in names if name not in self.names]
@@ -95,7 +95,13 @@ def load_feature_spec(path: Path) -> FeatureSpec:
         test_vectors=tuple(raw["test_vectors"]),
         windows=tuple(windows),
         history_vectors=tuple(raw.get("history_vectors", ())),
+        since_versions={feature["name"]: _since_version(feature) for feature in raw["features"]},
     )
+
+
+def _since_version(feature: Mapping[str, Any]) -> int:
+    """The spec version that introduced `feature` (absent: 1 for stateless, 2 for history)."""
+    return int(feature.get("since_version", 1 if feature["kind"] == "stateless" else 2))
 
 
 # --- vectorised (DataFrame) implementation ------------------------------------------

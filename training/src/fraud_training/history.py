@@ -25,7 +25,7 @@ MICROS_PER_DAY = SECONDS_PER_DAY * MICROS_PER_SECOND
 
 WindowKind = Literal["customer_window", "terminal_window"]
 CUSTOMER_AGGREGATES = frozenset({"count", "mean_amount", "amount_over_mean", "amount_over_max"})
-TERMINAL_AGGREGATES = frozenset({"count", "fraud_risk", "fraud_streak"})
+TERMINAL_AGGREGATES = frozenset({"count", "fraud_risk", "fraud_streak", "fraud_streak_latest"})
 OutcomeStatus = Literal["applied", "duplicate", "conflict", "unknown_transaction", "before_transaction"]
 
 
@@ -210,12 +210,14 @@ class HistoryState:
                 and first <= other.day <= last
             ]
             return _customer_aggregate(window.aggregate, x.amount, previous)
+        # The latest streak also reads the day the delay ends on, the day after the window.
+        newest = last + 1 if window.aggregate == "fraud_streak_latest" else last
         in_window = [
             other
             for other in self.by_terminal[x.terminal_id]
-            if other.seq < x.seq and other.transaction_id != x.transaction_id and first <= other.day <= last
+            if other.seq < x.seq and other.transaction_id != x.transaction_id and first <= other.day <= newest
         ]
-        return _terminal_aggregate(window.aggregate, in_window, x)
+        return _terminal_aggregate(window.aggregate, in_window, x, last)
 
 
 def _ratio_or_one(amount: float, denominator: float | None) -> float:
@@ -235,7 +237,7 @@ def _customer_aggregate(aggregate: str, amount: float, previous: list[float]) ->
 
 
 def _terminal_aggregate(
-    aggregate: str, in_window: list[RecordedTransaction], x: RecordedTransaction
+    aggregate: str, in_window: list[RecordedTransaction], x: RecordedTransaction, last_day: int
 ) -> float:
     if aggregate == "count":
         return float(len(in_window))
@@ -244,7 +246,18 @@ def _terminal_aggregate(
         return sum(frauds) / len(in_window) if in_window else 0.0
     if aggregate == "fraud_streak":
         return float(_fraud_streak(in_window, frauds))
+    if aggregate == "fraud_streak_latest":
+        return float(_latest_fraud_streak(in_window, frauds, last_day))
     raise ValueError(f"unknown terminal aggregate {aggregate}")
+
+
+def _latest_fraud_streak(in_window: list[RecordedTransaction], frauds: list[bool], last_day: int) -> int:
+    """The fraud streak of the days up to `last_day`, plus the day after it (the day
+    the delay ends on) when all of its transactions are already confirmed fraud."""
+    newest = [fraud for other, fraud in zip(in_window, frauds, strict=True) if other.day > last_day]
+    window = [(other, fraud) for other, fraud in zip(in_window, frauds, strict=True) if other.day <= last_day]
+    streak = _fraud_streak([other for other, _ in window], [fraud for _, fraud in window])
+    return streak + len(newest) if newest and all(newest) else streak
 
 
 def _fraud_streak(in_window: list[RecordedTransaction], frauds: list[bool]) -> int:

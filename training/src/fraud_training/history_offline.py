@@ -225,9 +225,28 @@ class _TerminalWindows:
             result = np.divide(frauds, count, out=np.zeros(len(count)), where=count > 0)
         elif window.aggregate == "fraud_streak":
             result = self._streak(first, last, keys.seconds).astype(np.float64)
+        elif window.aggregate == "fraud_streak_latest":
+            streak = self._streak(first, last, keys.seconds) + self._confirmed_day_size(
+                last + 1, keys.seconds
+            )
+            result = streak.astype(np.float64)
         else:
             raise ValueError(f"unknown terminal aggregate {window.aggregate}")
         return _scatter(keys.order, result)
+
+    def _confirmed_day_size(self, day: np.ndarray, at: np.ndarray) -> np.ndarray:
+        """Per row: the transactions of its terminal on `day` when they are all fraud
+        with every outcome known by the row's time (0 otherwise)."""
+        b = self.buckets
+        keys = self.keys
+        if not len(b["key"]):
+            return np.zeros(len(day), dtype=np.int64)
+        span, origin = keys.day_span, keys.day_origin
+        wanted = keys.code * span + np.clip(day - origin, 0, span - 1)
+        position = np.minimum(np.searchsorted(b["key"], wanted, side="left"), len(b["key"]) - 1)
+        found = (day >= origin) & (day < origin + span) & (b["key"][position] == wanted)
+        confirmed = found & b["all_fraud"][position] & (b["last_second"][position] + self.outcome_delay <= at)
+        return np.where(confirmed, b["size_through"][position] - b["size_before"][position], 0)
 
     def _streak(self, first: np.ndarray, last: np.ndarray, at: np.ndarray) -> np.ndarray:
         b = self.buckets
@@ -290,7 +309,9 @@ def history_features(
 
 
 def _fraud_column(stream: pd.DataFrame, windows: Sequence[WindowFeature]) -> np.ndarray:
-    needs_outcomes = any(w.aggregate in ("fraud_risk", "fraud_streak") for w in windows)
+    needs_outcomes = any(
+        w.aggregate in ("fraud_risk", "fraud_streak", "fraud_streak_latest") for w in windows
+    )
     if "TX_FRAUD" not in stream:
         if needs_outcomes:
             raise ValueError("terminal fraud features need the TX_FRAUD column (the outcomes)")

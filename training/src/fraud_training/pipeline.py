@@ -14,6 +14,7 @@ import pandas as pd
 
 from fraud_training.export import TARGET_OPSET, ExportOptions, to_onnx_bytes, verify_parity
 from fraud_training.features import FeatureSpec, compute_features
+from fraud_training.forest_defaults import bundled_features
 from fraud_training.history import SECONDS_PER_DAY
 from fraud_training.manifest import ModelIdentity, build_manifest, write_model
 from fraud_training.metrics import EvaluationSet, class_counts, evaluate, extended_metrics, rounded
@@ -41,9 +42,10 @@ LIBRARIES = ("numpy", "pandas", "scikit-learn", "skl2onnx", "onnx", "onnxruntime
 class DataConfig:
     """The data every model of one run is trained and tested on.
 
-    `features`: the spec features the models take, in input order (None: all of
-    the spec's). `outcome_delay_days`: when a transaction's fraud outcome becomes
-    known offline (known_at = event time + this), for the terminal risk features.
+    `features`: the spec features the models take, in input order (None: the
+    bundled models' set, `forest_defaults.bundled_features`). `outcome_delay_days`:
+    when a transaction's fraud outcome becomes known offline (known_at = event
+    time + this), for the terminal risk features.
     """
 
     simulation: SimulationConfig = field(default_factory=SimulationConfig)
@@ -52,7 +54,7 @@ class DataConfig:
     outcome_delay_days: int = 7
 
     def feature_names(self, spec: FeatureSpec) -> tuple[str, ...]:
-        return spec.names if self.features is None else self.features
+        return bundled_features(spec.names) if self.features is None else self.features
 
 
 @dataclass(frozen=True)
