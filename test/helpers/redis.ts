@@ -3,6 +3,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
+import { createLogger } from '../../src/observability/logger.js';
+import { RedisStateStore, type RedisStateStoreOptions } from '../../src/state/redisStateStore.js';
 import { freePort } from './spawnService.js';
 import { tool } from './tools.js';
 import { waitFor } from './waitFor.js';
@@ -108,4 +110,18 @@ export class RedisServer {
       return error instanceof Error && /NOAUTH|WRONGPASS/.test(error.message) && this.options.password !== undefined;
     }
   }
+}
+
+/**
+ * A state store on `server` (no password, a 300 s future margin, silent logs),
+ * started and ready; the caller closes it.
+ */
+export async function startRedisStateStore(
+  server: RedisServer,
+  options: Pick<RedisStateStoreOptions, 'keyPrefix' | 'latenessSeconds' | 'historyDays' | 'timeoutMs' | 'onRepair'>,
+): Promise<RedisStateStore> {
+  const store = new RedisStateStore({ url: server.url, password: undefined, maxFutureSeconds: 300, logger: createLogger('silent'), ...options });
+  store.start();
+  await store.ready;
+  return store;
 }

@@ -1,8 +1,6 @@
 import { historyDays, loadFeatureSpec } from '../../src/features/featureSpec.js';
-import { createLogger } from '../../src/observability/logger.js';
-import { RedisStateStore } from '../../src/state/redisStateStore.js';
 import { playHistoryVector } from '../helpers/historyVectors.js';
-import { RedisServer, type RedisServerOptions } from '../helpers/redis.js';
+import { RedisServer, startRedisStateStore, type RedisServerOptions } from '../helpers/redis.js';
 
 const spec = loadFeatureSpec();
 
@@ -20,18 +18,12 @@ function vectorsAgainst(what: string, options: RedisServerOptions): void {
 
     for (const [number, vector] of spec.historyVectors.entries()) {
       it(`should reproduce: ${vector.name}`, async () => {
-        const store = new RedisStateStore({
-          url: redis.url,
-          password: undefined,
+        const store = await startRedisStateStore(redis, {
           timeoutMs: 2_000,
           keyPrefix: `vector${number}:`,
           latenessSeconds: vector.lateness_seconds,
-          maxFutureSeconds: 300,
           historyDays: historyDays(spec),
-          logger: createLogger('silent'),
         });
-        store.start();
-        await store.ready;
         try {
           await playHistoryVector(vector, spec, store);
         } finally {

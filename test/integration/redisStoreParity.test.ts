@@ -1,12 +1,11 @@
 import assert from 'node:assert/strict';
 import { FeatureBuilder } from '../../src/features/featureBuilder.js';
 import { historyDays, isWindowFeature, loadFeatureSpec } from '../../src/features/featureSpec.js';
-import { createLogger } from '../../src/observability/logger.js';
 import { MAX_RECENT_TRANSACTIONS } from '../../src/state/entityRecords.js';
 import { MemoryStateStore } from '../../src/state/memoryStateStore.js';
-import { RedisStateStore, type RepairEvent } from '../../src/state/redisStateStore.js';
+import type { RepairEvent } from '../../src/state/redisStateStore.js';
 import type { OutcomeReport, StateStore, TransactionEvent } from '../../src/state/stateStore.js';
-import { RedisServer } from '../helpers/redis.js';
+import { RedisServer, startRedisStateStore } from '../helpers/redis.js';
 
 const spec = loadFeatureSpec();
 const LATENESS = 3600;
@@ -129,18 +128,7 @@ describe('the Redis store against the embedded one (same calls, same answers)', 
 
   it(`should fold the same transactions of a card past ${MAX_RECENT_TRANSACTIONS} recent ones, and keep counting them`, async () => {
     const memory = new MemoryStateStore({ latenessSeconds: LATENESS, historyDays: historyDays(spec), maxEntities: 1_000, maxTransactions: 10_000 });
-    const store = new RedisStateStore({
-      url: redis.url,
-      password: undefined,
-      timeoutMs: 5_000,
-      keyPrefix: 'hotcard:',
-      latenessSeconds: LATENESS,
-      maxFutureSeconds: 300,
-      historyDays: historyDays(spec),
-      logger: createLogger('silent'),
-    });
-    store.start();
-    await store.ready;
+    const store = await startRedisStateStore(redis, { timeoutMs: 5_000, keyPrefix: 'hotcard:', latenessSeconds: LATENESS, historyDays: historyDays(spec) });
     try {
       // One card, three times the cap within the lateness, event times shuffled (some arrive before
       // earlier ones), in batches as a client flooding one card would send them.
@@ -181,19 +169,13 @@ describe('the Redis store against the embedded one (same calls, same answers)', 
     it(`should give the same features, duplicates, refusals and outcome results (seed ${seed})`, async () => {
       const repairs = new Map<RepairEvent, number>();
       const memory = new MemoryStateStore({ latenessSeconds: LATENESS, historyDays: historyDays(spec), maxEntities: 1_000_000, maxTransactions: 1_000_000 });
-      const store = new RedisStateStore({
-        url: redis.url,
-        password: undefined,
+      const store = await startRedisStateStore(redis, {
         timeoutMs: 5_000,
         keyPrefix: `parity${seed}:`,
         latenessSeconds: LATENESS,
-        maxFutureSeconds: 300,
         historyDays: historyDays(spec),
-        logger: createLogger('silent'),
         onRepair: (event) => repairs.set(event, (repairs.get(event) ?? 0) + 1),
       });
-      store.start();
-      await store.ready;
       try {
         let late = 0;
         for (const [position, step] of scenario(seed, 1500).entries()) {

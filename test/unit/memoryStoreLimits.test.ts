@@ -10,21 +10,26 @@ function event(index: number, time = 1_700_000_000 + index * 60): TransactionEve
   return { id: BigInt(index), customerId: BigInt(10_000 + index), terminalId: BigInt(20_000 + index), amount: 10, time };
 }
 
+/** An embedded store with these limits, and the evictions it reports, by kind. */
+function limitedStore(limits: { maxEntities: number; maxTransactions: number }): { store: MemoryStateStore; evicted: Record<'customer' | 'terminal' | 'transaction', number> } {
+  const evicted = { customer: 0, terminal: 0, transaction: 0 };
+  const store = new MemoryStateStore({
+    latenessSeconds: 3600,
+    historyDays: historyDays(loadFeatureSpec()),
+    ...limits,
+    onEvicted: (kind, count) => {
+      evicted[kind] += count;
+    },
+  });
+  return { store, evicted };
+}
+
 // FRAUD_STATE_MAX_ENTITIES and FRAUD_STATE_MAX_TRANSACTIONS, which the mutation run showed no unit or integration test reaching.
 describe('the embedded store within its limits', () => {
   const spec = loadFeatureSpec();
 
   it('should keep at most maxEntities cards plus terminals, evicting those whose newest transaction is oldest, and say so', async () => {
-    const evicted = { customer: 0, terminal: 0, transaction: 0 };
-    const store = new MemoryStateStore({
-      latenessSeconds: 3600,
-      historyDays: historyDays(spec),
-      maxEntities: 10,
-      maxTransactions: 1_000,
-      onEvicted: (kind, count) => {
-        evicted[kind] += count;
-      },
-    });
+    const { store, evicted } = limitedStore({ maxEntities: 10, maxTransactions: 1_000 });
     for (let index = 0; index < 12; index++) {
       await store.record([event(index)], () => undefined, { allOrNothing: true });
       assert.ok(store.customers.size + store.terminals.size <= 10, `${store.customers.size} + ${store.terminals.size} entities after ${index + 1} transactions`);
@@ -37,16 +42,7 @@ describe('the embedded store within its limits', () => {
   });
 
   it('should remember at most maxTransactions transactions, forgetting the oldest first, and say so', async () => {
-    const evicted = { customer: 0, terminal: 0, transaction: 0 };
-    const store = new MemoryStateStore({
-      latenessSeconds: 3600,
-      historyDays: historyDays(spec),
-      maxEntities: 1_000,
-      maxTransactions: 5,
-      onEvicted: (kind, count) => {
-        evicted[kind] += count;
-      },
-    });
+    const { store, evicted } = limitedStore({ maxEntities: 1_000, maxTransactions: 5 });
     for (let index = 0; index < 8; index++) await store.record([event(index)], () => undefined, { allOrNothing: true });
     assert.equal(store.transactions.size, 5);
     assert.equal(evicted.transaction, 3);

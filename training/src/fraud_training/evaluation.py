@@ -28,6 +28,7 @@ from fraud_training.forest_defaults import (
     BUNDLED_TREES,
     bundled_features,
 )
+from fraud_training.history import OUTCOME_AGGREGATES
 from fraud_training.inference import onnx_probabilities, open_session
 from fraud_training.metrics import (
     EvaluationSet,
@@ -62,7 +63,6 @@ HANDBOOK_FEATURES: tuple[str, ...] = (
     "TERMINAL_ID_NB_TX_30DAY_WINDOW",
     "TERMINAL_ID_RISK_30DAY_WINDOW",
 )
-OUTCOME_AGGREGATES = ("fraud_risk", "fraud_streak", "fraud_streak_latest")
 HEADLINE = (
     "auc_roc",
     "average_precision",

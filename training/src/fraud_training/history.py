@@ -25,7 +25,9 @@ MICROS_PER_DAY = SECONDS_PER_DAY * MICROS_PER_SECOND
 
 WindowKind = Literal["customer_window", "terminal_window"]
 CUSTOMER_AGGREGATES = frozenset({"count", "mean_amount", "amount_over_mean", "amount_over_max"})
-TERMINAL_AGGREGATES = frozenset({"count", "fraud_risk", "fraud_streak", "fraud_streak_latest"})
+# Terminal aggregates that read fraud outcomes (the others read transactions only).
+OUTCOME_AGGREGATES = frozenset({"fraud_risk", "fraud_streak", "fraud_streak_latest"})
+TERMINAL_AGGREGATES = frozenset({"count"}) | OUTCOME_AGGREGATES
 OutcomeStatus = Literal["applied", "duplicate", "conflict", "unknown_transaction", "before_transaction"]
 
 

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from fraud_training.history import SECONDS_PER_DAY, WindowFeature
+from fraud_training.history import OUTCOME_AGGREGATES, SECONDS_PER_DAY, WindowFeature
 
 if TYPE_CHECKING:
     from fraud_training.features import FeatureSpec
@@ -309,9 +309,7 @@ def history_features(
 
 
 def _fraud_column(stream: pd.DataFrame, windows: Sequence[WindowFeature]) -> np.ndarray:
-    needs_outcomes = any(
-        w.aggregate in ("fraud_risk", "fraud_streak", "fraud_streak_latest") for w in windows
-    )
+    needs_outcomes = any(w.aggregate in OUTCOME_AGGREGATES for w in windows)
     if "TX_FRAUD" not in stream:
         if needs_outcomes:
             raise ValueError("terminal fraud features need the TX_FRAUD column (the outcomes)")
