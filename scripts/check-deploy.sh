@@ -72,6 +72,22 @@ for values in "$chart"/ci/*-values.yaml deploy/e2e/values-lakefs.yaml deploy/min
   echo "ok: $values"
 done
 
+step "fraud-scoring-valkey: its values for this chart, rendered without the network"
+# The umbrella chart's Valkey dependency comes from its repository (helm
+# dependency update); the part of its values for this chart is checked here.
+umbrella_values="$work/fraud-scoring-valkey-values.yaml"
+node --input-type=module -e "
+  import { readFileSync } from 'node:fs';
+  import { parse, stringify } from 'yaml';
+  const values = parse(readFileSync('deploy/helm/fraud-scoring-valkey/values.yaml', 'utf8'));
+  process.stdout.write(stringify(values['fraud-scoring']));
+" >"$umbrella_values"
+helm lint "$chart" --strict --kube-version "$kube_version" --values "$umbrella_values" >"$work/lint-umbrella.txt" ||
+  { cat "$work/lint-umbrella.txt" >&2; exit 1; }
+helm template fraud "$chart" --namespace fraud --kube-version "$kube_version" --values "$umbrella_values" >"$work/umbrella.yaml"
+renders+=("$work/umbrella.yaml")
+echo "ok: deploy/helm/fraud-scoring-valkey/values.yaml (fraud-scoring)"
+
 step "deploycheck (Go): Kubernetes types, Envoy API, compose"
 go build -C deploy/tools/deploycheck -o "$work/deploycheck" .
 unformatted=$(gofmt -l deploy/tools)

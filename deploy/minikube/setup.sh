@@ -75,7 +75,7 @@ else
   # shellcheck disable=SC2086
   minikube start --profile "$profile" ${MINIKUBE_START_ARGS:---cpus 2 --memory 4096}
 fi
-# The HPA needs CPU metrics.
+# An HPA (with state.store redis) needs CPU metrics.
 minikube addons enable metrics-server --profile "$profile" >/dev/null
 kube=(kubectl --context "$profile")
 

@@ -39,6 +39,7 @@ describe('the Helm chart deploy/helm/fraud-scoring', () => {
       'default-values.yaml',
       'envoy-disabled-values.yaml',
       'lakefs-values.yaml',
+      'memory-snapshot-emptydir-values.yaml',
       'memory-snapshot-pvc-values.yaml',
       'minio-values.yaml',
       'redis-created-secret-values.yaml',
@@ -263,12 +264,12 @@ describe('the Helm chart deploy/helm/fraud-scoring', () => {
       );
     });
 
-    it("should scale from 1 to 6 pods at 80 % of the scoring container's CPU, leaving the replica count to the HPA", () => {
-      const objects = objectsOf('default-values.yaml');
+    it("should scale (with Redis) from 2 to 6 pods at 80 % of the scoring container's CPU, leaving the replica count to the HPA", () => {
+      const objects = objectsOf('redis-values.yaml');
       const hpa = only(objects, 'HorizontalPodAutoscaler');
-      const deployment = deploymentOf('default-values.yaml');
+      const deployment = deploymentOf('redis-values.yaml');
       assert.deepEqual(hpa.spec.scaleTargetRef, { apiVersion: 'apps/v1', kind: 'Deployment', name: deployment.metadata.name });
-      assert.equal(hpa.spec.minReplicas, 1);
+      assert.equal(hpa.spec.minReplicas, 2);
       assert.equal(hpa.spec.maxReplicas, 6);
       assert.deepEqual(hpa.spec.metrics, [
         { type: 'ContainerResource', containerResource: { name: 'cpu', container: 'fraud-scoring', target: { type: 'Utilization', averageUtilization: 80 } } },
@@ -276,7 +277,7 @@ describe('the Helm chart deploy/helm/fraud-scoring', () => {
       assert.equal(deployment.spec.replicas, undefined, 'a replicas field would reset the HPA on every upgrade');
     });
 
-    it('should cap voluntary disruptions with a PodDisruptionBudget over the same pods, without blocking drains of a single replica', () => {
+    it('should cap voluntary disruptions with a PodDisruptionBudget over the same pods, without blocking drains of a single replica whose history is on a claim', () => {
       const pdb = only(objectsOf('default-values.yaml'), 'PodDisruptionBudget');
       assert.equal(pdb.spec.maxUnavailable, 1);
       assert.equal(pdb.spec.minAvailable, undefined);

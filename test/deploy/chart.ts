@@ -65,17 +65,25 @@ export interface Container {
   lifecycle?: { preStop?: { sleep?: { seconds: number }; exec?: unknown } };
   securityContext?: SecurityContext;
   volumeMounts?: { name: string; mountPath: string; subPath?: string; readOnly?: boolean }[];
+  resources?: ResourceRequirements;
 }
 
 export interface Volume {
   name: string;
   configMap?: { name: string };
   emptyDir?: { sizeLimit?: string };
+  persistentVolumeClaim?: { claimName: string };
+}
+
+export interface ResourceRequirements {
+  requests?: { cpu?: string; memory?: string };
+  limits?: { cpu?: string; memory?: string };
 }
 
 export interface Deployment extends K8sObject {
   spec: {
     replicas?: number;
+    strategy?: { type: string; rollingUpdate?: { maxUnavailable?: number | string; maxSurge?: number | string } };
     selector: { matchLabels: Record<string, string> };
     template: {
       metadata: { labels: Record<string, string>; annotations?: Record<string, string> };
@@ -130,6 +138,10 @@ export interface PodDisruptionBudget extends K8sObject {
   spec: { maxUnavailable?: number | string; minAvailable?: number | string; selector: { matchLabels: Record<string, string> } };
 }
 
+export interface PersistentVolumeClaim extends K8sObject {
+  spec: { accessModes: string[]; storageClassName?: string; resources: { requests: { storage: string } } };
+}
+
 export interface Ingress extends K8sObject {
   spec: { rules: { host: string; http: { paths: { path: string; backend: { service: { name: string; port: { name?: string; number?: number } } } }[] } }[] };
 }
@@ -141,14 +153,19 @@ export interface ServiceMonitor extends K8sObject {
 export interface RenderOptions {
   /** ci/ values files by name, e.g. 'lakefs-values.yaml'. */
   readonly values?: readonly string[];
+  /** Other values files, by path (after the ci/ ones). */
+  readonly valueFiles?: readonly string[];
+  /** Release name; RELEASE unless given. */
+  readonly release?: string;
   /** --set flags, e.g. { 'envoy.enabled': 'false' }. */
   readonly set?: Readonly<Record<string, string>>;
   readonly kubeVersion?: string;
 }
 
 function templateArgs(options: RenderOptions): string[] {
-  const args = ['template', RELEASE, CHART, '--namespace', 'fraud', '--kube-version', options.kubeVersion ?? KUBE_VERSION];
+  const args = ['template', options.release ?? RELEASE, CHART, '--namespace', 'fraud', '--kube-version', options.kubeVersion ?? KUBE_VERSION];
   for (const file of options.values ?? []) args.push('--values', join(CHART, 'ci', file));
+  for (const file of options.valueFiles ?? []) args.push('--values', file);
   for (const [key, value] of Object.entries(options.set ?? {})) args.push('--set', `${key}=${value}`);
   return args;
 }
@@ -175,6 +192,7 @@ export interface Kinds {
   Deployment: Deployment;
   HorizontalPodAutoscaler: HorizontalPodAutoscaler;
   Ingress: Ingress;
+  PersistentVolumeClaim: PersistentVolumeClaim;
   PodDisruptionBudget: PodDisruptionBudget;
   Secret: Secret;
   Service: Service;
@@ -192,6 +210,14 @@ export function only<Kind extends keyof Kinds>(objects: readonly K8sObject[], ki
 
 export function all<Kind extends keyof Kinds>(objects: readonly K8sObject[], kind: Kind): Kinds[Kind][] {
   return objects.filter((object) => object.kind === kind) as Kinds[Kind][];
+}
+
+/** Bytes of a Kubernetes quantity such as 768Mi, 1Gi or 500M. */
+export function bytesOf(quantity: string): number {
+  const match = /^([0-9]+(?:\.[0-9]+)?)(Ki|Mi|Gi|Ti|k|M|G|T)?$/.exec(quantity);
+  if (match === null) throw new Error(`not a memory quantity: ${quantity}`);
+  const units: Record<string, number> = { '': 1, Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40, k: 1e3, M: 1e6, G: 1e9, T: 1e12 };
+  return Number(match[1]) * (units[match[2] ?? ''] ?? Number.NaN);
 }
 
 export function container(deployment: Deployment, name: string): Container {

@@ -28,20 +28,32 @@ describe('the Helm chart: the state store (embedded with snapshots, or Redis)', 
   const objectsOf = (file: string): K8sObject[] => rendered.get(file) ?? [];
   const serviceOf = (file: string): Container => container(only(objectsOf(file), 'Deployment'), 'fraud-scoring');
 
-  it('should keep the embedded store by default, with its bounds, and snapshots on an emptyDir mounted where FRAUD_STATE_SNAPSHOT_PATH points', () => {
-    const deployment = only(objectsOf('default-values.yaml'), 'Deployment');
+  it('should keep the embedded store by default, with its bounds, and snapshots on a claim the chart creates, mounted where FRAUD_STATE_SNAPSHOT_PATH points', () => {
+    const objects = objectsOf('default-values.yaml');
+    const deployment = only(objects, 'Deployment');
     const service = container(deployment, 'fraud-scoring');
     assert.equal(env(service, 'FRAUD_STATE_STORE')?.value, 'memory');
     assert.equal(env(service, 'FRAUD_STATE_MAX_ENTITIES')?.value, '100000');
-    assert.equal(env(service, 'FRAUD_STATE_SNAPSHOT_PATH')?.value, '/var/lib/fraud-state/state.snapshot');
-    assert.deepEqual(stateVolume(deployment), { name: 'state-snapshots', emptyDir: { sizeLimit: '1Gi' } });
+    assert.equal(env(service, 'FRAUD_STATE_SNAPSHOT_PATH')?.value, '/var/lib/fraud-state/fraud-fraud-scoring.snapshot');
+    const claim = only(objects, 'PersistentVolumeClaim');
+    assert.equal(claim.metadata.name, 'fraud-fraud-scoring-state');
+    assert.deepEqual(claim.spec, { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '1Gi' } } }, 'no storageClassName: the default class');
+    assert.equal(claim.metadata.annotations?.['helm.sh/resource-policy'], 'keep');
+    assert.deepEqual(stateVolume(deployment), { name: 'state-snapshots', persistentVolumeClaim: { claimName: 'fraud-fraud-scoring-state' } });
     assert.deepEqual(service.volumeMounts?.find((mount) => mount.name === 'state-snapshots'), { name: 'state-snapshots', mountPath: '/var/lib/fraud-state' });
     assert.equal(env(service, 'FRAUD_REDIS_URL'), undefined);
   });
 
-  it('should keep snapshots on an existing PersistentVolumeClaim when given one', () => {
+  it('should keep snapshots on a size-capped emptyDir when asked for no claim, and create none', () => {
+    const objects = objectsOf('memory-snapshot-emptydir-values.yaml');
+    assert.deepEqual(stateVolume(only(objects, 'Deployment')), { name: 'state-snapshots', emptyDir: { sizeLimit: '512Mi' } });
+    assert.equal(all(objects, 'PersistentVolumeClaim').length, 0);
+  });
+
+  it('should keep snapshots on an existing PersistentVolumeClaim when given one, and create none', () => {
     const deployment = only(objectsOf('memory-snapshot-pvc-values.yaml'), 'Deployment');
     assert.deepEqual(stateVolume(deployment), { name: 'state-snapshots', persistentVolumeClaim: { claimName: 'fraud-state' } });
+    assert.equal(all(objectsOf('memory-snapshot-pvc-values.yaml'), 'PersistentVolumeClaim').length, 0);
     assert.equal(env(container(deployment, 'fraud-scoring'), 'FRAUD_STATE_SNAPSHOT_SECONDS')?.value, '30');
   });
 
@@ -55,6 +67,7 @@ describe('the Helm chart: the state store (embedded with snapshots, or Redis)', 
     assert.deepEqual(env(service, 'FRAUD_REDIS_PASSWORD'), { value: undefined, secret: { name: 'redis', key: 'redis-password' } });
     assert.equal(stateVolume(deployment), undefined);
     assert.equal(env(service, 'FRAUD_STATE_SNAPSHOT_PATH'), undefined);
+    assert.equal(all(objectsOf('redis-values.yaml'), 'PersistentVolumeClaim').length, 0, 'no snapshot claim with Redis');
     assert.equal(all(objectsOf('redis-values.yaml'), 'Secret').length, 0, 'an existing Secret is referenced, not created');
   });
 

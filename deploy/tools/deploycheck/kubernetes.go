@@ -48,6 +48,7 @@ type rendered struct {
 	secrets         map[string]bool
 	hpas            []*autoscalingv2.HorizontalPodAutoscaler
 	pdbs            []*policyv1.PodDisruptionBudget
+	claims          []*corev1.PersistentVolumeClaim
 	ingresses       []*networkingv1.Ingress
 	serviceMonitors []*serviceMonitor
 }
@@ -147,6 +148,13 @@ func decode(document []byte, objects *rendered) string {
 		}
 		objects.services = append(objects.services, object)
 		return checkName(meta.Kind, object.ObjectMeta)
+	case "v1/PersistentVolumeClaim":
+		object := &corev1.PersistentVolumeClaim{}
+		if problem := strict(object); problem != "" {
+			return problem
+		}
+		objects.claims = append(objects.claims, object)
+		return checkName(meta.Kind, object.ObjectMeta)
 	case "apps/v1/Deployment":
 		object := &appsv1.Deployment{}
 		if problem := strict(object); problem != "" {
@@ -240,6 +248,7 @@ func crossCheck(objects *rendered) []string {
 			}
 		}
 	}
+	problems = append(problems, checkClaims(objects)...)
 	for _, pdb := range objects.pdbs {
 		if pdb.Spec.Selector == nil || !selects(pdb.Spec.Selector.MatchLabels, podLabels) {
 			problems = append(problems, fmt.Sprintf("PodDisruptionBudget %s: selector matches no pod template", pdb.Name))
@@ -279,6 +288,47 @@ func crossCheck(objects *rendered) []string {
 					problems = append(problems, fmt.Sprintf("Ingress %s: Service %s has no port named %q", ingress.Name, backend.Name, backend.Port.Name))
 				}
 			}
+		}
+	}
+	return problems
+}
+
+// checkClaims holds a Deployment that mounts a PersistentVolumeClaim (the
+// embedded store's snapshots) to one pod at a time: one replica, no HPA, and
+// the Recreate strategy, so two pods never write one history or wait for one
+// ReadWriteOnce volume. Every rendered claim must be mounted.
+func checkClaims(objects *rendered) []string {
+	var problems []string
+	scaled := map[string]bool{}
+	for _, hpa := range objects.hpas {
+		scaled[hpa.Spec.ScaleTargetRef.Name] = true
+	}
+	mounted := map[string]bool{}
+	for _, deployment := range objects.deployments {
+		var claims []string
+		for _, volume := range deployment.Spec.Template.Spec.Volumes {
+			if volume.PersistentVolumeClaim != nil {
+				claims = append(claims, volume.PersistentVolumeClaim.ClaimName)
+				mounted[volume.PersistentVolumeClaim.ClaimName] = true
+			}
+		}
+		if len(claims) == 0 {
+			continue
+		}
+		where := fmt.Sprintf("Deployment %s (claims %v)", deployment.Name, claims)
+		if deployment.Spec.Strategy.Type != appsv1.RecreateDeploymentStrategyType {
+			problems = append(problems, where+": rolls with "+string(deployment.Spec.Strategy.Type)+", so an old and a new pod would want the claim at once; use Recreate")
+		}
+		if deployment.Spec.Replicas != nil && *deployment.Spec.Replicas > 1 {
+			problems = append(problems, fmt.Sprintf("%s: %d replicas on one claim", where, *deployment.Spec.Replicas))
+		}
+		if scaled[deployment.Name] {
+			problems = append(problems, where+": scaled by an HPA, so several pods would share one claim")
+		}
+	}
+	for _, claim := range objects.claims {
+		if !mounted[claim.Name] {
+			problems = append(problems, fmt.Sprintf("PersistentVolumeClaim %s: mounted by no Deployment", claim.Name))
 		}
 	}
 	return problems

@@ -148,7 +148,48 @@ Name of the Secret holding the Redis password: the existing one, the created one
 {{- end }}
 {{- end }}
 
+{{/*
+"true" when the embedded store keeps its snapshots on a PersistentVolumeClaim
+(an existing one or the chart's), so a new pod reads the history the last one
+wrote; "" otherwise.
+*/}}
+{{- define "fraud-scoring.historyPersists" -}}
+{{- $snapshot := .Values.state.memory.snapshot }}
+{{- if and (eq .Values.state.store "memory") $snapshot.enabled (or $snapshot.existingClaim $snapshot.persistence.create) }}true{{ end }}
+{{- end }}
+
+{{/*
+Name of the snapshot claim: the existing one, or <fullname>-state created by the chart.
+*/}}
+{{- define "fraud-scoring.snapshotClaimName" -}}
+{{- default (printf "%s-state" (include "fraud-scoring.fullname" .) | trunc 63 | trimSuffix "-") .Values.state.memory.snapshot.existingClaim }}
+{{- end }}
+
+{{/*
+maxUnavailable of the PodDisruptionBudget: the value, or by default 1, except
+with the embedded store whose snapshots are not on a claim: a drain would start
+its history empty, so 0 makes `kubectl drain` stop and say so.
+*/}}
+{{- define "fraud-scoring.maxUnavailable" -}}
+{{- $value := .Values.podDisruptionBudget.maxUnavailable }}
+{{- if not (kindIs "invalid" $value) }}
+{{- $value }}
+{{- else if and (eq .Values.state.store "memory") (not (include "fraud-scoring.historyPersists" .)) }}
+{{- 0 }}
+{{- else }}
+{{- 1 }}
+{{- end }}
+{{- end }}
+
 {{- define "fraud-scoring.validate" -}}
+{{- if eq .Values.state.store "memory" }}
+{{- if gt (int .Values.replicaCount) 1 }}
+{{- fail (printf "state.store is memory (the embedded store) and replicaCount is %d: each pod would keep its own share of every card's history. Set replicaCount to 1, or state.store to redis to run several replicas on one history" (int .Values.replicaCount)) }}
+{{- end }}
+{{- if .Values.autoscaling.enabled }}
+{{- fail "state.store is memory (the embedded store) and autoscaling.enabled is true: every pod the HPA adds would keep its own share of every card's history. Set autoscaling.enabled to false, or state.store to redis to scale on one history" }}
+{{- end }}
+{{- end }}
 {{- $s3 := .Values.s3 }}
 {{- if and $s3.existingSecret $s3.credentials.create }}
 {{- fail "s3.existingSecret and s3.credentials.create are mutually exclusive: use one source of S3 credentials" }}
