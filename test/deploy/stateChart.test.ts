@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { dirname } from 'node:path';
+import { loadConfig, unknownVariables } from '../../src/config/config.js';
 import { all, CI_VALUES, container, only, renderChart, renderChartError, type Container, type Deployment, type K8sObject } from './chart.js';
 
 /** A pod volume as the state store uses it: an emptyDir or a claim. */
@@ -78,6 +80,22 @@ describe('the Helm chart: the state store (embedded with snapshots, or Redis)', 
     const deployment = only(objects, 'Deployment');
     assert.deepEqual(env(container(deployment, 'fraud-scoring'), 'FRAUD_REDIS_PASSWORD')?.secret, { name: secret.metadata.name, key: 'redis-password' });
     assert.match(deployment.spec.template.metadata.annotations?.['checksum/redis-secret'] ?? '', /^[0-9a-f]{64}$/);
+  });
+
+  it("should give the service an environment its configuration accepts, the snapshot file inside the mounted volume, in every ci/ case", () => {
+    for (const file of CI_VALUES) {
+      const deployment = only(objectsOf(file), 'Deployment');
+      const service = container(deployment, 'fraud-scoring');
+      // Values from Secrets are not rendered: any non-empty text stands in for them.
+      const environment = Object.fromEntries((service.env ?? []).map((variable) => [variable.name, variable.value ?? 'from-a-secret']));
+      assert.deepEqual(unknownVariables(environment), [], file);
+      const state = loadConfig(environment).state;
+      assert.equal(state.store, environment.FRAUD_STATE_STORE, file);
+      if (state.snapshotPath === undefined) continue;
+      const mount = service.volumeMounts?.find((candidate) => candidate.name === 'state-snapshots');
+      assert.equal(dirname(state.snapshotPath), mount?.mountPath, `${file}: the snapshot must be written to the mounted volume`);
+      assert.ok(stateVolume(deployment) !== undefined, file);
+    }
   });
 
   it('should never put the Redis password in a plain env value, in any ci/ case', () => {
