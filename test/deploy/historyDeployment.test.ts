@@ -25,11 +25,13 @@ const UMBRELLA = join(packageRoot, 'deploy', 'helm', 'fraud-scoring-valkey');
 const OTHER_VALUES = [join(packageRoot, 'deploy', 'minikube', 'values.yaml'), join(packageRoot, 'deploy', 'e2e', 'values-lakefs.yaml')];
 
 /**
- * A full embedded store at its defaults (100,000 cards plus terminals, 500,000
- * remembered transactions) measured 494-504 MB resident at its peak under
- * 10,000-transaction batches, and 412 MB at rest.
+ * The resident peak of a pod whose embedded store is full at its defaults
+ * (100,000 cards plus terminals, 500,000 remembered transactions): 494-504 MB
+ * under 10,000-transaction batches when filled by its calls, 654 MiB (VmHWM
+ * 669,772 kB) when restored from its snapshot and then given the pod's whole
+ * in-flight budget in 10,000-transaction batches.
  */
-const FULL_STORE_PEAK_BYTES = 504e6;
+const FULL_STORE_PEAK_BYTES = 669_772 * 1024;
 
 function envValue(of: Container, name: string): string | undefined {
   return of.env?.find((candidate) => candidate.name === name)?.value;
@@ -167,13 +169,13 @@ describe('the Helm chart: one history per service', () => {
   });
 
   describe('resources', () => {
-    it('should request at least the peak a full default embedded store reached, and limit a third above it', () => {
+    it('should request at least the peak a full default embedded store reached (restored, then under batches), and limit half as much again', () => {
       const deployment = only(objectsOf('default-values.yaml'), 'Deployment');
       const service = serviceOf(objectsOf('default-values.yaml'));
       assert.equal(envValue(service, 'FRAUD_STATE_MAX_ENTITIES'), '100000', 'the figures below are for these bounds');
       assert.equal(envValue(service, 'FRAUD_STATE_MAX_TRANSACTIONS'), '500000');
       assert.ok(memoryOf(deployment, 'requests') >= FULL_STORE_PEAK_BYTES, 'request below the full store');
-      assert.ok(memoryOf(deployment, 'limits') >= (FULL_STORE_PEAK_BYTES * 4) / 3, 'limit without a third of margin');
+      assert.ok(memoryOf(deployment, 'limits') >= memoryOf(deployment, 'requests') * 1.5, 'limit without half the request as margin (denser histories, a snapshot being written)');
     });
   });
 
