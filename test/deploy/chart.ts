@@ -2,7 +2,7 @@ import { readdirSync } from 'node:fs';
 import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseAllDocuments, parse } from 'yaml';
+import { parseAllDocuments, parse, stringify } from 'yaml';
 import { packageRoot } from '../../src/packageRoot.js';
 import { runTool } from '../helpers/tools.js';
 
@@ -248,6 +248,44 @@ export async function renderNotes(options: RenderOptions = {}): Promise<string> 
     const result = await runTool('helm', [...args, '--show-only', 'templates/zz-notes.yaml']);
     if (result.code !== 0) throw new Error(`helm template failed: ${result.stderr.trim()}`);
     return (parse(result.stdout) as { notes: string }).notes;
+  } finally {
+    await rm(folder, { recursive: true, force: true });
+  }
+}
+
+/** A chart's dependency as Chart.yaml lists it. */
+interface Dependency {
+  readonly name: string;
+  readonly version: string;
+  readonly repository: string;
+}
+
+/**
+ * `helm template` of an umbrella chart over this one, without the network: a
+ * copy holds this chart in charts/ and leaves out the dependencies fetched from
+ * repositories (their values are then ignored), and its NOTES.txt is rendered
+ * as a value. Resolves with the objects and the notes.
+ */
+export async function renderUmbrellaOffline(umbrella: string): Promise<{ objects: K8sObject[]; notes: string }> {
+  const folder = await mkdtemp(join(tmpdir(), 'fraud-umbrella-'));
+  try {
+    const copy = join(folder, 'umbrella');
+    await cp(umbrella, copy, { recursive: true });
+    await cp(CHART, join(copy, 'charts', 'fraud-scoring'), { recursive: true });
+    const chartFile = join(copy, 'Chart.yaml');
+    const chart = parse(await readFile(chartFile, 'utf8')) as { dependencies: Dependency[] };
+    chart.dependencies = chart.dependencies.filter((dependency) => dependency.repository.startsWith('file://'));
+    await writeFile(chartFile, stringify(chart));
+    await cp(join(copy, 'templates', 'NOTES.txt'), join(copy, 'notes.txt'));
+    await writeFile(join(copy, 'templates', 'zz-notes.yaml'), 'kind: Notes\nnotes: |\n{{ tpl (.Files.Get "notes.txt") . | indent 2 }}\n');
+    const result = await runTool('helm', ['template', RELEASE, copy, '--namespace', 'fraud', '--kube-version', KUBE_VERSION]);
+    if (result.code !== 0) throw new Error(`helm template failed: ${result.stderr.trim()}`);
+    const documents = parseAllDocuments(result.stdout)
+      .map((document) => document.toJS() as (K8sObject & { notes?: string }) | null)
+      .filter((object): object is K8sObject & { notes?: string } => object !== null);
+    const notes = documents.find((document) => document.kind === 'Notes')?.notes;
+    if (notes === undefined) throw new Error('the umbrella rendered no NOTES');
+    return { objects: documents.filter((document) => document.kind !== 'Notes'), notes };
   } finally {
     await rm(folder, { recursive: true, force: true });
   }

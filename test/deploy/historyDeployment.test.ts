@@ -1,9 +1,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parse, stringify } from 'yaml';
+import { parse } from 'yaml';
 import { packageRoot } from '../../src/packageRoot.js';
 import {
   all,
@@ -14,6 +12,7 @@ import {
   renderChart,
   renderChartError,
   renderNotes,
+  renderUmbrellaOffline,
   type Container,
   type Deployment,
   type K8sObject,
@@ -235,20 +234,16 @@ describe('the Helm chart: one history per service', () => {
       for (const user of Object.values(values.valkey.auth.aclUsers)) assert.equal(user.password, undefined);
     });
 
-    it("should render the service's part through this chart: Redis at Valkey's Service, scaled by the HPA", async () => {
-      const folder = await mkdtemp(join(tmpdir(), 'fraud-umbrella-'));
-      try {
-        const file = join(folder, 'fraud-scoring-values.yaml');
-        await writeFile(file, stringify(values['fraud-scoring']));
-        const objects = await renderChart({ valueFiles: [file] });
-        const service = serviceOf(objects);
-        assert.equal(envValue(service, 'FRAUD_STATE_STORE'), 'redis');
-        assert.equal(new URL(envValue(service, 'FRAUD_REDIS_URL') ?? '').hostname, values.valkey.fullnameOverride);
-        assert.deepEqual(service.env?.find((variable) => variable.name === 'FRAUD_REDIS_PASSWORD')?.valueFrom?.secretKeyRef, { name: 'fraud-valkey-users', key: 'default' });
-        assert.equal(only(objects, 'HorizontalPodAutoscaler').spec.minReplicas, 2);
-      } finally {
-        await rm(folder, { recursive: true, force: true });
-      }
+    it("should render the service through this chart as a dependency: Redis at Valkey's Service, the password from the Secret, scaled by the HPA", async function () {
+      this.timeout(60_000);
+      const { objects, notes } = await renderUmbrellaOffline(UMBRELLA);
+      const service = serviceOf(objects);
+      assert.equal(envValue(service, 'FRAUD_STATE_STORE'), 'redis');
+      assert.equal(new URL(envValue(service, 'FRAUD_REDIS_URL') ?? '').hostname, values.valkey.fullnameOverride);
+      assert.deepEqual(service.env?.find((variable) => variable.name === 'FRAUD_REDIS_PASSWORD')?.valueFrom?.secretKeyRef, { name: 'fraud-valkey-users', key: 'default' });
+      assert.equal(only(objects, 'HorizontalPodAutoscaler').spec.minReplicas, 2);
+      assert.equal(all(objects, 'PersistentVolumeClaim').length, 0, 'no snapshot claim with Redis');
+      assert.match(notes, /kubectl -n fraud create secret generic fraud-valkey-users \\\n\s+--from-literal=default="\$\(openssl rand -hex 24\)"/);
     });
   });
 });
