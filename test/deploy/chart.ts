@@ -8,6 +8,8 @@ import { runTool } from '../helpers/tools.js';
 
 /** The chart under test and its ci/ values files (one per supported setup). */
 export const CHART = join(packageRoot, 'deploy', 'helm', 'fraud-scoring');
+/** The umbrella chart: the service plus a Valkey server of its own. */
+export const UMBRELLA = join(packageRoot, 'deploy', 'helm', 'fraud-scoring-valkey');
 export const CI_VALUES = readdirSync(join(CHART, 'ci'))
   .filter((name) => name.endsWith('-values.yaml'))
   .sort();

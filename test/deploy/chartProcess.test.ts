@@ -1,10 +1,12 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { parse } from 'yaml';
 import { FraudClient, type TransactionInput } from '../../client/fraudClient.js';
+import { RedisServer } from '../helpers/redis.js';
 import { spawnService, type SpawnedService } from '../helpers/spawnService.js';
-import { container, only, renderChart, type RenderOptions } from './chart.js';
+import { container, only, renderChart, renderUmbrellaOffline, UMBRELLA, type K8sObject, type RenderOptions } from './chart.js';
 
 const DAY = 86_400;
 /** Where the chart mounts the snapshot volume in the pod. */
@@ -21,7 +23,11 @@ function at(id: number, day: number, second: number): TransactionInput {
  * snapshot volume's mount point moved to `volume` on this machine.
  */
 async function podEnvironment(options: RenderOptions, volume: string): Promise<Record<string, string>> {
-  const service = container(only(await renderChart(options), 'Deployment'), 'fraud-scoring');
+  return environmentOf(await renderChart(options), volume);
+}
+
+function environmentOf(objects: readonly K8sObject[], volume = ''): Record<string, string> {
+  const service = container(only(objects, 'Deployment'), 'fraud-scoring');
   const environment: Record<string, string> = {};
   for (const variable of service.env ?? []) {
     if (POD_NETWORK.has(variable.name) || variable.value === undefined) continue;
@@ -36,7 +42,7 @@ async function start(environment: Record<string, string>): Promise<{ service: Sp
   return { service, client: new FraudClient({ address: service.address, retry: { attempts: 1 } }) };
 }
 
-describe('the chart on a real process: a rollout keeps the embedded history', () => {
+describe('the chart on real processes', () => {
   let volume = '';
   before(async () => {
     volume = await mkdtemp(join(tmpdir(), 'fraud-claim-'));
@@ -65,6 +71,38 @@ describe('the chart on a real process: a rollout keeps the embedded history', ()
     } finally {
       next.client.close();
       assert.equal(await next.service.kill('SIGTERM'), 0);
+    }
+  });
+
+  it("should score on history with the umbrella chart's settings, against a redis-server configured as its Valkey", async function () {
+    this.timeout(120_000);
+    const password = 'umbrella-test-password';
+    const umbrella = parse(await readFile(join(UMBRELLA, 'values.yaml'), 'utf8')) as { valkey: { valkeyConfig: string } };
+    const server = await RedisServer.start({ password });
+    try {
+      for (const line of umbrella.valkey.valkeyConfig.split('\n').map((each) => each.trim())) {
+        if (line === '' || line.startsWith('#')) continue;
+        const [name = '', value = ''] = line.split(/\s+/);
+        assert.equal(await server.command('CONFIG', 'SET', name, value), 'OK', line);
+      }
+      assert.equal(await server.command('CONFIG', 'GET', 'maxmemory-policy'), JSON.stringify(['maxmemory-policy', 'noeviction']));
+      assert.equal(await server.command('CONFIG', 'GET', 'appendonly'), JSON.stringify(['appendonly', 'yes']));
+
+      const environment = environmentOf((await renderUmbrellaOffline(UMBRELLA)).objects);
+      const url = new URL(environment.FRAUD_REDIS_URL ?? '');
+      url.host = `127.0.0.1:${server.port}`;
+      // The Secret both sides read: Valkey's default user, the service's FRAUD_REDIS_PASSWORD.
+      const pod = await start({ ...environment, FRAUD_REDIS_URL: url.toString(), FRAUD_REDIS_PASSWORD: password });
+      try {
+        await pod.client.predict(at(21, 9, 36_000));
+        const answer = await pod.client.predict(at(22, 9, 40_000), { explain: true });
+        assert.equal(answer.features.CUSTOMER_ID_NB_TX_1DAY_WINDOW, 2);
+      } finally {
+        pod.client.close();
+        assert.equal(await pod.service.kill('SIGTERM'), 0);
+      }
+    } finally {
+      await server.stop();
     }
   });
 });

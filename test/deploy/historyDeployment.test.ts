@@ -13,13 +13,12 @@ import {
   renderChartError,
   renderNotes,
   renderUmbrellaOffline,
+  UMBRELLA,
   type Container,
   type Deployment,
   type K8sObject,
 } from './chart.js';
 
-/** The umbrella chart: the service plus a Valkey server of its own. */
-const UMBRELLA = join(packageRoot, 'deploy', 'helm', 'fraud-scoring-valkey');
 /** Values files outside ci/ that run the chart: they must render too. */
 const OTHER_VALUES = [join(packageRoot, 'deploy', 'minikube', 'values.yaml'), join(packageRoot, 'deploy', 'e2e', 'values-lakefs.yaml')];
 
