@@ -1,3 +1,4 @@
+import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -72,4 +73,21 @@ export function fetched(files: ModelFiles, options: { keepSha?: boolean } = {}):
     revision: 'test',
     source: 'file:///test',
   };
+}
+
+/**
+ * How far probabilities may be from the committed answers: those were computed
+ * by onnxruntime on the machine that generated them, and a matrix product or a
+ * sum may differ in its last bits on another CPU (vector kernels, fused
+ * multiply-adds). Float32 carries about 6e-8 near 1.
+ */
+export const ANSWER_TOLERANCE = 1e-6;
+
+/** Asserts two probability vectors have the same length and values within ANSWER_TOLERANCE. */
+export function assertProbabilitiesClose(actual: readonly number[], expected: readonly number[], message: string): void {
+  assert.equal(actual.length, expected.length, `${message}: ${actual.length} probabilities, expected ${expected.length}`);
+  expected.forEach((wanted, index) => {
+    const got = actual[index] as number;
+    assert.ok(Math.abs(got - wanted) <= ANSWER_TOLERANCE, `${message}: probability ${index} is ${got}, expected ${wanted} (tolerance ${ANSWER_TOLERANCE})`);
+  });
 }
