@@ -47,13 +47,18 @@ export interface VectorTransaction {
   readonly tx_datetime?: string;
 }
 
+/** A transaction of a history vector and what scoring it must give. */
+export interface VectorTransactionEvent {
+  readonly transaction: VectorTransaction;
+  readonly expected?: Readonly<Record<string, number>>;
+  readonly expected_error?: 'late';
+  readonly expected_duplicate?: boolean;
+}
+
 export type VectorEvent =
-  | {
-      readonly transaction: VectorTransaction;
-      readonly expected?: Readonly<Record<string, number>>;
-      readonly expected_error?: 'late';
-      readonly expected_duplicate?: boolean;
-    }
+  | VectorTransactionEvent
+  /** One call with several transactions, all or nothing: with a late one, none is recorded. */
+  | { readonly batch: readonly VectorTransactionEvent[] }
   | {
       readonly outcome: {
         readonly transaction_id: number;

@@ -30,14 +30,25 @@ export interface Reconciled {
  * - The terminal counts a transaction unless it is late, or the index shows
  *   the id was recorded at this terminal first. A count the id set vouches
  *   for ('counted') is kept: the index entry can then only be a concurrent
- *   call's that reached the index first and the terminal second.
+ *   call's that reached the index first and the terminal second. The set
+ *   vouches only for ids whose event time is at or after `idSetHorizon`
+ *   (the terminal's watermark before the call minus the lateness): an id
+ *   first recorded earlier may have left it.
  */
-export function reconcile(event: TransactionEvent, customer: CustomerReply['status'], terminal: TerminalCount, recorded: IndexEntry | undefined): Reconciled {
+export function reconcile(
+  event: TransactionEvent,
+  customer: CustomerReply['status'],
+  terminal: TerminalCount,
+  recorded: IndexEntry | undefined,
+  idSetHorizon: number,
+): Reconciled {
   const repeat = customer !== 'new' && recorded?.customerId === event.customerId && recorded.terminalId === event.terminalId;
   const late = customer === 'late' && !repeat;
   const counted = terminal !== 'seen';
   let takeBack: TakeBack | undefined;
   if (late && counted) takeBack = 'late';
-  else if (!late && terminal === 'counted_unsure' && recorded?.terminalId === event.terminalId) takeBack = 'repeat';
-  return { late, duplicate: repeat || (customer === 'duplicate' && !counted), takeBack, forgetIndex: late && recorded === undefined };
+  // The id set vouches only for ids at or after its horizon: an id reused by another card after its first recording left the set is unsure too.
+  else if (!late && recorded?.terminalId === event.terminalId && (terminal === 'counted_unsure' || (counted && recorded.time < idSetHorizon))) takeBack = 'repeat';
+  // A customer that has the id, at a terminal that had it (seen, or taken back as a repeat): a retry of a reuse.
+  return { late, duplicate: repeat || (customer === 'duplicate' && (!counted || takeBack === 'repeat')), takeBack, forgetIndex: late && recorded === undefined };
 }

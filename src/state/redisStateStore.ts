@@ -234,7 +234,7 @@ export class RedisStateStore implements StateStore {
       const terminal = decodeTerminalReply(replies[index * 3 + 1] as Buffer);
       const recorded = decodeIndexEntry(replies[index * 3 + 2] ?? null);
       if (takenBack !== undefined) correct(terminal.history, event.terminalId, takenBack);
-      const verdict = reconcile(event, customer.status, terminal.count, recorded);
+      const verdict = reconcile(event, customer.status, terminal.count, recorded, terminal.watermarkBefore - this.options.latenessSeconds);
       if (verdict.forgetIndex) forgets.push({ key: this.indexKey(event.id), value: indexValue(event.customerId, event.terminalId, event.time) });
       if (verdict.takeBack !== undefined) {
         this.options.onRepair?.(verdict.takeBack);

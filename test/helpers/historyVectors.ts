@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { eventTimeSeconds } from '../../src/features/eventClock.js';
 import { FeatureBuilder, type TransactionFields } from '../../src/features/featureBuilder.js';
 import type { TransactionHistory } from '../../src/features/entityHistory.js';
-import { isWindowFeature, type FeatureSpec, type HistoryVector, type VectorTransaction } from '../../src/features/featureSpec.js';
+import { isWindowFeature, type FeatureSpec, type HistoryVector, type VectorTransaction, type VectorTransactionEvent } from '../../src/features/featureSpec.js';
 import type { StateStore, TransactionEvent } from '../../src/state/stateStore.js';
 
 /** Values compare with the spec's tolerance. */
@@ -28,10 +28,26 @@ export function vectorEvent(transaction: VectorTransaction, spec: FeatureSpec): 
   };
 }
 
+/** Checks the features a scored transaction got against its event's expectations. */
+function checkScored(event: VectorTransactionEvent, seen: Scored | undefined, where: string): void {
+  assert.ok(seen !== undefined, `${where}: no history handed over`);
+  if (event.expected_duplicate !== undefined) assert.equal(seen.history.duplicate, event.expected_duplicate, `${where}: duplicate`);
+  for (const [name, expected] of Object.entries(event.expected ?? {})) {
+    const actual = seen.values[name];
+    assert.ok(actual !== undefined && Math.abs(actual - expected) <= TOLERANCE, `${where}: ${name} is ${actual}, expected ${expected}`);
+  }
+}
+
+interface Scored {
+  readonly values: Record<string, number>;
+  readonly history: TransactionHistory;
+}
+
 /**
  * Plays one history vector of models/feature-spec.json against a store (a
  * fresh one, with the vector's lateness) and checks every expectation: the
  * features of each scored transaction, refusals, duplicates, outcome statuses.
+ * A batch event is one call, all or nothing.
  */
 export async function playHistoryVector(vector: HistoryVector, spec: FeatureSpec, store: StateStore): Promise<void> {
   const names = [...spec.features.values()].filter(isWindowFeature).map((feature) => feature.name);
@@ -45,25 +61,27 @@ export async function playHistoryVector(vector: HistoryVector, spec: FeatureSpec
       assert.equal(result?.status, event.expected_status, `${where}: ${result?.message ?? ''}`);
       continue;
     }
-    let seen: { values: Record<string, number>; history: TransactionHistory } | undefined;
+    const events: readonly VectorTransactionEvent[] = 'batch' in event ? event.batch : [event];
+    const seen = new Map<number, Scored>();
     const late = await store.record(
-      [vectorEvent(event.transaction, spec)],
-      (_index, history) => {
-        seen = { values: builder.describe(vectorFields(event.transaction), history), history };
+      events.map((one) => vectorEvent(one.transaction, spec)),
+      (index, history) => {
+        seen.set(index, { values: builder.describe(vectorFields((events[index] as VectorTransactionEvent).transaction), history), history });
       },
       { allOrNothing: true },
     );
-    if (event.expected_error === 'late') {
-      assert.equal(late.length, 1, `${where}: should be refused as late`);
-      assert.equal(seen, undefined, `${where}: a late transaction must not be scored`);
+    const expectedLate = events.flatMap((one, index) => (one.expected_error === 'late' ? [index] : []));
+    assert.deepEqual(
+      late.map((refused) => refused.index),
+      expectedLate,
+      `${where}: refused as late ${JSON.stringify(late.map((refused) => refused.index))}, expected ${JSON.stringify(expectedLate)}`,
+    );
+    if (expectedLate.length > 0) {
+      assert.deepEqual([...seen.keys()], [], `${where}: nothing of a call with a late transaction may be scored or recorded`);
       continue;
     }
-    assert.deepEqual(late, [], `${where}: refused as late`);
-    assert.ok(seen !== undefined, `${where}: no history handed over`);
-    if (event.expected_duplicate !== undefined) assert.equal(seen.history.duplicate, event.expected_duplicate, `${where}: duplicate`);
-    for (const [name, expected] of Object.entries(event.expected ?? {})) {
-      const actual = seen.values[name];
-      assert.ok(actual !== undefined && Math.abs(actual - expected) <= TOLERANCE, `${where}: ${name} is ${actual}, expected ${expected}`);
-    }
+    events.forEach((one, index) => {
+      checkScored(one, seen.get(index), 'batch' in event ? `${where}, batch entry ${index}` : where);
+    });
   }
 }

@@ -7,6 +7,9 @@ const event: TransactionEvent = { id: 7n, customerId: 1n, terminalId: 2n, amount
 const sameEntity: IndexEntry = { customerId: 1n, terminalId: 2n, time: event.time };
 const otherTerminal: IndexEntry = { customerId: 1n, terminalId: 3n, time: event.time };
 const otherCustomerSameTerminal: IndexEntry = { customerId: 9n, terminalId: 2n, time: event.time };
+/** The id set's horizon: the terminal's watermark before the call (here the event's time) minus a lateness of an hour. */
+const horizon = event.time - 3_600;
+const otherCustomerSameTerminalBeforeTheHorizon: IndexEntry = { customerId: 9n, terminalId: 2n, time: horizon - 1 };
 
 type Row = [string, CustomerReply['status'], TerminalCount, IndexEntry | undefined, Reconciled];
 
@@ -20,6 +23,9 @@ describe('reconciling the customer, terminal and index answers of one transactio
     ['a retry later than the lateness: never late, counted nowhere', 'late', 'counted_unsure', sameEntity, { late: false, duplicate: true, takeBack: 'repeat', forgetIndex: false }],
     ['a retry the id set forgot (customer within the lateness)', 'duplicate', 'counted_unsure', sameEntity, { late: false, duplicate: true, takeBack: 'repeat', forgetIndex: false }],
     ['an id first recorded at this terminal by another customer, forgotten by the id set', 'new', 'counted_unsure', otherCustomerSameTerminal, { late: false, duplicate: false, takeBack: 'repeat', forgetIndex: false }],
+    ['an id first recorded at this terminal by another customer before the id set\'s horizon, reused within it', 'new', 'counted', otherCustomerSameTerminalBeforeTheHorizon, { late: false, duplicate: false, takeBack: 'repeat', forgetIndex: false }],
+    ['an id first recorded at this terminal by another customer at the id set\'s horizon: the set vouches for the count', 'new', 'counted', { ...otherCustomerSameTerminalBeforeTheHorizon, time: horizon }, { late: false, duplicate: false, takeBack: undefined, forgetIndex: false }],
+    ['a retry of a reuse whose first recording at this terminal left the id set: a duplicate', 'duplicate', 'counted', otherCustomerSameTerminalBeforeTheHorizon, { late: false, duplicate: true, takeBack: 'repeat', forgetIndex: false }],
     ['the same id at another terminal: counted there, not a duplicate', 'duplicate', 'counted', otherTerminal, { late: false, duplicate: false, takeBack: undefined, forgetIndex: false }],
     // Two replicas racing the same new transaction, the other one's index write first:
     ['race: this call reached the customer first (new) and the index second', 'new', 'counted', sameEntity, { late: false, duplicate: false, takeBack: undefined, forgetIndex: false }],
@@ -27,7 +33,7 @@ describe('reconciling the customer, terminal and index answers of one transactio
   ];
   for (const [what, customer, terminal, recorded, expected] of rows) {
     it(`should reconcile ${what}`, () => {
-      assert.deepEqual(reconcile(event, customer, terminal, recorded), expected);
+      assert.deepEqual(reconcile(event, customer, terminal, recorded, horizon), expected);
     });
   }
 });

@@ -22,6 +22,17 @@ HISTORY_VECTORS: list[dict[str, Any]] = RAW_SPEC["history_vectors"]
 TOLERANCE = 1e-9  # the spec's tolerance for history vectors
 
 
+def _check_transaction(event: dict[str, Any], result: dict[str, Any], where: str) -> None:
+    if "expected_error" in event:
+        assert result == {"error": event["expected_error"]}, where
+        return
+    assert "error" not in result, f"{where}: {result}"
+    if "expected_duplicate" in event:
+        assert result["duplicate"] is event["expected_duplicate"], where
+    for name, expected in event.get("expected", {}).items():
+        assert result["features"][name] == pytest.approx(expected, abs=TOLERANCE), f"{where} {name}"
+
+
 @pytest.mark.parametrize("vector", HISTORY_VECTORS, ids=[v["name"] for v in HISTORY_VECTORS])
 def test_reference_passes_the_history_vector(vector: dict[str, Any], spec: FeatureSpec) -> None:
     results = run_history_vector(vector, spec.windows, spec.epoch)
@@ -29,15 +40,17 @@ def test_reference_passes_the_history_vector(vector: dict[str, Any], spec: Featu
         where = f"event {index}"
         if "outcome" in event:
             assert result == {"status": event["expected_status"]}, where
-            continue
-        if "expected_error" in event:
-            assert result == {"error": event["expected_error"]}, where
-            continue
-        assert "error" not in result, where
-        if "expected_duplicate" in event:
-            assert result["duplicate"] is event["expected_duplicate"], where
-        for name, expected in event.get("expected", {}).items():
-            assert result["features"][name] == pytest.approx(expected, abs=TOLERANCE), f"{where} {name}"
+        elif "batch" in event:
+            refused = any("expected_error" in entry for entry in event["batch"])
+            for position, (entry, one) in enumerate(zip(event["batch"], result["batch"], strict=True)):
+                if refused and "expected_error" not in entry:
+                    assert one == {"error": "refused"}, (
+                        f"{where}, batch entry {position}: recorded in a refused batch"
+                    )
+                else:
+                    _check_transaction(entry, one, f"{where}, batch entry {position}")
+        else:
+            _check_transaction(event, result, where)
 
 
 def test_history_vectors_cover_every_history_feature_and_status(spec: FeatureSpec) -> None:

@@ -178,6 +178,31 @@ class HistoryState:
         self.by_id.setdefault(transaction_id, x)
         return Scored(late=False, duplicate=duplicate, features=self.features(x))
 
+    def batch(self, transactions: Sequence[tuple[int, int, int, float, int]]) -> list[Scored] | None:
+        """Record and score a batch, all or nothing: in request order, each transaction's
+        lateness checked against its customer's watermark with the batch's own earlier
+        transactions included. When any is late, nothing is recorded and None is returned
+        (`late_in_batch` says which)."""
+        if self.late_in_batch(transactions):
+            return None
+        return [self.transaction(*transaction) for transaction in transactions]
+
+    def late_in_batch(self, transactions: Sequence[tuple[int, int, int, float, int]]) -> list[int]:
+        """Positions of the batch's late transactions (not duplicates of recorded ones)."""
+        newest = dict(self.watermarks)
+        late: list[int] = []
+        for position, (transaction_id, customer_id, terminal_id, _, time) in enumerate(transactions):
+            watermark = newest.get(customer_id)
+            if watermark is None or time >= watermark - self.lateness_micros:
+                newest[customer_id] = time if watermark is None else max(watermark, time)
+                continue
+            duplicate = any(
+                o.transaction_id == transaction_id for o in self.by_customer[customer_id]
+            ) and any(o.transaction_id == transaction_id for o in self.by_terminal[terminal_id])
+            if not duplicate:
+                late.append(position)
+        return late
+
     def outcome(self, transaction_id: int, outcome: str, known_at: int) -> OutcomeStatus:
         """Record one fraud outcome; its status per the rules."""
         recorded = self.by_id.get(transaction_id)
@@ -279,28 +304,48 @@ def _fraud_streak(in_window: list[RecordedTransaction], frauds: list[bool]) -> i
 # --- history vectors ----------------------------------------------------------------
 
 
+def _vector_transaction(t: Mapping[str, Any], epoch: datetime) -> tuple[int, int, int, float, int]:
+    return (
+        int(t["transaction_id"]),
+        int(t["customer_id"]),
+        int(t["terminal_id"]),
+        float(t["tx_amount"]),
+        event_micros(t, epoch, "tx_time_seconds", "tx_datetime"),
+    )
+
+
+def _scored_result(scored: Scored) -> dict[str, Any]:
+    return {"error": "late"} if scored.late else {"duplicate": scored.duplicate, "features": scored.features}
+
+
 def run_history_vector(
     vector: Mapping[str, Any], windows: Sequence[WindowFeature], epoch: datetime
 ) -> list[dict[str, Any]]:
     """Apply a spec history vector's events; one result per event:
     transactions -> {'error': 'late'} or {'duplicate': bool, 'features': {...}},
-    outcomes -> {'status': ...}."""
+    outcomes -> {'status': ...}, batches -> {'batch': [one per transaction]} where a
+    refused batch gives {'error': 'late'} for its late transactions and
+    {'error': 'refused'} for the others (not recorded)."""
     state = HistoryState(windows, int(vector["lateness_seconds"]) * MICROS_PER_SECOND)
     results: list[dict[str, Any]] = []
     for event in vector["events"]:
         if "transaction" in event:
-            t = event["transaction"]
-            scored = state.transaction(
-                int(t["transaction_id"]),
-                int(t["customer_id"]),
-                int(t["terminal_id"]),
-                float(t["tx_amount"]),
-                event_micros(t, epoch, "tx_time_seconds", "tx_datetime"),
-            )
             results.append(
-                {"error": "late"}
-                if scored.late
-                else {"duplicate": scored.duplicate, "features": scored.features}
+                _scored_result(state.transaction(*_vector_transaction(event["transaction"], epoch)))
+            )
+        elif "batch" in event:
+            transactions = [_vector_transaction(entry["transaction"], epoch) for entry in event["batch"]]
+            late = state.late_in_batch(transactions)
+            scored = state.batch(transactions)
+            results.append(
+                {
+                    "batch": [
+                        {"error": "late" if position in late else "refused"}
+                        for position in range(len(transactions))
+                    ]
+                    if scored is None
+                    else [_scored_result(one) for one in scored]
+                }
             )
         else:
             o = event["outcome"]
