@@ -88,7 +88,10 @@ describe('customer and terminal history over a real socket (embedded store)', ()
     await client.predict(at(1321, 509, 9004, 30));
     const before = sample(await scrape(service.service.metricsPort), 'fraud_state_refused_transactions_total{reason="late"}') ?? 0;
     const late = await client.predictScenario(at(1322, 509, 9004, 29));
-    assert.ok(late.prediction.length > 0);
+    // Scored as any transaction with the same fields: the scenario model reads no history.
+    const twin = await client.predictScenario(at(1326, 599, 9014, 29));
+    assert.deepEqual([late.prediction, late.classId, late.probabilities], [twin.prediction, twin.classId, twin.probabilities]);
+    assert.equal(late.probabilities.length, 4);
     assert.equal(sample(await scrape(service.service.metricsPort), 'fraud_state_refused_transactions_total{reason="late"}'), before + 1);
     const next = await client.predict(at(1323, 509, 9004, 30, 40_000), { explain: true });
     assert.equal(next.features.CUSTOMER_ID_NB_TX_7DAY_WINDOW, 2, 'the late transaction was not recorded');
@@ -96,10 +99,17 @@ describe('customer and terminal history over a real socket (embedded store)', ()
 
   it('should answer a retry whenever it comes: a duplicate is never late', async () => {
     const { client } = service;
-    await client.predict(at(1311, 508, 9004, 30));
+    const original = await client.predict(at(1311, 508, 9004, 30), { explain: true });
     await client.predict(at(1312, 508, 9004, 33));
+    // Three days behind its customer: scored from the history as kept (history.rules, duplicates), where day 30
+    // is folded and holds the original, which the retry's own count adds to; every other feature is the original's.
     const retry = await client.predict(at(1311, 508, 9004, 30), { explain: true });
-    assert.ok(retry.features.CUSTOMER_ID_NB_TX_1DAY_WINDOW !== undefined);
+    const counts = ['CUSTOMER_ID_NB_TX_1DAY_WINDOW', 'CUSTOMER_ID_NB_TX_7DAY_WINDOW', 'CUSTOMER_ID_NB_TX_30DAY_WINDOW'];
+    assert.deepEqual(
+      counts.map((name) => [original.features[name], retry.features[name]]),
+      counts.map(() => [1, 2]),
+    );
+    assert.deepEqual({ ...retry.features, ...Object.fromEntries(counts.map((name) => [name, 1])) }, original.features);
     const later = await client.predict(at(1313, 508, 9004, 33, 37_000), { explain: true });
     assert.equal(later.features.CUSTOMER_ID_NB_TX_7DAY_WINDOW, 3, 'the retry was not recorded again');
   });

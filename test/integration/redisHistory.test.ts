@@ -100,11 +100,17 @@ describe('customer and terminal history over a real socket (Redis store, a real 
 
   it('should answer a retry whenever it comes: a duplicate is never late, and counts nowhere again', async () => {
     const { client } = service;
-    await client.predict(at(1311, 508, 9005, 30));
+    const original = await client.predict(at(1311, 508, 9005, 30), { explain: true });
     await client.predict(at(1312, 508, 9005, 33));
-    // Three days behind its customer: scored from the history as kept (the spec leaves its features open).
+    // Three days behind its customer: scored from the history as kept (history.rules, duplicates), where day 30
+    // is folded and holds the original, which the retry's own count adds to; every other feature is the original's.
     const retry = await client.predict(at(1311, 508, 9005, 30), { explain: true });
-    assert.ok(retry.features.CUSTOMER_ID_NB_TX_1DAY_WINDOW !== undefined);
+    const counts = ['CUSTOMER_ID_NB_TX_1DAY_WINDOW', 'CUSTOMER_ID_NB_TX_7DAY_WINDOW', 'CUSTOMER_ID_NB_TX_30DAY_WINDOW'];
+    assert.deepEqual(
+      counts.map((name) => [original.features[name], retry.features[name]]),
+      counts.map(() => [1, 2]),
+    );
+    assert.deepEqual({ ...retry.features, ...Object.fromEntries(counts.map((name) => [name, 1])) }, original.features);
     const later = await client.predict(at(1313, 508, 9005, 33, 37_000), { explain: true });
     assert.equal(later.features.CUSTOMER_ID_NB_TX_7DAY_WINDOW, 3, 'the retry was not recorded again for its customer');
     const terminal = await client.predict(at(1314, 509, 9005, 38), { explain: true });

@@ -141,14 +141,28 @@ describe('the Redis store against the embedded one (same calls, same answers)', 
         amount: 1 + Math.floor(next() * 100),
         time: START + 3000 + Math.floor(next() * 600),
       }));
-      let recorded = 0;
+      // The cap's rule, played alongside: past the cap the earliest in event time (the first recorded among
+      // equals) folds into its day and counts from then on as though it came before every transaction of that day.
+      const recent: TransactionEvent[] = [];
+      let folded = 0;
       for (let start = 0; start < total; start += 50) {
         const step = { batch: events.slice(start, start + 50), allOrNothing: true };
         const expected = (await play(memory, step)) as { late: unknown[]; seen: { features: Record<string, number> }[] };
         assert.deepEqual(await play(store, step), expected, `batch at ${start}`);
-        recorded += step.batch.length;
-        // Folded or kept exactly, every transaction of the day still counts.
-        assert.ok((expected.seen.at(-1)?.features.CUSTOMER_ID_NB_TX_1DAY_WINDOW ?? 0) <= recorded);
+        let lastFolded = false;
+        for (const event of step.batch) {
+          recent.push(event);
+          if (recent.length <= MAX_RECENT_TRANSACTIONS) continue;
+          const earliest = recent.reduce((best, each, index) => (each.time < (recent[best] as TransactionEvent).time ? index : best), 0);
+          lastFolded = recent.splice(earliest, 1)[0] === event;
+          folded++;
+        }
+        // Folded or kept exactly, every transaction of the day still counts: itself, the folded ones (itself again
+        // when it was the one folded: the rule's letter), and the other kept ones up to its time.
+        const last = step.batch.at(-1) as TransactionEvent;
+        const counted = folded + recent.filter((each) => each.time <= last.time).length + (lastFolded ? 1 : 0);
+        assert.equal(expected.seen.length, step.batch.length, `batch at ${start}: every transaction scored`);
+        assert.equal(expected.seen.at(-1)?.features.CUSTOMER_ID_NB_TX_1DAY_WINDOW, counted, `batch at ${start}`);
       }
       const last: TransactionEvent = { id: BigInt(total + 1), customerId: 1n, terminalId: 9n, amount: 5, time: START + 3600 };
       const final = (await play(memory, { batch: [last], allOrNothing: true })) as { seen: { features: Record<string, number> }[] };
