@@ -158,6 +158,46 @@ def test_offline_on_edge_cases(spec: FeatureSpec) -> None:
     assert streak.iloc[-3:, 0].tolist() == [4.0, 4.0, 2.0]
 
 
+def test_offline_at_the_exact_second_a_delay_or_a_day_ends(spec: FeatureSpec) -> None:
+    """Transactions at the second an outcome becomes known (fraud time + delay), the
+    second before, and at the first and last second of a day: the vectorised pipeline
+    equals the reference there, for the spec's 7-day delay and a second either side."""
+    day = 86_400
+    rows = [
+        (2, 0, 1, 1, 10.0, 1),
+        (2, 86_399, 2, 1, 10.0, 1),
+        (3, 0, 3, 1, 10.0, 1),
+        (3, 100, 4, 1, 10.0, 1),
+        (9, 86_398, 5, 1, 1.0, 0),
+        (9, 86_399, 6, 1, 1.0, 0),
+        (10, 0, 7, 1, 1.0, 0),
+        (10, 99, 8, 1, 1.0, 0),
+        (10, 100, 9, 1, 1.0, 0),
+        (11, 86_399, 10, 2, 5.0, 0),
+        (12, 0, 10, 2, 6.0, 0),
+        (18, 86_399, 10, 2, 7.0, 0),
+        (19, 0, 10, 2, 8.0, 0),
+    ]
+    stream = pd.DataFrame(
+        [(i, d * day + s, c, t, a, f) for i, (d, s, c, t, a, f) in enumerate(rows)],
+        columns=["TRANSACTION_ID", "TX_TIME_SECONDS", "CUSTOMER_ID", "TERMINAL_ID", "TX_AMOUNT", "TX_FRAUD"],
+    )
+    for delay in (7 * day - 1, 7 * day, 7 * day + 1, 8 * day):
+        _offline_vs_reference(stream, spec, delay)
+    names = [
+        "TERMINAL_ID_FRAUD_STREAK_LATEST_30DAY_WINDOW",
+        "TERMINAL_ID_FRAUD_STREAK_30DAY_WINDOW",
+        "CUSTOMER_ID_NB_TX_7DAY_WINDOW",
+    ]
+    features = compute_features(stream, spec, names, outcome_delay_seconds=7 * day)
+    # Day 2's last fraud is known at 9d 23:59:59 exactly: the latest streak takes day 2 then, not a
+    # second before; day 3's frauds (00:00:00 and 00:01:40) are all known at 10d 00:01:40, not before.
+    assert features[names[0]].iloc[4:9].tolist() == [0.0, 2.0, 2.0, 2.0, 4.0]
+    assert features[names[1]].iloc[6:9].tolist() == [2.0, 2.0, 2.0]
+    # Customer windows are whole days: 11d 23:59:59 is not in day 18's 7 days, 12d 00:00:00 is.
+    assert features[names[2]].iloc[9:13].tolist() == [1.0, 2.0, 2.0, 2.0]
+
+
 def test_offline_refuses_a_stream_out_of_time_order(spec: FeatureSpec) -> None:
     stream = pd.DataFrame(
         {
