@@ -67,6 +67,41 @@ describe('request decoding: malformed bodies, merges and well-known types', () =
     });
   }
 
+  /**
+   * A transaction whose field `field` claims 20 bytes where 2 are left in the
+   * transaction; the request goes on after it (an unknown field 15), so the
+   * length does not run past the request: only past its own message, whose
+   * following bytes it would otherwise read as its own.
+   */
+  function overrunning(field: number): number[] {
+    return [...IDS, ...AMOUNT, ...wire.tag(field, 2), ...wire.varint(20), 0x08, 0x01];
+  }
+  const AFTER = wire.bytesField(15, new Array<number>(40).fill(0));
+  const VALID = [...IDS, ...AMOUNT, ...TIME];
+  const nested: [string, string, number[], string, RegExp][] = [
+    ['a tx_datetime', PREDICT, [...predictRequest(overrunning(7)), ...AFTER], 'transaction', /is not valid protobuf: length 20 runs past the end of the message at byte 16$/],
+    ['a features entry', PREDICT, [...predictRequest(overrunning(8)), ...AFTER], 'transaction', /is not valid protobuf: length 20 runs past the end of the message at byte 16$/],
+    [
+      'a feature name, past its map entry',
+      PREDICT,
+      [...predictRequest([...VALID, ...wire.bytesField(8, [...wire.tag(1, 2), ...wire.varint(12), 0x61, 0x62, ...wire.doubleField(2, 1)])]), ...AFTER],
+      'transaction.features',
+      /is not valid protobuf: length 12 runs past the end of the message at byte 1$/,
+    ],
+    ["a batch item's tx_datetime", PREDICT_BATCH, [...wire.bytesField(1, VALID), ...wire.bytesField(1, overrunning(7)), ...AFTER], 'transactions[1]', /length 20 runs past the end of the message at byte 16$/],
+  ];
+  for (const [what, path, body, field, description] of nested) {
+    it(`should answer INVALID_ARGUMENT, naming the message, for the length of ${what} running past that message`, async () => {
+      const outcome = await callRaw(running.address, path, Uint8Array.from(body));
+      assert.equal(outcome.code, status.INVALID_ARGUMENT, `${status[outcome.code]}: ${outcome.details}`);
+      assert.deepEqual(
+        outcome.violations.map((violation) => [violation.field, description.test(violation.description)]),
+        [[field, true]],
+        JSON.stringify(outcome.violations),
+      );
+    });
+  }
+
   it('should log an undecodable request at debug and count it, by method', async () => {
     const before = sample(await scrape(running.service.metricsPort), 'fraud_grpc_undecodable_requests_total{method="PredictBatch"}') ?? 0;
     const outcome = await callRaw(running.address, PREDICT_BATCH, Uint8Array.from([0x0a, 0x05, 0x08]));
