@@ -249,6 +249,8 @@ export class FraudClient {
         const serviceError = error as ServiceError;
         // RESOURCE_EXHAUSTED is retried only with the service's retry hint (the
         // service is busy); without one it means the request itself is too big.
+        // DEADLINE_EXCEEDED is not retried: the caller's time for this call is
+        // spent, and the service may have scored (and recorded) it anyway.
         const hintMs = serviceError.code === status.RESOURCE_EXHAUSTED ? retryDelayOf(serviceError.metadata) : undefined;
         const retryable = serviceError.code === status.UNAVAILABLE || hintMs !== undefined;
         if (!retryable || attempt >= attempts) throw toCallError(serviceError);

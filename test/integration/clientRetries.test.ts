@@ -23,10 +23,10 @@ class FlakyServer {
   private readonly server = new Server();
   port = 0;
 
-  /** `failures` attempts of each transaction get `refusal` (UNAVAILABLE unless told otherwise). */
+  /** `failures` attempts of each transaction get `refusal` (UNAVAILABLE unless told otherwise; no answer at all when it gives undefined). */
   constructor(
     private readonly failures: number,
-    private readonly refusal: (attempt: number) => { code: status; details: string; metadata?: Metadata } = (attempt) => ({
+    private readonly refusal: (attempt: number) => { code: status; details: string; metadata?: Metadata } | undefined = (attempt) => ({
       code: status.UNAVAILABLE,
       details: `attempt ${attempt} refused by the test server`,
     }),
@@ -42,7 +42,8 @@ class FlakyServer {
         this.attempts.push({ transactionId, remainingMs });
         const seen = this.attempts.filter((attempt) => attempt.transactionId === transactionId).length;
         if (seen <= this.failures) {
-          callback(this.refusal(seen));
+          const refused = this.refusal(seen);
+          if (refused !== undefined) callback(refused);
           return;
         }
         callback(null, {
@@ -73,6 +74,11 @@ class FlakyServer {
 
   stop(): Promise<void> {
     return new Promise((stopped) => { this.server.tryShutdown(() => { stopped(); }); });
+  }
+
+  /** Stops at once, ending the calls it never answered. */
+  halt(): void {
+    this.server.forceShutdown();
   }
 }
 
@@ -159,6 +165,33 @@ describe('typed client retries against a real gRPC server that fails on purpose'
       await server.stop();
     }
   });
+  it('should not retry when its own deadline passes: one attempt, DEADLINE_EXCEEDED', async () => {
+    // The server never answers: the attempt ends at the client's deadline.
+    const server = new FlakyServer(Number.POSITIVE_INFINITY, () => undefined);
+    await server.start();
+    const client = new FraudClient({ address: `127.0.0.1:${server.port}`, deadlineMs: 200, retry: { attempts: 4, initialBackoffMs: 1, maxBackoffMs: 1 } });
+    try {
+      await assert.rejects(client.predict(input(8)), (error: unknown) => error instanceof FraudCallError && error.code === status.DEADLINE_EXCEEDED);
+      assert.equal(server.attemptsOf(8).length, 1);
+    } finally {
+      client.close();
+      server.halt();
+    }
+  });
+
+  it('should not retry DEADLINE_EXCEEDED answered by the server (a deadline passed on the way): one attempt', async () => {
+    const server = new FlakyServer(1, () => ({ code: status.DEADLINE_EXCEEDED, details: 'deadline exceeded upstream' }));
+    await server.start();
+    const client = new FraudClient({ address: `127.0.0.1:${server.port}`, retry: { attempts: 4, initialBackoffMs: 1, maxBackoffMs: 1 } });
+    try {
+      await assert.rejects(client.predict(input(9)), (error: unknown) => error instanceof FraudCallError && error.code === status.DEADLINE_EXCEEDED);
+      assert.equal(server.attemptsOf(9).length, 1);
+    } finally {
+      client.close();
+      await server.stop();
+    }
+  });
+
   it('should retry RESOURCE_EXHAUSTED that carries a retry hint (the service is busy)', async () => {
     const server = new FlakyServer(2, () => resourceExhausted(true));
     await server.start();
