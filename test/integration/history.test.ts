@@ -123,6 +123,22 @@ describe('customer and terminal history over a real socket (embedded store)', ()
     );
   });
 
+  it('should apply an outcome known at exactly the transaction\'s event time (to the millisecond), and refuse one a millisecond earlier', async () => {
+    const { client } = service;
+    const time = Date.parse('2018-05-21T10:00:00.250Z');
+    await client.predict({ transactionId: 1851, customerId: 1851, terminalId: 9851, txAmount: 10, txDatetime: new Date(time) });
+    const results = await client.reportOutcomes([
+      { transactionId: 1851, outcome: 'fraud', knownAt: new Date(time - 1) },
+      { transactionId: 1851, outcome: 'fraud', knownAt: new Date(time) },
+    ]);
+    assert.deepEqual(
+      results.map((result) => result.status),
+      [OutcomeStatus.OUTCOME_STATUS_BEFORE_TRANSACTION, OutcomeStatus.OUTCOME_STATUS_APPLIED],
+    );
+    const weekLater = await client.predict(at(1852, 1852, 9851, 58), { explain: true });
+    assert.deepEqual([weekLater.features.TERMINAL_ID_NB_TX_1DAY_WINDOW, weekLater.features.TERMINAL_ID_RISK_1DAY_WINDOW], [1, 1]);
+  });
+
   it('should count a reported fraud in terminal risk from its known_at on, and turn the answer to FRAUD', async () => {
     const { client } = service;
     // Two transactions at terminal 9100 on day 40; scored on day 48 its 1-day window is day 40.

@@ -117,6 +117,22 @@ describe('customer and terminal history over a real socket (Redis store, a real 
     assert.equal(terminal.features.TERMINAL_ID_NB_TX_7DAY_WINDOW, 1, 'nor for its terminal (day 30 once)');
   });
 
+  it('should apply an outcome known at exactly the transaction\'s event time (to the millisecond), and refuse one a millisecond earlier', async () => {
+    const { client } = service;
+    const time = Date.parse('2018-05-21T10:00:00.250Z');
+    await client.predict({ transactionId: 1861, customerId: 1861, terminalId: 9861, txAmount: 10, txDatetime: new Date(time) });
+    const results = await client.reportOutcomes([
+      { transactionId: 1861, outcome: 'fraud', knownAt: new Date(time - 1) },
+      { transactionId: 1861, outcome: 'fraud', knownAt: new Date(time) },
+    ]);
+    assert.deepEqual(
+      results.map((result) => result.status),
+      [OutcomeStatus.OUTCOME_STATUS_BEFORE_TRANSACTION, OutcomeStatus.OUTCOME_STATUS_APPLIED],
+    );
+    const weekLater = await client.predict(at(1862, 1862, 9861, 58), { explain: true });
+    assert.deepEqual([weekLater.features.TERMINAL_ID_NB_TX_1DAY_WINDOW, weekLater.features.TERMINAL_ID_RISK_1DAY_WINDOW], [1, 1]);
+  });
+
   it('should count a reported fraud in terminal risk from its known_at on, and answer each outcome of a batch', async () => {
     const { client } = service;
     await client.predictBatch([at(1401, 601, 9100, 40), at(1402, 602, 9100, 40, 40_000)]);
