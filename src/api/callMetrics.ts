@@ -1,7 +1,9 @@
 import { getChannelzHandlers, ServerInterceptingCall, status, type Deadline, type Server, type ServerInterceptor } from '@grpc/grpc-js';
+import { constants } from 'node:http2';
 import { performance } from 'node:perf_hooks';
 import { FraudServiceService } from '../gen/fraud/v1/fraud_service.js';
 import type { Metrics } from '../observability/metrics.js';
+import { http2StreamOf } from './callStream.js';
 
 const STATUS_NAMES: Readonly<Record<number, string>> = Object.fromEntries(
   Object.entries(status).filter(([, code]) => typeof code === 'number').map(([name, code]) => [code, name]),
@@ -21,8 +23,11 @@ type ChannelzGetServer = ReturnType<typeof getChannelzHandlers>['GetServer'];
  * interceptor outermost on the transport side sees the status of every call
  * a handler or another interceptor answers, and the end of every call.
  *
- * grpc-js answers some calls itself, below the interceptors, and then only
- * reports that the call ended. Those are told apart by what is known:
+ * A call the service reset (ENHANCE_YOUR_CALM: its answer was left unread too
+ * long, see rowAdmission.ts) was RESOURCE_EXHAUSTED for its client. grpc-js
+ * answers some calls itself, below the interceptors, and then only reports
+ * that the call ended; so does a call whose client reset it. Those are told
+ * apart by what is known:
  * - the deadline has passed: the client got DEADLINE_EXCEEDED (from grpc-js's
  *   timer or its own);
  * - the request had arrived, or the client reset the call while sending it:
@@ -35,14 +40,30 @@ type ChannelzGetServer = ReturnType<typeof getChannelzHandlers>['GetServer'];
  */
 export class CallMetrics {
   private routed = 0;
+  /** When the event loop last ran a timer: a call handled long after it may have waited that long to be read. */
+  private loopTurnedAt = performance.now();
+  private readonly loopClock: NodeJS.Timeout;
 
-  constructor(private readonly metrics: Metrics) {}
+  constructor(private readonly metrics: Metrics) {
+    this.loopClock = setInterval(() => {
+      this.loopTurnedAt = performance.now();
+    }, LOOP_CLOCK_MS);
+    this.loopClock.unref();
+  }
+
+  /** Stops the event-loop clock (the process is stopping). */
+  close(): void {
+    clearInterval(this.loopClock);
+  }
 
   readonly interceptor: ServerInterceptor = (method, call) => {
     this.routed++;
     const { metrics } = this;
     const label = methodLabel(method.path);
     const started = performance.now();
+    // How late the call may have been read: its headers may have waited while the loop was busy,
+    // and its client's deadline is earlier than the one grpc-js computed from them by as much.
+    const lateMs = Math.max(0, started - this.loopTurnedAt - LOOP_CLOCK_MS);
     metrics.rpcInFlight.inc();
     let code: number | undefined;
     let requestArrived = false;
@@ -65,7 +86,10 @@ export class CallMetrics {
           onCancel: () => {
             if (ended) return;
             ended = true;
-            const final = (closedWithoutRequest ? undefined : code) ?? endedUnanswered(call.getDeadline(), requestArrived || closedWithoutRequest);
+            const final =
+              http2StreamOf(call)?.rstCode === constants.NGHTTP2_ENHANCE_YOUR_CALM
+                ? status.RESOURCE_EXHAUSTED
+                : ((closedWithoutRequest ? undefined : code) ?? endedUnanswered(call.getDeadline(), requestArrived || closedWithoutRequest, lateMs));
             metrics.rpcRequests.labels(label, STATUS_NAMES[final] ?? String(final)).inc();
             metrics.rpcDuration.labels(label).observe((performance.now() - started) / 1000);
             metrics.rpcInFlight.dec();
@@ -102,14 +126,17 @@ export class CallMetrics {
 /**
  * A client that gives up at its deadline resets the call; the server sees the
  * reset a little before its own deadline, which is later by the time the
- * request took to arrive. Resets this close to the deadline count as the
- * client saw them: DEADLINE_EXCEEDED.
+ * request took to arrive, and by the time the call waited to be read while
+ * the event loop was busy (`lateMs`). Resets this close to the deadline count
+ * as the client saw them: DEADLINE_EXCEEDED.
  */
 const DEADLINE_SLACK_MS = 50;
+/** How often the event-loop clock ticks: precise enough for the slack, and cheap. */
+const LOOP_CLOCK_MS = 10;
 
-/** The status the client of a call that ended with no status from the service got. */
-function endedUnanswered(deadline: Deadline, requestArrived: boolean): status {
-  if (deadlinePassed(deadline, DEADLINE_SLACK_MS)) return status.DEADLINE_EXCEEDED;
+/** The status the client of a call that ended with no status from the service (or was reset by it) got. */
+function endedUnanswered(deadline: Deadline, requestArrived: boolean, lateMs: number): status {
+  if (deadlinePassed(deadline, DEADLINE_SLACK_MS + lateMs)) return status.DEADLINE_EXCEEDED;
   return requestArrived ? status.CANCELLED : status.RESOURCE_EXHAUSTED;
 }
 

@@ -1,7 +1,8 @@
 import { Client, credentials, Metadata, status, type ServiceError } from '@grpc/grpc-js';
 import assert from 'node:assert/strict';
 import { connect, type IncomingHttpHeaders } from 'node:http2';
-import { PredictBatchRequest, Transaction } from '../../src/gen/fraud/v1/fraud_service.js';
+import { performance } from 'node:perf_hooks';
+import { PredictBatchRequest, PredictRequest, Transaction } from '../../src/gen/fraud/v1/fraud_service.js';
 import { callRaw } from '../helpers/rawBytes.js';
 import { sample, scrape } from '../helpers/scrape.js';
 import { startTestService, transaction, type TestService } from '../helpers/testService.js';
@@ -12,6 +13,11 @@ const BATCH = PredictBatchRequest.encode({
   transactions: Array.from({ length: 10_000 }, (_, index) =>
     Transaction.fromPartial({ transactionId: BigInt(index), customerId: 1n, terminalId: 1n, txAmount: index % 300, txTimeSeconds: 3600n, features: {} }),
   ),
+}).finish();
+
+const PREDICT = PredictRequest.encode({
+  explain: false,
+  transaction: Transaction.fromPartial({ transactionId: 1n, customerId: 1n, terminalId: 1n, txAmount: 10, txTimeSeconds: 3600n, features: {} }),
 }).finish();
 
 function count(text: string, method: string, code: string): number {
@@ -54,6 +60,32 @@ async function statusWithTimeout(address: string, timeout: string): Promise<stri
     stream.end(framed(BATCH));
     await new Promise((resolveClose) => stream.once('close', resolveClose));
     return code;
+  } finally {
+    session.destroy();
+  }
+}
+
+/**
+ * A Predict with a 100 ms grpc-timeout that reaches a service busy for 150 ms
+ * (this process's event loop, which runs the service, is held that long) and
+ * whose client has given up by then: the service reads the call and its
+ * reset together, long before the deadline it computes from the header.
+ */
+async function expiredWhileBusy(address: string): Promise<void> {
+  const session = connect(`http://${address}`);
+  session.on('error', () => undefined);
+  try {
+    await new Promise((resolveSettings) => session.once('remoteSettings', resolveSettings));
+    const stream = session.request({ ':method': 'POST', ':path': '/fraud.v1.FraudService/Predict', 'content-type': 'application/grpc', te: 'trailers', 'grpc-timeout': '100m' });
+    stream.on('error', () => undefined);
+    stream.end(framed(PREDICT));
+    const busyUntil = performance.now() + 150;
+    while (performance.now() < busyUntil) {
+      // The service's work, holding the event loop: nothing is read or sent meanwhile.
+    }
+    const closed = new Promise((resolveClose) => stream.once('close', resolveClose));
+    stream.close(0x8);
+    await closed;
   } finally {
     session.destroy();
   }
@@ -120,6 +152,18 @@ describe('call metrics count what clients saw', () => {
     });
     assert.equal(count(after, 'PredictBatch', 'DEADLINE_EXCEEDED') - count(before, 'PredictBatch', 'DEADLINE_EXCEEDED'), 3);
     assert.equal(count(after, 'PredictBatch', 'OK'), count(before, 'PredictBatch', 'OK'));
+  });
+
+  it('should count a call whose client gave up at its deadline while the service was busy as DEADLINE_EXCEEDED, not CANCELLED', async () => {
+    const before = await scrape(running.service.metricsPort);
+    await expiredWhileBusy(running.address);
+    const after = await waitFor('the expired call counted', async () => {
+      const text = await scrape(running.service.metricsPort);
+      return sample(text, 'fraud_grpc_requests_in_flight') === 0 && count(text, 'Predict', 'DEADLINE_EXCEEDED') + count(text, 'Predict', 'CANCELLED') > count(before, 'Predict', 'DEADLINE_EXCEEDED') + count(before, 'Predict', 'CANCELLED') ? text : undefined;
+    });
+    assert.equal(count(after, 'Predict', 'DEADLINE_EXCEEDED'), count(before, 'Predict', 'DEADLINE_EXCEEDED') + 1);
+    assert.equal(count(after, 'Predict', 'CANCELLED'), count(before, 'Predict', 'CANCELLED'));
+    assert.equal(count(after, 'Predict', 'OK'), count(before, 'Predict', 'OK'));
   });
 
   it('should count a call its client reset while sending the request as CANCELLED', async () => {
