@@ -82,7 +82,10 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
       }),
   );
 
-  const health = new ServingHealth({ '': ServingStatus.NOT_SERVING, [FRAUD_SERVICE_NAME]: ServingStatus.NOT_SERVING });
+  const health = new ServingHealth(
+    { '': ServingStatus.NOT_SERVING, [FRAUD_SERVICE_NAME]: ServingStatus.NOT_SERVING },
+    { watchLimits: config.healthWatches, metrics },
+  );
   let stopping = false;
   let serving = false;
   const setHealth = (ready: boolean): void => {
@@ -116,7 +119,7 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
   });
 
   const callMetrics = new CallMetrics(metrics);
-  const admission = new RowAdmission(config.rowsInFlight, metrics);
+  const admission = new RowAdmission({ ...config.rowsInFlight, unreadAnswerMs: config.unreadAnswerMs }, metrics);
   const server = createGrpcServer({
     fraudService: createFraudService({
       registry,
@@ -173,6 +176,8 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
       // a slow store) must not eat into the grace period.
       await Promise.all([drain(server, config.shutdownGraceMs, logger), ...watchers.map((watcher) => watcher.stop())]);
       registry.retireAll();
+      admission.close();
+      callMetrics.close();
       // After the drain: the last snapshot holds every transaction a call recorded.
       await state.snapshots?.stop();
       await state.store?.close();

@@ -7,8 +7,12 @@ import type { ServerReflection } from './serverReflection.js';
 import type { ServingHealth } from './servingHealth.js';
 import { FraudServiceService, type FraudServiceServer } from '../gen/fraud/v1/fraud_service.js';
 
-/** The message admission control counts as one row. */
-const ROW_TYPE = 'fraud.v1.Transaction';
+/**
+ * The messages admission control counts as one row: a transaction to score,
+ * an outcome to record (each has an answer of its own that a client may leave
+ * unread).
+ */
+const ROW_TYPES = ['fraud.v1.Transaction', 'fraud.v1.TransactionOutcome'];
 
 /** Limits of the transport, from the FRAUD_GRPC_* settings (see config.ts). */
 export interface GrpcTransportOptions {
@@ -34,7 +38,7 @@ export interface GrpcServerOptions extends GrpcTransportOptions {
 /** The gRPC server with its services: fraud scoring, health, reflection. */
 export function createGrpcServer(options: GrpcServerOptions): Server {
   // The API the server describes through reflection is the one it decodes (read once).
-  const decoding = new StrictDecoding(options.reflection.descriptorSet, ROW_TYPE);
+  const decoding = new StrictDecoding(options.reflection.descriptorSet, ROW_TYPES);
   // Transport side first: the call metrics see every status, admission refusals included.
   const interceptors: ServerInterceptor[] = [];
   if (options.callMetrics !== undefined) interceptors.push(options.callMetrics.interceptor);

@@ -114,17 +114,17 @@ export function checkRequest<T>(bytes: Buffer, shape: MessageShape, decoder: (by
 }
 
 /**
- * Strict request decoding for services of one descriptor set. `rowType` is
- * the message counted as a row (fraud.v1.Transaction) wherever a request
- * carries it.
+ * Strict request decoding for services of one descriptor set. `rowTypes` are
+ * the messages counted as a row each (fraud.v1.Transaction,
+ * fraud.v1.TransactionOutcome) wherever a request carries them.
  */
 export class StrictDecoding {
   private readonly schema: WireSchema;
   private readonly inputTypes: ReadonlyMap<string, string>;
 
-  constructor(descriptorSet: Uint8Array, rowType: string) {
+  constructor(descriptorSet: Uint8Array, rowTypes: readonly string[]) {
     const { file: files } = FileDescriptorSet.decode(descriptorSet);
-    this.schema = new WireSchema(files, rowType);
+    this.schema = new WireSchema(files, rowTypes);
     this.inputTypes = methodInputTypes(files);
   }
 

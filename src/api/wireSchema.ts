@@ -66,8 +66,8 @@ function wireTypeOf(type: FieldType): WireType {
 export class WireSchema {
   private readonly shapes = new Map<string, MessageShape>();
 
-  /** `rowType`: the message that counts as one row (one transaction) where a request carries it. */
-  constructor(files: readonly FileDescriptorProto[], rowType: string) {
+  /** `rowTypes`: the messages that count as one row each (a transaction, an outcome) where a request carries them. */
+  constructor(files: readonly FileDescriptorProto[], rowTypes: readonly string[]) {
     const links: [FieldShape, string][] = [];
     const rowFields = new Map<string, Map<number, FieldShape>>();
     const add = (message: DescriptorProto, prefix: string): void => {
@@ -89,7 +89,7 @@ export class WireSchema {
         fields.set(shape.number, shape);
         const typeName = (field.typeName ?? '').replace(/^\./, '');
         if (type === FieldType.TYPE_MESSAGE) links.push([shape, typeName]);
-        if (typeName === rowType) {
+        if (rowTypes.includes(typeName)) {
           const ofMessage = rowFields.get(fullName) ?? new Map<number, FieldShape>();
           ofMessage.set(shape.number, shape);
           rowFields.set(fullName, ofMessage);

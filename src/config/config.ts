@@ -31,6 +31,10 @@ export interface Config {
   };
   /** Admission control: transactions being scored or waiting for their client to read the answer. */
   readonly rowsInFlight: { readonly max: number; readonly maxPerConnection: number };
+  /** How long an answer may wait unread before its call is reset and its rows given back. */
+  readonly unreadAnswerMs: number;
+  /** Health Watch streams open at once, in the process and on one connection. */
+  readonly healthWatches: { readonly max: number; readonly maxPerConnection: number };
   /** GetModelInfo shows where models come from (store URLs) and the raw text of the last error. */
   readonly modelInfoDetails: boolean;
   readonly metrics: { readonly host: string; readonly port: number };
@@ -127,6 +131,9 @@ export const CONFIG_VARIABLES = [
   'FRAUD_MAX_ROWS_IN_FLIGHT',
   'FRAUD_MAX_ROWS_IN_FLIGHT_PER_CONNECTION',
   'FRAUD_MODEL_INFO_DETAILS',
+  'FRAUD_UNREAD_ANSWER_SECONDS',
+  'FRAUD_HEALTH_MAX_WATCHES',
+  'FRAUD_HEALTH_MAX_WATCHES_PER_CONNECTION',
 ] as const;
 
 /** Reads and checks the whole configuration; throws ConfigError on the first bad value. */
@@ -143,6 +150,8 @@ export function loadConfig(env: Env): Config {
       maxConnectionAgeGraceMs: seconds(env, 'FRAUD_GRPC_MAX_CONNECTION_AGE_GRACE_SECONDS', DEFAULT_MAX_CONNECTION_AGE_GRACE_SECONDS, 0, 3600),
     },
     rowsInFlight: rowsInFlight(env, maxBatchSize),
+    unreadAnswerMs: seconds(env, 'FRAUD_UNREAD_ANSWER_SECONDS', DEFAULT_UNREAD_ANSWER_SECONDS, 0.1, 3600),
+    healthWatches: healthWatches(env),
     modelInfoDetails: boolean(env, 'FRAUD_MODEL_INFO_DETAILS', false),
     metrics: {
       host: text(env, 'FRAUD_METRICS_HOST', '0.0.0.0'),
@@ -222,6 +231,18 @@ function redisKeyPrefix(env: Env, name: string): string {
  */
 export const DEFAULT_MAX_ROWS_IN_FLIGHT = 60_000;
 export const DEFAULT_MAX_ROWS_IN_FLIGHT_PER_CONNECTION = 10_000;
+/**
+ * Far longer than reading any answer takes (a 10,000-transaction answer is
+ * about 1.5 MB), and short enough that answers a client leaves unread give
+ * their rows back soon.
+ */
+export const DEFAULT_UNREAD_ANSWER_SECONDS = 10;
+/**
+ * Health Watch streams: plenty for probes and load balancers (one or two per
+ * connection); a stream costs about 13 KB, so the process's bound is about 13 MB.
+ */
+export const DEFAULT_HEALTH_MAX_WATCHES = 1000;
+export const DEFAULT_HEALTH_MAX_WATCHES_PER_CONNECTION = 10;
 /** Enough for ghz at c=64 on one connection; grpc-go and Envoy use 100 too. */
 export const DEFAULT_MAX_CONCURRENT_STREAMS = 100;
 /** Node's own default; admission control keeps scoring answers far below it. */
@@ -269,6 +290,16 @@ function rowsInFlight(env: Env, maxBatchSize: number): Config['rowsInFlight'] {
       'FRAUD_MAX_ROWS_IN_FLIGHT_PER_CONNECTION',
       `must be at least FRAUD_MAX_BATCH_SIZE (${maxBatchSize}), or a full batch could never be taken; got ${maxPerConnection}`,
     );
+  }
+  return { max, maxPerConnection };
+}
+
+/** The Watch stream limits; one connection's cannot exceed the whole. */
+function healthWatches(env: Env): Config['healthWatches'] {
+  const max = integer(env, 'FRAUD_HEALTH_MAX_WATCHES', DEFAULT_HEALTH_MAX_WATCHES, 1, 1_000_000);
+  const maxPerConnection = integer(env, 'FRAUD_HEALTH_MAX_WATCHES_PER_CONNECTION', Math.min(max, DEFAULT_HEALTH_MAX_WATCHES_PER_CONNECTION), 1, 1_000_000);
+  if (maxPerConnection > max) {
+    throw new ConfigError('FRAUD_HEALTH_MAX_WATCHES_PER_CONNECTION', `must be at most FRAUD_HEALTH_MAX_WATCHES (${max}), got ${maxPerConnection}`);
   }
   return { max, maxPerConnection };
 }

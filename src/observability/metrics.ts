@@ -56,7 +56,7 @@ export class Metrics {
 
   readonly rowsInFlight: Gauge = new Gauge({
     name: 'fraud_rows_in_flight',
-    help: 'Transactions held by admission control: being scored, or answered and waiting for their client to read the answer.',
+    help: 'Rows (transactions, outcomes) held by admission control: being scored or recorded, or answered and waiting for their client to read the answer.',
     registers: [this.registry],
     collect: () => {
       this.rowsInFlight.set(this.rowsInFlightSource());
@@ -65,7 +65,35 @@ export class Metrics {
 
   readonly admissionRefusals = new Counter({
     name: 'fraud_admission_refused_total',
-    help: 'Scoring calls refused with RESOURCE_EXHAUSTED because their transactions would exceed the limit of the process or of their connection, by limit.',
+    help: 'Scoring and outcome calls refused with RESOURCE_EXHAUSTED because their rows would exceed the limit of the process or of their connection, by limit.',
+    labelNames: ['limit'] as const,
+    registers: [this.registry],
+  });
+
+  readonly unreadAnswerResets = new Counter({
+    name: 'fraud_unread_answers_reset_total',
+    help:
+      'Calls reset (RST_STREAM, clients see RESOURCE_EXHAUSTED) with their answer still unread, their rows given back, by reason: ' +
+      'time_limit (unread for FRAUD_UNREAD_ANSWER_SECONDS), fair_share (taken back for a connection within its share of a full process).',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+
+  /** Health Watch streams open now; read at scrape time. */
+  healthWatchesSource: () => number = () => 0;
+
+  readonly healthWatches: Gauge = new Gauge({
+    name: 'fraud_health_watches',
+    help: 'grpc.health.v1.Health/Watch streams open now.',
+    registers: [this.registry],
+    collect: () => {
+      this.healthWatches.set(this.healthWatchesSource());
+    },
+  });
+
+  readonly healthWatchRefusals = new Counter({
+    name: 'fraud_health_watches_refused_total',
+    help: 'Health Watch streams refused with RESOURCE_EXHAUSTED, by the limit that refused them: process (FRAUD_HEALTH_MAX_WATCHES) or connection (FRAUD_HEALTH_MAX_WATCHES_PER_CONNECTION).',
     labelNames: ['limit'] as const,
     registers: [this.registry],
   });

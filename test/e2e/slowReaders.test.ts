@@ -89,25 +89,28 @@ describe('clients that never read their answers (admission control)', function (
     }
   });
 
-  it('should refuse with RESOURCE_EXHAUSTED and a google.rpc.RetryInfo, which the typed client honours, then give the rows back when the reader goes', async () => {
+  it('should refuse a call past its fair share with RESOURCE_EXHAUSTED and a google.rpc.RetryInfo, which the typed client honours, then give the rows back when the reader goes', async () => {
     const service = await spawnService({ FRAUD_MAX_ROWS_IN_FLIGHT: String(BATCH_SIZE), FRAUD_MAX_ROWS_IN_FLIGHT_PER_CONNECTION: String(BATCH_SIZE) });
     await service.waitForLog('serving');
     const attack = openSlowReader(service.address, PREDICT_BATCH, BATCH, 1, 1);
     const patient = new FraudClient({ address: service.address, retry: { attempts: 100, maxBackoffMs: 200 } });
+    // Two connections hold rows then, each with a share of half the process: more than half is refused.
+    const overShare = Array.from({ length: BATCH_SIZE / 2 + 1 }, (_, index) => transaction({ transactionId: index, txAmount: 250 }));
     try {
       assert.equal((await attack.settled).unread, 1);
-      const refused = await callRaw(service.address, '/fraud.v1.FraudService/Predict', Buffer.from([0x0a, 0x00]));
+      const overShareRequest = PredictBatchRequest.encode({ explain: false, transactions: PredictBatchRequest.decode(BATCH).transactions.slice(0, overShare.length) }).finish();
+      const refused = await callRaw(service.address, PREDICT_BATCH, overShareRequest);
       assert.equal(refused.code, status.RESOURCE_EXHAUSTED);
       assert.match(refused.details, /FRAUD_MAX_ROWS_IN_FLIGHT\); retry after 100 ms/);
       const impatient = new FraudClient({ address: service.address, retry: { attempts: 1 } });
-      await assert.rejects(impatient.predict(transaction()), (error: unknown) => error instanceof FraudCallError && error.code === status.RESOURCE_EXHAUSTED);
+      await assert.rejects(impatient.predictBatch(overShare), (error: unknown) => error instanceof FraudCallError && error.code === status.RESOURCE_EXHAUSTED);
       impatient.close();
 
       // The patient client retries after the hinted delay; it gets its answer once the unread call is gone.
-      const answer = patient.predict(transaction({ txAmount: 250 }));
+      const answer = patient.predictBatch(overShare);
       await waitFor('a refusal of the patient client', async () => (sample(await scrape(service.metricsPort), 'fraud_admission_refused_total{limit="process"}') ?? 0) >= 3);
       attack.close();
-      assert.equal((await answer).prediction, 'FRAUD');
+      assert.equal((await answer).predictions.length, overShare.length);
       await waitFor('the rows given back', async () => sample(await scrape(service.metricsPort), 'fraud_rows_in_flight') === 0);
     } finally {
       attack.close();
