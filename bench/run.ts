@@ -11,6 +11,9 @@
  *                      calls retried after the service's hint); and the slow-reader attack,
  *                      400 streams of 10,000-transaction batches whose answers are never
  *                      read, while a well-behaved client keeps calling
+ *   real time          unary Predict with a 200 ms deadline, one call at a time, while 0, 2
+ *                      and 7 batch clients send 10,000-transaction batches back to back
+ *                      (bench/realTime.ts): p50, p99 and the share of deadlines missed
  *   history            online features against stateless Predict, and a replay
  *                      of the simulator's 183 days (bench/historyBench.ts)
  *
@@ -35,6 +38,7 @@ import { openSlowReader } from '../test/helpers/slowReader.js';
 import { freePort } from '../test/helpers/spawnService.js';
 import { ghz, waitForPort, type GhzResult } from './ghz.js';
 import { historyFigures, type StartService } from './historyBench.js';
+import { REAL_TIME_DEADLINE_MS, realTimeUnderBatches, type RealTimeResult } from './realTime.js';
 
 const execFileAsync = promisify(execFile);
 const DESCRIPTOR = join(packageRoot, 'src', 'gen', 'fraud.binpb');
@@ -52,6 +56,10 @@ const BIG_BATCH_CONCURRENCY = 16;
 const BIG_BATCH_CALLS = 400;
 const SLOW_READER_STREAMS = 400;
 const SLOW_READER_CONNECTIONS = 4;
+const REAL_TIME_BATCH_CLIENTS = [0, 2, 7] as const;
+const REAL_TIME_CALLS = 300;
+/** Share of real-time calls that may miss their deadline while 7 batch clients run. */
+const REAL_TIME_MISSED_TARGET = 0.01;
 
 interface Row {
   readonly name: string;
@@ -93,6 +101,7 @@ async function main(): Promise<void> {
     await service.stop();
   }
   const memory = await peakRssUnderLoad(rows);
+  const realTime = await realTimeFigures(rows);
 
   const startService: StartService = async (env) => {
     const started = await startProcess([SERVICE_SCRIPT], { FRAUD_LOG_LEVEL: 'warn', ...env });
@@ -117,6 +126,11 @@ async function main(): Promise<void> {
   verdict(`unary Predict >= 85 % of the no-op ceiling at c=64`, unary64 >= 0.85, `${(unary64 * 100).toFixed(1)} %`);
   verdict(`batch >= 1,000,000 predictions/s`, batchPerSecond >= 1_000_000, `${Math.round(batchPerSecond).toLocaleString('en-US')}/s`);
   for (const { name, peakMb } of memory) verdict(`peak RSS ${name} <= ${RSS_LIMIT_MB} MB`, peakMb <= RSS_LIMIT_MB, `${peakMb.toFixed(0)} MB`);
+  for (const result of realTime) {
+    const figure = `${(result.missedShare * 100).toFixed(1)} % missed, p50 ${result.p50Ms.toFixed(1)} ms, p99 ${result.p99Ms.toFixed(1)} ms, ${result.failed} failed otherwise`;
+    const target = `Predict with a ${REAL_TIME_DEADLINE_MS} ms deadline, ${result.batchClients} batch clients running: <= ${REAL_TIME_MISSED_TARGET * 100} % missed, none refused`;
+    verdict(target, result.missedShare <= REAL_TIME_MISSED_TARGET && result.failed === 0, figure);
+  }
   for (const concurrency of CONCURRENCIES) {
     const ratio = history.ratios.get(concurrency) ?? 0;
     const recording = history.recordingRatios.get(concurrency) ?? 0;
@@ -181,6 +195,32 @@ async function peakRssUnderLoad(rows: Row[]): Promise<{ name: string; peakMb: nu
       attack.close();
     }
   });
+  return results;
+}
+
+/**
+ * Real-time calls while bulk batches run, on a fresh service with default
+ * settings (FRAUD_BENCH_SERVICE=<an earlier build> gives the figures before).
+ */
+async function realTimeFigures(rows: Row[]): Promise<RealTimeResult[]> {
+  const results: RealTimeResult[] = [];
+  const service = await startProcess([SERVICE_SCRIPT], { FRAUD_LOG_LEVEL: 'warn' });
+  try {
+    const batchFile = batchRequestFile(BIG_BATCH);
+    for (const batchClients of REAL_TIME_BATCH_CLIENTS) {
+      const started = performance.now();
+      const result = await realTimeUnderBatches(service.address, service.metricsPort, batchFile, batchClients, REAL_TIME_CALLS);
+      results.push(result);
+      rows.push({
+        name: `Predict, ${REAL_TIME_DEADLINE_MS} ms deadline, ${batchClients} batch clients`,
+        rps: REAL_TIME_CALLS / ((performance.now() - started) / 1000),
+        p50Ms: result.p50Ms,
+        p99Ms: result.p99Ms,
+      });
+    }
+  } finally {
+    await service.stop();
+  }
   return results;
 }
 

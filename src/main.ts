@@ -4,7 +4,8 @@ import { performance } from 'node:perf_hooks';
 import { CallMetrics } from './api/callMetrics.js';
 import { createFraudService } from './api/fraudService.js';
 import { createGrpcServer, listen } from './api/grpcServer.js';
-import { RowAdmission } from './api/rowAdmission.js';
+import { RowAdmission, singlesReserve } from './api/rowAdmission.js';
+import { BatchLane } from './api/batchLane.js';
 import { ServingHealth, ServingStatus } from './api/servingHealth.js';
 import { ServerReflection } from './api/serverReflection.js';
 import { ConfigError, loadConfig, unknownVariables, type Config } from './config/config.js';
@@ -119,7 +120,14 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
   });
 
   const callMetrics = new CallMetrics(metrics);
-  const admission = new RowAdmission({ ...config.rowsInFlight, unreadAnswerMs: config.unreadAnswerMs }, metrics);
+  const admission = new RowAdmission(
+    {
+      ...config.rowsInFlight,
+      unreadAnswerMs: config.unreadAnswerMs,
+      reservedForSingles: singlesReserve(config.rowsInFlight.max, config.rowsInFlight.maxPerConnection),
+    },
+    metrics,
+  );
   const server = createGrpcServer({
     fraudService: createFraudService({
       registry,
@@ -139,6 +147,7 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
         state.store &&
         new OutcomeReports({ store: state.store, epochSeconds: featureSpec.epochSeconds, maxFutureSeconds: config.state.maxFutureSeconds }),
       modelInfoDetails: config.modelInfoDetails,
+      batchLane: new BatchLane(config.maxBatchRowsScoring),
     }),
     health,
     reflection: new ServerReflection(),

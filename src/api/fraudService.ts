@@ -28,6 +28,7 @@ import {
 } from './scoring.js';
 import { modelInfoOf, REDACTED_ERROR } from './modelInfo.js';
 import { unaryCall } from './unaryCall.js';
+import type { BatchLane } from './batchLane.js';
 
 export interface FraudServiceOptions {
   readonly registry: ModelRegistry;
@@ -40,7 +41,12 @@ export interface FraudServiceOptions {
   readonly outcomes: OutcomeReports | undefined;
   /** GetModelInfo and UNAVAILABLE answers show store URLs and raw error text (FRAUD_MODEL_INFO_DETAILS). */
   readonly modelInfoDetails: boolean;
+  /** Batch transactions scored at once (FRAUD_MAX_BATCH_ROWS_SCORING); unary calls never wait for them. */
+  readonly batchLane: BatchLane;
 }
+
+/** Rows per model run of a batch: a few milliseconds of the event loop each. */
+const BATCH_SLICE_ROWS = 2_000;
 
 type Call = ServerUnaryCall<unknown, unknown>;
 type PredictionCounter = ReturnType<Metrics['predictions']['labels']>;
@@ -51,7 +57,7 @@ type PredictionCounter = ReturnType<Metrics['predictions']['labels']>;
  * swap in the middle of a call never mixes two versions.
  */
 export function createFraudService(options: FraudServiceOptions): FraudServiceServer {
-  const { registry, metrics, logger, maxBatchSize, history, outcomes, modelInfoDetails } = options;
+  const { registry, metrics, logger, maxBatchSize, history, outcomes, modelInfoDetails, batchLane } = options;
   const predictionCounters = new WeakMap<ServingModel, PredictionCounter[]>();
   const inferenceTimers = {
     binary: metrics.inferenceDuration.labels('binary'),
@@ -99,9 +105,12 @@ export function createFraudService(options: FraudServiceOptions): FraudServiceSe
     // sets call.cancelled on a later tick than the one that runs the handler,
     // even for a reset that came with the request: let the events already
     // received run first.
-    await new Promise<void>((resume) => setImmediate(resume));
-    if (call.cancelled) throw new CallCancelledError('the call was cancelled before scoring');
-    const scored = await scoreTransactions(model, transactions, { history, batch, explain });
+    const run = async (): Promise<Scored> => {
+      await new Promise<void>((resume) => setImmediate(resume));
+      if (call.cancelled) throw new CallCancelledError('the call was cancelled before scoring');
+      return scoreTransactions(model, transactions, { history, batch, explain, sliceRows: batch ? BATCH_SLICE_ROWS : undefined });
+    };
+    const scored = batch ? await batchLane.run(transactions.length, run) : await run();
     record(model, classCounts(scored), scored.inferenceSeconds);
     return scored;
   };

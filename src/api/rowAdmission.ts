@@ -14,6 +14,13 @@ export interface RowLimits {
   readonly maxPerConnection: number;
   /** How long an answer may wait for its client to read it before its call is reset and its rows given back. */
   readonly unreadAnswerMs: number;
+  /** Rows of the process only calls of one row (unary calls) may take, so batches cannot hold them out (0 by default). */
+  readonly reservedForSingles?: number;
+}
+
+/** Unary calls in flight a full process still takes (far more than ghz at c=64 holds); never more than one connection's share leaves. */
+export function singlesReserve(max: number, maxPerConnection: number): number {
+  return Math.min(1_000, max - maxPerConnection);
 }
 
 /** How a call that held rows was cut off: its answer unread past the time limit, or taken back for a connection under its fair share. */
@@ -21,6 +28,13 @@ export type ResetReason = 'time_limit' | 'fair_share';
 
 /** How long a refused caller should wait before it retries (google.rpc.RetryInfo); a few scoring runs' worth. */
 export const RETRY_DELAY_MS = 100;
+
+/**
+ * How long an answer must have waited before its rows can be taken back for
+ * another connection: a client that reads takes a 10,000-transaction answer in
+ * milliseconds, so one still unread after a second is not reading.
+ */
+export const RECLAIM_AFTER_MS = 1_000;
 
 /** The rows of one call, from admission to the end of the call. */
 export interface RowHold {
@@ -52,9 +66,12 @@ interface Hold extends RowHold {
  *   its rows given back;
  * - when the process is full, a call on a connection that stays within its
  *   fair share (the process limit divided by the connections holding rows,
- *   the caller included) takes its room back from unread answers of
- *   connections over theirs, oldest first, which are reset the same way.
- *   Calls being scored are never cut off: they end within a scoring run.
+ *   the caller included) takes its room back from answers of connections over
+ *   theirs that have waited unread for a second or more, oldest first, which
+ *   are reset the same way. Calls being scored are never cut off: they end
+ *   within a scoring run.
+ * - batches leave `reservedForSingles` rows to calls of one row, so unary
+ *   calls are admitted ahead of bulk ones.
  * So a client that reads its answers is served as long as it asks for no more
  * than its share, however many answers other connections leave unread.
  */
@@ -71,6 +88,7 @@ export class RowAdmission {
   constructor(
     readonly limits: RowLimits,
     metrics: Metrics,
+    private readonly now: () => number = () => performance.now(),
   ) {
     this.refusedByProcess = metrics.admissionRefusals.labels('process');
     this.refusedByConnection = metrics.admissionRefusals.labels('connection');
@@ -115,7 +133,7 @@ export class RowAdmission {
       reset,
       answered: () => {
         if (released || !Number.isNaN(hold.answeredAt)) return;
-        hold.answeredAt = performance.now();
+        hold.answeredAt = this.now();
         this.unread.add(hold);
       },
       release: () => {
@@ -137,7 +155,7 @@ export class RowAdmission {
   }
 
   /** Resets the calls whose answers have waited past the time limit. */
-  resetExpired(now = performance.now()): void {
+  resetExpired(now = this.now()): void {
     for (const hold of this.unread) {
       if (now - hold.answeredAt < this.limits.unreadAnswerMs) break;
       this.cutOff(hold, 'time_limit');
@@ -154,7 +172,9 @@ export class RowAdmission {
         RETRY_DELAY_MS,
       );
     }
-    const missing = this.total + rows - this.limits.max;
+    // Batches leave the reserve to unary calls: real-time calls are admitted ahead of bulk ones.
+    const limit = rows > 1 ? this.limits.max - (this.limits.reservedForSingles ?? 0) : this.limits.max;
+    const missing = this.total + rows - limit;
     if (missing <= 0) return;
     const victims = this.reclaimable(missing, connection, held + rows);
     if (victims === undefined) {
@@ -179,7 +199,9 @@ export class RowAdmission {
     const left = new Map<string, number>();
     const victims: Hold[] = [];
     let freed = 0;
+    const answeredBefore = this.now() - Math.min(RECLAIM_AFTER_MS, this.limits.unreadAnswerMs);
     for (const hold of this.unread) {
+      if (hold.answeredAt > answeredBefore) break;
       const holderHas = left.get(hold.connection) ?? this.heldBy(hold.connection);
       if (hold.connection === connection || holderHas <= share) continue;
       victims.push(hold);

@@ -9,6 +9,7 @@ import type {
 import type { TransactionHistory } from '../features/entityHistory.js';
 import type { ServingModel } from '../models/servingModel.js';
 import { InvalidArgumentError } from './apiErrors.js';
+import { yieldToLoop } from './batchLane.js';
 import type { HistoryRecorder } from './historyRecorder.js';
 import { ViolationList, validateTransaction } from './validateTransaction.js';
 
@@ -35,6 +36,12 @@ export interface ScoringOptions {
   /** Field paths name `transactions[i]` (batch) or `transaction`. */
   readonly batch: boolean;
   readonly explain: boolean;
+  /**
+   * Batches: the model runs on slices of this many rows, and other calls get
+   * the event loop between two slices and after the history is recorded
+   * (see batchLane.ts). Undefined: one run, no pause (unary calls).
+   */
+  readonly sliceRows?: number;
 }
 
 /** Refuses an empty batch or one over the limit, before any work; `field` names the repeated field. */
@@ -78,12 +85,31 @@ export async function scoreTransactions(model: ServingModel, transactions: reado
     // Late transactions a model without history features can still score.
     for (const index of leftOut) write(index, undefined);
   }
+  if (options.sliceRows !== undefined) await yieldToLoop();
   const started = performance.now();
-  const probabilities = await model.probabilities(input, transactions.length);
+  const probabilities =
+    options.sliceRows === undefined || transactions.length <= options.sliceRows
+      ? await model.probabilities(input, transactions.length)
+      : await slicedProbabilities(model, input, transactions.length, options.sliceRows);
   const inferenceSeconds = (performance.now() - started) / 1000;
   const classIds = new Int32Array(transactions.length);
   for (let index = 0; index < transactions.length; index++) classIds[index] = model.classOf(probabilities, index);
   return { model, probabilities, classIds, inferenceSeconds, explanations };
+}
+
+/** The model's probabilities for `rows` rows of `input`, run `sliceRows` rows at a time with the event loop free in between. */
+async function slicedProbabilities(model: ServingModel, input: Float32Array | Float64Array, rows: number, sliceRows: number): Promise<Float32Array | Float64Array> {
+  const inputWidth = input.length / rows;
+  let output: Float32Array | Float64Array | undefined;
+  for (let start = 0; start < rows; start += sliceRows) {
+    const count = Math.min(sliceRows, rows - start);
+    const part = await model.probabilities(input.subarray(start * inputWidth, (start + count) * inputWidth), count);
+    const outputWidth = part.length / count;
+    output ??= part instanceof Float32Array ? new Float32Array(rows * outputWidth) : new Float64Array(rows * outputWidth);
+    output.set(part, start * outputWidth);
+    if (start + count < rows) await yieldToLoop();
+  }
+  return output ?? model.probabilities(input, rows);
 }
 
 /** How many rows fell in each class, for the predictions counter. */

@@ -33,6 +33,8 @@ export interface Config {
   readonly rowsInFlight: { readonly max: number; readonly maxPerConnection: number };
   /** How long an answer may wait unread before its call is reset and its rows given back. */
   readonly unreadAnswerMs: number;
+  /** Batch transactions scored at once; other batches wait their turn (unary calls never do). */
+  readonly maxBatchRowsScoring: number;
   /** Health Watch streams open at once, in the process and on one connection. */
   readonly healthWatches: { readonly max: number; readonly maxPerConnection: number };
   /** GetModelInfo shows where models come from (store URLs) and the raw text of the last error. */
@@ -134,6 +136,7 @@ export const CONFIG_VARIABLES = [
   'FRAUD_UNREAD_ANSWER_SECONDS',
   'FRAUD_HEALTH_MAX_WATCHES',
   'FRAUD_HEALTH_MAX_WATCHES_PER_CONNECTION',
+  'FRAUD_MAX_BATCH_ROWS_SCORING',
 ] as const;
 
 /** Reads and checks the whole configuration; throws ConfigError on the first bad value. */
@@ -151,6 +154,8 @@ export function loadConfig(env: Env): Config {
     },
     rowsInFlight: rowsInFlight(env, maxBatchSize),
     unreadAnswerMs: seconds(env, 'FRAUD_UNREAD_ANSWER_SECONDS', DEFAULT_UNREAD_ANSWER_SECONDS, 0.1, 3600),
+    // One full batch at a time by default: the event loop is one, and batches scored side by side only queue up.
+    maxBatchRowsScoring: integer(env, 'FRAUD_MAX_BATCH_ROWS_SCORING', maxBatchSize, 1, 10_000_000),
     healthWatches: healthWatches(env),
     modelInfoDetails: boolean(env, 'FRAUD_MODEL_INFO_DETAILS', false),
     metrics: {

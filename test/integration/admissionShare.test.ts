@@ -20,18 +20,26 @@ async function metric(running: TestService, series: string): Promise<number> {
   return sample(await scrape(running.service.metricsPort), series) ?? 0;
 }
 
-/** `calls` Predict calls from a client that reads its answers and makes one attempt each; resolves with how many were answered. */
-async function answered(running: TestService, calls: number): Promise<number> {
+/**
+ * A client that reads its answers, making one attempt per call: `unary`
+ * Predict calls, then `batches` PredictBatch calls of 1,000 transactions.
+ * Resolves with how many of each were answered.
+ */
+async function answered(running: TestService, unary: number, batches: number): Promise<[number, number]> {
   const client = new FraudClient({ address: running.address, deadlineMs: 10_000, retry: { attempts: 1 } });
-  let successes = 0;
+  const successes: [number, number] = [0, 0];
+  const attempt = async (kind: 0 | 1, call: () => Promise<unknown>): Promise<void> => {
+    try {
+      await call();
+      successes[kind]++;
+    } catch {
+      // Refused: counted by what is missing.
+    }
+  };
   try {
-    for (let index = 0; index < calls; index++) {
-      try {
-        await client.predict(transaction({ transactionId: 900_000 + index }));
-        successes++;
-      } catch {
-        // Refused: counted by what is missing.
-      }
+    for (let index = 0; index < unary; index++) await attempt(0, () => client.predict(transaction({ transactionId: 900_000 + index })));
+    for (let index = 0; index < batches; index++) {
+      await attempt(1, () => client.predictBatch(Array.from({ length: 1_000 }, (_, row) => transaction({ transactionId: 800_000 + index * 1_000 + row }))));
     }
   } finally {
     client.close();
@@ -55,23 +63,21 @@ describe('admission control holds every connection to its share', function () {
       await running.stop();
     });
 
-    it('should keep serving a client that reads its answers while 6 connections hold the whole process with unread batches', async () => {
+    it('should keep serving a client that reads its answers while 6 connections try to hold the whole process with unread batches', async () => {
       attack = openSlowReader(running.address, PREDICT_BATCH, BATCH, 6, 6);
-      assert.equal((await attack.settled).unread, 6);
-      assert.equal(await metric(running, 'fraud_rows_in_flight'), 60_000);
-      assert.equal(await answered(running, 20), 20);
-      // Room was taken back from one unread batch: the others still hold theirs.
-      assert.equal(await metric(running, 'fraud_unread_answers_reset_total{reason="fair_share"}'), 1);
+      // Batches leave 1,000 rows to unary calls: 5 of the 6 are taken.
+      assert.deepEqual(await attack.settled, { unread: 5, refused: { '8': 1 }, reset: 0 });
       assert.equal(await metric(running, 'fraud_rows_in_flight'), 50_000);
+      assert.deepEqual(await answered(running, 20, 5), [20, 5]);
     });
 
     it('should keep serving a client that reads its answers while 40 connections each try to hold 10 unread batches', async () => {
       attack = openSlowReader(running.address, PREDICT_BATCH, BATCH, 400, 40);
       const outcome = await attack.settled;
       assert.ok(outcome.unread * BATCH_SIZE <= 60_000, `${outcome.unread} unread`);
-      assert.equal(await answered(running, 20), 20);
+      assert.deepEqual(await answered(running, 20, 5), [20, 5]);
       // The attackers, 40 connections, cannot take room back from each other with batches past their share (1,500).
-      assert.ok(await metric(running, 'fraud_rows_in_flight') <= 60_000);
+      assert.equal(await metric(running, 'fraud_unread_answers_reset_total{reason="fair_share"}'), 0);
     });
 
     it('should count outcome reports as rows, so unread ReportOutcomeBatch answers are bounded like scoring calls', async () => {
@@ -87,6 +93,26 @@ describe('admission control holds every connection to its share', function () {
       attack.close();
       await waitFor('the rows given back', async () => (await metric(running, 'fraud_rows_in_flight')) === 0);
     });
+  });
+
+  it('should give a batch within its fair share room taken back from batches left unread by connections over theirs', async () => {
+    // 61,000 rows: batches may hold 60,000 of them, all 6 unread ones.
+    const running = await startTestService({ FRAUD_MAX_ROWS_IN_FLIGHT: '61000' });
+    const attack = openSlowReader(running.address, PREDICT_BATCH, BATCH, 6, 6);
+    const patient = new FraudClient({ address: running.address, deadlineMs: 10_000, retry: { attempts: 100, maxBackoffMs: 200 } });
+    try {
+      assert.equal((await attack.settled).unread, 6);
+      // 2,000 rows do not fit, and are within this connection's share (61,000 / 7): given the room of the oldest
+      // unread answer once it has waited a second (refused with a retry hint before that).
+      const answer = await patient.predictBatch(Array.from({ length: 2_000 }, (_, row) => transaction({ transactionId: 700_000 + row })));
+      assert.equal(answer.predictions.length, 2_000);
+      assert.equal(await metric(running, 'fraud_unread_answers_reset_total{reason="fair_share"}'), 1);
+      assert.equal(await metric(running, 'fraud_rows_in_flight'), 50_000);
+    } finally {
+      patient.close();
+      attack.close();
+      await running.stop();
+    }
   });
 
   it('should reset answers left unread past FRAUD_UNREAD_ANSWER_SECONDS, give their rows back and count them', async () => {

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { RowsRefusedError } from '../../src/api/apiErrors.js';
-import { RETRY_DELAY_MS, RowAdmission, type RowLimits } from '../../src/api/rowAdmission.js';
+import { RECLAIM_AFTER_MS, RETRY_DELAY_MS, RowAdmission, singlesReserve, type RowLimits } from '../../src/api/rowAdmission.js';
 import { Metrics } from '../../src/observability/metrics.js';
 import { sample } from '../helpers/scrape.js';
 
@@ -19,8 +19,11 @@ const noReset = (): void => {
   throw new Error('reset');
 };
 
+/** A clock the tests move. */
+let clockMs = 0;
+
 function admission(limits: Omit<RowLimits, 'unreadAnswerMs'>, metrics = new Metrics(), unreadAnswerMs = 60_000): RowAdmission {
-  const created = new RowAdmission({ ...limits, unreadAnswerMs }, metrics);
+  const created = new RowAdmission({ ...limits, unreadAnswerMs }, metrics, () => clockMs);
   created.close();
   return created;
 }
@@ -72,6 +75,10 @@ describe('admission control on rows in flight', () => {
     rows.admit(40, 'fair', reader.reset).answered();
     rows.admit(10, 'other', noReset);
     // Full. Three connections hold rows, a fourth comes: each one's share is 25, and only "greedy" (50) is over it.
+    // Its answers are taken only once they have waited a second: a client that reads has taken them by then.
+    clockMs += RECLAIM_AFTER_MS - 1;
+    assert.throws(() => rows.admit(5, 'newcomer', noReset), refused);
+    clockMs += 1;
     rows.checkRoom('newcomer');
     rows.admit(5, 'newcomer', noReset);
     assert.deepEqual([older.wasReset(), newer.wasReset(), reader.wasReset()], [true, false, false]);
@@ -85,6 +92,7 @@ describe('admission control on rows in flight', () => {
     const unread = tracked();
     rows.admit(60, 'greedy', unread.reset).answered();
     rows.admit(40, 'scoring', noReset);
+    clockMs += RECLAIM_AFTER_MS;
     // Three contenders: a share of 33; 34 is over it.
     assert.throws(() => rows.admit(34, 'big', noReset), refused);
     assert.equal(unread.wasReset(), false);
@@ -103,12 +111,28 @@ describe('admission control on rows in flight', () => {
     hold.answered();
     rows.admit(20, 'b', second.reset).answered();
     rows.admit(10, 'c', noReset);
-    rows.resetExpired(performance.now() + 999);
+    rows.resetExpired(clockMs + 999);
     assert.deepEqual([first.wasReset(), second.wasReset()], [false, false]);
-    rows.resetExpired(performance.now() + 1000);
+    rows.resetExpired(clockMs + 1000);
     assert.deepEqual([first.wasReset(), second.wasReset()], [true, true]);
     assert.equal(rows.inFlight, 10);
     assert.equal(sample(await metrics.registry.metrics(), 'fraud_unread_answers_reset_total{reason="time_limit"}'), 2);
+  });
+
+  it('should keep the reserve for calls of one row: batches leave it, unary calls take it', () => {
+    const rows = new RowAdmission({ max: 100, maxPerConnection: 50, unreadAnswerMs: 60_000, reservedForSingles: 10 }, new Metrics());
+    rows.close();
+    rows.admit(45, 'a', noReset);
+    rows.admit(45, 'b', noReset);
+    assert.throws(() => rows.admit(2, 'c', noReset), refused);
+    for (let call = 0; call < 10; call++) rows.admit(1, `unary-${call}`, noReset);
+    assert.equal(rows.inFlight, 100);
+    assert.throws(() => rows.admit(1, 'd', noReset), refused);
+  });
+
+  it('should reserve 1,000 rows for unary calls by default, and never more than one connection\'s share leaves', () => {
+    assert.equal(singlesReserve(60_000, 10_000), 1_000);
+    assert.equal(singlesReserve(10_000, 10_000), 0);
   });
 
   it('should count refusals by the limit that refused, and export the rows held', async () => {
