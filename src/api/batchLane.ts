@@ -9,8 +9,9 @@ import { setImmediate as nextTurn } from 'node:timers/promises';
  * 7 batch clients, every unary call missed a 200 ms deadline). In the lane, at
  * most `maxRows` batch transactions are scored at once (one full batch by
  * default); other batches wait their turn in arrival order, holding the rows
- * admission control gave them. Unary calls never wait for the lane: between
- * two steps of a batch, they run.
+ * admission control gave them (and their request's bytes, not decoded yet:
+ * see unaryCall.ts). Unary calls never wait for the lane: between two steps of
+ * a batch, they run.
  */
 export class BatchLane {
   private scoring = 0;

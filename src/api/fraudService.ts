@@ -105,12 +105,9 @@ export function createFraudService(options: FraudServiceOptions): FraudServiceSe
     // sets call.cancelled on a later tick than the one that runs the handler,
     // even for a reset that came with the request: let the events already
     // received run first.
-    const run = async (): Promise<Scored> => {
-      await new Promise<void>((resume) => setImmediate(resume));
-      if (call.cancelled) throw new CallCancelledError('the call was cancelled before scoring');
-      return scoreTransactions(model, transactions, { history, batch, explain, sliceRows: batch ? BATCH_SLICE_ROWS : undefined });
-    };
-    const scored = batch ? await batchLane.run(transactions.length, run) : await run();
+    await new Promise<void>((resume) => setImmediate(resume));
+    if (call.cancelled) throw new CallCancelledError('the call was cancelled before scoring');
+    const scored = await scoreTransactions(model, transactions, { history, batch, explain, sliceRows: batch ? BATCH_SLICE_ROWS : undefined });
     record(model, classCounts(scored), scored.inferenceSeconds);
     return scored;
   };
@@ -143,15 +140,27 @@ export function createFraudService(options: FraudServiceOptions): FraudServiceSe
       }),
     ),
 
-    predictBatch: unaryCall('PredictBatch', metrics, logger, async (request, call) => {
-      const transactions = batch('PredictBatch', request.transactions);
-      return withModel('binary', async (model) => fraudBatchAnswer(await score(model, transactions, true, request.explain, call), transactions));
-    }),
+    predictBatch: unaryCall(
+      'PredictBatch',
+      metrics,
+      logger,
+      async (request, call) => {
+        const transactions = batch('PredictBatch', request.transactions);
+        return withModel('binary', async (model) => fraudBatchAnswer(await score(model, transactions, true, request.explain, call), transactions));
+      },
+      batchLane,
+    ),
 
-    predictScenarioBatch: unaryCall('PredictScenarioBatch', metrics, logger, async (request, call) => {
-      const transactions = batch('PredictScenarioBatch', request.transactions);
-      return withModel('multiclass', async (model) => scenarioBatchAnswer(await score(model, transactions, true, request.explain, call), transactions));
-    }),
+    predictScenarioBatch: unaryCall(
+      'PredictScenarioBatch',
+      metrics,
+      logger,
+      async (request, call) => {
+        const transactions = batch('PredictScenarioBatch', request.transactions);
+        return withModel('multiclass', async (model) => scenarioBatchAnswer(await score(model, transactions, true, request.explain, call), transactions));
+      },
+      batchLane,
+    ),
 
     getModelInfo: unaryCall('GetModelInfo', metrics, logger, () =>
       Promise.resolve({ models: registry.status().map((status) => modelInfoOf(status, modelInfoDetails)) }),
