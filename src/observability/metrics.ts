@@ -35,7 +35,7 @@ export class Metrics {
     name: 'fraud_grpc_requests_total',
     help:
       'gRPC calls answered, by method and the status code the client got: CANCELLED and DEADLINE_EXCEEDED for calls that ended without an answer, ' +
-      `RESOURCE_EXHAUSTED for requests over the size limit or refused by admission control, method="${UNKNOWN_METHOD}" (UNIMPLEMENTED) for methods the server does not have.`,
+      `RESOURCE_EXHAUSTED for requests over the size limit, refused by admission control or reset with their answer unread, method="${UNKNOWN_METHOD}" (UNIMPLEMENTED) for methods the server does not have.`,
     labelNames: ['method', 'code'] as const,
     registers: [this.registry],
     collect: () => {
