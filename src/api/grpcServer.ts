@@ -3,6 +3,7 @@ import type { Logger } from '../observability/logger.js';
 import type { CallMetrics } from './callMetrics.js';
 import { StrictDecoding } from './requestDecoding.js';
 import { admissionInterceptor, type RowAdmission } from './rowAdmission.js';
+import { StreamBudget } from './streamBudget.js';
 import type { ServerReflection } from './serverReflection.js';
 import type { ServingHealth } from './servingHealth.js';
 import { FraudServiceService, type FraudServiceServer } from '../gen/fraud/v1/fraud_service.js';
@@ -19,6 +20,8 @@ export interface GrpcTransportOptions {
   /** Largest request accepted; larger ones fail with RESOURCE_EXHAUSTED before any work. */
   readonly maxMessageBytes: number;
   readonly maxConcurrentStreams: number;
+  /** Streams open at once in the process, shared among the connections (see streamBudget.ts). */
+  readonly maxConcurrentStreamsTotal: number;
   readonly maxSessionMemoryMb: number;
   /** 0: connections never age out. */
   readonly maxConnectionAgeMs: number;
@@ -42,6 +45,7 @@ export function createGrpcServer(options: GrpcServerOptions): Server {
   // Transport side first: the call metrics see every status, admission refusals included.
   const interceptors: ServerInterceptor[] = [];
   if (options.callMetrics !== undefined) interceptors.push(options.callMetrics.interceptor);
+  interceptors.push(new StreamBudget(options.maxConcurrentStreamsTotal, options.maxConcurrentStreams).interceptor);
   if (options.admission !== undefined) {
     interceptors.push(admissionInterceptor(options.admission.rows, (path) => decoding.carriesRows(path), options.admission.logger));
   }

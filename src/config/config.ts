@@ -22,6 +22,7 @@ export interface Config {
     readonly maxMessageBytes: number;
     /** HTTP/2 streams (calls) one connection may have open at once. */
     readonly maxConcurrentStreams: number;
+    readonly maxConcurrentStreamsTotal: number;
     /** Memory one connection's HTTP/2 session may hold (mostly answers its client has not read) before new calls on it are refused. */
     readonly maxSessionMemoryMb: number;
     /** Connections are closed (GOAWAY) after this long, so clients re-resolve and spread over new replicas; 0 never. */
@@ -137,6 +138,7 @@ export const CONFIG_VARIABLES = [
   'FRAUD_HEALTH_MAX_WATCHES',
   'FRAUD_HEALTH_MAX_WATCHES_PER_CONNECTION',
   'FRAUD_MAX_BATCH_ROWS_SCORING',
+  'FRAUD_GRPC_MAX_CONCURRENT_STREAMS_TOTAL',
 ] as const;
 
 /** Reads and checks the whole configuration; throws ConfigError on the first bad value. */
@@ -148,6 +150,7 @@ export function loadConfig(env: Env): Config {
       port: integer(env, 'FRAUD_GRPC_PORT', 50051, 0, 65535),
       maxMessageBytes: integer(env, 'FRAUD_MAX_MESSAGE_BYTES', 4 * 1024 * 1024, 1024, 64 * 1024 * 1024),
       maxConcurrentStreams: integer(env, 'FRAUD_GRPC_MAX_CONCURRENT_STREAMS', DEFAULT_MAX_CONCURRENT_STREAMS, 1, 10_000),
+      maxConcurrentStreamsTotal: integer(env, 'FRAUD_GRPC_MAX_CONCURRENT_STREAMS_TOTAL', DEFAULT_MAX_CONCURRENT_STREAMS_TOTAL, 1, 1_000_000),
       maxSessionMemoryMb: integer(env, 'FRAUD_GRPC_MAX_SESSION_MEMORY_MB', DEFAULT_MAX_SESSION_MEMORY_MB, 1, 4096),
       maxConnectionAgeMs: seconds(env, 'FRAUD_GRPC_MAX_CONNECTION_AGE_SECONDS', DEFAULT_MAX_CONNECTION_AGE_SECONDS, 0, 86_400),
       maxConnectionAgeGraceMs: seconds(env, 'FRAUD_GRPC_MAX_CONNECTION_AGE_GRACE_SECONDS', DEFAULT_MAX_CONNECTION_AGE_GRACE_SECONDS, 0, 3600),
@@ -250,6 +253,12 @@ export const DEFAULT_HEALTH_MAX_WATCHES = 1000;
 export const DEFAULT_HEALTH_MAX_WATCHES_PER_CONNECTION = 10;
 /** Enough for ghz at c=64 on one connection; grpc-go and Envoy use 100 too. */
 export const DEFAULT_MAX_CONCURRENT_STREAMS = 100;
+/**
+ * Streams open at once in the process: 40 connections with 100 each; about
+ * 50 MB at some 12 KB a stream. Past 40 connections, each is told a smaller
+ * share (see src/api/streamBudget.ts).
+ */
+export const DEFAULT_MAX_CONCURRENT_STREAMS_TOTAL = 4_000;
 /** Node's own default; admission control keeps scoring answers far below it. */
 export const DEFAULT_MAX_SESSION_MEMORY_MB = 10;
 /** A few minutes: after the HPA adds replicas, existing clients spread to them this soon. */

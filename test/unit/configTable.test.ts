@@ -66,6 +66,7 @@ const CASES: Readonly<Record<(typeof CONFIG_VARIABLES)[number], Case>> = {
   FRAUD_MODEL_INFO_DETAILS: { read: (c) => c.modelInfoDetails, unit: 'boolean', set: 'true', expected: true },
   FRAUD_UNREAD_ANSWER_SECONDS: { read: (c) => c.unreadAnswerMs, unit: 'milliseconds', set: '2.5', expected: 2500 },
   FRAUD_HEALTH_MAX_WATCHES: { read: (c) => c.healthWatches.max, unit: 'number', set: '50', expected: 50 },
+  FRAUD_GRPC_MAX_CONCURRENT_STREAMS_TOTAL: { read: (c) => c.grpc.maxConcurrentStreamsTotal, unit: 'number', set: '800', expected: 800 },
   FRAUD_MAX_BATCH_ROWS_SCORING: { read: (c) => c.maxBatchRowsScoring, unit: 'number', set: '20000', expected: 20_000 },
   FRAUD_HEALTH_MAX_WATCHES_PER_CONNECTION: { read: (c) => c.healthWatches.maxPerConnection, unit: 'number', set: '3', expected: 3 },
 };
