@@ -54,7 +54,9 @@ export async function realTimeUnderBatches(address: string, metricsPort: number,
   try {
     // Measured once every batch client has had answers, so they all run.
     const answeredBefore = await batchesAnswered(metricsPort);
+    const giveUpAt = performance.now() + 60_000;
     while (batchClients > 0 && (await batchesAnswered(metricsPort)) < answeredBefore + 2 * batchClients) {
+      if (performance.now() > giveUpAt) throw new Error(`the ${batchClients} batch clients got no answers for a minute`);
       await new Promise((wake) => setTimeout(wake, 50));
     }
     const latencies: number[] = [];
