@@ -298,7 +298,7 @@ describe('bring your own model: packaged with training/run, served with the answ
   });
 
   for (const name of ['forest', 'logistic']) {
-    const what = name === 'forest' ? 'a skl2onnx random forest (ZipMap)' : 'a float64 logistic regression that names no classes (--class-labels)';
+    const what = name === 'forest' ? 'a skl2onnx random forest (ZipMap)' : 'a float64 logistic regression of plain operators, its classes named by --class-labels';
     it(`should serve ${what}, answering every transaction as Python does`, async () => {
       const service = await serve(name);
       try {
