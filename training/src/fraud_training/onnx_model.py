@@ -13,7 +13,11 @@ produce it; on each path the first node with a non-empty classlabels_int64s,
 classlabels_ints or classlabels_strings attribute declares the labels of the columns
 (nodes in between keep the column order). Every distinct list found is a declaration:
 none means the model names no labels (a graph of plain operators), one is the class
-order, several contradict each other.
+order, several contradict each other. The label output is walked back the same way
+(model_class_labels): where it names the classes (a classifier's classlabels_*, or an
+ArrayFeatureExtractor picking them from a constant, as skl2onnx's ensembles and
+one-vs-rest models do), its list is the order and probability-path lists that are
+mere indices 0, 1, ... are set aside.
 """
 
 from __future__ import annotations
