@@ -357,6 +357,28 @@ def test_a_new_version_never_overwrites_the_served_model_file(
     assert _served(_client(minio), bucket, tmp_path / "gap", schema, spec) == "1.0.0"
 
 
+def test_putting_back_an_old_stored_manifest_rolls_back_to_its_model(
+    minio: MinioServer,
+    bucket: str,
+    paths: RepoPaths,
+    schema: dict[str, Any],
+    spec: FeatureSpec,
+    tmp_path: Path,
+) -> None:
+    """The manifest alone is the pointer: the bytes of v1's stored manifest, put back after
+    v2 (an S3 copy, a lakeFS revert), serve v1 again without the model being uploaded."""
+    client = _client(minio)
+    target = PublishTarget(minio.endpoint, bucket, "main", "models")
+    old = _as_local_file(paths.fixtures / "binary-zipmap-f32.json", tmp_path / "v1")
+    new = _as_local_file(paths.fixtures / "binary-zipmap-f32-v2.json", tmp_path / "v2")
+    publish_models(client, target, [verify_model(old, schema, spec)])
+    kept = client.get_object(Bucket=bucket, Key="main/models/fraud-binary.json")["Body"].read()
+    publish_models(client, target, [verify_model(new, schema, spec)])
+    assert _served(client, bucket, tmp_path / "new", schema, spec) == "2.0.0"
+    client.put_object(Bucket=bucket, Key="main/models/fraud-binary.json", Body=kept)
+    assert _served(client, bucket, tmp_path / "old", schema, spec) == "1.0.0"
+
+
 def test_publishing_an_old_manifest_again_rolls_back_to_its_model(
     minio: MinioServer,
     bucket: str,
