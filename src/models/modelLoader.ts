@@ -5,7 +5,8 @@ import type { FeatureSpec } from '../features/featureSpec.js';
 import { ManifestError, parseManifest, type ModelManifest } from './manifest.js';
 import type { FetchedModel } from './modelSource.js';
 import type { ModelTask } from './modelTask.js';
-import { declaredClassLabels, type DeclaredClassLabels } from './onnxClassLabels.js';
+import type { DeclaredClassLabels } from './onnxClassLabels.js';
+import { modelClassLabels } from './onnxModelClasses.js';
 import { OnnxFormatError, removeZipMap } from './onnxZipMap.js';
 import { ServingModel } from './servingModel.js';
 
@@ -101,7 +102,7 @@ export class ModelLoader {
   private async session(manifest: ModelManifest, modelBytes: Uint8Array, where: string): Promise<InferenceSession> {
     let bytes: Uint8Array;
     try {
-      checkClassOrder(manifest, declaredClassLabels(modelBytes, manifest.outputs.probabilities), where);
+      checkClassOrder(manifest, modelClassLabels(modelBytes, manifest.outputs.probabilities, manifest.outputs.label), where);
       ({ bytes } = removeZipMap(modelBytes, manifest.outputs.probabilities));
     } catch (error) {
       if (error instanceof OnnxFormatError) throw new ModelRejectedError('onnx', `${where}: ${error.message}`);
@@ -122,7 +123,8 @@ export class ModelLoader {
 }
 
 /**
- * The manifest's classes must be the model's columns in order: the ids equal
+ * The manifest's classes must be the model's columns in order (as the model
+ * declares them on its probability path and in its label output): the ids equal
  * the model's integer labels (classlabels_int64s or classlabels_ints), or the
  * labels its classlabels_strings (skl2onnx writes integer labels for integer
  * targets, strings for string ones). A model that declares no labels (a graph
@@ -143,6 +145,17 @@ function checkClassOrder(manifest: ModelManifest, declared: readonly DeclaredCla
       'signature',
       `${where}: the model's classes are [${first.labels.join(', ')}] (${first.declaredBy}), the manifest's classes are [${expected.join(', ')}]; ` +
         'the manifest must list them in the order of the model\'s probability columns',
+    );
+  }
+  if (manifest.legitimate_class === undefined && typeof first.labels[0] === 'string') {
+    // Schema version 1 takes column 0 as legitimate, right only for integer labels (0 = legitimate);
+    // string labels are sorted, so column 0 of legit/fraud is fraud.
+    throw new ModelRejectedError(
+      'manifest',
+      `${where}: a schema_version 1 manifest takes class id 0 (${first.labels[0]}) as legitimate, but the model names its classes ` +
+        `[${first.labels.join(', ')}] (${first.declaredBy}), which need not put the legitimate class first; ` +
+        'set "schema_version": 2 and "legitimate_class" to the legitimate label, or package the model again ' +
+        '(training/run package <model.onnx> --task <task> --legitimate-class <label>)',
     );
   }
 }

@@ -53,7 +53,7 @@ export function declaredClassLabels(model: Uint8Array, outputName: string): Decl
 }
 
 /** Every non-empty class-label attribute of a node, in attribute order (an empty one names nothing). */
-function classLabelsOf(node: readonly RawField[]): DeclaredClassLabels[] {
+export function classLabelsOf(node: readonly RawField[]): DeclaredClassLabels[] {
   const declared: DeclaredClassLabels[] = [];
   for (const field of node) {
     if (field.no !== ONNX.NODE_ATTRIBUTE) continue;
@@ -69,6 +69,6 @@ function classLabelsOf(node: readonly RawField[]): DeclaredClassLabels[] {
   return declared;
 }
 
-function sameLabels(a: readonly (number | string)[], b: readonly (number | string)[]): boolean {
+export function sameLabels(a: readonly (number | string)[], b: readonly (number | string)[]): boolean {
   return a.length === b.length && a.every((label, index) => label === b[index]);
 }

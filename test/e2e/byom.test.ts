@@ -47,6 +47,9 @@ const PACKAGING: readonly Packaging[] = [
   },
   { name: 'xgboost', file: 'xgboost.onnx', task: 'binary', options: [] },
   { name: 'scenarios', file: 'scenarios.onnx', task: 'multiclass', options: ['--features', STATELESS, '--legitimate-class', 'legitimate'] },
+  // Trained on the strings legit/fraud, exported with zipmap=False: the members name [0, 1], the label output the classes.
+  ...['voting', 'bagging', 'stacking'].map((name): Packaging => ({ name, file: `${name}.onnx`, task: 'binary', options: ['--features', STATELESS, '--legitimate-class', 'legit'] })),
+  { name: 'one-vs-rest', file: 'one-vs-rest.onnx', task: 'multiclass', options: ['--features', STATELESS, '--legitimate-class', 'legitimate'] },
 ];
 
 interface Manifest {
@@ -65,7 +68,8 @@ interface AnswerFile {
   readonly name: string;
   readonly version: string;
   readonly service_classes: { id: number; label: string; column: number }[];
-  readonly cases: { transaction_id: number; model_output: number[]; answer: ExpectedAnswer }[];
+  /** model_label: what the model's own label output names the transaction. */
+  readonly cases: { transaction_id: number; model_output: number[]; model_label?: string | number; answer: ExpectedAnswer }[];
 }
 
 interface ReplayEvent {
@@ -183,6 +187,25 @@ function compare(expected: AnswerFile, served: ReadonlyMap<number, Served>): Com
   return { compared: expected.cases.length, maxDifference, problems };
 }
 
+/**
+ * The served prediction against the model's own label output, transaction by
+ * transaction (ties of the two largest probabilities left out): independent of the
+ * manifest, so a class order read wrongly by package, verify and the service
+ * alike (which compare() cannot see) shows here.
+ */
+function disagreementsWithTheModelsLabels(expected: AnswerFile, served: ReadonlyMap<number, Served>): { compared: number; problems: string[] } {
+  const problems: string[] = [];
+  let compared = 0;
+  for (const { transaction_id: id, model_output: output, model_label: label } of expected.cases) {
+    const [first, second] = [...output].sort((a, b) => b - a);
+    if (label === undefined || first === undefined || second === undefined || first - second < 1e-6) continue;
+    compared += 1;
+    const got = served.get(id);
+    if (got?.prediction !== String(label)) problems.push(`transaction ${id}: served ${got?.prediction ?? 'nothing'}, the model's label output says ${label}`);
+  }
+  return { compared, problems };
+}
+
 describe('bring your own model: packaged with training/run, served with the answers of Python onnxruntime', function () {
   this.timeout(600_000);
   let folder = '';
@@ -275,7 +298,7 @@ describe('bring your own model: packaged with training/run, served with the answ
   });
 
   for (const name of ['forest', 'logistic']) {
-    const what = name === 'forest' ? 'a skl2onnx random forest (ZipMap)' : 'a float64 logistic regression that names no classes (--class-labels)';
+    const what = name === 'forest' ? 'a skl2onnx random forest (ZipMap)' : 'a float64 logistic regression of plain operators, its classes named by --class-labels';
     it(`should serve ${what}, answering every transaction as Python does`, async () => {
       const service = await serve(name);
       try {
@@ -285,6 +308,27 @@ describe('bring your own model: packaged with training/run, served with the answ
       }
     });
   }
+
+  it('should serve string-labelled ensembles and a one-vs-rest model exported without ZipMap as Python does, predicting what the model itself labels', async () => {
+    const ensembles = ['voting', 'bagging', 'stacking'];
+    for (const [index, name] of ensembles.entries()) {
+      assert.deepEqual(manifests.get(name)?.classes, [{ id: 0, label: 'fraud' }, { id: 1, label: 'legit' }], name);
+      const scenario = index === 0 ? 'one-vs-rest' : undefined;
+      const service = await serve(name, scenario);
+      try {
+        const served = await feed(service.client, events, scenario !== undefined);
+        for (const [model, answered] of [[name, served.binary], ...(scenario === undefined ? [] : [[scenario, served.scenario] as const])] as const) {
+          const expected = answers.get(model) as AnswerFile;
+          report(model, compare(expected, answered));
+          const labels = disagreementsWithTheModelsLabels(expected, answered);
+          assert.deepEqual(labels.problems.slice(0, 10), [], model);
+          assert.ok(labels.compared > 1_000, `${model}: ${labels.compared} transactions with a clear label`);
+        }
+      } finally {
+        await service.stop();
+      }
+    }
+  });
 
   it('should refuse, as training/run verify does and with its words, a packaged model whose manifest reorders the classes', async () => {
     const source = manifests.get('scenarios');

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { declaredClassLabels } from '../../src/models/onnxClassLabels.js';
+import { modelClassLabels } from '../../src/models/onnxModelClasses.js';
 import { OnnxFormatError } from '../../src/models/onnxWire.js';
 import { removeZipMap } from '../../src/models/onnxZipMap.js';
 import { packageRoot } from '../../src/packageRoot.js';
@@ -70,5 +71,45 @@ describe('class labels a model declares for its probability columns', () => {
 
   it('should refuse bytes that are not an ONNX model', () => {
     assert.throws(() => declaredClassLabels(Buffer.from('not a model'), 'probabilities'), OnnxFormatError);
+  });
+});
+
+describe('the class order a model gives its probability columns, label output included', () => {
+  const acceptance = (name: string): Buffer => readFileSync(join(ACCEPTANCE, `${name}.onnx`));
+  const read = (name: string, label?: string): [(number | string)[], string][] =>
+    modelClassLabels(acceptance(name), 'probabilities', label).map((entry) => [[...entry.labels], entry.declaredBy]);
+
+  it('should take an ensemble\'s classes from its label output, not from members that name indices [0, 1]', () => {
+    assert.deepEqual(declaredClassLabels(acceptance('voting-strings'), 'probabilities').map((entry) => entry.labels), [[0, 1]]);
+    const declared = read('voting-strings', 'label');
+    assert.deepEqual(declared.map(([labels]) => labels), [['fraud', 'legit']]);
+    assert.match(declared[0]?.[1] ?? '', /^constant \w+ of ArrayFeatureExtractor node \w+ \(the label output's classes\)$/);
+  });
+
+  it('should find the label output itself when the manifest names none (the one other graph output)', () => {
+    assert.deepEqual(read('voting-strings').map(([labels]) => labels), [['fraud', 'legit']]);
+  });
+
+  it('should read all the classes of a one-vs-rest model whose binary members sit behind a Concat', () => {
+    assert.deepEqual(read('one-vs-rest-strings', 'label').map(([labels]) => labels), [['at_night', 'legit', 'over_220']]);
+  });
+
+  it('should report the probability path\'s declaration where the label output agrees with it', () => {
+    const files = readModel('scenario-strings-zipmap-f32');
+    const declared = modelClassLabels(files.model, 'output_probability', 'output_label');
+    assert.deepEqual(declared.map((entry) => entry.labels), [SCENARIO_COLUMNS]);
+    assert.match(declared[0]?.declaredBy ?? '', /^classlabels_strings of ZipMap node/);
+  });
+
+  it('should read integer classes from the constant of a plain-operator graph', () => {
+    assert.deepEqual(read('plain-f64', 'label').map(([labels]) => labels), [[0, 1]]);
+  });
+
+  it('should keep contradicting declarations that are not mere indices', () => {
+    assert.deepEqual(read('ensemble-conflicting', 'label').map(([labels]) => labels), [[1, 0], [0, 1]]);
+  });
+
+  it('should fall back to the probability path when the label output names no output', () => {
+    assert.deepEqual(read('voting-strings', 'no_such_output').map(([labels]) => labels), [[0, 1]]);
   });
 });

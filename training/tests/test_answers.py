@@ -57,6 +57,10 @@ def test_answers_are_in_the_services_class_order(
         assert answer["class_id"] == int(np.argmax(answer["probabilities"]))
         assert answer["fraud_probability"] == pytest.approx(1 - output[1])
     assert answers["cases"][1]["answer"]["prediction"] == "over_220"
+    # The model's own label output, recorded to hold the class order to.
+    assert [case["model_label"] for case in answers["cases"]] == [
+        c["answer"]["prediction"] for c in answers["cases"]
+    ]
 
 
 def test_history_features_follow_the_stream_and_late_transactions_get_no_answer(spec: FeatureSpec) -> None:

@@ -226,14 +226,23 @@ def test_integer_labels_must_be_the_class_ids(training_data, spec, schema, tmp_p
 def _plain_logistic(data: tuple[np.ndarray, ...], labels: np.ndarray | None = None) -> Exported:
     """skl2onnx's float64 logistic regression with zipmap=False: plain operators
     (MatMul, Sigmoid, Div); its classes are only in the initializer its label output
-    is looked up in, so it names none the service can check."""
+    is looked up in (ArrayFeatureExtractor)."""
     target = data[1] if labels is None else labels[data[1]]
     model = _logistic(data[0], target)
     return Exported(model, _skl2onnx(model, "float64", zipmap=False), "binary", None, "float64")
 
 
+def _without_label_output(exported: Exported) -> Exported:
+    """The same graph with only its probability output: nothing in it names the classes."""
+    model = onnx.load_from_string(exported.onnx_bytes)
+    kept = [o for o in model.graph.output if o.name == "probabilities"]
+    del model.graph.output[:]
+    model.graph.output.extend(kept)
+    return replace(exported, onnx_bytes=model.SerializeToString())
+
+
 def test_a_model_without_class_labels_needs_them_given(training_data, spec, schema, tmp_path) -> None:
-    exported = _plain_logistic(training_data)
+    exported = _without_label_output(_plain_logistic(training_data))
     with pytest.raises(PackageError, match=r"does not name its classes.*give --class-labels"):
         _package(_mkdir(tmp_path / "a"), exported, spec, schema)
     with pytest.raises(PackageError, match=r"give --class-labels .* and --legitimate-class"):
@@ -256,16 +265,13 @@ def test_a_model_without_class_labels_needs_them_given(training_data, spec, sche
     assert np.abs(recorded - exported.model.predict_proba(matrix)).max() <= 1e-9
 
 
-def test_given_class_labels_are_checked_against_a_string_label_output(
-    training_data, spec, schema, tmp_path
-) -> None:
-    """String classes sort to [fraud, legit]; the label output names the most probable
-    column's class, so labels given in another order are caught."""
+def test_a_string_label_output_names_the_classes(training_data, spec, schema, tmp_path) -> None:
+    """String classes sort to [fraud, legit]; the label output picks them from a
+    constant by the argmax, so the model names its columns and --class-labels in
+    another order is refused rather than trusted."""
     exported = _plain_logistic(training_data, np.array(["legit", "fraud"]))
     assert list(exported.model.classes_) == ["fraud", "legit"]
-    with pytest.raises(
-        PackageError, match=r"label output label says 'legit'.*must name the probability columns"
-    ):
+    with pytest.raises(PackageError, match=r"names its classes \[fraud, legit\].*would relabel them"):
         _package(
             _mkdir(tmp_path / "a"),
             exported,
@@ -274,14 +280,7 @@ def test_given_class_labels_are_checked_against_a_string_label_output(
             class_labels=("legit", "fraud"),
             legitimate_class="legit",
         )
-    packaged = _package(
-        _mkdir(tmp_path / "b"),
-        exported,
-        spec,
-        schema,
-        class_labels=("fraud", "legit"),
-        legitimate_class="legit",
-    )
+    packaged = _package(_mkdir(tmp_path / "b"), exported, spec, schema, legitimate_class="legit")
     assert [c["label"] for c in packaged.manifest["classes"]] == ["fraud", "legit"]
 
 

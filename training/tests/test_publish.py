@@ -22,10 +22,11 @@ from typing import Any
 import boto3
 import numpy as np
 import pytest
+from botocore.exceptions import EndpointConnectionError
 
 from fraud_training.features import FeatureSpec
 from fraud_training.paths import RepoPaths
-from fraud_training.publish import PublishTarget, make_client, publish_models
+from fraud_training.publish import PublishError, PublishTarget, make_client, publish_models
 from fraud_training.verify import verify_model
 from support import error_lines, run_cli
 
@@ -139,21 +140,27 @@ def test_publish_uploads_models_and_manifests(minio: MinioServer, bucket: str, p
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    keys = ["main/models/fraud-binary.onnx", "main/models/fraud-binary.json",
-            "main/models/fraud-scenario.onnx", "main/models/fraud-scenario.json"]  # fmt: skip
+    local = {path.stem: json.loads(path.read_text(encoding="utf-8")) for path in _manifests(paths)}
+    stored = {name: f"{name}-{manifest['sha256']}.onnx" for name, manifest in local.items()}
+    keys = [f"main/models/{stored['fraud-binary']}", "main/models/fraud-binary.json",
+            f"main/models/{stored['fraud-scenario']}", "main/models/fraud-scenario.json"]  # fmt: skip
     assert len(lines) == 4
     for line, key in zip(lines, keys, strict=True):
         assert line.startswith(f"uploaded s3://{bucket}/{key} size=") and " etag=" in line
     client = _client(minio)
     listed = {o["Key"]: o for o in client.list_objects_v2(Bucket=bucket)["Contents"]}
     assert sorted(listed) == sorted(keys)
+    for name, manifest in local.items():
+        body = client.get_object(Bucket=bucket, Key=f"main/models/{stored[name]}")["Body"].read()
+        assert body == (paths.models / manifest["model_file"]).read_bytes()
+        published = json.loads(
+            client.get_object(Bucket=bucket, Key=f"main/models/{name}.json")["Body"].read()
+        )
+        # The same manifest, pointing at the content-addressed file.
+        assert published == manifest | {"model_file": stored[name]}
     for key in keys:
-        body = client.get_object(Bucket=bucket, Key=key)["Body"].read()
-        assert body == (paths.models / key.rsplit("/", 1)[1]).read_bytes()
         size = int(next(line for line in lines if f"/{key} " in line).split("size=")[1].split()[0])
-        assert size == len(body)
-    manifest = json.loads(client.get_object(Bucket=bucket, Key=keys[1])["Body"].read())
-    assert manifest["model_file"] == "fraud-binary.onnx"
+        assert size == listed[key]["Size"]
 
 
 def test_each_model_goes_before_its_manifest(
@@ -167,8 +174,9 @@ def test_each_model_goes_before_its_manifest(
     models = [verify_model(path, schema, spec) for path in _manifests(paths)]
     uploaded = publish_models(client, PublishTarget(minio.endpoint, bucket, "dev", "models"), models)
     order = [u.key for u in uploaded]
-    assert order == ["dev/models/fraud-binary.onnx", "dev/models/fraud-binary.json",
-                     "dev/models/fraud-scenario.onnx", "dev/models/fraud-scenario.json"]  # fmt: skip
+    binary, scenario = (f"{m.manifest['name']}-{m.manifest['sha256']}.onnx" for m in models)
+    assert order == [f"dev/models/{binary}", "dev/models/fraud-binary.json",
+                     f"dev/models/{scenario}", "dev/models/fraud-scenario.json"]  # fmt: skip
     assert [c.rsplit("/", 1)[1] for c in calls] == [k.rsplit("/", 1)[1] for k in order]
 
 
@@ -182,7 +190,8 @@ def test_fixture_manifest_goes_under_its_model_name(
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     keys = [line.split()[1] for line in result.stdout.splitlines()]
-    assert keys == [f"s3://{bucket}/main/nested/models/binary-zipmap-f32-v2.onnx",
+    digest = json.loads(manifest.read_text(encoding="utf-8"))["sha256"]
+    assert keys == [f"s3://{bucket}/main/nested/models/fraud-binary-{digest}.onnx",
                     f"s3://{bucket}/main/nested/models/fraud-binary.json"]  # fmt: skip
 
 
@@ -288,7 +297,104 @@ def test_package_publishes_what_it_packaged(minio: MinioServer, bucket: str, tmp
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     keys = [line.split()[1].removeprefix(f"s3://{bucket}/") for line in result.stdout.splitlines()[1:]]
-    assert keys == ["main/models/amount-rule.onnx", "main/models/amount-rule.json"]
+    local = json.loads((tmp_path / "amount-rule.json").read_text(encoding="utf-8"))
+    stored = f"amount-rule-{local['sha256']}.onnx"
+    assert keys == [f"main/models/{stored}", "main/models/amount-rule.json"]
     manifest = json.loads(_client(minio).get_object(Bucket=bucket, Key=keys[1])["Body"].read())
     assert manifest["feature_spec_version"] == 1 and manifest["legitimate_class"] == "simple_transaction"
-    assert manifest == json.loads((tmp_path / "amount-rule.json").read_text(encoding="utf-8"))
+    assert manifest == local | {"model_file": stored}
+
+
+# --- content-addressed model files: a manifest is the only pointer to a version -------------
+
+
+def _as_local_file(source: Path, folder: Path) -> Path:
+    """A fixture version saved the way people save every version: fraud-binary.onnx and .json."""
+    folder.mkdir(parents=True)
+    manifest = json.loads(source.read_text(encoding="utf-8"))
+    shutil.copy(source.parent / manifest["model_file"], folder / "fraud-binary.onnx")
+    path = folder / "fraud-binary.json"
+    path.write_text(json.dumps(manifest | {"model_file": "fraud-binary.onnx"}), encoding="utf-8")
+    return path
+
+
+def _served(client: Any, bucket: str, folder: Path, schema: dict[str, Any], spec: FeatureSpec) -> str:
+    """What a replica starting now would load: the stored manifest and the file it names,
+    through the service's checks; returns the version."""
+    folder.mkdir(parents=True)
+    manifest = client.get_object(Bucket=bucket, Key="main/models/fraud-binary.json")["Body"].read()
+    model_file = json.loads(manifest)["model_file"]
+    model = client.get_object(Bucket=bucket, Key=f"main/models/{model_file}")["Body"].read()
+    (folder / model_file).write_bytes(model)
+    (folder / "fraud-binary.json").write_bytes(manifest)
+    return str(verify_model(folder / "fraud-binary.json", schema, spec).manifest["version"])
+
+
+def test_a_new_version_never_overwrites_the_served_model_file(
+    minio: MinioServer,
+    bucket: str,
+    paths: RepoPaths,
+    schema: dict[str, Any],
+    spec: FeatureSpec,
+    tmp_path: Path,
+) -> None:
+    """Publishing stops between the new .onnx and its manifest (a crash, a lost connection):
+    a replica starting then still finds the old version whole, not the old manifest over the
+    new bytes."""
+    old = _as_local_file(paths.fixtures / "binary-zipmap-f32.json", tmp_path / "v1")
+    new = _as_local_file(paths.fixtures / "binary-zipmap-f32-v2.json", tmp_path / "v2")
+    client = _client(minio)
+    target = PublishTarget(minio.endpoint, bucket, "main", "models")
+    publish_models(client, target, [verify_model(old, schema, spec)])
+
+    def lost_connection(params: dict[str, Any], **_: Any) -> None:
+        if params["url_path"].endswith("/fraud-binary.json"):
+            raise EndpointConnectionError(endpoint_url=minio.endpoint)
+
+    client.meta.events.register("before-call.s3.PutObject", lost_connection)
+    with pytest.raises(PublishError):
+        publish_models(client, target, [verify_model(new, schema, spec)])
+    assert _served(_client(minio), bucket, tmp_path / "gap", schema, spec) == "1.0.0"
+
+
+def test_putting_back_an_old_stored_manifest_rolls_back_to_its_model(
+    minio: MinioServer,
+    bucket: str,
+    paths: RepoPaths,
+    schema: dict[str, Any],
+    spec: FeatureSpec,
+    tmp_path: Path,
+) -> None:
+    """The manifest alone is the pointer: the bytes of v1's stored manifest, put back after
+    v2 (an S3 copy, a lakeFS revert), serve v1 again without the model being uploaded."""
+    client = _client(minio)
+    target = PublishTarget(minio.endpoint, bucket, "main", "models")
+    old = _as_local_file(paths.fixtures / "binary-zipmap-f32.json", tmp_path / "v1")
+    new = _as_local_file(paths.fixtures / "binary-zipmap-f32-v2.json", tmp_path / "v2")
+    publish_models(client, target, [verify_model(old, schema, spec)])
+    kept = client.get_object(Bucket=bucket, Key="main/models/fraud-binary.json")["Body"].read()
+    publish_models(client, target, [verify_model(new, schema, spec)])
+    assert _served(client, bucket, tmp_path / "new", schema, spec) == "2.0.0"
+    client.put_object(Bucket=bucket, Key="main/models/fraud-binary.json", Body=kept)
+    assert _served(client, bucket, tmp_path / "old", schema, spec) == "1.0.0"
+
+
+def test_publishing_an_old_manifest_again_rolls_back_to_its_model(
+    minio: MinioServer,
+    bucket: str,
+    paths: RepoPaths,
+    schema: dict[str, Any],
+    spec: FeatureSpec,
+    tmp_path: Path,
+) -> None:
+    old = _as_local_file(paths.fixtures / "binary-zipmap-f32.json", tmp_path / "v1")
+    new = _as_local_file(paths.fixtures / "binary-zipmap-f32-v2.json", tmp_path / "v2")
+    for manifest, version, folder in ((old, "1.0.0", "a"), (new, "2.0.0", "b"), (old, "1.0.0", "c")):
+        result = run_cli(
+            "publish", "--endpoint", minio.endpoint, "--repository", bucket, "--ref", "main", str(manifest),
+            env=minio.env(),
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        assert _served(_client(minio), bucket, tmp_path / folder, schema, spec) == version
+    listed = [o["Key"] for o in _client(minio).list_objects_v2(Bucket=bucket)["Contents"]]
+    assert len([key for key in listed if key.endswith(".onnx")]) == 2

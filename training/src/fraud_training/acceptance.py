@@ -128,6 +128,26 @@ def _logistic(classes: tuple[int, int]) -> Any:
     return model
 
 
+def _voting(x: np.ndarray, y: np.ndarray) -> Any:
+    """Soft voting of two forests (forests, not fitted logistic regressions: their trees
+    are the same on every CPU, so the file is too)."""
+    from sklearn.ensemble import RandomForestClassifier, VotingClassifier
+
+    members = [
+        (f"forest{seed}", RandomForestClassifier(n_estimators=2, max_depth=3, random_state=seed))
+        for seed in (0, 1)
+    ]
+    return VotingClassifier(members, voting="soft", flatten_transform=False).fit(x.astype(np.float32), y)
+
+
+def _one_vs_rest(x: np.ndarray, y: np.ndarray) -> Any:
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.multiclass import OneVsRestClassifier
+
+    forest = RandomForestClassifier(n_estimators=2, max_depth=3, random_state=0)
+    return OneVsRestClassifier(forest).fit(x.astype(np.float32), y)
+
+
 def _io(zipmap: bool) -> dict[str, str]:
     return (
         {"label": "output_label", "probabilities": "output_probability"}
@@ -206,6 +226,8 @@ def build_models() -> list[Model]:
     linear_1_2 = _skl2onnx(_logistic((1, 2)), "float32", False, "linear")
     plain = _skl2onnx(_logistic((0, 1)), "float64", False, "plain")
     forest_tensor = _skl2onnx(forest_int, "float32", False, "forest")
+    voting = _voting(x, np.array(BINARY_LABELS)[binary])
+    one_vs_rest = _one_vs_rest(x, scenario)
     return [
         _binary(
             "forest-zipmap-int",
@@ -284,6 +306,28 @@ def build_models() -> list[Model]:
             False,
             "Mean of two LinearClassifiers naming [0, 1] and [1, 0]",
         ),
+        Model(
+            "voting-strings",
+            _skl2onnx(voting, "float32", False, "voting"),
+            "binary",
+            "float32",
+            _io(False),
+            tuple(str(c) for c in voting.classes_),
+            "legit",
+            "soft VotingClassifier of two forests on string labels, zipmap=False: the members name "
+            "[0, 1], the label output picks [fraud, legit] from a constant (legit is column 1)",
+        ),
+        Model(
+            "one-vs-rest-strings",
+            _skl2onnx(one_vs_rest, "float32", False, "one_vs_rest"),
+            "multiclass",
+            "float32",
+            _io(False),
+            tuple(str(c) for c in one_vs_rest.classes_),
+            "legit",
+            "OneVsRestClassifier of forests on string scenarios, zipmap=False: binary members behind a "
+            "Concat, the label output picks the classes from a constant",
+        ),
         _binary(
             "linear-raw-scores",
             _raw_scores(linear),
@@ -335,6 +379,12 @@ def _reorder_legitimate_first(manifest: dict[str, Any]) -> None:
         label for label in labels if label != manifest["legitimate_class"]
     ]
     manifest["classes"] = [{"id": i, "label": label} for i, label in enumerate(order)]
+
+
+def _schema_version_1(manifest: dict[str, Any]) -> None:
+    """As written before legitimate_class existed: class id 0 is legitimate."""
+    manifest["schema_version"] = 1
+    del manifest["legitimate_class"]
 
 
 def _swap_labels(manifest: dict[str, Any]) -> None:
@@ -465,7 +515,39 @@ CASES: tuple[Case, ...] = (
         "feature_spec_version 1 naming a history feature: the service serves every feature of its spec",
         change=_rename_feature("TX_DURING_NIGHT", "TERMINAL_ID_RISK_7DAY_WINDOW", 1),
     ),
+    Case(
+        "ensemble-label-output-names-the-classes",
+        "voting-strings",
+        "accepted",
+        "members naming [0, 1] are indices: the label output's [fraud, legit] is the class order",
+    ),
+    Case(
+        "one-vs-rest-label-output-names-the-classes",
+        "one-vs-rest-strings",
+        "accepted",
+        "binary members behind a Concat: the label output names the three classes",
+    ),
     # refused: class order
+    Case(
+        "ensemble-string-labels-in-the-members-order",
+        "voting-strings",
+        "refused",
+        "[legit, fraud]: the members' [0, 1] read as the task's order, against the label output",
+        reason="signature",
+        message=CLASS_ORDER + r"\[fraud, legit\] \(constant \w+ of ArrayFeatureExtractor node \w+ "
+        r"\(the label output's classes\)\)",
+        change=_reorder_legitimate_first,
+    ),
+    Case(
+        "string-labels-in-a-version-1-manifest",
+        "forest-zipmap-strings",
+        "refused",
+        "schema_version 1 takes class id 0 as legitimate: column 0 of sorted string labels need not be",
+        reason="manifest",
+        message=r"a schema_version 1 manifest takes class id 0 \(at_night\) as legitimate.*"
+        r"\"legitimate_class\".*--legitimate-class",
+        change=_schema_version_1,
+    ),
     Case(
         "zipmap-string-labels-reordered",
         "forest-zipmap-strings",
@@ -654,12 +736,16 @@ def render_readme(models: list[Model], entries: list[dict[str, Any]]) -> str:
         "carry the service's rejection reason (the `reason` label of `fraud_model_load_failures_total`) and "
         "a message matching `message` on both sides. `vectors.json` is the machine-readable list.",
         "",
-        "The class-order rule both implement (`src/models/onnxClassLabels.ts`, "
+        "The class-order rule both implement (`src/models/onnxClassLabels.ts` and `onnxModelClasses.ts`, "
         "`training/src/fraud_training/onnx_model.py`): walk back from the probability output; on each path "
         "the first node with a non-empty `classlabels_int64s`, `classlabels_ints` or `classlabels_strings` "
-        "declares the labels of the columns. No declaration: the manifest's order stands (only the column "
+        "declares the labels of the columns. Walk back from the label output too: the first node naming "
+        "classes, or an ArrayFeatureExtractor picking them from a constant, names them; where it does, "
+        "that list is the order and probability-path lists that are mere indices (0, 1, ... as ensemble "
+        "members write them) are set aside. No declaration: the manifest's order stands (only the column "
         "count and the samples hold it to account). One: integer labels must equal the class ids, string "
-        "labels the class labels, in order. Several different ones: refused.",
+        "labels the class labels, in order (and need manifest schema version 2). Several different ones: "
+        "refused.",
         "",
         "| model | input | probabilities | columns | what it is |",
         "| --- | --- | --- | --- | --- |",

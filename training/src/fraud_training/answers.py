@@ -96,13 +96,14 @@ def model_answers(model: VerifiedModel, scored: list[ScoredTransaction]) -> dict
     manifest = model.manifest
     names = manifest["features"]
     matrix = np.array([[entry.features[name] for name in names] for entry in scored], dtype=np.float64)
-    outputs = onnx_model.probabilities(
-        model.model_bytes,
-        manifest["input"]["name"],
-        manifest["outputs"]["probabilities"],
-        matrix,
-        manifest["input"]["element_type"],
+    label = manifest["outputs"].get("label")
+    graph_outputs = {o.name for o in onnx_model.graph_outputs(onnx_model.load(model.model_bytes))}
+    wanted = [manifest["outputs"]["probabilities"]] + ([label] if label in graph_outputs else [])
+    raw = onnx_model.run_outputs(
+        model.model_bytes, manifest["input"]["name"], wanted, matrix, manifest["input"]["element_type"]
     )
+    outputs = raw[0].astype(np.float64)
+    labels = [_plain(value) for value in raw[1].reshape(-1)] if len(raw) > 1 else None
     return {
         "manifest": model.manifest_path.name,
         "name": manifest["name"],
@@ -120,9 +121,19 @@ def model_answers(model: VerifiedModel, scored: list[ScoredTransaction]) -> dict
                 "model_output": [float(p) for p in row],
                 "answer": expected_answer(manifest, row),
             }
-            for entry, row in zip(scored, outputs, strict=True)
+            # What the model itself names the transaction (its label output), to hold the
+            # manifest's class order to: the answer's prediction must agree but for ties.
+            | ({"model_label": labels[index]} if labels is not None else {})
+            for index, (entry, row) in enumerate(zip(scored, outputs, strict=True))
         ],
     }
+
+
+def _plain(value: Any) -> str | int:
+    """A label output value as JSON: str for string labels, int for integer ones."""
+    if isinstance(value, bytes):
+        return value.decode("utf-8")
+    return str(value) if isinstance(value, str) else int(value)
 
 
 def write_answers(

@@ -13,7 +13,12 @@ service:
   features (history included);
 - scenarios.onnx: RandomForestClassifier on string scenario labels (sorted by
   scikit-learn, so the legitimate class is not the first column), ZipMap, stateless
-  features.
+  features;
+- voting.onnx, bagging.onnx, stacking.onnx: soft VotingClassifier, BaggingClassifier
+  and StackingClassifier on the string labels legit/fraud (columns [fraud, legit]),
+  zipmap=False: their members name [0, 1], only the label output names the classes;
+- one-vs-rest.onnx: OneVsRestClassifier on string scenario labels, zipmap=False:
+  binary members behind a Concat, the classes in the label output only.
 
 Beside them, events.jsonl: another seed's transactions and outcomes in arrival order
 (the `replay` format), to score with the packaged models.
@@ -76,7 +81,23 @@ EXAMPLES: tuple[Example, ...] = (
         ("--features", ",".join(STATELESS), "--legitimate-class", "legitimate"),
         "random forest on string scenario labels, ZipMap (classlabels_strings, legitimate is column 2)",
     ),
+    *(
+        Example(
+            f"{kind}.onnx",
+            "binary",
+            ("--features", ",".join(STATELESS), "--legitimate-class", "legit"),
+            f"{kind} ensemble on string labels legit/fraud, zipmap=False (classes in the label output only)",
+        )
+        for kind in ("voting", "bagging", "stacking")
+    ),
+    Example(
+        "one-vs-rest.onnx",
+        "multiclass",
+        ("--features", ",".join(STATELESS), "--legitimate-class", "legitimate"),
+        "one-vs-rest logistic regressions on string scenario labels, zipmap=False",
+    ),
 )
+BINARY_NAMES = np.array(["legit", "fraud"])
 
 
 def _forest(x: np.ndarray, y: np.ndarray) -> object:
@@ -107,6 +128,49 @@ def _xgboost(x: np.ndarray, y: np.ndarray) -> bytes:
     return exported.SerializeToString()
 
 
+def _ensembles(x: np.ndarray, y: np.ndarray) -> dict[str, object]:
+    """The scikit-learn ensembles, fitted on float32 stateless features."""
+    from sklearn.ensemble import (
+        BaggingClassifier,
+        RandomForestClassifier,
+        StackingClassifier,
+        VotingClassifier,
+    )
+
+    def forest() -> RandomForestClassifier:
+        return RandomForestClassifier(n_estimators=5, max_depth=4, random_state=0)
+
+    features = x.astype(np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return {
+            "voting.onnx": VotingClassifier(
+                [("forest", forest()), ("logistic", _logistic_model())],
+                voting="soft",
+                flatten_transform=False,
+            ).fit(features, y),
+            "bagging.onnx": BaggingClassifier(forest(), n_estimators=3, random_state=0).fit(features, y),
+            "stacking.onnx": StackingClassifier(
+                [("forest", forest()), ("logistic", _logistic_model())], cv=3
+            ).fit(features, y),
+        }
+
+
+def _logistic_model() -> object:
+    from sklearn.linear_model import LogisticRegression
+
+    return LogisticRegression(max_iter=300)
+
+
+def _one_vs_rest(x: np.ndarray, y: np.ndarray) -> object:
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.multiclass import OneVsRestClassifier
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return OneVsRestClassifier(LogisticRegression(max_iter=300)).fit(x.astype(np.float32), y)
+
+
 def export_models(spec: FeatureSpec) -> dict[str, bytes]:
     stream = simulate(TRAINING).transactions
     every = compute_features(stream, spec).to_numpy()
@@ -124,6 +188,15 @@ def export_models(spec: FeatureSpec) -> dict[str, bytes]:
         "scenarios.onnx": to_onnx_bytes(
             _forest(stateless, scenario), 3, ExportOptions("float32", zipmap=True)
         ),  # type: ignore[arg-type]
+        **{
+            name: to_onnx_bytes(model, 3, ExportOptions("float32", zipmap=False))  # type: ignore[arg-type]
+            for name, model in _ensembles(stateless, BINARY_NAMES[fraud]).items()
+        },
+        "one-vs-rest.onnx": to_onnx_bytes(
+            _one_vs_rest(stateless, scenario),  # type: ignore[arg-type]
+            3,
+            ExportOptions("float32", zipmap=False),
+        ),
     }
 
 

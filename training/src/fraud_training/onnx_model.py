@@ -13,7 +13,11 @@ produce it; on each path the first node with a non-empty classlabels_int64s,
 classlabels_ints or classlabels_strings attribute declares the labels of the columns
 (nodes in between keep the column order). Every distinct list found is a declaration:
 none means the model names no labels (a graph of plain operators), one is the class
-order, several contradict each other.
+order, several contradict each other. The label output is walked back the same way
+(model_class_labels): where it names the classes (a classifier's classlabels_*, or an
+ArrayFeatureExtractor picking them from a constant, as skl2onnx's ensembles and
+one-vs-rest models do), its list is the order and probability-path lists that are
+mere indices 0, 1, ... are set aside.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from typing import Literal
 
 import numpy as np
 import onnx
+import onnx.numpy_helper
 
 ElementType = Literal["float32", "float64"]
 ELEMENT_TYPES: dict[int, ElementType] = {
@@ -149,6 +154,107 @@ def declared_class_labels(model: onnx.ModelProto, output_name: str) -> list[Decl
             if all(known.labels != entry.labels for known in found):
                 found.append(entry)
     return found
+
+
+def _constant_values(tensor: onnx.TensorProto) -> ClassLabels | None:
+    """The values of an int32, int64 or string tensor; None for any other type."""
+    if tensor.data_type == onnx.TensorProto.STRING:
+        return [_text(s) for s in tensor.string_data]
+    if tensor.data_type in (onnx.TensorProto.INT64, onnx.TensorProto.INT32):
+        return [int(v) for v in onnx.numpy_helper.to_array(tensor).reshape(-1)]
+    return None
+
+
+def _constants(model: onnx.ModelProto) -> dict[str, ClassLabels]:
+    """Integer and string tensors of the initializers and Constant nodes, by name."""
+    found: dict[str, ClassLabels] = {}
+    for tensor in model.graph.initializer:
+        values = _constant_values(tensor)
+        if values is not None:
+            found[tensor.name] = values
+    for node in model.graph.node:
+        if node.op_type != "Constant" or not node.output:
+            continue
+        for attribute in node.attribute:
+            if attribute.name == "value" and attribute.HasField("t"):
+                values = _constant_values(attribute.t)
+                if values is not None:
+                    found[node.output[0]] = values
+    return found
+
+
+def _picked_from_constant(node: onnx.NodeProto, constants: dict[str, ClassLabels]) -> list[DeclaredLabels]:
+    """ArrayFeatureExtractor(classes constant, indices): the constant's values."""
+    if node.op_type != "ArrayFeatureExtractor" or not node.input:
+        return []
+    labels = constants.get(node.input[0])
+    if not labels:
+        return []
+    where = f" {node.name}" if node.name else ""
+    return [
+        DeclaredLabels(
+            labels,
+            f"constant {node.input[0]} of ArrayFeatureExtractor node{where} (the label output's classes)",
+        )
+    ]
+
+
+def label_output_classes(model: onnx.ModelProto, output_name: str) -> list[DeclaredLabels]:
+    """The class lists the label output is drawn from (the service's
+    labelOutputClasses): walking back from it, the first node on each path that names
+    classes (classlabels_*) or picks them from a constant (ArrayFeatureExtractor of an
+    initializer or a Constant)."""
+    producers = {output: index for index, node in enumerate(model.graph.node) for output in node.output}
+    constants = _constants(model)
+    found: list[DeclaredLabels] = []
+    visited: set[int] = set()
+    pending = [output_name]
+    while pending:
+        index = producers.get(pending.pop())
+        if index is None or index in visited:
+            continue
+        visited.add(index)
+        node = model.graph.node[index]
+        declared = node_labels(node) + _picked_from_constant(node, constants)
+        if not declared:
+            pending.extend(node.input)
+        for entry in declared:
+            if all(known.labels != entry.labels for known in found):
+                found.append(entry)
+    return found
+
+
+def _is_index_list(labels: ClassLabels) -> bool:
+    return all(label == index for index, label in enumerate(labels))
+
+
+def model_class_labels(
+    model: onnx.ModelProto, probabilities_output: str, label_output: str | None
+) -> list[DeclaredLabels]:
+    """The class order of the probability columns from everything the model says (the
+    service's modelClassLabels): an ensemble exported without ZipMap names its classes
+    as indices in its members ([0, 1]) and by name in its label output (picked from a
+    `classes` constant by the argmax), so the label output's list is the truth and
+    member lists of mere indices say nothing. `label_output` None: the model's one
+    other graph output, if it has exactly one. Reads as declared_class_labels: none,
+    one (the order), several (contradicting)."""
+    on_path = declared_class_labels(model, probabilities_output)
+    if label_output is None:
+        others = [o.name for o in model.graph.output if o.name != probabilities_output]
+        label_output = others[0] if len(others) == 1 else None
+    named = label_output_classes(model, label_output) if label_output is not None else []
+    if not named:
+        return on_path
+    if len(named) > 1:
+        kept: list[DeclaredLabels] = []
+        for entry in on_path + named:
+            if all(known.labels != entry.labels for known in kept):
+                kept.append(entry)
+        return kept
+    (from_label,) = named
+    agreeing = next((entry for entry in on_path if entry.labels == from_label.labels), None)
+    kept = [e for e in on_path if e is agreeing or not _is_index_list(e.labels)]
+    return kept if agreeing is not None else [from_label, *kept]
 
 
 def zipmap_for(model: onnx.ModelProto, output_name: str) -> onnx.NodeProto | None:

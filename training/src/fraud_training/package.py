@@ -103,7 +103,7 @@ def read_signature(model_bytes: bytes) -> Signature:
         graph_input.shape[1] if isinstance(graph_input.shape[1], int) and graph_input.shape[1] > 0 else None
     )
     probabilities, label = _outputs(model)
-    declared = onnx_model.declared_class_labels(model, probabilities)
+    declared = onnx_model.model_class_labels(model, probabilities, label)
     if len(declared) > 1:
         raise PackageError(
             f"the model gives output {probabilities} several class orders: "
@@ -154,11 +154,12 @@ def manifest_classes(
     _check_class_count(request, len(labels), labels)
     task = TASK_SPECS[request.task]
     if isinstance(labels[0], str):
-        if request.class_labels is not None:
-            raise PackageError(
-                "--class-labels names integer or unnamed classes; this model's classes are already strings"
-            )
         names = [str(label) for label in labels]
+        if request.class_labels is not None and list(request.class_labels) != names:
+            raise PackageError(
+                f"the model names its classes {onnx_model.format_labels(names)} in column order; "
+                f"--class-labels {','.join(request.class_labels)} would relabel them: leave it out"
+            )
         if request.legitimate_class is None:
             raise PackageError(f"--legitimate-class is required for string class labels (one of {names})")
         legitimate = request.legitimate_class
@@ -166,7 +167,9 @@ def manifest_classes(
         if list(labels) != list(range(len(labels))):
             raise PackageError(
                 f"integer class labels must be 0, 1, ... in column order (the manifest's class ids); "
-                f"this model has {labels}"
+                f"this model has {onnx_model.format_labels(labels)}: train it again on labels 0 to "
+                f"{len(labels) - 1}, 0 the legitimate class (sklearn's LabelEncoder maps sorted labels so), "
+                "or on string labels and give --legitimate-class"
             )
         names = list(request.class_labels) if request.class_labels else list(task.class_labels)
         if len(names) != len(labels):
@@ -204,12 +207,17 @@ def _given_classes(request: PackageRequest) -> tuple[list[dict[str, Any]], str]:
 
 
 def check_label_output(
-    labels: list[str], probabilities: np.ndarray, label_values: np.ndarray | None, label_output: str | None
+    labels: list[str],
+    probabilities: np.ndarray,
+    label_values: np.ndarray | None,
+    label_output: str | None,
+    named: bool = False,
 ) -> None:
-    """For a model that names no classes: its label output, where it has one, must name
-    the most probable column of each sample (its index for integer labels, its
-    --class-labels entry for string ones). Rows whose largest probability is shared
-    are skipped (the label then depends on the exporter's tie rule)."""
+    """The model's label output, where it has one, must name the most probable column
+    of each sample (its index for integer labels, its label for string ones): the
+    class order read from the model, or given by --class-labels for a model that names
+    no classes (`named` False), must be the columns'. Rows whose largest probability
+    is shared are skipped (the label then depends on the exporter's tie rule)."""
     if label_values is None or label_output is None:
         return
     values = np.asarray(label_values).reshape(-1)
@@ -222,6 +230,12 @@ def check_label_output(
         said = value.decode("utf-8") if isinstance(value, bytes) else value
         said = said.item() if isinstance(said, np.generic) else said
         expected: object = labels[top] if isinstance(said, str) else top
+        if said != expected and named:
+            raise PackageError(
+                f"sample {row}: the model's label output {label_output} says {said!r}, but its largest "
+                f"probability is column {top} ({labels[top]!r} in the class order the model declares): "
+                "the model's probability columns are not in the order of its classes; it cannot be served"
+            )
         if said != expected:
             raise PackageError(
                 f"sample {row}: the model's label output {label_output} says {said!r}, but its largest "
@@ -249,6 +263,12 @@ def feature_names(request: PackageRequest, spec: FeatureSpec, width: int | None)
         raise PackageError(str(error)) from error
     if len(set(names)) != len(names):
         raise PackageError(f"--features lists a feature twice: {', '.join(names)}")
+    if width is None and request.features is None:
+        raise PackageError(
+            "the model's input width is not fixed, so it cannot tell which features it takes: give "
+            f"--features (spec names in input order; all {len(spec.names)} of the spec would be "
+            f"{','.join(spec.names)})"
+        )
     if width is not None and width != len(names):
         given = "--features gives" if request.features is not None else "the spec has (give --features)"
         raise PackageError(f"the model's input takes {width} columns; {given} {len(names)} features")
@@ -281,13 +301,13 @@ def package_model(request: PackageRequest, spec: FeatureSpec, schema: dict[str, 
         model_bytes, signature.input_name, wanted, matrix, signature.element_type
     )
     probabilities = outputs[0].astype(np.float64)
-    if signature.labels is None:
-        check_label_output(
-            [c["label"] for c in classes],
-            probabilities,
-            outputs[1] if len(outputs) > 1 else None,
-            signature.label,
-        )
+    check_label_output(
+        [c["label"] for c in classes],
+        probabilities,
+        outputs[1] if len(outputs) > 1 else None,
+        signature.label,
+        named=signature.labels is not None,
+    )
     task = TASK_SPECS[request.task]
     digest = sha256_hex(model_bytes)
     manifest: dict[str, Any] = {

@@ -5,6 +5,12 @@ The layout is lakeFS's S3 gateway's: bucket = repository, key = `<ref>/<prefix>/
 manifest last: the service polls the manifest as the pointer to a version, so it
 must never see a manifest whose model file is not there yet.
 
+The `.onnx` is stored under a content-addressed name, `<name>-<sha256>.onnx`, and the
+uploaded manifest's model_file names it (the local files are left as they are). A new
+version therefore never overwrites the file the serving manifest points to (a replica
+starting between the two uploads loads the old version whole), and publishing an old
+manifest again rolls back to exactly its model: the manifest is the only pointer.
+
 Credentials come from the standard AWS environment variables through boto3; this
 module never reads, prints or logs the secret key.
 """
@@ -21,6 +27,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from fraud_training.errors import PipelineError
+from fraud_training.manifest import manifest_bytes
 from fraud_training.verify import VerifiedModel
 
 DEFAULT_REGION = "us-east-1"
@@ -96,17 +103,27 @@ def _put(client: Any, target: PublishTarget, key: str, body: bytes, content_type
     return UploadedObject(key, len(body), str(response.get("ETag", "")).strip('"'))
 
 
+def stored_model_file(manifest: dict[str, Any]) -> str:
+    """The model file's name in the store: `<name>-<sha256>.onnx`, one per content."""
+    return f"{manifest['name']}-{manifest['sha256']}.onnx"
+
+
+def published_manifest(manifest: dict[str, Any]) -> bytes:
+    """The manifest as uploaded: model_file names the content-addressed file."""
+    return manifest_bytes({**manifest, "model_file": stored_model_file(manifest)})
+
+
 def upload_model(client: Any, target: PublishTarget, model: VerifiedModel) -> list[UploadedObject]:
-    """The .onnx, then the manifest (`<name>.json`)."""
+    """The .onnx under its content-addressed name, then the manifest (`<name>.json`)."""
     manifest = model.manifest
     onnx_object = _put(
-        client, target, target.key(manifest["model_file"]), model.model_bytes, "application/octet-stream"
+        client, target, target.key(stored_model_file(manifest)), model.model_bytes, "application/octet-stream"
     )
     manifest_object = _put(
         client,
         target,
         target.key(f"{manifest['name']}.json"),
-        model.manifest_path.read_bytes(),
+        published_manifest(manifest),
         "application/json",
     )
     return [onnx_object, manifest_object]

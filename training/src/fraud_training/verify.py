@@ -7,10 +7,12 @@
 2. task: the manifest's task is the one asked for (the service's slot), when one is;
 3. sha256 of the model file;
 4. features: feature_spec_version not newer than the spec, every feature in the spec;
-5. class order: the labels the model declares for its probability output
-   (onnx_model.declared_class_labels, the service's onnxClassLabels) must be the
-   manifest's class ids (integer labels) or labels (string labels), in order; two
-   different declarations are refused; none, and the manifest's order stands;
+5. class order: the labels the model declares for its probability output and the
+   classes its label output is picked from (onnx_model.model_class_labels, the
+   service's onnxModelClasses) must be the manifest's class ids (integer labels) or
+   labels (string labels), in order; two different declarations are refused; none,
+   and the manifest's order stands; string labels need schema version 2 (a version-1
+   manifest would take the first, sorted, label as legitimate);
 6. onnx: the ZipMap feeding the probability output turned into an Identity, as the
    service does, and the graph loaded by onnxruntime;
 7. signature, as onnxruntime reports it: one tensor input of the manifest's name and
@@ -183,7 +185,7 @@ def check_classes(manifest: dict[str, Any], model_bytes: bytes) -> None:
     except onnx_model.OnnxModelError as error:
         raise ModelRefused("onnx", str(error)) from error
     output = manifest["outputs"]["probabilities"]
-    declared = onnx_model.declared_class_labels(model, output)
+    declared = onnx_model.model_class_labels(model, output, manifest["outputs"].get("label"))
     if not declared:
         return
     if len(declared) > 1:
@@ -197,6 +199,16 @@ def check_classes(manifest: dict[str, Any], model_bytes: bytes) -> None:
             f"the model's classes are {source.shown()}, the manifest's classes are "
             f"{onnx_model.format_labels(expected)}; the manifest must list them in the order of the model's "
             "probability columns",
+        )
+    if "legitimate_class" not in manifest and isinstance(source.labels[0], str):
+        # Schema version 1 takes column 0 as legitimate, right only for integer labels
+        # (0 = legitimate); string labels are sorted, so column 0 of legit/fraud is fraud.
+        raise ModelRefused(
+            "manifest",
+            f"a schema_version 1 manifest takes class id 0 ({source.labels[0]}) as legitimate, but the "
+            f"model names its classes {source.shown()}, which need not put the legitimate class first; "
+            'set "schema_version": 2 and "legitimate_class" to the legitimate label, or package the model '
+            "again (training/run package <model.onnx> --task <task> --legitimate-class <label>)",
         )
 
 
