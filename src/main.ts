@@ -248,6 +248,7 @@ async function createStateStore(config: Config, spec: FeatureSpec, metrics: Metr
       password: state.redis.password,
       timeoutMs: state.redis.timeoutMs,
       keyPrefix: state.redis.keyPrefix,
+      cluster: state.redis.cluster,
       latenessSeconds: state.latenessSeconds,
       maxFutureSeconds: state.maxFutureSeconds,
       historyDays: historyDays(spec),

@@ -87,6 +87,8 @@ export interface StateConfig {
     readonly timeoutMs: number;
     /** Prefix of every key, so several services can share one Redis. */
     readonly keyPrefix: string;
+    /** The URL names one node of a Redis Cluster: commands go to each key's primary. */
+    readonly cluster: boolean;
   };
 }
 
@@ -127,6 +129,7 @@ export const CONFIG_VARIABLES = [
   'FRAUD_REDIS_PASSWORD',
   'FRAUD_REDIS_TIMEOUT_MS',
   'FRAUD_REDIS_KEY_PREFIX',
+  'FRAUD_REDIS_CLUSTER',
   'FRAUD_GRPC_MAX_CONCURRENT_STREAMS',
   'FRAUD_GRPC_MAX_SESSION_MEMORY_MB',
   'FRAUD_GRPC_MAX_CONNECTION_AGE_SECONDS',
@@ -209,6 +212,7 @@ function stateConfig(env: Env): StateConfig {
       password: raw(env, 'FRAUD_REDIS_PASSWORD'),
       timeoutMs: integer(env, 'FRAUD_REDIS_TIMEOUT_MS', 100, 1, 60_000),
       keyPrefix: redisKeyPrefix(env, 'FRAUD_REDIS_KEY_PREFIX'),
+      cluster: redisCluster(env, url),
     },
   };
 }
@@ -220,6 +224,16 @@ function optionalRedisUrl(env: Env, name: string): string | undefined {
   if (url.password !== '') throw new ConfigError(name, 'must not hold a password; set FRAUD_REDIS_PASSWORD (from a Secret)');
   if (url.hostname === '') throw new ConfigError(name, `must name a host, got ${shown(url.toString())}`);
   return url.toString();
+}
+
+/** Cluster mode; a Cluster has database 0 only, so a URL naming another is refused. */
+function redisCluster(env: Env, url: string | undefined): boolean {
+  const cluster = boolean(env, 'FRAUD_REDIS_CLUSTER', false);
+  const database = url === undefined ? '' : new URL(url).pathname.replace(/^\//, '');
+  if (cluster && database !== '' && database !== '0') {
+    throw new ConfigError('FRAUD_REDIS_CLUSTER', `a Redis Cluster has database 0 only; FRAUD_REDIS_URL names database ${database}`);
+  }
+  return cluster;
 }
 
 /** A key prefix without braces: every key carries its own {hash tag}, and a brace in the prefix would put all keys in one Cluster slot. */

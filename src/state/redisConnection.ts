@@ -1,7 +1,10 @@
-import { createHash } from 'node:crypto';
-import { Redis, type ChainableCommander } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
 import type { Logger } from '../observability/logger.js';
+import { CommandBatch, RedisScript, execPipelined, isCluster, withSource, type Command, type CommandResult } from './redisCommands.js';
+import { createRedisClient } from './redisClient.js';
 import { StateUnavailableError } from './stateStore.js';
+
+export { CommandBatch, RedisScript } from './redisCommands.js';
 
 /** Why a Redis operation failed, for fraud_state_errors_total{reason}. */
 export type RedisFailureReason = 'timeout' | 'unavailable' | 'overloaded' | 'error';
@@ -11,7 +14,13 @@ export interface RedisConnectionOptions {
   readonly url: string;
   /** From FRAUD_REDIS_PASSWORD only; never logged. */
   readonly password: string | undefined;
-  /** Longest wait for one round trip before the operation fails (FRAUD_REDIS_TIMEOUT_MS). */
+  /** A Redis Cluster reached through the URL's node (FRAUD_REDIS_CLUSTER): commands go to each key's primary. */
+  readonly cluster?: boolean;
+  /**
+   * Longest Redis may stay silent on one round trip before the operation
+   * fails (FRAUD_REDIS_TIMEOUT_MS): counted from when the commands are
+   * written, and only once this process has read what arrived.
+   */
   readonly timeoutMs: number;
   readonly logger: Logger;
   /**
@@ -25,54 +34,6 @@ export interface RedisConnectionOptions {
   readonly onAvailability?: (available: boolean) => void;
 }
 
-/** A Lua script, run by its SHA1 (EVALSHA), with its source for Redis servers that do not have it yet. */
-export class RedisScript {
-  readonly sha: string;
-
-  constructor(readonly lua: string) {
-    this.sha = createHash('sha1').update(lua).digest('hex');
-  }
-}
-
-type Argument = string | Buffer;
-
-/** A script call as sent, kept to send it again with its source if Redis answers NOSCRIPT. */
-interface ScriptCall {
-  readonly script: RedisScript;
-  readonly keys: readonly string[];
-  readonly args: readonly Argument[];
-}
-
-/** The commands of one operation, added to the pipeline of the current event-loop turn. */
-export class CommandBatch {
-  /** Per command: the script call, or undefined for a plain command. */
-  readonly scriptCalls: (ScriptCall | undefined)[] = [];
-
-  constructor(private readonly pipeline: ChainableCommander) {}
-
-  script(script: RedisScript, keys: readonly string[], args: readonly Argument[]): void {
-    this.pipeline.callBuffer('EVALSHA', script.sha, keys.length, ...keys, ...args);
-    this.scriptCalls.push({ script, keys, args });
-  }
-
-  /** SET NX GET with a TTL: writes `value` unless the key exists, and answers what was there. */
-  setIfAbsent(key: string, value: Buffer, ttlMs: string): void {
-    this.pipeline.setBuffer(key, value, 'PX', ttlMs, 'NX', 'GET');
-    this.scriptCalls.push(undefined);
-  }
-
-  get(key: string): void {
-    this.pipeline.getBuffer(key);
-    this.scriptCalls.push(undefined);
-  }
-
-  /** The first `bytes` bytes of a value. */
-  head(key: string, bytes: number): void {
-    this.pipeline.getrangeBuffer(key, 0, bytes - 1);
-    this.scriptCalls.push(undefined);
-  }
-}
-
 /** An operation waiting for its part of the current turn's pipeline. */
 interface Waiting {
   readonly first: number;
@@ -81,9 +42,17 @@ interface Waiting {
   readonly reject: (error: unknown) => void;
 }
 
+/** The commands of one event-loop turn, written together. */
+interface Turn {
+  readonly waiting: Waiting[];
+  commands: number;
+  /** Started when the turn is written: the timers of the operations in it. */
+  readonly onWritten: (() => void)[];
+}
+
 const DEFAULT_MAX_PENDING_COMMANDS = 100_000;
-/** Reconnection backoff: 50 ms doubling up to this, plus jitter, so a returning Redis is used within about a second. */
-const MAX_RECONNECT_DELAY_MS = 1_000;
+/** A Cluster is available again after this long without a failed operation. */
+const CLUSTER_RECOVERY_QUIET_MS = 1_000;
 
 /**
  * One connection to Redis that fails fast: no offline queue (an operation
@@ -103,13 +72,17 @@ const MAX_RECONNECT_DELAY_MS = 1_000;
  * carries the password) to its errors, so only messages are logged.
  */
 export class RedisConnection {
-  readonly client: Redis;
+  readonly client: Redis | Cluster;
   private readonly scripts: RedisScript[] = [];
-  private turn: { pipeline: ChainableCommander; waiting: Waiting[]; commands: number } | undefined;
+  private turn: Turn | undefined;
   private pendingCommands = 0;
   /** undefined until the first connection attempt settles. */
   private available: boolean | undefined;
   private outageStarted = 0;
+  /** When the last operation failed: a Cluster is available again only after a quiet spell (see `answered`). */
+  private lastFailure = 0;
+  private recoveryCheck: NodeJS.Timeout | undefined;
+  private readonly recoveryQuietMs: number;
   private failuresInOutage = 0;
   private firstReady: (() => void) | undefined;
   /** Resolves when Redis has answered once (the service is not ready before). */
@@ -120,28 +93,17 @@ export class RedisConnection {
 
   constructor(private readonly options: RedisConnectionOptions) {
     this.maxPendingCommands = options.maxPendingCommands ?? DEFAULT_MAX_PENDING_COMMANDS;
-    this.log = options.logger.child({ component: 'redis', redis: describeUrl(options.url) });
+    this.log = options.logger.child({ component: 'redis', redis: describeUrl(options.url), ...(options.cluster === true ? { cluster: true } : {}) });
     this.ready = new Promise((resolveReady) => {
       this.firstReady = resolveReady;
     });
-    // A connection that has written commands and hears nothing for this long is dropped and reconnected.
-    const stallMs = Math.max(1_000, options.timeoutMs * 10);
-    this.client = new Redis(options.url, {
-      password: options.password,
-      lazyConnect: true,
-      enableOfflineQueue: false,
-      // Commands in flight when the connection drops fail at once, and are never sent again.
-      maxRetriesPerRequest: 0,
-      autoResendUnfulfilledCommands: false,
-      connectTimeout: stallMs,
-      socketTimeout: stallMs,
-      retryStrategy: (attempt) => Math.min(50 * 2 ** Math.min(attempt - 1, 10), MAX_RECONNECT_DELAY_MS) + Math.floor(Math.random() * 100),
-      connectionName: 'fraud-scoring',
-      disableClientInfo: true,
-    });
+    this.recoveryQuietMs = options.cluster === true ? CLUSTER_RECOVERY_QUIET_MS : 0;
+    this.client = createRedisClient(options);
     this.client.on('ready', () => {
-      this.loadScripts();
-      this.answered();
+      // A Cluster is ready once it knows its slots; each primary's connection opens on its first command.
+      void this.loadScripts().then(() => {
+        this.answered();
+      });
     });
     this.client.on('error', (error: Error) => {
       this.unavailable(error.message);
@@ -149,6 +111,12 @@ export class RedisConnection {
     this.client.on('close', () => {
       if (!this.closed) this.unavailable('connection closed');
     });
+    if (isCluster(this.client)) {
+      // A primary that comes up (a promoted replica) has no scripts yet: NOSCRIPT would find out, this is sooner.
+      this.client.on('+node', (node: Redis) => {
+        void this.loadScriptsOn(node);
+      });
+    }
   }
 
   /** Starts connecting; never throws: an unreachable Redis is logged and retried. */
@@ -186,39 +154,60 @@ export class RedisConnection {
       throw this.failure('overloaded', `${this.pendingCommands} commands already wait for Redis`);
     }
     if (this.turn === undefined) {
-      this.turn = { pipeline: this.client.pipeline(), waiting: [], commands: 0 };
+      this.turn = { waiting: [], commands: 0, onWritten: [] };
       // After the current turn's calls have added theirs: one write for all of them.
       setImmediate(() => {
         this.flush();
       });
     }
     const turn = this.turn;
-    const batch = new CommandBatch(turn.pipeline);
+    const batch = new CommandBatch();
     build(batch);
-    this.pendingCommands += batch.scriptCalls.length;
+    this.pendingCommands += batch.commands.length;
     return new Promise<unknown[]>((resolve, reject) => {
       turn.waiting.push({ first: turn.commands, batch, resolve, reject });
-      turn.commands += batch.scriptCalls.length;
+      turn.commands += batch.commands.length;
     });
   }
 
   /**
-   * `work` (answers from `send`, and what is made of them) within the
-   * timeout, or StateUnavailableError. What arrives late is still processed by
-   * whoever holds `work`; only the caller stops waiting.
+   * `work` (answers from the `send` just made, and what is made of them)
+   * within the timeout, or StateUnavailableError. The timeout runs from when
+   * this turn's commands are written, and expires only after this process has
+   * read what Redis sent: a round trip fails because Redis was silent, not
+   * because this process was busy (a long batch, a garbage collection). What
+   * arrives late is still processed by whoever holds `work`; only the caller
+   * stops waiting.
    */
   within<T>(work: Promise<T>): Promise<T> {
     return new Promise<T>((resolveWork, rejectWork) => {
-      const timer = setTimeout(() => {
-        rejectWork(this.failure('timeout', `Redis did not answer within ${this.options.timeoutMs} ms (FRAUD_REDIS_TIMEOUT_MS)`));
-      }, this.options.timeoutMs);
+      let settled = false;
+      let timer: NodeJS.Timeout | undefined;
+      const turn = this.turn;
+      const start = (): void => {
+        if (settled) return;
+        timer = setTimeout(() => {
+          // Timers run before the poll for I/O: an answer already on the socket is read first.
+          setImmediate(() => {
+            if (settled) return;
+            settled = true;
+            rejectWork(this.failure('timeout', `Redis did not answer within ${this.options.timeoutMs} ms (FRAUD_REDIS_TIMEOUT_MS)`));
+          });
+        }, this.options.timeoutMs);
+      };
+      if (turn === undefined) start();
+      else turn.onWritten.push(start);
       work.then(
         (value) => {
-          clearTimeout(timer);
+          if (timer !== undefined) clearTimeout(timer);
+          if (settled) return;
+          settled = true;
           resolveWork(value);
         },
         (error: unknown) => {
-          clearTimeout(timer);
+          if (timer !== undefined) clearTimeout(timer);
+          if (settled) return;
+          settled = true;
           rejectWork(error instanceof StateUnavailableError ? error : this.failure(reasonOf(error), messageOf(error)));
         },
       );
@@ -232,6 +221,7 @@ export class RedisConnection {
 
   async close(): Promise<void> {
     this.closed = true;
+    if (this.recoveryCheck !== undefined) clearTimeout(this.recoveryCheck);
     if (this.client.status === 'ready') {
       const quit = this.client.quit().catch(() => undefined);
       await Promise.race([quit, new Promise((wake) => setTimeout(wake, Math.max(100, this.options.timeoutMs)).unref())]);
@@ -243,32 +233,26 @@ export class RedisConnection {
     const turn = this.turn;
     this.turn = undefined;
     if (turn === undefined) return;
-    const settle = (results: [Error | null, unknown][] | undefined, error: unknown): void => {
+    const commands: Command[] = [];
+    for (const waiting of turn.waiting) commands.push(...waiting.batch.commands);
+    const answers = execPipelined(this.client, commands);
+    // The commands are on their way (ioredis writes them now): the round trips' clocks start.
+    for (const start of turn.onWritten) start();
+    void answers.then(({ results, nodes }) => {
       this.pendingCommands -= turn.commands;
-      // Redis answered if any reply came back, an error reply included (a dropped connection fails them all otherwise).
-      if (results?.some(([error]) => error === null || error.name === 'ReplyError') === true) this.answered();
-      for (const waiting of turn.waiting) {
-        if (results === undefined) waiting.reject(error);
-        else this.deliver(waiting, results.slice(waiting.first, waiting.first + waiting.batch.scriptCalls.length));
-      }
-    };
-    turn.pipeline.exec().then(
-      (results) => {
-        settle(results ?? [], undefined);
-      },
-      (error: unknown) => {
-        settle(undefined, error);
-      },
-    );
+      // Redis answered when every node did (an error reply included); a node that failed fails its operations.
+      if (nodes.every((node) => node.answered)) this.answered();
+      for (const waiting of turn.waiting) void this.deliver(waiting, results.slice(waiting.first, waiting.first + waiting.batch.commands.length));
+    });
   }
 
   /** One operation's answers; scripts Redis did not have are sent again with their source, in order. */
-  private deliver(waiting: Waiting, results: [Error | null, unknown][]): void {
+  private async deliver(waiting: Waiting, results: CommandResult[]): Promise<void> {
     const missing: number[] = [];
     for (let index = 0; index < results.length; index++) {
-      const error = (results[index] as [Error | null, unknown])[0];
+      const error = (results[index] as CommandResult)[0];
       if (error === null) continue;
-      if (error.message.startsWith('NOSCRIPT') && waiting.batch.scriptCalls[index] !== undefined) {
+      if (error.message.startsWith('NOSCRIPT') && waiting.batch.commands[index]?.script !== undefined) {
         missing.push(index);
         continue;
       }
@@ -276,39 +260,32 @@ export class RedisConnection {
       return;
     }
     const replies = results.map((result) => result[1]);
-    if (missing.length === 0) {
-      waiting.resolve(replies);
-      return;
-    }
-    // Redis lost its scripts (SCRIPT FLUSH, a new server behind the same address): EVAL brings them back.
-    const pipeline = this.client.pipeline();
-    for (const index of missing) {
-      const { script, keys, args } = waiting.batch.scriptCalls[index] as ScriptCall;
-      pipeline.callBuffer('EVAL', script.lua, keys.length, ...keys, ...args);
-    }
-    pipeline.exec().then(
-      (again) => {
-        for (const [position, index] of missing.entries()) {
-          const [error, reply] = (again ?? [])[position] ?? [new Error('no answer'), undefined];
-          if (error !== null) {
-            waiting.reject(error);
-            return;
-          }
-          replies[index] = reply;
+    if (missing.length > 0) {
+      // Redis lost its scripts (SCRIPT FLUSH, a new server or a promoted replica): EVAL brings them back.
+      const again = await execPipelined(
+        this.client,
+        missing.map((index) => withSource(waiting.batch.commands[index] as Command)),
+      );
+      for (const [position, index] of missing.entries()) {
+        const [error, reply] = again.results[position] ?? [new Error('no answer'), undefined];
+        if (error !== null) {
+          waiting.reject(error);
+          return;
         }
-        waiting.resolve(replies);
-      },
-      (error: unknown) => {
-        waiting.reject(error);
-      },
-    );
+        replies[index] = reply;
+      }
+    }
+    waiting.resolve(replies);
   }
 
   /** Loads every script, so EVALSHA finds them (a failure here shows as NOSCRIPT later, which is repaired). */
-  private loadScripts(): void {
-    for (const script of this.scripts) {
-      this.client.script('LOAD', script.lua).catch(() => undefined);
-    }
+  private async loadScripts(): Promise<void> {
+    const nodes = isCluster(this.client) ? this.client.nodes('master') : [this.client];
+    await Promise.all(nodes.map((node) => this.loadScriptsOn(node)));
+  }
+
+  private async loadScriptsOn(node: Redis): Promise<void> {
+    await Promise.all(this.scripts.map((script) => node.script('LOAD', script.lua).catch(() => undefined)));
   }
 
   /** A failed operation: counted, logged once per outage, returned as the error the call fails with. */
@@ -320,6 +297,7 @@ export class RedisConnection {
   }
 
   private unavailable(message: string, reason: RedisFailureReason = 'unavailable'): void {
+    this.lastFailure = Date.now();
     if (this.closed || this.available === false) return;
     const starting = this.available === undefined;
     this.available = false;
@@ -336,7 +314,22 @@ export class RedisConnection {
     );
   }
 
+  /**
+   * Redis answered (it connected, or every node of a round trip answered).
+   * A Cluster with one shard down answers some operations and fails others:
+   * it counts as available again only once nothing failed for a quiet spell,
+   * so a partial outage is one outage (one log line), not one per call.
+   */
   private answered(): void {
+    const quietFor = Date.now() - this.lastFailure;
+    if (this.available === false && quietFor < this.recoveryQuietMs) {
+      this.recoveryCheck ??= setTimeout(() => {
+        this.recoveryCheck = undefined;
+        this.answered();
+      }, this.recoveryQuietMs - quietFor);
+      this.recoveryCheck.unref();
+      return;
+    }
     if (this.closed || this.available === true) return;
     const recovering = this.available === false && this.firstReady === undefined;
     this.available = true;
@@ -353,6 +346,8 @@ export class RedisConnection {
 
 /** A connection error (no answer possible) or an error Redis answered (e.g. OOM, a script error). */
 function reasonOf(error: unknown): RedisFailureReason {
+  // A Cluster moving a slot or electing a primary: Redis is not available for that key yet.
+  if (error instanceof Error && /^(MOVED|ASK|CLUSTERDOWN|TRYAGAIN|LOADING|READONLY|MASTERDOWN)\b/.test(error.message)) return 'unavailable';
   if (error instanceof Error && (error.name === 'ReplyError' || error.name === 'ReplyFormatError')) return 'error';
   return 'unavailable';
 }

@@ -33,6 +33,8 @@ export interface RedisStateStoreOptions {
   readonly timeoutMs: number;
   /** Prefix of every key (FRAUD_REDIS_KEY_PREFIX); must not hold a hash tag. */
   readonly keyPrefix: string;
+  /** The URL names one node of a Redis Cluster (FRAUD_REDIS_CLUSTER). */
+  readonly cluster?: boolean;
   readonly latenessSeconds: number;
   /** How far ahead of the clock event times may be: keys live this much longer than retention. */
   readonly maxFutureSeconds: number;
@@ -116,6 +118,7 @@ export class RedisStateStore implements StateStore {
     this.connection = new RedisConnection({
       url: options.url,
       password: options.password,
+      cluster: options.cluster,
       timeoutMs: options.timeoutMs,
       logger: options.logger,
       maxPendingCommands: options.maxPendingCommands,
@@ -225,17 +228,24 @@ export class RedisStateStore implements StateStore {
   private settle(transactions: readonly TransactionEvent[], replies: readonly (Buffer | null)[]): (TransactionHistory | LateTransaction)[] {
     const results = new Array<TransactionHistory | LateTransaction>(transactions.length);
     const repairs: Repair[] = [];
-    const forgets: { key: string; value: Buffer }[] = [];
+    // Index entries refused transactions of this round trip wrote, to remove once it is settled.
+    const forgets = new Map<string, Buffer>();
     // Counts taken back earlier in this round trip: later views of the same terminal must not show them.
     let takenBack: { terminalId: bigint; day: number }[] | undefined;
     for (let index = 0; index < transactions.length; index++) {
       const event = transactions[index] as TransactionEvent;
       const customer = decodeCustomerReply(replies[index * 3] as Buffer);
       const terminal = decodeTerminalReply(replies[index * 3 + 1] as Buffer);
-      const recorded = decodeIndexEntry(replies[index * 3 + 2] ?? null);
+      const indexKey = this.indexKey(event.id);
+      const entry = replies[index * 3 + 2] ?? null;
+      // The entry an earlier, refused transaction of this round trip wrote (the same id sent twice) records no repeat.
+      const refusedEntry = entry !== null && forgets.get(indexKey)?.equals(entry) === true;
+      const recorded = refusedEntry ? undefined : decodeIndexEntry(entry);
       if (takenBack !== undefined) correct(terminal.history, event.terminalId, takenBack);
       const verdict = reconcile(event, customer.status, terminal.count, recorded, terminal.watermarkBefore - this.options.latenessSeconds);
-      if (verdict.forgetIndex) forgets.push({ key: this.indexKey(event.id), value: indexValue(event.customerId, event.terminalId, event.time) });
+      if (verdict.forgetIndex) forgets.set(indexKey, indexValue(event.customerId, event.terminalId, event.time));
+      // Recorded after all: the entry (the same value) stays.
+      else if (refusedEntry && !verdict.late) forgets.delete(indexKey);
       if (verdict.takeBack !== undefined) {
         this.options.onRepair?.(verdict.takeBack);
         repairs.push({ terminalId: event.terminalId, argument: uncountArgument(event.id, event.time, terminal.watermarkBefore), gated: false });
@@ -250,7 +260,7 @@ export class RedisStateStore implements StateStore {
     }
     // Sent before the call returns, so this replica's next commands come after them.
     if (repairs.length > 0) this.sendRepairs(repairs);
-    if (forgets.length > 0) this.sendForgets(forgets);
+    if (forgets.size > 0) this.sendForgets([...forgets].map(([key, value]) => ({ key, value })));
     return results;
   }
 

@@ -6,7 +6,7 @@ import { Redis } from 'ioredis';
 import { createLogger } from '../../src/observability/logger.js';
 import { RedisStateStore, type RedisStateStoreOptions } from '../../src/state/redisStateStore.js';
 import { freePort } from './spawnService.js';
-import { tool } from './tools.js';
+import { runTool, tool } from './tools.js';
 import { waitFor } from './waitFor.js';
 import { killProcess } from './killProcess.js';
 
@@ -125,3 +125,144 @@ export async function startRedisStateStore(
   await store.ready;
   return store;
 }
+
+/** Node timeout of the test cluster: a primary silent this long is failed over (Redis's default is 15 s). */
+const CLUSTER_NODE_TIMEOUT_MS = 1_000;
+
+/**
+ * A real Redis Cluster of 6 redis-server processes on 127.0.0.1 (3 primaries,
+ * 3 replicas), created by `redis-cli --cluster create … --cluster-replicas 1`,
+ * with a short node timeout so that a killed primary's replica is promoted in
+ * a few seconds. Every node listens on a free port with its cluster bus on
+ * another (below 55535, where Redis's default bus port, port + 10000, would
+ * not fit). Nothing is kept on disk.
+ */
+export class RedisCluster {
+  private readonly processes = new Map<number, ChildProcess>();
+
+  private constructor(
+    readonly ports: readonly number[],
+    private readonly dir: string,
+  ) {}
+
+  /** The URL of one node, as FRAUD_REDIS_URL names a cluster. */
+  get url(): string {
+    return `redis://127.0.0.1:${this.ports[0] as number}`;
+  }
+
+  static async start(): Promise<RedisCluster> {
+    const ports: number[] = [];
+    const busPorts: number[] = [];
+    // Bus ports from the low range, so that port + 10000 never matters; all distinct.
+    while (ports.length < 6) {
+      const port = await freePort();
+      const bus = await freePort();
+      if (bus >= 55_535 || port === bus || ports.includes(port) || ports.includes(bus) || busPorts.includes(port) || busPorts.includes(bus)) continue;
+      ports.push(port);
+      busPorts.push(bus);
+    }
+    const cluster = new RedisCluster(ports, await mkdtemp(join(tmpdir(), 'fraud-redis-cluster-')));
+    try {
+      await Promise.all(ports.map((port, index) => cluster.startNode(port, busPorts[index] as number)));
+      const created = await runTool('redis-cli', ['--cluster', 'create', ...ports.map((port) => `127.0.0.1:${port}`), '--cluster-replicas', '1', '--cluster-yes']);
+      if (created.code !== 0) throw new Error(`redis-cli --cluster create failed (${created.code}): ${(created.stdout + created.stderr).slice(-2000)}`);
+      await cluster.waitUntilOk(ports);
+      // Every replica has loaded its primary's (empty) data set and follows it.
+      await waitFor('every replica in sync', async () => {
+        for (const port of ports) {
+          const info = await nodeCommand(port, 'INFO', 'replication');
+          if (info.includes('role:slave') && !info.includes('master_link_status:up')) return false;
+        }
+        return true;
+      }, 30_000, 50);
+    } catch (error) {
+      await cluster.stop();
+      throw error;
+    }
+    return cluster;
+  }
+
+  /** The port of the primary serving `key`'s slot, and of its replica, from CLUSTER SHARDS of a live node. */
+  async shardOf(key: string, askPort: number = this.ports[0] as number): Promise<{ primary: number; replicas: number[] }> {
+    const slot = Number(await nodeCommand(askPort, 'CLUSTER', 'KEYSLOT', key));
+    for (const line of (await nodeCommand(askPort, 'CLUSTER', 'NODES')).split('\n')) {
+      const [, address, flags, , , , , state, ...ranges] = line.split(' ');
+      if (address === undefined || flags === undefined || !flags.includes('master') || flags.includes('fail') || state !== 'connected') continue;
+      const owns = ranges.some((range) => {
+        const [from, to] = range.split('-').map(Number);
+        return from !== undefined && slot >= from && slot <= (to ?? from);
+      });
+      if (!owns) continue;
+      const primary = Number(/:(\d+)@/.exec(address)?.[1]);
+      const id = line.split(' ')[0] ?? '';
+      const replicas = (await nodeCommand(askPort, 'CLUSTER', 'NODES'))
+        .split('\n')
+        .filter((other) => other.split(' ')[3] === id)
+        .map((other) => Number(/:(\d+)@/.exec(other.split(' ')[1] ?? '')?.[1]));
+      return { primary, replicas };
+    }
+    throw new Error(`no live primary serves slot ${slot}`);
+  }
+
+  /** SIGKILL one node: an outage, not a shutdown. */
+  async kill(port: number): Promise<void> {
+    await killProcess(this.processes.get(port));
+    this.processes.delete(port);
+  }
+
+  /** Until every live node says cluster_state:ok (after a failover: the replica promoted and known to all). */
+  async waitUntilOk(ports: readonly number[] = [...this.processes.keys()], timeoutMs = 30_000): Promise<void> {
+    await waitFor(
+      'cluster_state:ok on every node',
+      async () => {
+        for (const port of ports) if (!(await nodeCommand(port, 'CLUSTER', 'INFO')).includes('cluster_state:ok')) return false;
+        return true;
+      },
+      timeoutMs,
+      50,
+    );
+  }
+
+  /** One command on one node, on a fresh connection. */
+  command(port: number, ...args: string[]): Promise<string> {
+    return nodeCommand(port, ...args);
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all([...this.processes.keys()].map((port) => this.kill(port)));
+    await rm(this.dir, { recursive: true, force: true });
+  }
+
+  private async startNode(port: number, busPort: number): Promise<void> {
+    const args = [
+      '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', this.dir, '--loglevel', 'warning',
+      '--cluster-enabled', 'yes', '--cluster-port', String(busPort), '--cluster-config-file', join(this.dir, `nodes-${port}.conf`),
+      '--cluster-node-timeout', String(CLUSTER_NODE_TIMEOUT_MS),
+      // A replica may always take over, however long it was cut off (the tests kill primaries on purpose).
+      '--cluster-replica-validity-factor', '0',
+    ];
+    const child = spawn(tool('redis-server'), args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    this.processes.set(port, child);
+    const exited = new Promise<number | null>((resolveExit) => child.once('exit', resolveExit));
+    await Promise.race([
+      waitFor(`redis-server on ${port} to answer PING`, async () => (await nodeCommand(port, 'PING').catch(() => '')) === 'PONG', 15_000, 25),
+      exited.then((code) => {
+        throw new Error(`redis-server on ${port} exited with ${String(code)} before answering`);
+      }),
+    ]);
+  }
+}
+
+async function nodeCommand(port: number, ...args: string[]): Promise<string> {
+  const client = new Redis(port, '127.0.0.1', { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+    const [name, ...rest] = args;
+    const reply = await client.call(name ?? 'PING', ...rest);
+    return typeof reply === 'string' ? reply : typeof reply === 'number' ? String(reply) : JSON.stringify(reply);
+  } finally {
+    client.disconnect();
+  }
+}
+

@@ -18,3 +18,20 @@ describe('config of the Redis state store', () => {
     );
   });
 });
+
+describe('config of a Redis Cluster', () => {
+  it('should take FRAUD_REDIS_CLUSTER with a node of the cluster as the URL', () => {
+    const { state } = loadConfig({ FRAUD_STATE_STORE: 'redis', FRAUD_REDIS_URL: 'redis://redis-cluster:6379', FRAUD_REDIS_CLUSTER: 'true' });
+    assert.equal(state.redis.cluster, true);
+  });
+
+  it('should refuse a database other than 0 in cluster mode, naming the variable', () => {
+    assert.throws(
+      () => loadConfig({ FRAUD_STATE_STORE: 'redis', FRAUD_REDIS_URL: 'redis://redis-cluster:6379/2', FRAUD_REDIS_CLUSTER: 'true' }),
+      (error: unknown) =>
+        error instanceof ConfigError &&
+        error.variable === 'FRAUD_REDIS_CLUSTER' &&
+        /^FRAUD_REDIS_CLUSTER: a Redis Cluster has database 0 only; FRAUD_REDIS_URL names database 2$/.test(error.message),
+    );
+  });
+});
