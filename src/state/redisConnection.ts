@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import { Cluster, Redis } from 'ioredis';
 import type { Logger } from '../observability/logger.js';
 import { CommandBatch, RedisScript, execPipelined, isCluster, withSource, type Command, type CommandResult } from './redisCommands.js';
@@ -82,6 +83,9 @@ export class RedisConnection {
   /** When the last operation failed: a Cluster is available again only after a quiet spell (see `answered`). */
   private lastFailure = 0;
   private recoveryCheck: NodeJS.Timeout | undefined;
+  /** When bytes last came from Redis (performance.now()): a round trip fails only after this much silence. */
+  private lastHeard = 0;
+  private readonly watched = new WeakSet();
   private readonly recoveryQuietMs: number;
   private failuresInOutage = 0;
   private firstReady: (() => void) | undefined;
@@ -100,6 +104,7 @@ export class RedisConnection {
     this.recoveryQuietMs = options.cluster === true ? CLUSTER_RECOVERY_QUIET_MS : 0;
     this.client = createRedisClient(options);
     this.client.on('ready', () => {
+      if (!isCluster(this.client)) this.watch(this.client);
       // A Cluster is ready once it knows its slots; each primary's connection opens on its first command.
       void this.loadScripts().then(() => {
         this.answered();
@@ -115,6 +120,10 @@ export class RedisConnection {
       // A primary that comes up (a promoted replica) has no scripts yet: NOSCRIPT would find out, this is sooner.
       this.client.on('+node', (node: Redis) => {
         void this.loadScriptsOn(node);
+        this.watch(node);
+        node.on('ready', () => {
+          this.watch(node);
+        });
       });
     }
   }
@@ -171,29 +180,40 @@ export class RedisConnection {
   }
 
   /**
-   * `work` (answers from the `send` just made, and what is made of them)
-   * within the timeout, or StateUnavailableError. The timeout runs from when
-   * this turn's commands are written, and expires only after this process has
-   * read what Redis sent: a round trip fails because Redis was silent, not
-   * because this process was busy (a long batch, a garbage collection). What
-   * arrives late is still processed by whoever holds `work`; only the caller
-   * stops waiting.
+   * `work` (answers from the `send` just made, and what is made of them), or
+   * StateUnavailableError once Redis has been silent for the timeout: counted
+   * from when this turn's commands are written, started again whenever bytes
+   * arrive from Redis (a large answer that keeps coming is no outage), and
+   * expiring only after this process has read what Redis sent, so that a
+   * round trip fails because Redis was silent, not because this process was
+   * busy (a long batch, a garbage collection). What arrives late is still
+   * processed by whoever holds `work`; only the caller stops waiting.
    */
   within<T>(work: Promise<T>): Promise<T> {
     return new Promise<T>((resolveWork, rejectWork) => {
       let settled = false;
       let timer: NodeJS.Timeout | undefined;
+      let written = 0;
+      const timeoutMs = this.options.timeoutMs;
+      const expire = (): void => {
+        if (settled) return;
+        const silentMs = performance.now() - Math.max(written, this.lastHeard);
+        if (silentMs < timeoutMs) {
+          timer = setTimeout(check, timeoutMs - silentMs);
+          return;
+        }
+        settled = true;
+        rejectWork(this.failure('timeout', `Redis did not answer within ${timeoutMs} ms (FRAUD_REDIS_TIMEOUT_MS)`));
+      };
+      // Timers run before the poll for I/O: an answer already on the socket is read first.
+      const check = (): void => {
+        setImmediate(expire);
+      };
       const turn = this.turn;
       const start = (): void => {
         if (settled) return;
-        timer = setTimeout(() => {
-          // Timers run before the poll for I/O: an answer already on the socket is read first.
-          setImmediate(() => {
-            if (settled) return;
-            settled = true;
-            rejectWork(this.failure('timeout', `Redis did not answer within ${this.options.timeoutMs} ms (FRAUD_REDIS_TIMEOUT_MS)`));
-          });
-        }, this.options.timeoutMs);
+        written = performance.now();
+        timer = setTimeout(check, timeoutMs);
       };
       if (turn === undefined) start();
       else turn.onWritten.push(start);
@@ -211,6 +231,16 @@ export class RedisConnection {
           rejectWork(error instanceof StateUnavailableError ? error : this.failure(reasonOf(error), messageOf(error)));
         },
       );
+    });
+  }
+
+  /** Notes every read from this connection's socket: Redis is answering. */
+  private watch(node: Redis): void {
+    const stream = node.stream as NodeJS.EventEmitter | undefined;
+    if (stream === undefined || this.watched.has(stream)) return;
+    this.watched.add(stream);
+    stream.on('data', () => {
+      this.lastHeard = performance.now();
     });
   }
 

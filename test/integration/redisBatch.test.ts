@@ -1,0 +1,214 @@
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { performance } from 'node:perf_hooks';
+import { FeatureBuilder } from '../../src/features/featureBuilder.js';
+import { historyDays, isWindowFeature, loadFeatureSpec } from '../../src/features/featureSpec.js';
+import { MemoryStateStore } from '../../src/state/memoryStateStore.js';
+import type { RedisStateStore } from '../../src/state/redisStateStore.js';
+import { StateUnavailableError, type HistoryConsumer, type StateStore, type TransactionEvent } from '../../src/state/stateStore.js';
+import { RedisServer, startRedisStateStore } from '../helpers/redis.js';
+import { tool } from '../helpers/tools.js';
+
+const spec = loadFeatureSpec();
+const DAY = 86_400;
+const LATENESS = 3_600;
+const START = spec.epochSeconds + 10 * DAY;
+/** Transactions per round trip in the Redis store (MAX_TRANSACTIONS_PER_ROUND_TRIP). */
+const ROUND_TRIP = 256;
+const builder = new FeatureBuilder(
+  spec,
+  [...spec.features.values()].filter(isWindowFeature).map((feature) => feature.name),
+);
+
+function features(event: TransactionEvent, history: Parameters<HistoryConsumer>[1]): Record<string, number> {
+  return builder.describe({ transactionId: event.id, txAmount: event.amount, txDatetime: new Date(event.time * 1000), features: {} }, history);
+}
+
+/** What a store answers for one call: late ones, and each recorded one's features and duplicate flag. */
+async function answers(store: StateStore, batch: readonly TransactionEvent[], allOrNothing: boolean, onEach?: (index: number) => void): Promise<unknown> {
+  const seen: unknown[] = [];
+  const late = await store.record(
+    batch,
+    (index, history) => {
+      seen.push({ index, duplicate: history.duplicate, features: features(batch[index] as TransactionEvent, history) });
+      onEach?.(index);
+    },
+    { allOrNothing },
+  );
+  return { late, seen };
+}
+
+/** `count` transactions of 40 customers at 15 terminals, a second apart from `from`, ids from `firstId`. */
+function transactions(count: number, firstId: number, from: number): TransactionEvent[] {
+  return Array.from({ length: count }, (_, index) => ({
+    id: BigInt(firstId + index),
+    customerId: BigInt(1 + ((index * 7) % 40)),
+    terminalId: BigInt(1 + ((index * 11) % 15)),
+    amount: 5 + ((index * 37) % 400),
+    time: from + index,
+  }));
+}
+
+/**
+ * Every customer's and terminal's history as a new transaction of each sees
+ * it (recorded in both stores alike): equal features mean equal state.
+ */
+async function probeAll(store: StateStore, firstId: number, time: number): Promise<unknown[]> {
+  const probes: TransactionEvent[] = [];
+  for (let customer = 1; customer <= 40; customer++) probes.push({ id: BigInt(firstId + customer), customerId: BigInt(customer), terminalId: 1000n, amount: 50, time });
+  for (let terminal = 1; terminal <= 15; terminal++) probes.push({ id: BigInt(firstId + 100 + terminal), customerId: 1000n + BigInt(terminal), terminalId: BigInt(terminal), amount: 50, time });
+  return [await answers(store, probes, false), await store.reportOutcomes(probes.map((probe) => ({ transactionId: probe.id - 1n, outcome: 'fraud', knownAt: time })))];
+}
+
+/** Blocks this process (no timers, no I/O) until `done` is true and at least `ms` have passed (10 s at most). */
+function block(ms: number, done: () => boolean = () => true): void {
+  const started = performance.now();
+  while (performance.now() < started + ms || !done()) {
+    // Busy on purpose: the event loop must not run.
+    if (performance.now() > started + 10_000) throw new Error('the condition never came while blocked');
+  }
+}
+
+/** How many EVALSHA calls Redis has run (read synchronously, with the event loop blocked). */
+function evalshaCalls(redis: RedisServer): number {
+  const stats = execFileSync(tool('redis-cli'), ['-p', String(redis.port), 'INFO', 'commandstats'], { encoding: 'utf8' });
+  return Number(/cmdstat_evalsha:calls=(\d+)/.exec(stats)?.[1] ?? 0);
+}
+
+describe('Redis store batches: a timeout per round trip, and a failed batch safe to retry', function () {
+  this.timeout(60_000);
+  let redis: RedisServer;
+  before(async () => {
+    redis = await RedisServer.start();
+  });
+  after(async () => {
+    await redis.stop();
+  });
+
+  let prefixes = 0;
+  async function store(timeoutMs: number): Promise<RedisStateStore> {
+    return startRedisStateStore(redis, { timeoutMs, keyPrefix: `batch${++prefixes}:`, latenessSeconds: LATENESS, historyDays: historyDays(spec) });
+  }
+
+  function memory(): MemoryStateStore {
+    return new MemoryStateStore({ latenessSeconds: LATENESS, historyDays: historyDays(spec), maxEntities: 100_000, maxTransactions: 100_000 });
+  }
+
+  it('should count the timeout from when the commands are written, not from when the call was made', async () => {
+    const redisStore = await store(50);
+    try {
+      const call = answers(redisStore, transactions(3, 1, START), true);
+      // This process is busy (a batch decoded, a collection) before the commands go out: Redis is not late.
+      block(200);
+      await call;
+    } finally {
+      await redisStore.close();
+    }
+  });
+
+  it('should take an answer that arrived while this process was busy, not time out on it', async () => {
+    const redisStore = await store(50);
+    try {
+      const before = evalshaCalls(redis);
+      // One transaction: one round trip, its customer's and its terminal's scripts.
+      const call = answers(redisStore, transactions(1, 1, START), true);
+      // Blocked right after the commands are written, until Redis has run them and the timeout has passed.
+      setImmediate(() => {
+        block(200, () => evalshaCalls(redis) >= before + 2);
+      });
+      await call;
+    } finally {
+      await redisStore.close();
+    }
+  });
+
+  it(`should record a 10,000-transaction batch at the default timeout (100 ms), in round trips of ${ROUND_TRIP}, as the embedded store does`, async () => {
+    const redisStore = await store(100);
+    const embedded = memory();
+    try {
+      const batch = transactions(10_000, 1, START);
+      const started = performance.now();
+      const actual = await answers(redisStore, batch, true);
+      const redisMs = performance.now() - started;
+      const expected = await answers(embedded, batch, true);
+      assert.deepEqual(actual, expected);
+      console.log(`      10,000 transactions in ${redisMs.toFixed(0)} ms`);
+    } finally {
+      await redisStore.close();
+    }
+  });
+
+  // Frozen: the second round trip is written before the freeze and runs when Redis is thawed. Dropped: it never runs.
+  for (const [failure, recordedByFailedCall] of [
+    ['Redis frozen (SIGSTOP)', 2 * ROUND_TRIP],
+    ['the connection dropped', ROUND_TRIP],
+  ] as const) {
+    it(`should fail a batch whose round trip fails (${failure}) with UNAVAILABLE, and, retried, answer and leave the state of one successful call`, async () => {
+      const redisStore = await store(200);
+      const embedded = memory();
+      try {
+        // History before: the batch's customers and terminals are known, some of its transactions are retries.
+        const earlier = transactions(300, 1, START);
+        for (const each of [redisStore, embedded]) await answers(each, earlier, true);
+        const batch = [...earlier.slice(0, 20), ...transactions(1_000, 10_001, START + 400), ...earlier.slice(200, 220)];
+        let failed: unknown;
+        let fired = false;
+        try {
+          // The first round trip is answered; before the second goes out, Redis fails.
+          await answers(redisStore, batch, true, (index) => {
+            if (index !== ROUND_TRIP - 1 || fired) return;
+            fired = true;
+            if (failure === 'Redis frozen (SIGSTOP)') redis.freeze();
+            else execFileSync(tool('redis-cli'), ['-p', String(redis.port), 'CLIENT', 'KILL', 'TYPE', 'normal', 'SKIPME', 'yes']);
+          });
+        } catch (error) {
+          failed = error;
+        } finally {
+          redis.thaw();
+        }
+        assert.ok(failed instanceof StateUnavailableError, `failed with ${String(failed)}`);
+        assert.ok(fired);
+        // The client retries the whole call: each transaction is recorded once, and answered as the embedded store answers.
+        const expected = await answers(embedded, batch, true);
+        let retried: unknown;
+        for (let attempt = 0; retried === undefined; attempt++) {
+          try {
+            retried = await answers(redisStore, batch, true);
+          } catch (error) {
+            // Still reconnecting: the retry is retried, as a client with backoff would.
+            if (!(error instanceof StateUnavailableError) || attempt > 200) throw error;
+            await redisStore.ready;
+            await new Promise((wake) => setTimeout(wake, 20));
+          }
+        }
+        // The same features for every transaction; what the failed call recorded is now a duplicate (counted once, flagged).
+        const flagged = expected as { late: unknown[]; seen: { index: number; duplicate: boolean }[] };
+        assert.deepEqual(retried, {
+          late: flagged.late,
+          seen: flagged.seen.map((each) => ({ ...each, duplicate: each.duplicate || each.index < recordedByFailedCall })),
+        });
+        assert.deepEqual(await probeAll(redisStore, 100_000, START + 2_000), await probeAll(embedded, 100_000, START + 2_000));
+      } finally {
+        redis.thaw();
+        await redisStore.close();
+      }
+    });
+  }
+
+  it('should refuse a late transaction sent twice in one round trip twice, and forget its index entry, as the embedded store does', async () => {
+    const redisStore = await store(1_000);
+    const embedded = memory();
+    try {
+      const newest: TransactionEvent = { id: 1n, customerId: 1n, terminalId: 1n, amount: 10, time: START + 10 * LATENESS };
+      const late: TransactionEvent = { id: 2n, customerId: 1n, terminalId: 2n, amount: 20, time: START };
+      const batch = [late, { ...newest, id: 3n, time: newest.time + 1 }, late];
+      for (const each of [redisStore, embedded]) await answers(each, [newest], true);
+      assert.deepEqual(await answers(redisStore, batch, false), await answers(embedded, batch, false));
+      const outcome = [{ transactionId: 2n, outcome: 'fraud' as const, knownAt: START + 11 * LATENESS }];
+      assert.deepEqual(await redisStore.reportOutcomes(outcome), await embedded.reportOutcomes(outcome));
+      assert.equal((await redisStore.reportOutcomes(outcome))[0]?.status, 'unknown_transaction');
+    } finally {
+      await redisStore.close();
+    }
+  });
+});
