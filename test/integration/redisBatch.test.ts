@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
+import type { Redis } from 'ioredis';
 import { FeatureBuilder } from '../../src/features/featureBuilder.js';
 import { historyDays, isWindowFeature, loadFeatureSpec } from '../../src/features/featureSpec.js';
 import { MemoryStateStore } from '../../src/state/memoryStateStore.js';
@@ -97,9 +98,16 @@ describe('Redis store batches: a timeout per round trip, and a failed batch safe
   it('should count the timeout from when the commands are written, not from when the call was made', async () => {
     const redisStore = await store(50);
     try {
-      const call = answers(redisStore, transactions(3, 1, START), true);
-      // This process is busy (a batch decoded, a collection) before the commands go out: Redis is not late.
-      block(200);
+      // Called from an immediate, so the commands go out at the next one, after the timers: a timer started
+      // with the call has expired by then. This process is busy (a batch decoded, a collection) before the
+      // commands go out: Redis is not late.
+      const call = await new Promise<Promise<unknown>>((resolveCall) => {
+        setImmediate(() => {
+          const started = answers(redisStore, transactions(1, 1, START), true);
+          block(200);
+          resolveCall(started);
+        });
+      });
       await call;
     } finally {
       await redisStore.close();
@@ -118,6 +126,27 @@ describe('Redis store batches: a timeout per round trip, and a failed batch safe
       });
       await call;
     } finally {
+      await redisStore.close();
+    }
+  });
+
+  it('should keep waiting while an answer that takes longer than the timeout to read keeps arriving', async () => {
+    const redisStore = await store(50);
+    const size = 16 * 1024 * 1024;
+    await redis.admin.set('batch:large', Buffer.alloc(size, 7));
+    // Each chunk read costs this process 3 ms: the 16 MB answer takes about 0.8 s to read, never 50 ms without a byte.
+    const stream = (redisStore.connection.client as Redis).stream;
+    const slowReader = (): void => {
+      block(3);
+    };
+    stream.on('data', slowReader);
+    try {
+      const [value] = await redisStore.connection.roundTrip(1, (batch) => {
+        batch.get('batch:large');
+      });
+      assert.equal((value as Buffer).length, size);
+    } finally {
+      stream.off('data', slowReader);
       await redisStore.close();
     }
   });
