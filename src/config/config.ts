@@ -89,6 +89,8 @@ export interface StateConfig {
     readonly keyPrefix: string;
     /** The URL names one node of a Redis Cluster: commands go to each key's primary. */
     readonly cluster: boolean;
+    /** Replicas that must confirm a round trip's writes before the call succeeds; 0 for none. */
+    readonly waitReplicas: number;
   };
 }
 
@@ -130,6 +132,7 @@ export const CONFIG_VARIABLES = [
   'FRAUD_REDIS_TIMEOUT_MS',
   'FRAUD_REDIS_KEY_PREFIX',
   'FRAUD_REDIS_CLUSTER',
+  'FRAUD_REDIS_WAIT_REPLICAS',
   'FRAUD_GRPC_MAX_CONCURRENT_STREAMS',
   'FRAUD_GRPC_MAX_SESSION_MEMORY_MB',
   'FRAUD_GRPC_MAX_CONNECTION_AGE_SECONDS',
@@ -213,6 +216,7 @@ function stateConfig(env: Env): StateConfig {
       timeoutMs: integer(env, 'FRAUD_REDIS_TIMEOUT_MS', 100, 1, 60_000),
       keyPrefix: redisKeyPrefix(env, 'FRAUD_REDIS_KEY_PREFIX'),
       cluster: redisCluster(env, url),
+      waitReplicas: integer(env, 'FRAUD_REDIS_WAIT_REPLICAS', 0, 0, 5),
     },
   };
 }

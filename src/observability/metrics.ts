@@ -207,7 +207,7 @@ export class Metrics {
 
   readonly stateErrors = new Counter({
     name: 'fraud_state_errors_total',
-    help: 'State store operations that failed (the call got UNAVAILABLE), by store and reason (timeout, unavailable, error).',
+    help: 'State store operations that failed (the call got UNAVAILABLE), by store and reason (timeout, unavailable, overloaded, error, replicas_behind).',
     labelNames: ['store', 'reason'] as const,
     registers: [this.registry],
   });

@@ -77,9 +77,9 @@ export interface PipelinedResults {
  * gone) fails each of its commands with that error, the others still answer,
  * and the Cluster client is asked to read the slot map again.
  */
-export async function execPipelined(client: Redis | Cluster, commands: readonly Command[]): Promise<PipelinedResults> {
+export async function execPipelined(client: Redis | Cluster, commands: readonly Command[], durability?: Durability): Promise<PipelinedResults> {
   if (!isCluster(client)) {
-    const results = await execOn(client, commands);
+    const results = await execOn(client, commands, durability);
     return { results, nodes: [nodeAnswer('', results)] };
   }
   const groups = new Map<string, { commands: Command[]; positions: number[] }>();
@@ -93,7 +93,7 @@ export async function execPipelined(client: Redis | Cluster, commands: readonly 
   const results = new Array<CommandResult>(commands.length);
   const nodes = await Promise.all(
     [...groups].map(async ([group, entry]) => {
-      const answers = await execOn(client, entry.commands);
+      const answers = await execOn(client, entry.commands, durability);
       entry.positions.forEach((position, index) => (results[position] = answers[index] as CommandResult));
       return nodeAnswer(group, answers);
     }),
@@ -112,11 +112,35 @@ function nodeAnswer(group: string, results: readonly CommandResult[]): NodeAnswe
   return { group, answered: results.length === 0, error };
 }
 
-async function execOn(client: Redis | Cluster, commands: readonly Command[]): Promise<CommandResult[]> {
+/**
+ * Writes acknowledged only once replicas have them (FRAUD_REDIS_WAIT_REPLICAS):
+ * each node's pipeline ends with WAIT, and when fewer replicas than asked
+ * confirm in time, every command of that pipeline fails (the writes are on
+ * the primary; a retry records nothing twice).
+ */
+export interface Durability {
+  readonly replicas: number;
+  readonly timeoutMs: number;
+}
+
+/** Why a node's commands failed although it ran them: its replicas did not confirm them in time. */
+export class ReplicasBehindError extends Error {
+  override readonly name = 'ReplicasBehindError';
+}
+
+async function execOn(client: Redis | Cluster, commands: readonly Command[], durability?: Durability): Promise<CommandResult[]> {
   const pipeline = client.pipeline();
   for (const command of commands) pipeline.callBuffer(command.name, ...command.args);
+  if (durability !== undefined) pipeline.call('WAIT', String(durability.replicas), String(durability.timeoutMs));
   try {
     const results = (await pipeline.exec()) ?? [];
+    if (durability !== undefined) {
+      const [error, confirmed] = results[commands.length] ?? [new Error('Redis gave no answer to WAIT'), 0];
+      if (error !== null || Number(confirmed) < durability.replicas) {
+        const failure = error ?? new ReplicasBehindError(`${String(confirmed)} of ${durability.replicas} replicas confirmed the writes within ${durability.timeoutMs} ms (FRAUD_REDIS_WAIT_REPLICAS)`);
+        return commands.map(() => [failure, undefined]);
+      }
+    }
     return commands.map((_command, index) => results[index] ?? [new Error('Redis gave no answer'), undefined]);
   } catch (error) {
     const failure = error instanceof Error ? error : new Error(String(error));

@@ -1,14 +1,14 @@
 import { performance } from 'node:perf_hooks';
 import { Cluster, Redis } from 'ioredis';
 import type { Logger } from '../observability/logger.js';
-import { CommandBatch, RedisScript, execPipelined, isCluster, withSource, type Command, type CommandResult } from './redisCommands.js';
+import { CommandBatch, RedisScript, execPipelined, isCluster, withSource, ReplicasBehindError, type Command, type CommandResult, type Durability } from './redisCommands.js';
 import { createRedisClient } from './redisClient.js';
 import { StateUnavailableError } from './stateStore.js';
 
 export { CommandBatch, RedisScript } from './redisCommands.js';
 
 /** Why a Redis operation failed, for fraud_state_errors_total{reason}. */
-export type RedisFailureReason = 'timeout' | 'unavailable' | 'overloaded' | 'error';
+export type RedisFailureReason = 'timeout' | 'unavailable' | 'overloaded' | 'error' | 'replicas_behind';
 
 export interface RedisConnectionOptions {
   /** redis:// or rediss:// URL, without a password. */
@@ -29,6 +29,11 @@ export interface RedisConnectionOptions {
    * once: while Redis is frozen, work waiting for it stays bounded.
    */
   readonly maxPendingCommands?: number;
+  /**
+   * Replicas that must confirm a round trip's writes before it succeeds
+   * (FRAUD_REDIS_WAIT_REPLICAS; WAIT after each node's commands); 0 for none.
+   */
+  readonly waitReplicas?: number;
   /** Told of every failed operation. */
   readonly onFailure?: (reason: RedisFailureReason) => void;
   /** Told when Redis stops or starts answering. */
@@ -92,11 +97,15 @@ export class RedisConnection {
   /** Resolves when Redis has answered once (the service is not ready before). */
   readonly ready: Promise<void>;
   private readonly maxPendingCommands: number;
+  private readonly durability: Durability | undefined;
   private readonly log: Logger;
   private closed = false;
 
   constructor(private readonly options: RedisConnectionOptions) {
     this.maxPendingCommands = options.maxPendingCommands ?? DEFAULT_MAX_PENDING_COMMANDS;
+    const replicas = options.waitReplicas ?? 0;
+    // Half the round trip's bound: the confirmation (or its absence) arrives before the round trip times out.
+    this.durability = replicas > 0 ? { replicas, timeoutMs: Math.max(1, Math.floor(options.timeoutMs / 2)) } : undefined;
     this.log = options.logger.child({ component: 'redis', redis: describeUrl(options.url), ...(options.cluster === true ? { cluster: true } : {}) });
     this.ready = new Promise((resolveReady) => {
       this.firstReady = resolveReady;
@@ -265,7 +274,7 @@ export class RedisConnection {
     if (turn === undefined) return;
     const commands: Command[] = [];
     for (const waiting of turn.waiting) commands.push(...waiting.batch.commands);
-    const answers = execPipelined(this.client, commands);
+    const answers = execPipelined(this.client, commands, this.durability);
     // The commands are on their way (ioredis writes them now): the round trips' clocks start.
     for (const start of turn.onWritten) start();
     void answers.then(({ results, nodes }) => {
@@ -295,6 +304,7 @@ export class RedisConnection {
       const again = await execPipelined(
         this.client,
         missing.map((index) => withSource(waiting.batch.commands[index] as Command)),
+        this.durability,
       );
       for (const [position, index] of missing.entries()) {
         const [error, reply] = again.results[position] ?? [new Error('no answer'), undefined];
@@ -376,6 +386,7 @@ export class RedisConnection {
 
 /** A connection error (no answer possible) or an error Redis answered (e.g. OOM, a script error). */
 function reasonOf(error: unknown): RedisFailureReason {
+  if (error instanceof ReplicasBehindError) return 'replicas_behind';
   // A Cluster moving a slot or electing a primary: Redis is not available for that key yet.
   if (error instanceof Error && /^(MOVED|ASK|CLUSTERDOWN|TRYAGAIN|LOADING|READONLY|MASTERDOWN)\b/.test(error.message)) return 'unavailable';
   if (error instanceof Error && (error.name === 'ReplyError' || error.name === 'ReplyFormatError')) return 'error';

@@ -35,6 +35,8 @@ export interface RedisStateStoreOptions {
   readonly keyPrefix: string;
   /** The URL names one node of a Redis Cluster (FRAUD_REDIS_CLUSTER). */
   readonly cluster?: boolean;
+  /** Replicas that must confirm each round trip's writes (FRAUD_REDIS_WAIT_REPLICAS); 0 for none. */
+  readonly waitReplicas?: number;
   readonly latenessSeconds: number;
   /** How far ahead of the clock event times may be: keys live this much longer than retention. */
   readonly maxFutureSeconds: number;
@@ -119,6 +121,7 @@ export class RedisStateStore implements StateStore {
       url: options.url,
       password: options.password,
       cluster: options.cluster,
+      waitReplicas: options.waitReplicas,
       timeoutMs: options.timeoutMs,
       logger: options.logger,
       maxPendingCommands: options.maxPendingCommands,

@@ -118,7 +118,8 @@ export class RedisServer {
  */
 export async function startRedisStateStore(
   server: RedisServer,
-  options: Pick<RedisStateStoreOptions, 'keyPrefix' | 'latenessSeconds' | 'historyDays' | 'timeoutMs' | 'onRepair'>,
+  options: Pick<RedisStateStoreOptions, 'keyPrefix' | 'latenessSeconds' | 'historyDays' | 'timeoutMs' | 'onRepair'> &
+    Partial<Pick<RedisStateStoreOptions, 'waitReplicas' | 'onFailure'>>,
 ): Promise<RedisStateStore> {
   const store = new RedisStateStore({ url: server.url, password: undefined, maxFutureSeconds: 300, logger: createLogger('silent'), ...options });
   store.start();

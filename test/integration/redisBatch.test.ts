@@ -224,6 +224,32 @@ describe('Redis store batches: a timeout per round trip, and a failed batch safe
     });
   }
 
+  it('should fail a call whose writes no replica confirmed (FRAUD_REDIS_WAIT_REPLICAS), with UNAVAILABLE, and count it', async () => {
+    const failures: string[] = [];
+    // This server has no replica: WAIT 1 never gets its confirmation.
+    const redisStore = await startRedisStateStore(redis, {
+      timeoutMs: 100,
+      keyPrefix: 'wait:',
+      latenessSeconds: LATENESS,
+      historyDays: historyDays(spec),
+      waitReplicas: 1,
+      onFailure: (reason) => failures.push(reason),
+    });
+    const plain = await startRedisStateStore(redis, { timeoutMs: 1_000, keyPrefix: 'wait:', latenessSeconds: LATENESS, historyDays: historyDays(spec) });
+    try {
+      const event = transactions(1, 1, START);
+      await assert.rejects(answers(redisStore, event, true), (error: unknown) => error instanceof StateUnavailableError && /0 of 1 replicas confirmed the writes within 50 ms \(FRAUD_REDIS_WAIT_REPLICAS\)/.test(error.message));
+      assert.deepEqual(failures, ['replicas_behind']);
+      // The primary has the writes: a retry (here without WAIT) finds the transaction recorded once.
+      const retried = (await answers(plain, event, true)) as { seen: { duplicate: boolean; features: Record<string, number> }[] };
+      assert.equal(retried.seen[0]?.duplicate, true);
+      assert.equal(retried.seen[0]?.features.CUSTOMER_ID_NB_TX_1DAY_WINDOW, 1);
+    } finally {
+      await redisStore.close();
+      await plain.close();
+    }
+  });
+
   it('should refuse a late transaction sent twice in one round trip twice, and forget its index entry, as the embedded store does', async () => {
     const redisStore = await store(1_000);
     const embedded = memory();

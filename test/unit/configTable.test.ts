@@ -58,6 +58,7 @@ const CASES: Readonly<Record<(typeof CONFIG_VARIABLES)[number], Case>> = {
   FRAUD_REDIS_TIMEOUT_MS: { read: (c) => c.state.redis.timeoutMs, unit: 'number', set: '250', expected: 250 },
   FRAUD_REDIS_KEY_PREFIX: { read: (c) => c.state.redis.keyPrefix, unit: 'text', set: 'tenant-a:', expected: 'tenant-a:' },
   FRAUD_REDIS_CLUSTER: { read: (c) => c.state.redis.cluster, unit: 'boolean', set: 'true', expected: true },
+  FRAUD_REDIS_WAIT_REPLICAS: { read: (c) => c.state.redis.waitReplicas, unit: 'number', set: '1', expected: 1 },
   FRAUD_GRPC_MAX_CONCURRENT_STREAMS: { read: (c) => c.grpc.maxConcurrentStreams, unit: 'number', set: '8', expected: 8 },
   FRAUD_GRPC_MAX_SESSION_MEMORY_MB: { read: (c) => c.grpc.maxSessionMemoryMb, unit: 'number', set: '64', expected: 64 },
   FRAUD_GRPC_MAX_CONNECTION_AGE_SECONDS: { read: (c) => c.grpc.maxConnectionAgeMs, unit: 'milliseconds', set: '60', expected: 60_000 },
