@@ -242,8 +242,10 @@ describe('Redis store batches: a timeout per round trip, and a failed batch safe
       assert.deepEqual(failures, ['replicas_behind']);
       // The primary has the writes: a retry (here without WAIT) finds the transaction recorded once.
       const retried = (await answers(plain, event, true)) as { seen: { duplicate: boolean; features: Record<string, number> }[] };
-      assert.equal(retried.seen[0]?.duplicate, true);
-      assert.equal(retried.seen[0]?.features.CUSTOMER_ID_NB_TX_1DAY_WINDOW, 1);
+      const [first] = retried.seen;
+      assert.ok(first !== undefined);
+      assert.equal(first.duplicate, true);
+      assert.equal(first.features.CUSTOMER_ID_NB_TX_1DAY_WINDOW, 1);
     } finally {
       await redisStore.close();
       await plain.close();
