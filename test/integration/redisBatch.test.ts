@@ -51,14 +51,16 @@ function transactions(count: number, firstId: number, from: number): Transaction
 }
 
 /**
- * Every customer's and terminal's history as a new transaction of each sees
- * it (recorded in both stores alike): equal features mean equal state.
+ * Outcomes of `recorded` (each must find its transaction, once), then every
+ * customer's and terminal's history as a new transaction of each sees it
+ * (recorded in both stores alike): equal answers mean equal state.
  */
-async function probeAll(store: StateStore, firstId: number, time: number): Promise<unknown[]> {
+async function probeAll(store: StateStore, recorded: readonly TransactionEvent[], firstId: number, time: number): Promise<unknown[]> {
+  const outcomes = await store.reportOutcomes(recorded.map((event, index) => ({ transactionId: event.id, outcome: index % 3 === 0 ? 'fraud' : 'legitimate', knownAt: event.time + 60 })));
   const probes: TransactionEvent[] = [];
   for (let customer = 1; customer <= 40; customer++) probes.push({ id: BigInt(firstId + customer), customerId: BigInt(customer), terminalId: 1000n, amount: 50, time });
   for (let terminal = 1; terminal <= 15; terminal++) probes.push({ id: BigInt(firstId + 100 + terminal), customerId: 1000n + BigInt(terminal), terminalId: BigInt(terminal), amount: 50, time });
-  return [await answers(store, probes, false), await store.reportOutcomes(probes.map((probe) => ({ transactionId: probe.id - 1n, outcome: 'fraud', knownAt: time })))];
+  return [outcomes, await answers(store, probes, false)];
 }
 
 /** Blocks this process (no timers, no I/O) until `done` is true and at least `ms` have passed (10 s at most). */
@@ -216,7 +218,10 @@ describe('Redis store batches: a timeout per round trip, and a failed batch safe
           late: flagged.late,
           seen: flagged.seen.map((each) => ({ ...each, duplicate: each.duplicate || each.index < recordedByFailedCall })),
         });
-        assert.deepEqual(await probeAll(redisStore, 100_000, START + 2_000), await probeAll(embedded, 100_000, START + 2_000));
+        const probed = await probeAll(redisStore, batch, 100_000, START + 2_000);
+        assert.deepEqual(probed, await probeAll(embedded, batch, 100_000, START + 2_000));
+        // Every transaction of the batch was found by its outcome (first report applied, repeats in the batch duplicates).
+        assert.ok((probed[0] as { status: string }[]).every((result) => result.status === 'applied' || result.status === 'duplicate'));
       } finally {
         redis.thaw();
         await redisStore.close();
@@ -228,7 +233,7 @@ describe('Redis store batches: a timeout per round trip, and a failed batch safe
     const failures: string[] = [];
     // This server has no replica: WAIT 1 never gets its confirmation.
     const redisStore = await startRedisStateStore(redis, {
-      timeoutMs: 100,
+      timeoutMs: 1_000,
       keyPrefix: 'wait:',
       latenessSeconds: LATENESS,
       historyDays: historyDays(spec),
@@ -238,7 +243,7 @@ describe('Redis store batches: a timeout per round trip, and a failed batch safe
     const plain = await startRedisStateStore(redis, { timeoutMs: 1_000, keyPrefix: 'wait:', latenessSeconds: LATENESS, historyDays: historyDays(spec) });
     try {
       const event = transactions(1, 1, START);
-      await assert.rejects(answers(redisStore, event, true), (error: unknown) => error instanceof StateUnavailableError && /0 of 1 replicas confirmed the writes within 50 ms \(FRAUD_REDIS_WAIT_REPLICAS\)/.test(error.message));
+      await assert.rejects(answers(redisStore, event, true), (error: unknown) => error instanceof StateUnavailableError && /0 of 1 replicas confirmed the writes within 500 ms \(FRAUD_REDIS_WAIT_REPLICAS\)/.test(error.message));
       assert.deepEqual(failures, ['replicas_behind']);
       // The primary has the writes: a retry (here without WAIT) finds the transaction recorded once.
       const retried = (await answers(plain, event, true)) as { seen: { duplicate: boolean; features: Record<string, number> }[] };
