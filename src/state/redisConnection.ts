@@ -91,6 +91,7 @@ export class RedisConnection {
   /** When bytes last came from Redis (performance.now()): a round trip fails only after this much silence. */
   private lastHeard = 0;
   private readonly watched = new WeakSet();
+  private warnedCluster = false;
   private readonly recoveryQuietMs: number;
   private failuresInOutage = 0;
   private firstReady: (() => void) | undefined;
@@ -113,7 +114,10 @@ export class RedisConnection {
     this.recoveryQuietMs = options.cluster === true ? CLUSTER_RECOVERY_QUIET_MS : 0;
     this.client = createRedisClient(options);
     this.client.on('ready', () => {
-      if (!isCluster(this.client)) this.watch(this.client);
+      if (!isCluster(this.client)) {
+        this.watch(this.client);
+        this.checkNotCluster(this.client);
+      }
       // A Cluster is ready once it knows its slots; each primary's connection opens on its first command.
       void this.loadScripts().then(() => {
         this.answered();
@@ -241,6 +245,24 @@ export class RedisConnection {
         },
       );
     });
+  }
+
+  /**
+   * A node of a Redis Cluster with more than one primary, reached as a single
+   * server, answers MOVED for the keys it does not hold: said once, plainly.
+   */
+  private checkNotCluster(client: Redis): void {
+    client
+      .call('CLUSTER', 'INFO')
+      .then((info) => {
+        const size = /cluster_size:(\d+)/.exec(String(info))?.[1];
+        if (size !== undefined && Number(size) > 1 && !this.warnedCluster) {
+          this.warnedCluster = true;
+          this.log.error({ clusterSize: Number(size) }, 'FRAUD_REDIS_URL names a node of a Redis Cluster: set FRAUD_REDIS_CLUSTER=true; calls on keys other nodes hold fail with UNAVAILABLE (MOVED)');
+        }
+      })
+      // Not a Cluster (ERR This instance has cluster support disabled), or CLUSTER refused: nothing to say.
+      .catch(() => undefined);
   }
 
   /** Notes every read from this connection's socket: Redis is answering. */

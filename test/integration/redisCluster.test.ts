@@ -104,7 +104,7 @@ interface LogLine {
   readonly msg: string;
 }
 
-function clusterStore(cluster: RedisCluster, keyPrefix: string, timeoutMs: number, logs?: LogLine[], failures?: RedisFailureReason[], waitReplicas = 0): RedisStateStore {
+function clusterStore(cluster: RedisCluster, keyPrefix: string, timeoutMs: number, logs?: LogLine[], failures?: RedisFailureReason[], waitReplicas = 0, asCluster = true): RedisStateStore {
   const logger = createLogger('info', {
     write(line: string) {
       logs?.push(JSON.parse(line) as LogLine);
@@ -113,7 +113,7 @@ function clusterStore(cluster: RedisCluster, keyPrefix: string, timeoutMs: numbe
   return new RedisStateStore({
     url: cluster.url,
     password: undefined,
-    cluster: true,
+    cluster: asCluster,
     waitReplicas,
     timeoutMs,
     keyPrefix,
@@ -219,6 +219,20 @@ describe('the Redis store on a real Redis Cluster (3 primaries, 3 replicas)', fu
       assert.equal(next.features.CUSTOMER_ID_NB_TX_1DAY_WINDOW, 601);
     } finally {
       await service.stop();
+    }
+  });
+
+  it('should say once that FRAUD_REDIS_CLUSTER=true is missing when the URL names a node of a cluster', async () => {
+    const logs: LogLine[] = [];
+    const store = clusterStore(cluster, 'single:', 1_000, logs, undefined, 0, false);
+    store.start();
+    await store.ready;
+    try {
+      const said = (): number => logs.filter((line) => line.level === 'error' && line.msg.startsWith('FRAUD_REDIS_URL names a node of a Redis Cluster: set FRAUD_REDIS_CLUSTER=true')).length;
+      await waitFor('the log line', () => said() > 0);
+      assert.equal(said(), 1);
+    } finally {
+      await store.close();
     }
   });
 
