@@ -1,7 +1,9 @@
 /**
- * The Redis store's figure of issue 9: unary Predict with online features,
- * Redis on loopback against the embedded store, at concurrency 64 (target:
- * Redis >= 60 % of the embedded store's requests/s).
+ * The Redis store against the embedded one, Redis on loopback: unary Predict
+ * with online features at concurrency 64 (target: Redis >= 60 % of the
+ * embedded store's requests/s), then one 10,000-transaction PredictBatch at a
+ * time, the default FRAUD_REDIS_TIMEOUT_MS (100 ms) (target: every batch
+ * answered; the time against the embedded store's is reported).
  *
  *   npm run build && node dist/bench/redisBench.js [concurrency] [calls] [rounds]
  *
@@ -11,6 +13,7 @@
  * runs on the same cores, as it would on loopback.
  */
 import { readFileSync } from 'node:fs';
+import { performance } from 'node:perf_hooks';
 import { FraudClient } from '../client/fraudClient.js';
 import { RedisServer } from '../test/helpers/redis.js';
 import { spawnService, type SpawnedService } from '../test/helpers/spawnService.js';
@@ -75,6 +78,24 @@ async function main(): Promise<void> {
       };
       console.log(`round ${round + 1}: embedded ${last(memoryRounds)}, Redis ${last(redisRounds)}`);
     }
+    const batchMs = { embedded: [] as number[], redis: [] as number[] };
+    let failedBatches = 0;
+    for (let round = 0; round < rounds; round++) {
+      const batch = stream.take(10_000);
+      for (const [side, service] of [['embedded', embedded], ['redis', withRedis]] as const) {
+        const client = new FraudClient({ address: service.address, deadlineMs: 60_000, retry: { attempts: 1 } });
+        const started = performance.now();
+        try {
+          await client.predictBatch(batch.map((transaction) => ({ ...transaction, transactionId: transaction.transactionId ?? 0n, customerId: transaction.customerId ?? 0n, terminalId: transaction.terminalId ?? 0n, txAmount: transaction.txAmount ?? 0 })));
+          batchMs[side].push(performance.now() - started);
+        } catch (error) {
+          failedBatches++;
+          console.log(`  ${side}: a 10,000-transaction batch failed: ${error instanceof Error ? error.message : String(error)}`);
+        } finally {
+          client.close();
+        }
+      }
+    }
     const memory = median(memoryRounds);
     const onRedis = median(redisRounds);
     const info = await redis.command('INFO', 'stats');
@@ -85,6 +106,11 @@ async function main(): Promise<void> {
     const perCall = (seconds: number): string => `${((seconds / (calls * rounds)) * 1e6).toFixed(0)} µs`;
     console.log(`  CPU per call: embedded service ${perCall(cpu.embedded)}; Redis store: service ${perCall(cpu.service)} + redis-server ${perCall(cpu.redis)}`);
     console.log(`  Redis / embedded: ${((onRedis.rps / memory.rps) * 100).toFixed(1)} % (target >= 60 %)`);
+    const middle = (values: number[]): number => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? Number.NaN;
+    console.log(
+      `PredictBatch of 10,000 with history, one at a time, median of ${rounds}: embedded ${middle(batchMs.embedded).toFixed(0)} ms, Redis ${middle(batchMs.redis).toFixed(0)} ms ` +
+        `(${(middle(batchMs.redis) / middle(batchMs.embedded)).toFixed(1)} x; ${failedBatches} of ${2 * rounds} batches failed, target 0)`,
+    );
   } finally {
     await Promise.all([embedded.kill(), withRedis.kill()]);
     await redis.stop();
