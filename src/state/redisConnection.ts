@@ -299,12 +299,20 @@ export class RedisConnection {
     const answers = execPipelined(this.client, commands, this.durability);
     // The commands are on their way (ioredis writes them now): the round trips' clocks start.
     for (const start of turn.onWritten) start();
-    void answers.then(({ results, nodes }) => {
-      this.pendingCommands -= turn.commands;
-      // Redis answered when every node did (an error reply included); a node that failed fails its operations.
-      if (nodes.every((node) => node.answered)) this.answered();
-      for (const waiting of turn.waiting) void this.deliver(waiting, results.slice(waiting.first, waiting.first + waiting.batch.commands.length));
-    });
+    answers.then(
+      ({ results, nodes }) => {
+        this.pendingCommands -= turn.commands;
+        // Redis answered when every node did (an error reply included); a node that failed fails its operations.
+        if (nodes.every((node) => node.answered)) this.answered();
+        for (const waiting of turn.waiting) {
+          this.deliver(waiting, results.slice(waiting.first, waiting.first + waiting.batch.commands.length)).catch(waiting.reject);
+        }
+      },
+      (error: unknown) => {
+        this.pendingCommands -= turn.commands;
+        for (const waiting of turn.waiting) waiting.reject(error);
+      },
+    );
   }
 
   /** One operation's answers; scripts Redis did not have are sent again with their source, in order. */
