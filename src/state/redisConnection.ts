@@ -2,6 +2,7 @@ import { performance } from 'node:perf_hooks';
 import { Cluster, Redis } from 'ioredis';
 import type { Logger } from '../observability/logger.js';
 import { CommandBatch, RedisScript, execPipelined, isCluster, withSource, ReplicasBehindError, type Command, type CommandResult, type Durability } from './redisCommands.js';
+import { RedisAvailability } from './redisAvailability.js';
 import { createRedisClient } from './redisClient.js';
 import { StateUnavailableError } from './stateStore.js';
 
@@ -57,8 +58,6 @@ interface Turn {
 }
 
 const DEFAULT_MAX_PENDING_COMMANDS = 100_000;
-/** A Cluster is available again after this long without a failed operation. */
-const CLUSTER_RECOVERY_QUIET_MS = 1_000;
 
 /**
  * One connection to Redis that fails fast: no offline queue (an operation
@@ -82,21 +81,11 @@ export class RedisConnection {
   private readonly scripts: RedisScript[] = [];
   private turn: Turn | undefined;
   private pendingCommands = 0;
-  /** undefined until the first connection attempt settles. */
-  private available: boolean | undefined;
-  private outageStarted = 0;
-  /** When the last operation failed: a Cluster is available again only after a quiet spell (see `answered`). */
-  private lastFailure = 0;
-  private recoveryCheck: NodeJS.Timeout | undefined;
+  private readonly availability: RedisAvailability;
   /** When bytes last came from Redis (performance.now()): a round trip fails only after this much silence. */
   private lastHeard = 0;
   private readonly watched = new WeakSet();
   private warnedCluster = false;
-  private readonly recoveryQuietMs: number;
-  private failuresInOutage = 0;
-  private firstReady: (() => void) | undefined;
-  /** Resolves when Redis has answered once (the service is not ready before). */
-  readonly ready: Promise<void>;
   private readonly maxPendingCommands: number;
   private readonly durability: Durability | undefined;
   private readonly log: Logger;
@@ -108,10 +97,7 @@ export class RedisConnection {
     // Half the round trip's bound: the confirmation (or its absence) arrives before the round trip times out.
     this.durability = replicas > 0 ? { replicas, timeoutMs: Math.max(1, Math.floor(options.timeoutMs / 2)) } : undefined;
     this.log = options.logger.child({ component: 'redis', redis: describeUrl(options.url), ...(options.cluster === true ? { cluster: true } : {}) });
-    this.ready = new Promise((resolveReady) => {
-      this.firstReady = resolveReady;
-    });
-    this.recoveryQuietMs = options.cluster === true ? CLUSTER_RECOVERY_QUIET_MS : 0;
+    this.availability = new RedisAvailability(this.log, options.cluster === true, options.onAvailability);
     this.client = createRedisClient(options);
     this.client.on('ready', () => {
       if (!isCluster(this.client)) {
@@ -120,14 +106,14 @@ export class RedisConnection {
       }
       // A Cluster is ready once it knows its slots; each primary's connection opens on its first command.
       void this.loadScripts().then(() => {
-        this.answered();
+        this.availability.answered();
       });
     });
     this.client.on('error', (error: Error) => {
-      this.unavailable(error.message);
+      this.availability.unavailable(error.message);
     });
     this.client.on('close', () => {
-      if (!this.closed) this.unavailable('connection closed');
+      if (!this.closed) this.availability.unavailable('connection closed');
     });
     if (isCluster(this.client)) {
       // A primary that comes up (a promoted replica) has no scripts yet: NOSCRIPT would find out, this is sooner.
@@ -144,7 +130,7 @@ export class RedisConnection {
   /** Starts connecting; never throws: an unreachable Redis is logged and retried. */
   connect(): void {
     this.client.connect().catch((error: unknown) => {
-      this.unavailable(messageOf(error));
+      this.availability.unavailable(messageOf(error));
     });
   }
 
@@ -156,7 +142,12 @@ export class RedisConnection {
   }
 
   get isAvailable(): boolean {
-    return this.available === true;
+    return this.availability.isAvailable;
+  }
+
+  /** Resolves when Redis has answered once (the service is not ready before). */
+  get ready(): Promise<void> {
+    return this.availability.ready;
   }
 
   get pending(): number {
@@ -282,7 +273,7 @@ export class RedisConnection {
 
   async close(): Promise<void> {
     this.closed = true;
-    if (this.recoveryCheck !== undefined) clearTimeout(this.recoveryCheck);
+    this.availability.close();
     if (this.client.status === 'ready') {
       const quit = this.client.quit().catch(() => undefined);
       await Promise.race([quit, new Promise((wake) => setTimeout(wake, Math.max(100, this.options.timeoutMs)).unref())]);
@@ -303,7 +294,7 @@ export class RedisConnection {
       ({ results, nodes }) => {
         this.pendingCommands -= turn.commands;
         // Redis answered when every node did (an error reply included); a node that failed fails its operations.
-        if (nodes.every((node) => node.answered)) this.answered();
+        if (nodes.every((node) => node.answered)) this.availability.answered();
         for (const waiting of turn.waiting) {
           this.deliver(waiting, results.slice(waiting.first, waiting.first + waiting.batch.commands.length)).catch(waiting.reject);
         }
@@ -361,56 +352,9 @@ export class RedisConnection {
   /** A failed operation: counted, logged once per outage, returned as the error the call fails with. */
   private failure(reason: RedisFailureReason, message: string): StateUnavailableError {
     this.options.onFailure?.(reason);
-    if (reason !== 'overloaded') this.unavailable(message, reason);
-    if (this.available === false) this.failuresInOutage++;
+    if (reason !== 'overloaded') this.availability.unavailable(message, reason);
+    this.availability.countFailure();
     return new StateUnavailableError(message);
-  }
-
-  private unavailable(message: string, reason: RedisFailureReason = 'unavailable'): void {
-    this.lastFailure = Date.now();
-    if (this.closed || this.available === false) return;
-    const starting = this.available === undefined;
-    this.available = false;
-    this.outageStarted = Date.now();
-    this.failuresInOutage = 0;
-    this.options.onAvailability?.(false);
-    if (/WRONGPASS|NOAUTH|invalid password|AUTH failed/i.test(message)) {
-      this.log.error({ error: message }, 'Redis refused the credentials: check FRAUD_REDIS_PASSWORD; history calls fail with UNAVAILABLE until it accepts them');
-      return;
-    }
-    this.log.warn(
-      { reason, error: message },
-      starting ? 'Redis unreachable at start: history calls fail with UNAVAILABLE until it answers' : 'Redis unavailable: history calls fail with UNAVAILABLE until it answers',
-    );
-  }
-
-  /**
-   * Redis answered (it connected, or every node of a round trip answered).
-   * A Cluster with one shard down answers some operations and fails others:
-   * it counts as available again only once nothing failed for a quiet spell,
-   * so a partial outage is one outage (one log line), not one per call.
-   */
-  private answered(): void {
-    const quietFor = Date.now() - this.lastFailure;
-    if (this.available === false && quietFor < this.recoveryQuietMs) {
-      this.recoveryCheck ??= setTimeout(() => {
-        this.recoveryCheck = undefined;
-        this.answered();
-      }, this.recoveryQuietMs - quietFor);
-      this.recoveryCheck.unref();
-      return;
-    }
-    if (this.closed || this.available === true) return;
-    const recovering = this.available === false && this.firstReady === undefined;
-    this.available = true;
-    this.options.onAvailability?.(true);
-    if (this.firstReady !== undefined) {
-      this.firstReady();
-      this.firstReady = undefined;
-      this.log.info('Redis connected: history store ready');
-      return;
-    }
-    if (recovering) this.log.info({ outageMs: Date.now() - this.outageStarted, failedOperations: this.failuresInOutage }, 'Redis available again');
   }
 }
 

@@ -121,7 +121,7 @@ export async function startRedisStateStore(
   options: Pick<RedisStateStoreOptions, 'keyPrefix' | 'latenessSeconds' | 'historyDays' | 'timeoutMs' | 'onRepair'> &
     Partial<Pick<RedisStateStoreOptions, 'waitReplicas' | 'onFailure'>>,
 ): Promise<RedisStateStore> {
-  const store = new RedisStateStore({ url: server.url, password: undefined, maxFutureSeconds: 300, logger: createLogger('silent'), ...options });
+  const store = new RedisStateStore({ url: server.url, password: undefined, maxFutureSeconds: 300, logger: createLogger('silent', { write: () => undefined }), ...options });
   store.start();
   await store.ready;
   return store;
