@@ -246,9 +246,8 @@ export class RedisStateStore implements StateStore {
       const recorded = refusedEntry ? undefined : decodeIndexEntry(entry);
       if (takenBack !== undefined) correct(terminal.history, event.terminalId, takenBack);
       const verdict = reconcile(event, customer.status, terminal.count, recorded, terminal.watermarkBefore - this.options.latenessSeconds);
+      // (The same customer at the same time is refused again: that entry is never needed.)
       if (verdict.forgetIndex) forgets.set(indexKey, indexValue(event.customerId, event.terminalId, event.time));
-      // Recorded after all: the entry (the same value) stays.
-      else if (refusedEntry && !verdict.late) forgets.delete(indexKey);
       if (verdict.takeBack !== undefined) {
         this.options.onRepair?.(verdict.takeBack);
         repairs.push({ terminalId: event.terminalId, argument: uncountArgument(event.id, event.time, terminal.watermarkBefore), gated: false });
