@@ -267,6 +267,10 @@ describe('the Redis store on a real Redis Cluster (3 primaries, 3 replicas)', fu
       const loops = Array.from({ length: 8 }, () => loop());
       await waitFor('calls acknowledged before the kill', () => acknowledged.length >= 500, 30_000);
       const victim = await cluster.shardOf(store.customerKey(1n));
+      // How far its replica was behind just before the kill (bytes of the replication stream; read one after the other).
+      const primaryOffset = Number(/master_repl_offset:(\d+)/.exec(await cluster.command(victim.primary, 'INFO', 'replication'))?.[1]);
+      const replicaOffset = Number(/slave_repl_offset:(\d+)/.exec(await cluster.command(victim.replicas[0] as number, 'INFO', 'replication'))?.[1]);
+      const lagBytes = primaryOffset - replicaOffset;
       const killedAt = performance.now();
       await cluster.kill(victim.primary);
       await waitFor('calls failing while the replica is promoted', () => failed.length > 0, 30_000);
@@ -304,7 +308,10 @@ describe('the Redis store on a real Redis Cluster (3 primaries, 3 replicas)', fu
         `      primary killed: ${failed.length} calls failed (slowest ${slowest.toFixed(0)} ms, reasons ${JSON.stringify(count(failures))}), ` +
           `succeeding again ${((lastFailure - killedAt) / 1000).toFixed(1)} s after the kill; ${outages} outage log line(s), ${recoveries} recovery line(s)`,
       );
-      console.log(`      of ${before.length} transactions acknowledged before the kill: ${lostCustomer} lost at their customer, ${lostTerminal} at their terminal, ${lostIndex} in the transaction index`);
+      console.log(
+        `      of ${before.length} transactions acknowledged before the kill: ${lostCustomer} lost at their customer, ${lostTerminal} at their terminal, ` +
+          `${lostIndex} in the transaction index (just before, the replica's offset, read after its primary's, was ${lagBytes > 0 ? `${lagBytes} bytes behind` : `${-lagBytes} bytes ahead: caught up`})`,
+      );
       // One warning per outage, not one per failed call (a busy machine may add a timeout of its own after the failover).
       assert.ok(outages >= 1 && outages <= 3, `${outages} outage lines for ${failed.length} failures`);
       assert.ok(recoveries >= 1 && recoveries <= outages, `${recoveries} recovery lines`);
