@@ -286,6 +286,9 @@ describe('the Redis store on a real Redis Cluster (3 primaries, 3 replicas)', fu
 
       // Failures are UNAVAILABLE (StateUnavailableError) and come fast: never a hang.
       assert.ok(failed.every(({ error }) => error instanceof StateUnavailableError), 'every failure is StateUnavailableError');
+      // Each failed call is counted once (fraud_state_errors_total), as a shard being unavailable.
+      assert.equal(failures.length, failed.length);
+      assert.ok(failures.every((reason) => reason === 'unavailable' || reason === 'timeout'), JSON.stringify(count(failures)));
       const slowest = Math.max(...failed.map(({ ms }) => ms));
       const lastFailure = Math.max(...failed.map(({ at }) => at));
       const promotedShard = await cluster.shardOf(store.customerKey(1n), survivors[0]);
