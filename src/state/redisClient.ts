@@ -54,6 +54,7 @@ export function createRedisClient(options: RedisClientOptions): Redis | Cluster 
     retryDelayOnTryAgain: 0,
     slotsRefreshInterval: SLOTS_REFRESH_MS,
     slotsRefreshTimeout: stallMs,
-    redisOptions: { ...common, ...(url.protocol === 'rediss:' ? { tls: {} } : {}) },
+    // What the URL carries besides the node, for every node: the ACL user and TLS.
+    redisOptions: { ...common, ...(url.username === '' ? {} : { username: decodeURIComponent(url.username) }), ...(url.protocol === 'rediss:' ? { tls: {} } : {}) },
   });
 }
