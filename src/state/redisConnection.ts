@@ -60,21 +60,23 @@ interface Turn {
 const DEFAULT_MAX_PENDING_COMMANDS = 100_000;
 
 /**
- * One connection to Redis that fails fast: no offline queue (an operation
- * while disconnected fails at once), a deadline on every round trip, a bound
+ * One connection to Redis (a single server, or a Cluster's primaries) that
+ * fails fast: no offline queue (an operation while disconnected fails at
+ * once), a bound on how long Redis may stay silent on a round trip, a bound
  * on commands waiting for answers, and a socket that is dropped and
  * reconnected when Redis stops answering altogether (a frozen or partitioned
  * server), so nothing ever hangs.
  *
  * The commands of all operations started in the same event-loop turn go out
- * as one pipeline (one write, one read), and each operation gets its slice of
- * the answers. Scripts run by EVALSHA; all are loaded on each connection, and
- * a NOSCRIPT answer (a flushed script cache) is repaired by sending the
+ * together (one pipeline per server: redisCommands.ts), and each operation
+ * gets its slice of the answers. Scripts run by EVALSHA; all are loaded on
+ * each connection (each primary of a Cluster), and a NOSCRIPT answer (a
+ * flushed script cache, a promoted replica) is repaired by sending the
  * script's source once.
  *
- * It logs one warning per outage and one line when Redis answers again, and
- * never the password: ioredis attaches a failed command's arguments (AUTH
- * carries the password) to its errors, so only messages are logged.
+ * Outages are reported by redisAvailability.ts (one line each), never with
+ * the password: ioredis attaches a failed command's arguments (AUTH carries
+ * the password) to its errors, so only messages are logged.
  */
 export class RedisConnection {
   readonly client: Redis | Cluster;
