@@ -163,6 +163,9 @@ export class RedisStateStore implements StateStore {
       const late = await this.lateInBatch(transactions);
       if (late.length > 0) return late;
     }
+    // Round trips one after the other, each bounded by Redis's silence (RedisConnection.within). One that
+    // fails leaves the earlier ones recorded: the caller's retry of the same call records each transaction
+    // once (idempotent by id) and gets the same features (docs/history.md, Operations).
     const late: LateTransaction[] = [];
     for (let first = 0; first < transactions.length; first += MAX_TRANSACTIONS_PER_ROUND_TRIP) {
       const chunk = transactions.length <= MAX_TRANSACTIONS_PER_ROUND_TRIP ? transactions : transactions.slice(first, first + MAX_TRANSACTIONS_PER_ROUND_TRIP);
