@@ -98,7 +98,7 @@ describe('Redis store batches: a timeout per round trip, and a failed batch safe
   }
 
   it('should count the timeout from when the commands are written, not from when the call was made', async () => {
-    const redisStore = await store(50);
+    const redisStore = await store(300);
     try {
       // Called from an immediate, so the commands go out at the next one, after the timers: a timer started
       // with the call has expired by then. This process is busy (a batch decoded, a collection) before the
@@ -106,7 +106,7 @@ describe('Redis store batches: a timeout per round trip, and a failed batch safe
       const call = await new Promise<Promise<unknown>>((resolveCall) => {
         setImmediate(() => {
           const started = answers(redisStore, transactions(1, 1, START), true);
-          block(200);
+          block(1_000);
           resolveCall(started);
         });
       });
@@ -124,7 +124,7 @@ describe('Redis store batches: a timeout per round trip, and a failed batch safe
       const call = answers(redisStore, transactions(1, 1, START), true);
       // Blocked right after the commands are written, until Redis has run them and the timeout has passed.
       setImmediate(() => {
-        block(200, () => evalshaCalls(redis) >= before + 2);
+        block(500, () => evalshaCalls(redis) >= before + 2);
       });
       await call;
     } finally {
@@ -133,10 +133,11 @@ describe('Redis store batches: a timeout per round trip, and a failed batch safe
   });
 
   it('should keep waiting while an answer that takes longer than the timeout to read keeps arriving', async () => {
-    const redisStore = await store(50);
-    const size = 16 * 1024 * 1024;
+    const redisStore = await store(250);
+    const size = 32 * 1024 * 1024;
     await redis.admin.set('batch:large', Buffer.alloc(size, 7));
-    // Each chunk read costs this process 3 ms: the 16 MB answer takes about 0.8 s to read, never 50 ms without a byte.
+    // Each chunk read (64 KB) costs this process 3 ms: the 32 MB answer takes about 1.5 s to read, six times the
+    // timeout, never long without a byte.
     const stream = (redisStore.connection.client as Redis).stream;
     const slowReader = (): void => {
       block(3);

@@ -95,7 +95,7 @@ describe('config', () => {
       maxTransactions: 500_000,
       snapshotPath: undefined,
       snapshotIntervalMs: 60_000,
-      redis: { url: undefined, password: undefined, timeoutMs: 100, keyPrefix: 'fraud:' },
+      redis: { url: undefined, password: undefined, timeoutMs: 100, keyPrefix: 'fraud:', cluster: false, waitReplicas: 0 },
     });
   });
 
@@ -121,7 +121,7 @@ describe('config', () => {
       maxTransactions: 70_000,
       snapshotPath: '/var/lib/fraud/state.bin',
       snapshotIntervalMs: 15_000,
-      redis: { url: 'redis://redis:6380/2', password: 'hunter2', timeoutMs: 250, keyPrefix: 'fraud-eu:' },
+      redis: { url: 'redis://redis:6380/2', password: 'hunter2', timeoutMs: 250, keyPrefix: 'fraud-eu:', cluster: false, waitReplicas: 0 },
     });
   });
 
