@@ -11,11 +11,14 @@ import { ServerReflection } from './api/serverReflection.js';
 import { ConfigError, loadConfig, unknownVariables, type Config } from './config/config.js';
 import { historyDays, loadFeatureSpec, type FeatureSpec } from './features/featureSpec.js';
 import type { FeatureCapabilities } from './features/featureBuilder.js';
+import { HistoryHealth, type HistoryCondition } from './api/historyHealth.js';
 import { HistoryRecorder } from './api/historyRecorder.js';
 import { OutcomeReports } from './api/outcomeReports.js';
 import { MemoryStateStore } from './state/memoryStateStore.js';
 import { SnapshotScheduler } from './state/snapshotScheduler.js';
 import type { StateStore } from './state/stateStore.js';
+import { retentionSeconds } from './state/entityRecords.js';
+import type { RedisGuard } from './state/redisGuard.js';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { FileModelSource } from './models/fileModelSource.js';
 import { LakefsRefResolver } from './models/lakefsRefResolver.js';
@@ -38,6 +41,8 @@ export interface RunningService {
   readonly metricsPort: number;
   readonly registry: ModelRegistry;
   readonly metrics: Metrics;
+  /** Resolves with the reason when the service cannot go on (Redis evicts history at start): the caller stops it. */
+  readonly fatal: Promise<Error>;
   /** NOT_SERVING at once, then in-flight calls finish within the grace period, then everything closes. */
   shutdown(): Promise<void>;
 }
@@ -51,7 +56,10 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
   const metrics = new Metrics();
   let s3Client: S3Client | undefined;
   const featureSpec = loadFeatureSpec();
-  const state = await createStateStore(config, featureSpec, metrics, logger);
+  let historyChanged = (): void => undefined;
+  const state = await createStateStore(config, featureSpec, metrics, logger, () => {
+    historyChanged();
+  });
   const loader = new ModelLoader({
     featureSpec,
     featureCapabilities: state.capabilities,
@@ -87,9 +95,12 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
     { '': ServingStatus.NOT_SERVING, [FRAUD_SERVICE_NAME]: ServingStatus.NOT_SERVING },
     { watchLimits: config.healthWatches, metrics },
   );
+  const historyHealth = new HistoryHealth(health, registry, FRAUD_SERVICE_NAME, state.store !== undefined, state.condition);
+  for (const name of historyHealth.names()) health.setStatus(name, ServingStatus.NOT_SERVING);
   let stopping = false;
   let serving = false;
   const setHealth = (ready: boolean): void => {
+    historyHealth.update(ready);
     if (ready === serving) return;
     serving = ready;
     const status = ready ? ServingStatus.SERVING : ServingStatus.NOT_SERVING;
@@ -103,10 +114,22 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
   // a later store outage does not flip readiness (see README, "Redis").
   let stateReady = state.ready === undefined;
   const ready = (): boolean => registry.ready && stateReady;
-  void state.ready?.then(() => {
-    stateReady = true;
-    if (!stopping) setHealth(ready());
+  let reportFatal: (error: Error) => void = () => undefined;
+  const fatal = new Promise<Error>((resolveFatal) => {
+    reportFatal = resolveFatal;
   });
+  state.ready?.then(
+    () => {
+      stateReady = true;
+      if (!stopping) setHealth(ready());
+    },
+    (error: unknown) => {
+      reportFatal(error instanceof Error ? error : new Error(String(error)));
+    },
+  );
+  historyChanged = () => {
+    if (!stopping) setHealth(ready());
+  };
   registry.onChange((task, model) => {
     metrics.modelInfo.reset();
     for (const status of registry.status()) {
@@ -175,6 +198,7 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
     metricsPort: boundPort(metricsServer),
     registry,
     metrics,
+    fatal,
     async shutdown() {
       if (stopping) return;
       stopping = true;
@@ -189,6 +213,7 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
       callMetrics.close();
       // After the drain: the last snapshot holds every transaction a call recorded.
       await state.snapshots?.stop();
+      state.guard?.close();
       await state.store?.close();
       s3Client?.destroy();
       await new Promise<void>((resolveClose) => {
@@ -229,12 +254,16 @@ interface StateSetup {
   readonly store: StateStore | undefined;
   readonly snapshots: SnapshotScheduler | undefined;
   readonly capabilities: FeatureCapabilities;
-  /** Resolves when the store has answered once (Redis); undefined when it is ready at once. */
+  /** Resolves when the store has answered once and passed its checks (Redis); undefined when it is ready at once. */
   readonly ready?: Promise<void>;
+  /** Redis: watches eviction policy, memory, persistence and data loss. */
+  readonly guard?: RedisGuard;
+  /** What the store says about itself, for the task and history health names. */
+  readonly condition?: () => HistoryCondition;
 }
 
 /** The state store the configuration names, restored from its snapshot before any call can see it. */
-async function createStateStore(config: Config, spec: FeatureSpec, metrics: Metrics, logger: Logger): Promise<StateSetup> {
+async function createStateStore(config: Config, spec: FeatureSpec, metrics: Metrics, logger: Logger, onConditionChange: () => void): Promise<StateSetup> {
   const { state } = config;
   if (state.store === 'none') {
     return { store: undefined, snapshots: undefined, capabilities: { history: false, storeDescription: 'this service (FRAUD_STATE_STORE=none)' } };
@@ -242,7 +271,9 @@ async function createStateStore(config: Config, spec: FeatureSpec, metrics: Metr
   const capabilities = { history: true, storeDescription: `the ${state.store} state store` };
   if (state.store === 'redis') {
     // Loaded only when configured: the embedded default carries no Redis client.
-    const { RedisStateStore } = await import('./state/redisStateStore.js');
+    const [{ RedisStateStore }, { RedisGuard }] = await Promise.all([import('./state/redisStateStore.js'), import('./state/redisGuard.js')]);
+    // The guard needs the store's client, and the store tells the guard of failures.
+    const watch: { guard?: RedisGuard } = {};
     const store = new RedisStateStore({
       url: state.redis.url ?? '',
       password: state.redis.password,
@@ -256,6 +287,7 @@ async function createStateStore(config: Config, spec: FeatureSpec, metrics: Metr
       logger,
       onFailure: (reason) => {
         metrics.stateErrors.labels('redis', reason).inc();
+        watch.guard?.noteFailure(reason);
       },
       onAvailability: (available) => {
         metrics.stateStoreUp.labels('redis').set(available ? 1 : 0);
@@ -266,8 +298,32 @@ async function createStateStore(config: Config, spec: FeatureSpec, metrics: Metr
     });
     metrics.stateStoreUp.labels('redis').set(0);
     metrics.observeRedisState(() => ({ pendingCommands: store.connection.pending, watermark: store.watermark }));
+    const days = historyDays(spec);
+    const guard = new RedisGuard({
+      client: store.connection.client,
+      keyPrefix: state.redis.keyPrefix,
+      intervalMs: state.redis.checkIntervalMs,
+      // A check is not on the scoring path: it may wait longer than a call.
+      timeoutMs: Math.max(1_000, state.redis.timeoutMs * 10),
+      allowEviction: state.redis.allowEviction,
+      // Windows reach this far back (whole days, plus the lateness): past it, none sees the lost history.
+      retentionSeconds: retentionSeconds({ latenessSeconds: state.latenessSeconds, days: Math.max(days.customer, days.terminal) }),
+      watermark: () => store.watermark,
+      logger,
+      metrics,
+      onChange: onConditionChange,
+    });
+    watch.guard = guard;
     store.start();
-    return { store, snapshots: undefined, capabilities, ready: store.ready };
+    guard.start();
+    return {
+      store,
+      snapshots: undefined,
+      capabilities,
+      ready: Promise.all([store.ready, guard.started]).then(() => undefined),
+      guard,
+      condition: () => ({ writable: !guard.outOfMemory, trusted: !guard.evictionRefused, complete: !guard.historyIncomplete }),
+    };
   }
   const store = new MemoryStateStore({
     latenessSeconds: state.latenessSeconds,
@@ -359,6 +415,17 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
+  // A refusal found once Redis answers (e.g. an evicting policy): one line naming the variable, like a configuration error.
+  void service.fatal.then((error) => {
+    if (stopping) return;
+    stopping = true;
+    const line = error instanceof ConfigError ? `configuration error: ${error.message}` : `fatal: ${error.message}`;
+    logger.error({ variable: error instanceof ConfigError ? error.variable : undefined }, line);
+    process.stderr.write(`${line}\n`);
+    void service.shutdown().finally(() => {
+      exit(2);
+    });
+  });
 }
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {

@@ -91,6 +91,10 @@ export interface StateConfig {
     readonly cluster: boolean;
     /** Replicas that must confirm a round trip's writes before the call succeeds; 0 for none. */
     readonly waitReplicas: number;
+    /** Between checks of Redis's eviction policy, memory, persistence and generation marker. */
+    readonly checkIntervalMs: number;
+    /** Serve on a Redis that evicts keys (maxmemory-policy other than noeviction), warned once, instead of refusing to start. */
+    readonly allowEviction: boolean;
   };
 }
 
@@ -133,6 +137,8 @@ export const CONFIG_VARIABLES = [
   'FRAUD_REDIS_KEY_PREFIX',
   'FRAUD_REDIS_CLUSTER',
   'FRAUD_REDIS_WAIT_REPLICAS',
+  'FRAUD_REDIS_CHECK_SECONDS',
+  'FRAUD_REDIS_ALLOW_EVICTION',
   'FRAUD_GRPC_MAX_CONCURRENT_STREAMS',
   'FRAUD_GRPC_MAX_SESSION_MEMORY_MB',
   'FRAUD_GRPC_MAX_CONNECTION_AGE_SECONDS',
@@ -217,6 +223,8 @@ function stateConfig(env: Env): StateConfig {
       keyPrefix: redisKeyPrefix(env, 'FRAUD_REDIS_KEY_PREFIX'),
       cluster: redisCluster(env, url),
       waitReplicas: integer(env, 'FRAUD_REDIS_WAIT_REPLICAS', 0, 0, 5),
+      checkIntervalMs: seconds(env, 'FRAUD_REDIS_CHECK_SECONDS', 30, 0.1, 3600),
+      allowEviction: boolean(env, 'FRAUD_REDIS_ALLOW_EVICTION', false),
     },
   };
 }

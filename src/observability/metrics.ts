@@ -207,7 +207,7 @@ export class Metrics {
 
   readonly stateErrors = new Counter({
     name: 'fraud_state_errors_total',
-    help: 'State store operations that failed (the call got UNAVAILABLE), by store and reason (timeout, unavailable, overloaded, error, replicas_behind).',
+    help: 'State store operations that failed (the call got UNAVAILABLE), by store and reason (timeout, unavailable, overloaded, out_of_memory, error, replicas_behind).',
     labelNames: ['store', 'reason'] as const,
     registers: [this.registry],
   });
@@ -270,6 +270,73 @@ export class Metrics {
     name: 'fraud_state_snapshot_duration_seconds',
     help: 'Time to write a snapshot of the embedded store.',
     buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [this.registry],
+  });
+
+  readonly stateLost = new Counter({
+    name: 'fraud_state_store_lost_total',
+    help: 'Times this replica found that the state store lost the history it had (Redis: the generation marker gone or replaced, e.g. a restart without persistence, FLUSHALL, eviction), by store.',
+    labelNames: ['store'] as const,
+    registers: [this.registry],
+  });
+
+  readonly stateHistoryIncomplete = new Gauge({
+    name: 'fraud_state_history_incomplete',
+    help: 'By store: 1 while the history is known to be incomplete after a loss (until event time has moved past the loss by the longest window plus the delay and lateness, or the loss is acknowledged); health fraud.v1.FraudService/history is NOT_SERVING meanwhile.',
+    labelNames: ['store'] as const,
+    registers: [this.registry],
+  });
+
+  readonly redisOutOfMemory = new Gauge({
+    name: 'fraud_state_redis_out_of_memory',
+    help: '1 while Redis refuses writes because it is at its maxmemory (scoring calls fail with UNAVAILABLE; the task health services are NOT_SERVING), else 0.',
+    registers: [this.registry],
+  });
+
+  readonly redisMemory = new Gauge({
+    name: 'fraud_state_redis_memory_bytes',
+    help: 'Redis memory as of the last check, by node (host:port) and kind: used (used_memory) and max (maxmemory; 0 means no limit).',
+    labelNames: ['node', 'kind'] as const,
+    registers: [this.registry],
+  });
+
+  readonly redisEvictedKeys = new Gauge({
+    name: 'fraud_state_redis_evicted_keys',
+    help: 'Keys Redis has evicted since it started (INFO stats evicted_keys), by node: any increase is history lost.',
+    labelNames: ['node'] as const,
+    registers: [this.registry],
+  });
+
+  readonly redisEvictionPolicy = new Gauge({
+    name: 'fraud_state_redis_eviction_policy',
+    help: 'Always 1, for the maxmemory-policy each Redis primary has (policy="unknown" when Redis would not say).',
+    labelNames: ['node', 'policy'] as const,
+    registers: [this.registry],
+  });
+
+  readonly redisEvicting = new Gauge({
+    name: 'fraud_state_redis_evicting',
+    help: '1 while a Redis primary has a maxmemory-policy that evicts keys (anything but noeviction): accepted with FRAUD_REDIS_ALLOW_EVICTION=true, otherwise the history models\' health services are NOT_SERVING.',
+    registers: [this.registry],
+  });
+
+  readonly redisPersistence = new Gauge({
+    name: 'fraud_state_redis_persistence',
+    help: 'By node and kind (aof, rdb): 1 when Redis persists to disk that way, 0 when not; absent when Redis would not say.',
+    labelNames: ['node', 'kind'] as const,
+    registers: [this.registry],
+  });
+
+  readonly redisUnchecked = new Gauge({
+    name: 'fraud_state_redis_unchecked',
+    help: 'By node and check: 1 when Redis refused to say (managed services forbid or rename CONFIG), so that setting was not checked.',
+    labelNames: ['node', 'check'] as const,
+    registers: [this.registry],
+  });
+
+  readonly redisLastCheck = new Gauge({
+    name: 'fraud_state_redis_last_check_timestamp_seconds',
+    help: 'When the last complete check of Redis (eviction policy, memory, persistence, generation marker) ended (Unix time).',
     registers: [this.registry],
   });
 

@@ -9,7 +9,7 @@ import { StateUnavailableError } from './stateStore.js';
 export { CommandBatch, RedisScript } from './redisCommands.js';
 
 /** Why a Redis operation failed, for fraud_state_errors_total{reason}. */
-export type RedisFailureReason = 'timeout' | 'unavailable' | 'overloaded' | 'error' | 'replicas_behind';
+export type RedisFailureReason = 'timeout' | 'unavailable' | 'overloaded' | 'out_of_memory' | 'error' | 'replicas_behind';
 
 export interface RedisConnectionOptions {
   /** redis:// or rediss:// URL, without a password. */
@@ -365,6 +365,8 @@ function reasonOf(error: unknown): RedisFailureReason {
   if (error instanceof ReplicasBehindError) return 'replicas_behind';
   // A Cluster moving a slot or electing a primary: Redis is not available for that key yet.
   if (error instanceof Error && /^(MOVED|ASK|CLUSTERDOWN|TRYAGAIN|LOADING|READONLY|MASTERDOWN)\b/.test(error.message)) return 'unavailable';
+  // Redis at its maxmemory with noeviction refuses writes: "OOM command not allowed when used memory > 'maxmemory'".
+  if (error instanceof Error && error.name === 'ReplyError' && error.message.startsWith('OOM')) return 'out_of_memory';
   if (error instanceof Error && (error.name === 'ReplyError' || error.name === 'ReplyFormatError')) return 'error';
   return 'unavailable';
 }

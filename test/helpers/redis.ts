@@ -15,6 +15,8 @@ export interface RedisServerOptions {
   readonly password?: string;
   /** Cluster mode, one node owning every slot: scripts touching two slots fail with CROSSSLOT. */
   readonly cluster?: boolean;
+  /** More redis-server arguments, e.g. ['--maxmemory-policy', 'allkeys-lru'] or ['--rename-command', 'CONFIG', '']. */
+  readonly args?: readonly string[];
 }
 
 /**
@@ -50,6 +52,7 @@ export class RedisServer {
   async resume(): Promise<void> {
     const args = ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', this.dir, '--loglevel', 'warning'];
     if (this.options.password !== undefined) args.push('--requirepass', this.options.password);
+    if (this.options.args !== undefined) args.push(...this.options.args);
     if (this.options.cluster === true) args.push('--cluster-enabled', 'yes', '--cluster-config-file', join(this.dir, `nodes-${Date.now()}.conf`));
     const child = spawn(tool('redis-server'), args, { stdio: ['ignore', 'ignore', 'pipe'] });
     this.process = child;

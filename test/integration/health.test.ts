@@ -77,7 +77,13 @@ describe('health (grpc.health.v1)', () => {
           else resolveList(response.statuses);
         });
       });
-      assert.deepEqual(statuses, { '': { status: Serving.SERVING }, 'fraud.v1.FraudService': { status: Serving.SERVING } });
+      assert.deepEqual(statuses, {
+        '': { status: Serving.SERVING },
+        'fraud.v1.FraudService': { status: Serving.SERVING },
+        'fraud.v1.FraudService/binary': { status: Serving.SERVING },
+        'fraud.v1.FraudService/multiclass': { status: Serving.SERVING },
+        'fraud.v1.FraudService/history': { status: Serving.SERVING },
+      });
     } finally {
       client.close();
       await running.stop();
