@@ -16,7 +16,10 @@ describe('the service as its own process on a Redis that evicts keys (real redis
 
   it('should exit with status 2 and one line naming FRAUD_REDIS_ALLOW_EVICTION and the policy found', async () => {
     const service = await spawnService({ FRAUD_STATE_STORE: 'redis', FRAUD_REDIS_URL: redis.url });
+    // Still running after a while would be the bug: stop it then, so the test ends with the assertion.
+    const running = setTimeout(() => void service.kill('SIGKILL'), 30_000);
     const code = await service.exited;
+    clearTimeout(running);
     assert.equal(code, 2);
     assert.equal(
       service.stderr.join(''),

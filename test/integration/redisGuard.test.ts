@@ -131,7 +131,8 @@ describe('Redis that loses history: eviction policy, out of memory, a store empt
       await redis.admin.config('SET', 'maxmemory-policy', policy);
       const running = await startTestService(redisEnv(redis));
       started.services.push(running);
-      const error = await running.service.fatal;
+      // Serving instead would be the bug: it ends the wait at once.
+      const error = await Promise.race([running.service.fatal, waitForHealth(running, { '': 'SERVING' }, 60_000).then(() => new Error('served'))]);
       assert.equal(
         error.message,
         `FRAUD_REDIS_ALLOW_EVICTION: Redis 127.0.0.1:${redis.port} has maxmemory-policy ${policy}, which evicts history (every history key has a TTL); set maxmemory-policy noeviction, or FRAUD_REDIS_ALLOW_EVICTION=true to accept losing history`,
@@ -187,7 +188,8 @@ describe('Redis that loses history: eviction policy, out of memory, a store empt
 
   it('should report Redis out of memory in health and metrics while writes are refused, and serve again once memory is freed', async () => {
     const redis = await redisServer(['--maxmemory', '4mb', '--maxmemory-policy', 'noeviction']);
-    const running = await service(redis, { FRAUD_REDIS_CHECK_SECONDS: '0.1' });
+    // No periodic check within the test: the refused call tells of the memory, and Redis is checked every second until it recovers.
+    const running = await service(redis, { FRAUD_REDIS_CHECK_SECONDS: '3600' });
     await waitForHealth(running, { '': 'SERVING', ...all(TASKS, 'SERVING') });
     await running.client.predict(transaction());
     // Fill Redis to its maxmemory in small steps, as a growing history would.
@@ -221,10 +223,11 @@ describe('Redis that loses history: eviction policy, out of memory, a store empt
     assert.deepEqual(await statuses(running.address, ['', SERVICE]), all(['', SERVICE], 'SERVING'), 'the process stays up and ready');
     assert.equal(await metric(running, 'fraud_state_redis_out_of_memory'), 1);
     assert.ok(((await metric(running, 'fraud_state_errors_total{store="redis",reason="out_of_memory"}')) ?? 0) >= 1, 'the failed call counted by reason');
+    await checksGoneBy(running, 2);
     const node = `127.0.0.1:${redis.port}`;
     assert.equal(await metric(running, `fraud_state_redis_memory_bytes{node="${node}",kind="max"}`), 4 * 1024 * 1024);
     assert.ok(((await metric(running, `fraud_state_redis_memory_bytes{node="${node}",kind="used"}`)) ?? 0) > 3 * 1024 * 1024);
-    await checksGoneBy(running, 2);
+    assert.equal((await statuses(running.address, TASKS))[TASKS[0] as string], 'NOT_SERVING', 'still, after checks that found Redis full');
     assert.equal(logged(running, /^Redis is out of memory and refuses writes/), 1, 'said once per episode');
 
     for (let index = 0; index < fillers; index++) await redis.admin.del(`filler:${index}`);
@@ -249,6 +252,7 @@ describe('Redis that loses history: eviction policy, out of memory, a store empt
     const errors = running.logs.filter((record) => record.level === 'error' && LOSS_LOG.test(record.msg));
     assert.equal(errors.length, 1);
     assert.equal(errors[0]?.lostGeneration, id);
+    assert.equal(errors[0]?.how, 'gone');
     const marker = await redis.admin.hgetall('guard:{generation}');
     assert.notEqual(marker.id, id, 'a new marker, so the next loss is noticed too');
     assert.equal(marker.lost_generation, id);
