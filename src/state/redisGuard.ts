@@ -68,6 +68,9 @@ export class RedisGuard {
   private readonly onReady = (): void => {
     void this.check();
   };
+  private readonly onNode = (node: Redis): void => {
+    node.on('ready', this.onReady);
+  };
 
   constructor(private readonly options: RedisGuardOptions) {
     this.log = options.logger.child({ component: 'redis-guard' });
@@ -99,7 +102,13 @@ export class RedisGuard {
 
   /** Checks now if connected, on every (re)connection, and every interval. */
   start(): void {
-    this.options.client.on('ready', this.onReady);
+    const { client } = this.options;
+    client.on('ready', this.onReady);
+    if (client instanceof Cluster) {
+      // Each primary has its own connection: one restarted empty reconnects there, not on the Cluster.
+      for (const node of client.nodes()) node.on('ready', this.onReady);
+      client.on('+node', this.onNode);
+    }
     if (this.options.client.status === 'ready') void this.check();
     this.schedule();
   }
@@ -114,7 +123,12 @@ export class RedisGuard {
   close(): void {
     this.closed = true;
     if (this.timer !== undefined) clearTimeout(this.timer);
-    this.options.client.off('ready', this.onReady);
+    const { client } = this.options;
+    client.off('ready', this.onReady);
+    if (client instanceof Cluster) {
+      client.off('+node', this.onNode);
+      for (const node of client.nodes()) node.off('ready', this.onReady);
+    }
   }
 
   /** One check of every primary; a check asked for while one runs runs once after it. */
