@@ -200,11 +200,17 @@ export class RedisGuard {
       try {
         result = await this.markers.check(client, key, this.options.watermark(), timeoutMs);
       } catch (error) {
-        if (error instanceof Error && error.name === 'ReplyError' && error.message.includes('OOM')) {
+        if (!(error instanceof Error) || error.name !== 'ReplyError') throw error;
+        if (error.message.startsWith('OOM')) {
           written = false;
           continue;
         }
-        throw error;
+        // Refused (an ACL without EVAL or HSET on the marker, say): losses cannot be seen, which must not go unsaid.
+        this.options.metrics.redisUnchecked.labels(client instanceof Cluster ? key : nodeName(client), 'generation marker').set(1);
+        this.once(`marker ${key}`, () => {
+          this.log.warn({ marker: key, refusal: error.message }, 'Redis refused the generation marker: a Redis that loses its data is not noticed');
+        });
+        continue;
       }
       if (result.lost !== undefined) this.lost(result);
       else if (result.created) this.log.info({ marker: key, generation: result.marker.id }, 'Redis history marker created (a store seen for the first time)');

@@ -186,6 +186,18 @@ describe('Redis that loses history: eviction policy, out of memory, a store empt
     assert.match((await refused.service.fatal).message, /^FRAUD_REDIS_ALLOW_EVICTION: Redis .* has maxmemory-policy allkeys-lfu/);
   });
 
+  it('should serve, and say once, when Redis refuses the generation marker (an ACL), so that unnoticed losses are not a surprise', async () => {
+    const redis = await redisServer(['--user', 'default', 'on', 'nopass', '~*', '&*', '+@all', '-hset']);
+    const running = await service(redis, { FRAUD_REDIS_CHECK_SECONDS: '0.1' });
+    await waitForHealth(running, { '': 'SERVING', ...all(TASKS, 'SERVING'), [HISTORY]: 'SERVING' });
+    await running.client.predict(transaction());
+    await checksGoneBy(running, 3);
+    const warnings = running.logs.filter((record) => record.msg === 'Redis refused the generation marker: a Redis that loses its data is not noticed');
+    assert.equal(warnings.length, 1);
+    assert.match(String(warnings[0]?.refusal), /can't run this command/);
+    assert.equal(await metric(running, `fraud_state_redis_unchecked{node="127.0.0.1:${redis.port}",check="generation marker"}`), 1);
+  });
+
   it('should report Redis out of memory in health and metrics while writes are refused, and serve again once memory is freed', async () => {
     const redis = await redisServer(['--maxmemory', '4mb', '--maxmemory-policy', 'noeviction']);
     // No periodic check within the test: the refused call tells of the memory, and Redis is checked every second until it recovers.
