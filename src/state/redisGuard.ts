@@ -57,7 +57,8 @@ export class RedisGuard {
   /** The policy each node's gauge shows, so a changed one replaces it. */
   private readonly policyOf = new Map<string, string>();
   private timer: NodeJS.Timeout | undefined;
-  private checking = false;
+  /** The check in progress (with the ones asked for meanwhile). */
+  private running: Promise<void> | undefined;
   private checkAgain = false;
   private closed = false;
   private refusedPolicy: string | undefined;
@@ -131,14 +132,21 @@ export class RedisGuard {
     }
   }
 
-  /** One check of every primary; a check asked for while one runs runs once after it. */
-  async check(): Promise<void> {
-    if (this.closed) return;
-    if (this.checking) {
+  /** One check of every primary; asked for while one runs, it runs once more after it, and resolves then. */
+  check(): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    if (this.running !== undefined) {
+      // Settles after another check, which starts once the one running ends.
       this.checkAgain = true;
-      return;
+      return this.running;
     }
-    this.checking = true;
+    this.running = this.checkUntilSettled().finally(() => {
+      this.running = undefined;
+    });
+    return this.running;
+  }
+
+  private async checkUntilSettled(): Promise<void> {
     try {
       do {
         this.checkAgain = false;
@@ -147,8 +155,6 @@ export class RedisGuard {
     } catch (error) {
       // Redis went away mid-check: the connection logs the outage; the next connection or interval checks again.
       this.log.debug({ error: error instanceof Error ? error.message : String(error) }, 'Redis check interrupted; checking again later');
-    } finally {
-      this.checking = false;
     }
   }
 

@@ -6,7 +6,41 @@ import { Metrics } from '../../src/observability/metrics.js';
 import { RedisGuard } from '../../src/state/redisGuard.js';
 import { RedisServer } from '../helpers/redis.js';
 import { sample } from '../helpers/scrape.js';
+import { freePort } from '../helpers/spawnService.js';
 import type { LogRecord } from '../helpers/testService.js';
+import { waitFor } from '../helpers/waitFor.js';
+
+function logSink(logs: LogRecord[]): Writable {
+  return new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      for (const line of chunk.toString('utf8').split('\n')) if (line.trim() !== '') logs.push(JSON.parse(line) as LogRecord);
+      done();
+    },
+  });
+}
+
+function guardOn(cluster: Cluster, metrics: Metrics, logs: LogRecord[]): RedisGuard {
+  return new RedisGuard({
+    client: cluster,
+    keyPrefix: 'cluster:',
+    intervalMs: 3_600_000,
+    timeoutMs: 5_000,
+    allowEviction: false,
+    retentionSeconds: 40 * 86_400,
+    watermark: () => 1_000_000,
+    logger: createLogger('debug', logSink(logs)),
+    metrics,
+    onChange: () => undefined,
+  });
+}
+
+/** A bus port below 55535 (Redis's default, port + 10000, may not fit). */
+async function busPort(): Promise<number> {
+  for (;;) {
+    const port = await freePort();
+    if (port < 55_535) return port;
+  }
+}
 
 describe('the Redis guard on a Redis Cluster (a real redis-server in cluster mode)', function () {
   this.timeout(60_000);
@@ -21,25 +55,8 @@ describe('the Redis guard on a Redis Cluster (a real redis-server in cluster mod
     redis = await RedisServer.start({ cluster: true, args: ['--cluster-announce-ip', '127.0.0.1'] });
     cluster = new Cluster([{ host: '127.0.0.1', port: redis.port }]);
     cluster.on('error', () => undefined);
-    const sink = new Writable({
-      write(chunk: Buffer, _encoding, done) {
-        for (const line of chunk.toString('utf8').split('\n')) if (line.trim() !== '') logs.push(JSON.parse(line) as LogRecord);
-        done();
-      },
-    });
     await new Promise<void>((resolveReady) => cluster.once('ready', resolveReady));
-    guard = new RedisGuard({
-      client: cluster,
-      keyPrefix: 'cluster:',
-      intervalMs: 3_600_000,
-      timeoutMs: 5_000,
-      allowEviction: false,
-      retentionSeconds: 40 * 86_400,
-      watermark: () => 1_000_000,
-      logger: createLogger('debug', sink),
-      metrics,
-      onChange: () => undefined,
-    });
+    guard = guardOn(cluster, metrics, logs);
     guard.start();
     await guard.started;
   });
@@ -66,5 +83,61 @@ describe('the Redis guard on a Redis Cluster (a real redis-server in cluster mod
     assert.equal(marker.lost_generation, id);
     assert.equal(marker.incomplete_until, String(1_000_000 + 40 * 86_400));
     assert.equal(logs.filter((record) => /^Redis lost the history/.test(record.msg)).length, 1);
+  });
+
+  it('should keep one marker per primary of a three-primary cluster, and notice the one primary that lost its data', async () => {
+    const buses = [await busPort(), await busPort(), await busPort()];
+    const nodes = await Promise.all(
+      buses.map(async (bus) => RedisServer.start({ args: ['--cluster-enabled', 'yes', '--cluster-port', String(bus), '--cluster-announce-ip', '127.0.0.1'] })),
+    );
+    const ranges = [
+      ['0', '5460'],
+      ['5461', '10922'],
+      ['10923', '16383'],
+    ];
+    let three: Cluster | undefined;
+    let threeGuard: RedisGuard | undefined;
+    try {
+      for (const [index, node] of nodes.entries()) await node.admin.call('CLUSTER', 'ADDSLOTSRANGE', ...(ranges[index] as string[]));
+      for (const [index, node] of nodes.entries()) {
+        if (index > 0) await (nodes[0] as RedisServer).admin.call('CLUSTER', 'MEET', '127.0.0.1', String(node.port), String(buses[index]));
+      }
+      for (const node of nodes) await waitFor(`cluster_state:ok on ${node.port}`, async () => String(await node.admin.call('CLUSTER', 'INFO')).includes('cluster_state:ok'), 30_000, 50);
+      three = new Cluster([{ host: '127.0.0.1', port: (nodes[0] as RedisServer).port }]);
+      three.on('error', () => undefined);
+      const client = three;
+      await waitFor('the client to know three primaries', async () => {
+        if (client.status !== 'ready') return false;
+        await client.call('CLUSTER', 'SLOTS');
+        return client.nodes('master').length === 3;
+      });
+      const threeMetrics = new Metrics();
+      const threeLogs: LogRecord[] = [];
+      threeGuard = guardOn(three, threeMetrics, threeLogs);
+      threeGuard.start();
+      await threeGuard.started;
+      const markers = await Promise.all(nodes.map(async (node) => node.admin.keys('cluster:*')));
+      assert.deepEqual(
+        markers.map((keys) => keys.length),
+        [1, 1, 1],
+        'one marker on each primary',
+      );
+      const before = await Promise.all(nodes.map(async (node, index) => node.admin.hgetall((markers[index] as string[])[0] as string)));
+      for (const node of nodes) assert.equal(sample(await threeMetrics.registry.metrics(), `fraud_state_redis_eviction_policy{node="127.0.0.1:${node.port}",policy="noeviction"}`), 1);
+      // The second primary alone loses its data.
+      await (nodes[1] as RedisServer).admin.flushall();
+      await threeGuard.check();
+      assert.equal(sample(await threeMetrics.registry.metrics(), 'fraud_state_store_lost_total{store="redis"}'), 1);
+      const after = await Promise.all(nodes.map(async (node, index) => node.admin.hgetall((markers[index] as string[])[0] as string)));
+      assert.equal(after[0]?.id, before[0]?.id);
+      assert.equal(after[2]?.id, before[2]?.id);
+      assert.notEqual(after[1]?.id, before[1]?.id);
+      assert.equal(after[1]?.lost_generation, before[1]?.id);
+      assert.equal(threeLogs.filter((record) => /^Redis lost the history/.test(record.msg) && record.marker === (markers[1] as string[])[0]).length, 1);
+    } finally {
+      threeGuard?.close();
+      three?.disconnect();
+      for (const node of nodes) await node.stop();
+    }
   });
 });
