@@ -270,6 +270,11 @@ describe('Redis that loses history: eviction policy, out of memory, a store empt
     assert.equal(marker.lost_generation, id);
     const eventTime = Date.parse('2018-04-01T00:00:00Z') / 1000 + 10 * 86_400;
     assert.ok(Number(marker.incomplete_until) > eventTime + 38 * 86_400, `incomplete until the windows are past the loss, got ${marker.incomplete_until}`);
+    // A replica started after the loss never saw the old marker, and reads the note.
+    const later = await service(redis);
+    await waitForHealth(later, { '': 'SERVING', [HISTORY]: 'NOT_SERVING' });
+    assert.equal(await metric(later, 'fraud_state_store_lost_total{store="redis"}'), 0, 'it noticed no loss itself');
+    assert.equal(await metric(later, 'fraud_state_history_incomplete{store="redis"}'), 1);
   });
 
   it('should notice a store emptied under it (FLUSHALL) on its periodic check, again after each loss, and serve history again when acknowledged or when event time is past the loss', async () => {
