@@ -95,7 +95,7 @@ describe('config', () => {
       maxTransactions: 500_000,
       snapshotPath: undefined,
       snapshotIntervalMs: 60_000,
-      redis: { url: undefined, password: undefined, timeoutMs: 100, keyPrefix: 'fraud:', cluster: false, waitReplicas: 0 },
+      redis: { url: undefined, password: undefined, timeoutMs: 100, keyPrefix: 'fraud:', cluster: false, waitReplicas: 0, checkIntervalMs: 30_000, allowEviction: false },
     });
   });
 
@@ -112,6 +112,8 @@ describe('config', () => {
       FRAUD_REDIS_PASSWORD: 'hunter2',
       FRAUD_REDIS_TIMEOUT_MS: '250',
       FRAUD_REDIS_KEY_PREFIX: 'fraud-eu:',
+      FRAUD_REDIS_CHECK_SECONDS: '5',
+      FRAUD_REDIS_ALLOW_EVICTION: 'true',
     });
     assert.deepEqual(state, {
       store: 'redis',
@@ -121,7 +123,16 @@ describe('config', () => {
       maxTransactions: 70_000,
       snapshotPath: '/var/lib/fraud/state.bin',
       snapshotIntervalMs: 15_000,
-      redis: { url: 'redis://redis:6380/2', password: 'hunter2', timeoutMs: 250, keyPrefix: 'fraud-eu:', cluster: false, waitReplicas: 0 },
+      redis: {
+        url: 'redis://redis:6380/2',
+        password: 'hunter2',
+        timeoutMs: 250,
+        keyPrefix: 'fraud-eu:',
+        cluster: false,
+        waitReplicas: 0,
+        checkIntervalMs: 5_000,
+        allowEviction: true,
+      },
     });
   });
 
