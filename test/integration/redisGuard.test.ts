@@ -2,6 +2,7 @@ import { credentials, status, type ServiceError } from '@grpc/grpc-js';
 import assert from 'node:assert/strict';
 import { FraudCallError } from '../../client/fraudClient.js';
 import { HealthCheckResponse_ServingStatus as Serving, HealthClient, type HealthCheckResponse } from '../../src/gen/grpc/health/v1/health.js';
+import { fixture } from '../helpers/paths.js';
 import { RedisServer } from '../helpers/redis.js';
 import { sample, scrape } from '../helpers/scrape.js';
 import { startTestService, transaction, type TestService } from '../helpers/testService.js';
@@ -156,11 +157,16 @@ describe('Redis that loses history: eviction policy, out of memory, a store empt
 
   it('should take the history models out of health when the policy turns evicting at run time, keep the process serving, and put them back when it is fixed', async () => {
     const redis = await redisServer();
-    const running = await service(redis, { FRAUD_REDIS_CHECK_SECONDS: '0.1' });
+    // The scenario model here reads only the transaction's own fields: an evicting Redis does not concern it.
+    const running = await service(redis, { FRAUD_REDIS_CHECK_SECONDS: '0.1', FRAUD_SCENARIO_MODEL_URI: fixture('scenario-zipmap-f32') });
     await waitForHealth(running, { '': 'SERVING', ...all(TASKS, 'SERVING') });
     await redis.admin.config('SET', 'maxmemory-policy', 'volatile-lru');
-    await waitForHealth(running, all(TASKS, 'NOT_SERVING'));
-    assert.deepEqual(await statuses(running.address, ['', SERVICE, HISTORY]), all(['', SERVICE, HISTORY], 'SERVING'), 'readiness stays: Redis is shared by every replica');
+    await waitForHealth(running, { [`${SERVICE}/binary`]: 'NOT_SERVING' });
+    assert.deepEqual(
+      await statuses(running.address, ['', SERVICE, HISTORY, `${SERVICE}/multiclass`]),
+      all(['', SERVICE, HISTORY, `${SERVICE}/multiclass`], 'SERVING'),
+      'readiness stays (Redis is shared by every replica), and so does the model without history',
+    );
     assert.equal(logged(running, /^Redis now evicts keys under memory pressure/), 1);
     assert.equal(await metric(running, 'fraud_state_redis_evicting'), 1);
     assert.equal(await metric(running, `fraud_state_redis_eviction_policy{node="127.0.0.1:${redis.port}",policy="volatile-lru"}`), 1);
