@@ -354,7 +354,8 @@ export class RedisConnection {
   /** A failed operation: counted, logged once per outage, returned as the error the call fails with. */
   private failure(reason: RedisFailureReason, message: string): StateUnavailableError {
     this.options.onFailure?.(reason);
-    if (reason !== 'overloaded') this.availability.unavailable(message, reason);
+    // Redis out of memory answers: not an outage (the guard reports it once per episode, not once per call).
+    if (reason !== 'overloaded' && reason !== 'out_of_memory') this.availability.unavailable(message, reason);
     this.availability.countFailure();
     return new StateUnavailableError(message);
   }
