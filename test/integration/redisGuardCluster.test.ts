@@ -1,13 +1,15 @@
 import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
+import { credentials, type ServiceError } from '@grpc/grpc-js';
 import { Cluster } from 'ioredis';
+import { HealthCheckResponse_ServingStatus as Serving, HealthClient, type HealthCheckResponse } from '../../src/gen/grpc/health/v1/health.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { Metrics } from '../../src/observability/metrics.js';
 import { RedisGuard } from '../../src/state/redisGuard.js';
-import { RedisServer } from '../helpers/redis.js';
-import { sample } from '../helpers/scrape.js';
+import { RedisCluster, RedisServer } from '../helpers/redis.js';
+import { sample, scrape } from '../helpers/scrape.js';
 import { freePort } from '../helpers/spawnService.js';
-import type { LogRecord } from '../helpers/testService.js';
+import { startTestService, transaction, type LogRecord, type TestService } from '../helpers/testService.js';
 import { waitFor } from '../helpers/waitFor.js';
 
 function logSink(logs: LogRecord[]): Writable {
@@ -139,5 +141,59 @@ describe('the Redis guard on a Redis Cluster (a real redis-server in cluster mod
       three?.disconnect();
       for (const node of nodes) await node.stop();
     }
+  });
+});
+
+const HISTORY = 'fraud.v1.FraudService/history';
+
+function check(address: string, service: string): Promise<string> {
+  const client = new HealthClient(address, credentials.createInsecure());
+  return new Promise<string>((resolveCheck, rejectCheck) => {
+    client.check({ service }, (error: ServiceError | null, response: HealthCheckResponse) => {
+      client.close();
+      if (error) rejectCheck(error);
+      else resolveCheck(Serving[response.status]);
+    });
+  });
+}
+
+describe('the Redis guard with the service on a 6-node Redis Cluster', function () {
+  this.timeout(120_000);
+  let cluster: RedisCluster;
+  let running: TestService;
+
+  before(async () => {
+    cluster = await RedisCluster.start();
+    running = await startTestService({ FRAUD_STATE_STORE: 'redis', FRAUD_REDIS_URL: cluster.url, FRAUD_REDIS_CLUSTER: 'true', FRAUD_REDIS_CHECK_SECONDS: '0.2', FRAUD_REDIS_KEY_PREFIX: 'gc:', FRAUD_REDIS_TIMEOUT_MS: '1000' });
+    await waitFor('SERVING', async () => (await check(running.address, '')) === 'SERVING', 30_000);
+  });
+
+  after(async () => {
+    await running.stop();
+    await cluster.stop();
+  });
+
+  it('should keep a marker on each of the three primaries, survive a failover without a loss, and notice a primary emptied', async () => {
+    await running.client.predict(transaction());
+    const primaries: number[] = [];
+    for (const port of cluster.ports) if ((await cluster.command(port, 'INFO', 'replication')).includes('role:master')) primaries.push(port);
+    assert.equal(primaries.length, 3);
+    const markers = await Promise.all(primaries.map(async (port) => JSON.parse(await cluster.command(port, 'KEYS', 'gc:{generation*')) as string[]));
+    assert.deepEqual(markers.map((keys) => keys.length), [1, 1, 1]);
+    assert.equal(await check(running.address, HISTORY), 'SERVING');
+    const victim = primaries[0] as number;
+    const { replicas } = await cluster.shardOf((markers[0] as string[])[0] as string, primaries[1]);
+    await cluster.kill(victim);
+    await cluster.waitUntilOk(cluster.ports.filter((port) => port !== victim));
+    await waitFor('a check after the failover', async () => {
+      await running.client.predict(transaction()).catch(() => undefined);
+      const text = await scrape(running.service.metricsPort);
+      return (sample(text, `fraud_state_redis_eviction_policy{node="127.0.0.1:${String(replicas[0])}",policy="noeviction"}`) ?? 0) === 1;
+    }, 60_000);
+    assert.equal(sample(await scrape(running.service.metricsPort), 'fraud_state_store_lost_total{store="redis"}'), 0, 'the promoted replica has the marker');
+    await cluster.command(primaries[1] as number, 'FLUSHALL');
+    await waitFor('the loss', async () => sample(await scrape(running.service.metricsPort), 'fraud_state_store_lost_total{store="redis"}') === 1, 30_000);
+    await waitFor('history NOT_SERVING', async () => (await check(running.address, HISTORY)) === 'NOT_SERVING');
+    assert.equal(await check(running.address, ''), 'SERVING');
   });
 });
