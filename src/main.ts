@@ -330,8 +330,9 @@ async function createStateStore(config: Config, spec: FeatureSpec, metrics: Metr
     historyDays: historyDays(spec),
     maxEntities: state.maxEntities,
     maxTransactions: state.maxTransactions,
-    onEvicted: (kind, count) => {
+    onEvicted: (kind, count, segment) => {
       metrics.stateEvictions.labels(kind).inc(count);
+      if (segment !== undefined) metrics.stateEntityEvictions.labels(kind, segment).inc(count);
     },
   });
   metrics.observeState(() => store.stats());

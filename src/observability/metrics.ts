@@ -17,6 +17,8 @@ export interface StateStatsView {
   readonly transactions: number;
   readonly bytes: { readonly customer: number; readonly terminal: number; readonly transaction: number };
   readonly watermark: number;
+  /** Customers plus terminals by eviction segment (embedded store). */
+  readonly segments?: { readonly probation: number; readonly established: number };
 }
 /** The `method` label of calls to methods the server does not have (one value, so cardinality stays bounded). */
 export const UNKNOWN_METHOD = 'unknown';
@@ -340,6 +342,29 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  // The embedded store's eviction segments and snapshot integrity (docs/history.md, "The embedded store: floods, snapshots and sizing").
+  readonly stateEntityEvictions = new Counter({
+    name: 'fraud_state_entity_evictions_total',
+    help:
+      'Customers and terminals evicted for the entity limit, by kind and segment: probation (fewer than 3 transactions in their history: a flood of one-off ids shows here) ' +
+      'or established (cards with a history: non-zero means the limit is too small for the traffic).',
+    labelNames: ['kind', 'segment'] as const,
+    registers: [this.registry],
+  });
+
+  readonly stateSnapshotRestores = new Counter({
+    name: 'fraud_state_snapshot_restores_total',
+    help: 'Snapshot restores at start, by result: restored, none (no file yet), unreadable (set aside; the history started empty).',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
+
+  readonly stateSnapshotUnreadable = new Gauge({
+    name: 'fraud_state_snapshot_unreadable',
+    help: '1 when this process found its snapshot unreadable and started with an empty history (the file is kept aside as <path>.unreadable-<time>), else 0.',
+    registers: [this.registry],
+  });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry });
   }
@@ -389,6 +414,18 @@ export class Metrics {
         this.labels('customer').set(bytes.customer);
         this.labels('terminal').set(bytes.terminal);
         this.labels('transaction').set(bytes.transaction);
+      },
+    });
+    new Gauge({
+      name: 'fraud_state_entity_segments',
+      help: 'Customers plus terminals the embedded store keeps, by eviction segment (probation: fewer than 3 transactions in their history, evicted first; established).',
+      labelNames: ['segment'] as const,
+      registers,
+      collect() {
+        const { segments } = read();
+        if (segments === undefined) return;
+        this.labels('probation').set(segments.probation);
+        this.labels('established').set(segments.established);
       },
     });
     this.observeWatermark(() => read().watermark);

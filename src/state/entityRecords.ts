@@ -8,6 +8,7 @@ import {
   type RecentTransaction,
   type TerminalHistory,
 } from '../features/entityHistory.js';
+import type { EntityKey } from './entityKey.js';
 
 /**
  * The in-memory history of one customer and of one terminal, with the update
@@ -88,12 +89,47 @@ function dropFraudsBefore(frauds: Float64Array, count: number, firstDay: number)
   return kept;
 }
 
-export class CustomerRecord implements CustomerHistory {
+/** Sums the transaction counts (second number of each day) of the days from `firstDay` on. */
+function countFrom(days: Float64Array, dayCount: number, stride: number, firstDay: number): number {
+  let count = 0;
+  for (let base = (dayCount - 1) * stride; base >= 0 && (days[base] as number) >= firstDay; base -= stride) count += days[base + 1] as number;
+  return count;
+}
+
+/**
+ * What the store keeps beside an entity's history: its key, its place in the
+ * eviction order (entityEviction.ts) and the last snapshot that wrote it
+ * (stateSnapshot.ts writes each entity as it was when the snapshot began).
+ */
+abstract class StoredEntity {
+  /** Holds enough transactions to be evicted only after every newcomer (entityEviction.ts). */
+  established = false;
+  /** The epoch of the last snapshot that wrote this entity, or began before it was created. */
+  snapshotEpoch: number;
+
+  constructor(
+    readonly key: EntityKey,
+    snapshotEpoch = 0,
+  ) {
+    this.snapshotEpoch = snapshotEpoch;
+  }
+
+  /** Transactions recorded on days from `firstDay` on. */
+  abstract transactionsFrom(firstDay: number): number;
+}
+
+export class CustomerRecord extends StoredEntity implements CustomerHistory {
   days: Float64Array = new Float64Array(4 * CUSTOMER_DAY_STRIDE);
   dayCount = 0;
   recent: RecentTransaction[] = [];
   /** Newest event time recorded for this customer. */
   watermark = Number.NEGATIVE_INFINITY;
+
+  transactionsFrom(firstDay: number): number {
+    let count = countFrom(this.days, this.dayCount, CUSTOMER_DAY_STRIDE, firstDay);
+    for (const transaction of this.recent) if (dayOf(transaction.time) >= firstDay) count++;
+    return count;
+  }
 
   /** Records a transaction; false when the same id is already recorded (a duplicate), which changes nothing. */
   record(id: bigint, time: number, amount: number, retention: Retention): boolean {
@@ -150,12 +186,16 @@ export class CustomerRecord implements CustomerHistory {
   }
 }
 
-export class TerminalRecord implements TerminalHistory {
+export class TerminalRecord extends StoredEntity implements TerminalHistory {
   days: Float64Array = new Float64Array(4 * TERMINAL_DAY_STRIDE);
   dayCount = 0;
   frauds: Float64Array = new Float64Array(0);
   fraudCount = 0;
   watermark = Number.NEGATIVE_INFINITY;
+
+  transactionsFrom(firstDay: number): number {
+    return countFrom(this.days, this.dayCount, TERMINAL_DAY_STRIDE, firstDay);
+  }
 
   /** Counts a transaction (the caller has ruled out a repeat) and drops the days no window can reach. */
   record(time: number, retention: Retention): void {

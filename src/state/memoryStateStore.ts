@@ -1,4 +1,6 @@
 import { dayOf } from '../features/entityHistory.js';
+import { keyOf, type EntityKey } from './entityKey.js';
+import { SegmentedEviction, type Segment, type StoredEntityRecord } from './entityEviction.js';
 import { CustomerRecord, TerminalRecord, retentionSeconds, type Retention } from './entityRecords.js';
 import { TransactionIndex } from './transactionIndex.js';
 import type {
@@ -11,16 +13,20 @@ import type {
   TransactionEvent,
 } from './stateStore.js';
 
+export { idOf, keyOf, type EntityKey } from './entityKey.js';
+
+export type EvictedKind = 'customer' | 'terminal' | 'transaction';
+
 export interface MemoryStateStoreOptions {
   readonly latenessSeconds: number;
   /** Days of history the features read back from a transaction's day (window + delay), per entity kind. */
   readonly historyDays: { readonly customer: number; readonly terminal: number };
-  /** Customers plus terminals kept; beyond it those whose newest transaction is oldest are evicted. */
+  /** Customers plus terminals kept; beyond it entities go in the order of entityEviction.ts. */
   readonly maxEntities: number;
   /** Transactions remembered for outcomes; beyond it the oldest are forgotten. */
   readonly maxTransactions: number;
-  /** Told of each eviction forced by a limit (not of expiry, which is normal). */
-  readonly onEvicted?: (kind: 'customer' | 'terminal' | 'transaction', count: number) => void;
+  /** Told of each eviction forced by a limit (not of expiry, which is normal); entities say their segment. */
+  readonly onEvicted?: (kind: EvictedKind, count: number, segment?: Segment) => void;
 }
 
 export interface StateStats {
@@ -31,23 +37,24 @@ export interface StateStats {
   readonly bytes: { readonly customer: number; readonly terminal: number; readonly transaction: number };
   /** Newest event time recorded for any customer, Unix seconds (-Infinity before the first). */
   readonly watermark: number;
+  /** Customers plus terminals by eviction segment. */
+  readonly segments: { readonly probation: number; readonly established: number };
 }
 
 /**
- * Map key of an id: a number when exact (ids below 2^53, the common case, and
- * much faster to hash than a bigint), else its decimal text.
+ * A snapshot being written (stateSnapshot.ts). The store tells it of every
+ * change before it happens, so that it writes the store as it was when it
+ * began: a point-in-time view, without stopping calls while it is written.
  */
-export type EntityKey = number | string;
-
-const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
-
-export function keyOf(id: bigint): EntityKey {
-  return id <= MAX_SAFE ? Number(id) : id.toString();
-}
-
-/** The id a key stands for. */
-export function idOf(key: EntityKey): bigint {
-  return BigInt(key);
+export interface SnapshotCapture {
+  /** Set by the store when the snapshot begins: entities created before have a lower snapshotEpoch. */
+  epoch: number;
+  /** Writes an entity as it is now, before it changes or goes (and sets its snapshotEpoch). */
+  save(entity: StoredEntityRecord): void;
+  /** A transaction first remembered after the snapshot began: it is left out. */
+  added(id: bigint): void;
+  /** An outcome set after the snapshot began: the transaction is written without it. */
+  outcomeSet(id: bigint): void;
 }
 
 const OUTCOME_CODES = { fraud: 1, legitimate: 2 } as const;
@@ -60,8 +67,9 @@ const SWEEP_EVERY_SECONDS = 3_600;
  * The embedded state store: customer and terminal history in this process's
  * memory, bounded by retention (state older than the longest window plus the
  * delay and the lateness is dropped) and by entity and transaction limits
- * (those whose newest transaction is oldest go first). Snapshots are another
- * module's job; this one exposes its content for them.
+ * (entities with few transactions go first, see entityEviction.ts; the oldest
+ * remembered transactions go first). Snapshots are another module's job; this
+ * one exposes its content and its changes for them.
  */
 export class MemoryStateStore implements StateStore {
   readonly kind = 'memory';
@@ -72,6 +80,10 @@ export class MemoryStateStore implements StateStore {
   watermark = Number.NEGATIVE_INFINITY;
   /** Event time of the last sweep for expired entities. */
   private sweptAt = Number.NEGATIVE_INFINITY;
+  private readonly eviction: SegmentedEviction;
+  /** The snapshot being written, if any, and the epoch of the last one begun. */
+  private capture: SnapshotCapture | undefined;
+  private epoch = 0;
 
   private readonly customerRetention: Retention;
   private readonly terminalRetention: Retention;
@@ -79,6 +91,7 @@ export class MemoryStateStore implements StateStore {
   constructor(private readonly options: MemoryStateStoreOptions) {
     this.customerRetention = { latenessSeconds: options.latenessSeconds, days: options.historyDays.customer };
     this.terminalRetention = { latenessSeconds: options.latenessSeconds, days: options.historyDays.terminal };
+    this.eviction = new SegmentedEviction(options.maxEntities);
   }
 
   record(transactions: readonly TransactionEvent[], use: HistoryConsumer, options: RecordOptions): Promise<readonly LateTransaction[]> {
@@ -94,17 +107,30 @@ export class MemoryStateStore implements StateStore {
       const customerKey = keyOf(event.customerId);
       const terminalKey = keyOf(event.terminalId);
       let customer = this.customers.get(customerKey);
-      if (customer === undefined) this.customers.set(customerKey, (customer = new CustomerRecord()));
+      const newCustomer = customer === undefined;
+      if (customer === undefined) this.customers.set(customerKey, (customer = new CustomerRecord(customerKey, this.epoch)));
       let terminal = this.terminals.get(terminalKey);
-      if (terminal === undefined) this.terminals.set(terminalKey, (terminal = new TerminalRecord()));
+      const newTerminal = terminal === undefined;
+      if (terminal === undefined) this.terminals.set(terminalKey, (terminal = new TerminalRecord(terminalKey, this.epoch)));
       const repeat = this.transactions.isRepeat(event.id, event.customerId, event.terminalId);
       // A repeat older than the lateness is folded already: nothing to add for the customer either.
-      if (!repeat) customer.record(event.id, event.time, event.amount, this.customerRetention);
+      if (!repeat) {
+        this.beforeChange(customer);
+        customer.record(event.id, event.time, event.amount, this.customerRetention);
+      }
+      let terminalRecorded = false;
       if (!repeat) {
         // An id reused at another terminal counts there too, once.
-        if (!this.transactions.isAtTerminal(event.id, event.terminalId)) terminal.record(event.time, this.terminalRetention);
+        if (!this.transactions.isAtTerminal(event.id, event.terminalId)) {
+          this.beforeChange(terminal);
+          terminal.record(event.time, this.terminalRetention);
+          terminalRecorded = true;
+        }
+        if (this.capture !== undefined && !this.transactions.has(event.id)) this.capture.added(event.id);
         this.transactions.add(event.id, event.customerId, event.terminalId, event.time);
       }
+      if (!repeat || newCustomer) this.eviction.recorded(customer);
+      if (terminalRecorded || newTerminal) this.eviction.recorded(terminal);
       if (event.time > this.watermark) this.watermark = event.time;
       use(index, { customer, terminal, duplicate: repeat });
     }
@@ -162,8 +188,13 @@ export class MemoryStateStore implements StateStore {
         message: `transaction ${report.transactionId} was already reported ${OUTCOME_NAMES[recorded.outcome]} (known at ${isoTime(recorded.knownAt)}); that report stays`,
       };
     }
+    this.capture?.outcomeSet(report.transactionId);
     this.transactions.setOutcome(report.transactionId, code, report.knownAt);
-    if (code === OUTCOME_CODES.fraud) this.terminals.get(keyOf(recorded.terminalId))?.addFraud(dayOf(recorded.time), report.knownAt);
+    const terminal = code === OUTCOME_CODES.fraud ? this.terminals.get(keyOf(recorded.terminalId)) : undefined;
+    if (terminal !== undefined) {
+      this.beforeChange(terminal);
+      terminal.addFraud(dayOf(recorded.time), report.knownAt);
+    }
     return { status: 'applied', message: '' };
   }
 
@@ -177,68 +208,103 @@ export class MemoryStateStore implements StateStore {
     for (const record of this.customers.values()) customer += record.bytes + ENTRY_BYTES;
     for (const record of this.terminals.values()) terminal += record.bytes + ENTRY_BYTES;
     const bytes = { customer, terminal, transaction: this.transactions.bytes };
-    return { customers: this.customers.size, terminals: this.terminals.size, transactions: this.transactions.size, bytes, watermark: this.watermark };
+    const segments = { probation: this.eviction.probationSize, established: this.eviction.establishedSize };
+    return { customers: this.customers.size, terminals: this.terminals.size, transactions: this.transactions.size, bytes, watermark: this.watermark, segments };
+  }
+
+  /**
+   * Starts telling `capture` of every change until endCapture, and gives it
+   * its epoch: entities created from now on carry it (they are not in it).
+   */
+  beginCapture(capture: SnapshotCapture): void {
+    if (this.capture !== undefined) throw new Error('a snapshot is already being written');
+    capture.epoch = ++this.epoch;
+    this.capture = capture;
+  }
+
+  endCapture(): void {
+    this.capture = undefined;
+  }
+
+  /** Places restored entities in the eviction order, the least recently recorded first. */
+  restored(): void {
+    const entities: StoredEntityRecord[] = [...this.customers.values(), ...this.terminals.values()];
+    entities.sort((one, other) => one.watermark - other.watermark);
+    for (const entity of entities) this.eviction.restored(entity, this.firstKeptDay(entity));
+  }
+
+  /** Before an entity changes or goes: a snapshot being written saves it first, if it has not yet. */
+  private beforeChange(entity: StoredEntityRecord): void {
+    if (this.capture !== undefined && entity.snapshotEpoch < this.capture.epoch) this.capture.save(entity);
+  }
+
+  /** The first day an entity's features can still read, as of the store's newest transaction. */
+  private firstKeptDay(entity: StoredEntityRecord): number {
+    const retention = entity instanceof CustomerRecord ? this.customerRetention : this.terminalRetention;
+    return dayOf(this.watermark - retention.latenessSeconds) - retention.days;
   }
 
   /**
    * Drops what retention says can never count again, then what the limits do
    * not allow. Transactions are in recording order, so they go from the
-   * front. Entities are swept for expiry once per hour of event time, or at
-   * once when over the limit (then those whose newest transaction is oldest go).
+   * front (not while a snapshot reads them in that order: they wait for its
+   * end). Entities are swept for expiry once per hour of event time; over the
+   * limit, they go in the order entityEviction.ts gives, expired ones before
+   * any established one.
    */
   private enforceLimits(): void {
     const { maxEntities, maxTransactions, onEvicted } = this.options;
-    const terminalHorizon = this.watermark - retentionSeconds(this.terminalRetention);
-    const evictedTransactions = this.transactions.forget(terminalHorizon, maxTransactions);
-    if (evictedTransactions > 0) onEvicted?.('transaction', evictedTransactions);
-    const over = this.customers.size + this.terminals.size > maxEntities;
-    if (!over && this.watermark - this.sweptAt < SWEEP_EVERY_SECONDS) return;
-    this.sweptAt = this.watermark;
-    sweep(this.customers, this.watermark - retentionSeconds(this.customerRetention));
-    sweep(this.terminals, terminalHorizon);
-    const excess = this.customers.size + this.terminals.size - maxEntities;
-    if (excess > 0) {
-      const evicted = evictLeastRecent(this.customers, this.terminals, excess);
-      if (evicted.customers > 0) onEvicted?.('customer', evicted.customers);
-      if (evicted.terminals > 0) onEvicted?.('terminal', evicted.terminals);
+    if (this.capture === undefined) {
+      const evictedTransactions = this.transactions.forget(this.watermark - retentionSeconds(this.terminalRetention), maxTransactions);
+      if (evictedTransactions > 0) onEvicted?.('transaction', evictedTransactions);
     }
+    let swept = false;
+    if (this.watermark - this.sweptAt >= SWEEP_EVERY_SECONDS) {
+      this.sweepExpired();
+      swept = true;
+    }
+    if (this.customers.size + this.terminals.size <= maxEntities) return;
+    const evicted = { probation: { customer: 0, terminal: 0 }, established: { customer: 0, terminal: 0 } };
+    while (this.customers.size + this.terminals.size > maxEntities) {
+      const victim = this.eviction.victim();
+      if (victim === undefined) break;
+      if (victim.segment === 'established' && !swept) {
+        this.sweepExpired();
+        swept = true;
+        continue;
+      }
+      const { entity, segment } = victim;
+      evicted[segment][entity instanceof CustomerRecord ? 'customer' : 'terminal']++;
+      this.remove(entity);
+    }
+    for (const segment of ['probation', 'established'] as const) {
+      for (const kind of ['customer', 'terminal'] as const) {
+        const count = evicted[segment][kind];
+        if (count > 0) onEvicted?.(kind, count, segment);
+      }
+    }
+  }
+
+  /** Removes the entities whose newest event is older than their retention, and reclassifies the rest. */
+  private sweepExpired(): void {
+    this.sweptAt = this.watermark;
+    const customerHorizon = this.watermark - retentionSeconds(this.customerRetention);
+    const terminalHorizon = this.watermark - retentionSeconds(this.terminalRetention);
+    for (const customer of this.customers.values()) if (customer.watermark < customerHorizon) this.remove(customer);
+    for (const terminal of this.terminals.values()) if (terminal.watermark < terminalHorizon) this.remove(terminal);
+    this.eviction.reclassify((entity) => this.firstKeptDay(entity));
+  }
+
+  private remove(entity: StoredEntityRecord): void {
+    this.beforeChange(entity);
+    if (entity instanceof CustomerRecord) this.customers.delete(entity.key);
+    else this.terminals.delete(entity.key);
+    this.eviction.removed(entity);
   }
 }
 
 /** Bytes of a map entry and its key, for the size estimate. */
 const ENTRY_BYTES = 48;
-
-/** Removes the entities whose newest event is older than `horizon`. */
-function sweep(map: Map<EntityKey, { watermark: number }>, horizon: number): void {
-  for (const [key, entity] of map) if (entity.watermark < horizon) map.delete(key);
-}
-
-/** Removes `count` entities (customers and terminals together), those whose newest transaction is oldest. */
-function evictLeastRecent(
-  customers: Map<EntityKey, { watermark: number }>,
-  terminals: Map<EntityKey, { watermark: number }>,
-  count: number,
-): { customers: number; terminals: number } {
-  const watermarks = new Float64Array(customers.size + terminals.size);
-  let filled = 0;
-  for (const entity of customers.values()) watermarks[filled++] = entity.watermark;
-  for (const entity of terminals.values()) watermarks[filled++] = entity.watermark;
-  watermarks.sort();
-  const cutoff = watermarks[Math.min(count, watermarks.length) - 1] ?? Number.NEGATIVE_INFINITY;
-  let left = count;
-  const evict = (map: Map<EntityKey, { watermark: number }>): number => {
-    let evicted = 0;
-    for (const [key, entity] of map) {
-      if (left === 0) break;
-      if (entity.watermark > cutoff) continue;
-      map.delete(key);
-      evicted++;
-      left--;
-    }
-    return evicted;
-  };
-  return { customers: evict(customers), terminals: evict(terminals) };
-}
 
 function isoTime(unixSeconds: number): string {
   return new Date(unixSeconds * 1000).toISOString();

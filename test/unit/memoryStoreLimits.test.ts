@@ -41,6 +41,22 @@ describe('the embedded store within its limits', () => {
     assert.equal(evicted.transaction, 0);
   });
 
+  it('should keep, under a flood of one-off cards, a card and a terminal with exactly 3 transactions, and evict one with 2 (probation) first', async () => {
+    const { store, evicted } = limitedStore({ maxEntities: 20, maxTransactions: 1_000 });
+    const start = 1_700_000_000;
+    const history: TransactionEvent[] = [];
+    for (let index = 0; index < 3; index++) history.push({ id: BigInt(100 + index), customerId: 1n, terminalId: 1n, amount: 10, time: start + index * DAY });
+    for (let index = 0; index < 2; index++) history.push({ id: BigInt(200 + index), customerId: 2n, terminalId: 2n, amount: 10, time: start + index * DAY });
+    await store.record(history, () => undefined, { allOrNothing: true });
+    for (let index = 0; index < 200; index++) await store.record([event(1_000 + index, start + 3 * DAY + index)], () => undefined, { allOrNothing: true });
+    assert.equal(store.customers.get(keyOf(1n))?.transactionsFrom(Number.NEGATIVE_INFINITY), 3);
+    assert.equal(store.terminals.get(keyOf(1n))?.transactionsFrom(Number.NEGATIVE_INFINITY), 3);
+    assert.equal(store.customers.get(keyOf(2n)), undefined);
+    assert.equal(store.terminals.get(keyOf(2n)), undefined);
+    assert.ok(store.customers.size + store.terminals.size <= 20);
+    assert.equal(evicted.customer + evicted.terminal, 2 + 2 + 400 - 20);
+  });
+
   it('should remember at most maxTransactions transactions, forgetting the oldest first, and say so', async () => {
     const { store, evicted } = limitedStore({ maxEntities: 1_000, maxTransactions: 5 });
     for (let index = 0; index < 8; index++) await store.record([event(index)], () => undefined, { allOrNothing: true });

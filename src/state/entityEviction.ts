@@ -1,0 +1,119 @@
+import type { CustomerRecord, TerminalRecord } from './entityRecords.js';
+
+/**
+ * Which customers and terminals the embedded store drops first when it holds
+ * more than its limit: a segmented policy.
+ *
+ * An entity is on probation until its retained history holds
+ * ESTABLISHED_TRANSACTIONS transactions; then it is established. Probation is
+ * evicted first, least recently recorded first; established entities go only
+ * when probation is empty. So a flood of one-off ids (each seen once) evicts
+ * other one-offs and never a card with a real history, as long as the
+ * established entities fit ESTABLISHED_SHARE of the limit. Beyond that share
+ * the least recently recorded established entity goes back to probation (at
+ * its recent end), which keeps room for newcomers to establish themselves.
+ *
+ * Why this and not frequency-aware admission (W-TinyLFU): the features count
+ * transactions in windows, so "has a history worth keeping" is exactly "has
+ * transactions in its retained history", known for certain from the record
+ * itself, with no sketch whose collisions would make which card survives a
+ * matter of hashing. Every transaction is still recorded (TinyLFU would
+ * refuse to keep a newcomer that loses to its victim, so a new card's second
+ * transaction would be scored as its first). Each step is O(1) per recorded
+ * transaction (Set order is insertion order). The cost: under a sustained
+ * flood a genuinely new card can be evicted before its third transaction,
+ * which the probation evictions metric shows.
+ */
+
+export type StoredEntityRecord = CustomerRecord | TerminalRecord;
+export type Segment = 'probation' | 'established';
+
+/** Transactions in an entity's retained history from which it is established. */
+export const ESTABLISHED_TRANSACTIONS = 3;
+/** Share of the entity limit established entities may hold; the rest is where newcomers prove themselves. */
+export const ESTABLISHED_SHARE = 0.8;
+
+export class SegmentedEviction {
+  /** Insertion order is recording order: the first is the least recently recorded. */
+  private probation = new Set<StoredEntityRecord>();
+  private readonly established = new Set<StoredEntityRecord>();
+  private readonly establishedLimit: number;
+
+  constructor(maxEntities: number) {
+    this.establishedLimit = Math.max(1, Math.floor(maxEntities * ESTABLISHED_SHARE));
+  }
+
+  get probationSize(): number {
+    return this.probation.size;
+  }
+
+  get establishedSize(): number {
+    return this.established.size;
+  }
+
+  /**
+   * After an entity recorded a transaction (new entities included): it moves
+   * to the recent end of its segment, and is established once its retained
+   * history holds enough transactions.
+   */
+  recorded(entity: StoredEntityRecord): void {
+    if (entity.established) {
+      this.established.delete(entity);
+      this.established.add(entity);
+      return;
+    }
+    this.probation.delete(entity);
+    if (entity.transactionsFrom(Number.NEGATIVE_INFINITY) < ESTABLISHED_TRANSACTIONS) {
+      this.probation.add(entity);
+      return;
+    }
+    entity.established = true;
+    this.established.add(entity);
+    if (this.established.size > this.establishedLimit) {
+      const [oldest] = this.established as Iterable<StoredEntityRecord>;
+      if (oldest !== undefined) this.demote(oldest);
+    }
+  }
+
+  /** A restored entity, placed by its retained transactions (restore order is oldest first). */
+  restored(entity: StoredEntityRecord, firstDay: number): void {
+    entity.established = false;
+    this.probation.add(entity);
+    if (entity.transactionsFrom(firstDay) >= ESTABLISHED_TRANSACTIONS) this.recorded(entity);
+  }
+
+  /** The entity is gone from the store (expired or evicted). */
+  removed(entity: StoredEntityRecord): void {
+    if (entity.established) this.established.delete(entity);
+    else this.probation.delete(entity);
+  }
+
+  /** The next entity to evict and its segment, or undefined when the store is empty. */
+  victim(): { entity: StoredEntityRecord; segment: Segment } | undefined {
+    for (const entity of this.probation) return { entity, segment: 'probation' };
+    for (const entity of this.established) return { entity, segment: 'established' };
+    return undefined;
+  }
+
+  /**
+   * Sends back to probation the established entities whose transactions from
+   * `firstDay(entity)` on are now too few (their days aged out without new
+   * ones), and orders probation oldest newest-transaction first.
+   */
+  reclassify(firstDay: (entity: StoredEntityRecord) => number): void {
+    let demoted = false;
+    for (const entity of this.established) {
+      if (entity.transactionsFrom(firstDay(entity)) >= ESTABLISHED_TRANSACTIONS) continue;
+      this.demote(entity);
+      demoted = true;
+    }
+    if (!demoted) return;
+    this.probation = new Set([...this.probation].sort((one, other) => one.watermark - other.watermark));
+  }
+
+  private demote(entity: StoredEntityRecord): void {
+    this.established.delete(entity);
+    entity.established = false;
+    this.probation.add(entity);
+  }
+}
