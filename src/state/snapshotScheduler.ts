@@ -2,7 +2,7 @@ import { performance } from 'node:perf_hooks';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { MemoryStateStore } from './memoryStateStore.js';
-import { SnapshotError, restoreSnapshot, writeSnapshot } from './stateSnapshot.js';
+import { SnapshotError, removeUnfinishedWrites, restoreSnapshot, setAside, writeSnapshot } from './stateSnapshot.js';
 
 export interface SnapshotSchedulerOptions {
   readonly store: MemoryStateStore;
@@ -17,27 +17,37 @@ export interface SnapshotSchedulerOptions {
  * When the embedded store is saved: restored once at start, written on an
  * interval and a last time at shutdown (after the calls have drained, so the
  * last snapshot holds every recorded transaction). A failed write is logged
- * and counted; the service keeps serving.
+ * and counted; the service keeps serving. A snapshot that cannot be read is
+ * never overwritten: it is set aside for an operator, and the history starting
+ * empty is an error log, a counter and a gauge.
  */
 export class SnapshotScheduler {
   private timer: NodeJS.Timeout | undefined;
   private writing: Promise<void> | undefined;
+  /** Set when an unreadable snapshot could not be moved aside: writing would destroy it. */
+  private writesRefused = false;
   private readonly log: Logger;
 
   constructor(private readonly options: SnapshotSchedulerOptions) {
     this.log = options.logger.child({ snapshot: options.path });
   }
 
-  /** Loads the last snapshot, if any; an unreadable one is logged and the store starts empty. */
+  /** Removes unfinished writes, then loads the last snapshot, if any; an unreadable one is set aside and the store starts empty. */
   async restore(): Promise<void> {
-    const { store, path, specVersion } = this.options;
+    const { store, path, specVersion, metrics } = this.options;
+    metrics.stateSnapshotUnreadable.set(0);
+    for (const leftover of await removeUnfinishedWrites(path)) {
+      this.log.warn({ file: leftover.name, bytes: leftover.bytes }, 'removed the temporary file of a snapshot write that never finished');
+    }
     const started = performance.now();
     try {
       const header = await restoreSnapshot(store, path, specVersion);
       if (header === undefined) {
+        metrics.stateSnapshotRestores.labels('none').inc();
         this.log.info('no state snapshot yet: starting with an empty history');
         return;
       }
+      metrics.stateSnapshotRestores.labels('restored').inc();
       const stats = store.stats();
       this.log.info(
         { writtenAt: header.writtenAt, customers: stats.customers, terminals: stats.terminals, transactions: stats.transactions, ms: Math.round(performance.now() - started) },
@@ -45,42 +55,59 @@ export class SnapshotScheduler {
       );
     } catch (error) {
       if (!(error instanceof SnapshotError)) throw error;
-      this.log.warn({ error: error.message }, 'state snapshot unusable: starting with an empty history');
+      metrics.stateSnapshotRestores.labels('unreadable').inc();
+      metrics.stateSnapshotUnreadable.set(1);
+      let keptAs: string | undefined;
+      try {
+        keptAs = await setAside(path);
+      } catch (moveError) {
+        // Writing now would overwrite the only copy: this process keeps no snapshots.
+        this.writesRefused = true;
+        this.log.error(
+          { error: error.message, moveError: (moveError as Error).message },
+          'state snapshot unreadable and cannot be moved aside: starting with an EMPTY history (history lost), and writing no snapshot over it',
+        );
+        return;
+      }
+      this.log.error({ error: error.message, keptAs }, 'state snapshot unreadable: kept aside, starting with an EMPTY history (history lost)');
     }
   }
 
   start(): void {
+    if (this.writesRefused) return;
     this.timer = setInterval(() => {
-      void this.write();
+      void this.write(false);
     }, this.options.intervalMs);
     this.timer.unref();
   }
 
-  /** Stops the interval and writes the last snapshot. */
+  /** Stops the interval and writes the last snapshot (no call is running any more: as fast as it goes). */
   async stop(): Promise<void> {
     clearInterval(this.timer);
     await this.writing;
-    await this.write();
+    if (this.writesRefused) return;
+    await this.write(true);
   }
 
-  private write(): Promise<void> {
+  private write(last: boolean): Promise<void> {
     // One write at a time: a slow disk must not stack snapshots up.
-    this.writing ??= this.writeOnce().finally(() => {
+    this.writing ??= this.writeOnce(last).finally(() => {
       this.writing = undefined;
     });
     return this.writing;
   }
 
-  private async writeOnce(): Promise<void> {
+  private async writeOnce(last: boolean): Promise<void> {
     const { store, path, specVersion, metrics } = this.options;
     const started = performance.now();
     try {
-      const bytes = await writeSnapshot(store, path, specVersion);
+      const bytes = await writeSnapshot(store, path, specVersion, last ? { sliceMs: Number.POSITIVE_INFINITY } : {});
       const seconds = (performance.now() - started) / 1000;
       metrics.stateSnapshots.labels('ok').inc();
       metrics.stateSnapshotTime.set(Date.now() / 1000);
       metrics.stateSnapshotDuration.observe(seconds);
-      this.log.debug({ bytes, ms: Math.round(seconds * 1000) }, 'state snapshot written');
+      if (last) this.log.info({ bytes, ms: Math.round(seconds * 1000) }, 'last state snapshot written');
+      else this.log.debug({ bytes, ms: Math.round(seconds * 1000) }, 'state snapshot written');
     } catch (error) {
       metrics.stateSnapshots.labels('error').inc();
       this.log.warn({ error: (error as Error).message }, 'state snapshot failed; serving unaffected, history since the last snapshot would be lost on a restart');

@@ -1,27 +1,48 @@
-import { open, readFile, rename, rm } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { open, readFile, readdir, rename, rm, stat, type FileHandle } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { performance } from 'node:perf_hooks';
 import { setImmediate as nextTurn } from 'node:timers/promises';
+import { crc32 } from 'node:zlib';
 import { CUSTOMER_DAY_STRIDE, FRAUD_STRIDE, TERMINAL_DAY_STRIDE } from '../features/entityHistory.js';
+import { idOf, keyOf, type EntityKey } from './entityKey.js';
+import type { StoredEntityRecord } from './entityEviction.js';
 import { CustomerRecord, TerminalRecord } from './entityRecords.js';
-import { idOf, keyOf, type EntityKey, type MemoryStateStore } from './memoryStateStore.js';
+import type { MemoryStateStore, SnapshotCapture } from './memoryStateStore.js';
 
 /**
  * Snapshots of the embedded store: the whole history in one binary file,
- * written to a temporary name and renamed (a crash leaves the previous
- * snapshot), restored at start so a restarted pod does not score blind.
+ * written to a temporary name unique to the write and renamed (a crash leaves
+ * the previous snapshot), restored at start so a restarted pod does not score
+ * blind.
  *
- * Layout (little-endian): the magic, a JSON header, then tagged records
- * (customer, terminal, transaction) up to an end tag. Records are written in
- * chunks between turns of the event loop, so calls keep flowing; each record
- * is consistent as of when it was written (what an entity records after its
- * record was written goes in the next snapshot).
+ * Layout (little-endian): the magic, a JSON header, the store's watermark,
+ * tagged records (customer, terminal, transaction) up to an end tag, then the
+ * CRC-32 of every byte before it: a file cut short or with one byte changed
+ * is refused, never restored. (Files of format 1, without the checksum, are
+ * still read, so an upgrade keeps its history.)
+ *
+ * The file holds the store as it was when the write began (a point-in-time
+ * view), although calls keep recording while it is written: records are
+ * encoded in slices of a few milliseconds between turns of the event loop,
+ * and the store tells the snapshot of every change before it happens
+ * (SnapshotCapture), so an entity about to change is written first, entities
+ * and transactions that are newer are left out, and an outcome reported
+ * meanwhile is left out with its terminal's fraud count.
  */
 
-const MAGIC = Buffer.from('FRAUDST1');
+const MAGIC_V1 = Buffer.from('FRAUDST1');
+const MAGIC = Buffer.from('FRAUDST2');
 const TAG_END = 0;
 const TAG_CUSTOMER = 1;
 const TAG_TERMINAL = 2;
 const TAG_TRANSACTION = 3;
 const CHUNK_BYTES = 1 << 20;
+const CHECKSUM_BYTES = 4;
+/** Longest stretch of encoding between two turns of the event loop while calls are served. */
+export const SNAPSHOT_SLICE_MS = 4;
+/** Records encoded between two looks at the clock. */
+const RECORDS_PER_CHECK = 64;
 /**
  * The oldest spec version whose recorded state this service reads unchanged:
  * version 3 added a feature computed from the same state (history.rules kept),
@@ -30,7 +51,7 @@ const CHUNK_BYTES = 1 << 20;
 const OLDEST_COMPATIBLE_SPEC_VERSION = 2;
 
 export interface SnapshotHeader {
-  readonly format: 1;
+  readonly format: 1 | 2;
   /** spec_version of the feature spec whose history rules the state follows. */
   readonly specVersion: number;
   readonly writtenAt: string;
@@ -41,13 +62,23 @@ export class SnapshotError extends Error {
   override readonly name = 'SnapshotError';
 }
 
-/** Grows a buffer of encoded records and hands full chunks to `flush`. */
+export interface WriteOptions {
+  /**
+   * Longest stretch of encoding between turns of the event loop
+   * (SNAPSHOT_SLICE_MS); Infinity when no call is running (at shutdown), which
+   * writes fastest.
+   */
+  readonly sliceMs?: number;
+}
+
+/** Grows a buffer of encoded records and hands full chunks to `flush`, with the running CRC-32 of them all. */
 class ChunkWriter {
   private buffer = Buffer.allocUnsafe(CHUNK_BYTES + 64 * 1024);
   private offset = 0;
   written = 0;
+  checksum = 0;
 
-  constructor(private readonly flush: (chunk: Buffer) => Promise<void>) {}
+  constructor(private readonly flush: (chunk: Buffer) => Promise<unknown>) {}
 
   ensure(bytes: number): void {
     if (this.offset + bytes <= this.buffer.length) return;
@@ -77,7 +108,8 @@ class ChunkWriter {
   }
 
   f64s(values: Float64Array, count: number): void {
-    for (let index = 0; index < count; index++) this.f64(values[index] as number);
+    this.ensure(count * 8);
+    for (let index = 0; index < count; index++) this.offset = this.buffer.writeDoubleLE(values[index] as number, this.offset);
   }
 
   bytes(value: Buffer): void {
@@ -93,72 +125,175 @@ class ChunkWriter {
   async drain(): Promise<void> {
     if (this.offset === 0) return;
     const chunk = Buffer.from(this.buffer.subarray(0, this.offset));
+    this.checksum = crc32(chunk, this.checksum);
     this.written += chunk.length;
     this.offset = 0;
     await this.flush(chunk);
   }
+
+  /** Writes what is left, then the CRC-32 of everything before it. */
+  async finish(): Promise<void> {
+    await this.drain();
+    const trailer = Buffer.alloc(CHECKSUM_BYTES);
+    trailer.writeUInt32LE(this.checksum);
+    this.written += trailer.length;
+    await this.flush(trailer);
+  }
+}
+
+/** Encodes entities for a snapshot; the store calls `save` before an entity the snapshot has not written changes. */
+class Capture implements SnapshotCapture {
+  readonly addedIds = new Set<bigint>();
+  readonly outcomeIds = new Set<bigint>();
+
+  epoch = 0;
+
+  constructor(private readonly writer: ChunkWriter) {}
+
+  save(entity: StoredEntityRecord): void {
+    entity.snapshotEpoch = this.epoch;
+    const { writer } = this;
+    if (entity instanceof CustomerRecord) {
+      writer.u8(TAG_CUSTOMER);
+      writer.u64(idOf(entity.key));
+      writer.f64(entity.watermark);
+      writer.u32(entity.dayCount);
+      writer.f64s(entity.days, entity.dayCount * CUSTOMER_DAY_STRIDE);
+      writer.u32(entity.recent.length);
+      for (const recent of entity.recent) {
+        writer.u64(recent.id);
+        writer.f64(recent.time);
+        writer.f64(recent.amount);
+      }
+      return;
+    }
+    writer.u8(TAG_TERMINAL);
+    writer.u64(idOf(entity.key));
+    writer.f64(entity.watermark);
+    writer.u32(entity.dayCount);
+    writer.f64s(entity.days, entity.dayCount * TERMINAL_DAY_STRIDE);
+    writer.u32(entity.fraudCount);
+    writer.f64s(entity.frauds, entity.fraudCount * FRAUD_STRIDE);
+  }
+
+  added(id: bigint): void {
+    this.addedIds.add(id);
+  }
+
+  outcomeSet(id: bigint): void {
+    this.outcomeIds.add(id);
+  }
+}
+
+/** A name for one write's temporary file: unique per process and write, since processes may share a volume. */
+function temporaryName(path: string): string {
+  return `${path}.tmp-${process.pid}-${randomBytes(6).toString('hex')}`;
 }
 
 /** Writes the store's content to `path` (atomically, by rename); resolves with the bytes written. */
-export async function writeSnapshot(store: MemoryStateStore, path: string, specVersion: number): Promise<number> {
-  const temporary = `${path}.tmp-${process.pid}`;
-  const file = await open(temporary, 'w', 0o600);
+export async function writeSnapshot(store: MemoryStateStore, path: string, specVersion: number, options: WriteOptions = {}): Promise<number> {
+  const sliceMs = options.sliceMs ?? SNAPSHOT_SLICE_MS;
+  const temporary = temporaryName(path);
+  // The snapshot holds the store as it is now: the capture begins before anything is awaited.
+  let file: FileHandle | undefined;
+  const writer = new ChunkWriter((chunk) => (file as FileHandle).write(chunk));
+  const capture = new Capture(writer);
+  store.beginCapture(capture);
+  let capturing = true;
   try {
-    const writer = new ChunkWriter(async (chunk) => {
-      await file.write(chunk);
-      // Let calls run between chunks.
-      await nextTurn();
-    });
-    const header: SnapshotHeader = { format: 1, specVersion, writtenAt: new Date().toISOString() };
+    const header: SnapshotHeader = { format: 2, specVersion, writtenAt: new Date().toISOString() };
     const headerBytes = Buffer.from(JSON.stringify(header));
     writer.bytes(MAGIC);
     writer.u32(headerBytes.length);
     writer.bytes(headerBytes);
     writer.f64(store.watermark);
-    for (const [key, customer] of store.customers) {
-      writer.u8(TAG_CUSTOMER);
-      writer.u64(idOf(key));
-      writer.f64(customer.watermark);
-      writer.u32(customer.dayCount);
-      writer.f64s(customer.days, customer.dayCount * CUSTOMER_DAY_STRIDE);
-      writer.u32(customer.recent.length);
-      for (const recent of customer.recent) {
-        writer.u64(recent.id);
-        writer.f64(recent.time);
-        writer.f64(recent.amount);
-      }
+    file = await open(temporary, 'wx', 0o600);
+    let sliceStarted = performance.now();
+    let sinceCheck = 0;
+    // Hands the event loop back once a slice has run its time, writing what is ready meanwhile.
+    const pause = async (): Promise<void> => {
+      sinceCheck = 0;
       if (writer.full) await writer.drain();
+      if (performance.now() - sliceStarted < sliceMs) return;
+      await nextTurn();
+      sliceStarted = performance.now();
+    };
+    for (const customer of store.customers.values()) {
+      if (customer.snapshotEpoch < capture.epoch) capture.save(customer);
+      if (++sinceCheck >= RECORDS_PER_CHECK) await pause();
     }
-    for (const [key, terminal] of store.terminals) {
-      writer.u8(TAG_TERMINAL);
-      writer.u64(idOf(key));
-      writer.f64(terminal.watermark);
-      writer.u32(terminal.dayCount);
-      writer.f64s(terminal.days, terminal.dayCount * TERMINAL_DAY_STRIDE);
-      writer.u32(terminal.fraudCount);
-      writer.f64s(terminal.frauds, terminal.fraudCount * FRAUD_STRIDE);
-      if (writer.full) await writer.drain();
+    for (const terminal of store.terminals.values()) {
+      if (terminal.snapshotEpoch < capture.epoch) capture.save(terminal);
+      if (++sinceCheck >= RECORDS_PER_CHECK) await pause();
     }
     for (const [id, recorded] of store.transactions.entries()) {
+      if (capture.addedIds.has(id)) continue;
+      const outcomeLater = capture.outcomeIds.has(id);
       writer.u8(TAG_TRANSACTION);
       writer.u64(id);
       writer.u64(recorded.customerId);
       writer.u64(recorded.terminalId);
       writer.f64(recorded.time);
-      writer.u8(recorded.outcome);
-      writer.f64(recorded.knownAt);
-      if (writer.full) await writer.drain();
+      writer.u8(outcomeLater ? 0 : recorded.outcome);
+      writer.f64(outcomeLater ? 0 : recorded.knownAt);
+      if (++sinceCheck >= RECORDS_PER_CHECK) await pause();
     }
     writer.u8(TAG_END);
-    await writer.drain();
+    store.endCapture();
+    capturing = false;
+    await writer.finish();
     await file.sync();
     await file.close();
     await rename(temporary, path);
     return writer.written;
   } catch (error) {
-    await file.close().catch(() => undefined);
+    if (capturing) store.endCapture();
+    await file?.close().catch(() => undefined);
     await rm(temporary, { force: true });
     throw error;
+  }
+}
+
+/**
+ * Removes the temporary files of writes that never finished (a process killed
+ * while writing leaves one, as big as a snapshot); resolves with what went.
+ * The path is one process's own (see docs/history.md), so no other write is in progress.
+ */
+export async function removeUnfinishedWrites(path: string): Promise<{ name: string; bytes: number }[]> {
+  const folder = dirname(path);
+  const prefix = `${basename(path)}.tmp-`;
+  let names: string[];
+  try {
+    names = await readdir(folder);
+  } catch {
+    return [];
+  }
+  const removed: { name: string; bytes: number }[] = [];
+  for (const name of names) {
+    if (!name.startsWith(prefix)) continue;
+    const full = join(folder, name);
+    const bytes = await stat(full).then(
+      (info) => info.size,
+      () => 0,
+    );
+    await rm(full, { force: true });
+    removed.push({ name: full, bytes });
+  }
+  return removed;
+}
+
+/** Moves an unreadable snapshot out of the way, never over another file; resolves with its new path. */
+export async function setAside(path: string, now = new Date()): Promise<string> {
+  const stamp = now.toISOString().replace(/[:.]/g, '-');
+  for (let attempt = 0; ; attempt++) {
+    const target = `${path}.unreadable-${stamp}${attempt === 0 ? '' : `-${attempt}`}`;
+    const taken = await stat(target).then(
+      () => true,
+      () => false,
+    );
+    if (taken) continue;
+    await rename(path, target);
+    return target;
   }
 }
 
@@ -171,22 +306,38 @@ export async function restoreSnapshot(store: MemoryStateStore, path: string, spe
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw new SnapshotError(`cannot read ${path}: ${(error as Error).message}`);
   }
+  const magic = data.subarray(0, MAGIC.length);
+  let format: 1 | 2;
+  if (magic.equals(MAGIC)) {
+    format = 2;
+    if (data.length < MAGIC.length + CHECKSUM_BYTES) throw new SnapshotError(`${path} is truncated (${data.length} bytes)`);
+    const body = data.subarray(0, data.length - CHECKSUM_BYTES);
+    if (crc32(body) !== data.readUInt32LE(body.length)) {
+      throw new SnapshotError(`${path}: checksum mismatch (the file was cut short or changed after it was written)`);
+    }
+    data = body;
+  } else if (magic.equals(MAGIC_V1)) {
+    format = 1;
+  } else {
+    throw new SnapshotError(`${path} is not a state snapshot`);
+  }
   const reader = new Reader(data, path);
-  if (!reader.take(MAGIC.length).equals(MAGIC)) throw new SnapshotError(`${path} is not a state snapshot`);
+  reader.take(MAGIC.length);
   let parsed: Partial<Record<keyof SnapshotHeader, unknown>>;
   try {
     parsed = JSON.parse(reader.take(reader.u32()).toString('utf8')) as Partial<Record<keyof SnapshotHeader, unknown>>;
-  } catch {
+  } catch (error) {
+    if (error instanceof SnapshotError) throw error;
     throw new SnapshotError(`${path}: unreadable header`);
   }
-  if (parsed.format !== 1) throw new SnapshotError(`${path}: snapshot format ${String(parsed.format)} is not supported`);
+  if (parsed.format !== format) throw new SnapshotError(`${path}: snapshot format ${String(parsed.format)} is not supported`);
   const saved = parsed.specVersion;
   if (typeof saved !== 'number' || saved < OLDEST_COMPATIBLE_SPEC_VERSION || saved > specVersion) {
     throw new SnapshotError(
       `${path} follows feature spec ${String(saved)}; this service reads the state of versions ${OLDEST_COMPATIBLE_SPEC_VERSION} to ${specVersion}`,
     );
   }
-  const header: SnapshotHeader = { format: 1, specVersion: saved, writtenAt: String(parsed.writtenAt) };
+  const header: SnapshotHeader = { format, specVersion: saved, writtenAt: String(parsed.writtenAt) };
   // Parse everything before touching the store: a truncated file changes nothing.
   const customers = new Map<EntityKey, CustomerRecord>();
   const terminals = new Map<EntityKey, TerminalRecord>();
@@ -196,23 +347,23 @@ export async function restoreSnapshot(store: MemoryStateStore, path: string, spe
     const tag = reader.u8();
     if (tag === TAG_END) break;
     if (tag === TAG_CUSTOMER) {
-      const id = reader.u64();
-      const customer = new CustomerRecord();
+      const key = keyOf(reader.u64());
+      const customer = new CustomerRecord(key);
       customer.watermark = reader.f64();
       const dayCount = reader.u32();
       for (let day = 0; day < dayCount; day++) customer.addToDay(reader.f64(), reader.f64(), reader.f64(), reader.f64());
       const recentCount = reader.u32();
       for (let index = 0; index < recentCount; index++) customer.recent.push({ id: reader.u64(), time: reader.f64(), amount: reader.f64() });
-      customers.set(keyOf(id), customer);
+      customers.set(key, customer);
     } else if (tag === TAG_TERMINAL) {
-      const id = reader.u64();
-      const terminal = new TerminalRecord();
+      const key = keyOf(reader.u64());
+      const terminal = new TerminalRecord(key);
       terminal.watermark = reader.f64();
       const dayCount = reader.u32();
       for (let day = 0; day < dayCount; day++) terminal.addToDay(reader.f64(), reader.f64());
       const fraudCount = reader.u32();
       for (let index = 0; index < fraudCount; index++) terminal.addFraud(reader.f64(), reader.f64());
-      terminals.set(keyOf(id), terminal);
+      terminals.set(key, terminal);
     } else if (tag === TAG_TRANSACTION) {
       const id = reader.u64();
       const customerId = reader.u64();
@@ -226,6 +377,7 @@ export async function restoreSnapshot(store: MemoryStateStore, path: string, spe
       throw new SnapshotError(`${path}: corrupt record tag ${tag} at byte ${reader.offset - 1}`);
     }
   }
+  if (format === 2 && reader.offset !== data.length) throw new SnapshotError(`${path}: ${data.length - reader.offset} bytes after the end`);
   for (const [id, customer] of customers) store.customers.set(id, customer);
   for (const [id, terminal] of terminals) store.terminals.set(id, terminal);
   for (const [id, recorded] of transactions) {
@@ -233,6 +385,7 @@ export async function restoreSnapshot(store: MemoryStateStore, path: string, spe
     if (recorded.outcome !== 0) store.transactions.setOutcome(id, recorded.outcome, recorded.knownAt);
   }
   store.watermark = Math.max(store.watermark, watermark);
+  store.restored();
   return header;
 }
 

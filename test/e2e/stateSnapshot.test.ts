@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FraudClient, type TransactionInput } from '../../client/fraudClient.js';
@@ -76,7 +76,7 @@ describe('the embedded store across restarts (snapshots)', () => {
     }
   });
 
-  it('should start with an empty history, and say so, from a snapshot that is cut short', async () => {
+  it('should keep aside, never overwrite, a snapshot cut by one byte, start empty and say so loudly; and remove what a killed write left', async () => {
     const path = join(folder, 'truncated.bin');
     const first = await start(path);
     try {
@@ -85,14 +85,29 @@ describe('the embedded store across restarts (snapshots)', () => {
       first.client.close();
       await first.service.kill('SIGTERM');
     }
-    const bytes = readFileSync(path);
-    writeFileSync(path, bytes.subarray(0, bytes.length - 9));
-    const second = await start(path);
+    const cut = readFileSync(path).subarray(0, readFileSync(path).length - 1);
+    writeFileSync(path, cut);
+    // What a write killed half-way leaves: a temporary file beside the snapshot.
+    const leftover = `${path}.tmp-1-0a1b2c3d4e5f`;
+    writeFileSync(leftover, Buffer.alloc(4_096, 7));
+    const second = await start(path, { FRAUD_STATE_SNAPSHOT_SECONDS: '0.2' });
     try {
-      const warning = await second.service.waitForLog('state snapshot unusable: starting with an empty history');
-      assert.match(String(warning.error), /truncated/);
+      const error = await second.service.waitForLog('state snapshot unreadable: kept aside, starting with an EMPTY history (history lost)');
+      assert.equal(error.level, 'error');
+      assert.match(String(error.error), /checksum/);
+      const keptAs = String(error.keptAs);
+      assert.ok(keptAs.startsWith(`${path}.unreadable-`), keptAs);
+      await second.service.waitForLog('removed the temporary file of a snapshot write that never finished');
+      assert.equal(existsSync(leftover), false, 'the unfinished write is removed');
+      const text = await scrape(second.service.metricsPort);
+      assert.equal(sample(text, 'fraud_state_snapshot_restores_total{result="unreadable"}'), 1);
+      assert.equal(sample(text, 'fraud_state_snapshot_unreadable'), 1);
       const next = await second.client.predict(at(21, 120, 220, 30, 40_000), { explain: true });
-      assert.equal(next.features.CUSTOMER_ID_NB_TX_1DAY_WINDOW, 1);
+      assert.equal(next.features.CUSTOMER_ID_NB_TX_1DAY_WINDOW, 1, 'the history started empty');
+      // Later snapshots write the new history to the path, never over the file kept aside.
+      await waitFor('two snapshots', async () => (sample(await scrape(second.service.metricsPort), 'fraud_state_snapshots_total{result="ok"}') ?? 0) >= 2);
+      assert.deepEqual(readFileSync(keptAs), cut);
+      assert.deepEqual(readdirSync(folder).filter((name) => name.startsWith('truncated.bin.unreadable-')).length, 1);
     } finally {
       second.client.close();
       await second.service.kill('SIGTERM');

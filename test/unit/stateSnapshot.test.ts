@@ -1,16 +1,57 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setImmediate as nextTurn } from 'node:timers/promises';
+import { CUSTOMER_DAY_STRIDE, TERMINAL_DAY_STRIDE } from '../../src/features/entityHistory.js';
 import { MemoryStateStore } from '../../src/state/memoryStateStore.js';
 import { SnapshotError, restoreSnapshot, writeSnapshot } from '../../src/state/stateSnapshot.js';
+import type { TransactionEvent } from '../../src/state/stateStore.js';
 
-const OPTIONS = { latenessSeconds: 3600, historyDays: { customer: 30, terminal: 37 }, maxEntities: 1_000, maxTransactions: 1_000 };
+const OPTIONS = { latenessSeconds: 3600, historyDays: { customer: 30, terminal: 37 }, maxEntities: 100_000, maxTransactions: 100_000 };
+const DAY = 86_400;
+const START = 1_700_000_000;
 
-describe('state snapshot versions', () => {
+/** A store with `cards` cards of three transactions each (days 0, 1, 2) at 50 terminals, and a fraud outcome for every tenth card's first. */
+async function filledStore(cards: number): Promise<MemoryStateStore> {
+  const store = new MemoryStateStore(OPTIONS);
+  const transactions: TransactionEvent[] = [];
+  for (let day = 0; day < 3; day++) {
+    for (let card = 0; card < cards; card++) {
+      transactions.push({ id: BigInt(day * 1_000_000 + card), customerId: BigInt(card), terminalId: BigInt(100_000 + (card % 50)), amount: 10 + card, time: START + day * DAY + card });
+    }
+  }
+  await store.record(transactions, () => undefined, { allOrNothing: true });
+  const outcomes = [];
+  for (let card = 0; card < cards; card += 10) outcomes.push({ transactionId: BigInt(card), outcome: 'fraud' as const, knownAt: START + 2 * DAY });
+  await store.reportOutcomes(outcomes);
+  return store;
+}
+
+/** Everything a store holds, in a canonical order, for comparison. */
+function content(store: MemoryStateStore): unknown {
+  const customers = [...store.customers.entries()]
+    .map(([key, record]) => [key, record.watermark, [...record.days.subarray(0, record.dayCount * CUSTOMER_DAY_STRIDE)], record.recent.map((recent) => [String(recent.id), recent.time, recent.amount])])
+    .sort((one, other) => Number(one[0]) - Number(other[0]));
+  const terminals = [...store.terminals.entries()]
+    .map(([key, record]) => [key, record.watermark, [...record.days.subarray(0, record.dayCount * TERMINAL_DAY_STRIDE)], [...record.frauds.subarray(0, record.fraudCount * 2)]])
+    .sort((one, other) => Number(one[0]) - Number(other[0]));
+  const transactions = [...store.transactions.entries()]
+    .map(([id, recorded]) => [String(id), String(recorded.customerId), String(recorded.terminalId), recorded.time, recorded.outcome, recorded.knownAt])
+    .sort((one, other) => Number(one[0]) - Number(other[0]));
+  return { watermark: store.watermark, customers, terminals, transactions };
+}
+
+async function restored(path: string): Promise<MemoryStateStore> {
+  const store = new MemoryStateStore(OPTIONS);
+  await restoreSnapshot(store, path, 3);
+  return store;
+}
+
+describe('state snapshots', () => {
   let folder: string;
   before(async () => {
-    folder = await mkdtemp(join(tmpdir(), 'snapshot-versions-'));
+    folder = await mkdtemp(join(tmpdir(), 'snapshot-unit-'));
   });
   after(async () => {
     await rm(folder, { recursive: true, force: true });
@@ -30,5 +71,74 @@ describe('state snapshot versions', () => {
   it('should refuse the state of a newer spec, and of version 1 (no history rules)', async () => {
     await assert.rejects(restoreSnapshot(new MemoryStateStore(OPTIONS), await savedBy(4), 3), (error: Error) => error instanceof SnapshotError && /versions 2 to 3/.test(error.message));
     await assert.rejects(restoreSnapshot(new MemoryStateStore(OPTIONS), await savedBy(1), 3), SnapshotError);
+  });
+
+  it('should restore exactly what it wrote: windows, recent transactions, outcomes, frauds', async () => {
+    const store = await filledStore(200);
+    const path = join(folder, 'round-trip.snapshot');
+    await writeSnapshot(store, path, 3);
+    assert.deepEqual(content(await restored(path)), content(store));
+  });
+
+  it('should refuse, changing nothing, a snapshot cut by one byte, with one byte changed anywhere, or of random bytes', async () => {
+    const path = join(folder, 'damaged.snapshot');
+    await writeSnapshot(await filledStore(100), path, 3);
+    const bytes = await readFile(path);
+    const damaged = join(folder, 'damaged-copy.snapshot');
+    const cases: [string, Buffer][] = [
+      ['cut by one byte', bytes.subarray(0, bytes.length - 1)],
+      ['random bytes', Buffer.from(Array.from({ length: 4_096 }, (_, index) => (index * 7919 + 13) % 256))],
+    ];
+    // A changed byte in the header, in a customer's day aggregates, in a transaction, and in the checksum itself.
+    for (const offset of [12, Math.floor(bytes.length / 4), Math.floor((bytes.length * 3) / 4), bytes.length - 2]) {
+      const flipped = Buffer.from(bytes);
+      flipped[offset] = (flipped[offset] as number) ^ 0x10;
+      cases.push([`byte ${offset} changed`, flipped]);
+    }
+    for (const [what, data] of cases) {
+      await writeFile(damaged, data);
+      const store = new MemoryStateStore(OPTIONS);
+      await assert.rejects(restoreSnapshot(store, damaged, 3), SnapshotError, what);
+      assert.equal(store.customers.size + store.terminals.size + store.transactions.size, 0, what);
+    }
+  });
+
+  it('should write the store as it was when the write began, while transactions and outcomes keep coming', async () => {
+    const store = await filledStore(3_000);
+    const before = join(folder, 'before.snapshot');
+    await writeSnapshot(store, before, 3);
+    const during = join(folder, 'during.snapshot');
+    let writing = true;
+    let changes = 0;
+    const written = writeSnapshot(store, during, 3, { sliceMs: 0 }).finally(() => {
+      writing = false;
+    });
+    // Between slices: new transactions of known cards at known terminals, new cards, outcomes, and evictions' sweeps.
+    for (let step = 0; writing; step++) {
+      const card = (step * 37) % 3_000;
+      await store.record(
+        [
+          { id: BigInt(5_000_000 + step), customerId: BigInt(card), terminalId: BigInt(100_000 + (card % 50)), amount: 99, time: START + 3 * DAY + step },
+          { id: BigInt(6_000_000 + step), customerId: BigInt(900_000 + step), terminalId: BigInt(200_000 + step), amount: 5, time: START + 3 * DAY + step },
+        ],
+        () => undefined,
+        { allOrNothing: true },
+      );
+      await store.reportOutcomes([{ transactionId: BigInt(1_000_000 + card), outcome: 'fraud', knownAt: START + 4 * DAY }]);
+      changes++;
+      await nextTurn();
+    }
+    await written;
+    assert.ok(changes > 10, `only ${changes} changes ran while the snapshot was written`);
+    assert.deepEqual(content(await restored(during)), content(await restored(before)));
+  });
+
+  it('should give each write its own temporary file, so two writers of one path never mix their bytes', async () => {
+    const path = join(folder, 'shared.snapshot');
+    const [one, other] = [await filledStore(500), await filledStore(700)];
+    await Promise.all([writeSnapshot(one, path, 3), writeSnapshot(other, path, 3)]);
+    const kept = content(await restored(path));
+    assert.ok([content(one), content(other)].some((expected) => JSON.stringify(expected) === JSON.stringify(kept)));
+    assert.deepEqual((await readdir(folder)).filter((name) => name.startsWith('shared.snapshot.tmp-')), []);
   });
 });
