@@ -42,6 +42,20 @@ export function retentionSeconds(retention: Retention): number {
   return retention.latenessSeconds + (retention.days + 1) * SECONDS_PER_DAY;
 }
 
+/**
+ * Resident bytes a typed array costs beyond its elements (its ArrayBuffer,
+ * backing store and their bookkeeping outside the heap), and an entity's
+ * object, map entries and the memory its growth leaves behind: measured by
+ * RSS with bench/stateSizing.ts (Node 24), so fraud_state_bytes tracks what
+ * the process really holds.
+ */
+const TYPED_ARRAY_BYTES = 620;
+const CUSTOMER_BYTES = 1_650;
+const TERMINAL_BYTES = 1_650;
+
+/** Terminals without a confirmed fraud (most of them) share this empty array: a typed array costs hundreds of bytes even empty. */
+const NO_FRAUDS = new Float64Array(0);
+
 function grown(array: Float64Array, needed: number): Float64Array {
   if (needed <= array.length) return array;
   // Entities keep tens of days at most: grow in small steps, not by doubling.
@@ -181,15 +195,16 @@ export class CustomerRecord extends StoredEntity implements CustomerHistory {
   }
 
   /** Approximate bytes held, for the state-size metric. */
+  /** Resident bytes held, for the state-size metric. */
   get bytes(): number {
-    return 96 + this.days.byteLength + this.recent.length * 72;
+    return CUSTOMER_BYTES + TYPED_ARRAY_BYTES + this.days.byteLength + this.recent.length * 120;
   }
 }
 
 export class TerminalRecord extends StoredEntity implements TerminalHistory {
   days: Float64Array = new Float64Array(4 * TERMINAL_DAY_STRIDE);
   dayCount = 0;
-  frauds: Float64Array = new Float64Array(0);
+  frauds: Float64Array = NO_FRAUDS;
   fraudCount = 0;
   watermark = Number.NEGATIVE_INFINITY;
 
@@ -221,7 +236,8 @@ export class TerminalRecord extends StoredEntity implements TerminalHistory {
     this.fraudCount++;
   }
 
+  /** Resident bytes held, for the state-size metric. */
   get bytes(): number {
-    return 104 + this.days.byteLength + this.frauds.byteLength;
+    return TERMINAL_BYTES + TYPED_ARRAY_BYTES + this.days.byteLength + (this.frauds === NO_FRAUDS ? 0 : TYPED_ARRAY_BYTES + this.frauds.byteLength);
   }
 }

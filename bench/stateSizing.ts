@@ -1,0 +1,99 @@
+/**
+ * Real bytes per card, terminal and remembered transaction of the embedded
+ * store, measured by the process's resident memory (RSS) rather than by the
+ * store's own estimate: one child process per kind fills a store with that
+ * kind only, and the RSS it grew by (after garbage collection, with the
+ * service's Node flags) is divided by the count. The histories are the
+ * simulator's shape at its busiest: a card with two transactions a day for 30
+ * days, a terminal with two a day for 38.
+ *
+ *   node dist/bench/stateSizing.js            prints the table (docs/history.md, Capacity)
+ */
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { historyDays, loadFeatureSpec } from '../src/features/featureSpec.js';
+import { SERVICE_NODE_FLAGS } from '../src/nodeFlags.js';
+import { MemoryStateStore } from '../src/state/memoryStateStore.js';
+import type { TransactionEvent } from '../src/state/stateStore.js';
+
+const execFileAsync = promisify(execFile);
+const DAY = 86_400;
+const START = 1_700_000_000;
+const KINDS = { card: 50_000, terminal: 50_000, transaction: 500_000 } as const;
+type Kind = keyof typeof KINDS;
+
+interface Measured {
+  readonly kind: Kind;
+  readonly count: number;
+  /** RSS grown per entity, bytes. */
+  readonly rss: number;
+  /** The store's own estimate per entity (fraud_state_bytes), bytes. */
+  readonly estimate: number;
+}
+
+function settledRss(): number {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (gc === undefined) throw new Error('run with --expose-gc');
+  gc();
+  gc();
+  return process.memoryUsage().rss;
+}
+
+/** Fills a store with `count` of one kind, in time order, and measures it (in this process). */
+async function measure(kind: Kind, count: number): Promise<Measured> {
+  const store = new MemoryStateStore({
+    latenessSeconds: DAY,
+    historyDays: historyDays(loadFeatureSpec()),
+    maxEntities: 10_000_000,
+    // Only the transaction figure keeps what it records.
+    maxTransactions: kind === 'transaction' ? count : 1,
+  });
+  const before = settledRss();
+  let id = 0;
+  const batch: TransactionEvent[] = [];
+  const flush = async (): Promise<void> => {
+    await store.record(batch, () => undefined, { allOrNothing: false });
+    batch.length = 0;
+  };
+  if (kind === 'transaction') {
+    for (let index = 0; index < count; index++) {
+      batch.push({ id: BigInt(++id), customerId: 1n, terminalId: 1n, amount: 10, time: START + index });
+      if (batch.length === 10_000) await flush();
+    }
+  } else {
+    const days = kind === 'card' ? 30 : 38;
+    for (let day = 0; day < days; day++) {
+      for (let twice = 0; twice < 2; twice++) {
+        for (let entity = 0; entity < count; entity++) {
+          const time = START + day * DAY + twice * 40_000 + Math.floor(entity / 10);
+          const own = BigInt(entity + 1);
+          // One card at every terminal, or every card at one terminal.
+          batch.push({ id: BigInt(++id), customerId: kind === 'card' ? own : 1n, terminalId: kind === 'card' ? 1n : own, amount: 10 + (entity % 90), time });
+          if (batch.length === 10_000) await flush();
+        }
+      }
+    }
+  }
+  await flush();
+  const grown = settledRss() - before;
+  const stats = store.stats();
+  const estimate = kind === 'card' ? stats.bytes.customer / stats.customers : kind === 'terminal' ? stats.bytes.terminal / stats.terminals : stats.bytes.transaction / stats.transactions;
+  return { kind, count, rss: grown / count, estimate };
+}
+
+async function main(): Promise<void> {
+  const [kind] = process.argv.slice(2) as [Kind | undefined];
+  if (kind !== undefined) {
+    process.stdout.write(JSON.stringify(await measure(kind, KINDS[kind])));
+    return;
+  }
+  console.log(`${'kind'.padEnd(24)}${'count'.padStart(10)}${'RSS bytes each'.padStart(16)}${"store's estimate".padStart(18)}`);
+  for (const each of Object.keys(KINDS) as Kind[]) {
+    const { stdout } = await execFileAsync(process.execPath, ['--expose-gc', ...SERVICE_NODE_FLAGS, fileURLToPath(import.meta.url), each]);
+    const result = JSON.parse(stdout) as Measured;
+    console.log(`${result.kind.padEnd(24)}${String(result.count).padStart(10)}${result.rss.toFixed(0).padStart(16)}${result.estimate.toFixed(0).padStart(18)}`);
+  }
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) await main();
