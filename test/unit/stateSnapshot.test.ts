@@ -13,8 +13,8 @@ const DAY = 86_400;
 const START = 1_700_000_000;
 
 /** A store with `cards` cards of three transactions each (days 0, 1, 2) at 50 terminals, and a fraud outcome for every tenth card's first. */
-async function filledStore(cards: number): Promise<MemoryStateStore> {
-  const store = new MemoryStateStore(OPTIONS);
+async function filledStore(cards: number, maxEntities = OPTIONS.maxEntities): Promise<MemoryStateStore> {
+  const store = new MemoryStateStore({ ...OPTIONS, maxEntities });
   const transactions: TransactionEvent[] = [];
   for (let day = 0; day < 3; day++) {
     for (let card = 0; card < cards; card++) {
@@ -104,17 +104,17 @@ describe('state snapshots', () => {
   });
 
   it('should write the store as it was when the write began, while transactions and outcomes keep coming', async () => {
-    const store = await filledStore(3_000);
+    // Full: the new cards below evict others while the snapshot is written.
+    const store = await filledStore(3_000, 3_050);
     const before = join(folder, 'before.snapshot');
     await writeSnapshot(store, before, 3);
     const during = join(folder, 'during.snapshot');
-    let writing = true;
-    let changes = 0;
+    const progress = { writing: true, changes: 0 };
     const written = writeSnapshot(store, during, 3, { sliceMs: 0 }).finally(() => {
-      writing = false;
+      progress.writing = false;
     });
-    // Between slices: new transactions of known cards at known terminals, new cards, outcomes, and evictions' sweeps.
-    for (let step = 0; writing; step++) {
+    // Between slices: new transactions of known cards at known terminals, new cards (each evicting one), outcomes.
+    for (let step = 0; progress.writing; step++) {
       const card = (step * 37) % 3_000;
       await store.record(
         [
@@ -125,11 +125,11 @@ describe('state snapshots', () => {
         { allOrNothing: true },
       );
       await store.reportOutcomes([{ transactionId: BigInt(1_000_000 + card), outcome: 'fraud', knownAt: START + 4 * DAY }]);
-      changes++;
+      progress.changes++;
       await nextTurn();
     }
     await written;
-    assert.ok(changes > 10, `only ${changes} changes ran while the snapshot was written`);
+    assert.ok(progress.changes > 10, `only ${progress.changes} changes ran while the snapshot was written`);
     assert.deepEqual(content(await restored(during)), content(await restored(before)));
   });
 
