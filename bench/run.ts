@@ -16,6 +16,9 @@
  *                      (bench/realTime.ts): p50, p99 and the share of deadlines missed
  *   history            online features against stateless Predict, and a replay
  *                      of the simulator's 183 days (bench/historyBench.ts)
+ *   embedded store     full at its default limits: RSS at rest, snapshot and restore,
+ *                      Predict p99 while snapshots are written and under a flood of
+ *                      one-off cards (bench/storeBench.ts)
  *
  * FRAUD_BENCH_SERVICE=<path to main.js> measures another build of the service
  * (to compare with an earlier commit).
@@ -39,6 +42,7 @@ import { freePort } from '../test/helpers/spawnService.js';
 import { ghz, waitForPort, type GhzResult } from './ghz.js';
 import { historyFigures, type StartService } from './historyBench.js';
 import { REAL_TIME_DEADLINE_MS, realTimeUnderBatches, type RealTimeResult } from './realTime.js';
+import { printStoreFigures, storeFigures } from './storeBench.js';
 
 const execFileAsync = promisify(execFile);
 const DESCRIPTOR = join(packageRoot, 'src', 'gen', 'fraud.binpb');
@@ -103,12 +107,10 @@ async function main(): Promise<void> {
   const memory = await peakRssUnderLoad(rows);
   const realTime = await realTimeFigures(rows);
 
-  const startService: StartService = async (env) => {
-    const started = await startProcess([SERVICE_SCRIPT], { FRAUD_LOG_LEVEL: 'warn', ...env });
-    return { address: started.address, metricsPort: started.metricsPort, pid: started.child.pid, stop: () => started.stop() };
-  };
-  const history = await historyFigures(startService, CONCURRENCIES, (concurrency) => UNARY_CALLS[concurrency] ?? 10_000, ROUNDS);
+  const history = await historyFigures(startBenchService, CONCURRENCIES, (concurrency) => UNARY_CALLS[concurrency] ?? 10_000, ROUNDS);
   rows.push(...history.rows);
+  const store = await storeFigures(startBenchService, 16, UNARY_CALLS[16] ?? 10_000, ROUNDS);
+  rows.push(...store.rows);
   if (history.replay !== undefined) {
     const { replay } = history;
     rows.push({ name: `replay 183 days, PredictBatch 10k/call`, rps: replay.transactions / replay.seconds / 10_000, perSecond: replay.transactions / replay.seconds });
@@ -149,7 +151,14 @@ async function main(): Promise<void> {
     console.log(`\nstate after the replay: ${replay.customers} customers, ${replay.terminals} terminals, ${replay.remembered} remembered transactions; RSS ${replay.rssMb.toFixed(0)} MB`);
     console.log(`  bytes per customer ${replay.bytesPerCustomer.toFixed(0)}, per terminal ${replay.bytesPerTerminal.toFixed(0)}, per remembered transaction ${replay.bytesPerTransaction.toFixed(0)} (estimates of the store)`);
   }
+  printStoreFigures(store);
 }
+
+/** The service process for the history and store figures. */
+export const startBenchService: StartService = async (env) => {
+  const started = await startProcess([SERVICE_SCRIPT], { FRAUD_LOG_LEVEL: 'warn', ...env });
+  return { address: started.address, metricsPort: started.metricsPort, pid: started.child.pid, stop: () => started.stop() };
+};
 
 /**
  * Peak RSS (VmHWM) of a fresh service process with default settings under
