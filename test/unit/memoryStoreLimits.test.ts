@@ -57,6 +57,23 @@ describe('the embedded store within its limits', () => {
     assert.equal(evicted.customer + evicted.terminal, 2 + 2 + 400 - 20);
   });
 
+  it('should keep established entities to 80 % of the limit, so a newcomer is kept and the least recently recorded established card goes back to probation', async () => {
+    const { store, evicted } = limitedStore({ maxEntities: 10, maxTransactions: 1_000 });
+    const start = 1_700_000_000;
+    // Cards 1 to 9, three transactions each, at one terminal: ten established entities, over the 8 allowed.
+    for (let card = 1; card <= 9; card++) {
+      const history: TransactionEvent[] = [];
+      for (let index = 0; index < 3; index++) history.push({ id: BigInt(card * 10 + index), customerId: BigInt(card), terminalId: 1n, amount: 10, time: start + card * 60 + index });
+      await store.record(history, () => undefined, { allOrNothing: true });
+    }
+    assert.equal(store.stats().segments.established, 8);
+    // A new card at a new terminal: two entities over the limit; the two least recently recorded established cards go.
+    await store.record([event(500, start + 3_600)], () => undefined, { allOrNothing: true });
+    assert.ok(store.customers.has(keyOf(10_500n)) && store.terminals.has(keyOf(20_500n)), 'the newcomer is kept');
+    assert.deepEqual([...store.customers.keys()].sort(), [3, 4, 5, 6, 7, 8, 9, 10_500].map((id) => keyOf(BigInt(id))).sort());
+    assert.equal(evicted.customer, 2);
+  });
+
   it('should remember at most maxTransactions transactions, forgetting the oldest first, and say so', async () => {
     const { store, evicted } = limitedStore({ maxEntities: 1_000, maxTransactions: 5 });
     for (let index = 0; index < 8; index++) await store.record([event(index)], () => undefined, { allOrNothing: true });
