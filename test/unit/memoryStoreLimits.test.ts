@@ -74,6 +74,19 @@ describe('the embedded store within its limits', () => {
     assert.equal(evicted.customer, 2);
   });
 
+  it('should send back to probation, and evict first, a card whose transactions aged out of its 30 days', async () => {
+    const { store } = limitedStore({ maxEntities: 20, maxTransactions: 1_000 });
+    const start = 1_700_000_000;
+    const at = (id: number, card: bigint, day: number): TransactionEvent => ({ id: BigInt(id), customerId: card, terminalId: card, amount: 10, time: start + day * DAY + id });
+    // Card 1: three transactions on day 0 and one on day 20; card 2: one each on days 20 to 22.
+    await store.record([at(1, 1n, 0), at(2, 1n, 0), at(3, 1n, 0), at(4, 1n, 20), at(5, 2n, 20), at(6, 2n, 21), at(7, 2n, 22)], () => undefined, { allOrNothing: true });
+    assert.equal(store.stats().segments.established, 4);
+    // Day 35: card 1 has one transaction left in its 30 days, card 2 three; then one-off cards over the limit.
+    for (let index = 0; index < 30; index++) await store.record([event(1_000 + index, start + 35 * DAY + index)], () => undefined, { allOrNothing: true });
+    assert.equal(store.customers.has(keyOf(1n)), false, 'card 1 went first');
+    assert.ok(store.customers.has(keyOf(2n)), 'card 2 is kept');
+  });
+
   it('should remember at most maxTransactions transactions, forgetting the oldest first, and say so', async () => {
     const { store, evicted } = limitedStore({ maxEntities: 1_000, maxTransactions: 5 });
     for (let index = 0; index < 8; index++) await store.record([event(index)], () => undefined, { allOrNothing: true });
