@@ -10,7 +10,8 @@ import type { CustomerRecord, TerminalRecord } from './entityRecords.js';
  * when probation is empty. So a flood of one-off ids (each seen once) evicts
  * other one-offs and never a card with a real history, as long as the
  * established entities fit ESTABLISHED_SHARE of the limit. Beyond that share
- * the least recently recorded established entity goes back to probation (at
+ * the least recently recorded established entity (approximately: a second
+ * chance, CLOCK, so that recording costs no move) goes back to probation (at
  * its recent end), which keeps room for newcomers to establish themselves.
  *
  * Why this and not frequency-aware admission (W-TinyLFU): the features count
@@ -58,20 +59,34 @@ export class SegmentedEviction {
    */
   recorded(entity: StoredEntityRecord): void {
     if (entity.established) {
-      this.established.delete(entity);
-      this.established.add(entity);
+      // Second chance (CLOCK) rather than a move per transaction: the order is only read to demote.
+      entity.recentlyRecorded = true;
       return;
     }
     this.probation.delete(entity);
-    if (entity.transactionsFrom(Number.NEGATIVE_INFINITY) < ESTABLISHED_TRANSACTIONS) {
+    if (entity.transactionsFrom(Number.NEGATIVE_INFINITY, ESTABLISHED_TRANSACTIONS) < ESTABLISHED_TRANSACTIONS) {
       this.probation.add(entity);
       return;
     }
     entity.established = true;
     this.established.add(entity);
-    if (this.established.size > this.establishedLimit) {
-      const [oldest] = this.established as Iterable<StoredEntityRecord>;
-      if (oldest !== undefined) this.demote(oldest);
+    if (this.established.size > this.establishedLimit) this.demoteLeastRecent();
+  }
+
+  /**
+   * Demotes the established entity recorded least recently, approximately:
+   * the first in promotion order not recorded since it was last passed over
+   * (those recorded meanwhile go to the back, once each).
+   */
+  private demoteLeastRecent(): void {
+    for (const entity of this.established) {
+      if (!entity.recentlyRecorded) {
+        this.demote(entity);
+        return;
+      }
+      entity.recentlyRecorded = false;
+      this.established.delete(entity);
+      this.established.add(entity);
     }
   }
 
@@ -79,7 +94,7 @@ export class SegmentedEviction {
   restored(entity: StoredEntityRecord, firstDay: number): void {
     entity.established = false;
     this.probation.add(entity);
-    if (entity.transactionsFrom(firstDay) >= ESTABLISHED_TRANSACTIONS) this.recorded(entity);
+    if (entity.transactionsFrom(firstDay, ESTABLISHED_TRANSACTIONS) >= ESTABLISHED_TRANSACTIONS) this.recorded(entity);
   }
 
   /** The entity is gone from the store (expired or evicted). */
@@ -103,7 +118,7 @@ export class SegmentedEviction {
   reclassify(firstDay: (entity: StoredEntityRecord) => number): void {
     let demoted = false;
     for (const entity of this.established) {
-      if (entity.transactionsFrom(firstDay(entity)) >= ESTABLISHED_TRANSACTIONS) continue;
+      if (entity.transactionsFrom(firstDay(entity), ESTABLISHED_TRANSACTIONS) >= ESTABLISHED_TRANSACTIONS) continue;
       this.demote(entity);
       demoted = true;
     }
@@ -114,6 +129,7 @@ export class SegmentedEviction {
   private demote(entity: StoredEntityRecord): void {
     this.established.delete(entity);
     entity.established = false;
+    entity.recentlyRecorded = false;
     this.probation.add(entity);
   }
 }

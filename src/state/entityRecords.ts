@@ -103,10 +103,10 @@ function dropFraudsBefore(frauds: Float64Array, count: number, firstDay: number)
   return kept;
 }
 
-/** Sums the transaction counts (second number of each day) of the days from `firstDay` on. */
-function countFrom(days: Float64Array, dayCount: number, stride: number, firstDay: number): number {
+/** Sums the transaction counts (second number of each day) of the days from `firstDay` on, newest first, stopping at `enough`. */
+function countFrom(days: Float64Array, dayCount: number, stride: number, firstDay: number, enough: number): number {
   let count = 0;
-  for (let base = (dayCount - 1) * stride; base >= 0 && (days[base] as number) >= firstDay; base -= stride) count += days[base + 1] as number;
+  for (let base = (dayCount - 1) * stride; base >= 0 && count < enough && (days[base] as number) >= firstDay; base -= stride) count += days[base + 1] as number;
   return count;
 }
 
@@ -118,6 +118,8 @@ function countFrom(days: Float64Array, dayCount: number, stride: number, firstDa
 abstract class StoredEntity {
   /** Holds enough transactions to be evicted only after every newcomer (entityEviction.ts). */
   established = false;
+  /** Established and recorded since the eviction order last passed it over (entityEviction.ts). */
+  recentlyRecorded = false;
   /** The epoch of the last snapshot that wrote this entity, or began before it was created. */
   snapshotEpoch: number;
 
@@ -128,8 +130,8 @@ abstract class StoredEntity {
     this.snapshotEpoch = snapshotEpoch;
   }
 
-  /** Transactions recorded on days from `firstDay` on. */
-  abstract transactionsFrom(firstDay: number): number;
+  /** Transactions recorded on days from `firstDay` on (counting stops once it reaches `enough`). */
+  abstract transactionsFrom(firstDay: number, enough?: number): number;
 }
 
 export class CustomerRecord extends StoredEntity implements CustomerHistory {
@@ -139,10 +141,10 @@ export class CustomerRecord extends StoredEntity implements CustomerHistory {
   /** Newest event time recorded for this customer. */
   watermark = Number.NEGATIVE_INFINITY;
 
-  transactionsFrom(firstDay: number): number {
-    let count = countFrom(this.days, this.dayCount, CUSTOMER_DAY_STRIDE, firstDay);
+  transactionsFrom(firstDay: number, enough = Number.POSITIVE_INFINITY): number {
+    let count = 0;
     for (const transaction of this.recent) if (dayOf(transaction.time) >= firstDay) count++;
-    return count;
+    return count + countFrom(this.days, this.dayCount, CUSTOMER_DAY_STRIDE, firstDay, enough - count);
   }
 
   /** Records a transaction; false when the same id is already recorded (a duplicate), which changes nothing. */
@@ -208,8 +210,8 @@ export class TerminalRecord extends StoredEntity implements TerminalHistory {
   fraudCount = 0;
   watermark = Number.NEGATIVE_INFINITY;
 
-  transactionsFrom(firstDay: number): number {
-    return countFrom(this.days, this.dayCount, TERMINAL_DAY_STRIDE, firstDay);
+  transactionsFrom(firstDay: number, enough = Number.POSITIVE_INFINITY): number {
+    return countFrom(this.days, this.dayCount, TERMINAL_DAY_STRIDE, firstDay, enough);
   }
 
   /** Counts a transaction (the caller has ruled out a repeat) and drops the days no window can reach. */

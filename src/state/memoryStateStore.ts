@@ -78,8 +78,9 @@ export class MemoryStateStore implements StateStore {
   /** Every recorded transaction within retention, for repeats and outcomes. */
   readonly transactions = new TransactionIndex();
   watermark = Number.NEGATIVE_INFINITY;
-  /** Event time of the last sweep for expired entities. */
+  /** Event time of the last sweep for expired entities, and the day entities were last reclassified. */
   private sweptAt = Number.NEGATIVE_INFINITY;
+  private reclassifiedDay = Number.NEGATIVE_INFINITY;
   private readonly eviction: SegmentedEviction;
   /** The snapshot being written, if any, and the epoch of the last one begun. */
   private capture: SnapshotCapture | undefined;
@@ -285,13 +286,19 @@ export class MemoryStateStore implements StateStore {
     }
   }
 
-  /** Removes the entities whose newest event is older than their retention, and reclassifies the rest. */
+  /**
+   * Removes the entities whose newest event is older than their retention,
+   * and, once a day (days age out a whole day at a time), reclassifies the rest.
+   */
   private sweepExpired(): void {
     this.sweptAt = this.watermark;
     const customerHorizon = this.watermark - retentionSeconds(this.customerRetention);
     const terminalHorizon = this.watermark - retentionSeconds(this.terminalRetention);
     for (const customer of this.customers.values()) if (customer.watermark < customerHorizon) this.remove(customer);
     for (const terminal of this.terminals.values()) if (terminal.watermark < terminalHorizon) this.remove(terminal);
+    const day = dayOf(this.watermark - this.options.latenessSeconds);
+    if (day === this.reclassifiedDay) return;
+    this.reclassifiedDay = day;
     this.eviction.reclassify((entity) => this.firstKeptDay(entity));
   }
 
