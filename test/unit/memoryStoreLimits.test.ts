@@ -57,20 +57,21 @@ describe('the embedded store within its limits', () => {
     assert.equal(evicted.customer + evicted.terminal, 2 + 2 + 400 - 20);
   });
 
-  it('should keep established entities to 80 % of the limit, so a newcomer is kept and the least recently recorded established card goes back to probation', async () => {
+  it('should keep established entities to 80 % of the limit, so a newcomer is kept, sending back to probation the least recently recorded established card', async () => {
     const { store, evicted } = limitedStore({ maxEntities: 10, maxTransactions: 1_000 });
     const start = 1_700_000_000;
-    // Cards 1 to 9, three transactions each, at one terminal: ten established entities, over the 8 allowed.
-    for (let card = 1; card <= 9; card++) {
-      const history: TransactionEvent[] = [];
-      for (let index = 0; index < 3; index++) history.push({ id: BigInt(card * 10 + index), customerId: BigInt(card), terminalId: 1n, amount: 10, time: start + card * 60 + index });
-      await store.record(history, () => undefined, { allOrNothing: true });
-    }
+    const threeOf = (card: number, at: number): TransactionEvent[] =>
+      [0, 1, 2].map((index) => ({ id: BigInt(card * 10 + index), customerId: BigInt(card), terminalId: 1n, amount: 10, time: at + index }));
+    // Cards 1 to 8, three transactions each, at one terminal: nine established entities, over the 8 allowed: card 1 goes back.
+    for (let card = 1; card <= 8; card++) await store.record(threeOf(card, start + card * 60), () => undefined, { allOrNothing: true });
+    // Card 2 is recorded again; then card 9 establishes itself: card 3 is now the least recently recorded.
+    await store.record([{ id: 2_000n, customerId: 2n, terminalId: 1n, amount: 10, time: start + 1_000 }], () => undefined, { allOrNothing: true });
+    await store.record(threeOf(9, start + 1_100), () => undefined, { allOrNothing: true });
     assert.equal(store.stats().segments.established, 8);
-    // A new card at a new terminal: two entities over the limit; the two least recently recorded established cards go.
+    // A new card at a new terminal: two entities over the limit; cards 1 and 3 (probation) go, the newcomer stays.
     await store.record([event(500, start + 3_600)], () => undefined, { allOrNothing: true });
     assert.ok(store.customers.has(keyOf(10_500n)) && store.terminals.has(keyOf(20_500n)), 'the newcomer is kept');
-    assert.deepEqual([...store.customers.keys()].sort(), [3, 4, 5, 6, 7, 8, 9, 10_500].map((id) => keyOf(BigInt(id))).sort());
+    assert.deepEqual([...store.customers.keys()].sort(), [2, 4, 5, 6, 7, 8, 9, 10_500].map((id) => keyOf(BigInt(id))).sort());
     assert.equal(evicted.customer, 2);
   });
 
