@@ -339,10 +339,26 @@ async function createStateStore(config: Config, spec: FeatureSpec, metrics: Metr
   metrics.stateStoreUp.labels('memory').set(1);
   let snapshots: SnapshotScheduler | undefined;
   if (state.snapshotPath !== undefined) {
-    snapshots = new SnapshotScheduler({ store, path: state.snapshotPath, intervalMs: state.snapshotIntervalMs, specVersion: spec.specVersion, logger, metrics });
+    const days = historyDays(spec);
+    snapshots = new SnapshotScheduler({
+      store,
+      path: state.snapshotPath,
+      intervalMs: state.snapshotIntervalMs,
+      specVersion: spec.specVersion,
+      logger,
+      metrics,
+      retentionSeconds: retentionSeconds({ latenessSeconds: state.latenessSeconds, days: Math.max(days.customer, days.terminal) }),
+      onChange: onConditionChange,
+    });
     await snapshots.restore();
   }
-  return { store, snapshots, capabilities };
+  const scheduler = snapshots;
+  return {
+    store,
+    snapshots,
+    capabilities,
+    condition: scheduler && (() => ({ writable: true, trusted: true, complete: !scheduler.historyIncomplete })),
+  };
 }
 
 /** Stops accepting calls, lets running ones finish, and cuts them off after the grace period. */

@@ -2,6 +2,7 @@ import { performance } from 'node:perf_hooks';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { MemoryStateStore } from './memoryStateStore.js';
+import { SnapshotLoss } from './snapshotLoss.js';
 import { SnapshotError, removeUnfinishedWrites, restoreSnapshot, setAside, writeSnapshot } from './stateSnapshot.js';
 
 export interface SnapshotSchedulerOptions {
@@ -11,6 +12,10 @@ export interface SnapshotSchedulerOptions {
   readonly specVersion: number;
   readonly logger: Logger;
   readonly metrics: Metrics;
+  /** Event time a window reaches back: how long a loss keeps the history incomplete. */
+  readonly retentionSeconds: number;
+  /** Told when `historyIncomplete` changes. */
+  readonly onChange?: () => void;
 }
 
 /**
@@ -27,13 +32,46 @@ export class SnapshotScheduler {
   /** Set when an unreadable snapshot could not be moved aside: writing would destroy it. */
   private writesRefused = false;
   private readonly log: Logger;
+  private readonly loss: SnapshotLoss;
+  private incomplete = false;
+  private untilLogged = false;
 
   constructor(private readonly options: SnapshotSchedulerOptions) {
     this.log = options.logger.child({ snapshot: options.path });
+    this.loss = new SnapshotLoss({ path: options.path, retentionSeconds: options.retentionSeconds, watermark: () => options.store.watermark });
+  }
+
+  /**
+   * True while the history is known incomplete: an unreadable snapshot is kept
+   * aside beside the path (its removal acknowledges the loss), or this process
+   * started empty for one, and event time has not yet moved a retention past
+   * the loss. Rechecked at every snapshot interval.
+   */
+  get historyIncomplete(): boolean {
+    return this.incomplete;
+  }
+
+  private async checkLoss(): Promise<void> {
+    const incomplete = await this.loss.check();
+    this.options.metrics.stateHistoryIncomplete.labels('memory').set(incomplete ? 1 : 0);
+    const until = this.loss.until;
+    if (incomplete && until !== undefined && !this.untilLogged) {
+      this.untilLogged = true;
+      this.log.warn({ incompleteUntil: until }, 'history known incomplete until this event time (Unix seconds), or until the kept-aside snapshot is removed');
+    }
+    if (incomplete === this.incomplete) return;
+    this.incomplete = incomplete;
+    if (!incomplete) this.log.info('history complete again: no window reaches back into the lost snapshot (or its kept-aside copies were removed)');
+    this.options.onChange?.();
   }
 
   /** Removes unfinished writes, then loads the last snapshot, if any; an unreadable one is set aside and the store starts empty. */
   async restore(): Promise<void> {
+    await this.restoreOnce();
+    await this.checkLoss();
+  }
+
+  private async restoreOnce(): Promise<void> {
     const { store, path, specVersion, metrics } = this.options;
     metrics.stateSnapshotUnreadable.set(0);
     for (const leftover of await removeUnfinishedWrites(path)) {
@@ -57,6 +95,7 @@ export class SnapshotScheduler {
       if (!(error instanceof SnapshotError)) throw error;
       metrics.stateSnapshotRestores.labels('unreadable').inc();
       metrics.stateSnapshotUnreadable.set(1);
+      this.loss.noteLost();
       let keptAs: string | undefined;
       try {
         keptAs = await setAside(path);
@@ -74,9 +113,9 @@ export class SnapshotScheduler {
   }
 
   start(): void {
-    if (this.writesRefused) return;
     this.timer = setInterval(() => {
-      void this.write(false);
+      void this.checkLoss();
+      if (!this.writesRefused) void this.write(false);
     }, this.options.intervalMs);
     this.timer.unref();
   }

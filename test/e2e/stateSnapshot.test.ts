@@ -1,13 +1,15 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FraudClient, type TransactionInput } from '../../client/fraudClient.js';
 import { OutcomeStatus } from '../../src/gen/fraud/v1/fraud_service.js';
+import { loadFeatureSpec } from '../../src/features/featureSpec.js';
 import { fixture } from '../helpers/paths.js';
 import { sample, scrape } from '../helpers/scrape.js';
 import { spawnService, type SpawnedService } from '../helpers/spawnService.js';
 import { waitFor } from '../helpers/waitFor.js';
+import { watchHealth } from '../helpers/serviceObservers.js';
 
 const DAY = 86_400;
 
@@ -111,6 +113,49 @@ describe('the embedded store across restarts (snapshots)', () => {
     } finally {
       second.client.close();
       await second.service.kill('SIGTERM');
+    }
+  });
+  it('should report the history incomplete after an unreadable snapshot: health /history NOT_SERVING until a retention of event time has passed, or the kept-aside file is removed', async () => {
+    const path = join(folder, 'lost.bin');
+    writeFileSync(path, Buffer.from('not a snapshot'));
+    const env = { FRAUD_STATE_SNAPSHOT_SECONDS: '0.2', FRAUD_STATE_LATENESS_SECONDS: '3600' };
+    const { service, client } = await start(path, env);
+    const history = watchHealth(service.address, 'fraud.v1.FraudService/history');
+    try {
+      await service.waitForLog('state snapshot unreadable: kept aside, starting with an EMPTY history (history lost)');
+      await waitFor('the first status', () => history.statuses.length > 0);
+      assert.equal(history.statuses[0], 'NOT_SERVING');
+      assert.equal(sample(await scrape(service.metricsPort), 'fraud_state_history_incomplete{store="memory"}'), 1);
+      // The windows reach back 30 days plus the 7-day delay and the lateness: one second short of it, still incomplete.
+      await client.predict(at(30, 130, 230, 40));
+      const logged = await service.waitForLog('history known incomplete until this event time (Unix seconds), or until the kept-aside snapshot is removed');
+      // Logged in Unix seconds; tx_time_seconds counts from the feature spec's epoch.
+      const until = Number(logged.incompleteUntil) - loadFeatureSpec().epochSeconds;
+      assert.equal(until - (40 * DAY + 36_000), 38 * DAY + 3_600, 'the first transaction after the loss plus the retention');
+      // One second short of it, a transaction changes nothing: some window still reaches back into the loss.
+      await client.predict({ ...at(31, 131, 231, 40), txTimeSeconds: until - 1 });
+      await waitFor('two more snapshot intervals', async () => (sample(await scrape(service.metricsPort), 'fraud_state_snapshots_total{result="ok"}') ?? 0) >= 3);
+      assert.deepEqual(history.statuses, ['NOT_SERVING'], 'one second short of the retention');
+      await client.predict({ ...at(32, 132, 232, 40), txTimeSeconds: until });
+      await waitFor('history SERVING once no window reaches back into the loss', () => history.statuses.at(-1) === 'SERVING');
+      assert.equal(sample(await scrape(service.metricsPort), 'fraud_state_history_incomplete{store="memory"}'), 0);
+    } finally {
+      history.stop();
+      client.close();
+      await service.kill('SIGTERM');
+    }
+    // A restart with the file still kept aside: incomplete again, until an operator removes it (the acknowledgement).
+    const { service: again, client: againClient } = await start(path, env);
+    const watch = watchHealth(again.address, 'fraud.v1.FraudService/history');
+    try {
+      await waitFor('the first status', () => watch.statuses.length > 0);
+      assert.equal(watch.statuses[0], 'NOT_SERVING', 'the kept-aside file still says the history is incomplete');
+      for (const name of readdirSync(folder).filter((file) => file.startsWith('lost.bin.unreadable-'))) rmSync(join(folder, name));
+      await waitFor('history SERVING once the loss is acknowledged', () => watch.statuses.at(-1) === 'SERVING');
+    } finally {
+      watch.stop();
+      againClient.close();
+      await again.kill('SIGTERM');
     }
   });
 });
