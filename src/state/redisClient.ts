@@ -86,3 +86,20 @@ export function createRedisClient(options: RedisClientOptions): Redis | Cluster 
     redisOptions: { ...common, ...(url.username === '' ? {} : { username: decodeURIComponent(url.username) }), ...(url.protocol === 'rediss:' ? { tls: {} } : {}) },
   });
 }
+
+/**
+ * What a Sentinel's failure to name the primary means for the operator: an
+ * unknown name comes as "No such master" (or, from older Sentinels, "an
+ * invalid reply: null") and later as "All sentinels are unreachable", and a
+ * refused Sentinel password in words that would point at FRAUD_REDIS_PASSWORD.
+ */
+export function sentinelProblem(message: string, name: string): string {
+  const sentinel = /sentinel (\S+)/.exec(message)?.[1] ?? 'a Sentinel';
+  if (/No such master|invalid reply: null$/i.test(message)) {
+    return `Sentinel ${sentinel} monitors no primary named ${JSON.stringify(name)}: check FRAUD_REDIS_SENTINEL_NAME`;
+  }
+  if (/WRONGPASS|NOAUTH|invalid password|AUTH failed|invalid username-password/i.test(message)) {
+    return `Sentinel ${sentinel} refused its credentials: check FRAUD_REDIS_SENTINEL_PASSWORD`;
+  }
+  return message;
+}

@@ -3,7 +3,7 @@ import { Cluster, Redis } from 'ioredis';
 import type { Logger } from '../observability/logger.js';
 import { CommandBatch, RedisScript, execPipelined, isCluster, withSource, ReplicasBehindError, type Command, type CommandResult, type Durability } from './redisCommands.js';
 import { RedisAvailability } from './redisAvailability.js';
-import { createRedisClient, type RedisSentinelOptions } from './redisClient.js';
+import { createRedisClient, sentinelProblem, type RedisSentinelOptions } from './redisClient.js';
 import { StateUnavailableError } from './stateStore.js';
 
 export { CommandBatch, RedisScript } from './redisCommands.js';
@@ -117,6 +117,13 @@ export class RedisConnection {
     this.client.on('error', (error: Error) => {
       this.availability.unavailable(error.message);
     });
+    const sentinel = options.sentinel;
+    if (sentinel !== undefined) {
+      // A Sentinel that cannot name the primary: said before ioredis's "All sentinels are unreachable".
+      this.client.on('sentinelError', (error: Error) => {
+        this.availability.unavailable(sentinelProblem(error.message, sentinel.name));
+      });
+    }
     this.client.on('close', () => {
       if (!this.closed) this.availability.unavailable('connection closed');
     });

@@ -20,6 +20,32 @@ describe('the service on Redis Sentinel (a primary, a replica, one Sentinel)', f
     await group.stop();
   });
 
+  for (const [what, env, expected] of [
+    ['a primary name the Sentinel does not monitor', { FRAUD_REDIS_SENTINEL_NAME: 'no-such-primary' }, /monitors no primary named "no-such-primary": check FRAUD_REDIS_SENTINEL_NAME$/],
+    ['a wrong Sentinel password', { FRAUD_REDIS_SENTINEL_PASSWORD: 'wrong' }, /refused its credentials: check FRAUD_REDIS_SENTINEL_PASSWORD$/],
+  ] as const) {
+    it(`should say which variable is wrong, once, for ${what}, and not serve history`, async () => {
+      const correct = {
+        FRAUD_BINARY_MODEL_URI: fixture('binary-history-f32'),
+        FRAUD_STATE_STORE: 'redis',
+        FRAUD_REDIS_SENTINELS: group.sentinels,
+        FRAUD_REDIS_SENTINEL_NAME: group.name,
+        FRAUD_REDIS_SENTINEL_PASSWORD: group.sentinelPassword,
+        FRAUD_REDIS_PASSWORD: group.password,
+      };
+      const misconfigured = await startTestService({ ...correct, ...env });
+      try {
+        const said = (): number => misconfigured.logs.filter((line) => line.component === 'redis' && typeof line.error === 'string' && expected.test(line.error)).length;
+        await waitFor('the log line naming the variable', () => said() > 0, 30_000);
+        assert.equal(said(), 1);
+        assert.equal(misconfigured.logs.filter((line) => line.component === 'redis' && line.level === 'warn').length, 1, 'one line for the outage');
+        assert.notEqual(await misconfigured.client.checkHealth(''), 'SERVING');
+      } finally {
+        await misconfigured.stop();
+      }
+    });
+  }
+
   it('should find the primary through the Sentinel, and after the primary is killed use the promoted replica without a restart, history kept', async () => {
     service = await startTestService({
       FRAUD_BINARY_MODEL_URI: fixture('binary-history-f32'),
