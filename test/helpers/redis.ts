@@ -362,11 +362,11 @@ export class RedisSentinelGroup {
     return Number(reply[1]);
   }
 
-  /** Until the replica has everything the primary wrote (its replication offset caught up). */
-  async waitInSync(): Promise<void> {
+  /** Until `replica` has everything `primary` wrote (its replication offset caught up). */
+  async waitInSync(primaryPort = this.primaryPort, replicaPort = this.replicaPort): Promise<void> {
     await waitFor('the replica to catch up with the primary', async () => {
-      const primary = await this.command(this.primaryPort, 'INFO', 'replication');
-      const replica = await this.command(this.replicaPort, 'INFO', 'replication');
+      const primary = await this.command(primaryPort, 'INFO', 'replication');
+      const replica = await this.command(replicaPort, 'INFO', 'replication');
       const written = /master_repl_offset:(\d+)/.exec(primary)?.[1];
       return replica.includes('master_link_status:up') && written !== undefined && /slave_repl_offset:(\d+)/.exec(replica)?.[1] === written;
     }, 30_000, 25);
@@ -376,6 +376,11 @@ export class RedisSentinelGroup {
   async kill(port: number): Promise<void> {
     await killProcess(this.processes.get(port));
     this.processes.delete(port);
+  }
+
+  /** SIGSTOP one node: it keeps its connections but answers nothing (a hung or cut-off primary). */
+  freeze(port: number): void {
+    this.processes.get(port)?.kill('SIGSTOP');
   }
 
   /** One command on a data node, on a fresh connection. */
