@@ -280,6 +280,7 @@ async function createStateStore(config: Config, spec: FeatureSpec, metrics: Metr
       timeoutMs: state.redis.timeoutMs,
       keyPrefix: state.redis.keyPrefix,
       cluster: state.redis.cluster,
+      sentinel: state.redis.sentinel,
       waitReplicas: state.redis.waitReplicas,
       latenessSeconds: state.latenessSeconds,
       maxFutureSeconds: state.maxFutureSeconds,

@@ -95,7 +95,18 @@ export interface StateConfig {
     readonly checkIntervalMs: number;
     /** Serve on a Redis that evicts keys (maxmemory-policy other than noeviction), warned once, instead of refusing to start. */
     readonly allowEviction: boolean;
+    /** Redis Sentinel names the primary (FRAUD_REDIS_SENTINELS; no FRAUD_REDIS_URL then); undefined without. */
+    readonly sentinel: RedisSentinelConfig | undefined;
   };
+}
+
+export interface RedisSentinelConfig {
+  /** The Sentinels asked for the primary's address, in order. */
+  readonly nodes: readonly { readonly host: string; readonly port: number }[];
+  /** The primary's name as the Sentinels monitor it (`sentinel monitor <name> …`). */
+  readonly name: string;
+  /** The Sentinels' own password (FRAUD_REDIS_SENTINEL_PASSWORD); the data nodes take FRAUD_REDIS_PASSWORD. */
+  readonly password: string | undefined;
 }
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -139,6 +150,9 @@ export const CONFIG_VARIABLES = [
   'FRAUD_REDIS_WAIT_REPLICAS',
   'FRAUD_REDIS_CHECK_SECONDS',
   'FRAUD_REDIS_ALLOW_EVICTION',
+  'FRAUD_REDIS_SENTINELS',
+  'FRAUD_REDIS_SENTINEL_NAME',
+  'FRAUD_REDIS_SENTINEL_PASSWORD',
   'FRAUD_GRPC_MAX_CONCURRENT_STREAMS',
   'FRAUD_GRPC_MAX_SESSION_MEMORY_MB',
   'FRAUD_GRPC_MAX_CONNECTION_AGE_SECONDS',
@@ -205,8 +219,9 @@ export function loadConfig(env: Env): Config {
 function stateConfig(env: Env): StateConfig {
   const store = oneOf(env, 'FRAUD_STATE_STORE', 'memory', ['memory', 'redis', 'none'] as const);
   const url = optionalRedisUrl(env, 'FRAUD_REDIS_URL');
-  if (store === 'redis' && url === undefined) {
-    throw new ConfigError('FRAUD_REDIS_URL', 'is required when FRAUD_STATE_STORE=redis (e.g. redis://redis:6379/0)');
+  const sentinel = redisSentinel(env, url);
+  if (store === 'redis' && url === undefined && sentinel === undefined) {
+    throw new ConfigError('FRAUD_REDIS_URL', 'is required when FRAUD_STATE_STORE=redis (e.g. redis://redis:6379/0), unless FRAUD_REDIS_SENTINELS names Sentinels');
   }
   return {
     store,
@@ -225,8 +240,37 @@ function stateConfig(env: Env): StateConfig {
       waitReplicas: integer(env, 'FRAUD_REDIS_WAIT_REPLICAS', 0, 0, 5),
       checkIntervalMs: seconds(env, 'FRAUD_REDIS_CHECK_SECONDS', 30, 0.1, 3600),
       allowEviction: boolean(env, 'FRAUD_REDIS_ALLOW_EVICTION', false),
+      sentinel,
     },
   };
+}
+
+/**
+ * Sentinel mode: the Sentinels name the primary, so FRAUD_REDIS_URL (which
+ * names a server) is refused beside them rather than half used; database 0,
+ * plain TCP. The name defaults to `mymaster`, Redis's own example name.
+ */
+function redisSentinel(env: Env, url: string | undefined): RedisSentinelConfig | undefined {
+  const list = raw(env, 'FRAUD_REDIS_SENTINELS');
+  if (list === undefined) {
+    for (const name of ['FRAUD_REDIS_SENTINEL_NAME', 'FRAUD_REDIS_SENTINEL_PASSWORD']) {
+      if (raw(env, name) !== undefined) throw new ConfigError(name, 'is used only with FRAUD_REDIS_SENTINELS, which is unset');
+    }
+    return undefined;
+  }
+  if (url !== undefined) throw new ConfigError('FRAUD_REDIS_SENTINELS', 'names the Sentinels that name the primary: unset FRAUD_REDIS_URL (one or the other)');
+  if (boolean(env, 'FRAUD_REDIS_CLUSTER', false)) throw new ConfigError('FRAUD_REDIS_SENTINELS', 'cannot be used with FRAUD_REDIS_CLUSTER=true (a Cluster elects its own primaries)');
+  const nodes = list.split(',').map((entry) => {
+    const match = /^(?:\[([0-9a-fA-F:.]+)\]|([^\s:[\]]+)):(\d{1,5})$/.exec(entry.trim());
+    const port = Number(match?.[3]);
+    if (match === null || port < 1 || port > 65_535) {
+      throw new ConfigError('FRAUD_REDIS_SENTINELS', `must be a comma-separated list of host:port, got ${JSON.stringify(entry.trim())}`);
+    }
+    return { host: match[1] ?? match[2] ?? '', port };
+  });
+  const name = text(env, 'FRAUD_REDIS_SENTINEL_NAME', 'mymaster');
+  if (/\s/.test(name)) throw new ConfigError('FRAUD_REDIS_SENTINEL_NAME', `must be the primary's name as the Sentinels monitor it (no spaces), got ${JSON.stringify(name)}`);
+  return { nodes, name, password: raw(env, 'FRAUD_REDIS_SENTINEL_PASSWORD') };
 }
 
 /** redis://host:port/db or rediss://…; a password in the URL is refused (it would end up in logs). */

@@ -4,7 +4,17 @@ export interface RedisClientOptions {
   readonly url: string;
   readonly password: string | undefined;
   readonly cluster?: boolean;
+  /** Redis Sentinel names the primary (FRAUD_REDIS_SENTINELS); `url` is not used then. */
+  readonly sentinel?: RedisSentinelOptions;
   readonly timeoutMs: number;
+}
+
+export interface RedisSentinelOptions {
+  readonly nodes: readonly { readonly host: string; readonly port: number }[];
+  /** The primary's name as the Sentinels monitor it. */
+  readonly name: string;
+  /** The Sentinels' own password, if they require one. */
+  readonly password: string | undefined;
 }
 
 /** Reconnection backoff: 50 ms doubling up to this, plus jitter, so a returning Redis is used within about a second. */
@@ -26,10 +36,13 @@ function backoff(attempt: number): number {
  * command to its key's primary, asks for the slot map every second and after
  * each failure, and reconnects to the nodes the map names: a promoted replica
  * is used as soon as the map says so, without a restart.
+ *
+ * A Sentinel client asks the Sentinels for the primary's address on every
+ * (re)connection, and drops its connection as soon as a Sentinel announces a
+ * new primary (+switch-master): a promoted replica is used without a restart.
  */
 export function createRedisClient(options: RedisClientOptions): Redis | Cluster {
   const stallMs = Math.max(1_000, options.timeoutMs * 10);
-  const url = new URL(options.url);
   const common: RedisOptions = {
     password: options.password,
     connectTimeout: stallMs,
@@ -40,9 +53,24 @@ export function createRedisClient(options: RedisClientOptions): Redis | Cluster 
     connectionName: 'fraud-scoring',
     disableClientInfo: true,
   };
+  if (options.sentinel !== undefined) {
+    return new Redis({
+      ...common,
+      sentinels: options.sentinel.nodes.map(({ host, port }) => ({ host, port })),
+      name: options.sentinel.name,
+      sentinelPassword: options.sentinel.password,
+      role: 'master',
+      sentinelCommandTimeout: stallMs,
+      failoverDetector: true,
+      lazyConnect: true,
+      enableOfflineQueue: false,
+      retryStrategy: backoff,
+    });
+  }
   if (options.cluster !== true) {
     return new Redis(options.url, { ...common, lazyConnect: true, enableOfflineQueue: false, retryStrategy: backoff });
   }
+  const url = new URL(options.url);
   return new Cluster([{ host: url.hostname, port: Number(url.port === '' ? 6379 : url.port) }], {
     lazyConnect: true,
     enableOfflineQueue: false,
@@ -57,4 +85,21 @@ export function createRedisClient(options: RedisClientOptions): Redis | Cluster 
     // What the URL carries besides the node, for every node: the ACL user and TLS.
     redisOptions: { ...common, ...(url.username === '' ? {} : { username: decodeURIComponent(url.username) }), ...(url.protocol === 'rediss:' ? { tls: {} } : {}) },
   });
+}
+
+/**
+ * What a Sentinel's failure to name the primary means for the operator: an
+ * unknown name comes as "No such master" (or, from older Sentinels, "an
+ * invalid reply: null") and later as "All sentinels are unreachable", and a
+ * refused Sentinel password in words that would point at FRAUD_REDIS_PASSWORD.
+ */
+export function sentinelProblem(message: string, name: string): string {
+  const sentinel = /sentinel (\S+)/.exec(message)?.[1] ?? 'a Sentinel';
+  if (/No such master|invalid reply: null$/i.test(message)) {
+    return `Sentinel ${sentinel} monitors no primary named ${JSON.stringify(name)}: check FRAUD_REDIS_SENTINEL_NAME`;
+  }
+  if (/WRONGPASS|NOAUTH|invalid password|AUTH failed|invalid username-password/i.test(message)) {
+    return `Sentinel ${sentinel} refused its credentials: check FRAUD_REDIS_SENTINEL_PASSWORD`;
+  }
+  return message;
 }

@@ -3,7 +3,7 @@ import { Cluster, Redis } from 'ioredis';
 import type { Logger } from '../observability/logger.js';
 import { CommandBatch, RedisScript, execPipelined, isCluster, withSource, ReplicasBehindError, type Command, type CommandResult, type Durability } from './redisCommands.js';
 import { RedisAvailability } from './redisAvailability.js';
-import { createRedisClient } from './redisClient.js';
+import { createRedisClient, sentinelProblem, type RedisSentinelOptions } from './redisClient.js';
 import { StateUnavailableError } from './stateStore.js';
 
 export { CommandBatch, RedisScript } from './redisCommands.js';
@@ -18,6 +18,8 @@ export interface RedisConnectionOptions {
   readonly password: string | undefined;
   /** A Redis Cluster reached through the URL's node (FRAUD_REDIS_CLUSTER): commands go to each key's primary. */
   readonly cluster?: boolean;
+  /** Redis Sentinel names the primary (FRAUD_REDIS_SENTINELS); `url` is not used then. */
+  readonly sentinel?: RedisSentinelOptions;
   /**
    * Longest Redis may stay silent on one round trip before the operation
    * fails (FRAUD_REDIS_TIMEOUT_MS): counted from when the commands are
@@ -98,7 +100,8 @@ export class RedisConnection {
     const replicas = options.waitReplicas ?? 0;
     // Half the round trip's bound: the confirmation (or its absence) arrives before the round trip times out.
     this.durability = replicas > 0 ? { replicas, timeoutMs: Math.max(1, Math.floor(options.timeoutMs / 2)) } : undefined;
-    this.log = options.logger.child({ component: 'redis', redis: describeUrl(options.url), ...(options.cluster === true ? { cluster: true } : {}) });
+    const redis = options.sentinel === undefined ? describeUrl(options.url) : `sentinel:${options.sentinel.name}`;
+    this.log = options.logger.child({ component: 'redis', redis, ...(options.cluster === true ? { cluster: true } : {}) });
     this.availability = new RedisAvailability(this.log, options.cluster === true, options.onAvailability);
     this.client = createRedisClient(options);
     this.client.on('ready', () => {
@@ -114,6 +117,13 @@ export class RedisConnection {
     this.client.on('error', (error: Error) => {
       this.availability.unavailable(error.message);
     });
+    const sentinel = options.sentinel;
+    if (sentinel !== undefined) {
+      // A Sentinel that cannot name the primary: said before ioredis's "All sentinels are unreachable".
+      this.client.on('sentinelError', (error: Error) => {
+        this.availability.unavailable(sentinelProblem(error.message, sentinel.name));
+      });
+    }
     this.client.on('close', () => {
       if (!this.closed) this.availability.unavailable('connection closed');
     });

@@ -24,6 +24,7 @@ import {
 } from './redisCodec.js';
 import { RedisConnection, type RedisFailureReason, type RedisScript } from './redisConnection.js';
 import { reconcile } from './redisReconcile.js';
+import type { RedisSentinelOptions } from './redisClient.js';
 import { CUSTOMER_RECORD, INDEX_FORGET, OUTCOME_RECORD, TERMINAL_FRAUD, TERMINAL_RECORD, TERMINAL_UNCOUNT } from './redisScripts.js';
 import type { HistoryConsumer, LateTransaction, OutcomeReport, OutcomeResult, RecordOptions, StateStore, TransactionEvent } from './stateStore.js';
 
@@ -35,6 +36,8 @@ export interface RedisStateStoreOptions {
   readonly keyPrefix: string;
   /** The URL names one node of a Redis Cluster (FRAUD_REDIS_CLUSTER). */
   readonly cluster?: boolean;
+  /** Redis Sentinel names the primary (FRAUD_REDIS_SENTINELS); `url` is not used then. */
+  readonly sentinel?: RedisSentinelOptions;
   /** Replicas that must confirm each round trip's writes (FRAUD_REDIS_WAIT_REPLICAS); 0 for none. */
   readonly waitReplicas?: number;
   readonly latenessSeconds: number;
@@ -121,6 +124,7 @@ export class RedisStateStore implements StateStore {
       url: options.url,
       password: options.password,
       cluster: options.cluster,
+      sentinel: options.sentinel,
       waitReplicas: options.waitReplicas,
       timeoutMs: options.timeoutMs,
       logger: options.logger,

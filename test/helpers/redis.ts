@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
@@ -274,3 +274,153 @@ async function nodeCommand(port: number, ...args: string[]): Promise<string> {
   }
 }
 
+
+/**
+ * Sentinel's failure detection in the test group: a primary silent this long
+ * is failed over (Redis's default is 30 s); long enough that a busy machine
+ * does not fail a live primary over.
+ */
+const SENTINEL_DOWN_AFTER_MS = 1_000;
+const SENTINEL_FAILOVER_TIMEOUT_MS = 5_000;
+
+/**
+ * A real Redis Sentinel deployment on 127.0.0.1: a primary, one replica
+ * (`--replicaof`) and `sentinels` Sentinels (`redis-server <conf> --sentinel`,
+ * each config written in the group's temporary directory) monitoring the
+ * primary as `name` with a quorum of 1 and a short down-after, so that a
+ * killed primary's replica is promoted in a few seconds. The data nodes
+ * require `password`, the Sentinels `sentinelPassword`. Nothing is kept on
+ * disk but the Sentinels' own configs.
+ */
+export class RedisSentinelGroup {
+  readonly name = 'fraud-primary';
+  readonly password = 'data-secret';
+  readonly sentinelPassword = 'sentinel-secret';
+  private readonly processes = new Map<number, ChildProcess>();
+
+  private constructor(
+    readonly primaryPort: number,
+    readonly replicaPort: number,
+    readonly sentinelPorts: readonly number[],
+    private readonly dir: string,
+  ) {}
+
+  /** FRAUD_REDIS_SENTINELS for this group. */
+  get sentinels(): string {
+    return this.sentinelPorts.map((port) => `127.0.0.1:${port}`).join(',');
+  }
+
+  static async start(sentinels = 1): Promise<RedisSentinelGroup> {
+    const ports: number[] = [];
+    while (ports.length < 2 + sentinels) {
+      const port = await freePort();
+      if (!ports.includes(port)) ports.push(port);
+    }
+    const [primary, replica, ...sentinelPorts] = ports as [number, number, ...number[]];
+    const group = new RedisSentinelGroup(primary, replica, sentinelPorts, await mkdtemp(join(tmpdir(), 'fraud-redis-sentinel-')));
+    try {
+      const auth = ['--requirepass', group.password, '--masterauth', group.password];
+      await group.startNode(primary, auth);
+      await group.startNode(replica, [...auth, '--replicaof', '127.0.0.1', String(primary)]);
+      await group.waitInSync();
+      for (const port of sentinelPorts) {
+        const conf = join(group.dir, `sentinel-${port}.conf`);
+        await writeFile(
+          conf,
+          [
+            `port ${port}`,
+            'bind 127.0.0.1',
+            `dir ${group.dir}`,
+            `requirepass ${group.sentinelPassword}`,
+            `sentinel monitor ${group.name} 127.0.0.1 ${primary} 1`,
+            `sentinel auth-pass ${group.name} ${group.password}`,
+            `sentinel down-after-milliseconds ${group.name} ${SENTINEL_DOWN_AFTER_MS}`,
+            `sentinel failover-timeout ${group.name} ${SENTINEL_FAILOVER_TIMEOUT_MS}`,
+            '',
+          ].join('\n'),
+        );
+        await group.startNode(port, ['--sentinel'], conf);
+      }
+      // Every Sentinel knows the replica (it can fail over to it) and sees it up.
+      await waitFor('every Sentinel to know the replica', async () => {
+        for (const port of sentinelPorts) {
+          const replicas = await group.sentinelCommand(port, 'SENTINEL', 'REPLICAS', group.name);
+          if (!replicas.includes(`"${replica}"`) || /s_down|disconnected/.test(replicas)) return false;
+        }
+        return true;
+      }, 30_000, 50);
+    } catch (error) {
+      await group.stop();
+      throw error;
+    }
+    return group;
+  }
+
+  /** The primary's port as a Sentinel names it (SENTINEL get-master-addr-by-name). */
+  async primaryAsSentinelSays(sentinelPort: number = this.sentinelPorts[0] as number): Promise<number> {
+    const reply = JSON.parse(await this.sentinelCommand(sentinelPort, 'SENTINEL', 'get-master-addr-by-name', this.name)) as [string, string];
+    return Number(reply[1]);
+  }
+
+  /** Until `replica` has everything `primary` wrote (its replication offset caught up). */
+  async waitInSync(primaryPort = this.primaryPort, replicaPort = this.replicaPort): Promise<void> {
+    await waitFor('the replica to catch up with the primary', async () => {
+      const primary = await this.command(primaryPort, 'INFO', 'replication');
+      const replica = await this.command(replicaPort, 'INFO', 'replication');
+      const written = /master_repl_offset:(\d+)/.exec(primary)?.[1];
+      return replica.includes('master_link_status:up') && written !== undefined && /slave_repl_offset:(\d+)/.exec(replica)?.[1] === written;
+    }, 30_000, 25);
+  }
+
+  /** SIGKILL one node: an outage, not a shutdown. */
+  async kill(port: number): Promise<void> {
+    await killProcess(this.processes.get(port));
+    this.processes.delete(port);
+  }
+
+  /** SIGSTOP one node: it keeps its connections but answers nothing (a hung or cut-off primary). */
+  freeze(port: number): void {
+    this.processes.get(port)?.kill('SIGSTOP');
+  }
+
+  /** One command on a data node, on a fresh connection. */
+  command(port: number, ...args: string[]): Promise<string> {
+    return passwordCommand(port, this.password, args);
+  }
+
+  sentinelCommand(port: number, ...args: string[]): Promise<string> {
+    return passwordCommand(port, this.sentinelPassword, args);
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all([...this.processes.keys()].map((port) => this.kill(port)));
+    await rm(this.dir, { recursive: true, force: true });
+  }
+
+  private async startNode(port: number, extra: readonly string[], conf?: string): Promise<void> {
+    const args = [...(conf === undefined ? [] : [conf]), '--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', this.dir, '--loglevel', 'warning', ...extra];
+    const child = spawn(tool('redis-server'), args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    this.processes.set(port, child);
+    const exited = new Promise<number | null>((resolveExit) => child.once('exit', resolveExit));
+    const password = conf === undefined ? this.password : this.sentinelPassword;
+    await Promise.race([
+      waitFor(`redis-server on ${port} to answer PING`, async () => (await passwordCommand(port, password, ['PING']).catch(() => '')) === 'PONG', 15_000, 25),
+      exited.then((code) => {
+        throw new Error(`redis-server on ${port} exited with ${String(code)} before answering`);
+      }),
+    ]);
+  }
+}
+
+async function passwordCommand(port: number, password: string, args: readonly string[]): Promise<string> {
+  const client = new Redis(port, '127.0.0.1', { password, lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+    const [name, ...rest] = args;
+    const reply = await client.call(name ?? 'PING', ...rest);
+    return typeof reply === 'string' ? reply : typeof reply === 'number' ? String(reply) : JSON.stringify(reply);
+  } finally {
+    client.disconnect();
+  }
+}

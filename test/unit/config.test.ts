@@ -95,7 +95,7 @@ describe('config', () => {
       maxTransactions: 500_000,
       snapshotPath: undefined,
       snapshotIntervalMs: 60_000,
-      redis: { url: undefined, password: undefined, timeoutMs: 100, keyPrefix: 'fraud:', cluster: false, waitReplicas: 0, checkIntervalMs: 30_000, allowEviction: false },
+      redis: { url: undefined, password: undefined, timeoutMs: 100, keyPrefix: 'fraud:', cluster: false, waitReplicas: 0, checkIntervalMs: 30_000, allowEviction: false, sentinel: undefined },
     });
   });
 
@@ -132,7 +132,22 @@ describe('config', () => {
         waitReplicas: 0,
         checkIntervalMs: 5_000,
         allowEviction: true,
+        sentinel: undefined,
       },
+    });
+  });
+
+  it('should read Sentinels in place of FRAUD_REDIS_URL, the primary\'s name defaulting to mymaster', () => {
+    const { redis } = loadConfig({ FRAUD_STATE_STORE: 'redis', FRAUD_REDIS_SENTINELS: 'redis-sentinel-0:26379,10.0.0.7:26380', FRAUD_REDIS_PASSWORD: 'data' }).state;
+    assert.equal(redis.url, undefined);
+    assert.equal(redis.password, 'data');
+    assert.deepEqual(redis.sentinel, {
+      nodes: [
+        { host: 'redis-sentinel-0', port: 26379 },
+        { host: '10.0.0.7', port: 26380 },
+      ],
+      name: 'mymaster',
+      password: undefined,
     });
   });
 
@@ -143,6 +158,13 @@ describe('config', () => {
     [{ FRAUD_STATE_LATENESS_SECONDS: '-5' }, 'FRAUD_STATE_LATENESS_SECONDS', /^FRAUD_STATE_LATENESS_SECONDS: must be an integer from 0 to 604800/],
     [{ FRAUD_STATE_MAX_ENTITIES: '0' }, 'FRAUD_STATE_MAX_ENTITIES', /^FRAUD_STATE_MAX_ENTITIES: must be an integer from 1/],
     [{ FRAUD_REDIS_TIMEOUT_MS: 'soon' }, 'FRAUD_REDIS_TIMEOUT_MS', /^FRAUD_REDIS_TIMEOUT_MS: must be an integer/],
+    [{ FRAUD_REDIS_SENTINELS: 's:26379', FRAUD_REDIS_URL: 'redis://redis:6379' }, 'FRAUD_REDIS_SENTINELS', /^FRAUD_REDIS_SENTINELS: .*unset FRAUD_REDIS_URL/],
+    [{ FRAUD_REDIS_SENTINELS: 's:26379', FRAUD_REDIS_CLUSTER: 'true' }, 'FRAUD_REDIS_SENTINELS', /^FRAUD_REDIS_SENTINELS: cannot be used with FRAUD_REDIS_CLUSTER=true/],
+    [{ FRAUD_REDIS_SENTINELS: 's:26379,sentinel-1' }, 'FRAUD_REDIS_SENTINELS', /^FRAUD_REDIS_SENTINELS: must be a comma-separated list of host:port, got "sentinel-1"$/],
+    [{ FRAUD_REDIS_SENTINELS: 's:70000' }, 'FRAUD_REDIS_SENTINELS', /^FRAUD_REDIS_SENTINELS: must be a comma-separated list of host:port, got "s:70000"$/],
+    [{ FRAUD_REDIS_SENTINEL_NAME: 'mymaster' }, 'FRAUD_REDIS_SENTINEL_NAME', /^FRAUD_REDIS_SENTINEL_NAME: is used only with FRAUD_REDIS_SENTINELS/],
+    [{ FRAUD_REDIS_SENTINEL_PASSWORD: 'x' }, 'FRAUD_REDIS_SENTINEL_PASSWORD', /^FRAUD_REDIS_SENTINEL_PASSWORD: is used only with FRAUD_REDIS_SENTINELS/],
+    [{ FRAUD_REDIS_SENTINELS: 's:26379', FRAUD_REDIS_SENTINEL_NAME: 'my master' }, 'FRAUD_REDIS_SENTINEL_NAME', /^FRAUD_REDIS_SENTINEL_NAME: must be the primary's name/],
   ] as const) {
     it(`should refuse ${JSON.stringify(env)} with one line naming ${variable}`, () => {
       assert.throws(

@@ -213,8 +213,14 @@ its history empty, so 0 makes `kubectl drain` stop and say so.
 {{- fail (printf "envoy.preStopSleepSeconds (%s) must be below terminationGracePeriodSeconds (%d)" (include "fraud-scoring.envoyPreStopSeconds" .) (int .Values.terminationGracePeriodSeconds)) }}
 {{- end }}
 {{- $redis := .Values.state.redis }}
-{{- if and (eq .Values.state.store "redis") (not $redis.url) }}
-{{- fail "state.store is redis but state.redis.url is empty (e.g. redis://redis-master.redis:6379/0)" }}
+{{- if and (eq .Values.state.store "redis") (not $redis.url) (not $redis.sentinel.hosts) }}
+{{- fail "state.store is redis but state.redis.url is empty (e.g. redis://redis-master.redis:6379/0), and so is state.redis.sentinel.hosts" }}
+{{- end }}
+{{- if and (eq .Values.state.store "redis") $redis.url $redis.sentinel.hosts }}
+{{- fail "state.redis.url and state.redis.sentinel.hosts are mutually exclusive: the Sentinels name the primary, so set one or the other" }}
+{{- end }}
+{{- if and (eq .Values.state.store "redis") $redis.cluster $redis.sentinel.hosts }}
+{{- fail "state.redis.cluster and state.redis.sentinel.hosts are mutually exclusive: a Redis Cluster elects its own primaries" }}
 {{- end }}
 {{- if and $redis.existingSecret $redis.password.create }}
 {{- fail "state.redis.existingSecret and state.redis.password.create are mutually exclusive: use one source of the Redis password" }}
