@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { OutcomeStatus } from '../../src/gen/fraud/v1/fraud_service.js';
@@ -113,6 +114,21 @@ describe('fraud-cli outcome, and its answers to unreachable addresses and unknow
     const unresolved = await runCli('no-such-host.invalid:50051', ['models'], '', { retry: { attempts: 1 } });
     assert.equal(unresolved.code, 1);
     assert.match(unresolved.stderr, /^error: cannot reach the service at no-such-host\.invalid:50051 \(name not resolved\); give its address with --address/);
+  });
+
+  it('should give the same hint when the deadline passes before a connection is made (a peer that never answers)', async () => {
+    const sockets: Socket[] = [];
+    const silent = createServer((socket) => sockets.push(socket));
+    await new Promise<void>((resolveListen) => silent.listen(0, '127.0.0.1', resolveListen));
+    const address = `127.0.0.1:${(silent.address() as AddressInfo).port}`;
+    try {
+      const run = await runCli(address, ['health', '--deadline-ms', '300']);
+      assert.equal(run.code, 1);
+      assert.equal(run.stderr, `error: cannot reach the service at ${address} (no connection before the deadline); give its address with --address HOST:PORT or FRAUD_ADDRESS\n`);
+    } finally {
+      for (const socket of sockets) socket.destroy();
+      silent.close();
+    }
   });
 
   it('should keep the service\'s own UNAVAILABLE answer as it is (not a connection problem)', async () => {
