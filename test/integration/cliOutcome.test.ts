@@ -7,6 +7,7 @@ import { OutcomeStatus } from '../../src/gen/fraud/v1/fraud_service.js';
 import { runCli } from '../helpers/cliRun.js';
 import { freePort } from '../helpers/spawnService.js';
 import { startTestService, type TestService } from '../helpers/testService.js';
+import { waitFor } from '../helpers/waitFor.js';
 
 const DAY = 86_400;
 
@@ -134,11 +135,12 @@ describe('fraud-cli outcome, and its answers to unreachable addresses and unknow
   it('should keep the service\'s own UNAVAILABLE answer as it is (not a connection problem)', async () => {
     const notServing = await startTestService({ FRAUD_BINARY_MODEL_URI: join(folder, 'none', 'fraud-binary.json'), FRAUD_MODEL_POLL_SECONDS: '0' }, false);
     try {
+      await waitFor('the missing model found missing', () => notServing.service.registry.status()[0]?.lastError);
       const run = await runCli(notServing.address, ['predict', '--transaction-id', '1', '--customer-id', '1', '--terminal-id', '1', '--amount', '1', '--time-seconds', '1'], '', {
         retry: { attempts: 1 },
       });
       assert.equal(run.code, 1);
-      assert.match(run.stderr, /^error: UNAVAILABLE: no binary model is serving: /);
+      assert.match(run.stderr, /^error: UNAVAILABLE: no binary model is serving: .*does not exist; retry with backoff\n$/);
     } finally {
       await notServing.stop();
     }
