@@ -111,7 +111,8 @@ function parseJsonLine(line: string, lineNumber: number): Record<string, unknown
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw new TransactionFileError(lineNumber, 'not a JSON object');
   }
-  return Object.fromEntries(Object.entries(value).map(([key, cell]) => [key.toLowerCase(), cell]));
+  // proto3 JSON's lowerCamelCase names (transactionId) are the same fields as the snake_case ones.
+  return Object.fromEntries(Object.entries(value).map(([key, cell]) => [key.replace(/([a-z0-9])([A-Z])/g, '$1_$2').toLowerCase(), cell]));
 }
 
 /** An integer cell or key (a bigint); undefined when absent or empty and not required. */

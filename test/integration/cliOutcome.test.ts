@@ -68,10 +68,13 @@ describe('fraud-cli outcome, and its answers to unreachable addresses and unknow
 
   it('should read JSON Lines outcomes (REST bodies, enum names) from stdin and exit 0 when all are recorded', async () => {
     await score(91, 50);
+    await score(92, 50);
     const body = JSON.stringify({ transaction_id: 91, outcome: 'OUTCOME_FRAUD', known_at: new Date(Date.UTC(2018, 3, 1) + 51 * DAY * 1000).toISOString() });
-    const run = await runCli(running.address, ['outcome', '--input', '-', '--format', 'jsonl'], `${body}\n`);
+    // proto3 JSON's lowerCamelCase names are accepted too.
+    const camel = JSON.stringify({ transactionId: '92', outcome: 'OUTCOME_LEGITIMATE', knownAtSeconds: String(51 * DAY) });
+    const run = await runCli(running.address, ['outcome', '--input', '-', '--format', 'jsonl'], `${body}\n${camel}\n`);
     assert.equal(run.code, 0, run.stderr);
-    assert.equal(run.stdout, 'transaction 91: applied\n');
+    assert.equal(run.stdout, 'transaction 91: applied\ntransaction 92: applied\n');
   });
 
   it('should exit 2 with a usage message for a missing or unknown --outcome, or a bad --known-at', async () => {
