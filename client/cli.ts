@@ -1,7 +1,7 @@
 import { createReadStream } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
-import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { parseArgs } from 'node:util';
 import {
   GetModelInfoResponse,
   ModelTask,
@@ -11,7 +11,11 @@ import {
   ScenarioPrediction,
   type ModelRef,
 } from '../src/gen/fraud/v1/fraud_service.js';
-import { FraudCallError, type FraudClient, type HealthStatus, type TransactionInput } from './fraudClient.js';
+import { connectionFailure } from './connectionFailure.js';
+import { fileFormat, OPTIONS, outcomeFrom, positiveInteger, transactionFrom, USAGE, UsageError, type Values } from './cliOptions.js';
+import { FraudCallError, type FraudClient, type HealthStatus } from './fraudClient.js';
+import { readOutcomes } from './outcomeFile.js';
+import { reportOutcomes } from './outcomeCommand.js';
 import { ProgressBar } from './progressBar.js';
 import { readHistory, readTransactions, TransactionFileError, type TransactionFileFormat } from './transactionFile.js';
 import { warmStart, WarmStartError } from './warmStart.js';
@@ -34,66 +38,6 @@ export interface ClientSettings {
   readonly deadlineMs: number;
 }
 
-/** A command line that cannot be run; exit code 2. */
-class UsageError extends Error {}
-
-const USAGE = `usage: fraud-cli <command> [options]
-
-commands:
-  predict    score one transaction with the binary model (fraud or not)
-  scenario   classify one transaction with the scenario model
-  batch      score a CSV or JSON Lines file of transactions
-  models     show the serving model versions
-  health     check the service's health
-  warm-start load past transactions and their fraud labels into the service's history
-
-transaction options (predict, scenario):
-  --transaction-id N --customer-id N --terminal-id N --amount X
-  --time-seconds N | --datetime ISO-8601   [--time-days N]   [--feature NAME=VALUE ...]
-  --explain (print the feature values the model saw)
-
-batch options:
-  --input PATH (default: stdin)  --format csv|jsonl (default: from the file extension)
-  --task binary|scenario (default: binary)  --batch-size N (default 1000)  --concurrency N (default 4)
-
-warm-start options:
-  --input PATH (a CSV or JSON Lines file in time order, e.g. the simulator's columns with TX_FRAUD)
-  --checkpoint PATH (resume an interrupted load)   --batch-size N (default 5000)
-  --outcome-delay-days N (default 7: a TX_FRAUD label becomes known this long after the transaction)
-
-common options:
-  --address HOST:PORT (default: $FRAUD_ADDRESS or localhost:50051)
-  --deadline-ms N (default 5000)   --json (machine-readable output)   --help
-health options:
-  --service NAME (default: the whole server)
-
-exit codes: 0 done (health: SERVING), 1 the call failed (health: not serving), 2 bad command line`;
-
-const OPTIONS = {
-  address: { type: 'string' },
-  'deadline-ms': { type: 'string' },
-  json: { type: 'boolean', default: false },
-  help: { type: 'boolean', default: false },
-  'transaction-id': { type: 'string' },
-  'customer-id': { type: 'string' },
-  'terminal-id': { type: 'string' },
-  amount: { type: 'string' },
-  'time-seconds': { type: 'string' },
-  'time-days': { type: 'string' },
-  datetime: { type: 'string' },
-  feature: { type: 'string', multiple: true },
-  input: { type: 'string' },
-  format: { type: 'string' },
-  task: { type: 'string' },
-  'batch-size': { type: 'string' },
-  concurrency: { type: 'string' },
-  service: { type: 'string' },
-  checkpoint: { type: 'string' },
-  explain: { type: 'boolean', default: false },
-  'outcome-delay-days': { type: 'string' },
-} as const satisfies ParseArgsConfig['options'];
-
-type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true; strict: true }>>['values'];
 
 /**
  * The fraud-cli commands. I/O and the client come in as parameters, so the
@@ -122,17 +66,15 @@ export class Cli {
       return command === undefined && !values.help ? 2 : 0;
     }
     let client: CliClient | undefined;
+    const address = values.address ?? this.io.env.FRAUD_ADDRESS ?? 'localhost:50051';
     try {
-      const settings = {
-        address: values.address ?? this.io.env.FRAUD_ADDRESS ?? 'localhost:50051',
-        deadlineMs: positiveInteger(values['deadline-ms'], '--deadline-ms', 5_000),
-      };
+      const settings = { address, deadlineMs: positiveInteger(values['deadline-ms'], '--deadline-ms', 5_000) };
       const run = this.command(command, values);
       client = this.connect(settings);
       return await run(client);
     } catch (error) {
       if (error instanceof UsageError) return this.usage(error.message);
-      if (error instanceof FraudCallError) return this.callFailed(error);
+      if (error instanceof FraudCallError) return this.callFailed(error, address);
       if (error instanceof WarmStartError) {
         this.io.stderr.write(`error: ${error.message}\n`);
         return 2;
@@ -172,6 +114,8 @@ export class Cli {
         return this.batch(values);
       case 'warm-start':
         return this.warmStart(values);
+      case 'outcome':
+        return this.outcome(values);
       case 'models':
         return async (client) => {
           this.printModels(await client.getModelInfo(), values.json);
@@ -266,6 +210,26 @@ export class Cli {
     };
   }
 
+  /** One outcome from the options, or a file of them with --input; exit 1 when one was not recorded. */
+  private outcome(values: Values): (client: CliClient) => Promise<number> {
+    const batchSize = positiveInteger(values['batch-size'], '--batch-size', 1_000);
+    const fromFile = values.input !== undefined;
+    const format = fromFile ? fileFormat(values.input, values.format) : undefined;
+    const single = fromFile ? undefined : outcomeFrom(values);
+    return async (client) => {
+      const started = Date.now();
+      const input = values.input === '-' ? this.io.stdin : values.input === undefined ? undefined : createReadStream(values.input);
+      const outcomes = single === undefined ? readOutcomes(input ?? this.io.stdin, format ?? 'csv') : [single];
+      const summary = await reportOutcomes(client, outcomes, { batchSize, json: values.json, stdout: this.io.stdout });
+      if (fromFile) {
+        const seconds = (Date.now() - started) / 1000;
+        const counts = [...summary.counts].map(([name, count]) => `${name} ${count}`).join(', ');
+        this.io.stderr.write(`reported ${summary.reported} outcomes in ${seconds.toFixed(2)} s${counts ? `: ${counts}` : ''}\n`);
+      }
+      return summary.refused ? 1 : 0;
+    };
+  }
+
   private printPredict(response: PredictResponse, json: boolean): void {
     if (json) {
       this.io.stdout.write(`${JSON.stringify(PredictResponse.toJSON(response))}\n`);
@@ -324,7 +288,12 @@ export class Cli {
     return 2;
   }
 
-  private callFailed(error: FraudCallError): number {
+  private callFailed(error: FraudCallError, address: string): number {
+    const unreachable = connectionFailure(error);
+    if (unreachable !== undefined) {
+      this.io.stderr.write(`error: cannot reach the service at ${address} (${unreachable}); give its address with --address HOST:PORT or FRAUD_ADDRESS\n`);
+      return 1;
+    }
     this.io.stderr.write(`error: ${error.message}\n`);
     for (const violation of error.fieldViolations) this.io.stderr.write(`  ${violation.field}: ${violation.description}\n`);
     return 1;
@@ -353,61 +322,4 @@ function describeFeatures(features: Readonly<Record<string, number>>): string {
 
 function describeModel(model: ModelRef | undefined): string {
   return model === undefined ? '?' : `${model.name} ${model.version} (${model.revision})`;
-}
-
-function transactionFrom(values: Values): TransactionInput {
-  const seconds = optionalInteger(values['time-seconds'], '--time-seconds');
-  const datetime = values.datetime === undefined ? undefined : new Date(values.datetime);
-  if (datetime !== undefined && Number.isNaN(datetime.getTime())) throw new UsageError(`--datetime must be an ISO-8601 date-time, got ${values.datetime ?? ''}`);
-  if (seconds === undefined && datetime === undefined) throw new UsageError('--time-seconds or --datetime is required');
-  return {
-    transactionId: requiredInteger(values['transaction-id'], '--transaction-id'),
-    customerId: requiredInteger(values['customer-id'], '--customer-id'),
-    terminalId: requiredInteger(values['terminal-id'], '--terminal-id'),
-    txAmount: requiredNumber(values.amount, '--amount'),
-    txTimeSeconds: seconds,
-    txTimeDays: optionalInteger(values['time-days'], '--time-days'),
-    txDatetime: datetime,
-    features: Object.fromEntries((values.feature ?? []).map(parseFeature)),
-  };
-}
-
-function parseFeature(text: string): [string, number] {
-  const match = /^([A-Za-z][A-Za-z0-9_]*)=(.+)$/.exec(text);
-  const value = Number(match?.[2]);
-  if (match === null || Number.isNaN(value)) throw new UsageError(`--feature must be NAME=NUMBER, got ${text}`);
-  return [match[1] as string, value];
-}
-
-function requiredInteger(value: string | undefined, option: string): bigint {
-  const parsed = optionalInteger(value, option);
-  if (parsed === undefined) throw new UsageError(`${option} is required`);
-  return parsed;
-}
-
-function optionalInteger(value: string | undefined, option: string): bigint | undefined {
-  if (value === undefined) return undefined;
-  if (!/^-?\d+$/.test(value)) throw new UsageError(`${option} must be an integer, got ${value}`);
-  return BigInt(value);
-}
-
-function requiredNumber(value: string | undefined, option: string): number {
-  if (value === undefined) throw new UsageError(`${option} is required`);
-  const parsed = Number(value);
-  if (value.trim() === '' || (Number.isNaN(parsed) && value !== 'NaN')) throw new UsageError(`${option} must be a number, got ${value}`);
-  return parsed;
-}
-
-function positiveInteger(value: string | undefined, option: string, fallback: number): number {
-  if (value === undefined) return fallback;
-  if (!/^\d+$/.test(value) || Number(value) < 1) throw new UsageError(`${option} must be a positive integer, got ${value}`);
-  return Number(value);
-}
-
-function fileFormat(input: string | undefined, format: string | undefined): TransactionFileFormat {
-  if (format === 'csv' || format === 'jsonl') return format;
-  if (format !== undefined) throw new UsageError(`--format must be csv or jsonl, got ${format}`);
-  if (input?.endsWith('.csv')) return 'csv';
-  if (input?.endsWith('.jsonl') || input?.endsWith('.ndjson')) return 'jsonl';
-  throw new UsageError('--format csv|jsonl is required when the input is not a .csv or .jsonl file');
 }

@@ -1,7 +1,7 @@
 import { readFile, rename, writeFile } from 'node:fs/promises';
 import type { OutcomeResult, PredictBatchResponse } from '../src/gen/fraud/v1/fraud_service.js';
-import { OutcomeStatus } from '../src/gen/fraud/v1/fraud_service.js';
 import type { CallOptions, OutcomeInput, ScoreOptions, TransactionInput } from './fraudClient.js';
+import { outcomeStatusName } from './outcomeCommand.js';
 import type { HistoryRow } from './transactionFile.js';
 
 /** What warm start needs of a client. */
@@ -79,7 +79,7 @@ export async function warmStart(
         due.slice(start, start + options.batchSize).map((outcome) => ({ transactionId: outcome.transactionId, outcome: 'fraud', knownAt: new Date(outcome.knownAt) })),
       );
       for (const result of results) {
-        const name = OutcomeStatus[result.status].replace('OUTCOME_STATUS_', '').toLowerCase();
+        const name = outcomeStatusName(result.status);
         outcomes[name] = (outcomes[name] ?? 0) + 1;
       }
     }

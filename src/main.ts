@@ -377,6 +377,20 @@ function drain(server: ReturnType<typeof createGrpcServer>, graceMs: number, log
   });
 }
 
+/**
+ * A local model path that does not exist is a configuration error, reported
+ * like one: at start, naming the variable. Waiting for it (NOT_SERVING, and
+ * UNAVAILABLE "retry with backoff" to every call) would never end.
+ */
+async function checkLocalModels(config: Config): Promise<void> {
+  const variables: Record<ModelTask, string> = { binary: 'FRAUD_BINARY_MODEL_URI', multiclass: 'FRAUD_SCENARIO_MODEL_URI' };
+  for (const task of MODEL_TASKS) {
+    const uri = config.modelUris[task];
+    const problem = uri.protocol === 'file:' ? await new FileModelSource(uri).missingFile() : undefined;
+    if (problem !== undefined) throw new ConfigError(variables[task], problem);
+  }
+}
+
 /** How long the last log lines may take to reach stdout once the service has stopped. */
 const FINAL_FLUSH_MS = 1000;
 
@@ -384,6 +398,7 @@ async function main(): Promise<void> {
   let config: Config;
   try {
     config = loadConfig(process.env);
+    await checkLocalModels(config);
   } catch (error) {
     if (error instanceof ConfigError) {
       process.stderr.write(`configuration error: ${error.message}\n`);

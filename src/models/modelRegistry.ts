@@ -59,6 +59,11 @@ export class ModelRegistry {
     return model;
   }
 
+  /** The serving model of `task` without holding it (for logs and status, never to run it). */
+  current(task: ModelTask): ServingModel | undefined {
+    return this.state(task).model;
+  }
+
   serves(task: ModelTask): boolean {
     return this.state(task).model !== undefined;
   }

@@ -116,7 +116,10 @@ export class ModelWatcher {
       this.log.error({ err: error }, 'model version failed to load unexpectedly');
       return this.refuse(version, new ModelRejectedError('internal', `unexpected error while loading: ${(error as Error).message}`));
     }
-    const previous = registry.swap(task, model);
+    // Everything about the new model is recorded (and logged) before the swap:
+    // the swap tells the registry's listeners, and the last model to arrive
+    // turns health to SERVING, which must come after, never before, its load.
+    const previous = registry.current(task);
     registry.clearError(task);
     this.servingToken = version;
     this.servingContent = { manifestBytes: fetched.manifestBytes, sha256: model.manifest.sha256 };
@@ -126,7 +129,8 @@ export class ModelWatcher {
       { model: model.identity, previous: previous?.identity, sha256: model.manifest.sha256 },
       previous ? 'model swapped' : 'model loaded',
     );
-    await this.saveToCache(this.servingToken, fetched);
+    registry.swap(task, model);
+    await this.saveToCache(version, fetched);
     return 'swapped';
   }
 
@@ -257,11 +261,12 @@ export class ModelWatcher {
     if (cached === undefined) return;
     try {
       const model = await loader.load(task, cached.fetched);
-      registry.swap(task, model);
       this.servingToken = cached.token;
       this.servingContent = { manifestBytes: cached.fetched.manifestBytes, sha256: model.manifest.sha256 };
       metrics.modelLoads.labels(task).inc();
       this.log.warn({ model: model.identity }, 'model source unavailable: serving the cached copy of the last good version');
+      // Last, as in check(): the swap may turn health to SERVING.
+      registry.swap(task, model);
     } catch (error) {
       this.cacheUnusable = true;
       this.log.warn({ error: (error as Error).message }, 'cached model copy is unusable; ignoring it');

@@ -1,7 +1,10 @@
 import { status } from '@grpc/grpc-js';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer, type AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { FraudCallError, FraudClient } from '../../client/fraudClient.js';
 import { MAIN_SCRIPT } from '../helpers/paths.js';
 import { spawnService } from '../helpers/spawnService.js';
@@ -66,7 +69,10 @@ describe('the service process', () => {
   });
 
   it('should make grpc-health-probe fail while the models are not loaded', async () => {
-    const service = await spawnService({ FRAUD_SCENARIO_MODEL_URI: '/nonexistent/fraud-scenario.json' });
+    // A scenario manifest that is refused (it is not a manifest): the service runs, and never serves it.
+    const folder = await mkdtemp(join(tmpdir(), 'fraud-process-'));
+    await writeFile(join(folder, 'fraud-scenario.json'), '{"not": "a manifest"}\n');
+    const service = await spawnService({ FRAUD_SCENARIO_MODEL_URI: join(folder, 'fraud-scenario.json') });
     try {
       await service.waitForLog('listening');
       const probe = await runTool('grpc-health-probe', [`-addr=${service.address}`, '-service=fraud.v1.FraudService']);
@@ -74,6 +80,7 @@ describe('the service process', () => {
       assert.match(probe.stdout + probe.stderr, /NOT_SERVING/);
     } finally {
       await service.kill();
+      await rm(folder, { recursive: true, force: true });
     }
   });
 

@@ -71,11 +71,11 @@ describe('fraud-cli, the binary (dist/client/bin.js), and its exit codes', () =>
     assert.equal(run.stdout, 'fraud.v1.FraudService: NOT_SERVING\n');
   });
 
-  it('should exit 1, saying UNAVAILABLE, when nothing listens at the address', async () => {
+  it('should exit 1 with a one-line hint naming --address and FRAUD_ADDRESS when nothing listens at the address', async () => {
     const port = await freePort();
     const run = await fraudCli(['health', '--deadline-ms', '2000'], { FRAUD_ADDRESS: `127.0.0.1:${port}` });
     assert.equal(run.code, 1);
-    assert.match(run.stderr, /UNAVAILABLE/);
+    assert.equal(run.stderr, `error: cannot reach the service at 127.0.0.1:${port} (connection refused); give its address with --address HOST:PORT or FRAUD_ADDRESS\n`);
     assert.equal(run.stdout, '');
   });
 

@@ -1,0 +1,147 @@
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import type { OutcomeInput, TransactionInput } from './fraudClient.js';
+import { parseOutcome } from './outcomeFile.js';
+import type { TransactionFileFormat } from './transactionFile.js';
+
+/** fraud-cli's usage text, options, and the parsing of option values into call inputs. */
+
+/** A command line that cannot be run; exit code 2. */
+export class UsageError extends Error {}
+
+export const USAGE = `usage: fraud-cli <command> [options]
+
+commands:
+  predict    score one transaction with the binary model (fraud or not)
+  scenario   classify one transaction with the scenario model
+  batch      score a CSV or JSON Lines file of transactions
+  models     show the serving model versions
+  health     check the service's health
+  warm-start load past transactions and their fraud labels into the service's history
+  outcome    report a scored transaction's confirmed outcome (fraud or legitimate), or a file of them
+
+transaction options (predict, scenario):
+  --transaction-id N --customer-id N --terminal-id N --amount X
+  --time-seconds N | --datetime ISO-8601   [--time-days N]   [--feature NAME=VALUE ...]
+  --explain (print the feature values the model saw)
+
+batch options:
+  --input PATH (default: stdin)  --format csv|jsonl (default: from the file extension)
+  --task binary|scenario (default: binary)  --batch-size N (default 1000)  --concurrency N (default 4)
+
+warm-start options:
+  --input PATH (a CSV or JSON Lines file in time order, e.g. the simulator's columns with TX_FRAUD)
+  --checkpoint PATH (resume an interrupted load)   --batch-size N (default 5000)
+  --outcome-delay-days N (default 7: a TX_FRAUD label becomes known this long after the transaction)
+
+outcome options:
+  --transaction-id N --outcome fraud|legitimate   [--known-at ISO-8601 | --known-at-seconds N] (default: now)
+  or --input PATH (CSV or JSON Lines: transaction_id, outcome, known_at or known_at_seconds; - for stdin)
+     --format csv|jsonl   --batch-size N (default 1000)
+
+common options:
+  --address HOST:PORT (default: $FRAUD_ADDRESS or localhost:50051)
+  --deadline-ms N (default 5000)   --json (machine-readable output)   --help
+health options:
+  --service NAME (default: the whole server)
+
+exit codes: 0 done (health: SERVING), 1 the call failed, or an outcome was not recorded (health: not serving),
+            2 bad command line`;
+
+export const OPTIONS = {
+  address: { type: 'string' },
+  'deadline-ms': { type: 'string' },
+  json: { type: 'boolean', default: false },
+  help: { type: 'boolean', default: false },
+  'transaction-id': { type: 'string' },
+  'customer-id': { type: 'string' },
+  'terminal-id': { type: 'string' },
+  amount: { type: 'string' },
+  'time-seconds': { type: 'string' },
+  'time-days': { type: 'string' },
+  datetime: { type: 'string' },
+  feature: { type: 'string', multiple: true },
+  input: { type: 'string' },
+  format: { type: 'string' },
+  task: { type: 'string' },
+  'batch-size': { type: 'string' },
+  concurrency: { type: 'string' },
+  service: { type: 'string' },
+  checkpoint: { type: 'string' },
+  explain: { type: 'boolean', default: false },
+  'outcome-delay-days': { type: 'string' },
+  outcome: { type: 'string' },
+  'known-at': { type: 'string' },
+  'known-at-seconds': { type: 'string' },
+} as const satisfies ParseArgsConfig['options'];
+
+export type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true; strict: true }>>['values'];
+
+export function transactionFrom(values: Values): TransactionInput {
+  const seconds = optionalInteger(values['time-seconds'], '--time-seconds');
+  const datetime = values.datetime === undefined ? undefined : new Date(values.datetime);
+  if (datetime !== undefined && Number.isNaN(datetime.getTime())) throw new UsageError(`--datetime must be an ISO-8601 date-time, got ${values.datetime ?? ''}`);
+  if (seconds === undefined && datetime === undefined) throw new UsageError('--time-seconds or --datetime is required');
+  return {
+    transactionId: requiredInteger(values['transaction-id'], '--transaction-id'),
+    customerId: requiredInteger(values['customer-id'], '--customer-id'),
+    terminalId: requiredInteger(values['terminal-id'], '--terminal-id'),
+    txAmount: requiredNumber(values.amount, '--amount'),
+    txTimeSeconds: seconds,
+    txTimeDays: optionalInteger(values['time-days'], '--time-days'),
+    txDatetime: datetime,
+    features: Object.fromEntries((values.feature ?? []).map(parseFeature)),
+  };
+}
+
+export function outcomeFrom(values: Values): OutcomeInput {
+  const outcome = values.outcome === undefined ? undefined : parseOutcome(values.outcome);
+  if (outcome === undefined) throw new UsageError(`--outcome must be fraud or legitimate${values.outcome === undefined ? '' : `, got ${values.outcome}`} (or --input PATH)`);
+  const knownAt = values['known-at'] === undefined ? undefined : new Date(values['known-at']);
+  if (knownAt !== undefined && Number.isNaN(knownAt.getTime())) throw new UsageError(`--known-at must be an ISO-8601 date-time, got ${values['known-at'] ?? ''}`);
+  return {
+    transactionId: requiredInteger(values['transaction-id'], '--transaction-id'),
+    outcome,
+    knownAt,
+    knownAtSeconds: optionalInteger(values['known-at-seconds'], '--known-at-seconds'),
+  };
+}
+
+function parseFeature(text: string): [string, number] {
+  const match = /^([A-Za-z][A-Za-z0-9_]*)=(.+)$/.exec(text);
+  const value = Number(match?.[2]);
+  if (match === null || Number.isNaN(value)) throw new UsageError(`--feature must be NAME=NUMBER, got ${text}`);
+  return [match[1] as string, value];
+}
+
+function requiredInteger(value: string | undefined, option: string): bigint {
+  const parsed = optionalInteger(value, option);
+  if (parsed === undefined) throw new UsageError(`${option} is required`);
+  return parsed;
+}
+
+function optionalInteger(value: string | undefined, option: string): bigint | undefined {
+  if (value === undefined) return undefined;
+  if (!/^-?\d+$/.test(value)) throw new UsageError(`${option} must be an integer, got ${value}`);
+  return BigInt(value);
+}
+
+function requiredNumber(value: string | undefined, option: string): number {
+  if (value === undefined) throw new UsageError(`${option} is required`);
+  const parsed = Number(value);
+  if (value.trim() === '' || (Number.isNaN(parsed) && value !== 'NaN')) throw new UsageError(`${option} must be a number, got ${value}`);
+  return parsed;
+}
+
+export function positiveInteger(value: string | undefined, option: string, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (!/^\d+$/.test(value) || Number(value) < 1) throw new UsageError(`${option} must be a positive integer, got ${value}`);
+  return Number(value);
+}
+
+export function fileFormat(input: string | undefined, format: string | undefined): TransactionFileFormat {
+  if (format === 'csv' || format === 'jsonl') return format;
+  if (format !== undefined) throw new UsageError(`--format must be csv or jsonl, got ${format}`);
+  if (input?.endsWith('.csv')) return 'csv';
+  if (input?.endsWith('.jsonl') || input?.endsWith('.ndjson')) return 'jsonl';
+  throw new UsageError('--format csv|jsonl is required when the input is not a .csv or .jsonl file');
+}

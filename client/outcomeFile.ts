@@ -1,0 +1,35 @@
+import type { Readable } from 'node:stream';
+import type { OutcomeInput } from './fraudClient.js';
+import { dateTimeOf, integerOf, readRecords, TransactionFileError, type FileColumns, type TransactionFileFormat } from './transactionFile.js';
+
+const OUTCOME_COLUMNS: FileColumns = {
+  known: new Set(['transaction_id', 'outcome', 'known_at', 'known_at_seconds']),
+  expected: 'transaction_id, outcome (fraud or legitimate), and optional known_at (ISO-8601) or known_at_seconds (any case)',
+};
+
+/**
+ * The outcome an option or a file names: fraud or legitimate, in any case, or
+ * the API's enum names (OUTCOME_FRAUD), as a REST body writes them.
+ */
+export function parseOutcome(text: string): OutcomeInput['outcome'] | undefined {
+  const name = text.trim().toLowerCase().replace(/^outcome_/, '');
+  return name === 'fraud' || name === 'legitimate' ? name : undefined;
+}
+
+/**
+ * Reads outcomes from CSV (a header row: transaction_id, outcome, known_at or
+ * known_at_seconds) or JSON Lines (one `POST /v1/outcomes` body per line). Streams.
+ */
+export async function* readOutcomes(input: Readable, format: TransactionFileFormat): AsyncGenerator<OutcomeInput> {
+  for await (const { record, line } of readRecords(input, format, OUTCOME_COLUMNS)) {
+    const value = record.outcome;
+    const outcome = typeof value === 'string' ? parseOutcome(value) : undefined;
+    if (outcome === undefined) throw new TransactionFileError(line, `outcome must be fraud or legitimate, got ${JSON.stringify(value)}`);
+    yield {
+      transactionId: integerOf(record, 'transaction_id', true, line) ?? 0n,
+      outcome,
+      knownAt: dateTimeOf(record, 'known_at', line),
+      knownAtSeconds: integerOf(record, 'known_at_seconds', false, line),
+    };
+  }
+}
