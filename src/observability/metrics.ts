@@ -354,7 +354,7 @@ export class Metrics {
 
   readonly stateSnapshotRestores = new Counter({
     name: 'fraud_state_snapshot_restores_total',
-    help: 'Snapshot restores at start, by result: restored, none (no file yet), unreadable (set aside; the history started empty).',
+    help: 'Snapshot restores at start, by result: restored (the shutdown snapshot: nothing lost), restored_partial (an interval snapshot: the previous process stopped uncleanly and what it recorded after it is lost), none (no file yet), unreadable (set aside; the history started empty).',
     labelNames: ['result'] as const,
     registers: [this.registry],
   });

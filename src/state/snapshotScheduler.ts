@@ -85,7 +85,15 @@ export class SnapshotScheduler {
         this.log.info('no state snapshot yet: starting with an empty history');
         return;
       }
-      metrics.stateSnapshotRestores.labels('restored').inc();
+      // An interval snapshot: its writer ended without the last one (killed, out of memory, a node lost).
+      const partial = header.shutdown === false;
+      metrics.stateSnapshotRestores.labels(partial ? 'restored_partial' : 'restored').inc();
+      if (partial) {
+        this.log.error(
+          { writtenAt: header.writtenAt },
+          'state snapshot restored from before an unclean stop: what the previous process recorded after writtenAt is lost (retries of it count again)',
+        );
+      }
       const stats = store.stats();
       this.log.info(
         { writtenAt: header.writtenAt, customers: stats.customers, terminals: stats.terminals, transactions: stats.transactions, ms: Math.round(performance.now() - started) },
@@ -140,7 +148,7 @@ export class SnapshotScheduler {
     const { store, path, specVersion, metrics } = this.options;
     const started = performance.now();
     try {
-      const bytes = await writeSnapshot(store, path, specVersion, last ? { sliceMs: Number.POSITIVE_INFINITY } : {});
+      const bytes = await writeSnapshot(store, path, specVersion, last ? { sliceMs: Number.POSITIVE_INFINITY, shutdown: true } : {});
       const seconds = (performance.now() - started) / 1000;
       metrics.stateSnapshots.labels('ok').inc();
       metrics.stateSnapshotTime.set(Date.now() / 1000);

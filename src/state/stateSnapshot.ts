@@ -55,6 +55,14 @@ export interface SnapshotHeader {
   /** spec_version of the feature spec whose history rules the state follows. */
   readonly specVersion: number;
   readonly writtenAt: string;
+  /**
+   * True for the snapshot written at shutdown, after the calls drained: it
+   * holds everything recorded. False for an interval snapshot: restoring one
+   * means the process that wrote it ended without its last snapshot, and lost
+   * what it recorded after `writtenAt`. Undefined in files written before the
+   * field existed.
+   */
+  readonly shutdown?: boolean;
 }
 
 /** A snapshot file that cannot be read; the store then starts empty. */
@@ -69,6 +77,8 @@ export interface WriteOptions {
    * writes fastest.
    */
   readonly sliceMs?: number;
+  /** The last snapshot, at shutdown (recorded in the header). */
+  readonly shutdown?: boolean;
 }
 
 /** Grows a buffer of encoded records and hands full chunks to `flush`, with the running CRC-32 of them all. */
@@ -201,7 +211,7 @@ export async function writeSnapshot(store: MemoryStateStore, path: string, specV
   store.beginCapture(capture);
   let capturing = true;
   try {
-    const header: SnapshotHeader = { format: 2, specVersion, writtenAt: new Date().toISOString() };
+    const header: SnapshotHeader = { format: 2, specVersion, writtenAt: new Date().toISOString(), shutdown: options.shutdown === true };
     const headerBytes = Buffer.from(JSON.stringify(header));
     writer.bytes(MAGIC);
     writer.u32(headerBytes.length);
@@ -337,7 +347,12 @@ export async function restoreSnapshot(store: MemoryStateStore, path: string, spe
       `${path} follows feature spec ${String(saved)}; this service reads the state of versions ${OLDEST_COMPATIBLE_SPEC_VERSION} to ${specVersion}`,
     );
   }
-  const header: SnapshotHeader = { format, specVersion: saved, writtenAt: String(parsed.writtenAt) };
+  const header: SnapshotHeader = {
+    format,
+    specVersion: saved,
+    writtenAt: String(parsed.writtenAt),
+    ...(typeof parsed.shutdown === 'boolean' ? { shutdown: parsed.shutdown } : {}),
+  };
   // Parse everything before touching the store: a truncated file changes nothing.
   const customers = new Map<EntityKey, CustomerRecord>();
   const terminals = new Map<EntityKey, TerminalRecord>();

@@ -40,6 +40,9 @@ describe('the embedded store across restarts (snapshots)', () => {
     const second = await start(path);
     try {
       const restored = await second.service.waitForLog('state snapshot restored');
+      const text = await scrape(second.service.metricsPort);
+      assert.equal(sample(text, 'fraud_state_snapshot_restores_total{result="restored"}'), 1, 'the shutdown snapshot holds everything');
+      assert.equal(sample(text, 'fraud_state_snapshot_restores_total{result="restored_partial"}'), undefined);
       assert.equal(restored.customers, 2);
       assert.equal(restored.terminals, 1);
       assert.equal(restored.transactions, 3);
@@ -70,6 +73,12 @@ describe('the embedded store across restarts (snapshots)', () => {
     }
     const second = await start(path);
     try {
+      // The file is an interval snapshot: what the killed process recorded after it is lost, and that is said.
+      const partial = await second.service.waitForLog('state snapshot restored from before an unclean stop: what the previous process recorded after writtenAt is lost (retries of it count again)');
+      assert.equal(partial.level, 'error');
+      const text = await scrape(second.service.metricsPort);
+      assert.equal(sample(text, 'fraud_state_snapshot_restores_total{result="restored_partial"}'), 1);
+      assert.equal(sample(text, 'fraud_state_snapshot_restores_total{result="restored"}'), undefined);
       const next = await second.client.predict(at(11, 110, 210, 20, 40_000), { explain: true });
       assert.equal(next.features.CUSTOMER_ID_NB_TX_1DAY_WINDOW, 2);
     } finally {
