@@ -1,10 +1,12 @@
 /**
  * What the embedded store remembers of each recorded transaction (its
- * customer, terminal, event time and outcome), by transaction id: an
+ * customer, terminal, event time, amount and outcome), by transaction id: an
  * open-addressing hash table in typed arrays, so hundreds of thousands of
- * entries cost no garbage collection and about 100 bytes each. Entries are
- * forgotten oldest first (recording order). Ids at or above 2^53 (rare) live
- * in a plain Map beside it, so every id is exact.
+ * entries cost no garbage collection and about 100 bytes each. Every id is a
+ * 64-bit integer held exactly as two 32-bit halves (customer and terminal ids
+ * too), so ids of payment systems (often 2^53 or more) take the same path as
+ * small ones. Entries are forgotten oldest first in recording order, one
+ * order for all ids, each in O(1) amortised.
  */
 
 /** A remembered transaction, as read back. */
@@ -13,45 +15,59 @@ export interface IndexedTransaction {
   readonly terminalId: bigint;
   /** Event time, Unix seconds. */
   readonly time: number;
+  /** The amount recorded, or NaN when unknown (an entry restored from a snapshot that did not keep it). */
+  readonly amount: number;
   /** 0: no outcome yet, 1: fraud, 2: legitimate. */
   readonly outcome: 0 | 1 | 2;
   readonly knownAt: number;
 }
 
-const EMPTY = -1;
-const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
+/** `outcomes` value of a free slot (outcomes are 0, 1 or 2). */
+const FREE = 255;
 const INITIAL_SLOTS = 1 << 14;
+const TWO_32 = 4294967296;
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 
-function safe(id: bigint): number | undefined {
-  return id <= MAX_SAFE ? Number(id) : undefined;
+/** The low and high 32 bits of a 64-bit id (ids are int64 on the wire; taken modulo 2^64). */
+function low(id: bigint): number {
+  return id >= 0n && id <= MAX_SAFE ? Number(id) % TWO_32 : Number(BigInt.asUintN(32, id));
+}
+
+function high(id: bigint): number {
+  return id >= 0n && id <= MAX_SAFE ? Math.floor(Number(id) / TWO_32) : Number(BigInt.asUintN(32, BigInt.asUintN(64, id) >> 32n));
+}
+
+/** The id two halves stand for, read back as a signed int64 (the wire type). */
+function joined(lowBits: number, highBits: number): bigint {
+  if (highBits < 0x200000) return BigInt(highBits * TWO_32 + lowBits);
+  return BigInt.asIntN(64, (BigInt(highBits) << 32n) | BigInt(lowBits));
 }
 
 /** Mixes an id's bits into a slot number (ids are often sequential). */
-function slotOf(id: number, mask: number): number {
-  const low = id % 4294967296;
-  const high = Math.floor(id / 4294967296);
-  let hash = Math.imul(low ^ Math.imul(high, 0x27d4eb2d), 0x9e3779b1);
+function slotOf(lowBits: number, highBits: number, mask: number): number {
+  let hash = Math.imul(lowBits ^ Math.imul(highBits, 0x27d4eb2d), 0x9e3779b1);
   hash ^= hash >>> 15;
   return hash & mask;
 }
 
 export class TransactionIndex {
   private mask = INITIAL_SLOTS - 1;
-  private ids = new Float64Array(INITIAL_SLOTS).fill(EMPTY);
-  private customers = new Float64Array(INITIAL_SLOTS);
-  private terminals = new Float64Array(INITIAL_SLOTS);
+  private idLow = new Uint32Array(INITIAL_SLOTS);
+  private idHigh = new Uint32Array(INITIAL_SLOTS);
+  private customerLow = new Uint32Array(INITIAL_SLOTS);
+  private customerHigh = new Uint32Array(INITIAL_SLOTS);
+  private terminalLow = new Uint32Array(INITIAL_SLOTS);
+  private terminalHigh = new Uint32Array(INITIAL_SLOTS);
   private times = new Float64Array(INITIAL_SLOTS);
+  private amounts = new Float64Array(INITIAL_SLOTS);
   private knownAts = new Float64Array(INITIAL_SLOTS);
-  private outcomes = new Uint8Array(INITIAL_SLOTS);
+  private outcomes = new Uint8Array(INITIAL_SLOTS).fill(FREE);
   private count = 0;
-  /** Ids in recording order, a ring: the front is the oldest. */
-  private order = new Float64Array(INITIAL_SLOTS);
+  /** Ids in recording order (two halves each), a ring: the front is the oldest. */
+  private orderLow = new Uint32Array(INITIAL_SLOTS);
+  private orderHigh = new Uint32Array(INITIAL_SLOTS);
   private orderStart = 0;
   private orderLength = 0;
-  /** Entries whose id, customer or terminal is 2^53 or more. */
-  private readonly large = new Map<bigint, { customerId: bigint; terminalId: bigint; time: number; outcome: 0 | 1 | 2; knownAt: number }>();
-  /** Large ids in recording order. */
-  private readonly largeOrder: bigint[] = [];
   /**
    * Ids recorded again under another customer or terminal (ids are meant to
    * be unique, so this stays small): the later recordings, so a retry of one
@@ -60,18 +76,17 @@ export class TransactionIndex {
   private readonly reuses = new Map<bigint, { readonly customerId: bigint; readonly terminalId: bigint }[]>();
 
   get size(): number {
-    return this.count + this.large.size;
+    return this.count;
   }
 
   get(id: bigint): IndexedTransaction | undefined {
-    const key = safe(id);
-    if (key === undefined) return this.large.get(id);
-    const slot = this.find(key);
-    if (slot < 0) return this.large.get(id);
+    const slot = this.find(low(id), high(id));
+    if (slot < 0) return undefined;
     return {
-      customerId: BigInt(this.customers[slot] as number),
-      terminalId: BigInt(this.terminals[slot] as number),
+      customerId: joined(this.customerLow[slot] as number, this.customerHigh[slot] as number),
+      terminalId: joined(this.terminalLow[slot] as number, this.terminalHigh[slot] as number),
       time: this.times[slot] as number,
+      amount: this.amounts[slot] as number,
       outcome: this.outcomes[slot] as 0 | 1 | 2,
       knownAt: this.knownAts[slot] as number,
     };
@@ -83,37 +98,33 @@ export class TransactionIndex {
    */
   isRepeat(id: bigint, customerId: bigint, terminalId: bigint): boolean {
     if (this.reuses.size > 0 && this.reuses.get(id)?.some((entry) => entry.customerId === customerId && entry.terminalId === terminalId) === true) return true;
-    const key = safe(id);
-    const slot = key === undefined ? -1 : this.find(key);
-    if (slot < 0) {
-      const large = this.large.get(id);
-      return large !== undefined && large.customerId === customerId && large.terminalId === terminalId;
-    }
-    return this.customers[slot] === Number(customerId) && this.terminals[slot] === Number(terminalId) && customerId <= MAX_SAFE && terminalId <= MAX_SAFE;
+    const slot = this.find(low(id), high(id));
+    return slot >= 0 && this.isCustomer(slot, customerId) && this.isTerminal(slot, terminalId);
   }
 
   /** True when `id` is remembered (under any customer and terminal). */
   has(id: bigint): boolean {
-    const key = safe(id);
-    return (key !== undefined && this.find(key) >= 0) || this.large.has(id);
+    return this.find(low(id), high(id)) >= 0;
   }
 
   /** True when `id` is remembered at this terminal (under any customer). */
   isAtTerminal(id: bigint, terminalId: bigint): boolean {
-    const key = safe(id);
-    const slot = key === undefined ? -1 : this.find(key);
-    const first = slot >= 0 ? BigInt(this.terminals[slot] as number) : this.large.get(id)?.terminalId;
-    if (first === undefined) return false;
-    return first === terminalId || this.reuses.get(id)?.some((entry) => entry.terminalId === terminalId) === true;
+    const slot = this.find(low(id), high(id));
+    if (slot < 0) return false;
+    return this.isTerminal(slot, terminalId) || this.reuses.get(id)?.some((entry) => entry.terminalId === terminalId) === true;
   }
 
   /**
    * Remembers a recording of a transaction. The first recording of an id is
    * the one outcomes name; a later one under another customer or terminal is
-   * kept as a reuse, so its own retries are known too.
+   * kept as a reuse, so its own retries are known too. `amount` is NaN when
+   * unknown (then no repeat is refused for its amount).
    */
-  add(id: bigint, customerId: bigint, terminalId: bigint, time: number): void {
-    if (this.has(id)) {
+  add(id: bigint, customerId: bigint, terminalId: bigint, time: number, amount = Number.NaN): void {
+    const idLow = low(id);
+    const idHigh = high(id);
+    const present = this.find(idLow, idHigh);
+    if (present >= 0) {
       if (!this.isRepeat(id, customerId, terminalId)) {
         const reuses = this.reuses.get(id) ?? [];
         reuses.push({ customerId, terminalId });
@@ -121,110 +132,83 @@ export class TransactionIndex {
       }
       return;
     }
-    this.addFirst(id, customerId, terminalId, time);
-  }
-
-  private addFirst(id: bigint, customerId: bigint, terminalId: bigint, time: number): void {
-    const key = safe(id);
-    const customer = safe(customerId);
-    const terminal = safe(terminalId);
-    if (key === undefined || customer === undefined || terminal === undefined) {
-      if (!this.large.has(id) && (key === undefined || this.find(key) < 0)) {
-        this.large.set(id, { customerId, terminalId, time, outcome: 0, knownAt: 0 });
-        this.largeOrder.push(id);
-      }
-      return;
-    }
-    if (this.large.has(id)) return;
-    if ((this.count + 1) * 2 > this.ids.length) this.grow();
-    let slot = slotOf(key, this.mask);
-    for (;;) {
-      const present = this.ids[slot] as number;
-      if (present === key) return;
-      if (present === EMPTY) break;
-      slot = (slot + 1) & this.mask;
-    }
-    this.ids[slot] = key;
-    this.customers[slot] = customer;
-    this.terminals[slot] = terminal;
+    if ((this.count + 1) * 2 > this.outcomes.length) this.grow();
+    let slot = slotOf(idLow, idHigh, this.mask);
+    while (this.outcomes[slot] !== FREE) slot = (slot + 1) & this.mask;
+    this.idLow[slot] = idLow;
+    this.idHigh[slot] = idHigh;
+    this.customerLow[slot] = low(customerId);
+    this.customerHigh[slot] = high(customerId);
+    this.terminalLow[slot] = low(terminalId);
+    this.terminalHigh[slot] = high(terminalId);
     this.times[slot] = time;
+    this.amounts[slot] = amount;
     this.outcomes[slot] = 0;
     this.knownAts[slot] = 0;
     this.count++;
-    this.pushOrder(key);
+    this.pushOrder(idLow, idHigh);
   }
 
   /** Records an outcome for a remembered transaction. */
   setOutcome(id: bigint, outcome: 1 | 2, knownAt: number): void {
-    const key = safe(id);
-    const slot = key === undefined ? -1 : this.find(key);
-    if (slot >= 0) {
-      this.outcomes[slot] = outcome;
-      this.knownAts[slot] = knownAt;
-      return;
-    }
-    const large = this.large.get(id);
-    if (large !== undefined) {
-      large.outcome = outcome;
-      large.knownAt = knownAt;
-    }
+    const slot = this.find(low(id), high(id));
+    if (slot < 0) return;
+    this.outcomes[slot] = outcome;
+    this.knownAts[slot] = knownAt;
   }
 
   /**
-   * Forgets, oldest first, entries with an event time before `horizon`, and
-   * more while over `limit`; returns how many went for the limit.
+   * Forgets, oldest first in recording order, entries with an event time
+   * before `horizon`, and more while over `limit`; returns how many went for
+   * the limit while still inside the horizon (a retry of one of those is no
+   * longer known as one: the retention promise is broken for it).
    */
   forget(horizon: number, limit: number): number {
-    let evicted = 0;
+    let early = 0;
     while (this.orderLength > 0) {
-      const key = this.order[this.orderStart] as number;
-      const slot = this.find(key);
+      const idLow = this.orderLow[this.orderStart] as number;
+      const idHigh = this.orderHigh[this.orderStart] as number;
+      const slot = this.find(idLow, idHigh);
       const expired = slot < 0 || (this.times[slot] as number) < horizon;
-      if (!expired && this.size <= limit) break;
-      this.orderStart = (this.orderStart + 1) % this.order.length;
+      if (!expired && this.count <= limit) break;
+      this.orderStart = (this.orderStart + 1) % this.orderLow.length;
       this.orderLength--;
-      if (slot >= 0) {
-        this.remove(slot);
-        if (this.reuses.size > 0) this.reuses.delete(BigInt(key));
-        if (!expired) evicted++;
-      }
+      if (slot < 0) continue;
+      this.remove(slot);
+      if (this.reuses.size > 0) this.reuses.delete(joined(idLow, idHigh));
+      if (!expired) early++;
     }
-    while (this.largeOrder.length > 0) {
-      const id = this.largeOrder[0] as bigint;
-      const entry = this.large.get(id);
-      const expired = entry === undefined || entry.time < horizon;
-      if (!expired && this.size <= limit) break;
-      this.largeOrder.shift();
-      this.large.delete(id);
-      this.reuses.delete(id);
-      if (!expired) evicted++;
-    }
-    return evicted;
+    return early;
   }
 
   /** Every remembered transaction, oldest first (for snapshots). */
   *entries(): Generator<[bigint, IndexedTransaction]> {
     for (let index = 0; index < this.orderLength; index++) {
-      const key = this.order[(this.orderStart + index) % this.order.length] as number;
-      const slot = this.find(key);
-      if (slot < 0) continue;
-      const id = BigInt(key);
-      yield [id, this.get(id) as IndexedTransaction];
+      const position = (this.orderStart + index) % this.orderLow.length;
+      const id = joined(this.orderLow[position] as number, this.orderHigh[position] as number);
+      const entry = this.get(id);
+      if (entry !== undefined) yield [id, entry];
     }
-    for (const [id, entry] of this.large) yield [id, entry];
   }
 
-  /** Approximate bytes held. */
+  /** Approximate bytes held: per slot 6 halves, 3 doubles, an outcome byte; per order entry two halves. */
   get bytes(): number {
-    return this.ids.length * 41 + this.order.length * 8 + this.large.size * 160;
+    return this.outcomes.length * 49 + this.orderLow.length * 8;
   }
 
-  private find(key: number): number {
-    let slot = slotOf(key, this.mask);
+  private isCustomer(slot: number, customerId: bigint): boolean {
+    return this.customerLow[slot] === low(customerId) && this.customerHigh[slot] === high(customerId);
+  }
+
+  private isTerminal(slot: number, terminalId: bigint): boolean {
+    return this.terminalLow[slot] === low(terminalId) && this.terminalHigh[slot] === high(terminalId);
+  }
+
+  private find(idLow: number, idHigh: number): number {
+    let slot = slotOf(idLow, idHigh, this.mask);
     for (;;) {
-      const present = this.ids[slot] as number;
-      if (present === key) return slot;
-      if (present === EMPTY) return -1;
+      if (this.outcomes[slot] === FREE) return -1;
+      if (this.idLow[slot] === idLow && this.idHigh[slot] === idHigh) return slot;
       slot = (slot + 1) & this.mask;
     }
   }
@@ -233,10 +217,8 @@ export class TransactionIndex {
   private remove(slot: number): void {
     let hole = slot;
     let next = (hole + 1) & this.mask;
-    for (;;) {
-      const key = this.ids[next] as number;
-      if (key === EMPTY) break;
-      const home = slotOf(key, this.mask);
+    while (this.outcomes[next] !== FREE) {
+      const home = slotOf(this.idLow[next] as number, this.idHigh[next] as number, this.mask);
       // The entry at `next` may move into the hole if its home is not between the hole and it.
       const movable = hole <= next ? home <= hole || home > next : home <= hole && home > next;
       if (movable) {
@@ -245,49 +227,79 @@ export class TransactionIndex {
       }
       next = (next + 1) & this.mask;
     }
-    this.ids[hole] = EMPTY;
+    this.outcomes[hole] = FREE;
     this.count--;
   }
 
   private moveSlot(from: number, to: number): void {
-    this.ids[to] = this.ids[from] as number;
-    this.customers[to] = this.customers[from] as number;
-    this.terminals[to] = this.terminals[from] as number;
+    this.idLow[to] = this.idLow[from] as number;
+    this.idHigh[to] = this.idHigh[from] as number;
+    this.customerLow[to] = this.customerLow[from] as number;
+    this.customerHigh[to] = this.customerHigh[from] as number;
+    this.terminalLow[to] = this.terminalLow[from] as number;
+    this.terminalHigh[to] = this.terminalHigh[from] as number;
     this.times[to] = this.times[from] as number;
+    this.amounts[to] = this.amounts[from] as number;
     this.outcomes[to] = this.outcomes[from] as number;
     this.knownAts[to] = this.knownAts[from] as number;
   }
 
-  private pushOrder(key: number): void {
-    if (this.orderLength === this.order.length) {
-      const bigger = new Float64Array(this.order.length * 2);
-      for (let index = 0; index < this.orderLength; index++) bigger[index] = this.order[(this.orderStart + index) % this.order.length] as number;
-      this.order = bigger;
+  private pushOrder(idLow: number, idHigh: number): void {
+    if (this.orderLength === this.orderLow.length) {
+      const biggerLow = new Uint32Array(this.orderLow.length * 2);
+      const biggerHigh = new Uint32Array(this.orderLow.length * 2);
+      for (let index = 0; index < this.orderLength; index++) {
+        const position = (this.orderStart + index) % this.orderLow.length;
+        biggerLow[index] = this.orderLow[position] as number;
+        biggerHigh[index] = this.orderHigh[position] as number;
+      }
+      this.orderLow = biggerLow;
+      this.orderHigh = biggerHigh;
       this.orderStart = 0;
     }
-    this.order[(this.orderStart + this.orderLength) % this.order.length] = key;
+    const position = (this.orderStart + this.orderLength) % this.orderLow.length;
+    this.orderLow[position] = idLow;
+    this.orderHigh[position] = idHigh;
     this.orderLength++;
   }
 
   private grow(): void {
-    const old = { ids: this.ids, customers: this.customers, terminals: this.terminals, times: this.times, outcomes: this.outcomes, knownAts: this.knownAts };
-    const slots = old.ids.length * 2;
+    const old = {
+      idLow: this.idLow,
+      idHigh: this.idHigh,
+      customerLow: this.customerLow,
+      customerHigh: this.customerHigh,
+      terminalLow: this.terminalLow,
+      terminalHigh: this.terminalHigh,
+      times: this.times,
+      amounts: this.amounts,
+      outcomes: this.outcomes,
+      knownAts: this.knownAts,
+    };
+    const slots = old.outcomes.length * 2;
     this.mask = slots - 1;
-    this.ids = new Float64Array(slots).fill(EMPTY);
-    this.customers = new Float64Array(slots);
-    this.terminals = new Float64Array(slots);
+    this.idLow = new Uint32Array(slots);
+    this.idHigh = new Uint32Array(slots);
+    this.customerLow = new Uint32Array(slots);
+    this.customerHigh = new Uint32Array(slots);
+    this.terminalLow = new Uint32Array(slots);
+    this.terminalHigh = new Uint32Array(slots);
     this.times = new Float64Array(slots);
-    this.outcomes = new Uint8Array(slots);
+    this.amounts = new Float64Array(slots);
+    this.outcomes = new Uint8Array(slots).fill(FREE);
     this.knownAts = new Float64Array(slots);
-    for (let from = 0; from < old.ids.length; from++) {
-      const key = old.ids[from] as number;
-      if (key === EMPTY) continue;
-      let slot = slotOf(key, this.mask);
-      while (this.ids[slot] !== EMPTY) slot = (slot + 1) & this.mask;
-      this.ids[slot] = key;
-      this.customers[slot] = old.customers[from] as number;
-      this.terminals[slot] = old.terminals[from] as number;
+    for (let from = 0; from < old.outcomes.length; from++) {
+      if (old.outcomes[from] === FREE) continue;
+      let slot = slotOf(old.idLow[from] as number, old.idHigh[from] as number, this.mask);
+      while (this.outcomes[slot] !== FREE) slot = (slot + 1) & this.mask;
+      this.idLow[slot] = old.idLow[from] as number;
+      this.idHigh[slot] = old.idHigh[from] as number;
+      this.customerLow[slot] = old.customerLow[from] as number;
+      this.customerHigh[slot] = old.customerHigh[from] as number;
+      this.terminalLow[slot] = old.terminalLow[from] as number;
+      this.terminalHigh[slot] = old.terminalHigh[from] as number;
       this.times[slot] = old.times[from] as number;
+      this.amounts[slot] = old.amounts[from] as number;
       this.outcomes[slot] = old.outcomes[from] as number;
       this.knownAts[slot] = old.knownAts[from] as number;
     }

@@ -1,0 +1,109 @@
+import assert from 'node:assert/strict';
+import { historyDays, loadFeatureSpec } from '../../src/features/featureSpec.js';
+import { MemoryStateStore } from '../../src/state/memoryStateStore.js';
+import type { TransactionEvent } from '../../src/state/stateStore.js';
+import { TransactionIndex } from '../../src/state/transactionIndex.js';
+
+const BIG = 2n ** 53n;
+const START = 1_700_000_000;
+
+/** Transaction `id` of its own card and terminal: big ones (2^53 or more) for a big id, small ones for a small id. */
+function event(id: bigint, time = START): TransactionEvent {
+  const base = id >= BIG ? 2n ** 60n : 1_000n;
+  return { id, customerId: base + id, terminalId: base * 2n + id, amount: 10, time };
+}
+
+function limitedStore(maxTransactions: number): { store: MemoryStateStore; forgottenEarly: () => number } {
+  let forgotten = 0;
+  const store = new MemoryStateStore({
+    latenessSeconds: 3600,
+    historyDays: historyDays(loadFeatureSpec()),
+    maxEntities: 10_000_000,
+    maxTransactions,
+    onEvicted: (kind, count) => {
+      if (kind === 'transaction') forgotten += count;
+    },
+  });
+  return { store, forgottenEarly: () => forgotten };
+}
+
+async function recordedAsDuplicate(store: MemoryStateStore, transaction: TransactionEvent): Promise<boolean> {
+  let duplicate: boolean | undefined;
+  await store.record([transaction], (_index, history) => {
+    duplicate = history.duplicate;
+  }, { allOrNothing: true });
+  assert.ok(duplicate !== undefined, 'not recorded');
+  return duplicate;
+}
+
+describe('the transaction index with 64-bit ids', () => {
+  it('should keep every id exactly, whatever its size, and read back its card, terminal, time and amount', () => {
+    const index = new TransactionIndex();
+    const ids = [0n, 1n, BIG - 1n, BIG, BIG + 1n, 2n ** 62n + 12345n, 2n ** 63n - 1n, 4294967296n, 4294967295n];
+    for (const [position, id] of ids.entries()) index.add(id, id ^ 1n, 2n ** 63n - 1n - id, START + position, position * 1.5);
+    assert.equal(index.size, ids.length);
+    for (const [position, id] of ids.entries()) {
+      const entry = index.get(id);
+      assert.deepEqual(entry, { customerId: id ^ 1n, terminalId: 2n ** 63n - 1n - id, time: START + position, amount: position * 1.5, outcome: 0, knownAt: 0 }, `id ${id}`);
+      assert.equal(index.isRepeat(id, id ^ 1n, 2n ** 63n - 1n - id), true);
+      // Ids that differ from a kept one in one bit only, above or below 2^53, are not confused with it.
+      assert.equal(index.isRepeat(id, (id ^ 1n) + 2n ** 40n, 2n ** 63n - 1n - id), false);
+    }
+    assert.equal(index.has(BIG + 2n), false);
+    assert.equal(index.has(2n ** 62n + 12345n + 2n ** 33n), false);
+  });
+
+  it('should hold big ids in the same table as small ones (the same bytes for the same count)', () => {
+    const small = new TransactionIndex();
+    const big = new TransactionIndex();
+    for (let offset = 0n; offset < 40_000n; offset++) {
+      small.add(offset, offset, offset, START);
+      big.add(BIG * 64n + offset, BIG * 128n + offset, BIG * 256n + offset, START);
+    }
+    assert.equal(big.size, small.size);
+    assert.equal(big.bytes, small.bytes);
+  });
+
+  it('should forget past the limit in one recording order for all ids: a small id recorded after big ids fill the index keeps its entry', async () => {
+    const { store, forgottenEarly } = limitedStore(1_000);
+    const bigIds = Array.from({ length: 1_000 }, (_, offset) => BIG + BigInt(offset) * 7_919n);
+    await store.record(bigIds.map((id) => event(id)), () => undefined, { allOrNothing: true });
+    assert.equal(store.transactions.size, 1_000);
+    const small = event(42n, START + 1);
+    assert.equal(await recordedAsDuplicate(store, small), false);
+    assert.equal(store.transactions.size, 1_000);
+    assert.equal(store.transactions.has(42n), true, 'the small id recorded last must stay');
+    assert.equal(store.transactions.has(bigIds[0] as bigint), false, 'the oldest big id goes first');
+    assert.equal(store.transactions.has(bigIds[1] as bigint), true);
+    assert.equal(forgottenEarly(), 1);
+    // Its outcome is known, and its retry counts once.
+    const [result] = await store.reportOutcomes([{ transactionId: 42n, outcome: 'fraud', knownAt: START + 10 }]);
+    assert.equal(result?.status, 'applied');
+    assert.equal(await recordedAsDuplicate(store, small), true);
+  });
+
+  it('should forget big and small ids interleaved in the order they were recorded', async () => {
+    const { store } = limitedStore(4);
+    const ids = [BIG + 5n, 3n, BIG * 2n, 7n, BIG + 9n, 11n];
+    for (const id of ids) await store.record([event(id)], () => undefined, { allOrNothing: true });
+    assert.deepEqual(
+      [...store.transactions.entries()].map(([id]) => id),
+      ids.slice(2),
+    );
+  });
+
+  it('should keep a 10k batch of big ids past the limit recorded and forgotten like small ids (same index content, same forgotten count)', async () => {
+    const run = async (base: bigint): Promise<{ size: number; forgotten: number; kept: bigint[] }> => {
+      const { store, forgottenEarly } = limitedStore(20_000);
+      for (let batch = 0n; batch < 4n; batch++) {
+        await store.record(Array.from({ length: 10_000 }, (_, offset) => event(base + batch * 10_000n + BigInt(offset))), () => undefined, { allOrNothing: true });
+      }
+      const kept = [...store.transactions.entries()].map(([id]) => id - base);
+      return { size: store.transactions.size, forgotten: forgottenEarly(), kept: [kept[0] as bigint, kept.at(-1) as bigint] };
+    };
+    const small = await run(1n);
+    const big = await run(BIG * 1_000n);
+    assert.deepEqual(big, small);
+    assert.deepEqual(small, { size: 20_000, forgotten: 20_000, kept: [20_000n, 39_999n] });
+  });
+});
