@@ -1,5 +1,5 @@
 import { Metadata, status, type ServiceError } from '@grpc/grpc-js';
-import { BadRequest, RetryInfo, type BadRequest_FieldViolation } from '../gen/google/rpc/error_details.js';
+import { BadRequest, ErrorInfo, RetryInfo, type BadRequest_FieldViolation } from '../gen/google/rpc/error_details.js';
 import { Status } from '../gen/google/rpc/status.js';
 import type { Logger } from '../observability/logger.js';
 import { StateUnavailableError } from '../state/stateStore.js';
@@ -37,6 +37,33 @@ export class MalformedRequestError extends InvalidArgumentError {
   }
 }
 
+/**
+ * A transaction id is already recorded (same customer and terminal) with
+ * other fields (amount, event time): the call is not a retry, and nothing of
+ * it was recorded. ALREADY_EXISTS, not FAILED_PRECONDITION: what stands in
+ * the way is the very thing the call tries to create (a transaction with
+ * that id), and no change of the service's state can make the call succeed;
+ * the client must either repeat the recorded fields (a true retry) or give
+ * the new transaction its own id. FAILED_PRECONDITION says the system is not
+ * yet in the state the call needs, which invites a wait-and-retry that can
+ * never work here. The details carry a google.rpc.BadRequest whose field
+ * violations name each differing field with its recorded value, and a
+ * google.rpc.ErrorInfo with reason TRANSACTION_ALREADY_RECORDED.
+ */
+export class AlreadyRecordedError extends Error {
+  override readonly name = 'AlreadyRecordedError';
+
+  constructor(readonly violations: readonly FieldViolation[]) {
+    const first = violations[0];
+    const more = violations.length > 1 ? ` (and ${violations.length - 1} more)` : '';
+    super(first === undefined ? 'transaction already recorded with other fields' : `${first.field}: ${first.description}${more}`);
+  }
+}
+
+/** ErrorInfo of AlreadyRecordedError: a reason clients can branch on without reading the message. */
+export const ALREADY_RECORDED_REASON = 'TRANSACTION_ALREADY_RECORDED';
+const ERROR_DOMAIN = 'fraud.v1.FraudService';
+
 /** No model serves the task yet: UNAVAILABLE, which clients retry. */
 export class ModelUnavailableError extends Error {
   override readonly name = 'ModelUnavailableError';
@@ -66,6 +93,7 @@ export class RowsRefusedError extends Error {
 
 const BAD_REQUEST_TYPE_URL = 'type.googleapis.com/google.rpc.BadRequest';
 const RETRY_INFO_TYPE_URL = 'type.googleapis.com/google.rpc.RetryInfo';
+const ERROR_INFO_TYPE_URL = 'type.googleapis.com/google.rpc.ErrorInfo';
 const STATUS_DETAILS_KEY = 'grpc-status-details-bin';
 
 /**
@@ -91,12 +119,20 @@ export function toCallError(error: unknown, logger: Logger, method: string): Cal
     }
     const message = capped(error.message);
     const badRequest = BadRequest.encode({ fieldViolations: cappedViolations(error.violations) }).finish();
-    return withDetails(status.INVALID_ARGUMENT, message, BAD_REQUEST_TYPE_URL, badRequest);
+    return withDetails(status.INVALID_ARGUMENT, message, [{ typeUrl: BAD_REQUEST_TYPE_URL, value: badRequest }]);
+  }
+  if (error instanceof AlreadyRecordedError) {
+    const badRequest = BadRequest.encode({ fieldViolations: cappedViolations(error.violations) }).finish();
+    const errorInfo = ErrorInfo.encode({ reason: ALREADY_RECORDED_REASON, domain: ERROR_DOMAIN, metadata: {} }).finish();
+    return withDetails(status.ALREADY_EXISTS, capped(error.message), [
+      { typeUrl: BAD_REQUEST_TYPE_URL, value: badRequest },
+      { typeUrl: ERROR_INFO_TYPE_URL, value: errorInfo },
+    ]);
   }
   if (error instanceof RowsRefusedError) {
     const delayMs = error.retryDelayMs;
     const retryInfo = RetryInfo.encode({ retryDelay: { seconds: BigInt(Math.floor(delayMs / 1000)), nanos: (delayMs % 1000) * 1_000_000 } }).finish();
-    return withDetails(status.RESOURCE_EXHAUSTED, error.message, RETRY_INFO_TYPE_URL, retryInfo);
+    return withDetails(status.RESOURCE_EXHAUSTED, error.message, [{ typeUrl: RETRY_INFO_TYPE_URL, value: retryInfo }]);
   }
   if (error instanceof ModelUnavailableError) {
     return { code: status.UNAVAILABLE, details: error.message };
@@ -115,11 +151,11 @@ export function toCallError(error: unknown, logger: Logger, method: string): Cal
   return { code: status.INTERNAL, details: 'internal error; the service log has the details' };
 }
 
-/** A status with one google.rpc detail, in the trailer every gRPC client library reads. */
-function withDetails(code: status, message: string, typeUrl: string, detail: Uint8Array): CallError {
-  const details = Status.encode({ code, message, details: [{ typeUrl, value: Buffer.from(detail) }] }).finish();
+/** A status with its google.rpc details, in the trailer every gRPC client library reads. */
+function withDetails(code: status, message: string, details: readonly { typeUrl: string; value: Uint8Array }[]): CallError {
+  const encoded = Status.encode({ code, message, details: details.map(({ typeUrl, value }) => ({ typeUrl, value: Buffer.from(value) })) }).finish();
   const metadata = new Metadata();
-  metadata.set(STATUS_DETAILS_KEY, Buffer.from(details));
+  metadata.set(STATUS_DETAILS_KEY, Buffer.from(encoded));
   return { code, details: message, metadata };
 }
 

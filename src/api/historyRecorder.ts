@@ -1,9 +1,10 @@
 import { eventTimeSeconds } from '../features/eventClock.js';
 import type { Transaction } from '../gen/fraud/v1/fraud_service.js';
 import type { Metrics } from '../observability/metrics.js';
+import { ConflictingRepeatError, type RepeatConflict } from '../state/conflictingRepeats.js';
 import type { HistoryConsumer, StateStore, TransactionEvent } from '../state/stateStore.js';
 import { performance } from 'node:perf_hooks';
-import { InvalidArgumentError } from './apiErrors.js';
+import { AlreadyRecordedError, InvalidArgumentError, type FieldViolation } from './apiErrors.js';
 import { ViolationList } from './validateTransaction.js';
 
 export interface HistoryRecorderOptions {
@@ -29,12 +30,14 @@ export class HistoryRecorder {
   private readonly duration: ReturnType<Metrics['stateOperationDuration']['labels']>;
   private readonly refusedLate: ReturnType<Metrics['stateRefused']['labels']>;
   private readonly refusedFuture: ReturnType<Metrics['stateRefused']['labels']>;
+  private readonly refusedConflicting: ReturnType<Metrics['stateRefused']['labels']>;
 
   constructor(private readonly options: HistoryRecorderOptions) {
     this.now = options.now ?? Date.now;
     this.duration = options.metrics.stateOperationDuration.labels(options.store.kind, 'record');
     this.refusedLate = options.metrics.stateRefused.labels('late');
     this.refusedFuture = options.metrics.stateRefused.labels('future');
+    this.refusedConflicting = options.metrics.stateRefused.labels('conflicting_repeat');
   }
 
   get store(): StateStore {
@@ -47,6 +50,9 @@ export class HistoryRecorder {
    * it fails the call with INVALID_ARGUMENT and nothing of the call is
    * recorded, since its features would be wrong. A model that does not read
    * history can still score it: the indexes of those left out are returned.
+   * A transaction id already recorded (same customer and terminal) with
+   * another amount or event time fails the call with ALREADY_EXISTS, nothing
+   * of it recorded, whatever the model.
    */
   async record(transactions: readonly Transaction[], batch: boolean, needsHistory: boolean, use: HistoryConsumer): Promise<readonly number[]> {
     const { store, epochSeconds, latenessSeconds, maxFutureSeconds } = this.options;
@@ -76,14 +82,21 @@ export class HistoryRecorder {
     }
     const duplicates = this.options.metrics.stateDuplicates;
     const started = performance.now();
-    const late = await store.record(
-      events,
-      (index, history) => {
-        if (history.duplicate) duplicates.inc();
-        use(index, history);
-      },
-      { allOrNothing: needsHistory },
-    );
+    let late;
+    try {
+      late = await store.record(
+        events,
+        (index, history) => {
+          if (history.duplicate) duplicates.inc();
+          use(index, history);
+        },
+        { allOrNothing: needsHistory },
+      );
+    } catch (error) {
+      if (!(error instanceof ConflictingRepeatError)) throw error;
+      this.refusedConflicting.inc(error.conflicts.length);
+      throw new AlreadyRecordedError(error.conflicts.flatMap((conflict) => conflictViolations(conflict, transactions[conflict.index] as Transaction, batch)));
+    }
     this.duration.observe((performance.now() - started) / 1000);
     if (late.length === 0) return [];
     this.refusedLate.inc(late.length);
@@ -100,6 +113,18 @@ export class HistoryRecorder {
     }
     throw new InvalidArgumentError(lateViolations.items);
   }
+}
+
+/** One violation per differing field of a conflicting repeat, with the recorded value and the one sent. */
+function conflictViolations(conflict: RepeatConflict, transaction: Transaction, batch: boolean): FieldViolation[] {
+  const prefix = batch ? `transactions[${conflict.index}]` : 'transaction';
+  const id = `transaction ${conflict.transactionId} is already recorded for this customer and terminal`;
+  const advice = 'a retry must send the recorded fields again; another transaction needs its own transaction_id';
+  return conflict.fields.map((field) =>
+    field === 'amount'
+      ? { field: `${prefix}.tx_amount`, description: `${id} with tx_amount ${conflict.recorded.amount}, not ${conflict.sent.amount}: ${advice}` }
+      : { field: `${prefix}.${timeField(transaction)}`, description: `${id} with event time ${iso(conflict.recorded.time)}, not ${iso(conflict.sent.time)}: ${advice}` },
+  );
 }
 
 function timeField(transaction: Transaction): string {

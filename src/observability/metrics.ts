@@ -222,7 +222,7 @@ export class Metrics {
 
   readonly stateRefused = new Counter({
     name: 'fraud_state_refused_transactions_total',
-    help: 'Transactions refused for their event time, by reason: late (older than the watermark minus the lateness) or future (too far ahead of the clock).',
+    help: 'Transactions refused, by reason: late (older than the watermark minus the lateness), future (too far ahead of the clock), conflicting_repeat (an id already recorded for the same customer and terminal with another amount or event time; the call got ALREADY_EXISTS).',
     labelNames: ['reason'] as const,
     registers: [this.registry],
   });

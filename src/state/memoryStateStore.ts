@@ -1,6 +1,7 @@
 import { dayOf } from '../features/entityHistory.js';
 import { keyOf, type EntityKey } from './entityKey.js';
 import { SegmentedEviction, type Segment, type StoredEntityRecord } from './entityEviction.js';
+import { ConflictingRepeatError, conflictingRepeats } from './conflictingRepeats.js';
 import { CustomerRecord, TerminalRecord, retentionSeconds, type Retention } from './entityRecords.js';
 import { TransactionIndex } from './transactionIndex.js';
 import type {
@@ -96,6 +97,8 @@ export class MemoryStateStore implements StateStore {
   }
 
   record(transactions: readonly TransactionEvent[], use: HistoryConsumer, options: RecordOptions): Promise<readonly LateTransaction[]> {
+    const conflicts = conflictingRepeats(transactions, (event) => this.transactions.get(event.id));
+    if (conflicts.length > 0) return Promise.reject(new ConflictingRepeatError(conflicts));
     const late = this.lateTransactions(transactions);
     if (late.length > 0 && options.allOrNothing) return Promise.resolve(late);
     let nextLate = 0;
@@ -128,7 +131,7 @@ export class MemoryStateStore implements StateStore {
           terminalRecorded = true;
         }
         if (this.capture !== undefined && !this.transactions.has(event.id)) this.capture.added(event.id);
-        this.transactions.add(event.id, event.customerId, event.terminalId, event.time);
+        this.transactions.add(event.id, event.customerId, event.terminalId, event.time, event.amount);
       }
       if (!repeat || newCustomer) this.eviction.recorded(customer);
       if (terminalRecorded || newTerminal) this.eviction.recorded(terminal);

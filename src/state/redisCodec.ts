@@ -68,13 +68,29 @@ export function uncountArgument(id: bigint, time: number, watermarkBefore: numbe
   return bytes;
 }
 
-/** <c8 customer id, c8 terminal id, d time>: the transaction index entry. */
-export function indexValue(customerId: bigint, terminalId: bigint, time: number): Buffer {
-  const bytes = Buffer.allocUnsafe(24);
+/**
+ * <c8 customer id, c8 terminal id, d time, d amount>: the transaction index
+ * entry (the amount, so that a repeat with another amount is refused).
+ * Entries written before the amount was kept are 24 bytes; both are read.
+ */
+export function indexValue(customerId: bigint, terminalId: bigint, time: number, amount: number): Buffer {
+  const bytes = Buffer.allocUnsafe(INDEX_ENTRY_BYTES);
   bytes.writeBigUInt64LE(BigInt.asUintN(64, customerId), 0);
   bytes.writeBigUInt64LE(BigInt.asUintN(64, terminalId), 8);
   bytes.writeDoubleLE(time, 16);
+  bytes.writeDoubleLE(amount, 24);
   return bytes;
+}
+
+/** Bytes of an index entry before its outcome; 24 in entries written before the amount was kept. */
+const INDEX_ENTRY_BYTES = 32;
+const INDEX_ENTRY_BYTES_WITHOUT_AMOUNT = 24;
+/** Bytes of an outcome appended to an index entry: <c1 outcome, d known_at>. */
+const OUTCOME_BYTES = 9;
+
+/** Bytes of the entry part of an index value (the rest is its outcome, once reported). */
+function entryBytes(valueLength: number): number {
+  return valueLength === INDEX_ENTRY_BYTES_WITHOUT_AMOUNT || valueLength === INDEX_ENTRY_BYTES_WITHOUT_AMOUNT + OUTCOME_BYTES ? INDEX_ENTRY_BYTES_WITHOUT_AMOUNT : INDEX_ENTRY_BYTES;
 }
 
 /** <c1 'f' | 'l', d known_at>: an outcome as OUTCOME_RECORD takes it. */
@@ -166,17 +182,20 @@ export function decodeTerminalReply(reply: Buffer): TerminalReply {
   return { count, watermarkBefore: reply.readDoubleLE(1), history: { days, dayCount, frauds, fraudCount } };
 }
 
-/** The transaction index entry: the customer, terminal and event time of the first recording of an id. */
+/** The transaction index entry: the customer, terminal, event time and amount of the first recording of an id. */
 export interface IndexEntry {
   readonly customerId: bigint;
   readonly terminalId: bigint;
   readonly time: number;
+  /** NaN in an entry written before the amount was kept. */
+  readonly amount: number;
 }
 
 export function decodeIndexEntry(value: Buffer | null): IndexEntry | undefined {
   if (value === null) return undefined;
-  if (value.length < 24) throw new ReplyFormatError(`transaction index entry of ${value.length} bytes`);
-  return { customerId: BigInt.asIntN(64, value.readBigUInt64LE(0)), terminalId: BigInt.asIntN(64, value.readBigUInt64LE(8)), time: value.readDoubleLE(16) };
+  if (value.length < INDEX_ENTRY_BYTES_WITHOUT_AMOUNT) throw new ReplyFormatError(`transaction index entry of ${value.length} bytes`);
+  const amount = entryBytes(value.length) === INDEX_ENTRY_BYTES ? value.readDoubleLE(24) : Number.NaN;
+  return { customerId: BigInt.asIntN(64, value.readBigUInt64LE(0)), terminalId: BigInt.asIntN(64, value.readBigUInt64LE(8)), time: value.readDoubleLE(16), amount };
 }
 
 /** The watermark at the head of a customer's value (GETRANGE 0 7), or -Infinity for none. */
@@ -205,13 +224,15 @@ export function decodeOutcomeReply(reply: Buffer): OutcomeReply {
   }
   const name = status === 0x41 /* A */ ? 'applied' : status === 0x44 /* D */ ? 'duplicate' : status === 0x43 /* C */ ? 'conflict' : undefined;
   if (name === undefined) throw new ReplyFormatError(`unexpected outcome reply status ${String(status)}`);
-  expectLength(reply, 34, 'outcome', true);
+  // The status letter, then the index value: its entry (with or without the amount) and the outcome.
+  const outcomeAt = 1 + entryBytes(reply.length - 1);
+  expectLength(reply, outcomeAt + OUTCOME_BYTES, 'outcome', true);
   return {
     status: name,
     terminalId: BigInt.asIntN(64, reply.readBigUInt64LE(9)),
     time: reply.readDoubleLE(17),
-    recorded: reply[25] === 0x66 /* f */ ? 'fraud' : 'legitimate',
-    knownAt: reply.readDoubleLE(26),
+    recorded: reply[outcomeAt] === 0x66 /* f */ ? 'fraud' : 'legitimate',
+    knownAt: reply.readDoubleLE(outcomeAt + 1),
   };
 }
 

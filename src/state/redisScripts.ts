@@ -24,9 +24,10 @@ import { MAX_RECENT_TRANSACTIONS } from './entityRecords.js';
  *             {t:<id>}:ids    sorted set: ids counted here (score: event time)
  *                             whose event time is within the lateness of the
  *                             terminal's watermark; tells a retry from a new one
- *   transaction {x:<id>}      <c8 customer id, c8 terminal id, d time> (first
- *                             writer wins), then <c1 outcome, d known_at> once
- *                             reported
+ *   transaction {x:<id>}      <c8 customer id, c8 terminal id, d time,
+ *                             d amount> (first writer wins; 24 bytes, without
+ *                             the amount, when written by an older version),
+ *                             then <c1 outcome, d known_at> once reported
  *
  * Replies start with one status letter, then packed data.
  */
@@ -247,7 +248,7 @@ return 0
  * Replies 'U' (unknown transaction); 'B' <d time> (known_at before the
  * transaction); or 'A' (applied), 'D' (duplicate), 'C' (conflict) followed by
  * the index value after the call: <c8 customer, c8 terminal, d time,
- * c1 outcome, d known_at>.
+ * d amount, c1 outcome, d known_at>.
  */
 export const OUTCOME_RECORD = `
 local value = redis.call('GET', KEYS[1])
@@ -255,8 +256,11 @@ if not value then return 'U' end
 local time = struct.unpack('<d', value, 17)
 local knownAt = struct.unpack('<d', ARGV[1], 2)
 if knownAt < time then return 'B' .. string.sub(value, 17, 24) end
-if #value > 24 then
-  if string.sub(value, 25, 25) == string.sub(ARGV[1], 1, 1) then return 'D' .. value end
+-- The entry is 32 bytes (24 when written without the amount), then the outcome once reported.
+local entryBytes = 32
+if #value == 24 or #value == 33 then entryBytes = 24 end
+if #value > entryBytes then
+  if string.sub(value, entryBytes + 1, entryBytes + 1) == string.sub(ARGV[1], 1, 1) then return 'D' .. value end
   return 'C' .. value
 end
 local updated = value .. ARGV[1]

@@ -1,5 +1,6 @@
 import { TERMINAL_DAY_STRIDE, dayOf, type TransactionHistory } from '../features/entityHistory.js';
 import type { Logger } from '../observability/logger.js';
+import { ConflictingRepeatError, conflictOf, conflictingRepeats, type RepeatConflict } from './conflictingRepeats.js';
 import { retentionSeconds, type Retention } from './entityRecords.js';
 import {
   beforeTransactionMessage,
@@ -163,9 +164,11 @@ export class RedisStateStore implements StateStore {
   async record(transactions: readonly TransactionEvent[], use: HistoryConsumer, options: RecordOptions): Promise<readonly LateTransaction[]> {
     // All or nothing: a batch's late transactions are found before anything is recorded. Otherwise the
     // customer scripts refuse them one by one, in order, as the embedded store does.
-    if (options.allOrNothing && transactions.length > 1) {
-      const late = await this.lateInBatch(transactions);
-      if (late.length > 0) return late;
+    // So are its conflicting repeats (conflictingRepeats.ts), which refuse any batch as a whole.
+    if (transactions.length > 1) {
+      const { late, conflicts } = await this.lateInBatch(transactions);
+      if (conflicts.length > 0) throw new ConflictingRepeatError(conflicts);
+      if (options.allOrNothing && late.length > 0) return late;
     }
     // Round trips one after the other, each bounded by Redis's silence (RedisConnection.within). One that
     // fails leaves the earlier ones recorded: the caller's retry of the same call records each transaction
@@ -174,6 +177,9 @@ export class RedisStateStore implements StateStore {
     for (let first = 0; first < transactions.length; first += MAX_TRANSACTIONS_PER_ROUND_TRIP) {
       const chunk = transactions.length <= MAX_TRANSACTIONS_PER_ROUND_TRIP ? transactions : transactions.slice(first, first + MAX_TRANSACTIONS_PER_ROUND_TRIP);
       const histories = await this.recordRoundTrip(chunk);
+      // A single transaction's conflict shows in its round trip: as a repeat, it recorded nothing.
+      const conflicts = histories.filter((history): history is RepeatConflict => 'fields' in history);
+      if (conflicts.length > 0) throw new ConflictingRepeatError(conflicts.map((conflict) => ({ ...conflict, index: first + conflict.index })));
       for (let index = 0; index < chunk.length; index++) {
         const history = histories[index] as TransactionHistory | LateTransaction;
         if ('earliestAccepted' in history) late.push({ index: first + index, earliestAccepted: history.earliestAccepted });
@@ -184,13 +190,13 @@ export class RedisStateStore implements StateStore {
   }
 
   /** One pipelined round trip recording up to MAX_TRANSACTIONS_PER_ROUND_TRIP transactions, in order. */
-  private async recordRoundTrip(transactions: readonly TransactionEvent[]): Promise<(TransactionHistory | LateTransaction)[]> {
+  private async recordRoundTrip(transactions: readonly TransactionEvent[]): Promise<(TransactionHistory | LateTransaction | RepeatConflict)[]> {
     const answers = this.connection.send(transactions.length * 3, (batch) => {
       for (const { id, customerId, terminalId, amount, time } of transactions) {
         const terminal = this.terminalKey(terminalId);
         batch.script(this.customerRecord, [this.customerKey(customerId)], [customerArgument(id, time, amount, this.customerRetention)]);
         batch.script(this.terminalRecord, [terminal, `${terminal}:ids`], [terminalArgument(id, time, this.terminalRetention)]);
-        batch.setIfAbsent(this.indexKey(id), indexValue(customerId, terminalId, time), this.terminalTtlMs);
+        batch.setIfAbsent(this.indexKey(id), indexValue(customerId, terminalId, time, amount), this.terminalTtlMs);
       }
     });
     // Settled even when the caller has stopped waiting: the repairs a late answer calls for still happen.
@@ -205,7 +211,7 @@ export class RedisStateStore implements StateStore {
    * customer's newest transaction, the batch's own earlier ones included,
    * minus the lateness. Read in one round trip before anything is recorded.
    */
-  private async lateInBatch(transactions: readonly TransactionEvent[]): Promise<LateTransaction[]> {
+  private async lateInBatch(transactions: readonly TransactionEvent[]): Promise<{ late: LateTransaction[]; conflicts: RepeatConflict[] }> {
     const customers = [...new Set(transactions.map((event) => event.customerId))];
     const replies = (await this.connection.roundTrip(customers.length + transactions.length, (batch) => {
       for (const customerId of customers) batch.head(this.customerKey(customerId), 8);
@@ -214,6 +220,8 @@ export class RedisStateStore implements StateStore {
     const watermarks = new Map<bigint, number>();
     customers.forEach((customerId, position) => watermarks.set(customerId, decodeWatermark(replies[position] as Buffer)));
     const latenessSeconds = this.options.latenessSeconds;
+    const conflicts = conflictingRepeats(transactions, (_event, index) => decodeIndexEntry(replies[customers.length + index] ?? null));
+    if (conflicts.length > 0) return { late: [], conflicts };
     const late: LateTransaction[] = [];
     for (let index = 0; index < transactions.length; index++) {
       const event = transactions[index] as TransactionEvent;
@@ -226,7 +234,7 @@ export class RedisStateStore implements StateStore {
       if (recorded?.customerId === event.customerId && recorded.terminalId === event.terminalId) continue;
       late.push({ index, earliestAccepted: watermark - latenessSeconds });
     }
-    return late;
+    return { late, conflicts: [] };
   }
 
   /**
@@ -235,8 +243,8 @@ export class RedisStateStore implements StateStore {
    * customer, repeats from the transaction index), sends the repairs that
    * needs, and returns each one's history or refusal.
    */
-  private settle(transactions: readonly TransactionEvent[], replies: readonly (Buffer | null)[]): (TransactionHistory | LateTransaction)[] {
-    const results = new Array<TransactionHistory | LateTransaction>(transactions.length);
+  private settle(transactions: readonly TransactionEvent[], replies: readonly (Buffer | null)[]): (TransactionHistory | LateTransaction | RepeatConflict)[] {
+    const results = new Array<TransactionHistory | LateTransaction | RepeatConflict>(transactions.length);
     const repairs: Repair[] = [];
     // Index entries refused transactions of this round trip wrote, to remove once it is settled.
     const forgets = new Map<string, Buffer>();
@@ -254,7 +262,7 @@ export class RedisStateStore implements StateStore {
       if (takenBack !== undefined) correct(terminal.history, event.terminalId, takenBack);
       const verdict = reconcile(event, customer.status, terminal.count, recorded, terminal.watermarkBefore - this.options.latenessSeconds);
       // (The same customer at the same time is refused again: that entry is never needed.)
-      if (verdict.forgetIndex) forgets.set(indexKey, indexValue(event.customerId, event.terminalId, event.time));
+      if (verdict.forgetIndex) forgets.set(indexKey, indexValue(event.customerId, event.terminalId, event.time, event.amount));
       if (verdict.takeBack !== undefined) {
         this.options.onRepair?.(verdict.takeBack);
         repairs.push({ terminalId: event.terminalId, argument: uncountArgument(event.id, event.time, terminal.watermarkBefore), gated: false });
@@ -262,6 +270,11 @@ export class RedisStateStore implements StateStore {
       }
       if (verdict.late) {
         results[index] = { index, earliestAccepted: customer.earliestAccepted };
+        continue;
+      }
+      const conflict = verdict.duplicate ? conflictOf(event, index, recorded) : undefined;
+      if (conflict !== undefined) {
+        results[index] = conflict;
         continue;
       }
       if (event.time > this.watermark) this.watermark = event.time;

@@ -83,11 +83,12 @@ describe('fraud-cli', () => {
   it('batch should read JSON Lines from stdin and write JSON Lines', async () => {
     // One card each: the client's call below retries the CLI's transactions, and a retry is scored like the
     // original only when nothing of its card was recorded in between (models/feature-spec.json, history.rules).
-    const input = [1, 2, 3].map((id) => JSON.stringify({ transaction_id: id, customer_id: id, terminal_id: 1, tx_amount: 250, tx_time_seconds: 10 })).join('\n');
+    // Ids and cards of their own: the CSV batch above recorded ids 0-2499 (a repeat with other fields is refused).
+    const input = [9001, 9002, 9003].map((id) => JSON.stringify({ transaction_id: id, customer_id: id, terminal_id: 1, tx_amount: 250, tx_time_seconds: 10 })).join('\n');
     const run = await cli(running.address, ['batch', '--format', 'jsonl', '--task', 'scenario', '--json'], input);
     assert.equal(run.code, 0, run.stderr);
     const answers = run.stdout.trim().split('\n').map((line) => JSON.parse(line) as { transactionId: string; prediction: string });
-    const expected = await running.client.predictScenarioBatch([1, 2, 3].map((id) => ({ transactionId: id, customerId: id, terminalId: 1, txAmount: 250, txTimeSeconds: 10 })));
+    const expected = await running.client.predictScenarioBatch([9001, 9002, 9003].map((id) => ({ transactionId: id, customerId: id, terminalId: 1, txAmount: 250, txTimeSeconds: 10 })));
     assert.deepEqual(
       answers.map((answer) => [answer.transactionId, answer.prediction]),
       expected.predictions.map((prediction) => [String(prediction.transactionId), prediction.prediction]),

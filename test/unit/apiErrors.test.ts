@@ -2,7 +2,11 @@ import { Metadata, status } from '@grpc/grpc-js';
 import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
 import { fieldViolationsOf, retryDelayOf } from '../../client/fraudClient.js';
+import { ErrorInfo } from '../../src/gen/google/rpc/error_details.js';
+import { Status } from '../../src/gen/google/rpc/status.js';
 import {
+  ALREADY_RECORDED_REASON,
+  AlreadyRecordedError,
   CallCancelledError,
   InvalidArgumentError,
   MAX_MESSAGE_CHARACTERS,
@@ -26,6 +30,20 @@ function capture(): { logger: ReturnType<typeof createLogger>; lines: string[] }
 }
 
 describe('error mapping', () => {
+  it('should answer a repeat with other recorded fields ALREADY_EXISTS, with the differing fields as violations and an ErrorInfo reason', () => {
+    const { logger, lines } = capture();
+    const violations = [{ field: 'transactions[1].tx_amount', description: 'transaction 7 is already recorded for this customer and terminal with tx_amount 10, not 9000' }];
+    const error = toCallError(new AlreadyRecordedError(violations), logger, 'PredictBatch');
+    assert.equal(error.code, status.ALREADY_EXISTS);
+    assert.equal(error.details, `transactions[1].tx_amount: ${violations[0]?.description ?? ''}`);
+    assert.deepEqual(fieldViolationsOf(error.metadata), violations);
+    const details = Status.decode(error.metadata?.get('grpc-status-details-bin')[0] as Buffer).details;
+    const info = details.find((detail) => detail.typeUrl === 'type.googleapis.com/google.rpc.ErrorInfo');
+    assert.ok(info !== undefined);
+    assert.equal(ErrorInfo.decode(info.value).reason, ALREADY_RECORDED_REASON);
+    assert.deepEqual(lines, [], 'a caller mistake is not a service error');
+  });
+
   it('should turn field violations into INVALID_ARGUMENT with a google.rpc.BadRequest in the status details', () => {
     const { logger, lines } = capture();
     const violations = [

@@ -4,12 +4,12 @@ import { reconcile, type Reconciled } from '../../src/state/redisReconcile.js';
 import type { TransactionEvent } from '../../src/state/stateStore.js';
 
 const event: TransactionEvent = { id: 7n, customerId: 1n, terminalId: 2n, amount: 10, time: 1_600_000_000 };
-const sameEntity: IndexEntry = { customerId: 1n, terminalId: 2n, time: event.time };
-const otherTerminal: IndexEntry = { customerId: 1n, terminalId: 3n, time: event.time };
-const otherCustomerSameTerminal: IndexEntry = { customerId: 9n, terminalId: 2n, time: event.time };
+const sameEntity: IndexEntry = { customerId: 1n, terminalId: 2n, time: event.time, amount: event.amount };
+const otherTerminal: IndexEntry = { customerId: 1n, terminalId: 3n, time: event.time, amount: event.amount };
+const otherCustomerSameTerminal: IndexEntry = { customerId: 9n, terminalId: 2n, time: event.time, amount: event.amount };
 /** The id set's horizon: the terminal's watermark before the call (here the event's time) minus a lateness of an hour. */
 const horizon = event.time - 3_600;
-const otherCustomerSameTerminalBeforeTheHorizon: IndexEntry = { customerId: 9n, terminalId: 2n, time: horizon - 1 };
+const otherCustomerSameTerminalBeforeTheHorizon: IndexEntry = { customerId: 9n, terminalId: 2n, time: horizon - 1, amount: event.amount };
 
 type Row = [string, CustomerReply['status'], TerminalCount, IndexEntry | undefined, Reconciled];
 
