@@ -1,6 +1,7 @@
 import { Outcome, OutcomeStatus, type OutcomeResult, type TransactionOutcome } from '../gen/fraud/v1/fraud_service.js';
 import type { OutcomeReport, OutcomeStatus as StoreOutcomeStatus, StateStore } from '../state/stateStore.js';
 import { InvalidArgumentError } from './apiErrors.js';
+import { TIMESTAMP_MAX_SECONDS } from './requestDecoding.js';
 import { ViolationList } from './validateTransaction.js';
 
 export interface OutcomeReportsOptions {
@@ -28,9 +29,16 @@ const STATUSES: Readonly<Record<StoreOutcomeStatus, OutcomeStatus>> = {
  */
 export class OutcomeReports {
   private readonly now: () => number;
+  /**
+   * The largest known_at_seconds: 9999-12-31T23:59:59Z, the bound of
+   * tx_time_seconds and of a Timestamp (validateTransaction.ts), so every
+   * accepted value is a valid instant and a JavaScript Date.
+   */
+  private readonly maxKnownAtSeconds: bigint;
 
   constructor(private readonly options: OutcomeReportsOptions) {
     this.now = options.now ?? Date.now;
+    this.maxKnownAtSeconds = TIMESTAMP_MAX_SECONDS - BigInt(Math.trunc(options.epochSeconds));
   }
 
   async report(outcomes: readonly TransactionOutcome[], batch: boolean): Promise<{ results: OutcomeResult[]; statuses: StoreOutcomeStatus[] }> {
@@ -65,7 +73,10 @@ export class OutcomeReports {
     } else if (knownAtSeconds !== undefined) {
       field = 'known_at_seconds';
       if (knownAtSeconds < 0n) violations.add('known_at_seconds', `must be >= 0, got ${knownAtSeconds}`);
-      known = this.options.epochSeconds + Number(knownAtSeconds);
+      else if (knownAtSeconds > this.maxKnownAtSeconds) {
+        violations.add('known_at_seconds', `must be at most ${this.maxKnownAtSeconds} (9999-12-31T23:59:59Z), got ${knownAtSeconds}`);
+      }
+      known = knownAtSeconds > this.maxKnownAtSeconds ? Number.NaN : this.options.epochSeconds + Number(knownAtSeconds);
     }
     if (Number.isFinite(known) && known > latest) {
       violations.add(field, `is ${new Date(known * 1000).toISOString()}, more than ${this.options.maxFutureSeconds} s ahead of the service's clock (FRAUD_STATE_MAX_FUTURE_SECONDS)`);
