@@ -106,4 +106,21 @@ describe('the transaction index with 64-bit ids', () => {
     assert.deepEqual(big, small);
     assert.deepEqual(small, { size: 20_000, forgotten: 20_000, kept: [20_000n, 39_999n] });
   });
+
+  it('should recognise a retry, and find an outcome, while the original is within the retention of the newest event time, to the second', async () => {
+    const { store, forgottenEarly } = limitedStore(1_000);
+    // The retention R: the lateness plus the terminal windows' 37 days (window and delay) and one day.
+    const retention = 3600 + 38 * 86_400;
+    const original = { id: 61n, customerId: 1n, terminalId: 1n, amount: 10, time: START };
+    await store.record([original], () => undefined, { allOrNothing: true });
+    await store.record([{ id: 62n, customerId: 2n, terminalId: 2n, amount: 10, time: START + retention }], () => undefined, { allOrNothing: true });
+    assert.equal(await recordedAsDuplicate(store, original), true, 'exactly R behind the newest event time: still a retry');
+    const [kept] = await store.reportOutcomes([{ transactionId: 61n, outcome: 'fraud', knownAt: START + 1 }]);
+    assert.equal(kept?.status, 'applied');
+    await store.record([{ id: 63n, customerId: 3n, terminalId: 3n, amount: 10, time: START + retention + 1 }], () => undefined, { allOrNothing: true });
+    assert.equal(store.transactions.has(61n), false, 'one second more: forgotten');
+    const [forgotten] = await store.reportOutcomes([{ transactionId: 61n, outcome: 'fraud', knownAt: START + 1 }]);
+    assert.equal(forgotten?.status, 'unknown_transaction');
+    assert.equal(forgottenEarly(), 0, 'forgotten by event time, not by the count limit: the promise held');
+  });
 });
