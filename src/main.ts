@@ -335,6 +335,9 @@ async function createStateStore(config: Config, spec: FeatureSpec, metrics: Metr
       metrics.stateEvictions.labels(kind).inc(count);
       if (segment !== undefined) metrics.stateEntityEvictions.labels(kind, segment).inc(count);
     },
+    onForgottenRetry: () => {
+      metrics.stateForgottenRetries.inc();
+    },
   });
   metrics.observeState(() => store.stats());
   metrics.stateStoreUp.labels('memory').set(1);

@@ -220,6 +220,12 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly stateForgottenRetries = new Counter({
+    name: 'fraud_state_forgotten_retries_total',
+    help: 'Embedded store: retries the transaction index had forgotten (FRAUD_STATE_MAX_TRANSACTIONS reached within the retention), recognised by their card, which still held them: counted once all the same. Retries neither still holds count twice at their terminal; see fraud_state_evictions_total{kind="transaction"}.',
+    registers: [this.registry],
+  });
+
   readonly stateRefused = new Counter({
     name: 'fraud_state_refused_transactions_total',
     help: 'Transactions refused, by reason: late (older than the watermark minus the lateness), future (too far ahead of the clock), conflicting_repeat (an id already recorded for the same customer and terminal with another amount or event time; the call got ALREADY_EXISTS).',

@@ -28,6 +28,8 @@ export interface MemoryStateStoreOptions {
   readonly maxTransactions: number;
   /** Told of each eviction forced by a limit (not of expiry, which is normal); entities say their segment. */
   readonly onEvicted?: (kind: EvictedKind, count: number, segment?: Segment) => void;
+  /** Told of each retry recognised by its card only, after the transaction index had forgotten it (counted once all the same). */
+  readonly onForgottenRetry?: () => void;
 }
 
 export interface StateStats {
@@ -116,22 +118,24 @@ export class MemoryStateStore implements StateStore {
       let terminal = this.terminals.get(terminalKey);
       const newTerminal = terminal === undefined;
       if (terminal === undefined) this.terminals.set(terminalKey, (terminal = new TerminalRecord(terminalKey, this.epoch)));
-      const repeat = this.transactions.isRepeat(event.id, event.customerId, event.terminalId);
-      // A repeat older than the lateness is folded already: nothing to add for the customer either.
-      if (!repeat) {
-        this.beforeChange(customer);
-        customer.record(event.id, event.time, event.amount, this.customerRetention);
-      }
+      let repeat = this.transactions.isRepeat(event.id, event.customerId, event.terminalId);
       let terminalRecorded = false;
+      // A repeat adds nothing, for the customer either (one older than the lateness is folded already).
       if (!repeat) {
+        const known = this.transactions.has(event.id);
+        this.beforeChange(customer);
+        // The card still holds an id the index no longer knows: a retry whose entry the count limit forgot.
+        const forgottenRetry = !customer.record(event.id, event.time, event.amount, this.customerRetention) && !known;
+        if (forgottenRetry) this.options.onForgottenRetry?.();
         // An id reused at another terminal counts there too, once.
-        if (!this.transactions.isAtTerminal(event.id, event.terminalId)) {
+        else if (!this.transactions.isAtTerminal(event.id, event.terminalId)) {
           this.beforeChange(terminal);
           terminal.record(event.time, this.terminalRetention);
           terminalRecorded = true;
         }
-        if (this.capture !== undefined && !this.transactions.has(event.id)) this.capture.added(event.id);
+        if (this.capture !== undefined && !known) this.capture.added(event.id);
         this.transactions.add(event.id, event.customerId, event.terminalId, event.time, event.amount);
+        repeat = forgottenRetry;
       }
       if (!repeat || newCustomer) this.eviction.recorded(customer);
       if (terminalRecorded || newTerminal) this.eviction.recorded(terminal);

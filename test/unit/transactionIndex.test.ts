@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { historyDays, loadFeatureSpec } from '../../src/features/featureSpec.js';
-import { MemoryStateStore } from '../../src/state/memoryStateStore.js';
+import { keyOf, MemoryStateStore } from '../../src/state/memoryStateStore.js';
 import type { TransactionEvent } from '../../src/state/stateStore.js';
 import { TransactionIndex } from '../../src/state/transactionIndex.js';
 
@@ -13,8 +13,9 @@ function event(id: bigint, time = START): TransactionEvent {
   return { id, customerId: base + id, terminalId: base * 2n + id, amount: 10, time };
 }
 
-function limitedStore(maxTransactions: number): { store: MemoryStateStore; forgottenEarly: () => number } {
+function limitedStore(maxTransactions: number): { store: MemoryStateStore; forgottenEarly: () => number; forgottenRetries: () => number } {
   let forgotten = 0;
+  let retries = 0;
   const store = new MemoryStateStore({
     latenessSeconds: 3600,
     historyDays: historyDays(loadFeatureSpec()),
@@ -23,8 +24,11 @@ function limitedStore(maxTransactions: number): { store: MemoryStateStore; forgo
     onEvicted: (kind, count) => {
       if (kind === 'transaction') forgotten += count;
     },
+    onForgottenRetry: () => {
+      retries++;
+    },
   });
-  return { store, forgottenEarly: () => forgotten };
+  return { store, forgottenEarly: () => forgotten, forgottenRetries: () => retries };
 }
 
 async function recordedAsDuplicate(store: MemoryStateStore, transaction: TransactionEvent): Promise<boolean> {
@@ -122,5 +126,20 @@ describe('the transaction index with 64-bit ids', () => {
     const [forgotten] = await store.reportOutcomes([{ transactionId: 61n, outcome: 'fraud', knownAt: START + 1 }]);
     assert.equal(forgotten?.status, 'unknown_transaction');
     assert.equal(forgottenEarly(), 0, 'forgotten by event time, not by the count limit: the promise held');
+  });
+
+  it('should still count once, and say so, a retry the index forgot for its count limit while its card holds it', async () => {
+    const { store, forgottenEarly, forgottenRetries } = limitedStore(2);
+    const original = { id: 71n, customerId: 1n, terminalId: 1n, amount: 10, time: START };
+    await store.record([original], () => undefined, { allOrNothing: true });
+    await store.record([{ id: 72n, customerId: 2n, terminalId: 2n, amount: 10, time: START + 1 }], () => undefined, { allOrNothing: true });
+    await store.record([{ id: 73n, customerId: 3n, terminalId: 3n, amount: 10, time: START + 2 }], () => undefined, { allOrNothing: true });
+    assert.equal(store.transactions.has(71n), false);
+    assert.equal(forgottenEarly(), 1);
+    assert.equal(await recordedAsDuplicate(store, original), true);
+    assert.equal(forgottenRetries(), 1);
+    const terminal = store.terminals.get(keyOf(1n));
+    assert.equal(terminal?.days[1], 1, 'the terminal counts it once');
+    assert.equal(store.transactions.has(71n), true, 'remembered again');
   });
 });
