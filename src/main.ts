@@ -326,6 +326,16 @@ async function createStateStore(config: Config, spec: FeatureSpec, metrics: Metr
       condition: () => ({ writable: !guard.outOfMemory, trusted: !guard.evictionRefused, complete: !guard.historyIncomplete }),
     };
   }
+  // Once per process: the metric counts every one, and the operator needs one line saying what it means.
+  let forgetting = false;
+  const warnForgetting = (): void => {
+    if (forgetting) return;
+    forgetting = true;
+    logger.warn(
+      { maxTransactions: state.maxTransactions },
+      'the transaction index is full (FRAUD_STATE_MAX_TRANSACTIONS) and forgets transactions within the retention: their retries may count again and their outcomes are answered UNKNOWN_TRANSACTION; fraud_state_evictions_total{kind="transaction"} counts them',
+    );
+  };
   const store = new MemoryStateStore({
     latenessSeconds: state.latenessSeconds,
     historyDays: historyDays(spec),
@@ -334,6 +344,7 @@ async function createStateStore(config: Config, spec: FeatureSpec, metrics: Metr
     onEvicted: (kind, count, segment) => {
       metrics.stateEvictions.labels(kind).inc(count);
       if (segment !== undefined) metrics.stateEntityEvictions.labels(kind, segment).inc(count);
+      if (kind === 'transaction') warnForgetting();
     },
     onForgottenRetry: () => {
       metrics.stateForgottenRetries.inc();

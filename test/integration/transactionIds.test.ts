@@ -120,6 +120,39 @@ describe('transaction ids over a real socket: a repeat with other recorded field
   conflictingRepeatCases('redis');
 });
 
+describe('the embedded store past FRAUD_STATE_MAX_TRANSACTIONS, over a real socket', () => {
+  let service: TestService;
+
+  before(async () => {
+    service = await startTestService({
+      FRAUD_BINARY_MODEL_URI: fixture('binary-history-f32'),
+      FRAUD_SCENARIO_MODEL_URI: fixture('scenario-zipmap-f32'),
+      FRAUD_STATE_LATENESS_SECONDS: '3600',
+      FRAUD_STATE_MAX_TRANSACTIONS: '2',
+    });
+  });
+
+  after(async () => {
+    await service.stop();
+  });
+
+  it('should count and log once the transactions forgotten within the retention, and still count once a retry its card holds', async () => {
+    const { client } = service;
+    for (const id of [4001, 4002, 4003, 4004]) await client.predict(at(id, 800 + id, 9800, 10, 36_000 + id));
+    const text = await scrape(service.service.metricsPort);
+    assert.equal(sample(text, 'fraud_state_evictions_total{kind="transaction"}'), 2);
+    const warnings = service.logs.filter((record) => /the transaction index is full \(FRAUD_STATE_MAX_TRANSACTIONS\)/.test(record.msg));
+    assert.equal(warnings.length, 1);
+    assert.equal(warnings[0]?.level, 'warn');
+    const retry = await client.predict(at(4001, 4801, 9800, 10, 40_001), { explain: true });
+    assert.equal(retry.features.CUSTOMER_ID_NB_TX_1DAY_WINDOW, 1);
+    const after = await scrape(service.service.metricsPort);
+    assert.equal(sample(after, 'fraud_state_forgotten_retries_total'), 1);
+    const next = await client.predict(at(4005, 4805, 9800, 18), { explain: true });
+    assert.equal(next.features.TERMINAL_ID_NB_TX_1DAY_WINDOW, 4, 'the terminal counted 4001 once');
+  });
+});
+
 describe('Redis transaction index entries with and without the amount (a real redis-server)', () => {
   let redis: RedisServer;
 
