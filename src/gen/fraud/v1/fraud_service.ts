@@ -199,8 +199,9 @@ export interface Transaction {
   /**
    * The caller's id of the transaction, echoed in the answer. Not a model
    * input; the history records each transaction once by this id (with its
-   * customer and terminal), and outcomes name transactions by it. Must be
-   * >= 0.
+   * customer and terminal), and outcomes name transactions by it. Any 64-bit
+   * value >= 0. A retry must repeat the recorded amount and time
+   * (`ALREADY_EXISTS` otherwise).
    */
   transactionId?:
     | bigint
@@ -621,7 +622,7 @@ export interface TransactionOutcome {
   /**
    * The same instant in seconds since 2018-04-01T00:00:00Z, the clock of
    * `tx_time_seconds` (for the simulator's data). `known_at` wins when both
-   * are given. Must be >= 0.
+   * are given. From 0 to 9999-12-31T23:59:59Z, as `tx_time_seconds`.
    */
   knownAtSeconds?: bigint | undefined;
 }
@@ -4118,6 +4119,13 @@ export const ReportOutcomeBatchResponse: MessageFns<ReportOutcomeBatchResponse> 
  *   (Redis) does not answer in time: the call fails fast and nothing is scored
  *   on missing history. Safe to retry with backoff: scoring is idempotent by
  *   `transaction_id`.
+ * - `ALREADY_EXISTS`: a `transaction_id` already recorded for the same
+ *   customer and terminal came with another `tx_amount` or time: not a retry.
+ *   The status details carry a `google.rpc.BadRequest` naming each differing
+ *   field with its recorded value, and a `google.rpc.ErrorInfo` with reason
+ *   `TRANSACTION_ALREADY_RECORDED`. Nothing of the call is recorded (a batch
+ *   is refused whole). Do not retry: send the recorded values again, or give
+ *   the new transaction its own id.
  *
  * Classes: every answer numbers classes the same way, whatever order the
  * model's own probability columns are in. Class id 0 is the legitimate class;
