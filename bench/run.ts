@@ -19,6 +19,8 @@
  *   embedded store     full at its default limits: RSS at rest, snapshot and restore,
  *                      Predict p99 while snapshots are written and under a flood of
  *                      one-off cards (bench/storeBench.ts)
+ *   transaction ids    10,000-transaction batches past the transaction limit, ids
+ *                      >= 2^53 against small ids (bench/transactionIdBench.ts)
  *
  * FRAUD_BENCH_SERVICE=<path to main.js> measures another build of the service
  * (to compare with an earlier commit).
@@ -43,6 +45,7 @@ import { ghz, waitForPort, type GhzResult } from './ghz.js';
 import { historyFigures, type StartService } from './historyBench.js';
 import { REAL_TIME_DEADLINE_MS, realTimeUnderBatches, type RealTimeResult } from './realTime.js';
 import { printStoreFigures, storeFigures } from './storeBench.js';
+import { transactionIdFigures } from './transactionIdBench.js';
 
 const execFileAsync = promisify(execFile);
 const DESCRIPTOR = join(packageRoot, 'src', 'gen', 'fraud.binpb');
@@ -152,6 +155,12 @@ async function main(): Promise<void> {
     console.log(`  bytes per customer ${replay.bytesPerCustomer.toFixed(0)}, per terminal ${replay.bytesPerTerminal.toFixed(0)}, per remembered transaction ${replay.bytesPerTransaction.toFixed(0)} (estimates of the store)`);
   }
   printStoreFigures(store);
+  const ids = transactionIdFigures();
+  verdict(
+    `a 10,000-transaction batch past the transaction limit with ids >= 2^53 within 2x of small ids`,
+    ids.bigIdsMs <= 2 * ids.smallIdsMs,
+    `${ids.bigIdsMs.toFixed(0)} ms against ${ids.smallIdsMs.toFixed(0)} ms (embedded store, in-process)`,
+  );
 }
 
 /** The service process for the history and store figures. */
