@@ -14,7 +14,7 @@ import {
   type PredictScenarioResponse,
 } from '../src/gen/fraud/v1/fraud_service.js';
 import { HealthCheckResponse_ServingStatus, HealthClient, type HealthCheckResponse } from '../src/gen/grpc/health/v1/health.js';
-import { BadRequest, RetryInfo } from '../src/gen/google/rpc/error_details.js';
+import { BadRequest, ErrorInfo, RetryInfo } from '../src/gen/google/rpc/error_details.js';
 import { Status } from '../src/gen/google/rpc/status.js';
 
 /** A transaction as callers write it: ids and times as numbers or bigints. */
@@ -84,6 +84,8 @@ export class FraudCallError extends Error {
     readonly code: status,
     readonly details: string,
     readonly fieldViolations: readonly FieldViolation[],
+    /** The google.rpc.ErrorInfo reason, when the service gave one (e.g. TRANSACTION_ALREADY_RECORDED with ALREADY_EXISTS). */
+    readonly reason?: string,
   ) {
     super(`${status[code]}: ${details}`);
   }
@@ -104,6 +106,7 @@ const DEFAULT_RETRY: RetryPolicy = { attempts: 4, initialBackoffMs: 50, maxBacko
 const STATUS_DETAILS_KEY = 'grpc-status-details-bin';
 const BAD_REQUEST_TYPE_URL = 'type.googleapis.com/google.rpc.BadRequest';
 const RETRY_INFO_TYPE_URL = 'type.googleapis.com/google.rpc.RetryInfo';
+const ERROR_INFO_TYPE_URL = 'type.googleapis.com/google.rpc.ErrorInfo';
 
 /**
  * Balance over every address of the target (each replica behind a headless
@@ -282,8 +285,16 @@ export function retryDelayOf(metadata: Metadata | undefined): number | undefined
   return delay === undefined ? 0 : Number(delay.seconds) * 1000 + Math.round(delay.nanos / 1e6);
 }
 
+/** The reason of a google.rpc.ErrorInfo in a failed call's status details, if there is one. */
+export function errorReasonOf(metadata: Metadata | undefined): string | undefined {
+  const raw = metadata?.get(STATUS_DETAILS_KEY)[0];
+  if (!(raw instanceof Buffer)) return undefined;
+  const detail = Status.decode(raw).details.find((candidate) => candidate.typeUrl === ERROR_INFO_TYPE_URL);
+  return detail === undefined ? undefined : ErrorInfo.decode(detail.value).reason;
+}
+
 function toCallError(error: ServiceError): FraudCallError {
-  return new FraudCallError(error.code, error.details, fieldViolationsOf(error.metadata));
+  return new FraudCallError(error.code, error.details, fieldViolationsOf(error.metadata), errorReasonOf(error.metadata));
 }
 
 function toOutcome(input: OutcomeInput): TransactionOutcome {

@@ -14,6 +14,7 @@ async function expectAlreadyRecorded(call: Promise<unknown>, expected: readonly 
   await assert.rejects(call, (error: unknown) => {
     assert.ok(error instanceof FraudCallError, String(error));
     assert.equal(error.code, status.ALREADY_EXISTS, error.message);
+    assert.equal(error.reason, 'TRANSACTION_ALREADY_RECORDED');
     assert.deepEqual(
       error.fieldViolations.map((violation) => violation.field),
       expected.map(([field]) => field),
