@@ -15,9 +15,10 @@ const BATCH = PredictBatchRequest.encode({
   ),
 }).finish();
 
+// An id outside BATCH's: the same id with another amount would be refused ALREADY_EXISTS once a batch was recorded.
 const PREDICT = PredictRequest.encode({
   explain: false,
-  transaction: Transaction.fromPartial({ transactionId: 1n, customerId: 1n, terminalId: 1n, txAmount: 10, txTimeSeconds: 3600n, features: {} }),
+  transaction: Transaction.fromPartial({ transactionId: 1_000_000n, customerId: 1n, terminalId: 1n, txAmount: 10, txTimeSeconds: 3600n, features: {} }),
 }).finish();
 
 function count(text: string, method: string, code: string): number {
