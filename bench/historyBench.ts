@@ -46,8 +46,13 @@ export interface UnaryRound {
 
 /** One file of `count` distinct Predict requests from the stream, for bench/loadgen.js. */
 export function unaryRequests(stream: TransactionStream, count: number): string {
+  return predictRequestFile(stream.take(count));
+}
+
+/** A file of one Predict request per transaction, each length-prefixed, as bench/loadgen.js reads them. */
+export function predictRequestFile(transactions: Iterable<Transaction>): string {
   const chunks: Buffer[] = [];
-  for (const transaction of stream.take(count)) {
+  for (const transaction of transactions) {
     const bytes = Buffer.from(PredictRequest.encode({ transaction, explain: false }).finish());
     const length = Buffer.alloc(4);
     length.writeUInt32LE(bytes.length);

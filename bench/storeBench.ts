@@ -19,13 +19,13 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
-import { PredictBatchRequest, PredictRequest, type Transaction } from '../src/gen/fraud/v1/fraud_service.js';
+import { PredictBatchRequest, type Transaction } from '../src/gen/fraud/v1/fraud_service.js';
 import { SERVICE_NODE_FLAGS } from '../src/nodeFlags.js';
 import { packageRoot } from '../src/packageRoot.js';
 import { freePort } from '../test/helpers/spawnService.js';
 import { waitForPort } from './ghz.js';
 import { sample, scrape } from '../test/helpers/scrape.js';
-import { HISTORY_MODEL, unaryRound, type StartService, type StartedService, type UnaryRound } from './historyBench.js';
+import { HISTORY_MODEL, predictRequestFile, unaryRequests, unaryRound, type StartService, type StartedService, type UnaryRound } from './historyBench.js';
 import { TransactionStream } from './transactionStream.js';
 
 const execFileAsync = promisify(execFile);
@@ -64,9 +64,9 @@ async function fill(service: StartedService): Promise<TransactionStream> {
 
 /** A file of `count` Predict requests, each of a card and a terminal never seen, after `afterSeconds`. */
 function oneOffRequests(count: number, afterSeconds: number, firstId: number): string {
-  const chunks: Buffer[] = [];
+  const transactions: Transaction[] = [];
   for (let index = 0; index < count; index++) {
-    const transaction: Transaction = {
+    transactions.push({
       transactionId: BigInt(firstId + index),
       customerId: BigInt(firstId + index),
       terminalId: BigInt(firstId + index),
@@ -75,29 +75,9 @@ function oneOffRequests(count: number, afterSeconds: number, firstId: number): s
       txTimeDays: undefined,
       txDatetime: undefined,
       features: {},
-    };
-    const bytes = Buffer.from(PredictRequest.encode({ transaction, explain: false }).finish());
-    const length = Buffer.alloc(4);
-    length.writeUInt32LE(bytes.length);
-    chunks.push(length, bytes);
+    });
   }
-  const path = join(mkdtempSync(join(tmpdir(), 'fraud-store-bench-')), 'one-off.requests');
-  writeFileSync(path, Buffer.concat(chunks));
-  return path;
-}
-
-/** A file of the stream's next `count` Predict requests (known cards and terminals). */
-function knownRequests(stream: TransactionStream, count: number): string {
-  const chunks: Buffer[] = [];
-  for (const transaction of stream.take(count)) {
-    const bytes = Buffer.from(PredictRequest.encode({ transaction, explain: false }).finish());
-    const length = Buffer.alloc(4);
-    length.writeUInt32LE(bytes.length);
-    chunks.push(length, bytes);
-  }
-  const path = join(mkdtempSync(join(tmpdir(), 'fraud-store-bench-')), 'known.requests');
-  writeFileSync(path, Buffer.concat(chunks));
-  return path;
+  return predictRequestFile(transactions);
 }
 
 function median(rounds: readonly UnaryRound[], by: (round: UnaryRound) => number): UnaryRound {
@@ -124,11 +104,11 @@ export async function storeFigures(start: StartService, concurrency: number, cal
     restRssMb = (sample(await scrape(quiet.metricsPort), 'process_resident_memory_bytes') ?? Number.NaN) / 1024 / 1024;
     const later = 86_400 + REMEMBERED * STEP_SECONDS;
     // Warm up both (the unary path's first calls after the fill compile code).
-    const warmUp = knownRequests(stream, 1_001);
+    const warmUp = unaryRequests(stream, 1_001);
     await unaryRound(writing.address, warmUp, concurrency, 1_000);
     await unaryRound(quiet.address, warmUp, concurrency, 1_000);
     for (let round = 0; round < rounds; round++) {
-      const requests = knownRequests(stream, calls + 1);
+      const requests = unaryRequests(stream, calls + 1);
       known.writing.push(await unaryRound(writing.address, requests, concurrency, calls));
       known.quiet.push(await unaryRound(quiet.address, requests, concurrency, calls));
     }
