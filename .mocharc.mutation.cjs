@@ -1,7 +1,7 @@
 // The mocha configuration of `npm run mutation` (StrykerJS, stryker.config.json):
 // the compiled unit and integration suites only. The e2e and deploy suites need
 // MinIO, lakeFS and Redis and take far too long to run once per mutant, so what
-// only they catch counts as survived (README, Testing).
+// only they catch counts as survived (docs/testing.md, "Mutation testing").
 //
 // Stryker needs every test green in its first run, so the grep leaves out two
 // call-metrics tests that race a 10,000-transaction batch against a reset or a

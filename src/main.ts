@@ -111,7 +111,7 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
   // Every task's gauge exists from the start: 0 until its model loads, so an alert sees a task that never does.
   for (const task of MODEL_TASKS) metrics.modelServing.labels(task).set(0);
   // Ready once both models are loaded and the state store has answered once;
-  // a later store outage does not flip readiness (see README, "Redis").
+  // a later store outage does not flip readiness (docs/operations.md, "Health").
   let stateReady = state.ready === undefined;
   const ready = (): boolean => registry.ready && stateReady;
   let reportFatal: (error: Error) => void = () => undefined;

@@ -28,7 +28,7 @@ export function historyServiceName(service: string): string {
  * Health names below the service's own, for what readiness must not say:
  * the store is shared by every replica, so taking them all out of the load
  * balancer for its trouble would turn a clear UNAVAILABLE into connection
- * errors (README, "Redis"). Operators alert on these instead.
+ * errors (docs/operations.md, "Health"). Operators alert on these instead.
  *
  * - `<service>/<task>`: SERVING while the task's model is loaded and can
  *   score: the store takes writes, and, for a model that reads history, the

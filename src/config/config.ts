@@ -113,7 +113,7 @@ type Env = Readonly<Record<string, string | undefined>>;
 
 const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
 
-/** Every variable the service reads, for the unknown-variable warning and the README table. */
+/** Every variable the service reads, for the unknown-variable warning and the table in docs/configuration.md. */
 export const CONFIG_VARIABLES = [
   'FRAUD_GRPC_HOST',
   'FRAUD_GRPC_PORT',
@@ -300,7 +300,7 @@ function redisKeyPrefix(env: Env, name: string): string {
 }
 /**
  * Defaults sized for the chart's 512 MiB memory limit with room to spare
- * (`npm run bench` measures peak RSS against 256 MB; see the README). A
+ * (`npm run bench` measures peak RSS against 256 MB; docs/benchmark.md). A
  * transaction in flight costs about 0.6 KB while it is scored and about
  * 0.35 KB while its answer waits for a client that does not read (the
  * decoded request stays alive with its call), so 60,000 of them stay under

@@ -19,7 +19,7 @@ function withThreshold(dir: string, name: string, threshold: number): string {
 }
 
 /**
- * The README promises fraud when the fraud probability is at least the
+ * docs/models.md promises fraud when the fraud probability is at least the
  * threshold (`>=`): a transaction whose probability equals the threshold
  * exactly is FRAUD, and one just below it is not.
  */

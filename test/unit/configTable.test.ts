@@ -5,11 +5,11 @@ import { pathToFileURL } from 'node:url';
 import { CONFIG_VARIABLES, loadConfig, type Config } from '../../src/config/config.js';
 import { packageRoot } from '../../src/packageRoot.js';
 
-/** How the README writes a variable's default, and how the config holds it. */
+/** How docs/configuration.md writes a variable's default, and how the config holds it. */
 type Unit =
   | 'text'
   | 'number'
-  /** Seconds in the README, milliseconds in the config. */
+  /** Seconds in the docs, milliseconds in the config. */
   | 'milliseconds'
   | 'boolean'
   /** A path under the package (the bundled models), held as a file:// URL. */
@@ -83,10 +83,9 @@ const CASES: Readonly<Record<(typeof CONFIG_VARIABLES)[number], Case>> = {
   FRAUD_HEALTH_MAX_WATCHES_PER_CONNECTION: { read: (c) => c.healthWatches.maxPerConnection, unit: 'number', set: '3', expected: 3 },
 };
 
-/** The README's configuration table: each variable with the default it documents (undefined for "unset"). */
+/** docs/configuration.md's table: each variable with the default it documents (undefined for "unset"). */
 function documentedDefaults(): Map<string, string | undefined> {
-  const readme = readFileSync(join(packageRoot, 'README.md'), 'utf8');
-  const table = readme.slice(readme.indexOf('## Configuration'));
+  const table = readFileSync(join(packageRoot, 'docs', 'configuration.md'), 'utf8');
   const defaults = new Map<string, string | undefined>();
   for (const line of table.split('\n')) {
     if (!line.startsWith('| `FRAUD_')) continue;
@@ -119,7 +118,7 @@ function inConfigUnits(unit: Unit, documented: string): unknown {
   }
 }
 
-describe('config against the README table', () => {
+describe('config against the table of docs/configuration.md', () => {
   const documented = documentedDefaults();
 
   it('should document every variable the service reads, and read every variable it documents', () => {
@@ -129,8 +128,8 @@ describe('config against the README table', () => {
   for (const variable of CONFIG_VARIABLES) {
     const entry = CASES[variable];
 
-    it(`${variable}: should default to what the README says`, () => {
-      assert.ok(documented.has(variable), `${variable} is not in the README table`);
+    it(`${variable}: should default to what docs/configuration.md says`, () => {
+      assert.ok(documented.has(variable), `${variable} is not in the table of docs/configuration.md`);
       const value = documented.get(variable);
       assert.equal(entry.read(loadConfig({})), value === undefined ? undefined : inConfigUnits(entry.unit, value));
     });
