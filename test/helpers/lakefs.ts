@@ -10,7 +10,7 @@ import { freePort } from './spawnService.js';
 import { waitFor } from './waitFor.js';
 import { killProcess } from './killProcess.js';
 
-/** The lakeFS release scripts/build-lakefs.sh builds: the newest the Go module proxy here serves. */
+/** The lakeFS release scripts/build-lakefs.sh builds from its Go module source (docs/testing.md, "Which lakeFS runs where"). */
 export const LAKEFS_VERSION = 'v0.113.0';
 export const LAKEFS_ACCESS_KEY_ID = 'AKIAFRAUDTESTLAKEFS1';
 export const LAKEFS_SECRET_ACCESS_KEY = 'fraud-test-lakefs-secret-7d41c9';
