@@ -98,7 +98,7 @@ def test_report_covers_both_models(paths: RepoPaths) -> None:
         "CP@100 (handbook: found cards removed)",
         "2 (compromised terminal)",
         "reachable (computed)",
-        "ceiling (issue)",
+        "ceiling (estimated)",
         "Permutation importance",
         "training/run build-models",
     ):

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-# The issue's figures (handbook week), so a reader knows how far there is to go.
+# The target figures (handbook week), so a reader knows how far there is to go.
 CEILINGS = {"auc_roc": 0.91, "average_precision": 0.81, "card_precision_at_100_handbook": 0.32}
 PUBLISHED_BEST = {"auc_roc": 0.871, "average_precision": 0.658, "card_precision_at_100_handbook": 0.291}
 TARGETS = {
@@ -153,7 +153,7 @@ def _targets_section(inputs: ReportInputs) -> list[str]:
         "once on seed 0, scored on the other seeds' test blocks (`training/run build-models`).",
         "",
         "| period / model | metric | target | retrained per seed | | served file | "
-        "| reachable (computed) | ceiling (issue) | best published |",
+        "| reachable (computed) | ceiling (estimated) | best published |",
         "| --- | --- | ---: | ---: | --- | ---: | --- | ---: | ---: | ---: |",
     ]
     for key, targets in TARGETS.items():
@@ -171,8 +171,8 @@ def _targets_section(inputs: ReportInputs) -> list[str]:
                 f"{_mean_spread(reachable) if reachable else ''} | "
                 f"{_num(ceiling, 2) if ceiling else ''} | {_num(published) if published else ''} |"
             )
-    issue_ceilings = (
-        "Ceilings (from the issue): on the handbook week about 30 % of the scenario-2 frauds happen "
+    ceilings = (
+        "Ceilings: on the handbook week about 30 % of the scenario-2 frauds happen "
         "before any fraud at that terminal can be known (the first fraud is confirmed 7 days later), so "
         "no causal model exceeds roughly AUC 0.91, AP 0.81, CP@100 0.32 there."
     )
@@ -182,7 +182,7 @@ def _targets_section(inputs: ReportInputs) -> list[str]:
         "handbook week it is the handbook's test set, from which the cards already known compromised "
         "are removed."
     )
-    lines += ["", " ".join(part for part in (issue_ceilings, _reachable_text(source), published) if part), ""]
+    lines += ["", " ".join(part for part in (ceilings, _reachable_text(source), published) if part), ""]
     return lines
 
 
@@ -199,7 +199,7 @@ def _reachable_text(evaluation: dict[str, Any]) -> str:
         "best a model can do is rank every other fraud first and these at random: AUC 1 - (their share "
         "of the frauds) / 2. The windows end whole days before the transaction's day, so a terminal's "
         f"first {first} days of fraud are unseen, {first - delay} more than the {delay}-day delay the "
-        "issue's ceiling assumes. It is an expectation, not a bound: on one seed chance can lift a model "
+        "ceiling above assumes. It is an expectation, not a bound: on one seed chance can lift a model "
         "slightly above it"
         + (
             f", and a model taking the latest fraud streak also sees day D-{delay} once all of it is "
@@ -441,7 +441,7 @@ def _importance_section(inputs: ReportInputs) -> list[str]:
     lines += [f"| `{name}` | {drop:.3f} |" for name, drop in ranked]
     lines += [
         "",
-        "What each kind of feature costs the service (the state store of the online-features issue):",
+        "What each kind of feature costs the service (the service's history store):",
         "",
         "| features | state kept | work per scored transaction |",
         "| --- | --- | --- |",
