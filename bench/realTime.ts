@@ -44,7 +44,7 @@ function startBatchClients(address: string, batchRequestFile: string, count: num
 /** How many batch answers the service has sent so far, from its metrics. */
 async function batchesAnswered(metricsPort: number): Promise<number> {
   const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
-  const match = /^fraud_grpc_requests_total\{method="PredictBatch",code="OK"\} (\d+)/m.exec(text);
+  const match = /^fraud_grpc_requests_total\{method="fraud\.v1\.FraudService\/PredictBatch",code="OK"\} (\d+)/m.exec(text);
   return Number(match?.[1] ?? 0);
 }
 

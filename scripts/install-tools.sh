@@ -14,15 +14,20 @@ go_tools=(
   "minio github.com/minio/minio@v0.0.0-20260212201848-7aac2a2c5b7c"
   "helm helm.sh/helm/v3/cmd/helm@v3.22.0"
   "actionlint github.com/rhysd/actionlint/cmd/actionlint@v1.7.12"
+  # The alert rules' checker (test/deploy/alertRules.test.ts). Without service
+  # discovery (remove_all_sd), which promtool does not need: still about 4.5
+  # minutes to build on 2 cores, once; GOPATH/bin keeps it for every clone, and
+  # CI caches it (ci.yml).
+  "promtool github.com/prometheus/prometheus/cmd/promtool@v0.316.0 -tags=remove_all_sd"
 )
 for entry in "${go_tools[@]}"; do
-  name=${entry%% *}
-  module=${entry#* }
+  read -r name module flags <<<"$entry"
   if [[ -x "$gobin/$name" ]] || command -v "$name" >/dev/null 2>&1; then
     continue
   fi
   echo "installing $name ($module)"
-  go install "$module"
+  # shellcheck disable=SC2086 # flags: zero or more words
+  go install ${flags:-} "$module"
 done
 
 # redis-server, the Redis state store's tests' server (Debian's package; the tests start

@@ -135,7 +135,8 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
     for (const status of registry.status()) {
       if (status.model === undefined) continue;
       const { name, version, revision } = status.model.identity;
-      metrics.modelInfo.labels(status.task, name, version, revision, status.source).set(1);
+      // The store URL only where GetModelInfo shows it too.
+      metrics.modelInfo.labels(status.task, name, version, revision, config.modelInfoDetails ? status.source : '').set(1);
     }
     metrics.modelServing.labels(task).set(model ? 1 : 0);
     if (model) metrics.modelLoadedTime.labels(task).set(model.loadedAt.getTime() / 1000);

@@ -1,7 +1,6 @@
 import { getChannelzHandlers, ServerInterceptingCall, status, type Deadline, type Server, type ServerInterceptor } from '@grpc/grpc-js';
 import { constants } from 'node:http2';
 import { performance } from 'node:perf_hooks';
-import { FraudServiceService } from '../gen/fraud/v1/fraud_service.js';
 import type { Metrics } from '../observability/metrics.js';
 import { http2StreamOf } from './callStream.js';
 
@@ -9,11 +8,14 @@ const STATUS_NAMES: Readonly<Record<number, string>> = Object.fromEntries(
   Object.entries(status).filter(([, code]) => typeof code === 'number').map(([name, code]) => [code, name]),
 );
 
-const FRAUD_SERVICE_PREFIX = FraudServiceService.predict.path.slice(0, FraudServiceService.predict.path.lastIndexOf('/') + 1);
-
-/** `Predict` for the fraud service's methods (the names dashboards know), `grpc.health.v1.Health/Check` for others. */
+/**
+ * The `method` label of a call: its full gRPC method name without the leading
+ * slash (`fraud.v1.FraudService/Predict`, `grpc.health.v1.Health/Check`), the
+ * name gRPC's OpenTelemetry metrics (gRFC A66) give it. Only registered
+ * methods reach an interceptor, so every value is one of the server's.
+ */
 export function methodLabel(path: string): string {
-  return path.startsWith(FRAUD_SERVICE_PREFIX) ? path.slice(FRAUD_SERVICE_PREFIX.length) : path.replace(/^\//, '');
+  return path.startsWith('/') ? path.slice(1) : path;
 }
 
 type ChannelzGetServer = ReturnType<typeof getChannelzHandlers>['GetServer'];
@@ -36,7 +38,7 @@ type ChannelzGetServer = ReturnType<typeof getChannelzHandlers>['GetServer'];
  *   message over the size limit: RESOURCE_EXHAUSTED.
  * Calls to methods the server does not have never reach an interceptor; they
  * are the calls channelz saw start minus those routed here, counted at scrape
- * time as method "unknown", code UNIMPLEMENTED.
+ * time as method "other" (gRFC A66's name for them), code UNIMPLEMENTED.
  */
 export class CallMetrics {
   private routed = 0;

@@ -1,5 +1,6 @@
 import type { ServerUnaryCall } from '@grpc/grpc-js';
 import {
+  FraudServiceService,
   type FraudServiceServer,
   type PredictResponse,
   type OutcomeResult,
@@ -17,7 +18,6 @@ import type { HistoryRecorder } from './historyRecorder.js';
 import type { OutcomeReports } from './outcomeReports.js';
 import {
   checkBatchSize,
-  classCounts,
   fraudBatchAnswer,
   predictionOf,
   scenarioBatchAnswer,
@@ -27,6 +27,8 @@ import {
   type Scored,
 } from './scoring.js';
 import { modelInfoOf, REDACTED_ERROR } from './modelInfo.js';
+import { methodLabel } from './callMetrics.js';
+import { PredictionMetrics } from './predictionMetrics.js';
 import { unaryCall } from './unaryCall.js';
 import type { BatchLane } from './batchLane.js';
 
@@ -45,11 +47,15 @@ export interface FraudServiceOptions {
   readonly batchLane: BatchLane;
 }
 
+/** Each method's full gRPC name, the `method` label of its metrics and log lines (`fraud.v1.FraudService/Predict`). */
+const METHODS = Object.fromEntries(
+  Object.entries(FraudServiceService).map(([key, definition]) => [key, methodLabel(definition.path)]),
+) as Readonly<Record<keyof typeof FraudServiceService, string>>;
+
 /** Rows per model run of a batch: a few milliseconds of the event loop each. */
 const BATCH_SLICE_ROWS = 2_000;
 
 type Call = ServerUnaryCall<unknown, unknown>;
-type PredictionCounter = ReturnType<Metrics['predictions']['labels']>;
 
 /**
  * The FraudService handlers: request → validation → features → one model run
@@ -58,11 +64,7 @@ type PredictionCounter = ReturnType<Metrics['predictions']['labels']>;
  */
 export function createFraudService(options: FraudServiceOptions): FraudServiceServer {
   const { registry, metrics, logger, maxBatchSize, history, outcomes, modelInfoDetails, batchLane } = options;
-  const predictionCounters = new WeakMap<ServingModel, PredictionCounter[]>();
-  const inferenceTimers = {
-    binary: metrics.inferenceDuration.labels('binary'),
-    multiclass: metrics.inferenceDuration.labels('multiclass'),
-  };
+  const predictions = new PredictionMetrics(metrics, registry);
   const outcomeCounters = {
     applied: metrics.stateOutcomes.labels('applied'),
     duplicate: metrics.stateOutcomes.labels('duplicate'),
@@ -71,21 +73,8 @@ export function createFraudService(options: FraudServiceOptions): FraudServiceSe
     before_transaction: metrics.stateOutcomes.labels('before_transaction'),
   };
   const batchSizes = {
-    PredictBatch: metrics.batchSize.labels('PredictBatch'),
-    PredictScenarioBatch: metrics.batchSize.labels('PredictScenarioBatch'),
-  };
-
-  /** Metrics of one scored call: one counter update per class, not per transaction. */
-  const record = (model: ServingModel, counts: readonly number[], inferenceSeconds: number): void => {
-    let counters = predictionCounters.get(model);
-    if (counters === undefined) {
-      counters = model.labels.map((label) => metrics.predictions.labels(model.task, model.identity.name, label));
-      predictionCounters.set(model, counters);
-    }
-    counts.forEach((count, classId) => {
-      if (count > 0) counters[classId]?.inc(count);
-    });
-    inferenceTimers[model.task].observe(inferenceSeconds);
+    PredictBatch: metrics.batchSize.labels(METHODS.predictBatch),
+    PredictScenarioBatch: metrics.batchSize.labels(METHODS.predictScenarioBatch),
   };
 
   /** Runs `work` with the serving model of `task`, held for the whole call. */
@@ -108,7 +97,7 @@ export function createFraudService(options: FraudServiceOptions): FraudServiceSe
     await new Promise<void>((resume) => setImmediate(resume));
     if (call.cancelled) throw new CallCancelledError('the call was cancelled before scoring');
     const scored = await scoreTransactions(model, transactions, { history, batch, explain, sliceRows: batch ? BATCH_SLICE_ROWS : undefined });
-    record(model, classCounts(scored), scored.inferenceSeconds);
+    predictions.record(scored);
     return scored;
   };
 
@@ -124,7 +113,7 @@ export function createFraudService(options: FraudServiceOptions): FraudServiceSe
   };
 
   return {
-    predict: unaryCall('Predict', metrics, logger, (request, call) =>
+    predict: unaryCall(METHODS.predict, metrics, logger, (request, call) =>
       withModel('binary', async (model): Promise<PredictResponse> => {
         const transactions = single(request.transaction);
         const scored = await score(model, transactions, false, request.explain, call);
@@ -132,7 +121,7 @@ export function createFraudService(options: FraudServiceOptions): FraudServiceSe
       }),
     ),
 
-    predictScenario: unaryCall('PredictScenario', metrics, logger, (request, call) =>
+    predictScenario: unaryCall(METHODS.predictScenario, metrics, logger, (request, call) =>
       withModel('multiclass', async (model): Promise<PredictScenarioResponse> => {
         const transactions = single(request.transaction);
         const scored = await score(model, transactions, false, request.explain, call);
@@ -141,7 +130,7 @@ export function createFraudService(options: FraudServiceOptions): FraudServiceSe
     ),
 
     predictBatch: unaryCall(
-      'PredictBatch',
+      METHODS.predictBatch,
       metrics,
       logger,
       async (request, call) => {
@@ -152,7 +141,7 @@ export function createFraudService(options: FraudServiceOptions): FraudServiceSe
     ),
 
     predictScenarioBatch: unaryCall(
-      'PredictScenarioBatch',
+      METHODS.predictScenarioBatch,
       metrics,
       logger,
       async (request, call) => {
@@ -162,17 +151,17 @@ export function createFraudService(options: FraudServiceOptions): FraudServiceSe
       batchLane,
     ),
 
-    getModelInfo: unaryCall('GetModelInfo', metrics, logger, () =>
+    getModelInfo: unaryCall(METHODS.getModelInfo, metrics, logger, () =>
       Promise.resolve({ models: registry.status().map((status) => modelInfoOf(status, modelInfoDetails)) }),
     ),
 
-    reportOutcome: unaryCall('ReportOutcome', metrics, logger, async (request) => {
+    reportOutcome: unaryCall(METHODS.reportOutcome, metrics, logger, async (request) => {
       if (request.outcome === undefined) throw new InvalidArgumentError([{ field: 'outcome', description: 'is required' }]);
       const [result] = await reportOutcomes([request.outcome], false);
       return { result };
     }),
 
-    reportOutcomeBatch: unaryCall('ReportOutcomeBatch', metrics, logger, async (request) => {
+    reportOutcomeBatch: unaryCall(METHODS.reportOutcomeBatch, metrics, logger, async (request) => {
       checkBatchSize(request.outcomes.length, maxBatchSize, 'outcomes');
       return { results: await reportOutcomes(request.outcomes, true) };
     }),

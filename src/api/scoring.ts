@@ -148,11 +148,24 @@ export function predictionOf(scored: Scored, transactions: readonly Transaction[
     prediction: scored.model.labels[classId] as string,
     classProbability: probabilities[classId] as number,
     classId,
-    fraudProbability: scored.model.task === 'binary' ? (probabilities[1] as number) : 1 - (probabilities[0] as number),
+    fraudProbability: fraudProbability(scored, index),
     probabilities,
     transactionId: transactions[index]?.transactionId ?? 0n,
     features: scored.explanations?.[index] ?? {},
   };
+}
+
+/**
+ * The fraud probability of transaction `index` as its answer says it (see
+ * predictionOf), without building the answer: fraud_prediction_score counts it.
+ */
+export function fraudProbability(scored: Scored, index: number): number {
+  const { model, probabilities } = scored;
+  return model.task === 'binary' ? unit(model.probabilityOf(probabilities, index, 1)) : 1 - unit(model.probabilityOf(probabilities, index, 0));
+}
+
+function unit(value: number): number {
+  return Math.min(1, Math.max(0, value));
 }
 
 export function fraudBatchAnswer(scored: Scored, transactions: readonly Transaction[]): PredictBatchResponse {

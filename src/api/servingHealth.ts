@@ -51,7 +51,10 @@ export class ServingHealth {
     this.watchLimits = options.watchLimits ?? DEFAULT_WATCH_LIMITS;
     const { metrics } = options;
     this.refusals = { process: metrics?.healthWatchRefusals.labels('process'), connection: metrics?.healthWatchRefusals.labels('connection') };
-    if (metrics !== undefined) metrics.healthWatchesSource = () => this.watchCount;
+    if (metrics !== undefined) {
+      metrics.healthWatchesSource = () => this.watchCount;
+      metrics.healthServingSource = () => [...this.statuses].map(([service, serving]) => [service, serving === ServingStatus.SERVING] as const);
+    }
   }
 
   /** Watch streams open now. */

@@ -52,6 +52,11 @@ export class ServingModel {
   private holders = 0;
   private retired = false;
   private sessionReleased = false;
+  private resolveReleased: () => void = () => undefined;
+  /** Settles once the model is retired and its last call has finished (its session is being released). */
+  readonly released = new Promise<void>((resolve) => {
+    this.resolveReleased = resolve;
+  });
 
   constructor(
     readonly task: ModelTask,
@@ -168,6 +173,7 @@ export class ServingModel {
   private releaseSession(): void {
     if (this.sessionReleased) return;
     this.sessionReleased = true;
+    this.resolveReleased();
     // The session is never used again; a failed release only leaks memory.
     this.session.release().then(this.onReleased, this.onReleased);
   }

@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { ScoreHistogram } from './scoreHistogram.js';
 
 /**
  * Buckets for answers that normally take well under a millisecond, with a tail
@@ -20,8 +21,13 @@ export interface StateStatsView {
   /** Customers plus terminals by eviction segment (embedded store). */
   readonly segments?: { readonly probation: number; readonly established: number };
 }
-/** The `method` label of calls to methods the server does not have (one value, so cardinality stays bounded). */
-export const UNKNOWN_METHOD = 'unknown';
+/**
+ * The `method` label of calls to methods the server does not have: gRPC's
+ * OpenTelemetry metrics (gRFC A66) name them "other", so no label value
+ * comes from a caller. Every other call is labelled with its full method
+ * name, `fraud.v1.FraudService/Predict`, `grpc.health.v1.Health/Watch`.
+ */
+export const UNREGISTERED_METHOD = 'other';
 
 /** Every metric the service exports, in one registry served on the metrics port. */
 export class Metrics {
@@ -36,14 +42,14 @@ export class Metrics {
   readonly rpcRequests: Counter<'method' | 'code'> = new Counter({
     name: 'fraud_grpc_requests_total',
     help:
-      'gRPC calls answered, by method and the status code the client got: CANCELLED and DEADLINE_EXCEEDED for calls that ended without an answer, ' +
-      `RESOURCE_EXHAUSTED for requests over the size limit, refused by admission control or reset with their answer unread, method="${UNKNOWN_METHOD}" (UNIMPLEMENTED) for methods the server does not have.`,
+      'gRPC calls answered, by full method name (fraud.v1.FraudService/Predict) and the status code the client got: CANCELLED and DEADLINE_EXCEEDED for calls that ended without an answer, ' +
+      `RESOURCE_EXHAUSTED for requests over the size limit, refused by admission control or reset with their answer unread, method="${UNREGISTERED_METHOD}" (UNIMPLEMENTED) for methods the server does not have.`,
     labelNames: ['method', 'code'] as const,
     registers: [this.registry],
     collect: () => {
       const unrouted = this.unroutedCallsSource();
       if (unrouted > this.unroutedCounted) {
-        this.rpcRequests.labels(UNKNOWN_METHOD, 'UNIMPLEMENTED').inc(unrouted - this.unroutedCounted);
+        this.rpcRequests.labels(UNREGISTERED_METHOD, 'UNIMPLEMENTED').inc(unrouted - this.unroutedCounted);
         this.unroutedCounted = unrouted;
       }
     },
@@ -93,6 +99,19 @@ export class Metrics {
     },
   });
 
+  /** Whether each health service name reports SERVING now; read at scrape time. */
+  healthServingSource: () => Iterable<readonly [string, boolean]> = () => [];
+
+  readonly healthServing: Gauge<'service'> = new Gauge({
+    name: 'fraud_health_serving',
+    help: '1 while grpc.health.v1 reports SERVING for the service name, else 0: "" and fraud.v1.FraudService (readiness: every model loaded, the history store answered), one name per task (fraud.v1.FraudService/binary, /multiclass) and the history (/history).',
+    labelNames: ['service'] as const,
+    registers: [this.registry],
+    collect: () => {
+      for (const [service, serving] of this.healthServingSource()) this.healthServing.labels(service).set(serving ? 1 : 0);
+    },
+  });
+
   readonly healthWatchRefusals = new Counter({
     name: 'fraud_health_watches_refused_total',
     help: 'Health Watch streams refused with RESOURCE_EXHAUSTED, by the limit that refused them: process (FRAUD_HEALTH_MAX_WATCHES) or connection (FRAUD_HEALTH_MAX_WATCHES_PER_CONNECTION).',
@@ -102,7 +121,7 @@ export class Metrics {
 
   readonly rpcDuration = new Histogram({
     name: 'fraud_grpc_request_duration_seconds',
-    help: 'Time from receiving a gRPC call to sending its answer, by method.',
+    help: 'Time from receiving a gRPC call to its end, by full method name: every call, streams included (grpc.health.v1.Health/Watch lasts as long as its client watches).',
     labelNames: ['method'] as const,
     buckets: LATENCY_BUCKETS_SECONDS,
     registers: [this.registry],
@@ -124,10 +143,12 @@ export class Metrics {
 
   readonly predictions = new Counter({
     name: 'fraud_predictions_total',
-    help: 'Transactions scored, by task, model name and predicted class label.',
-    labelNames: ['task', 'model', 'class'] as const,
+    help: 'Transactions scored, by task, model name, model version and predicted class label (the serving versions only: a replaced version\'s series go once its last call has finished).',
+    labelNames: ['task', 'model', 'version', 'class'] as const,
     registers: [this.registry],
   });
+
+  readonly predictionScores = new ScoreHistogram(this.registry);
 
   readonly inferenceDuration = new Histogram({
     name: 'fraud_model_inference_duration_seconds',
@@ -167,7 +188,7 @@ export class Metrics {
 
   readonly modelInfo = new Gauge({
     name: 'fraud_model_info',
-    help: 'Always 1, for the model version serving each task; labels say which.',
+    help: 'Always 1, for the model version serving each task; labels say which (source, the store URL, only with FRAUD_MODEL_INFO_DETAILS=true, as in GetModelInfo).',
     labelNames: ['task', 'name', 'version', 'revision', 'source'] as const,
     registers: [this.registry],
   });

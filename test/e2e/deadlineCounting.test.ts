@@ -56,7 +56,7 @@ describe('call metrics under client deadlines', function () {
           else resolveReady();
         });
       });
-      const before = counts(await scrape(running.metricsPort), 'PredictBatch');
+      const before = counts(await scrape(running.metricsPort), 'fraud.v1.FraudService/PredictBatch');
       const call = (deadline: number): Promise<string> =>
         new Promise<string>((resolveCall) => {
           client.makeUnaryRequest('/fraud.v1.FraudService/PredictBatch', (bytes: Buffer) => bytes, (bytes: Buffer) => bytes, BATCH, new Metadata(), { deadline }, (error: ServiceError | null) => {
@@ -73,7 +73,7 @@ describe('call metrics under client deadlines', function () {
         const scraped = await scrape(running.metricsPort);
         return sample(scraped, 'fraud_grpc_requests_in_flight') === 0 ? scraped : undefined;
       });
-      const delta = difference(counts(text, 'PredictBatch'), before);
+      const delta = difference(counts(text, 'fraud.v1.FraudService/PredictBatch'), before);
       console.log(`      client saw ${JSON.stringify(expected)}; counted ${JSON.stringify(delta)}`);
       assert.deepEqual(delta, expected);
     } finally {

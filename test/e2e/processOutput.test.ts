@@ -84,7 +84,7 @@ describe('the service process: output and shutdown whatever stdout is', function
         for (let index = 0; index < 40; index++) await callRaw(service.address, '/fraud.v1.FraudService/Predict', Uint8Array.from([0x80]));
       });
       await Promise.all(calls);
-      await waitFor('logs piling up', async () => (sample(await scrape(service.metricsPort), 'fraud_grpc_undecodable_requests_total{method="Predict"}') ?? 0) >= 800);
+      await waitFor('logs piling up', async () => (sample(await scrape(service.metricsPort), 'fraud_grpc_undecodable_requests_total{method="fraud.v1.FraudService/Predict"}') ?? 0) >= 800);
       service.child.kill('SIGTERM');
       assert.equal(await service.exited, 0);
     } finally {

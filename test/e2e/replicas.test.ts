@@ -39,7 +39,7 @@ class ClientProcess {
 }
 
 async function predictions(service: SpawnedService): Promise<number> {
-  return sample(await scrape(service.metricsPort), 'fraud_grpc_requests_total{method="Predict",code="OK"}') ?? 0;
+  return sample(await scrape(service.metricsPort), 'fraud_grpc_requests_total{method="fraud.v1.FraudService/Predict",code="OK"}') ?? 0;
 }
 
 /** Two replicas on the same port of two loopback addresses, as two pods behind one headless Service. */

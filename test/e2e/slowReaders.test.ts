@@ -172,7 +172,7 @@ describe('clients that never read their answers (admission control)', function (
     try {
       await service.waitForLog('serving');
       await assert.rejects(client.predictBatch(Array.from({ length: 200 }, () => transaction())), (error: unknown) => error instanceof FraudCallError && error.code === status.RESOURCE_EXHAUSTED);
-      assert.equal(sample(await scrape(service.metricsPort), 'fraud_grpc_requests_total{method="PredictBatch",code="RESOURCE_EXHAUSTED"}'), 1, 'one attempt');
+      assert.equal(sample(await scrape(service.metricsPort), 'fraud_grpc_requests_total{method="fraud.v1.FraudService/PredictBatch",code="RESOURCE_EXHAUSTED"}'), 1, 'one attempt');
     } finally {
       client.close();
       await service.kill();

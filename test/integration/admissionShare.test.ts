@@ -124,8 +124,8 @@ describe('admission control holds every connection to its share', function () {
       await waitFor('the unread answers reset', async () => (await metric(running, 'fraud_unread_answers_reset_total{reason="time_limit"}')) === 3);
       assert.equal(await metric(running, 'fraud_rows_in_flight'), 0);
       // Their clients saw RESOURCE_EXHAUSTED (RST_STREAM ENHANCE_YOUR_CALM), and so do the call metrics.
-      await waitFor('the calls counted', async () => (await metric(running, 'fraud_grpc_requests_total{method="PredictBatch",code="RESOURCE_EXHAUSTED"}')) === 3);
-      assert.equal(await metric(running, 'fraud_grpc_requests_total{method="PredictBatch",code="CANCELLED"}'), 0);
+      await waitFor('the calls counted', async () => (await metric(running, 'fraud_grpc_requests_total{method="fraud.v1.FraudService/PredictBatch",code="RESOURCE_EXHAUSTED"}')) === 3);
+      assert.equal(await metric(running, 'fraud_grpc_requests_total{method="fraud.v1.FraudService/PredictBatch",code="CANCELLED"}'), 0);
       // A client that reads is not cut off.
       const batch = await running.client.predictBatch(Array.from({ length: 1_000 }, (_, index) => transaction({ transactionId: index })));
       assert.equal(batch.predictions.length, 1_000);

@@ -39,7 +39,7 @@ describe('the batch lane over a real socket (Redis store, a real redis-server)',
     redis.freeze();
     // The first batch takes the lane and waits on Redis.
     const first = running.client.predictBatch(Array.from({ length: ROWS }, (_, index) => transaction({ transactionId: index, customerId: 50_000 + index })));
-    await waitFor('the first batch scored', async () => (await metric('fraud_batch_size_count{method="PredictBatch"}')) === 1);
+    await waitFor('the first batch scored', async () => (await metric('fraud_batch_size_count{method="fraud.v1.FraudService/PredictBatch"}')) === 1);
 
     // The second is admitted, waits for its turn, and its client gives up.
     const session = connect(`http://${running.address}`);
@@ -56,18 +56,18 @@ describe('the batch lane over a real socket (Redis store, a real redis-server)',
       const closed = new Promise((resolveClose) => stream.once('close', resolveClose));
       stream.close(0x8);
       await closed;
-      await waitFor('the second batch ended', async () => (await metric('fraud_grpc_requests_total{method="PredictBatch",code="CANCELLED"}')) === 1);
+      await waitFor('the second batch ended', async () => (await metric('fraud_grpc_requests_total{method="fraud.v1.FraudService/PredictBatch",code="CANCELLED"}')) === 1);
     } finally {
       session.destroy();
     }
     // Not decoded while it waited: a decoded batch is counted in fraud_batch_size.
-    assert.equal(await metric('fraud_batch_size_count{method="PredictBatch"}'), 1);
+    assert.equal(await metric('fraud_batch_size_count{method="fraud.v1.FraudService/PredictBatch"}'), 1);
 
     redis.thaw();
     assert.equal((await first).predictions.length, ROWS);
     await waitFor('the rows given back', async () => (await metric('fraud_rows_in_flight')) === 0);
     // Its turn came after its client had gone: never decoded, never scored.
-    assert.equal(await metric('fraud_batch_size_count{method="PredictBatch"}'), 1);
+    assert.equal(await metric('fraud_batch_size_count{method="fraud.v1.FraudService/PredictBatch"}'), 1);
     const scored = [...(await scrape(running.service.metricsPort)).matchAll(/^fraud_predictions_total\{task="binary"[^}]*\} (\d+)/gm)].reduce((sum, match) => sum + Number(match[1]), 0);
     assert.equal(scored, ROWS);
   });

@@ -3,6 +3,8 @@ import assert from 'node:assert/strict';
 import { connect, type IncomingHttpHeaders } from 'node:http2';
 import { performance } from 'node:perf_hooks';
 import { PredictBatchRequest, PredictRequest, Transaction } from '../../src/gen/fraud/v1/fraud_service.js';
+import { HealthClient } from '../../src/gen/grpc/health/v1/health.js';
+import { ServerReflectionClient } from '../../src/gen/grpc/reflection/v1/reflection.js';
 import { callRaw } from '../helpers/rawBytes.js';
 import { sample, scrape } from '../helpers/scrape.js';
 import { startTestService, transaction, type TestService } from '../helpers/testService.js';
@@ -136,10 +138,10 @@ describe('call metrics count what clients saw', () => {
     await cancelAfterAnswer(running.address);
     const after = await waitFor('the cancelled call counted', async () => {
       const text = await scrape(running.service.metricsPort);
-      return count(text, 'PredictBatch', 'CANCELLED') > count(before, 'PredictBatch', 'CANCELLED') ? text : undefined;
+      return count(text, 'fraud.v1.FraudService/PredictBatch', 'CANCELLED') > count(before, 'fraud.v1.FraudService/PredictBatch', 'CANCELLED') ? text : undefined;
     });
-    assert.equal(count(after, 'PredictBatch', 'CANCELLED'), count(before, 'PredictBatch', 'CANCELLED') + 1);
-    assert.equal(count(after, 'PredictBatch', 'OK'), count(before, 'PredictBatch', 'OK'));
+    assert.equal(count(after, 'fraud.v1.FraudService/PredictBatch', 'CANCELLED'), count(before, 'fraud.v1.FraudService/PredictBatch', 'CANCELLED') + 1);
+    assert.equal(count(after, 'fraud.v1.FraudService/PredictBatch', 'OK'), count(before, 'fraud.v1.FraudService/PredictBatch', 'OK'));
   });
 
   it('should count calls that ran past their deadline as DEADLINE_EXCEEDED, as many as the client got', async () => {
@@ -149,10 +151,10 @@ describe('call metrics count what clients saw', () => {
     assert.deepEqual(codes, ['4', '4', '4'], 'the client got DEADLINE_EXCEEDED each time');
     const after = await waitFor('every expired call counted', async () => {
       const text = await scrape(running.service.metricsPort);
-      return count(text, 'PredictBatch', 'DEADLINE_EXCEEDED') - count(before, 'PredictBatch', 'DEADLINE_EXCEEDED') >= 3 ? text : undefined;
+      return count(text, 'fraud.v1.FraudService/PredictBatch', 'DEADLINE_EXCEEDED') - count(before, 'fraud.v1.FraudService/PredictBatch', 'DEADLINE_EXCEEDED') >= 3 ? text : undefined;
     });
-    assert.equal(count(after, 'PredictBatch', 'DEADLINE_EXCEEDED') - count(before, 'PredictBatch', 'DEADLINE_EXCEEDED'), 3);
-    assert.equal(count(after, 'PredictBatch', 'OK'), count(before, 'PredictBatch', 'OK'));
+    assert.equal(count(after, 'fraud.v1.FraudService/PredictBatch', 'DEADLINE_EXCEEDED') - count(before, 'fraud.v1.FraudService/PredictBatch', 'DEADLINE_EXCEEDED'), 3);
+    assert.equal(count(after, 'fraud.v1.FraudService/PredictBatch', 'OK'), count(before, 'fraud.v1.FraudService/PredictBatch', 'OK'));
   });
 
   it('should count a call whose client gave up at its deadline while the service was busy as DEADLINE_EXCEEDED, not CANCELLED', async () => {
@@ -160,11 +162,11 @@ describe('call metrics count what clients saw', () => {
     await expiredWhileBusy(running.address);
     const after = await waitFor('the expired call counted', async () => {
       const text = await scrape(running.service.metricsPort);
-      return sample(text, 'fraud_grpc_requests_in_flight') === 0 && count(text, 'Predict', 'DEADLINE_EXCEEDED') + count(text, 'Predict', 'CANCELLED') > count(before, 'Predict', 'DEADLINE_EXCEEDED') + count(before, 'Predict', 'CANCELLED') ? text : undefined;
+      return sample(text, 'fraud_grpc_requests_in_flight') === 0 && count(text, 'fraud.v1.FraudService/Predict', 'DEADLINE_EXCEEDED') + count(text, 'fraud.v1.FraudService/Predict', 'CANCELLED') > count(before, 'fraud.v1.FraudService/Predict', 'DEADLINE_EXCEEDED') + count(before, 'fraud.v1.FraudService/Predict', 'CANCELLED') ? text : undefined;
     });
-    assert.equal(count(after, 'Predict', 'DEADLINE_EXCEEDED'), count(before, 'Predict', 'DEADLINE_EXCEEDED') + 1);
-    assert.equal(count(after, 'Predict', 'CANCELLED'), count(before, 'Predict', 'CANCELLED'));
-    assert.equal(count(after, 'Predict', 'OK'), count(before, 'Predict', 'OK'));
+    assert.equal(count(after, 'fraud.v1.FraudService/Predict', 'DEADLINE_EXCEEDED'), count(before, 'fraud.v1.FraudService/Predict', 'DEADLINE_EXCEEDED') + 1);
+    assert.equal(count(after, 'fraud.v1.FraudService/Predict', 'CANCELLED'), count(before, 'fraud.v1.FraudService/Predict', 'CANCELLED'));
+    assert.equal(count(after, 'fraud.v1.FraudService/Predict', 'OK'), count(before, 'fraud.v1.FraudService/Predict', 'OK'));
   });
 
   it('should count a call its client reset while sending the request as CANCELLED', async () => {
@@ -172,11 +174,11 @@ describe('call metrics count what clients saw', () => {
     await resetWhileSending(running.address);
     const after = await waitFor('the reset call counted', async () => {
       const text = await scrape(running.service.metricsPort);
-      return count(text, 'PredictBatch', 'CANCELLED') > count(before, 'PredictBatch', 'CANCELLED') ? text : undefined;
+      return count(text, 'fraud.v1.FraudService/PredictBatch', 'CANCELLED') > count(before, 'fraud.v1.FraudService/PredictBatch', 'CANCELLED') ? text : undefined;
     });
-    assert.equal(count(after, 'PredictBatch', 'CANCELLED'), count(before, 'PredictBatch', 'CANCELLED') + 1);
-    assert.equal(count(after, 'PredictBatch', 'UNIMPLEMENTED'), count(before, 'PredictBatch', 'UNIMPLEMENTED'));
-    assert.equal(count(after, 'PredictBatch', 'RESOURCE_EXHAUSTED'), count(before, 'PredictBatch', 'RESOURCE_EXHAUSTED'));
+    assert.equal(count(after, 'fraud.v1.FraudService/PredictBatch', 'CANCELLED'), count(before, 'fraud.v1.FraudService/PredictBatch', 'CANCELLED') + 1);
+    assert.equal(count(after, 'fraud.v1.FraudService/PredictBatch', 'UNIMPLEMENTED'), count(before, 'fraud.v1.FraudService/PredictBatch', 'UNIMPLEMENTED'));
+    assert.equal(count(after, 'fraud.v1.FraudService/PredictBatch', 'RESOURCE_EXHAUSTED'), count(before, 'fraud.v1.FraudService/PredictBatch', 'RESOURCE_EXHAUSTED'));
   });
 
   it('should count a request over the size limit, refused by grpc-js before any handler, as RESOURCE_EXHAUSTED', async () => {
@@ -185,15 +187,15 @@ describe('call metrics count what clients saw', () => {
     assert.equal(outcome.code, status.RESOURCE_EXHAUSTED);
     assert.match(outcome.details, /larger than max/);
     const after = await scrape(running.service.metricsPort);
-    assert.equal(count(after, 'PredictBatch', 'RESOURCE_EXHAUSTED'), count(before, 'PredictBatch', 'RESOURCE_EXHAUSTED') + 1);
+    assert.equal(count(after, 'fraud.v1.FraudService/PredictBatch', 'RESOURCE_EXHAUSTED'), count(before, 'fraud.v1.FraudService/PredictBatch', 'RESOURCE_EXHAUSTED') + 1);
   });
 
   it('should count undecodable requests as INVALID_ARGUMENT', async () => {
     const before = await scrape(running.service.metricsPort);
     assert.equal((await callRaw(running.address, '/fraud.v1.FraudService/Predict', Uint8Array.from([0x80]))).code, status.INVALID_ARGUMENT);
     const after = await scrape(running.service.metricsPort);
-    assert.equal(count(after, 'Predict', 'INVALID_ARGUMENT'), count(before, 'Predict', 'INVALID_ARGUMENT') + 1);
-    assert.equal(count(after, 'Predict', 'INTERNAL'), 0);
+    assert.equal(count(after, 'fraud.v1.FraudService/Predict', 'INVALID_ARGUMENT'), count(before, 'fraud.v1.FraudService/Predict', 'INVALID_ARGUMENT') + 1);
+    assert.equal(count(after, 'fraud.v1.FraudService/Predict', 'INTERNAL'), 0);
   });
 
   it('should count calls to methods the server does not have as UNIMPLEMENTED under one label', async () => {
@@ -209,7 +211,7 @@ describe('call metrics count what clients saw', () => {
       const paths = ['/fraud.v1.FraudService/Refund', '/no.such.Service/Call', `/random/${'x'.repeat(200)}`];
       for (const path of paths) assert.equal(await call(path), status.UNIMPLEMENTED);
       const after = await scrape(running.service.metricsPort);
-      assert.equal(count(after, 'unknown', 'UNIMPLEMENTED'), count(before, 'unknown', 'UNIMPLEMENTED') + paths.length);
+      assert.equal(count(after, 'other', 'UNIMPLEMENTED'), count(before, 'other', 'UNIMPLEMENTED') + paths.length);
       assert.doesNotMatch(after, /Refund|no\.such|xxxx/, 'no label value comes from the caller');
     } finally {
       client.close();
@@ -221,7 +223,42 @@ describe('call metrics count what clients saw', () => {
     await running.client.predict(transaction());
     const text = await scrape(running.service.metricsPort);
     assert.ok(count(text, 'grpc.health.v1.Health/Check', 'OK') >= 1);
-    assert.ok(count(text, 'Predict', 'OK') >= 1);
+    assert.ok(count(text, 'fraud.v1.FraudService/Predict', 'OK') >= 1);
     assert.equal(sample(text, 'fraud_grpc_requests_in_flight'), 0);
+  });
+
+  it('should label streams by their full method names too, and time them in the latency histogram when they end', async () => {
+    const watches = 'fraud_grpc_request_duration_seconds_count{method="grpc.health.v1.Health/Watch"}';
+    const reflections = 'fraud_grpc_request_duration_seconds_count{method="grpc.reflection.v1.ServerReflection/ServerReflectionInfo"}';
+    const before = await scrape(running.service.metricsPort);
+    const health = new HealthClient(running.address, credentials.createInsecure());
+    const reflection = new ServerReflectionClient(running.address, credentials.createInsecure());
+    try {
+      const watch = health.watch({ service: '' });
+      watch.on('error', () => undefined);
+      await new Promise((resolveFirst) => watch.once('data', resolveFirst));
+      watch.cancel();
+      const info = reflection.serverReflectionInfo();
+      await new Promise((resolveAnswer) => {
+        info.once('data', resolveAnswer);
+        info.write({ host: '', listServices: '' });
+      });
+      info.end();
+      await new Promise((resolveEnd) => info.on('data', () => undefined).once('end', resolveEnd));
+      const after = await waitFor('both streams counted', async () => {
+        const text = await scrape(running.service.metricsPort);
+        return (sample(text, watches) ?? 0) > (sample(before, watches) ?? 0) && (sample(text, reflections) ?? 0) > (sample(before, reflections) ?? 0) ? text : undefined;
+      });
+      assert.equal(sample(after, watches), (sample(before, watches) ?? 0) + 1);
+      assert.equal(sample(after, reflections), (sample(before, reflections) ?? 0) + 1);
+      assert.equal(count(after, 'grpc.health.v1.Health/Watch', 'CANCELLED'), count(before, 'grpc.health.v1.Health/Watch', 'CANCELLED') + 1);
+      assert.equal(count(after, 'grpc.reflection.v1.ServerReflection/ServerReflectionInfo', 'OK'), count(before, 'grpc.reflection.v1.ServerReflection/ServerReflectionInfo', 'OK') + 1);
+      // One convention for every call: no short names left.
+      const methods = new Set([...after.matchAll(/^fraud_grpc_requests_total\{method="([^"]+)"/gm)].map((match) => match[1]));
+      for (const method of methods) assert.match(method ?? '', /^([a-z0-9]+\.)+[A-Za-z0-9]+\/[A-Za-z0-9]+$|^other$/, `method label ${String(method)}`);
+    } finally {
+      health.close();
+      reflection.close();
+    }
   });
 });

@@ -57,7 +57,7 @@ function predictThenCancel(authority: string, transaction: Transaction): Buffer 
 }
 
 function cancelledPredicts(text: string): number {
-  return sample(text, 'fraud_grpc_requests_total{method="Predict",code="CANCELLED"}') ?? 0;
+  return sample(text, 'fraud_grpc_requests_total{method="fraud.v1.FraudService/Predict",code="CANCELLED"}') ?? 0;
 }
 
 /** Transactions the binary model has scored, over every class. */

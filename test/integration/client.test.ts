@@ -36,7 +36,7 @@ describe('typed client', () => {
     try {
       await assert.rejects(client.predict(transaction({ txAmount: Number.NaN })), (error: unknown) => error instanceof FraudCallError && error.code === status.INVALID_ARGUMENT);
       const failures = await fetch(`http://127.0.0.1:${running.service.metricsPort}/metrics`).then((response) => response.text());
-      assert.match(failures, /fraud_grpc_requests_total\{method="Predict",code="INVALID_ARGUMENT"\} 1\n/);
+      assert.match(failures, /fraud_grpc_requests_total\{method="fraud\.v1\.FraudService\/Predict",code="INVALID_ARGUMENT"\} 1\n/);
     } finally {
       client.close();
       await running.stop();

@@ -30,7 +30,7 @@ describe('FraudService over a real socket (bundled models)', () => {
 
   /** PredictBatch calls the service has answered INVALID_ARGUMENT. */
   async function refusedBatches(): Promise<number> {
-    return sample(await scrape(running.service.metricsPort), 'fraud_grpc_requests_total{method="PredictBatch",code="INVALID_ARGUMENT"}') ?? 0;
+    return sample(await scrape(running.service.metricsPort), 'fraud_grpc_requests_total{method="fraud.v1.FraudService/PredictBatch",code="INVALID_ARGUMENT"}') ?? 0;
   }
 
   after(async () => {

@@ -13,6 +13,7 @@ import { listen } from '../../src/api/grpcServer.js';
 import { ServingHealth, ServingStatus } from '../../src/api/servingHealth.js';
 import { readModel } from '../helpers/modelFixtures.js';
 import { bundled, BUNDLED } from '../helpers/paths.js';
+import { sample, scrape } from '../helpers/scrape.js';
 import { startTestService } from '../helpers/testService.js';
 import { waitFor } from '../helpers/waitFor.js';
 
@@ -39,6 +40,11 @@ describe('health (grpc.health.v1)', () => {
       await waitFor('the multiclass model', () => running.service.registry.serves('multiclass'));
       assert.equal(await check(client, ''), Serving.NOT_SERVING);
       assert.equal(await check(client, 'fraud.v1.FraudService'), Serving.NOT_SERVING);
+      // What the alert FraudScoringNotServing reads: the same answer as health, by name.
+      const notServing = await scrape(running.service.metricsPort);
+      assert.equal(sample(notServing, 'fraud_health_serving{service=""}'), 0);
+      assert.equal(sample(notServing, 'fraud_health_serving{service="fraud.v1.FraudService"}'), 0);
+      assert.equal(sample(notServing, 'fraud_health_serving{service="fraud.v1.FraudService/multiclass"}'), 0);
 
       // The binary model arrives late: the service picks it up and flips to SERVING.
       const { manifest } = readModel(bundled('fraud-binary'));
@@ -48,6 +54,10 @@ describe('health (grpc.health.v1)', () => {
       assert.equal(await check(client, 'fraud.v1.FraudService'), Serving.SERVING);
       await waitFor('Watch to see SERVING', () => seen.includes(Serving.SERVING));
       assert.deepEqual(seen, [Serving.NOT_SERVING, Serving.SERVING]);
+      const serving = await scrape(running.service.metricsPort);
+      for (const name of ['', 'fraud.v1.FraudService', 'fraud.v1.FraudService/binary', 'fraud.v1.FraudService/multiclass']) {
+        assert.equal(sample(serving, `fraud_health_serving{service="${name}"}`), 1, name);
+      }
     } finally {
       watch.cancel();
       client.close();

@@ -32,25 +32,25 @@ describe('Prometheus metrics', () => {
   });
 
   it('should count calls by method and status code', () => {
-    assert.equal(sample(text, 'fraud_grpc_requests_total{method="Predict",code="OK"}'), 6);
-    assert.equal(sample(text, 'fraud_grpc_requests_total{method="Predict",code="INVALID_ARGUMENT"}'), 1);
-    assert.equal(sample(text, 'fraud_grpc_requests_total{method="PredictScenario",code="OK"}'), 1);
-    assert.equal(sample(text, 'fraud_grpc_requests_total{method="PredictBatch",code="OK"}'), 1);
+    assert.equal(sample(text, 'fraud_grpc_requests_total{method="fraud.v1.FraudService/Predict",code="OK"}'), 6);
+    assert.equal(sample(text, 'fraud_grpc_requests_total{method="fraud.v1.FraudService/Predict",code="INVALID_ARGUMENT"}'), 1);
+    assert.equal(sample(text, 'fraud_grpc_requests_total{method="fraud.v1.FraudService/PredictScenario",code="OK"}'), 1);
+    assert.equal(sample(text, 'fraud_grpc_requests_total{method="fraud.v1.FraudService/PredictBatch",code="OK"}'), 1);
   });
 
   it('should time calls with sorted buckets fit for sub-millisecond answers', () => {
     const bounds = text
       .split('\n')
-      .filter((line) => line.startsWith('fraud_grpc_request_duration_seconds_bucket{') && line.includes('method="Predict"'))
+      .filter((line) => line.startsWith('fraud_grpc_request_duration_seconds_bucket{') && line.includes('method="fraud.v1.FraudService/Predict"'))
       .map((line) => /le="([^"]+)"/.exec(line)?.[1] ?? '')
       .map((bound) => (bound === '+Inf' ? Number.POSITIVE_INFINITY : Number(bound)));
     assert.ok(bounds.length > 10);
     assert.deepEqual(bounds, [...bounds].sort((a, b) => a - b));
     assert.ok(bounds.filter((bound) => bound < 0.001).length >= 4, `buckets below 1 ms: ${bounds.join(', ')}`);
-    assert.equal(sample(text, 'fraud_grpc_request_duration_seconds_count{method="Predict"}'), 7);
+    assert.equal(sample(text, 'fraud_grpc_request_duration_seconds_count{method="fraud.v1.FraudService/Predict"}'), 7);
   });
 
-  it('should count predictions by task, model and class', () => {
+  it('should count predictions by task, model, model version and class', () => {
     // Both binary classes and one scenario class were answered (nine binary answers, one scenario answer).
     assert.deepEqual([...told.binary.keys()].sort(), ['FRAUD', 'simple_transaction']);
     assert.equal(told.multiclass.size, 1);
@@ -58,8 +58,9 @@ describe('Prometheus metrics', () => {
       ['binary', 'fraud-binary', ['FRAUD', 'simple_transaction']],
       ['multiclass', 'fraud-scenario', ['simple_transaction', 'scenario_1', 'scenario_2', 'scenario_3']],
     ] as const) {
+      const version = running.service.registry.current(task)?.identity.version ?? '';
       for (const label of classes) {
-        const count = sample(text, `fraud_predictions_total{task="${task}",model="${model}",class="${label}"}`) ?? 0;
+        const count = sample(text, `fraud_predictions_total{task="${task}",model="${model}",version="${version}",class="${label}"}`) ?? 0;
         assert.equal(count, told[task].get(label) ?? 0, `${task} ${label}`);
       }
     }

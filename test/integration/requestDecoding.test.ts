@@ -103,12 +103,12 @@ describe('request decoding: malformed bodies, merges and well-known types', () =
   }
 
   it('should log an undecodable request at debug and count it, by method', async () => {
-    const before = sample(await scrape(running.service.metricsPort), 'fraud_grpc_undecodable_requests_total{method="PredictBatch"}') ?? 0;
+    const before = sample(await scrape(running.service.metricsPort), 'fraud_grpc_undecodable_requests_total{method="fraud.v1.FraudService/PredictBatch"}') ?? 0;
     const outcome = await callRaw(running.address, PREDICT_BATCH, Uint8Array.from([0x0a, 0x05, 0x08]));
     assert.equal(outcome.code, status.INVALID_ARGUMENT);
     const text = await scrape(running.service.metricsPort);
-    assert.equal(sample(text, 'fraud_grpc_undecodable_requests_total{method="PredictBatch"}'), before + 1);
-    const record = running.logs.find((line) => line.msg === 'undecodable request refused' && line.method === 'PredictBatch');
+    assert.equal(sample(text, 'fraud_grpc_undecodable_requests_total{method="fraud.v1.FraudService/PredictBatch"}'), before + 1);
+    const record = running.logs.find((line) => line.msg === 'undecodable request refused' && line.method === 'fraud.v1.FraudService/PredictBatch');
     assert.equal(record?.level, 'debug');
     assert.equal(record.messageType, 'fraud.v1.PredictBatchRequest');
   });
