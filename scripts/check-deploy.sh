@@ -61,6 +61,9 @@ actionlint -color=false .github/workflows/*.yml
 step "chart descriptor in sync with src/gen/fraud.binpb"
 bash scripts/sync-chart-descriptor.sh --check
 
+step "chart alert rules and dashboard in sync with deploy/prometheus and deploy/grafana"
+bash scripts/sync-chart-monitoring.sh --check
+
 step "helm lint --strict and helm template, for each setup"
 renders=()
 for values in "$chart"/ci/*-values.yaml deploy/e2e/values-lakefs.yaml deploy/minikube/values.yaml; do

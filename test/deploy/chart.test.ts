@@ -42,6 +42,7 @@ describe('the Helm chart deploy/helm/fraud-scoring', () => {
       'memory-snapshot-emptydir-values.yaml',
       'memory-snapshot-pvc-values.yaml',
       'minio-values.yaml',
+      'monitoring-values.yaml',
       'redis-cluster-values.yaml',
       'redis-created-secret-values.yaml',
       'redis-sentinel-values.yaml',

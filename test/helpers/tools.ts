@@ -8,6 +8,7 @@ const INSTALL_HINTS: Readonly<Record<string, string>> = {
   minio: 'go install github.com/minio/minio@latest',
   helm: 'go install helm.sh/helm/v3/cmd/helm@latest',
   'redis-server': 'apt-get install redis-server (bash scripts/install-tools.sh)',
+  promtool: 'go install -tags remove_all_sd github.com/prometheus/prometheus/cmd/promtool@v0.316.0 (bash scripts/install-tools.sh)',
 };
 
 let goBin: string | undefined;

@@ -40,6 +40,27 @@ type serviceMonitor struct {
 	} `json:"spec"`
 }
 
+// prometheusRule is the part of the Prometheus Operator's PrometheusRule the
+// chart renders (deploy/prometheus/fraud-scoring.rules.yaml); promtool checks
+// the rules themselves (test/deploy/alertRules.test.ts).
+type prometheusRule struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata"`
+	Spec              struct {
+		Groups []struct {
+			Name  string `json:"name"`
+			Rules []struct {
+				Alert       string            `json:"alert,omitempty"`
+				Record      string            `json:"record,omitempty"`
+				Expr        string            `json:"expr"`
+				For         string            `json:"for,omitempty"`
+				Labels      map[string]string `json:"labels,omitempty"`
+				Annotations map[string]string `json:"annotations,omitempty"`
+			} `json:"rules"`
+		} `json:"groups"`
+	} `json:"spec"`
+}
+
 // rendered holds one file's objects by kind, for the cross-object checks.
 type rendered struct {
 	deployments     []*appsv1.Deployment
@@ -189,6 +210,15 @@ func decode(document []byte, objects *rendered) string {
 			return problem
 		}
 		objects.serviceMonitors = append(objects.serviceMonitors, object)
+		return checkName(meta.Kind, object.ObjectMeta)
+	case "monitoring.coreos.com/v1/PrometheusRule":
+		object := &prometheusRule{}
+		if problem := strict(object); problem != "" {
+			return problem
+		}
+		if len(object.Spec.Groups) == 0 {
+			return fmt.Sprintf("PrometheusRule %s: no rule groups", object.Name)
+		}
 		return checkName(meta.Kind, object.ObjectMeta)
 	default:
 		return fmt.Sprintf("%s %s: no strict check for this kind; add it to deploy/tools/deploycheck", meta.APIVersion, meta.Kind)
