@@ -80,8 +80,14 @@ export const ALERT_CASES: readonly AlertCase[] = [
     alert: 'FraudScoringTaskNotServing',
     forMinutes: 5,
     onset: 5,
-    bad: [series('fraud_health_serving', { ...TARGET, service: `${FRAUD}/binary` }, step(1, 0, 5))],
-    good: [series('fraud_health_serving', { ...TARGET, service: `${FRAUD}/binary` }, flat(1)), series('fraud_health_serving', { ...TARGET, service: `${FRAUD}/history` }, flat(0))],
+    bad: [series('fraud_health_serving', { ...TARGET, service: `${FRAUD}/binary` }, step(1, 0, 5)), series('fraud_health_serving', { ...TARGET, service: FRAUD }, flat(1))],
+    // The history's own name is not a task's; a pod not ready at all pages as FraudScoringNotServing instead.
+    good: [
+      series('fraud_health_serving', { ...TARGET, service: `${FRAUD}/binary` }, flat(1)),
+      series('fraud_health_serving', { ...TARGET, service: `${FRAUD}/history` }, flat(0)),
+      series('fraud_health_serving', { ...TARGET, instance: '10.0.0.8:9464', service: `${FRAUD}/multiclass` }, step(1, 0, 5)),
+      series('fraud_health_serving', { ...TARGET, instance: '10.0.0.8:9464', service: FRAUD }, step(1, 0, 5)),
+    ],
     labels: { ...TARGET, service: `${FRAUD}/binary` },
   },
   {
