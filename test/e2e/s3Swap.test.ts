@@ -92,6 +92,11 @@ describe('models from S3 (a real MinIO server): live swaps under load', function
     assert.deepEqual(report.wrong, []);
     assert.equal(sample(text, 'fraud_model_sessions_open'), 2, 'one native session per task: the replaced ones are released');
     assert.match(text, /fraud_model_info\{task="binary",name="fraud-binary",version="large-a",revision="[0-9a-f]{32}",source="s3:\/\/fraud-models\/main\/models\/fraud-binary\.json"\} 1/);
+    // Prediction series only for the serving version: each replaced one's went with its last call.
+    const counted = async (): Promise<string[]> =>
+      [...(await scrape(service.metricsPort)).matchAll(/^fraud_(?:prediction_score_count|predictions_total)\{task="binary",[^}]*version="([^"]+)"/gm)].map((match) => match[1] ?? '');
+    await waitFor('only large-a counted', async () => (await counted()).every((version) => version === 'large-a'));
+    assert.ok((await counted()).length >= 2, 'the serving version is counted');
   });
 
   it(`should release each replaced session natively: RSS stays flat over ${SWAPS} swaps of models whose sessions hold ${LARGE_TABLE_MB} MiB`, async () => {
