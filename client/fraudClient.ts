@@ -16,6 +16,9 @@ import {
 import { HealthCheckResponse_ServingStatus, HealthClient, type HealthCheckResponse } from '../src/gen/grpc/health/v1/health.js';
 import { BadRequest, ErrorInfo, RetryInfo } from '../src/gen/google/rpc/error_details.js';
 import { Status } from '../src/gen/google/rpc/status.js';
+import { DEFAULT_RETRY, serviceConfigOptions, type RetryPolicy } from './serviceConfig.js';
+
+export type { RetryPolicy } from './serviceConfig.js';
 
 /** A transaction as callers write it: ids and times as numbers or bigints. */
 export interface TransactionInput {
@@ -29,13 +32,6 @@ export interface TransactionInput {
   readonly features?: Readonly<Record<string, number>>;
 }
 
-export interface RetryPolicy {
-  /** Attempts in all, the first included. */
-  readonly attempts: number;
-  readonly initialBackoffMs: number;
-  readonly maxBackoffMs: number;
-}
-
 export interface FraudClientOptions {
   /**
    * host:port of the service, or any gRPC target (`dns:///fraud-scoring-grpc:50051`,
@@ -45,8 +41,9 @@ export interface FraudClientOptions {
    */
   readonly address: string;
   readonly credentials?: ChannelCredentials;
-  /** Deadline of each attempt. Scoring answers in about a millisecond; the default leaves room for batches. */
+  /** Deadline of each call, its retries included. Scoring answers in about a millisecond; the default leaves room for batches. */
   readonly deadlineMs?: number;
+  /** The retryPolicy of the channel's service config; the published one (deploy/service-config.json) by default. */
   readonly retry?: Partial<RetryPolicy>;
   readonly channelOptions?: ChannelOptions;
 }
@@ -102,42 +99,28 @@ export interface ScoreAllOptions {
   readonly onProgress?: (scored: number) => void;
 }
 
-const DEFAULT_RETRY: RetryPolicy = { attempts: 4, initialBackoffMs: 50, maxBackoffMs: 2_000 };
 const STATUS_DETAILS_KEY = 'grpc-status-details-bin';
 const BAD_REQUEST_TYPE_URL = 'type.googleapis.com/google.rpc.BadRequest';
 const RETRY_INFO_TYPE_URL = 'type.googleapis.com/google.rpc.RetryInfo';
 const ERROR_INFO_TYPE_URL = 'type.googleapis.com/google.rpc.ErrorInfo';
 
 /**
- * Balance over every address of the target (each replica behind a headless
- * Service), not only the first one grpc-js's default (pick_first) would keep
- * for the channel's life. A service config published in DNS (TXT) still wins.
- */
-export const ROUND_ROBIN_SERVICE_CONFIG = JSON.stringify({ loadBalancingConfig: [{ round_robin: {} }] });
-
-/**
  * Typed client of fraud.v1.FraudService: promises, a deadline on every call,
- * retries of UNAVAILABLE with exponential backoff and jitter (safe: the
- * service records a transaction or an outcome once, by transaction id), and
- * a batching helper.
+ * round_robin and retries as the published service config sets them (see
+ * serviceConfig.ts: grpc-js retries UNAVAILABLE with exponential backoff and
+ * jitter, and busy answers after the delay they name), and a batching helper.
  */
 export class FraudClient {
   private readonly stub: FraudServiceClient;
   private readonly health: HealthClient;
   private readonly deadlineMs: number;
-  private readonly retry: RetryPolicy;
 
   constructor(options: FraudClientOptions) {
     const channelCredentials = options.credentials ?? credentials.createInsecure();
-    const channelOptions: ChannelOptions = { 'grpc.service_config': ROUND_ROBIN_SERVICE_CONFIG, ...options.channelOptions };
+    const channelOptions: ChannelOptions = { ...serviceConfigOptions({ ...DEFAULT_RETRY, ...options.retry }), ...options.channelOptions };
     this.stub = new FraudServiceClient(options.address, channelCredentials, channelOptions);
     this.health = new HealthClient(options.address, channelCredentials, channelOptions);
     this.deadlineMs = options.deadlineMs ?? 5_000;
-    this.retry = {
-      attempts: options.retry?.attempts ?? DEFAULT_RETRY.attempts,
-      initialBackoffMs: options.retry?.initialBackoffMs ?? DEFAULT_RETRY.initialBackoffMs,
-      maxBackoffMs: options.retry?.maxBackoffMs ?? DEFAULT_RETRY.maxBackoffMs,
-    };
   }
 
   predict(transaction: TransactionInput, options?: ScoreOptions): Promise<PredictResponse> {
@@ -181,11 +164,7 @@ export class FraudClient {
 
   /** Health of the whole server (`service` "") or of one service, e.g. "fraud.v1.FraudService". */
   async checkHealth(service = '', options?: CallOptions): Promise<HealthStatus> {
-    const response = await this.call<HealthCheckResponse>(
-      options,
-      (metadata, deadline, done) => this.health.check({ service }, metadata, { deadline }, done),
-      1,
-    );
+    const response = await this.call<HealthCheckResponse>(options, (metadata, deadline, done) => this.health.check({ service }, metadata, { deadline }, done));
     return HealthCheckResponse_ServingStatus[response.status] as HealthStatus;
   }
 
@@ -234,34 +213,18 @@ export class FraudClient {
     this.health.close();
   }
 
+  /** One call with its deadline; the channel retries it as its service config says. */
   private async call<Response>(
     options: CallOptions | undefined,
     invoke: (metadata: Metadata, deadline: Date, done: (error: ServiceError | null, response: Response) => void) => void,
-    attempts = this.retry.attempts,
   ): Promise<Response> {
-    const deadlineMs = options?.deadlineMs ?? this.deadlineMs;
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await new Promise<Response>((resolveCall, rejectCall) => {
-          invoke(new Metadata(), new Date(Date.now() + deadlineMs), (error, response) => {
-            if (error) rejectCall(error);
-            else resolveCall(response);
-          });
-        });
-      } catch (error) {
-        const serviceError = error as ServiceError;
-        // RESOURCE_EXHAUSTED is retried only with the service's retry hint (the
-        // service is busy); without one it means the request itself is too big.
-        // DEADLINE_EXCEEDED is not retried: the caller's time for this call is
-        // spent, and the service may have scored (and recorded) it anyway.
-        const hintMs = serviceError.code === status.RESOURCE_EXHAUSTED ? retryDelayOf(serviceError.metadata) : undefined;
-        const retryable = serviceError.code === status.UNAVAILABLE || hintMs !== undefined;
-        if (!retryable || attempt >= attempts) throw toCallError(serviceError);
-        const backoff = Math.min(this.retry.maxBackoffMs, this.retry.initialBackoffMs * 2 ** (attempt - 1));
-        const wait = Math.max(hintMs ?? 0, backoff / 2 + Math.random() * (backoff / 2));
-        await new Promise((wake) => setTimeout(wake, wait));
-      }
-    }
+    const deadline = new Date(Date.now() + (options?.deadlineMs ?? this.deadlineMs));
+    return new Promise<Response>((resolveCall, rejectCall) => {
+      invoke(new Metadata(), deadline, (error, response) => {
+        if (error) rejectCall(toCallError(error));
+        else resolveCall(response);
+      });
+    });
   }
 }
 

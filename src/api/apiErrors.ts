@@ -95,6 +95,14 @@ const BAD_REQUEST_TYPE_URL = 'type.googleapis.com/google.rpc.BadRequest';
 const RETRY_INFO_TYPE_URL = 'type.googleapis.com/google.rpc.RetryInfo';
 const ERROR_INFO_TYPE_URL = 'type.googleapis.com/google.rpc.ErrorInfo';
 const STATUS_DETAILS_KEY = 'grpc-status-details-bin';
+/**
+ * The trailer in which gRPC's retry design (gRFC A6) has the server name the
+ * delay before a retry: clients with a retryPolicy in their service config
+ * wait exactly that long (instead of their own backoff) for a status their
+ * policy retries. google.rpc.RetryInfo says the same to clients that read
+ * status details.
+ */
+export const RETRY_PUSHBACK_KEY = 'grpc-retry-pushback-ms';
 
 /**
  * Status details travel in HTTP/2 trailers, and clients refuse big ones:
@@ -132,7 +140,9 @@ export function toCallError(error: unknown, logger: Logger, method: string): Cal
   if (error instanceof RowsRefusedError) {
     const delayMs = error.retryDelayMs;
     const retryInfo = RetryInfo.encode({ retryDelay: { seconds: BigInt(Math.floor(delayMs / 1000)), nanos: (delayMs % 1000) * 1_000_000 } }).finish();
-    return withDetails(status.RESOURCE_EXHAUSTED, error.message, [{ typeUrl: RETRY_INFO_TYPE_URL, value: retryInfo }]);
+    const refusal = withDetails(status.RESOURCE_EXHAUSTED, error.message, [{ typeUrl: RETRY_INFO_TYPE_URL, value: retryInfo }]);
+    refusal.metadata?.set(RETRY_PUSHBACK_KEY, String(Math.round(delayMs)));
+    return refusal;
   }
   if (error instanceof ModelUnavailableError) {
     return { code: status.UNAVAILABLE, details: error.message };

@@ -82,13 +82,18 @@ class FlakyServer {
   }
 }
 
-/** A RESOURCE_EXHAUSTED as the service sends it when busy: with a google.rpc.RetryInfo hint, or without one (the request itself is too big). */
-function resourceExhausted(withHint: boolean): { code: status; details: string; metadata: Metadata } {
+/**
+ * A RESOURCE_EXHAUSTED as the service sends it when busy: a google.rpc.RetryInfo
+ * and the grpc-retry-pushback-ms trailer with the same delay (1 ms); or with a
+ * negative pushback, which says "do not retry" in gRPC's retry design.
+ */
+function resourceExhausted(retry: boolean): { code: status; details: string; metadata: Metadata } {
   const metadata = new Metadata();
-  const details = withHint
+  const details = retry
     ? [{ typeUrl: 'type.googleapis.com/google.rpc.RetryInfo', value: Buffer.from(RetryInfo.encode({ retryDelay: { seconds: 0n, nanos: 1_000_000 } }).finish()) }]
     : [];
   metadata.set('grpc-status-details-bin', Buffer.from(Status.encode({ code: status.RESOURCE_EXHAUSTED, message: 'busy', details }).finish()));
+  metadata.set('grpc-retry-pushback-ms', retry ? '1' : '-1');
   return { code: status.RESOURCE_EXHAUSTED, details: 'busy', metadata };
 }
 
@@ -110,35 +115,48 @@ describe('typed client retries against a real gRPC server that fails on purpose'
     }
   });
 
-  it('should answer after UNAVAILABLE attempts within its budget, with four attempts by default', async () => {
-    const server = new FlakyServer(3);
+  it('should answer after UNAVAILABLE attempts within its budget, with five attempts by default (the published service config)', async () => {
+    const server = new FlakyServer(4);
     await server.start();
     const client = new FraudClient({ address: `127.0.0.1:${server.port}`, retry: { initialBackoffMs: 1, maxBackoffMs: 1 } });
     try {
       const answer = await client.predict(input(2));
       assert.equal(answer.transactionId, 2n);
-      assert.equal(server.attemptsOf(2).length, 4);
+      assert.equal(server.attemptsOf(2).length, 5);
     } finally {
       client.close();
       await server.stop();
     }
   });
 
-  it('should give every attempt its own deadline, not what is left of the first one', async () => {
-    const server = new FlakyServer(2);
+  it("should keep one deadline for the call, its retries included, as gRPC's retry design does", async () => {
+    const server = new FlakyServer(1);
     await server.start();
-    // Backoff waits of at least 400 ms then 800 ms: a deadline shared by the attempts would leave the third under 800 ms of 2000.
-    const deadlineMs = 2_000;
-    const client = new FraudClient({ address: `127.0.0.1:${server.port}`, deadlineMs, retry: { attempts: 3, initialBackoffMs: 800, maxBackoffMs: 1_600 } });
+    const deadlineMs = 10_000;
+    const client = new FraudClient({ address: `127.0.0.1:${server.port}`, deadlineMs, retry: { attempts: 3, initialBackoffMs: 200, maxBackoffMs: 200 } });
     try {
       await client.predict(input(3));
       const attempts = server.attemptsOf(3);
-      assert.equal(attempts.length, 3);
+      assert.equal(attempts.length, 2);
       for (const [index, attempt] of attempts.entries()) {
-        assert.ok(Number.isFinite(attempt.remainingMs), `attempt ${index + 1} was sent without a deadline (no grpc-timeout)`);
-        assert.ok(attempt.remainingMs <= deadlineMs, `attempt ${index + 1}: ${attempt.remainingMs} ms left of a ${deadlineMs} ms deadline`);
-        assert.ok(attempt.remainingMs > deadlineMs / 2, `attempt ${index + 1} had only ${attempt.remainingMs} ms left: the deadline is not per attempt`);
+        assert.ok(Number.isFinite(attempt.remainingMs) && attempt.remainingMs <= deadlineMs, `attempt ${index + 1} was sent without the call's deadline (no grpc-timeout)`);
       }
+      // The retry carries what is left of the same deadline, not a fresh one.
+      assert.ok((attempts[1]?.remainingMs ?? 0) < (attempts[0]?.remainingMs ?? 0), JSON.stringify(attempts.map((attempt) => attempt.remainingMs)));
+    } finally {
+      client.close();
+      await server.stop();
+    }
+  });
+
+  it("should not start a retry past the call's deadline: DEADLINE_EXCEEDED after one attempt", async () => {
+    const server = new FlakyServer(Number.POSITIVE_INFINITY);
+    await server.start();
+    // The backoff (at least 8 s) outlasts the deadline: the call ends while it waits.
+    const client = new FraudClient({ address: `127.0.0.1:${server.port}`, deadlineMs: 300, retry: { attempts: 3, initialBackoffMs: 10_000, maxBackoffMs: 10_000 } });
+    try {
+      await assert.rejects(client.predict(input(10)), (error: unknown) => error instanceof FraudCallError && error.code === status.DEADLINE_EXCEEDED);
+      assert.equal(server.attemptsOf(10).length, 1);
     } finally {
       client.close();
       await server.stop();
@@ -192,7 +210,7 @@ describe('typed client retries against a real gRPC server that fails on purpose'
     }
   });
 
-  it('should retry RESOURCE_EXHAUSTED that carries a retry hint (the service is busy)', async () => {
+  it('should retry RESOURCE_EXHAUSTED that carries a pushback (the service is busy)', async () => {
     const server = new FlakyServer(2, () => resourceExhausted(true));
     await server.start();
     const client = new FraudClient({ address: `127.0.0.1:${server.port}`, retry: { attempts: 3, initialBackoffMs: 1, maxBackoffMs: 1 } });
@@ -205,7 +223,7 @@ describe('typed client retries against a real gRPC server that fails on purpose'
     }
   });
 
-  it('should not retry RESOURCE_EXHAUSTED without a retry hint (the request itself is too big)', async () => {
+  it('should not retry RESOURCE_EXHAUSTED whose pushback is negative (the server says not to)', async () => {
     const server = new FlakyServer(Number.POSITIVE_INFINITY, () => resourceExhausted(false));
     await server.start();
     const client = new FraudClient({ address: `127.0.0.1:${server.port}`, retry: { attempts: 3, initialBackoffMs: 1, maxBackoffMs: 1 } });

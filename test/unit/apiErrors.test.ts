@@ -64,12 +64,13 @@ describe('error mapping', () => {
     assert.equal(toCallError(new CallCancelledError('gone'), logger, 'Predict').code, status.CANCELLED);
   });
 
-  it('should answer a busy service RESOURCE_EXHAUSTED with a google.rpc.RetryInfo holding the delay', () => {
+  it('should answer a busy service RESOURCE_EXHAUSTED with a google.rpc.RetryInfo and a grpc-retry-pushback-ms trailer holding the delay', () => {
     const { logger, lines } = capture();
     const error = toCallError(new RowsRefusedError('busy; retry after 250 ms', 1250), logger, 'PredictBatch');
     assert.equal(error.code, status.RESOURCE_EXHAUSTED);
     assert.equal(error.details, 'busy; retry after 250 ms');
     assert.equal(retryDelayOf(error.metadata), 1250);
+    assert.deepEqual(error.metadata?.get('grpc-retry-pushback-ms'), ['1250']);
     assert.deepEqual(lines, []);
   });
 
