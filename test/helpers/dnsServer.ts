@@ -1,16 +1,19 @@
 import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
 
 const TYPE_A = 1;
+const TYPE_TXT = 16;
 const CLASS_IN = 1;
 
 /**
  * A tiny authoritative DNS server on 127.0.0.1 for tests: it answers A
  * queries for the names it is given with their current IPv4 addresses (TTL
- * 0, so nothing is cached), and any other query with no answer. Addresses can
+ * 0, so nothing is cached), TXT queries with the text set for the name (a
+ * service config, say), and any other query with no answer. Addresses can
  * change while it runs, the way a headless Service's do when pods come and go.
  */
 export class DnsServer {
   private readonly records = new Map<string, readonly string[]>();
+  private readonly texts = new Map<string, string>();
 
   private constructor(private readonly socket: Socket) {
     socket.on('message', (query: Buffer, peer: RemoteInfo) => {
@@ -34,6 +37,11 @@ export class DnsServer {
     this.records.set(name.toLowerCase(), addresses);
   }
 
+  /** Sets the one TXT record of `name` (sent as strings of at most 255 bytes, which resolvers join). */
+  setText(name: string, text: string): void {
+    this.texts.set(name.toLowerCase(), text);
+  }
+
   close(): void {
     this.socket.close();
   }
@@ -51,13 +59,15 @@ export class DnsServer {
     const questionEnd = offset + 5;
     if (questionEnd > query.length) return undefined;
     const type = query.readUInt16BE(offset + 1);
-    const addresses = type === TYPE_A ? (this.records.get(labels.join('.').toLowerCase()) ?? []) : [];
+    const name = labels.join('.').toLowerCase();
+    const addresses = type === TYPE_A ? (this.records.get(name) ?? []) : [];
+    const text = type === TYPE_TXT ? this.texts.get(name) : undefined;
     const header = Buffer.alloc(12);
     query.copy(header, 0, 0, 2); // id
     header.writeUInt16BE(0x8180 | (query.readUInt16BE(2) & 0x0100), 2); // response, recursion available, NOERROR
     header.writeUInt16BE(1, 4);
-    header.writeUInt16BE(addresses.length, 6);
-    const records = addresses.map((address) => {
+    header.writeUInt16BE(addresses.length + (text === undefined ? 0 : 1), 6);
+    const records: Buffer[] = addresses.map((address) => {
       const record = Buffer.alloc(16);
       record.writeUInt16BE(0xc00c, 0); // the name: a pointer to the question's
       record.writeUInt16BE(TYPE_A, 2);
@@ -67,6 +77,25 @@ export class DnsServer {
       address.split('.').forEach((part, index) => record.writeUInt8(Number(part), 12 + index));
       return record;
     });
+    if (text !== undefined) records.push(textRecord(text));
     return Buffer.concat([header, query.subarray(12, questionEnd), ...records]);
   }
+}
+
+/** A TXT answer to the question's name holding `text`, as character strings of at most 255 bytes. */
+function textRecord(text: string): Buffer {
+  const bytes = Buffer.from(text, 'utf8');
+  const strings: Buffer[] = [];
+  for (let start = 0; start < bytes.length; start += 255) {
+    const part = bytes.subarray(start, start + 255);
+    strings.push(Buffer.from([part.length]), part);
+  }
+  const data = Buffer.concat(strings);
+  const record = Buffer.alloc(12);
+  record.writeUInt16BE(0xc00c, 0); // the name: a pointer to the question's
+  record.writeUInt16BE(TYPE_TXT, 2);
+  record.writeUInt16BE(CLASS_IN, 4);
+  record.writeUInt32BE(0, 6); // TTL
+  record.writeUInt16BE(data.length, 10);
+  return Buffer.concat([record, data]);
 }

@@ -9,6 +9,7 @@ import { fraudServiceConfig } from '../../client/serviceConfig.js';
 import { FraudServiceService, Outcome, PredictRequest, ReportOutcomeRequest, Transaction } from '../../src/gen/fraud/v1/fraud_service.js';
 import { packageRoot } from '../../src/packageRoot.js';
 import { runCli } from '../helpers/cliRun.js';
+import { DnsServer } from '../helpers/dnsServer.js';
 import { RecordingRelay, type RelayEvent } from '../helpers/recordingRelay.js';
 import { sample, scrape } from '../helpers/scrape.js';
 import { startTestService, type TestService } from '../helpers/testService.js';
@@ -17,6 +18,7 @@ import { waitFor } from '../helpers/waitFor.js';
 const run = promisify(execFile);
 const PYTHON = join(packageRoot, '.tools', 'venv', 'bin', 'python');
 const C_CORE_CALL = join(packageRoot, 'test', 'helpers', 'ccore_call.py');
+const STOCK_PREDICT = join(packageRoot, 'dist', 'test', 'helpers', 'stockPredict.js');
 const SERVICE_CONFIG_FILE = join(packageRoot, 'deploy', 'service-config.json');
 /** The published service config, as clients read it. */
 const SERVICE_CONFIG = readFileSync(SERVICE_CONFIG_FILE, 'utf8');
@@ -82,10 +84,9 @@ function stockCall<Request, Response>(
   });
 }
 
-/** One Predict with grpcio (C-core) in its own process, with the service config in `serviceConfigFile` if given. */
-async function cCorePredict(address: string, request: PredictRequest, serviceConfigFile?: string): Promise<string> {
-  const argv = [C_CORE_CALL, address, FraudServiceService.predict.path, Buffer.from(PredictRequest.encode(request).finish()).toString('hex')];
-  if (serviceConfigFile !== undefined) argv.push(serviceConfigFile);
+/** One Predict with grpcio (C-core) in its own process; `options` as ccore_call.py takes them (e.g. --service-config FILE). */
+async function cCorePredict(target: string, request: PredictRequest, ...options: string[]): Promise<string> {
+  const argv = [C_CORE_CALL, target, FraudServiceService.predict.path, Buffer.from(PredictRequest.encode(request).finish()).toString('hex'), ...options];
   const { stdout } = await run(PYTHON, argv, { timeout: 30_000 });
   return (JSON.parse(stdout) as { code: string }).code;
 }
@@ -171,13 +172,48 @@ describe('busy answers retried by stock gRPC clients (grpc-retry-pushback-ms and
   });
 
   it('should have a C-core client (grpcio) with the published service config retry a refused Predict after the pushback', async () => {
-    assert.equal(await cCorePredict(relay.address, predictRequest(7n), SERVICE_CONFIG_FILE), 'OK');
+    assert.equal(await cCorePredict(relay.address, predictRequest(7n), '--service-config', SERVICE_CONFIG_FILE), 'OK');
     assert.deepEqual(relay.events, RETRIED_AFTER_PUSHBACK('Predict'));
   });
 
   it('should have a C-core client (grpcio) without the service config make one attempt', async () => {
     assert.equal(await cCorePredict(relay.address, predictRequest(8n)), 'RESOURCE_EXHAUSTED');
     assert.deepEqual(relay.attempts('Predict'), [undefined]);
+  });
+
+  describe('with the service config published in DNS (TXT)', () => {
+    const NAME = 'fraud-scoring.test';
+    let dns: DnsServer;
+
+    beforeEach(async () => {
+      dns = await DnsServer.start();
+      dns.set(NAME, ['127.0.0.1']);
+      // grpc-js reads the record of the name itself; C-core and grpc-go that of _grpc_config.<name>.
+      const record = `grpc_config=${JSON.stringify([{ serviceConfig: JSON.parse(SERVICE_CONFIG) as unknown }])}`;
+      dns.setText(NAME, record);
+      dns.setText(`_grpc_config.${NAME}`, record);
+    });
+
+    afterEach(() => {
+      dns.close();
+    });
+
+    const target = (): string => `dns://127.0.0.1:${dns.port}/${NAME}:${relay.address.split(':')[1] ?? ''}`;
+
+    it('should have a grpc-js client with no config of its own retry after the pushback', async () => {
+      const request = Buffer.from(PredictRequest.encode(predictRequest(10n)).finish()).toString('hex');
+      const { stdout } = await run(process.execPath, [STOCK_PREDICT, target(), request], {
+        env: { PATH: process.env.PATH ?? '', GRPC_NODE_USE_ALTERNATIVE_RESOLVER: 'true' },
+        timeout: 30_000,
+      });
+      assert.deepEqual(JSON.parse(stdout), { code: status.OK, details: '' });
+      assert.deepEqual(relay.events, RETRIED_AFTER_PUSHBACK('Predict'));
+    });
+
+    it('should have a C-core client (grpcio) that reads it retry after the pushback', async () => {
+      assert.equal(await cCorePredict(target(), predictRequest(11n), '--service-config-from-dns'), 'OK');
+      assert.deepEqual(relay.events, RETRIED_AFTER_PUSHBACK('Predict'));
+    });
   });
 });
 
