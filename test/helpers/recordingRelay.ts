@@ -28,23 +28,35 @@ const identity = (bytes: Buffer): Buffer => bytes;
  *
  * `onRefusal` runs before a refused answer is passed on: a test frees there
  * the room the retry needs, so the retry is answered whenever it comes.
+ * `loseAnswers` makes the relay drop that many successful answers (kept in
+ * `lost`) and answer UNAVAILABLE instead, as a connection lost after the
+ * service did the work would: the client's retry is then a repeat.
  */
+export interface RelayOptions {
+  readonly onRefusal?: () => Promise<void>;
+  readonly loseAnswers?: number;
+}
+
 export class RecordingRelay {
   readonly events: RelayEvent[] = [];
+  /** The answers dropped by `loseAnswers`, in order. */
+  readonly lost: Buffer[] = [];
   /** Takes requests of any size: the service's limit is the one under test. */
   private readonly server = new Server({ 'grpc.max_receive_message_length': -1 });
   private readonly upstream: Client;
   private port = 0;
 
-  private constructor(
-    upstreamAddress: string,
-    private readonly onRefusal: () => Promise<void>,
-  ) {
+  private readonly onRefusal: () => Promise<void>;
+  private toLose: number;
+
+  private constructor(upstreamAddress: string, options: RelayOptions) {
     this.upstream = new Client(upstreamAddress, credentials.createInsecure(), { 'grpc.enable_retries': 0 });
+    this.onRefusal = options.onRefusal ?? (() => Promise.resolve());
+    this.toLose = options.loseAnswers ?? 0;
   }
 
-  static async start(upstreamAddress: string, onRefusal: () => Promise<void> = () => Promise.resolve()): Promise<RecordingRelay> {
-    const relay = new RecordingRelay(upstreamAddress, onRefusal);
+  static async start(upstreamAddress: string, options: RelayOptions = {}): Promise<RecordingRelay> {
+    const relay = new RecordingRelay(upstreamAddress, options);
     await relay.listen();
     return relay;
   }
@@ -98,6 +110,12 @@ export class RecordingRelay {
     this.upstream.makeUnaryRequest(path, identity, identity, call.request, new Metadata(), { deadline: Date.now() + 10_000 }, (error: ServiceError | null, response?: Buffer) => {
       if (error === null) {
         this.events.push({ kind: 'answer', code: status.OK, pushbackMs: undefined });
+        if (this.toLose > 0 && response !== undefined) {
+          this.toLose--;
+          this.lost.push(response);
+          callback({ code: status.UNAVAILABLE, details: 'the answer was lost on the way (test relay)' });
+          return;
+        }
         callback(null, response);
         return;
       }

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { FraudCallError, FraudClient } from '../../client/fraudClient.js';
 import { fraudServiceConfig } from '../../client/serviceConfig.js';
-import { FraudServiceService, Outcome, PredictRequest, ReportOutcomeRequest, Transaction } from '../../src/gen/fraud/v1/fraud_service.js';
+import { FraudServiceService, Outcome, OutcomeStatus, PredictRequest, PredictResponse, ReportOutcomeRequest, ReportOutcomeResponse, Transaction } from '../../src/gen/fraud/v1/fraud_service.js';
 import { packageRoot } from '../../src/packageRoot.js';
 import { runCli } from '../helpers/cliRun.js';
 import { DnsServer } from '../helpers/dnsServer.js';
@@ -108,7 +108,7 @@ describe('busy answers retried by stock gRPC clients (grpc-retry-pushback-ms and
 
   beforeEach(async () => {
     held = await holdRow(running);
-    relay = await RecordingRelay.start(running.address, () => held.release());
+    relay = await RecordingRelay.start(running.address, { onRefusal: () => held.release() });
   });
 
   afterEach(async () => {
@@ -214,6 +214,52 @@ describe('busy answers retried by stock gRPC clients (grpc-retry-pushback-ms and
       assert.equal(await cCorePredict(target(), predictRequest(11n), '--service-config-from-dns'), 'OK');
       assert.deepEqual(relay.events, RETRIED_AFTER_PUSHBACK('Predict'));
     });
+  });
+});
+
+describe('calls retried after their answer was lost (UNAVAILABLE), by a stock client with the published service config', function () {
+  this.timeout(60_000);
+  let running: TestService;
+  let relay: RecordingRelay;
+  const options = { 'grpc.service_config': SERVICE_CONFIG };
+
+  before(async () => {
+    running = await startTestService();
+  });
+
+  after(async () => {
+    await running.stop();
+  });
+
+  beforeEach(async () => {
+    relay = await RecordingRelay.start(running.address, { loseAnswers: 1 });
+  });
+
+  afterEach(async () => {
+    await relay.stop();
+  });
+
+  it('should answer a retried Predict as the lost answer said: recorded once, the same features and probability', async () => {
+    const request = { ...predictRequest(12n), explain: true };
+    const { error, response } = await stockCall(relay.address, FraudServiceService.predict, request, options);
+    assert.equal(error, null, error?.message);
+    assert.deepEqual(relay.attempts('Predict'), [undefined, '1']);
+    const lost = PredictResponse.decode(relay.lost[0] ?? Buffer.alloc(0));
+    assert.equal(lost.transactionId, 12n);
+    assert.deepEqual(response, lost);
+    // Recorded once: the next transaction of the card counts one before it.
+    const next = await running.client.predict({ transactionId: 13, customerId: 77, terminalId: 7, txAmount: 42.5, txTimeSeconds: 3700 }, { explain: true });
+    assert.equal(next.features.CUSTOMER_ID_NB_TX_1DAY_WINDOW, 2);
+  });
+
+  it('should answer a retried ReportOutcome DUPLICATE when the lost answer said APPLIED', async () => {
+    await running.client.predict({ transactionId: 14, customerId: 78, terminalId: 8, txAmount: 10, txTimeSeconds: 3600 });
+    const request: ReportOutcomeRequest = { outcome: { transactionId: 14n, outcome: Outcome.OUTCOME_FRAUD, knownAt: undefined, knownAtSeconds: 7200n } };
+    const { error, response } = await stockCall(relay.address, FraudServiceService.reportOutcome, request, options);
+    assert.equal(error, null, error?.message);
+    assert.deepEqual(relay.attempts('ReportOutcome'), [undefined, '1']);
+    assert.equal(ReportOutcomeResponse.decode(relay.lost[0] ?? Buffer.alloc(0)).result?.status, OutcomeStatus.OUTCOME_STATUS_APPLIED);
+    assert.equal(response?.result?.status, OutcomeStatus.OUTCOME_STATUS_DUPLICATE);
   });
 });
 
