@@ -177,6 +177,7 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
     reflection: new ServerReflection(),
     ...config.grpc,
     callMetrics,
+    retryAttempts: metrics.retryAttempts,
     admission: { rows: admission, logger },
   });
   const grpcPort = await listen(server, config.grpc.host, config.grpc.port);

@@ -55,6 +55,15 @@ export class Metrics {
     },
   });
 
+  readonly retryAttempts = new Counter({
+    name: 'fraud_grpc_retry_attempts_total',
+    help:
+      'gRPC calls that arrived as retries of an earlier attempt (with the grpc-previous-rpc-attempts header clients with a retryPolicy send), by full method name; ' +
+      'counted in fraud_grpc_requests_total too, so their share there is the load retries add.',
+    labelNames: ['method'] as const,
+    registers: [this.registry],
+  });
+
   readonly undecodableRequests = new Counter({
     name: 'fraud_grpc_undecodable_requests_total',
     help: 'Requests refused with INVALID_ARGUMENT because their bytes are not a valid message of the method (not protobuf, wrong wire types, out-of-range timestamps), by method.',

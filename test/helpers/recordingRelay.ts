@@ -19,7 +19,8 @@ const identity = (bytes: Buffer): Buffer => bytes;
  * A gRPC relay on 127.0.0.1 (a port chosen by the OS) in front of the real
  * service, for tests of what clients do with its answers: each unary call of
  * fraud.v1.FraudService is passed on as bytes, once (the relay never retries),
- * and its status and trailers passed back. It records every attempt as it
+ * with its grpc-previous-rpc-attempts header, and its status and trailers
+ * passed back. It records every attempt as it
  * arrives, every answer, and, for an answer with a pushback, the moment that
  * delay has gone by since it passed the answer on: a client that waits the
  * pushback sends its retry after that event, never before. (The timer starts
@@ -107,7 +108,10 @@ export class RecordingRelay {
   private pass(path: string, call: ServerUnaryCall<Buffer, Buffer>, callback: sendUnaryData<Buffer>): void {
     const previous = call.metadata.get('grpc-previous-rpc-attempts')[0];
     this.events.push({ kind: 'attempt', method: path.slice(path.lastIndexOf('/') + 1), previousAttempts: previous === undefined ? undefined : String(previous) });
-    this.upstream.makeUnaryRequest(path, identity, identity, call.request, new Metadata(), { deadline: Date.now() + 10_000 }, (error: ServiceError | null, response?: Buffer) => {
+    // The service sees which attempts are retries, as it would without the relay.
+    const upstreamMetadata = new Metadata();
+    if (previous !== undefined) upstreamMetadata.set('grpc-previous-rpc-attempts', String(previous));
+    this.upstream.makeUnaryRequest(path, identity, identity, call.request, upstreamMetadata, { deadline: Date.now() + 10_000 }, (error: ServiceError | null, response?: Buffer) => {
       if (error === null) {
         this.events.push({ kind: 'answer', code: status.OK, pushbackMs: undefined });
         if (this.toLose > 0 && response !== undefined) {

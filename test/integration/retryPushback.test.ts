@@ -40,6 +40,11 @@ const RETRIED_AFTER_PUSHBACK = (method: string): RelayEvent[] => [
   { kind: 'answer', code: status.OK, pushbackMs: undefined },
 ];
 
+/** Calls of `method` (e.g. "Predict") the service saw arrive as retries. */
+async function retriesSeen(running: TestService, method: string): Promise<number> {
+  return sample(await scrape(running.service.metricsPort), `fraud_grpc_retry_attempts_total{method="fraud.v1.FraudService/${method}"}`) ?? 0;
+}
+
 async function rowsInFlight(running: TestService): Promise<number> {
   return sample(await scrape(running.service.metricsPort), 'fraud_rows_in_flight') ?? Number.NaN;
 }
@@ -121,10 +126,12 @@ describe('busy answers retried by stock gRPC clients (grpc-retry-pushback-ms and
   });
 
   it('should have a grpc-js client with the published service config retry a refused Predict after the pushback, and answer it', async () => {
+    const retriesBefore = await retriesSeen(running, 'Predict');
     const { error, response } = await stockCall(relay.address, FraudServiceService.predict, predictRequest(1n), { 'grpc.service_config': SERVICE_CONFIG });
     assert.equal(error, null, error?.message);
     assert.equal(response?.transactionId, 1n);
     assert.deepEqual(relay.events, RETRIED_AFTER_PUSHBACK('Predict'));
+    assert.equal(await retriesSeen(running, 'Predict'), retriesBefore + 1);
   });
 
   it('should have a grpc-js client with the published service config retry a refused ReportOutcome after the pushback', async () => {
