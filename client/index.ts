@@ -16,6 +16,7 @@ export {
   type ScoreOptions,
   type TransactionInput,
 } from './fraudClient.js';
+export { fraudServiceConfig, serviceConfigOptions, type FraudServiceConfig } from './serviceConfig.js';
 export type {
   FraudPrediction,
   GetModelInfoResponse,
