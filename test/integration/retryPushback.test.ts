@@ -1,6 +1,6 @@
 import { Client, credentials, status, type ChannelOptions, type ClientWritableStream, type ServiceError } from '@grpc/grpc-js';
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -19,6 +19,8 @@ const run = promisify(execFile);
 const PYTHON = join(packageRoot, '.tools', 'venv', 'bin', 'python');
 const C_CORE_CALL = join(packageRoot, 'test', 'helpers', 'ccore_call.py');
 const STOCK_PREDICT = join(packageRoot, 'dist', 'test', 'helpers', 'stockPredict.js');
+/** grpc-go's client, built from test/helpers/gocall (a Go module of its own) before the tests. */
+const GO_CALL = join(packageRoot, 'dist', 'test', 'helpers', 'gocall');
 const SERVICE_CONFIG_FILE = join(packageRoot, 'deploy', 'service-config.json');
 /** The published service config, as clients read it. */
 const SERVICE_CONFIG = readFileSync(SERVICE_CONFIG_FILE, 'utf8');
@@ -96,14 +98,22 @@ async function cCorePredict(target: string, request: PredictRequest, ...options:
   return (JSON.parse(stdout) as { code: string }).code;
 }
 
+/** One Predict with grpc-go in its own process; `options` as gocall takes them (e.g. -service-config FILE). */
+async function goPredict(target: string, request: PredictRequest, ...options: string[]): Promise<string> {
+  const argv = [...options, target, FraudServiceService.predict.path, Buffer.from(PredictRequest.encode(request).finish()).toString('hex')];
+  const { stdout } = await run(GO_CALL, argv, { timeout: 30_000 });
+  return (JSON.parse(stdout) as { code: string }).code;
+}
+
 describe('busy answers retried by stock gRPC clients (grpc-retry-pushback-ms and the published service config)', function () {
-  this.timeout(60_000);
+  this.timeout(120_000);
   let running: TestService;
   let relay: RecordingRelay;
   let held: { release(): Promise<void> };
 
   before(async () => {
     if (!existsSync(PYTHON)) throw new Error(`grpcio is not installed in ${PYTHON}; install it with: bash scripts/install-tools.sh`);
+    execFileSync('go', ['build', '-C', join(packageRoot, 'test', 'helpers', 'gocall'), '-o', GO_CALL, '.'], { stdio: ['ignore', 'ignore', 'inherit'], timeout: 120_000 });
     running = await startTestService(ONE_ROW);
   });
 
@@ -188,6 +198,16 @@ describe('busy answers retried by stock gRPC clients (grpc-retry-pushback-ms and
     assert.deepEqual(relay.attempts('Predict'), [undefined]);
   });
 
+  it('should have a grpc-go client with the published service config retry a refused Predict after the pushback', async () => {
+    assert.equal(await goPredict(relay.address, predictRequest(15n), '-service-config', SERVICE_CONFIG_FILE), 'OK');
+    assert.deepEqual(relay.events, RETRIED_AFTER_PUSHBACK('Predict'));
+  });
+
+  it('should have a grpc-go client without the service config make one attempt', async () => {
+    assert.equal(await goPredict(relay.address, predictRequest(16n)), 'ResourceExhausted');
+    assert.deepEqual(relay.attempts('Predict'), [undefined]);
+  });
+
   describe('with the service config published in DNS (TXT)', () => {
     const NAME = 'fraud-scoring.test';
     let dns: DnsServer;
@@ -214,6 +234,11 @@ describe('busy answers retried by stock gRPC clients (grpc-retry-pushback-ms and
         timeout: 30_000,
       });
       assert.deepEqual(JSON.parse(stdout), { code: status.OK, details: '' });
+      assert.deepEqual(relay.events, RETRIED_AFTER_PUSHBACK('Predict'));
+    });
+
+    it('should have a grpc-go client with no config of its own retry after the pushback', async () => {
+      assert.equal(await goPredict(target(), predictRequest(17n)), 'OK');
       assert.deepEqual(relay.events, RETRIED_AFTER_PUSHBACK('Predict'));
     });
 
