@@ -16,7 +16,7 @@ import {
 import { HealthCheckResponse_ServingStatus, HealthClient, type HealthCheckResponse } from '../src/gen/grpc/health/v1/health.js';
 import { BadRequest, ErrorInfo, RetryInfo } from '../src/gen/google/rpc/error_details.js';
 import { Status } from '../src/gen/google/rpc/status.js';
-import { DEFAULT_RETRY, serviceConfigOptions, type RetryPolicy } from './serviceConfig.js';
+import { retryPolicy, serviceConfigOptions, type RetryPolicy } from './serviceConfig.js';
 
 export type { RetryPolicy } from './serviceConfig.js';
 
@@ -117,7 +117,7 @@ export class FraudClient {
 
   constructor(options: FraudClientOptions) {
     const channelCredentials = options.credentials ?? credentials.createInsecure();
-    const channelOptions: ChannelOptions = { ...serviceConfigOptions({ ...DEFAULT_RETRY, ...options.retry }), ...options.channelOptions };
+    const channelOptions: ChannelOptions = { ...serviceConfigOptions(retryPolicy(options.retry)), ...options.channelOptions };
     this.stub = new FraudServiceClient(options.address, channelCredentials, channelOptions);
     this.health = new HealthClient(options.address, channelCredentials, channelOptions);
     this.deadlineMs = options.deadlineMs ?? 5_000;

@@ -12,6 +12,15 @@ export interface RetryPolicy {
 /** The published policy (deploy/service-config.json). */
 export const DEFAULT_RETRY: RetryPolicy = { attempts: 5, initialBackoffMs: 50, maxBackoffMs: 2_000 };
 
+/** `retry` with the published policy's values where it leaves one out. */
+export function retryPolicy(retry: Partial<RetryPolicy> = {}): RetryPolicy {
+  return {
+    attempts: retry.attempts ?? DEFAULT_RETRY.attempts,
+    initialBackoffMs: retry.initialBackoffMs ?? DEFAULT_RETRY.initialBackoffMs,
+    maxBackoffMs: retry.maxBackoffMs ?? DEFAULT_RETRY.maxBackoffMs,
+  };
+}
+
 /**
  * What is retried, for every method of fraud.v1.FraudService. Both are safe
  * because the service records a transaction or an outcome once, by

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { fraudServiceConfig, serviceConfigOptions } from '../../client/serviceConfig.js';
+import { DEFAULT_RETRY, fraudServiceConfig, retryPolicy, serviceConfigOptions } from '../../client/serviceConfig.js';
 
 describe('the service config of a channel to the service', () => {
   it('should turn milliseconds into protobuf JSON durations, shortest form', () => {
@@ -21,6 +21,11 @@ describe('the service config of a channel to the service', () => {
   it('should raise grpc-js\'s limit of 5 attempts only when asked for more', () => {
     assert.equal(serviceConfigOptions({ attempts: 5, initialBackoffMs: 50, maxBackoffMs: 2_000 })['grpc-node.retry_max_attempts_limit'], undefined);
     assert.equal(serviceConfigOptions({ attempts: 6, initialBackoffMs: 50, maxBackoffMs: 2_000 })['grpc-node.retry_max_attempts_limit'], 6);
+  });
+
+  it('should take the published policy for what the caller leaves out, an explicit undefined included', () => {
+    assert.deepEqual(retryPolicy({ attempts: 2, maxBackoffMs: undefined }), { ...DEFAULT_RETRY, attempts: 2 });
+    assert.deepEqual(retryPolicy(), DEFAULT_RETRY);
   });
 
   it('should refuse attempts below 1 and backoffs that are not whole milliseconds, naming the option', () => {
