@@ -25,7 +25,8 @@ export function retryPolicy(retry: Partial<RetryPolicy> = {}): RetryPolicy {
  * What is retried, for every method of fraud.v1.FraudService. Both are safe
  * because the service records a transaction or an outcome once, by
  * transaction id: a retry of a call that did record answers as a repeat
- * (the same features; an outcome OUTCOME_STATUS_DUPLICATE).
+ * (the same features, unless the card had another transaction in the same
+ * second recorded in between; an outcome OUTCOME_STATUS_DUPLICATE).
  * - UNAVAILABLE: no model serves the task yet, or the history store did not
  *   answer in time; also the client's own connection failures.
  * - RESOURCE_EXHAUSTED: the service is busy (admission control); the answer
