@@ -14,11 +14,29 @@ const CLASS_IN = 1;
 export class DnsServer {
   private readonly records = new Map<string, readonly string[]>();
   private readonly texts = new Map<string, string>();
+  /**
+   * Set, the A answer for a name with a TXT record waits until that record
+   * has been answered once: a resolver that asks both at once (grpc-js) then
+   * has the service config before its first address.
+   */
+  addressesAfterText = false;
+  private readonly textAnswered = new Set<string>();
+  private readonly heldAnswers: { readonly name: string; readonly bytes: Buffer; readonly peer: RemoteInfo }[] = [];
 
   private constructor(private readonly socket: Socket) {
     socket.on('message', (query: Buffer, peer: RemoteInfo) => {
       const answer = this.answer(query);
-      if (answer !== undefined) socket.send(answer, peer.port, peer.address);
+      if (answer === undefined) return;
+      const { bytes, type, name } = answer;
+      if (type === TYPE_A && this.addressesAfterText && this.texts.has(name) && !this.textAnswered.has(name)) {
+        this.heldAnswers.push({ name, bytes, peer });
+        return;
+      }
+      socket.send(bytes, peer.port, peer.address);
+      if (type !== TYPE_TXT) return;
+      this.textAnswered.add(name);
+      for (const held of this.heldAnswers.filter((candidate) => candidate.name === name)) socket.send(held.bytes, held.peer.port, held.peer.address);
+      this.heldAnswers.splice(0, this.heldAnswers.length, ...this.heldAnswers.filter((candidate) => candidate.name !== name));
     });
   }
 
@@ -46,7 +64,7 @@ export class DnsServer {
     this.socket.close();
   }
 
-  private answer(query: Buffer): Buffer | undefined {
+  private answer(query: Buffer): { bytes: Buffer; type: number; name: string } | undefined {
     if (query.length < 12) return undefined;
     // One question: labels, then type and class.
     let offset = 12;
@@ -78,7 +96,7 @@ export class DnsServer {
       return record;
     });
     if (text !== undefined) records.push(textRecord(text));
-    return Buffer.concat([header, query.subarray(12, questionEnd), ...records]);
+    return { bytes: Buffer.concat([header, query.subarray(12, questionEnd), ...records]), type, name };
   }
 }
 

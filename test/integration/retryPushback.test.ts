@@ -227,7 +227,9 @@ describe('busy answers retried by stock gRPC clients (grpc-retry-pushback-ms and
 
     const target = (): string => `dns://127.0.0.1:${dns.port}/${NAME}:${relay.address.split(':')[1] ?? ''}`;
 
-    it('should have a grpc-js client with no config of its own retry after the pushback', async () => {
+    it('should have a grpc-js client with no config of its own retry after the pushback, once it has the record', async () => {
+      // grpc-js asks for addresses and the TXT record at once, and calls as soon as it has addresses.
+      dns.addressesAfterText = true;
       const request = Buffer.from(PredictRequest.encode(predictRequest(10n)).finish()).toString('hex');
       const { stdout } = await run(process.execPath, [STOCK_PREDICT, target(), request], {
         env: { PATH: process.env.PATH ?? '', GRPC_NODE_USE_ALTERNATIVE_RESOLVER: 'true' },
