@@ -1,4 +1,4 @@
-import { credentials, Metadata, status, type ChannelCredentials, type ChannelOptions, type ServiceError } from '@grpc/grpc-js';
+import { Metadata, status, type ChannelCredentials, type ChannelOptions, type Interceptor, type ServiceError } from '@grpc/grpc-js';
 import {
   FraudServiceClient,
   Transaction,
@@ -16,6 +16,7 @@ import {
 import { HealthCheckResponse_ServingStatus, HealthClient, type HealthCheckResponse } from '../src/gen/grpc/health/v1/health.js';
 import { BadRequest, ErrorInfo, RetryInfo } from '../src/gen/google/rpc/error_details.js';
 import { Status } from '../src/gen/google/rpc/status.js';
+import { bearerTokenInterceptor, channelCredentialsFor, serverNameOptions, type ClientTlsOptions } from './channelSecurity.js';
 import { retryPolicy, serviceConfigOptions, type RetryPolicy } from './serviceConfig.js';
 
 export type { RetryPolicy } from './serviceConfig.js';
@@ -40,7 +41,12 @@ export interface FraudClientOptions {
    * Service (`<release>-fraud-scoring-grpc`) so each replica gets its share.
    */
   readonly address: string;
+  /** Channel credentials of your own; otherwise those of `tls` (plaintext without it). */
   readonly credentials?: ChannelCredentials;
+  /** TLS, and a client certificate for mutual TLS; `{}`: TLS with the system's roots. */
+  readonly tls?: ClientTlsOptions;
+  /** Bearer token sent with every call (`authorization: Bearer …`). Without `tls` it crosses the network readable. */
+  readonly token?: string;
   /** Deadline of each call, its retries included. Scoring answers in about a millisecond; the default leaves room for batches. */
   readonly deadlineMs?: number;
   /** The retryPolicy of the channel's service config; the published one (deploy/service-config.json) by default. */
@@ -116,8 +122,9 @@ export class FraudClient {
   private readonly deadlineMs: number;
 
   constructor(options: FraudClientOptions) {
-    const channelCredentials = options.credentials ?? credentials.createInsecure();
-    const channelOptions: ChannelOptions = { ...serviceConfigOptions(retryPolicy(options.retry)), ...options.channelOptions };
+    const channelCredentials = options.credentials ?? channelCredentialsFor(options.tls);
+    const channelOptions: ChannelOptions = { ...serviceConfigOptions(retryPolicy(options.retry)), ...serverNameOptions(options.tls), ...options.channelOptions };
+    if (options.token !== undefined) channelOptions.interceptors = [...((channelOptions.interceptors as Interceptor[] | undefined) ?? []), bearerTokenInterceptor(options.token)];
     this.stub = new FraudServiceClient(options.address, channelCredentials, channelOptions);
     this.health = new HealthClient(options.address, channelCredentials, channelOptions);
     this.deadlineMs = options.deadlineMs ?? 5_000;

@@ -17,6 +17,7 @@ export {
   type TransactionInput,
 } from './fraudClient.js';
 export { fraudServiceConfig, serviceConfigOptions, type FraudServiceConfig } from './serviceConfig.js';
+export type { ClientTlsOptions } from './channelSecurity.js';
 export type {
   FraudPrediction,
   GetModelInfoResponse,

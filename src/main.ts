@@ -32,6 +32,7 @@ import { createLogger, LogOutput, routeGrpcLogs, routeProcessOutput, type Logger
 import { Metrics } from './observability/metrics.js';
 import { boundPort, startMetricsServer } from './observability/metricsServer.js';
 import { missingNodeFlags } from './nodeFlags.js';
+import { createServerSecurity } from './security/serverSecurity.js';
 
 /** The gRPC service name health reports on, besides the whole server (""). */
 export const FRAUD_SERVICE_NAME = 'fraud.v1.FraudService';
@@ -54,6 +55,8 @@ export interface RunningService {
  */
 export async function startService(config: Config, logger: Logger): Promise<RunningService> {
   const metrics = new Metrics();
+  // First: a certificate or token file that cannot be used stops the start before anything is opened.
+  const security = createServerSecurity(config, metrics, logger);
   let s3Client: S3Client | undefined;
   const featureSpec = loadFeatureSpec();
   let historyChanged = (): void => undefined;
@@ -179,8 +182,9 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
     callMetrics,
     retryAttempts: metrics.retryAttempts,
     admission: { rows: admission, logger },
+    authentication: security.interceptor,
   });
-  const grpcPort = await listen(server, config.grpc.host, config.grpc.port);
+  const grpcPort = await listen(server, config.grpc.host, config.grpc.port, security.credentials);
   let metricsServer: HttpServer;
   try {
     metricsServer = await startMetricsServer(metrics.registry, config.metrics.host, config.metrics.port, logger);
@@ -189,9 +193,18 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
     throw error;
   }
   logger.info(
-    { grpcPort, metricsPort: boundPort(metricsServer), sources: registry.status().map((s) => s.source), stateStore: config.state.store },
+    {
+      grpcPort,
+      metricsPort: boundPort(metricsServer),
+      sources: registry.status().map((s) => s.source),
+      stateStore: config.state.store,
+      tls: config.tls === undefined ? 'off' : config.tls.clientCaFile === undefined ? 'server' : 'mutual',
+      writes: config.auth.writes,
+      reads: config.auth.reads,
+    },
     'listening',
   );
+  security.start();
   for (const watcher of watchers) watcher.start();
   state.snapshots?.start();
 
@@ -211,6 +224,7 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
       // a slow store) must not eat into the grace period.
       await Promise.all([drain(server, config.shutdownGraceMs, logger), ...watchers.map((watcher) => watcher.stop())]);
       registry.retireAll();
+      security.stop();
       admission.close();
       callMetrics.close();
       // After the drain: the last snapshot holds every transaction a call recorded.
@@ -431,7 +445,17 @@ async function main(): Promise<void> {
   if (missing.length > 0) {
     logger.warn({ missing }, 'started without the V8 heap flags the memory bounds are sized for: expect a higher RSS under load (see src/nodeFlags.ts)');
   }
-  const service = await startService(config, logger);
+  let service: RunningService;
+  try {
+    service = await startService(config, logger);
+  } catch (error) {
+    // A certificate or token file that cannot be used: one line naming the variable, as for any other setting.
+    if (!(error instanceof ConfigError)) throw error;
+    logger.error({ variable: error.variable }, `configuration error: ${error.message}`);
+    process.stderr.write(`configuration error: ${error.message}\n`);
+    await output.flush(FINAL_FLUSH_MS);
+    process.exit(2);
+  }
   let stopping = false;
   const exit = (code: number): void => {
     // Bounded: a stdout nobody reads must not keep the process alive.

@@ -40,6 +40,8 @@ export interface GrpcServerOptions extends GrpcTransportOptions {
   readonly retryAttempts?: Counter<'method'>;
   /** Admission control of the scoring calls, with the logger its refusals are mapped with. */
   readonly admission?: { readonly rows: RowAdmission; readonly logger: Logger };
+  /** Who may call what (src/security/); checked before admission, so a refused call takes no rows. */
+  readonly authentication?: ServerInterceptor;
 }
 
 /** The gRPC server with its services: fraud scoring, health, reflection. */
@@ -50,6 +52,7 @@ export function createGrpcServer(options: GrpcServerOptions): Server {
   const interceptors: ServerInterceptor[] = [];
   if (options.retryAttempts !== undefined) interceptors.push(retryAttemptsInterceptor(options.retryAttempts));
   if (options.callMetrics !== undefined) interceptors.push(options.callMetrics.interceptor);
+  if (options.authentication !== undefined) interceptors.push(options.authentication);
   interceptors.push(new StreamBudget(options.maxConcurrentStreamsTotal, options.maxConcurrentStreams).interceptor);
   if (options.admission !== undefined) {
     interceptors.push(admissionInterceptor(options.admission.rows, (path) => decoding.carriesRows(path), options.admission.logger));
@@ -80,11 +83,11 @@ export function createGrpcServer(options: GrpcServerOptions): Server {
   return server;
 }
 
-/** Binds the server; resolves with the port (useful with port 0 in tests). */
-export function listen(server: Server, host: string, port: number): Promise<number> {
+/** Binds the server (plaintext unless TLS credentials are given); resolves with the port (useful with port 0 in tests). */
+export function listen(server: Server, host: string, port: number, credentials: ServerCredentials = ServerCredentials.createInsecure()): Promise<number> {
   const address = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
   return new Promise((resolveBind, rejectBind) => {
-    server.bindAsync(address, ServerCredentials.createInsecure(), (error, boundPort) => {
+    server.bindAsync(address, credentials, (error, boundPort) => {
       if (error) rejectBind(new Error(`cannot listen for gRPC on ${address} (FRAUD_GRPC_HOST, FRAUD_GRPC_PORT): ${error.message}`));
       else resolveBind(boundPort);
     });

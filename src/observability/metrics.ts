@@ -401,6 +401,39 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  // TLS and authentication (src/security/).
+  readonly authRefusals = new Counter({
+    name: 'fraud_auth_refusals_total',
+    help:
+      'Calls refused by authentication, by full gRPC method and reason: credentials_missing and token_invalid (UNAUTHENTICATED), ' +
+      'client_not_allowed (PERMISSION_DENIED: a verified client certificate not in FRAUD_AUTH_CLIENT_NAMES tried to write).',
+    labelNames: ['method', 'reason'] as const,
+    registers: [this.registry],
+  });
+
+  readonly tlsCertificateExpiry = new Gauge({
+    name: 'fraud_tls_certificate_expiry_timestamp_seconds',
+    help: 'When the certificate the service serves with expires (Unix time), by certificate: server (FRAUD_TLS_CERT_FILE), client_ca (the first to expire in FRAUD_TLS_CLIENT_CA_FILE).',
+    labelNames: ['certificate'] as const,
+    registers: [this.registry],
+  });
+
+  readonly tlsReloads = new Counter({
+    name: 'fraud_tls_reloads_total',
+    help:
+      'Changed certificate files read again (every FRAUD_TLS_RELOAD_SECONDS), by result: ok (served to new connections from then on), ' +
+      'error (unreadable, mismatched or expired: the last good certificate is kept, and the error logged once).',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
+
+  readonly authTokenReloads = new Counter({
+    name: 'fraud_auth_tokens_reloads_total',
+    help: 'Changed FRAUD_AUTH_TOKENS_FILE read again, by result: ok, error (unreadable or malformed: the last good tokens are kept, and the error logged once).',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry });
   }

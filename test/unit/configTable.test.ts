@@ -22,7 +22,11 @@ interface Case {
   readonly set: string;
   readonly expected: unknown;
   readonly with?: Readonly<Record<string, string>>;
+  /** Other variables the value needs that cannot be set without it (a key file needs its certificate file). */
+  readonly setWith?: Readonly<Record<string, string>>;
 }
+
+const TLS_FILES = { FRAUD_TLS_CERT_FILE: '/etc/tls/tls.crt', FRAUD_TLS_KEY_FILE: '/etc/tls/tls.key' };
 
 /** Every variable of the service: how to read it from the config, and a value to set it to. */
 const CASES: Readonly<Record<(typeof CONFIG_VARIABLES)[number], Case>> = {
@@ -81,6 +85,20 @@ const CASES: Readonly<Record<(typeof CONFIG_VARIABLES)[number], Case>> = {
   FRAUD_GRPC_MAX_CONCURRENT_STREAMS_TOTAL: { read: (c) => c.grpc.maxConcurrentStreamsTotal, unit: 'number', set: '800', expected: 800 },
   FRAUD_MAX_BATCH_ROWS_SCORING: { read: (c) => c.maxBatchRowsScoring, unit: 'number', set: '20000', expected: 20_000 },
   FRAUD_HEALTH_MAX_WATCHES_PER_CONNECTION: { read: (c) => c.healthWatches.maxPerConnection, unit: 'number', set: '3', expected: 3 },
+  FRAUD_TLS_CERT_FILE: { read: (c) => c.tls?.certFile, unit: 'text', set: '/etc/tls/tls.crt', expected: '/etc/tls/tls.crt', setWith: { FRAUD_TLS_KEY_FILE: '/etc/tls/tls.key' } },
+  FRAUD_TLS_KEY_FILE: { read: (c) => c.tls?.keyFile, unit: 'text', set: '/etc/tls/tls.key', expected: '/etc/tls/tls.key', setWith: { FRAUD_TLS_CERT_FILE: '/etc/tls/tls.crt' } },
+  FRAUD_TLS_CLIENT_CA_FILE: { read: (c) => c.tls?.clientCaFile, unit: 'text', set: '/etc/tls/ca.crt', expected: '/etc/tls/ca.crt', with: TLS_FILES },
+  FRAUD_TLS_RELOAD_SECONDS: { read: (c) => c.securityReloadMs, unit: 'milliseconds', set: '0.5', expected: 500 },
+  FRAUD_AUTH_TOKENS_FILE: { read: (c) => c.auth.tokensFile, unit: 'text', set: '/etc/fraud/tokens', expected: '/etc/fraud/tokens' },
+  FRAUD_AUTH_CLIENT_NAMES: {
+    read: (c) => (c.auth.clientNames.length === 0 ? undefined : c.auth.clientNames.join(',')),
+    unit: 'text',
+    set: 'payments, spiffe://example.org/chargebacks',
+    expected: 'payments,spiffe://example.org/chargebacks',
+    setWith: { ...TLS_FILES, FRAUD_TLS_CLIENT_CA_FILE: '/etc/tls/ca.crt' },
+  },
+  FRAUD_AUTH_WRITES: { read: (c) => c.auth.writes, unit: 'text', set: 'open', expected: 'open', with: { FRAUD_AUTH_TOKENS_FILE: '/etc/fraud/tokens' } },
+  FRAUD_AUTH_READS: { read: (c) => c.auth.reads, unit: 'text', set: 'authenticated', expected: 'authenticated', with: { FRAUD_AUTH_TOKENS_FILE: '/etc/fraud/tokens' } },
 };
 
 /** docs/configuration.md's table: each variable with the default it documents (undefined for "unset"). */
@@ -137,7 +155,7 @@ describe('config against the table of docs/configuration.md', () => {
     it(`${variable}: should be read when set`, () => {
       const defaults = entry.read(loadConfig(entry.with ?? {}));
       assert.notEqual(defaults, entry.expected, 'the value set must differ from the default, or the test proves nothing');
-      assert.equal(entry.read(loadConfig({ ...entry.with, [variable]: entry.set })), entry.expected);
+      assert.equal(entry.read(loadConfig({ ...entry.with, ...entry.setWith, [variable]: entry.set })), entry.expected);
     });
   }
 

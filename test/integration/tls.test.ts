@@ -1,0 +1,180 @@
+import assert from 'node:assert/strict';
+import { X509Certificate } from 'node:crypto';
+import { mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { connect } from 'node:tls';
+import { status } from '@grpc/grpc-js';
+import { FraudCallError, FraudClient } from '../../client/fraudClient.js';
+import { LOCAL_SERVER_NAMES, TestCertificateAuthority, type IssuedCertificate } from '../helpers/certificates.js';
+import { sample, scrape } from '../helpers/scrape.js';
+import { startTestService, transaction, type TestService } from '../helpers/testService.js';
+import { waitFor } from '../helpers/waitFor.js';
+
+describe('TLS and mutual TLS on the gRPC listener (certificates made by openssl in the test)', function () {
+  this.timeout(60_000);
+  let dir: string;
+  let ca: TestCertificateAuthority;
+  let otherCa: TestCertificateAuthority;
+  let server: IssuedCertificate;
+  let running: TestService | undefined;
+  const clients: FraudClient[] = [];
+
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'fraud-tls-'));
+    ca = await TestCertificateAuthority.create(dir, 'fraud-test-ca');
+    otherCa = await TestCertificateAuthority.create(dir, 'other-ca');
+    server = await ca.issue('server', { commonName: 'fraud-scoring', altNames: LOCAL_SERVER_NAMES });
+  });
+
+  afterEach(async () => {
+    for (const client of clients.splice(0)) client.close();
+    await running?.stop();
+    running = undefined;
+  });
+
+  after(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  function client(options: Partial<ConstructorParameters<typeof FraudClient>[0]>): FraudClient {
+    assert.ok(running);
+    const made = new FraudClient({ address: running.address, deadlineMs: 10_000, retry: { attempts: 1 }, ...options });
+    clients.push(made);
+    return made;
+  }
+
+  async function start(env: Record<string, string>): Promise<TestService> {
+    running = await startTestService({ FRAUD_TLS_CERT_FILE: server.certFile, FRAUD_TLS_KEY_FILE: server.keyFile, ...env });
+    return running;
+  }
+
+  async function refusal(call: Promise<unknown>): Promise<FraudCallError> {
+    const error = await call.then(
+      () => assert.fail('the call succeeded'),
+      (caught: unknown) => caught,
+    );
+    assert.ok(error instanceof FraudCallError, String(error));
+    return error;
+  }
+
+  it('should answer a client that trusts the CA of its certificate, and export when the certificate expires', async () => {
+    const service = await start({});
+    const answer = await client({ tls: { ca: ca.certificate.cert } }).predict(transaction());
+    assert.ok(answer.fraudProbability >= 0 && answer.fraudProbability <= 1);
+    const expiry = sample(await scrape(service.service.metricsPort), 'fraud_tls_certificate_expiry_timestamp_seconds{certificate="server"}');
+    assert.equal(expiry, new Date(new X509Certificate(server.cert).validTo).getTime() / 1000);
+  });
+
+  it('should be refused by a client that trusts another CA, and by a plaintext client', async () => {
+    await start({});
+    const wrongCa = await refusal(client({ tls: { ca: otherCa.certificate.cert } }).predict(transaction()));
+    assert.equal(wrongCa.code, status.UNAVAILABLE);
+    assert.match(wrongCa.details, /certificate/i);
+    const plaintext = await refusal(client({}).predict(transaction()));
+    assert.equal(plaintext.code, status.UNAVAILABLE);
+  });
+
+  it('should check the server name in the certificate, and take an override', async () => {
+    await start({});
+    const other = await refusal(client({ tls: { ca: ca.certificate.cert, serverName: 'fraud.example.org' } }).predict(transaction()));
+    assert.equal(other.code, status.UNAVAILABLE);
+    assert.match(other.details, /fraud\.example\.org|altnames|Hostname/i);
+    const named = await ca.issue('named', { commonName: 'fraud-scoring', altNames: ['DNS:fraud.example.org'] });
+    await running?.stop();
+    running = await startTestService({ FRAUD_TLS_CERT_FILE: named.certFile, FRAUD_TLS_KEY_FILE: named.keyFile });
+    const answer = await client({ tls: { ca: ca.certificate.cert, serverName: 'fraud.example.org' } }).predict(transaction());
+    assert.ok(answer.model);
+  });
+
+  describe('mutual TLS (FRAUD_TLS_CLIENT_CA_FILE)', () => {
+    it('should answer a client whose certificate the client CA verifies', async () => {
+      await start({ FRAUD_TLS_CLIENT_CA_FILE: ca.certificate.certFile });
+      const payments = await ca.issue('payments', { commonName: 'payments' });
+      const answer = await client({ tls: { ca: ca.certificate.cert, cert: payments.cert, key: payments.key } }).predict(transaction());
+      assert.ok(answer.model);
+    });
+
+    it('should refuse a client without a certificate, and one whose certificate another CA signed', async () => {
+      await start({ FRAUD_TLS_CLIENT_CA_FILE: ca.certificate.certFile });
+      const none = await refusal(client({ tls: { ca: ca.certificate.cert } }).predict(transaction()));
+      assert.equal(none.code, status.UNAVAILABLE);
+      const stranger = await otherCa.issue('stranger', { commonName: 'payments' });
+      const foreign = await refusal(client({ tls: { ca: ca.certificate.cert, cert: stranger.cert, key: stranger.key } }).predict(transaction()));
+      assert.equal(foreign.code, status.UNAVAILABLE);
+    });
+  });
+
+  describe('rotation (FRAUD_TLS_RELOAD_SECONDS)', () => {
+    /** Replaces a file's contents at once, as a Kubernetes Secret volume does. */
+    async function replace(path: string, contents: Buffer | string): Promise<void> {
+      await writeFile(`${path}.new`, contents);
+      await rename(`${path}.new`, path);
+    }
+
+    /** The serial number of the certificate a new TLS connection to the service is served. */
+    function servedSerial(port: number): Promise<string> {
+      return new Promise((resolveSerial, rejectSerial) => {
+        const socket = connect({ host: '127.0.0.1', port, ca: ca.certificate.cert, servername: 'localhost', ALPNProtocols: ['h2'] }, () => {
+          const serial = socket.getPeerCertificate().serialNumber;
+          socket.destroy();
+          resolveSerial(serial);
+        });
+        socket.once('error', rejectSerial);
+      });
+    }
+
+    it('should serve a replaced certificate to new connections without failing a call on the open ones, and keep it when a bad file follows', async () => {
+      const files = { certFile: join(dir, 'rotating.crt'), keyFile: join(dir, 'rotating.key') };
+      await replace(files.certFile, server.cert);
+      await replace(files.keyFile, server.key);
+      running = await startTestService({ FRAUD_TLS_CERT_FILE: files.certFile, FRAUD_TLS_KEY_FILE: files.keyFile, FRAUD_TLS_RELOAD_SECONDS: '0.1' });
+      const { metricsPort, grpcPort } = running.service;
+      assert.equal(await servedSerial(grpcPort), new X509Certificate(server.cert).serialNumber);
+
+      // Load on an open connection, all through the rotation.
+      const loaded = client({ tls: { ca: ca.certificate.cert } });
+      let stop = false;
+      let calls = 0;
+      const failures: string[] = [];
+      const loops = Array.from({ length: 4 }, async () => {
+        while (!stop) {
+          try {
+            await loaded.predict(transaction());
+            calls++;
+          } catch (error) {
+            failures.push(String(error));
+          }
+        }
+      });
+      await waitFor('calls on the open connection', () => calls >= 20);
+
+      const renewed = await ca.issue('renewed', { commonName: 'fraud-scoring', altNames: LOCAL_SERVER_NAMES });
+      await replace(files.keyFile, renewed.key);
+      await replace(files.certFile, renewed.cert);
+      await waitFor('the reload', async () => sample(await scrape(metricsPort), 'fraud_tls_reloads_total{result="ok"}') === 1);
+      assert.equal(await servedSerial(grpcPort), new X509Certificate(renewed.cert).serialNumber);
+      assert.equal(
+        sample(await scrape(metricsPort), 'fraud_tls_certificate_expiry_timestamp_seconds{certificate="server"}'),
+        new Date(new X509Certificate(renewed.cert).validTo).getTime() / 1000,
+      );
+      const fresh = await client({ tls: { ca: ca.certificate.cert } }).predict(transaction());
+      assert.ok(fresh.model);
+
+      // A key of another certificate: refused, counted, logged; the renewed certificate stays.
+      const before = calls;
+      await replace(files.keyFile, server.key);
+      await waitFor('the refusal', async () => sample(await scrape(metricsPort), 'fraud_tls_reloads_total{result="error"}') === 1);
+      const refusals = running.logs.filter((record) => record.msg.startsWith('TLS certificate files refused'));
+      assert.equal(refusals.length, 1);
+      assert.match(refusals[0]?.msg ?? '', /FRAUD_TLS_KEY_FILE: is not the private key of the certificate/);
+      assert.equal(await servedSerial(grpcPort), new X509Certificate(renewed.cert).serialNumber);
+      await waitFor('more calls after the refusal', () => calls >= before + 20);
+
+      stop = true;
+      await Promise.all(loops);
+      assert.deepEqual(failures, []);
+      assert.equal(sample(await scrape(metricsPort), 'fraud_tls_reloads_total{result="ok"}'), 1);
+    });
+  });
+});
