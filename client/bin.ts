@@ -4,7 +4,7 @@ import { FraudClient } from './fraudClient.js';
 
 const cli = new Cli(
   { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin, env: process.env },
-  (settings) => new FraudClient({ address: settings.address, deadlineMs: settings.deadlineMs }),
+  (settings) => new FraudClient({ address: settings.address, deadlineMs: settings.deadlineMs, tls: settings.tls, token: settings.token }),
 );
 cli.run(process.argv.slice(2)).then(
   (code) => {

@@ -1,3 +1,4 @@
+import { status } from '@grpc/grpc-js';
 import { createReadStream } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
@@ -11,7 +12,9 @@ import {
   ScenarioPrediction,
   type ModelRef,
 } from '../src/gen/fraud/v1/fraud_service.js';
+import { cliSecurity, type CliSecurity } from './cliSecurity.js';
 import { connectionFailure } from './connectionFailure.js';
+import { tlsFailure } from './tlsFailure.js';
 import { fileFormat, OPTIONS, outcomeFrom, positiveInteger, transactionFrom, USAGE, UsageError, type Values } from './cliOptions.js';
 import { FraudCallError, type FraudClient, type HealthStatus } from './fraudClient.js';
 import { readOutcomes } from './outcomeFile.js';
@@ -33,7 +36,7 @@ export interface CliIo {
   readonly env: Readonly<Record<string, string | undefined>>;
 }
 
-export interface ClientSettings {
+export interface ClientSettings extends CliSecurity {
   readonly address: string;
   readonly deadlineMs: number;
 }
@@ -68,13 +71,13 @@ export class Cli {
     let client: CliClient | undefined;
     const address = values.address ?? this.io.env.FRAUD_ADDRESS ?? 'localhost:50051';
     try {
-      const settings = { address, deadlineMs: positiveInteger(values['deadline-ms'], '--deadline-ms', 5_000) };
+      const settings = { address, deadlineMs: positiveInteger(values['deadline-ms'], '--deadline-ms', 5_000), ...cliSecurity(values, this.io.env) };
       const run = this.command(command, values);
       client = this.connect(settings);
       return await run(client);
     } catch (error) {
       if (error instanceof UsageError) return this.usage(error.message);
-      if (error instanceof FraudCallError) return this.callFailed(error, address);
+      if (error instanceof FraudCallError) return this.callFailed(error, address, values);
       if (error instanceof WarmStartError) {
         this.io.stderr.write(`error: ${error.message}\n`);
         return 2;
@@ -288,10 +291,22 @@ export class Cli {
     return 2;
   }
 
-  private callFailed(error: FraudCallError, address: string): number {
+  private callFailed(error: FraudCallError, address: string, values: Values): number {
+    const handshake = tlsFailure(error);
+    if (handshake !== undefined) {
+      this.io.stderr.write(`error: no TLS connection to the service at ${address}: ${handshake}\n`);
+      return 1;
+    }
+    if (error.code === status.UNAUTHENTICATED || error.code === status.PERMISSION_DENIED) {
+      const hint = error.code === status.UNAUTHENTICATED ? 'give a bearer token with --token-file PATH or FRAUD_TOKEN, or a client certificate with --tls-cert-file and --tls-key-file' : 'the service does not let these credentials make this call';
+      this.io.stderr.write(`error: ${error.message}${error.reason === undefined ? '' : ` (${error.reason})`}; ${hint}\n`);
+      return 1;
+    }
     const unreachable = connectionFailure(error);
     if (unreachable !== undefined) {
-      this.io.stderr.write(`error: cannot reach the service at ${address} (${unreachable}); give its address with --address HOST:PORT or FRAUD_ADDRESS\n`);
+      // A connection made and then dropped ("no connection", no socket error): what a TLS listener does to a plaintext client.
+      const plaintext = unreachable === 'no connection' && !values.tls && values['tls-ca-file'] === undefined ? '; if it speaks TLS, add --tls or --tls-ca-file' : '';
+      this.io.stderr.write(`error: cannot reach the service at ${address} (${unreachable}); give its address with --address HOST:PORT or FRAUD_ADDRESS${plaintext}\n`);
       return 1;
     }
     this.io.stderr.write(`error: ${error.message}\n`);

@@ -41,6 +41,12 @@ outcome options:
 common options:
   --address HOST:PORT (default: $FRAUD_ADDRESS or localhost:50051)
   --deadline-ms N (default 5000)   --json (machine-readable output)   --help
+
+security options (a service with FRAUD_TLS_* or FRAUD_AUTH_* set):
+  --tls (TLS, trusting the system's CAs)   --tls-ca-file PATH (TLS, trusting this CA's PEM)
+  --tls-cert-file PATH --tls-key-file PATH (a client certificate, for mutual TLS)
+  --tls-server-name NAME (the name the service's certificate carries, if not the address's host)
+  --token-file PATH (a file holding the bearer token; default: $FRAUD_TOKEN), sent as authorization: Bearer
 health options:
   --service NAME (default: the whole server)
 
@@ -72,6 +78,12 @@ export const OPTIONS = {
   outcome: { type: 'string' },
   'known-at': { type: 'string' },
   'known-at-seconds': { type: 'string' },
+  tls: { type: 'boolean', default: false },
+  'tls-ca-file': { type: 'string' },
+  'tls-cert-file': { type: 'string' },
+  'tls-key-file': { type: 'string' },
+  'tls-server-name': { type: 'string' },
+  'token-file': { type: 'string' },
 } as const satisfies ParseArgsConfig['options'];
 
 export type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true; strict: true }>>['values'];
