@@ -143,36 +143,40 @@ describe('TLS and mutual TLS on the gRPC listener (certificates made by openssl 
             await loaded.predict(transaction());
             calls++;
           } catch (error) {
+            // One failure is enough to fail the test (and a closed client fails at once, which would spin).
             failures.push(String(error));
+            return;
           }
         }
       });
-      await waitFor('calls on the open connection', () => calls >= 20);
+      try {
+        await waitFor('calls on the open connection', () => calls >= 20);
 
-      const renewed = await ca.issue('renewed', { commonName: 'fraud-scoring', altNames: LOCAL_SERVER_NAMES });
-      await replace(files.keyFile, renewed.key);
-      await replace(files.certFile, renewed.cert);
-      await waitFor('the reload', async () => sample(await scrape(metricsPort), 'fraud_tls_reloads_total{result="ok"}') === 1);
-      assert.equal(await servedSerial(grpcPort), new X509Certificate(renewed.cert).serialNumber);
-      assert.equal(
-        sample(await scrape(metricsPort), 'fraud_tls_certificate_expiry_timestamp_seconds{certificate="server"}'),
-        new Date(new X509Certificate(renewed.cert).validTo).getTime() / 1000,
-      );
-      const fresh = await client({ tls: { ca: ca.certificate.cert } }).predict(transaction());
-      assert.ok(fresh.model);
+        const renewed = await ca.issue('renewed', { commonName: 'fraud-scoring', altNames: LOCAL_SERVER_NAMES });
+        await replace(files.keyFile, renewed.key);
+        await replace(files.certFile, renewed.cert);
+        await waitFor('the reload', async () => sample(await scrape(metricsPort), 'fraud_tls_reloads_total{result="ok"}') === 1);
+        assert.equal(await servedSerial(grpcPort), new X509Certificate(renewed.cert).serialNumber);
+        assert.equal(
+          sample(await scrape(metricsPort), 'fraud_tls_certificate_expiry_timestamp_seconds{certificate="server"}'),
+          new Date(new X509Certificate(renewed.cert).validTo).getTime() / 1000,
+        );
+        const fresh = await client({ tls: { ca: ca.certificate.cert } }).predict(transaction());
+        assert.ok(fresh.model);
 
-      // A key of another certificate: refused, counted, logged; the renewed certificate stays.
-      const before = calls;
-      await replace(files.keyFile, server.key);
-      await waitFor('the refusal', async () => sample(await scrape(metricsPort), 'fraud_tls_reloads_total{result="error"}') === 1);
-      const refusals = running.logs.filter((record) => record.msg.startsWith('TLS certificate files refused'));
-      assert.equal(refusals.length, 1);
-      assert.match(refusals[0]?.msg ?? '', /FRAUD_TLS_KEY_FILE: is not the private key of the certificate/);
-      assert.equal(await servedSerial(grpcPort), new X509Certificate(renewed.cert).serialNumber);
-      await waitFor('more calls after the refusal', () => calls >= before + 20);
-
-      stop = true;
-      await Promise.all(loops);
+        // A key of another certificate: refused, counted, logged; the renewed certificate stays.
+        const before = calls;
+        await replace(files.keyFile, server.key);
+        await waitFor('the refusal', async () => sample(await scrape(metricsPort), 'fraud_tls_reloads_total{result="error"}') === 1);
+        const refusals = running.logs.filter((record) => record.msg.startsWith('TLS certificate files refused'));
+        assert.equal(refusals.length, 1);
+        assert.match(refusals[0]?.msg ?? '', /FRAUD_TLS_KEY_FILE: is not the private key of the certificate/);
+        assert.equal(await servedSerial(grpcPort), new X509Certificate(renewed.cert).serialNumber);
+        await waitFor('more calls after the refusal', () => calls >= before + 20);
+      } finally {
+        stop = true;
+        await Promise.all(loops);
+      }
       assert.deepEqual(failures, []);
       assert.equal(sample(await scrape(metricsPort), 'fraud_tls_reloads_total{result="ok"}'), 1);
     });
