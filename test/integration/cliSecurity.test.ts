@@ -81,8 +81,24 @@ describe('fraud-cli over TLS with a bearer token (--tls-*, --token-file, FRAUD_T
     const plaintext = await runCli(running.address, ['health', '--deadline-ms', '2000']);
     assert.equal(plaintext.code, 1);
     assert.match(plaintext.stderr, /if it speaks TLS, add --tls or --tls-ca-file\n$/);
+    const systemRoots = await runCli(running.address, ['health', '--tls']);
+    assert.match(systemRoots.stderr, /the service's certificate is not trusted .+ --tls-ca-file\n$/);
     const misnamed = await runCli(running.address, ['health', '--tls-ca-file', ca.certificate.certFile, '--tls-server-name', 'fraud.example.org']);
     assert.match(misnamed.stderr, /does not carry the name dialled .+; give the name it carries with --tls-server-name\n$/);
+  });
+
+  it('should name --tls-cert-file and --tls-key-file when the service wants a client certificate, and pass with one', async () => {
+    const server = await ca.issue('mutual-server', { commonName: 'fraud-scoring', altNames: LOCAL_SERVER_NAMES });
+    const mutual = await startTestService({ FRAUD_TLS_CERT_FILE: server.certFile, FRAUD_TLS_KEY_FILE: server.keyFile, FRAUD_TLS_CLIENT_CA_FILE: ca.certificate.certFile });
+    try {
+      const without = await runCli(mutual.address, ['models', '--tls-ca-file', ca.certificate.certFile]);
+      assert.equal(without.code, 1);
+      assert.match(without.stderr, /the service wants a client certificate it trusts \(mutual TLS\): give one with --tls-cert-file and --tls-key-file\n$/);
+      const withCertificate = await runCli(mutual.address, ['models', '--tls-ca-file', ca.certificate.certFile, '--tls-cert-file', client.certFile, '--tls-key-file', client.keyFile]);
+      assert.equal(withCertificate.code, 0, withCertificate.stderr);
+    } finally {
+      await mutual.stop();
+    }
   });
 
   it('should refuse half a client certificate, an unreadable file and an empty token file as a bad command line', async () => {
