@@ -3,7 +3,7 @@ import { pathToFileURL } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { CallMetrics } from './api/callMetrics.js';
 import { createFraudService } from './api/fraudService.js';
-import { createGrpcServer, listen } from './api/grpcServer.js';
+import { createGrpcServer, createHealthServer, listen } from './api/grpcServer.js';
 import { RowAdmission, singlesReserve } from './api/rowAdmission.js';
 import { BatchLane } from './api/batchLane.js';
 import { ServingHealth, ServingStatus } from './api/servingHealth.js';
@@ -39,6 +39,8 @@ export const FRAUD_SERVICE_NAME = 'fraud.v1.FraudService';
 
 export interface RunningService {
   readonly grpcPort: number;
+  /** The plaintext health-only port (FRAUD_HEALTH_PORT), when there is one. */
+  readonly healthPort: number | undefined;
   readonly metricsPort: number;
   readonly registry: ModelRegistry;
   readonly metrics: Metrics;
@@ -185,16 +187,21 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
     authentication: security.interceptor,
   });
   const grpcPort = await listen(server, config.grpc.host, config.grpc.port, security.credentials);
+  const healthServer = config.healthPort === undefined ? undefined : createHealthServer(health);
+  let healthPort: number | undefined;
   let metricsServer: HttpServer;
   try {
+    if (healthServer !== undefined) healthPort = await listen(healthServer, config.grpc.host, config.healthPort ?? 0, undefined, 'FRAUD_GRPC_HOST, FRAUD_HEALTH_PORT');
     metricsServer = await startMetricsServer(metrics.registry, config.metrics.host, config.metrics.port, logger);
   } catch (error) {
     server.forceShutdown();
+    healthServer?.forceShutdown();
     throw error;
   }
   logger.info(
     {
       grpcPort,
+      healthPort,
       metricsPort: boundPort(metricsServer),
       sources: registry.status().map((s) => s.source),
       stateStore: config.state.store,
@@ -210,6 +217,7 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
 
   return {
     grpcPort,
+    healthPort,
     metricsPort: boundPort(metricsServer),
     registry,
     metrics,
@@ -225,6 +233,8 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
       await Promise.all([drain(server, config.shutdownGraceMs, logger), ...watchers.map((watcher) => watcher.stop())]);
       registry.retireAll();
       security.stop();
+      // Health answered NOT_SERVING through the drain; now the probes' port closes too.
+      healthServer?.forceShutdown();
       admission.close();
       callMetrics.close();
       // After the drain: the last snapshot holds every transaction a call recorded.

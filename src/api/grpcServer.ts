@@ -44,6 +44,17 @@ export interface GrpcServerOptions extends GrpcTransportOptions {
   readonly authentication?: ServerInterceptor;
 }
 
+/**
+ * Health alone, for a plaintext port (FRAUD_HEALTH_PORT): probes that cannot
+ * speak TLS, or present no client certificate (the kubelet's gRPC probe),
+ * reach it while the main port takes only (mutual) TLS.
+ */
+export function createHealthServer(health: Pick<ServingHealth, 'addToServer'>): Server {
+  const server = new Server({ 'grpc.max_concurrent_streams': 16 });
+  health.addToServer(server);
+  return server;
+}
+
 /** The gRPC server with its services: fraud scoring, health, reflection. */
 export function createGrpcServer(options: GrpcServerOptions): Server {
   // The API the server describes through reflection is the one it decodes (read once).
@@ -84,11 +95,17 @@ export function createGrpcServer(options: GrpcServerOptions): Server {
 }
 
 /** Binds the server (plaintext unless TLS credentials are given); resolves with the port (useful with port 0 in tests). */
-export function listen(server: Server, host: string, port: number, credentials: ServerCredentials = ServerCredentials.createInsecure()): Promise<number> {
+export function listen(
+  server: Server,
+  host: string,
+  port: number,
+  credentials: ServerCredentials = ServerCredentials.createInsecure(),
+  variables = 'FRAUD_GRPC_HOST, FRAUD_GRPC_PORT',
+): Promise<number> {
   const address = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
   return new Promise((resolveBind, rejectBind) => {
     server.bindAsync(address, credentials, (error, boundPort) => {
-      if (error) rejectBind(new Error(`cannot listen for gRPC on ${address} (FRAUD_GRPC_HOST, FRAUD_GRPC_PORT): ${error.message}`));
+      if (error) rejectBind(new Error(`cannot listen for gRPC on ${address} (${variables}): ${error.message}`));
       else resolveBind(boundPort);
     });
   });

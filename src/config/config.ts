@@ -67,6 +67,8 @@ export interface Config {
   readonly auth: AuthConfig;
   /** How often the certificate and token files are read again, for rotation. */
   readonly securityReloadMs: number;
+  /** A plaintext port serving health alone, for probes that cannot speak (mutual) TLS; undefined: none. */
+  readonly healthPort: number | undefined;
 }
 
 /** Server certificate and key (PEM files), and the CA of client certificates for mutual TLS. */
@@ -200,6 +202,7 @@ export const CONFIG_VARIABLES = [
   'FRAUD_AUTH_CLIENT_NAMES',
   'FRAUD_AUTH_WRITES',
   'FRAUD_AUTH_READS',
+  'FRAUD_HEALTH_PORT',
 ] as const;
 
 /** Reads and checks the whole configuration; throws ConfigError on the first bad value. */
@@ -256,7 +259,7 @@ export function loadConfig(env: Env): Config {
  * TLS and who may call what. Only the names are checked here; the files are
  * read (and refused with a line naming the variable) when the service starts.
  */
-function securityConfig(env: Env): Pick<Config, 'tls' | 'auth' | 'securityReloadMs'> {
+function securityConfig(env: Env): Pick<Config, 'tls' | 'auth' | 'securityReloadMs' | 'healthPort'> {
   const certFile = optionalPath(env, 'FRAUD_TLS_CERT_FILE');
   const keyFile = optionalPath(env, 'FRAUD_TLS_KEY_FILE');
   const clientCaFile = optionalPath(env, 'FRAUD_TLS_CLIENT_CA_FILE');
@@ -289,6 +292,7 @@ function securityConfig(env: Env): Pick<Config, 'tls' | 'auth' | 'securityReload
     tls: certFile === undefined || keyFile === undefined ? undefined : { certFile, keyFile, clientCaFile },
     auth: { tokensFile, clientNames, writes, reads },
     securityReloadMs: seconds(env, 'FRAUD_TLS_RELOAD_SECONDS', 60, 0.1, 86_400),
+    healthPort: raw(env, 'FRAUD_HEALTH_PORT') === undefined ? undefined : integer(env, 'FRAUD_HEALTH_PORT', 0, 0, 65535),
   };
 }
 

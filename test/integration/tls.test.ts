@@ -8,6 +8,7 @@ import { status } from '@grpc/grpc-js';
 import { FraudCallError, FraudClient } from '../../client/fraudClient.js';
 import { LOCAL_SERVER_NAMES, TestCertificateAuthority, type IssuedCertificate } from '../helpers/certificates.js';
 import { sample, scrape } from '../helpers/scrape.js';
+import { runTool } from '../helpers/tools.js';
 import { startTestService, transaction, type TestService } from '../helpers/testService.js';
 import { waitFor } from '../helpers/waitFor.js';
 
@@ -102,6 +103,24 @@ describe('TLS and mutual TLS on the gRPC listener (certificates made by openssl 
       const stranger = await otherCa.issue('stranger', { commonName: 'payments' });
       const foreign = await refusal(client({ tls: { ca: ca.certificate.cert, cert: stranger.cert, key: stranger.key } }).predict(transaction()));
       assert.equal(foreign.code, status.UNAVAILABLE);
+    });
+  });
+
+  describe('health for probes without a certificate (FRAUD_HEALTH_PORT)', () => {
+    it('should answer grpc-health-probe in plaintext on the health port, and nothing but health there', async () => {
+      const service = await start({ FRAUD_TLS_CLIENT_CA_FILE: ca.certificate.certFile, FRAUD_HEALTH_PORT: '0' });
+      const healthPort = service.service.healthPort;
+      assert.ok(healthPort !== undefined && healthPort !== service.service.grpcPort);
+      const probe = await runTool('grpc-health-probe', ['-addr', `127.0.0.1:${healthPort}`, '-service', 'fraud.v1.FraudService']);
+      assert.equal(probe.code, 0, probe.stderr);
+      assert.equal(probe.stderr, 'status: SERVING\n');
+      // The kubelet's probe on the main port: no certificate, so no answer.
+      const mainPort = await runTool('grpc-health-probe', ['-addr', service.address, '-connect-timeout', '2s']);
+      assert.notEqual(mainPort.code, 0);
+      const plaintext = new FraudClient({ address: `127.0.0.1:${healthPort}`, retry: { attempts: 1 } });
+      clients.push(plaintext);
+      const scoring = await refusal(plaintext.predict(transaction()));
+      assert.equal(scoring.code, status.UNIMPLEMENTED);
     });
   });
 

@@ -98,6 +98,7 @@ const CASES: Readonly<Record<(typeof CONFIG_VARIABLES)[number], Case>> = {
     setWith: { ...TLS_FILES, FRAUD_TLS_CLIENT_CA_FILE: '/etc/tls/ca.crt' },
   },
   FRAUD_AUTH_WRITES: { read: (c) => c.auth.writes, unit: 'text', set: 'open', expected: 'open', with: { FRAUD_AUTH_TOKENS_FILE: '/etc/fraud/tokens' } },
+  FRAUD_HEALTH_PORT: { read: (c) => c.healthPort, unit: 'number', set: '8086', expected: 8086 },
   FRAUD_AUTH_READS: { read: (c) => c.auth.reads, unit: 'text', set: 'authenticated', expected: 'authenticated', with: { FRAUD_AUTH_TOKENS_FILE: '/etc/fraud/tokens' } },
 };
 
