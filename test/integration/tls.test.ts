@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
-import { mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from 'node:tls';
@@ -125,10 +125,28 @@ describe('TLS and mutual TLS on the gRPC listener (certificates made by openssl 
   });
 
   describe('rotation (FRAUD_TLS_RELOAD_SECONDS)', () => {
-    /** Replaces a file's contents at once, as a Kubernetes Secret volume does. */
-    async function replace(path: string, contents: Buffer | string): Promise<void> {
-      await writeFile(`${path}.new`, contents);
-      await rename(`${path}.new`, path);
+    /**
+     * A Secret volume as the kubelet writes it: tls.crt and tls.key are links
+     * into `..data`, itself a link to a folder of the current version, which
+     * a new version replaces in one rename; both files change at once.
+     */
+    async function secretVolume(name: string): Promise<{ certFile: string; keyFile: string; publish: (cert: Buffer, key: Buffer) => Promise<void> }> {
+      const volume = join(dir, name);
+      await mkdir(volume);
+      let version = 0;
+      const publish = async (cert: Buffer, key: Buffer): Promise<void> => {
+        version++;
+        const folder = join(volume, `..v${version}`);
+        await mkdir(folder);
+        await writeFile(join(folder, 'tls.crt'), cert);
+        await writeFile(join(folder, 'tls.key'), key);
+        await symlink(`..v${version}`, join(volume, '..data_tmp'));
+        await rename(join(volume, '..data_tmp'), join(volume, '..data'));
+      };
+      await publish(server.cert, server.key);
+      await symlink(join('..data', 'tls.crt'), join(volume, 'tls.crt'));
+      await symlink(join('..data', 'tls.key'), join(volume, 'tls.key'));
+      return { certFile: join(volume, 'tls.crt'), keyFile: join(volume, 'tls.key'), publish };
     }
 
     /** The serial number of the certificate a new TLS connection to the service is served. */
@@ -144,9 +162,7 @@ describe('TLS and mutual TLS on the gRPC listener (certificates made by openssl 
     }
 
     it('should serve a replaced certificate to new connections without failing a call on the open ones, and keep it when a bad file follows', async () => {
-      const files = { certFile: join(dir, 'rotating.crt'), keyFile: join(dir, 'rotating.key') };
-      await replace(files.certFile, server.cert);
-      await replace(files.keyFile, server.key);
+      const files = await secretVolume('rotating');
       running = await startTestService({ FRAUD_TLS_CERT_FILE: files.certFile, FRAUD_TLS_KEY_FILE: files.keyFile, FRAUD_TLS_RELOAD_SECONDS: '0.1' });
       const { metricsPort, grpcPort } = running.service;
       assert.equal(await servedSerial(grpcPort), new X509Certificate(server.cert).serialNumber);
@@ -172,8 +188,7 @@ describe('TLS and mutual TLS on the gRPC listener (certificates made by openssl 
         await waitFor('calls on the open connection', () => calls >= 20);
 
         const renewed = await ca.issue('renewed', { commonName: 'fraud-scoring', altNames: LOCAL_SERVER_NAMES });
-        await replace(files.keyFile, renewed.key);
-        await replace(files.certFile, renewed.cert);
+        await files.publish(renewed.cert, renewed.key);
         await waitFor('the reload', async () => sample(await scrape(metricsPort), 'fraud_tls_reloads_total{result="ok"}') === 1);
         assert.equal(await servedSerial(grpcPort), new X509Certificate(renewed.cert).serialNumber);
         assert.equal(
@@ -185,7 +200,7 @@ describe('TLS and mutual TLS on the gRPC listener (certificates made by openssl 
 
         // A key of another certificate: refused, counted, logged; the renewed certificate stays.
         const before = calls;
-        await replace(files.keyFile, server.key);
+        await files.publish(renewed.cert, server.key);
         await waitFor('the refusal', async () => sample(await scrape(metricsPort), 'fraud_tls_reloads_total{result="error"}') === 1);
         const refusals = running.logs.filter((record) => record.msg.startsWith('TLS certificate files refused'));
         assert.equal(refusals.length, 1);
