@@ -27,6 +27,8 @@ export interface AccessRules {
 type Decision = { readonly allowed: true } | { readonly allowed: false; readonly reason: RefusalReason; readonly message: string; readonly principal?: string };
 
 const ERROR_DOMAIN = 'fraud.v1.FraudService';
+/** Refusals of one reason get a warn line this often at most: an operator sees who is refused, and a client retrying a bad token cannot flood the log. */
+const WARN_EVERY_MS = 60_000;
 const ERROR_INFO_TYPE_URL = 'type.googleapis.com/google.rpc.ErrorInfo';
 const STATUS_DETAILS_KEY = 'grpc-status-details-bin';
 
@@ -37,12 +39,11 @@ const STATUS_DETAILS_KEY = 'grpc-status-details-bin';
  * reads each follow their policy; health and reflection stay open. Refusals
  * are UNAUTHENTICATED (no or invalid credentials) or PERMISSION_DENIED (a
  * certificate not allowed to write), with a google.rpc.ErrorInfo reason,
- * counted in fraud_auth_refusals_total and logged without the token: the
- * first of each reason at warn, the rest at debug (a client retrying with a
- * bad token must not flood the log).
+ * counted in fraud_auth_refusals_total and logged without the token: at
+ * warn once a minute per reason at most, the rest at debug.
  */
 export function authenticationInterceptor(rules: AccessRules, metrics: Metrics, logger: Logger): ServerInterceptor {
-  const warned = new Set<RefusalReason>();
+  const warned = new Map<RefusalReason, { at: number; since: number }>();
   return (method, call) => {
     const policy = WRITE_METHODS.has(method.path) ? rules.writes : OPEN_PREFIXES.some((prefix) => method.path.startsWith(prefix)) ? 'open' : rules.reads;
     if (policy === 'open') return new ServerInterceptingCall(call);
@@ -60,11 +61,17 @@ export function authenticationInterceptor(rules: AccessRules, metrics: Metrics, 
             const methodName = method.path.slice(1);
             metrics.authRefusals.labels(methodName, decision.reason.toLowerCase()).inc();
             const record = { method: methodName, reason: decision.reason, peer: call.getPeer(), principal: decision.principal };
-            if (warned.has(decision.reason)) {
-              logger.debug(record, 'call refused by authentication');
+            const now = Date.now();
+            const last = warned.get(decision.reason);
+            if (last === undefined || now - last.at >= WARN_EVERY_MS) {
+              warned.set(decision.reason, { at: now, since: 0 });
+              logger.warn(
+                { ...record, refusedSinceLastLine: last?.since ?? 0 },
+                'call refused by authentication (one line per reason a minute at most, the others at debug; fraud_auth_refusals_total counts every one)',
+              );
             } else {
-              warned.add(decision.reason);
-              logger.warn(record, 'call refused by authentication (further refusals of this reason are logged at debug; fraud_auth_refusals_total counts them)');
+              last.since++;
+              logger.debug(record, 'call refused by authentication');
             }
             call.sendStatus(refusal(decision, methodName));
           },
