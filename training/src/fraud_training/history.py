@@ -28,7 +28,18 @@ CUSTOMER_AGGREGATES = frozenset({"count", "mean_amount", "amount_over_mean", "am
 # Terminal aggregates that read fraud outcomes (the others read transactions only).
 OUTCOME_AGGREGATES = frozenset({"fraud_risk", "fraud_streak", "fraud_streak_latest"})
 TERMINAL_AGGREGATES = frozenset({"count"}) | OUTCOME_AGGREGATES
-OutcomeStatus = Literal["applied", "duplicate", "conflict", "unknown_transaction", "before_transaction"]
+OutcomeStatus = Literal[
+    "applied",
+    "duplicate",
+    "conflict",
+    "unknown_transaction",
+    "before_transaction",
+    "corrected",
+    "out_of_order",
+    "too_many_corrections",
+]
+#: Corrections one transaction takes (history.rules, corrections); past it they are refused.
+MAX_CORRECTIONS = 3
 
 
 @dataclass(frozen=True)
@@ -105,23 +116,23 @@ class RecordedTransaction:
     amount: float
     time: int  # microseconds since the Unix epoch
     seq: int  # arrival order of the recording
-    outcome: str | None = None
-    outcome_known_at: int | None = None
-    outcome_seq: int | None = None
+    #: Outcomes recorded, in arrival order: (outcome, known_at, seq); the first report,
+    #: then each correction (their known_at never decreases).
+    outcomes: list[tuple[str, int, int]] = field(default_factory=list)
 
     @property
     def day(self) -> int:
         return day_of(self.time)
 
     def fraud_known(self, at: int, before_seq: int) -> bool:
-        """Confirmed fraud for a transaction at time `at` scored as `before_seq`."""
-        return (
-            self.outcome == "fraud"
-            and self.outcome_seq is not None
-            and self.outcome_seq < before_seq
-            and self.outcome_known_at is not None
-            and self.outcome_known_at <= at
-        )
+        """Confirmed fraud for a transaction at time `at` scored as `before_seq`: the
+        outcome in force at `at` among those recorded before it (the last one whose
+        known_at is <= at) is fraud."""
+        in_force = None
+        for outcome, known_at, seq in self.outcomes:
+            if seq < before_seq and known_at <= at:
+                in_force = outcome
+        return in_force == "fraud"
 
 
 @dataclass(frozen=True)
@@ -203,21 +214,27 @@ class HistoryState:
                 late.append(position)
         return late
 
-    def outcome(self, transaction_id: int, outcome: str, known_at: int) -> OutcomeStatus:
-        """Record one fraud outcome; its status per the rules."""
+    def outcome(
+        self, transaction_id: int, outcome: str, known_at: int, supersedes: bool = False
+    ) -> OutcomeStatus:
+        """Record one fraud outcome (a correction with `supersedes`); its status per the rules."""
         recorded = self.by_id.get(transaction_id)
         if recorded is None:
             return "unknown_transaction"
         if known_at < recorded.time:
             return "before_transaction"
-        if recorded.outcome is not None:
-            return "duplicate" if recorded.outcome == outcome else "conflict"
-        recorded.outcome, recorded.outcome_known_at, recorded.outcome_seq = (
-            outcome,
-            known_at,
-            self._next_seq(),
-        )
-        return "applied"
+        if recorded.outcomes:
+            in_force, in_force_known_at, _ = recorded.outcomes[-1]
+            if in_force == outcome:
+                return "duplicate"
+            if not supersedes:
+                return "conflict"
+            if known_at < in_force_known_at:
+                return "out_of_order"
+            if len(recorded.outcomes) > MAX_CORRECTIONS:
+                return "too_many_corrections"
+        recorded.outcomes.append((outcome, known_at, self._next_seq()))
+        return "corrected" if len(recorded.outcomes) > 1 else "applied"
 
     # --- features of a recorded transaction x ---------------------------------------
 
@@ -350,5 +367,6 @@ def run_history_vector(
         else:
             o = event["outcome"]
             known_at = event_micros(o, epoch, "known_at_seconds", "known_at")
-            results.append({"status": state.outcome(int(o["transaction_id"]), o["outcome"], known_at)})
+            status = state.outcome(int(o["transaction_id"]), o["outcome"], known_at, bool(o.get("supersedes", False)))
+            results.append({"status": status})
     return results
