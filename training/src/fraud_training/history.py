@@ -108,6 +108,29 @@ def day_of(micros: int) -> int:
 # --- the state ----------------------------------------------------------------------
 
 
+def outcome_status(
+    time: int, recorded: Sequence[tuple[str, int]], outcome: str, known_at: int, supersedes: bool
+) -> OutcomeStatus:
+    """The status of an outcome reported for a recorded transaction at `time` whose
+    outcomes so far are `recorded` ((outcome, known_at) in turn, the last in force), by
+    the rules 'Outcomes' and 'Corrections' in their order; 'applied' and 'corrected'
+    record it (the caller appends it)."""
+    if known_at < time:
+        return "before_transaction"
+    if not recorded:
+        return "applied"
+    in_force, in_force_known_at = recorded[-1]
+    if in_force == outcome:
+        return "duplicate"
+    if not supersedes:
+        return "conflict"
+    if known_at < in_force_known_at:
+        return "out_of_order"
+    if len(recorded) > MAX_CORRECTIONS:
+        return "too_many_corrections"
+    return "corrected"
+
+
 @dataclass
 class RecordedTransaction:
     transaction_id: int
@@ -221,20 +244,12 @@ class HistoryState:
         recorded = self.by_id.get(transaction_id)
         if recorded is None:
             return "unknown_transaction"
-        if known_at < recorded.time:
-            return "before_transaction"
-        if recorded.outcomes:
-            in_force, in_force_known_at, _ = recorded.outcomes[-1]
-            if in_force == outcome:
-                return "duplicate"
-            if not supersedes:
-                return "conflict"
-            if known_at < in_force_known_at:
-                return "out_of_order"
-            if len(recorded.outcomes) > MAX_CORRECTIONS:
-                return "too_many_corrections"
-        recorded.outcomes.append((outcome, known_at, self._next_seq()))
-        return "corrected" if len(recorded.outcomes) > 1 else "applied"
+        status = outcome_status(
+            recorded.time, [(o, k) for o, k, _ in recorded.outcomes], outcome, known_at, supersedes
+        )
+        if status in ("applied", "corrected"):
+            recorded.outcomes.append((outcome, known_at, self._next_seq()))
+        return status
 
     # --- features of a recorded transaction x ---------------------------------------
 
@@ -261,7 +276,7 @@ class HistoryState:
             for other in self.by_terminal[x.terminal_id]
             if other.seq < x.seq and other.transaction_id != x.transaction_id and first <= other.day <= newest
         ]
-        return _terminal_aggregate(window.aggregate, in_window, x, last)
+        return terminal_aggregate(window.aggregate, in_window, x, last)
 
 
 def _ratio_or_one(amount: float, denominator: float | None) -> float:
@@ -280,7 +295,7 @@ def _customer_aggregate(aggregate: str, amount: float, previous: list[float]) ->
     raise ValueError(f"unknown customer aggregate {aggregate}")
 
 
-def _terminal_aggregate(
+def terminal_aggregate(
     aggregate: str, in_window: list[RecordedTransaction], x: RecordedTransaction, last_day: int
 ) -> float:
     if aggregate == "count":
@@ -367,6 +382,8 @@ def run_history_vector(
         else:
             o = event["outcome"]
             known_at = event_micros(o, epoch, "known_at_seconds", "known_at")
-            status = state.outcome(int(o["transaction_id"]), o["outcome"], known_at, bool(o.get("supersedes", False)))
+            status = state.outcome(
+                int(o["transaction_id"]), o["outcome"], known_at, bool(o.get("supersedes", False))
+            )
             results.append({"status": status})
     return results

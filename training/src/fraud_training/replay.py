@@ -22,9 +22,10 @@ import pandas as pd
 
 from fraud_training.features import FeatureSpec, compute_features, utc_epoch_seconds
 from fraud_training.history import MICROS_PER_SECOND, HistoryState
+from fraud_training.history_corrections import read_corrections
 
 FORMAT_VERSION = 1
-_OUTCOME, _TRANSACTION = 0, 1  # order of kinds at the same second
+_OUTCOME, _CORRECTION, _TRANSACTION = 0, 1, 2  # order of kinds at the same second
 
 
 @dataclass(frozen=True)
@@ -38,25 +39,40 @@ class ReplayEvent:
         return {self.kind: self.body}
 
 
-def event_order(seconds: np.ndarray, outcome_delay_seconds: int) -> tuple[np.ndarray, np.ndarray]:
-    """(row, kind) of every event in arrival order: transactions at their second,
-    outcomes at second + delay; outcomes first at the same second; then row order.
-    The delay is at least a second, so an outcome always follows its transaction."""
+def event_order(
+    seconds: np.ndarray, outcome_delay_seconds: int, correction_seconds: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """(index, kind) of every event in arrival order: transactions at their second,
+    outcomes at second + delay, corrections at their known_at (unix seconds; index
+    into the corrections); at the same second outcomes, then corrections, then
+    transactions; then row (or correction) order. The delay is at least a second, so
+    an outcome always follows its transaction."""
     if outcome_delay_seconds < 1:
         raise ValueError("the outcome delay must be at least 1 second")
+    corrected = (
+        np.zeros(0, dtype=np.int64) if correction_seconds is None else correction_seconds.astype(np.int64)
+    )
     rows = np.arange(len(seconds))
-    times = np.concatenate([seconds, seconds + outcome_delay_seconds])
-    kinds = np.concatenate([np.full(len(rows), _TRANSACTION), np.full(len(rows), _OUTCOME)])
-    all_rows = np.concatenate([rows, rows])
-    order = np.lexsort((all_rows, kinds, times))
-    return all_rows[order], kinds[order]
+    times = np.concatenate([seconds, seconds + outcome_delay_seconds, corrected])
+    kinds = np.concatenate(
+        [np.full(len(rows), _TRANSACTION), np.full(len(rows), _OUTCOME), np.full(len(corrected), _CORRECTION)]
+    )
+    indexes = np.concatenate([rows, rows, np.arange(len(corrected))])
+    order = np.lexsort((indexes, kinds, times))
+    return indexes[order], kinds[order]
 
 
 def replay_events(
-    stream: pd.DataFrame, spec: FeatureSpec, outcome_delay_seconds: int, until_seconds: int | None = None
+    stream: pd.DataFrame,
+    spec: FeatureSpec,
+    outcome_delay_seconds: int,
+    until_seconds: int | None = None,
+    corrections: pd.DataFrame | None = None,
 ) -> Iterator[ReplayEvent]:
-    """The events of a time-ordered stream (simulator columns), in arrival order.
-    Outcomes known after `until_seconds` (unix) are left out: they are in the future."""
+    """The events of a time-ordered stream (simulator columns), in arrival order, with
+    `corrections` (history_corrections.py) sent as outcomes marked supersedes at their
+    known_at. Outcomes known after `until_seconds` (unix) are left out: they are in
+    the future."""
     seconds = utc_epoch_seconds(stream, spec)
     relative = seconds - spec.epoch_seconds
     ids = stream["TRANSACTION_ID"].to_numpy()
@@ -64,9 +80,23 @@ def replay_events(
     terminals = stream["TERMINAL_ID"].to_numpy()
     amounts = stream["TX_AMOUNT"].to_numpy(dtype=np.float64)
     fraud = stream["TX_FRAUD"].to_numpy()
-    rows, kinds = event_order(seconds, outcome_delay_seconds)
+    fixes = read_corrections(corrections) if corrections is not None else []
+    fix_seconds = np.asarray([spec.epoch_seconds + fix.known_at_seconds for fix in fixes], dtype=np.int64)
+    rows, kinds = event_order(seconds, outcome_delay_seconds, fix_seconds)
     for row, kind in zip(rows.tolist(), kinds.tolist(), strict=True):
-        if kind == _TRANSACTION:
+        if kind == _CORRECTION:
+            fix = fixes[row]
+            if until_seconds is None or fix_seconds[row] <= until_seconds:
+                yield ReplayEvent(
+                    "outcome",
+                    {
+                        "transaction_id": fix.transaction_id,
+                        "outcome": fix.outcome,
+                        "known_at_seconds": fix.known_at_seconds,
+                        "supersedes": True,
+                    },
+                )
+        elif kind == _TRANSACTION:
             yield ReplayEvent(
                 "transaction",
                 {
@@ -96,6 +126,7 @@ def reference_features(
     state = HistoryState(spec.windows, lateness_seconds * MICROS_PER_SECOND)
     epoch_micros = spec.epoch_seconds * MICROS_PER_SECOND
     features: dict[int, dict[str, float]] = {}
+    corrected: set[int] = set()
     for event in events:
         body = event.body
         if event.kind == "transaction":
@@ -111,9 +142,13 @@ def reference_features(
             features[body["transaction_id"]] = scored.features
         else:
             known_at = epoch_micros + body["known_at_seconds"] * MICROS_PER_SECOND
-            status = state.outcome(body["transaction_id"], body["outcome"], known_at)
-            if status != "applied":
+            supersedes = bool(body.get("supersedes", False))
+            status = state.outcome(body["transaction_id"], body["outcome"], known_at, supersedes)
+            # A first report is applied, unless a correction came first; a correction may be refused.
+            if not supersedes and status != "applied" and body["transaction_id"] not in corrected:
                 raise ValueError(f"replay outcome for {body['transaction_id']}: {status}")
+            if supersedes:
+                corrected.add(body["transaction_id"])
     return features
 
 
