@@ -118,6 +118,31 @@ def replay_events(
             )
 
 
+def simulated_corrections(
+    stream: pd.DataFrame, spec: FeatureSpec, share: float, outcome_delay_seconds: int, seed: int
+) -> pd.DataFrame:
+    """Corrections for a `share` of the stream's transactions (chargebacks after a first
+    report of legitimate, fraud reports withdrawn): each outcome flipped 0-14 days after
+    its first report, and a quarter of them flipped back 0-3 days later (a chain), as
+    history_corrections.py takes them."""
+    if not 0 <= share <= 1:
+        raise ValueError(f"the share of corrected transactions must be within 0..1, got {share}")
+    rng = np.random.default_rng(seed)
+    relative = utc_epoch_seconds(stream, spec) - spec.epoch_seconds
+    ids = stream["TRANSACTION_ID"].to_numpy()
+    fraud = stream["TX_FRAUD"].to_numpy()
+    rows: list[tuple[int, str, int]] = []
+    for row in np.flatnonzero(rng.random(len(stream)) < share).tolist():
+        flipped = "legitimate" if fraud[row] == 1 else "fraud"
+        at = int(relative[row]) + outcome_delay_seconds + int(rng.integers(0, 14 * 86_400))
+        rows.append((int(ids[row]), flipped, at))
+        if rng.random() < 0.25:
+            back = "fraud" if flipped == "legitimate" else "legitimate"
+            rows.append((int(ids[row]), back, at + int(rng.integers(0, 3 * 86_400))))
+    rows.sort(key=lambda correction: correction[2])
+    return pd.DataFrame(rows, columns=["TRANSACTION_ID", "OUTCOME", "KNOWN_AT_SECONDS"])
+
+
 def reference_features(
     events: Sequence[ReplayEvent] | Iterator[ReplayEvent], spec: FeatureSpec, lateness_seconds: int = 0
 ) -> dict[int, dict[str, float]]:
@@ -168,11 +193,13 @@ def write_replay(
     outcome_delay_seconds: int,
     description: Mapping[str, Any],
     names: Sequence[str] | None = None,
+    corrections: pd.DataFrame | None = None,
 ) -> ReplayFiles:
-    """events.jsonl, features.jsonl and replay.json (what was simulated, the format)."""
+    """events.jsonl, features.jsonl and replay.json (what was simulated, the format).
+    `corrections` are sent as outcomes marked supersedes, and the features count them."""
     out_dir.mkdir(parents=True, exist_ok=True)
     wanted = list(spec.names if names is None else names)
-    matrix = compute_features(stream, spec, wanted, outcome_delay_seconds).to_numpy()
+    matrix = compute_features(stream, spec, wanted, outcome_delay_seconds, corrections).to_numpy()
     ids = stream["TRANSACTION_ID"].to_numpy()
     features_path = out_dir / "features.jsonl"
     with features_path.open("w", encoding="utf-8") as handle:
@@ -185,10 +212,12 @@ def write_replay(
             handle.write("\n")
     last_second = int(utc_epoch_seconds(stream, spec).max()) if len(stream) else 0
     events_path = out_dir / "events.jsonl"
-    counts = {"transaction": 0, "outcome": 0}
+    counts = {"transaction": 0, "outcome": 0, "correction": 0}
     with events_path.open("w", encoding="utf-8") as handle:
-        for event in replay_events(stream, spec, outcome_delay_seconds, until_seconds=last_second):
+        events = replay_events(stream, spec, outcome_delay_seconds, last_second, corrections)
+        for event in events:
             counts[event.kind] += 1
+            counts["correction"] += int(event.body.get("supersedes", False))
             handle.write(json.dumps(event.as_json()))
             handle.write("\n")
     meta_path = out_dir / "replay.json"
@@ -199,6 +228,7 @@ def write_replay(
         "outcome_delay_seconds": outcome_delay_seconds,
         "n_transactions": counts["transaction"],
         "n_outcomes": counts["outcome"],
+        "n_corrections": counts["correction"],
         "features": wanted,
         "tolerance": 1e-6,
         **description,
