@@ -682,8 +682,9 @@ export interface TransactionOutcome {
    * (`OUTCOME_STATUS_APPLIED`). A correction whose `known_at` is earlier than
    * that of the outcome in force is `OUTCOME_STATUS_OUT_OF_ORDER` (an equal
    * one is applied). A transaction takes at most 3 corrections; a further one
-   * is `OUTCOME_STATUS_TOO_MANY_CORRECTIONS`. Corrections chain: the last one
-   * applied is in force from its `known_at`.
+   * that would otherwise be applied is `OUTCOME_STATUS_TOO_MANY_CORRECTIONS`.
+   * Corrections chain: the last one applied is in force from its `known_at`.
+   * Unset or false: an ordinary report.
    */
   supersedes?: boolean | undefined;
 }
