@@ -197,6 +197,11 @@ describe('customer and terminal history over a real socket (Redis store, a real 
     const before = await client.predict(at(1703, 713, 9400, 78, 35_999), { explain: true });
     const from = await client.predict(at(1704, 714, 9400, 78, 36_001), { explain: true });
     assert.deepEqual([before.features.TERMINAL_ID_RISK_1DAY_WINDOW, from.features.TERMINAL_ID_RISK_1DAY_WINDOW], [1, 0]);
+    // Past the terminal's retention the ended fraud goes with its day: the value is header and days only.
+    await client.predict(at(1705, 715, 9400, 120));
+    const terminal = await redis.admin.getBuffer('api:{t:9400}');
+    assert.ok(terminal !== null);
+    assert.deepEqual([terminal.length, terminal.readUInt32LE(12)], [16 + terminal.readUInt32LE(8) * 16, 0]);
   });
 
   it('should correct an outcome recorded on an index entry of the older layout (no amount, 24 bytes)', async () => {
