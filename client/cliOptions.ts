@@ -35,7 +35,8 @@ warm-start options:
 
 outcome options:
   --transaction-id N --outcome fraud|legitimate   [--known-at ISO-8601 | --known-at-seconds N] (default: now)
-  or --input PATH (CSV or JSON Lines: transaction_id, outcome, known_at or known_at_seconds; - for stdin)
+     [--supersedes (a correction: replaces the outcome recorded, from known_at on)]
+  or --input PATH (CSV or JSON Lines: transaction_id, outcome, known_at or known_at_seconds, supersedes; - for stdin)
      --format csv|jsonl   --batch-size N (default 1000)
 
 common options:
@@ -84,6 +85,7 @@ export const OPTIONS = {
   'tls-key-file': { type: 'string' },
   'tls-server-name': { type: 'string' },
   'token-file': { type: 'string' },
+  supersedes: { type: 'boolean', default: false },
 } as const satisfies ParseArgsConfig['options'];
 
 export type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true; strict: true }>>['values'];
@@ -115,6 +117,7 @@ export function outcomeFrom(values: Values): OutcomeInput {
     outcome,
     knownAt,
     knownAtSeconds: optionalInteger(values['known-at-seconds'], '--known-at-seconds'),
+    supersedes: values.supersedes,
   };
 }
 

@@ -71,6 +71,8 @@ export interface OutcomeInput {
   readonly knownAt?: Date;
   /** The same instant in seconds since 2018-04-01T00:00:00Z (the clock of tx_time_seconds). */
   readonly knownAtSeconds?: number | bigint;
+  /** A correction of the outcome recorded for the transaction (TransactionOutcome.supersedes). */
+  readonly supersedes?: boolean;
 }
 
 /** One field the service found wrong, from the google.rpc.BadRequest of an INVALID_ARGUMENT. */
@@ -273,6 +275,7 @@ function toOutcome(input: OutcomeInput): TransactionOutcome {
     outcome: input.outcome === 'fraud' ? Outcome.OUTCOME_FRAUD : Outcome.OUTCOME_LEGITIMATE,
     knownAt: input.knownAt,
     knownAtSeconds: input.knownAtSeconds === undefined ? undefined : BigInt(input.knownAtSeconds),
+    supersedes: input.supersedes === true ? true : undefined,
   };
 }
 

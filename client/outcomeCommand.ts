@@ -8,6 +8,8 @@ const NOT_RECORDED: ReadonlySet<OutcomeStatus> = new Set([
   OutcomeStatus.OUTCOME_STATUS_CONFLICT,
   OutcomeStatus.OUTCOME_STATUS_UNKNOWN_TRANSACTION,
   OutcomeStatus.OUTCOME_STATUS_BEFORE_TRANSACTION,
+  OutcomeStatus.OUTCOME_STATUS_OUT_OF_ORDER,
+  OutcomeStatus.OUTCOME_STATUS_TOO_MANY_CORRECTIONS,
 ]);
 
 export interface OutcomeReportOptions {
@@ -21,7 +23,7 @@ export interface OutcomeReportSummary {
   readonly reported: number;
   /** Results by status name (applied, duplicate, conflict, …). */
   readonly counts: ReadonlyMap<string, number>;
-  /** True when some outcome was not recorded (conflict, unknown transaction, known before the transaction). */
+  /** True when some outcome was not recorded (conflict, unknown transaction, known before the transaction, a refused correction). */
   readonly refused: boolean;
 }
 

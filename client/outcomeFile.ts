@@ -3,8 +3,8 @@ import type { OutcomeInput } from './fraudClient.js';
 import { dateTimeOf, integerOf, readRecords, TransactionFileError, type FileColumns, type TransactionFileFormat } from './transactionFile.js';
 
 const OUTCOME_COLUMNS: FileColumns = {
-  known: new Set(['transaction_id', 'outcome', 'known_at', 'known_at_seconds']),
-  expected: 'transaction_id, outcome (fraud or legitimate), and optional known_at (ISO-8601) or known_at_seconds (any case)',
+  known: new Set(['transaction_id', 'outcome', 'known_at', 'known_at_seconds', 'supersedes']),
+  expected: 'transaction_id, outcome (fraud or legitimate), optional known_at (ISO-8601) or known_at_seconds, and optional supersedes (true or false) (any case)',
 };
 
 /**
@@ -30,6 +30,17 @@ export async function* readOutcomes(input: Readable, format: TransactionFileForm
       outcome,
       knownAt: dateTimeOf(record, 'known_at', line),
       knownAtSeconds: integerOf(record, 'known_at_seconds', false, line),
+      supersedes: supersedesOf(record.supersedes, line),
     };
   }
+}
+
+/** A supersedes cell or key: true or false (any case, or 1 and 0); absent or empty is false. */
+function supersedesOf(value: unknown, line: number): boolean {
+  if (value === undefined || value === null || value === '' || value === false) return false;
+  if (value === true) return true;
+  const text = typeof value === 'string' || typeof value === 'number' ? String(value).trim().toLowerCase() : '';
+  if (text === 'true' || text === '1') return true;
+  if (text === 'false' || text === '0') return false;
+  throw new TransactionFileError(line, `supersedes must be true or false, got ${JSON.stringify(value)}`);
 }

@@ -71,6 +71,9 @@ export function createFraudService(options: FraudServiceOptions): FraudServiceSe
     conflict: metrics.stateOutcomes.labels('conflict'),
     unknown_transaction: metrics.stateOutcomes.labels('unknown_transaction'),
     before_transaction: metrics.stateOutcomes.labels('before_transaction'),
+    corrected: metrics.stateOutcomes.labels('corrected'),
+    out_of_order: metrics.stateOutcomes.labels('out_of_order'),
+    too_many_corrections: metrics.stateOutcomes.labels('too_many_corrections'),
   };
   const batchSizes = {
     PredictBatch: metrics.batchSize.labels(METHODS.predictBatch),
@@ -171,8 +174,15 @@ export function createFraudService(options: FraudServiceOptions): FraudServiceSe
     if (outcomes === undefined) {
       throw new FailedPreconditionError('this service keeps no history (FRAUD_STATE_STORE=none), so it has nowhere to record outcomes');
     }
-    const { results, statuses } = await outcomes.report(reports, batch);
+    const { results, statuses, corrections } = await outcomes.report(reports, batch);
     for (const status of statuses) outcomeCounters[status].inc();
+    // A correction changes what later scores see: each one is worth a line (they are rare).
+    for (const correction of corrections) {
+      logger.info(
+        { transactionId: String(correction.transactionId), from: correction.from, to: correction.to, knownAt: new Date(correction.knownAt * 1000).toISOString() },
+        'outcome corrected',
+      );
+    }
     return results;
   }
 }

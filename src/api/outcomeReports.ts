@@ -1,5 +1,5 @@
 import { Outcome, OutcomeStatus, type OutcomeResult, type TransactionOutcome } from '../gen/fraud/v1/fraud_service.js';
-import type { OutcomeReport, OutcomeStatus as StoreOutcomeStatus, StateStore } from '../state/stateStore.js';
+import type { OutcomeKind, OutcomeReport, OutcomeStatus as StoreOutcomeStatus, StateStore } from '../state/stateStore.js';
 import { InvalidArgumentError } from './apiErrors.js';
 import { TIMESTAMP_MAX_SECONDS } from './requestDecoding.js';
 import { ViolationList } from './validateTransaction.js';
@@ -19,7 +19,19 @@ const STATUSES: Readonly<Record<StoreOutcomeStatus, OutcomeStatus>> = {
   conflict: OutcomeStatus.OUTCOME_STATUS_CONFLICT,
   unknown_transaction: OutcomeStatus.OUTCOME_STATUS_UNKNOWN_TRANSACTION,
   before_transaction: OutcomeStatus.OUTCOME_STATUS_BEFORE_TRANSACTION,
+  corrected: OutcomeStatus.OUTCOME_STATUS_CORRECTED,
+  out_of_order: OutcomeStatus.OUTCOME_STATUS_OUT_OF_ORDER,
+  too_many_corrections: OutcomeStatus.OUTCOME_STATUS_TOO_MANY_CORRECTIONS,
 };
+
+/** A correction the store recorded: what was in force before, and what is from `knownAt` on. */
+export interface RecordedCorrection {
+  readonly transactionId: bigint;
+  readonly from: OutcomeKind;
+  readonly to: OutcomeKind;
+  /** Unix seconds. */
+  readonly knownAt: number;
+}
 
 /**
  * The fraud feedback path: confirmed outcomes are checked (field violations
@@ -41,7 +53,10 @@ export class OutcomeReports {
     this.maxKnownAtSeconds = TIMESTAMP_MAX_SECONDS - BigInt(Math.trunc(options.epochSeconds));
   }
 
-  async report(outcomes: readonly TransactionOutcome[], batch: boolean): Promise<{ results: OutcomeResult[]; statuses: StoreOutcomeStatus[] }> {
+  async report(
+    outcomes: readonly TransactionOutcome[],
+    batch: boolean,
+  ): Promise<{ results: OutcomeResult[]; statuses: StoreOutcomeStatus[]; corrections: RecordedCorrection[] }> {
     const received = this.now() / 1000;
     const latest = received + this.options.maxFutureSeconds;
     const violations = new ViolationList('outcomes');
@@ -55,6 +70,10 @@ export class OutcomeReports {
         message: result.message,
       })),
       statuses: stored.map((result) => result.status),
+      corrections: stored.flatMap((result, index) => {
+        const report = reports[index] as OutcomeReport;
+        return result.replaced === undefined ? [] : [{ transactionId: report.transactionId, from: result.replaced.outcome, to: report.outcome, knownAt: report.knownAt }];
+      }),
     };
   }
 
@@ -85,6 +104,7 @@ export class OutcomeReports {
       transactionId: transactionId ?? 0n,
       outcome: outcome.outcome === Outcome.OUTCOME_FRAUD ? 'fraud' : 'legitimate',
       knownAt: known,
+      supersedes: outcome.supersedes,
     };
   }
 }

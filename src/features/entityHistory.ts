@@ -18,8 +18,12 @@ export const CUSTOMER_DAY_STRIDE = 4;
 /** Numbers per terminal day in TerminalHistory.days: day, count. */
 export const TERMINAL_DAY_STRIDE = 2;
 
-/** Numbers per confirmed fraud in TerminalHistory.frauds: day of the transaction, known_at. */
-export const FRAUD_STRIDE = 2;
+/**
+ * Numbers per confirmed fraud in TerminalHistory.frauds: day of the
+ * transaction, known_at (it counts from then on) and until (the known_at of
+ * the correction that ended it; Infinity while it is in force).
+ */
+export const FRAUD_STRIDE = 3;
 
 /** A transaction recorded recently enough that a late one may still arrive before it in event time. */
 export interface RecentTransaction {
@@ -46,7 +50,10 @@ export interface TerminalHistory {
   /** Days with transactions, `dayCount` of them, TERMINAL_DAY_STRIDE numbers each, in any order. */
   readonly days: Float64Array;
   readonly dayCount: number;
-  /** Confirmed frauds among the terminal's transactions, `fraudCount` of them, FRAUD_STRIDE numbers each. */
+  /**
+   * Confirmed frauds among the terminal's transactions, `fraudCount` of them,
+   * FRAUD_STRIDE numbers each: a fraud counts for event times in [known_at, until).
+   */
   readonly frauds: Float64Array;
   readonly fraudCount: number;
 }

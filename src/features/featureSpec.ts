@@ -55,6 +55,17 @@ export interface VectorTransactionEvent {
   readonly expected_duplicate?: boolean;
 }
 
+/** Outcome statuses of models/feature-spec.json's history.rules (outcomes, corrections). */
+export type VectorOutcomeStatus =
+  | 'applied'
+  | 'duplicate'
+  | 'conflict'
+  | 'unknown_transaction'
+  | 'before_transaction'
+  | 'corrected'
+  | 'out_of_order'
+  | 'too_many_corrections';
+
 export type VectorEvent =
   | VectorTransactionEvent
   /** One call with several transactions, all or nothing: with a late one, none is recorded. */
@@ -65,8 +76,9 @@ export type VectorEvent =
         readonly outcome: 'fraud' | 'legitimate';
         readonly known_at_seconds?: number;
         readonly known_at?: string;
+        readonly supersedes?: boolean;
       };
-      readonly expected_status: 'applied' | 'duplicate' | 'conflict' | 'unknown_transaction' | 'before_transaction';
+      readonly expected_status: VectorOutcomeStatus;
     };
 
 /** An event sequence with the expected history features at its transactions. */

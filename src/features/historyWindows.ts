@@ -174,8 +174,8 @@ export class HistoryWindows {
     }
     for (let entry = 0; entry < fraudCount; entry++) {
       const base = entry * FRAUD_STRIDE;
-      // A fraud counts from the moment it became known.
-      if ((frauds[base + 1] as number) > subject.time) continue;
+      // A fraud counts from the moment it became known until a correction (known then) ended it.
+      if ((frauds[base + 1] as number) > subject.time || (frauds[base + 2] as number) <= subject.time) continue;
       const age = day - (frauds[base] as number);
       if (age <= 0) continue;
       for (let window = 0; window < terminalWindows.length; window++) {

@@ -265,7 +265,7 @@ export class Metrics {
 
   readonly stateOutcomes = new Counter({
     name: 'fraud_state_outcomes_total',
-    help: 'Fraud outcomes reported, by status (applied, duplicate, conflict, unknown_transaction, before_transaction).',
+    help: 'Fraud outcomes reported, by status (applied, duplicate, conflict, unknown_transaction, before_transaction; corrections: corrected, out_of_order, too_many_corrections).',
     labelNames: ['status'] as const,
     registers: [this.registry],
   });

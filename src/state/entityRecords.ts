@@ -230,12 +230,30 @@ export class TerminalRecord extends StoredEntity implements TerminalHistory {
     this.days[base + 1] = (this.days[base + 1] as number) + count;
   }
 
-  /** A confirmed fraud among the transactions of `day`, known from `knownAt` on. */
-  addFraud(day: number, knownAt: number): void {
+  /** A confirmed fraud among the transactions of `day`, known from `knownAt` on, until a correction known at `until`. */
+  addFraud(day: number, knownAt: number, until = Number.POSITIVE_INFINITY): void {
     this.frauds = grown(this.frauds, (this.fraudCount + 1) * FRAUD_STRIDE);
     this.frauds[this.fraudCount * FRAUD_STRIDE] = day;
     this.frauds[this.fraudCount * FRAUD_STRIDE + 1] = knownAt;
+    this.frauds[this.fraudCount * FRAUD_STRIDE + 2] = until;
     this.fraudCount++;
+  }
+
+  /**
+   * Ends, from `until` on, a fraud in force of `day` known at `knownAt` (a
+   * correction to legitimate). Frauds of the same day and known_at are
+   * interchangeable for every feature, so any one of them is the one ended.
+   * False when none is kept (its day is past retention).
+   */
+  endFraud(day: number, knownAt: number, until: number): boolean {
+    const { frauds } = this;
+    for (let base = 0; base < this.fraudCount * FRAUD_STRIDE; base += FRAUD_STRIDE) {
+      if (frauds[base] === day && frauds[base + 1] === knownAt && frauds[base + 2] === Number.POSITIVE_INFINITY) {
+        frauds[base + 2] = until;
+        return true;
+      }
+    }
+    return false;
   }
 
   /** Resident bytes held, for the state-size metric. */

@@ -3,15 +3,25 @@ import { keyOf, type EntityKey } from './entityKey.js';
 import { SegmentedEviction, type Segment, type StoredEntityRecord } from './entityEviction.js';
 import { ConflictingRepeatError, conflictingRepeats } from './conflictingRepeats.js';
 import { CustomerRecord, TerminalRecord, retentionSeconds, type Retention } from './entityRecords.js';
-import { TransactionIndex } from './transactionIndex.js';
-import type {
-  HistoryConsumer,
-  LateTransaction,
-  OutcomeReport,
-  OutcomeResult,
-  RecordOptions,
-  StateStore,
-  TransactionEvent,
+import {
+  beforeTransactionMessage,
+  conflictingOutcomeMessage,
+  correctedOutcomeMessage,
+  duplicateOutcomeMessage,
+  outOfOrderCorrectionMessage,
+  tooManyCorrectionsMessage,
+  unknownTransactionMessage,
+} from './outcomeMessages.js';
+import { TransactionIndex, type IndexedTransaction } from './transactionIndex.js';
+import {
+  MAX_CORRECTIONS,
+  type HistoryConsumer,
+  type LateTransaction,
+  type OutcomeReport,
+  type OutcomeResult,
+  type RecordOptions,
+  type StateStore,
+  type TransactionEvent,
 } from './stateStore.js';
 
 export { idOf, keyOf, type EntityKey } from './entityKey.js';
@@ -56,12 +66,12 @@ export interface SnapshotCapture {
   save(entity: StoredEntityRecord): void;
   /** A transaction first remembered after the snapshot began: it is left out. */
   added(id: bigint): void;
-  /** An outcome set after the snapshot began: the transaction is written without it. */
-  outcomeSet(id: bigint): void;
+  /** An outcome about to be set after the snapshot began: the transaction is written as it was before (its first change only). */
+  outcomeSet(id: bigint, before: IndexedTransaction): void;
 }
 
 const OUTCOME_CODES = { fraud: 1, legitimate: 2 } as const;
-const OUTCOME_NAMES = ['', 'fraud', 'legitimate'] as const;
+const OUTCOME_NAMES = { 1: 'fraud', 2: 'legitimate' } as const;
 
 /** Event-time seconds between sweeps for expired entities. */
 const SWEEP_EVERY_SECONDS = 3_600;
@@ -177,33 +187,45 @@ export class MemoryStateStore implements StateStore {
     return Promise.resolve(reports.map((report) => this.reportOutcome(report)));
   }
 
+  /** One outcome, by the statuses and order of models/feature-spec.json's history.rules (outcomes, corrections). */
   private reportOutcome(report: OutcomeReport): OutcomeResult {
     const recorded = this.transactions.get(report.transactionId);
-    if (recorded === undefined) {
-      return { status: 'unknown_transaction', message: `transaction ${report.transactionId} is not recorded (never scored here, or older than the history kept)` };
-    }
-    if (report.knownAt < recorded.time) {
-      return {
-        status: 'before_transaction',
-        message: `known_at ${isoTime(report.knownAt)} is before the transaction's event time ${isoTime(recorded.time)}`,
-      };
-    }
+    if (recorded === undefined) return { status: 'unknown_transaction', message: unknownTransactionMessage(report.transactionId) };
+    if (report.knownAt < recorded.time) return { status: 'before_transaction', message: beforeTransactionMessage(report.knownAt, recorded.time) };
     const code = OUTCOME_CODES[report.outcome];
-    if (recorded.outcome === code) return { status: 'duplicate', message: `this outcome was already reported (known at ${isoTime(recorded.knownAt)})` };
-    if (recorded.outcome !== 0) {
-      return {
-        status: 'conflict',
-        message: `transaction ${report.transactionId} was already reported ${OUTCOME_NAMES[recorded.outcome]} (known at ${isoTime(recorded.knownAt)}); that report stays`,
-      };
+    if (recorded.outcome === 0) {
+      this.setOutcome(report, recorded, code, 0);
+      if (code === OUTCOME_CODES.fraud) this.terminalOf(recorded)?.addFraud(dayOf(recorded.time), report.knownAt);
+      return { status: 'applied', message: '' };
     }
-    this.capture?.outcomeSet(report.transactionId);
-    this.transactions.setOutcome(report.transactionId, code, report.knownAt);
-    const terminal = code === OUTCOME_CODES.fraud ? this.terminals.get(keyOf(recorded.terminalId)) : undefined;
-    if (terminal !== undefined) {
-      this.beforeChange(terminal);
-      terminal.addFraud(dayOf(recorded.time), report.knownAt);
-    }
-    return { status: 'applied', message: '' };
+    const inForce = OUTCOME_NAMES[recorded.outcome];
+    if (recorded.outcome === code) return { status: 'duplicate', message: duplicateOutcomeMessage(recorded.knownAt) };
+    if (report.supersedes !== true) return { status: 'conflict', message: conflictingOutcomeMessage(report.transactionId, inForce, recorded.knownAt) };
+    if (report.knownAt < recorded.knownAt) return { status: 'out_of_order', message: outOfOrderCorrectionMessage(inForce, recorded.knownAt) };
+    if (recorded.corrections >= MAX_CORRECTIONS) return { status: 'too_many_corrections', message: tooManyCorrectionsMessage(report.transactionId, MAX_CORRECTIONS) };
+    this.setOutcome(report, recorded, code, recorded.corrections + 1);
+    const terminal = this.terminalOf(recorded);
+    const day = dayOf(recorded.time);
+    // The fraud in force ends where the correction begins; a correction to fraud adds one from its known_at.
+    if (code === OUTCOME_CODES.fraud) terminal?.addFraud(day, report.knownAt);
+    else terminal?.endFraud(day, recorded.knownAt, report.knownAt);
+    return {
+      status: 'corrected',
+      message: correctedOutcomeMessage(report.transactionId, inForce, recorded.knownAt, report.knownAt),
+      replaced: { outcome: inForce, knownAt: recorded.knownAt },
+    };
+  }
+
+  private setOutcome(report: OutcomeReport, recorded: IndexedTransaction, code: 1 | 2, corrections: number): void {
+    this.capture?.outcomeSet(report.transactionId, recorded);
+    this.transactions.setOutcome(report.transactionId, code, report.knownAt, corrections);
+  }
+
+  /** The terminal of a remembered transaction, about to change (a snapshot being written saves it first). */
+  private terminalOf(recorded: IndexedTransaction): TerminalRecord | undefined {
+    const terminal = this.terminals.get(keyOf(recorded.terminalId));
+    if (terminal !== undefined) this.beforeChange(terminal);
+    return terminal;
   }
 
   close(): Promise<void> {
@@ -319,7 +341,3 @@ export class MemoryStateStore implements StateStore {
 
 /** Bytes of a map entry and its key, for the size estimate. */
 const ENTRY_BYTES = 48;
-
-function isoTime(unixSeconds: number): string {
-  return new Date(unixSeconds * 1000).toISOString();
-}

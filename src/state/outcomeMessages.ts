@@ -16,7 +16,19 @@ export function duplicateOutcomeMessage(recordedKnownAt: number): string {
 }
 
 export function conflictingOutcomeMessage(transactionId: bigint, recorded: 'fraud' | 'legitimate', recordedKnownAt: number): string {
-  return `transaction ${transactionId} was already reported ${recorded} (known at ${isoTime(recordedKnownAt)}); that report stays`;
+  return `transaction ${transactionId} was already reported ${recorded} (known at ${isoTime(recordedKnownAt)}); that report stays (send supersedes to correct it)`;
+}
+
+export function correctedOutcomeMessage(transactionId: bigint, replaced: 'fraud' | 'legitimate', replacedKnownAt: number, knownAt: number): string {
+  return `transaction ${transactionId} was ${replaced} (known at ${isoTime(replacedKnownAt)}); corrected from ${isoTime(knownAt)} on`;
+}
+
+export function outOfOrderCorrectionMessage(inForce: 'fraud' | 'legitimate', inForceKnownAt: number): string {
+  return `the outcome in force, ${inForce}, became known at ${isoTime(inForceKnownAt)}, after this correction's known_at; nothing changed`;
+}
+
+export function tooManyCorrectionsMessage(transactionId: bigint, maxCorrections: number): string {
+  return `transaction ${transactionId} was already corrected ${maxCorrections} times, the most it takes; nothing changed`;
 }
 
 function isoTime(unixSeconds: number): string {

@@ -18,6 +18,8 @@ const CUSTOMER_DAY_BYTES = CUSTOMER_DAY_STRIDE * 8;
 const RECENT_BYTES = 24;
 const TERMINAL_DAY_BYTES = TERMINAL_DAY_STRIDE * 8;
 const FRAUD_BYTES = 24;
+/** A fraud a correction ended: FRAUD_BYTES and its until. */
+const ENDED_FRAUD_BYTES = 32;
 
 /** A reply that does not have the layout the scripts write: a bug or a foreign key, never scored on. */
 export class ReplyFormatError extends Error {
@@ -88,9 +90,9 @@ const INDEX_ENTRY_BYTES_WITHOUT_AMOUNT = 24;
 /** Bytes of an outcome appended to an index entry: <c1 outcome, d known_at>. */
 const OUTCOME_BYTES = 9;
 
-/** Bytes of the entry part of an index value (the rest is its outcome, once reported). */
+/** Bytes of the entry part of an index value (the rest is its outcomes, 9 bytes each: 8 is no multiple of 9). */
 function entryBytes(valueLength: number): number {
-  return valueLength === INDEX_ENTRY_BYTES_WITHOUT_AMOUNT || valueLength === INDEX_ENTRY_BYTES_WITHOUT_AMOUNT + OUTCOME_BYTES ? INDEX_ENTRY_BYTES_WITHOUT_AMOUNT : INDEX_ENTRY_BYTES;
+  return (valueLength - INDEX_ENTRY_BYTES_WITHOUT_AMOUNT) % OUTCOME_BYTES === 0 ? INDEX_ENTRY_BYTES_WITHOUT_AMOUNT : INDEX_ENTRY_BYTES;
 }
 
 /** <c1 'f' | 'l', d known_at>: an outcome as OUTCOME_RECORD takes it. */
@@ -101,12 +103,29 @@ export function outcomeArgument(outcome: 'fraud' | 'legitimate', knownAt: number
   return bytes;
 }
 
-/** <c8 transaction id, d day, d known_at>: a confirmed fraud as TERMINAL_FRAUD takes it. */
-export function fraudArgument(transactionId: bigint, day: number, knownAt: number): Buffer {
-  const bytes = Buffer.allocUnsafe(24);
+/** A transaction's outcome recorded in turn: the first report, then each correction. */
+export interface RecordedOutcome {
+  readonly outcome: 'fraud' | 'legitimate';
+  readonly knownAt: number;
+}
+
+/**
+ * <c8 transaction id, d day> then <d known_at, d until> per fraud, as
+ * TERMINAL_OUTCOME takes them: each fraud of `outcomes` is in force from its
+ * known_at until the next outcome's (infinite for the last).
+ */
+export function terminalOutcomeArgument(transactionId: bigint, day: number, outcomes: readonly RecordedOutcome[]): Buffer | undefined {
+  const frauds = outcomes.flatMap((recorded, index) =>
+    recorded.outcome === 'fraud' ? [[recorded.knownAt, outcomes[index + 1]?.knownAt ?? Number.POSITIVE_INFINITY] as const] : [],
+  );
+  if (frauds.length === 0) return undefined;
+  const bytes = Buffer.allocUnsafe(16 + frauds.length * 16);
   bytes.writeBigUInt64LE(BigInt.asUintN(64, transactionId), 0);
   bytes.writeDoubleLE(day, 8);
-  bytes.writeDoubleLE(knownAt, 16);
+  frauds.forEach(([knownAt, until], index) => {
+    bytes.writeDoubleLE(knownAt, 16 + index * 16);
+    bytes.writeDoubleLE(until, 24 + index * 16);
+  });
   return bytes;
 }
 
@@ -168,16 +187,23 @@ export function decodeTerminalReply(reply: Buffer): TerminalReply {
   const start = 9;
   expectLength(reply, start + HEADER_BYTES, 'terminal');
   const dayCount = reply.readUInt32LE(start + 8);
-  const fraudCount = reply.readUInt32LE(start + 12);
-  expectLength(reply, start + HEADER_BYTES + dayCount * TERMINAL_DAY_BYTES + fraudCount * FRAUD_BYTES, 'terminal', true);
+  const inForce = reply.readUInt32LE(start + 12);
+  const endedAt = start + HEADER_BYTES + dayCount * TERMINAL_DAY_BYTES + inForce * FRAUD_BYTES;
+  expectLength(reply, endedAt, 'terminal');
+  // Frauds a correction ended follow, with their count, only when there are some.
+  const ended = reply.length === endedAt ? 0 : (expectLength(reply, endedAt + 4, 'terminal'), reply.readUInt32LE(endedAt));
+  expectLength(reply, ended === 0 ? endedAt : endedAt + 4 + ended * ENDED_FRAUD_BYTES, 'terminal', true);
   const days = readDoubles(reply, start + HEADER_BYTES, dayCount * TERMINAL_DAY_STRIDE);
+  const fraudCount = inForce + ended;
   const frauds = new Float64Array(fraudCount * FRAUD_STRIDE);
   let offset = start + HEADER_BYTES + dayCount * TERMINAL_DAY_BYTES;
   for (let entry = 0; entry < fraudCount; entry++) {
-    // The transaction id (8 bytes) is for idempotency in Redis; the features read day and known_at.
+    // The transaction id (8 bytes) is for idempotency in Redis; the features read day, known_at and until.
+    if (entry === inForce) offset += 4;
     frauds[entry * FRAUD_STRIDE] = reply.readDoubleLE(offset + 8);
     frauds[entry * FRAUD_STRIDE + 1] = reply.readDoubleLE(offset + 16);
-    offset += FRAUD_BYTES;
+    frauds[entry * FRAUD_STRIDE + 2] = entry < inForce ? Number.POSITIVE_INFINITY : reply.readDoubleLE(offset + 24);
+    offset += entry < inForce ? FRAUD_BYTES : ENDED_FRAUD_BYTES;
   }
   return { count, watermarkBefore: reply.readDoubleLE(1), history: { days, dayCount, frauds, fraudCount } };
 }
@@ -207,13 +233,21 @@ export type OutcomeReply =
   | { readonly status: 'unknown_transaction' }
   | { readonly status: 'before_transaction'; readonly time: number }
   | {
-      readonly status: 'applied' | 'duplicate' | 'conflict';
+      readonly status: 'applied' | 'duplicate' | 'conflict' | 'corrected' | 'out_of_order' | 'too_many_corrections';
       readonly terminalId: bigint;
       readonly time: number;
-      /** The outcome that stays recorded, and when it became known. */
-      readonly recorded: 'fraud' | 'legitimate';
-      readonly knownAt: number;
+      /** The outcomes recorded after the call, in turn; the last is in force. */
+      readonly outcomes: readonly RecordedOutcome[];
     };
+
+const OUTCOME_REPLY_STATUSES: Readonly<Record<number, 'applied' | 'duplicate' | 'conflict' | 'corrected' | 'out_of_order' | 'too_many_corrections'>> = {
+  0x41 /* A */: 'applied',
+  0x44 /* D */: 'duplicate',
+  0x43 /* C */: 'conflict',
+  0x4b /* K */: 'corrected',
+  0x4f /* O */: 'out_of_order',
+  0x4d /* M */: 'too_many_corrections',
+};
 
 export function decodeOutcomeReply(reply: Buffer): OutcomeReply {
   const status = reply[0];
@@ -222,18 +256,17 @@ export function decodeOutcomeReply(reply: Buffer): OutcomeReply {
     expectLength(reply, 9, 'outcome');
     return { status: 'before_transaction', time: reply.readDoubleLE(1) };
   }
-  const name = status === 0x41 /* A */ ? 'applied' : status === 0x44 /* D */ ? 'duplicate' : status === 0x43 /* C */ ? 'conflict' : undefined;
+  const name = status === undefined ? undefined : OUTCOME_REPLY_STATUSES[status];
   if (name === undefined) throw new ReplyFormatError(`unexpected outcome reply status ${String(status)}`);
-  // The status letter, then the index value: its entry (with or without the amount) and the outcome.
-  const outcomeAt = 1 + entryBytes(reply.length - 1);
-  expectLength(reply, outcomeAt + OUTCOME_BYTES, 'outcome', true);
-  return {
-    status: name,
-    terminalId: BigInt.asIntN(64, reply.readBigUInt64LE(9)),
-    time: reply.readDoubleLE(17),
-    recorded: reply[outcomeAt] === 0x66 /* f */ ? 'fraud' : 'legitimate',
-    knownAt: reply.readDoubleLE(outcomeAt + 1),
-  };
+  // The status letter, then the index value: its entry (with or without the amount) and the outcomes.
+  const outcomesAt = 1 + entryBytes(reply.length - 1);
+  expectLength(reply, outcomesAt + OUTCOME_BYTES, 'outcome');
+  if ((reply.length - outcomesAt) % OUTCOME_BYTES !== 0) throw new ReplyFormatError(`outcome reply of ${reply.length} bytes`);
+  const outcomes: RecordedOutcome[] = [];
+  for (let at = outcomesAt; at < reply.length; at += OUTCOME_BYTES) {
+    outcomes.push({ outcome: reply[at] === 0x66 /* f */ ? 'fraud' : 'legitimate', knownAt: reply.readDoubleLE(at + 1) });
+  }
+  return { status: name, terminalId: BigInt.asIntN(64, reply.readBigUInt64LE(9)), time: reply.readDoubleLE(17), outcomes };
 }
 
 function readDoubles(buffer: Buffer, offset: number, count: number): Float64Array {

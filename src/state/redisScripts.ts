@@ -1,4 +1,5 @@
 import { MAX_RECENT_TRANSACTIONS } from './entityRecords.js';
+import { MAX_CORRECTIONS } from './stateStore.js';
 
 /**
  * The Lua scripts of the Redis state store: the update rules of
@@ -21,13 +22,20 @@ import { MAX_RECENT_TRANSACTIONS } from './entityRecords.js';
  *   terminal  {t:<id>}        header <d watermark, I4 days, I4 frauds>
  *                             days   <d day, d count> each, ascending
  *                             frauds <c8 transaction id, d day, d known_at> each
+ *                                    (in force)
+ *                             then, only when a correction ended one:
+ *                             <I4 ended> and ended frauds <c8 transaction id,
+ *                             d day, d known_at, d until> each (a value
+ *                             without them is the layout of older versions)
  *             {t:<id>}:ids    sorted set: ids counted here (score: event time)
  *                             whose event time is within the lateness of the
  *                             terminal's watermark; tells a retry from a new one
  *   transaction {x:<id>}      <c8 customer id, c8 terminal id, d time,
  *                             d amount> (first writer wins; 24 bytes, without
  *                             the amount, when written by an older version),
- *                             then <c1 outcome, d known_at> once reported
+ *                             then <c1 outcome, d known_at> once reported,
+ *                             one more per correction (at most
+ *                             MAX_CORRECTIONS): the last one is in force
  *
  * Replies start with one status letter, then packed data.
  */
@@ -153,7 +161,9 @@ local certain = time >= watermark - lateness
 -- Days (ascending) and frauds stay packed; only the day counted is read and rewritten.
 local daysEnd = 16 + dayCount * 16
 local days = string.sub(value, 17, daysEnd)
-local frauds = string.sub(value, daysEnd + 1)
+local frauds = string.sub(value, daysEnd + 1, daysEnd + fraudCount * 24)
+-- Frauds a correction ended (<I4 count> then 32 bytes each), kept as they are unless days go.
+local ended = string.sub(value, daysEnd + fraudCount * 24 + 1)
 local day = dayOf(time)
 local position = dayCount
 while position > 0 and struct.unpack('<d', days, (position - 1) * 16 + 1) > day do position = position - 1 end
@@ -190,8 +200,16 @@ if time > watermark then
     fraudCount = #kept
     frauds = table.concat(kept)
   end
+  if #ended > 0 then
+    local kept = {}
+    for entry = 0, struct.unpack('<I4', ended) - 1 do
+      local base = 5 + entry * 32
+      if struct.unpack('<d', ended, base + 8) >= firstDay then kept[#kept + 1] = string.sub(ended, base, base + 31) end
+    end
+    ended = #kept > 0 and (struct.pack('<I4', #kept) .. table.concat(kept)) or ''
+  end
 end
-local updated = struct.pack('<dI4I4', watermark, dayCount, fraudCount) .. days .. frauds
+local updated = struct.pack('<dI4I4', watermark, dayCount, fraudCount) .. days .. frauds .. ended
 redis.call('SET', KEYS[1], updated, 'PX', ttl)
 -- Remembered even when old, so that a repair can find it (the next pruning forgets it).
 if redis.call('ZADD', KEYS[2], time, id) == 1 and redis.call('ZCARD', KEYS[2]) == 1 then redis.call('PEXPIRE', KEYS[2], ttl) end
@@ -243,12 +261,16 @@ return 0
 `;
 
 /**
- * Records an outcome on the transaction index, first report wins.
- * KEYS[1] index. ARGV[1] <c1 outcome ('f' or 'l'), d known_at>.
+ * Records an outcome on the transaction index, by the statuses and order of
+ * models/feature-spec.json's history.rules (outcomes, corrections): the first
+ * report, then corrections (ARGV[2] '1': supersedes), at most
+ * ${MAX_CORRECTIONS}, each appended, so the value holds the outcomes in force
+ * in turn. KEYS[1] index. ARGV[1] <c1 outcome ('f' or 'l'), d known_at>.
  * Replies 'U' (unknown transaction); 'B' <d time> (known_at before the
- * transaction); or 'A' (applied), 'D' (duplicate), 'C' (conflict) followed by
+ * transaction); or 'A' (applied), 'D' (duplicate), 'C' (conflict),
+ * 'K' (corrected), 'O' (out of order), 'M' (too many corrections) followed by
  * the index value after the call: <c8 customer, c8 terminal, d time,
- * d amount, c1 outcome, d known_at>.
+ * d amount> and one <c1 outcome, d known_at> per outcome recorded.
  */
 export const OUTCOME_RECORD = `
 local value = redis.call('GET', KEYS[1])
@@ -256,35 +278,69 @@ if not value then return 'U' end
 local time = struct.unpack('<d', value, 17)
 local knownAt = struct.unpack('<d', ARGV[1], 2)
 if knownAt < time then return 'B' .. string.sub(value, 17, 24) end
--- The entry is 32 bytes (24 when written without the amount), then the outcome once reported.
+-- The entry is 32 bytes (24 when written without the amount), then 9 bytes per outcome: 8 is no multiple of 9.
 local entryBytes = 32
-if #value == 24 or #value == 33 then entryBytes = 24 end
-if #value > entryBytes then
-  if string.sub(value, entryBytes + 1, entryBytes + 1) == string.sub(ARGV[1], 1, 1) then return 'D' .. value end
-  return 'C' .. value
+if (#value - 24) % 9 == 0 then entryBytes = 24 end
+local outcomes = (#value - entryBytes) / 9
+if outcomes > 0 then
+  local inForce = #value - 8
+  if string.sub(value, inForce, inForce) == string.sub(ARGV[1], 1, 1) then return 'D' .. value end
+  if ARGV[2] ~= '1' then return 'C' .. value end
+  if knownAt < struct.unpack('<d', value, inForce + 1) then return 'O' .. value end
+  if outcomes > ${MAX_CORRECTIONS} then return 'M' .. value end
 end
 local updated = value .. ARGV[1]
 redis.call('SET', KEYS[1], updated, 'KEEPTTL')
-return 'A' .. updated
+return (outcomes > 0 and 'K' or 'A') .. updated
 `;
 
 /**
- * Adds a confirmed fraud to its terminal, once per transaction id, so that a
- * retried report repairs a crash between the index and the terminal.
- * KEYS[1] terminal. ARGV[1] <c8 transaction id, d day, d known_at>.
- * Replies 1 when added, 0 when already there or the terminal has expired.
+ * Sets the frauds of one transaction at its terminal to what its outcomes
+ * say (each fraud in force from its known_at until the next outcome's), so
+ * that a retried report repairs a crash between the index and the terminal,
+ * and a correction ends or adds its fraud. KEYS[1] terminal. ARGV[1]
+ * <c8 transaction id, d day> then <d known_at, d until> per fraud (until
+ * infinite while in force). Replies 1 when the terminal changed, 0 when it
+ * already held them or has expired.
  */
-export const TERMINAL_FRAUD = `
+export const TERMINAL_OUTCOME = `
 local value = redis.call('GET', KEYS[1])
 if not value then return 0 end
 local watermark, dayCount, fraudCount = struct.unpack('<dI4I4', value)
 local id = string.sub(ARGV[1], 1, 8)
+local day = struct.unpack('<d', ARGV[1], 9)
 local start = 17 + dayCount * 16
+local endedAt = start + fraudCount * 24
+-- Other transactions' frauds stay as they are; this one's are compared with what its outcomes say.
+local frauds, ended, had, wanted = {}, {}, {}, {}
 for entry = 0, fraudCount - 1 do
   local at = start + entry * 24
-  if string.sub(value, at, at + 7) == id then return 0 end
+  local fraud = string.sub(value, at, at + 23)
+  if string.sub(fraud, 1, 8) ~= id then frauds[#frauds + 1] = fraud else had[#had + 1] = fraud end
 end
-local updated = struct.pack('<dI4I4', watermark, dayCount, fraudCount + 1) .. string.sub(value, 17) .. ARGV[1]
+if #value > endedAt then
+  for entry = 0, struct.unpack('<I4', value, endedAt) - 1 do
+    local at = endedAt + 4 + entry * 32
+    local fraud = string.sub(value, at, at + 31)
+    if string.sub(fraud, 1, 8) ~= id then ended[#ended + 1] = fraud else had[#had + 1] = fraud end
+  end
+end
+local inForce, over = {}, {}
+for at = 17, #ARGV[1], 16 do
+  local knownAt, untilAt = struct.unpack('<dd', ARGV[1], at)
+  if untilAt == math.huge then
+    inForce[#inForce + 1] = id .. struct.pack('<dd', day, knownAt)
+  else
+    over[#over + 1] = id .. struct.pack('<ddd', day, knownAt, untilAt)
+  end
+end
+for _, fraud in ipairs(inForce) do wanted[#wanted + 1] = fraud end
+for _, fraud in ipairs(over) do wanted[#wanted + 1] = fraud end
+if table.concat(had) == table.concat(wanted) then return 0 end
+for _, fraud in ipairs(inForce) do frauds[#frauds + 1] = fraud end
+for _, fraud in ipairs(over) do ended[#ended + 1] = fraud end
+local tail = #ended > 0 and (struct.pack('<I4', #ended) .. table.concat(ended)) or ''
+local updated = struct.pack('<dI4I4', watermark, dayCount, #frauds) .. string.sub(value, 17, start - 1) .. table.concat(frauds) .. tail
 redis.call('SET', KEYS[1], updated, 'KEEPTTL')
 return 1
 `;

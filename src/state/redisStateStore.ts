@@ -5,7 +5,10 @@ import { retentionSeconds, type Retention } from './entityRecords.js';
 import {
   beforeTransactionMessage,
   conflictingOutcomeMessage,
+  correctedOutcomeMessage,
   duplicateOutcomeMessage,
+  outOfOrderCorrectionMessage,
+  tooManyCorrectionsMessage,
   unknownTransactionMessage,
 } from './outcomeMessages.js';
 import {
@@ -15,19 +18,29 @@ import {
   decodeOutcomeReply,
   decodeTerminalReply,
   decodeWatermark,
-  fraudArgument,
   indexValue,
   retentionArgument,
   outcomeArgument,
   terminalArgument,
+  terminalOutcomeArgument,
   uncountArgument,
   type MutableTerminalHistory,
+  type RecordedOutcome,
 } from './redisCodec.js';
 import { RedisConnection, type RedisFailureReason, type RedisScript } from './redisConnection.js';
 import { reconcile } from './redisReconcile.js';
 import type { RedisSentinelOptions } from './redisClient.js';
-import { CUSTOMER_RECORD, INDEX_FORGET, OUTCOME_RECORD, TERMINAL_FRAUD, TERMINAL_RECORD, TERMINAL_UNCOUNT } from './redisScripts.js';
-import type { HistoryConsumer, LateTransaction, OutcomeReport, OutcomeResult, RecordOptions, StateStore, TransactionEvent } from './stateStore.js';
+import { CUSTOMER_RECORD, INDEX_FORGET, OUTCOME_RECORD, TERMINAL_OUTCOME, TERMINAL_RECORD, TERMINAL_UNCOUNT } from './redisScripts.js';
+import {
+  MAX_CORRECTIONS,
+  type HistoryConsumer,
+  type LateTransaction,
+  type OutcomeReport,
+  type OutcomeResult,
+  type RecordOptions,
+  type StateStore,
+  type TransactionEvent,
+} from './stateStore.js';
 
 export interface RedisStateStoreOptions {
   readonly url: string;
@@ -105,7 +118,7 @@ export class RedisStateStore implements StateStore {
   private readonly terminalUncount: RedisScript;
   private readonly indexForget: RedisScript;
   private readonly outcomeRecord: RedisScript;
-  private readonly terminalFraud: RedisScript;
+  private readonly terminalOutcome: RedisScript;
   private readonly prefix: string;
   /** The retention part of the record scripts' argument, per entity kind. */
   private readonly customerRetention: Buffer;
@@ -141,7 +154,7 @@ export class RedisStateStore implements StateStore {
     this.terminalUncount = this.connection.script(TERMINAL_UNCOUNT);
     this.indexForget = this.connection.script(INDEX_FORGET);
     this.outcomeRecord = this.connection.script(OUTCOME_RECORD);
-    this.terminalFraud = this.connection.script(TERMINAL_FRAUD);
+    this.terminalOutcome = this.connection.script(TERMINAL_OUTCOME);
     this.prefix = options.keyPrefix;
     const ttlMs = (retention: Retention): number => Math.ceil((retentionSeconds(retention) + options.maxFutureSeconds) * 1000);
     const { latenessSeconds, historyDays } = options;
@@ -347,38 +360,58 @@ export class RedisStateStore implements StateStore {
 
   async reportOutcomes(reports: readonly OutcomeReport[]): Promise<OutcomeResult[]> {
     const replies = await this.connection.roundTrip(reports.length, (batch) => {
-      for (const report of reports) batch.script(this.outcomeRecord, [this.indexKey(report.transactionId)], [outcomeArgument(report.outcome, report.knownAt)]);
+      for (const report of reports) {
+        batch.script(this.outcomeRecord, [this.indexKey(report.transactionId)], [outcomeArgument(report.outcome, report.knownAt), report.supersedes === true ? '1' : '0']);
+      }
     });
     const results: OutcomeResult[] = [];
-    const frauds: Buffer[] = [];
-    const fraudTerminals: string[] = [];
+    const terminalOutcomes: Buffer[] = [];
+    const terminals: string[] = [];
     for (let index = 0; index < reports.length; index++) {
       const report = reports[index] as OutcomeReport;
       const reply = decodeOutcomeReply(replies[index] as Buffer);
+      if (reply.status === 'unknown_transaction') {
+        results.push({ status: reply.status, message: unknownTransactionMessage(report.transactionId) });
+        continue;
+      }
+      if (reply.status === 'before_transaction') {
+        results.push({ status: reply.status, message: beforeTransactionMessage(report.knownAt, reply.time) });
+        continue;
+      }
+      const inForce = reply.outcomes[reply.outcomes.length - 1] as RecordedOutcome;
       switch (reply.status) {
-        case 'unknown_transaction':
-          results.push({ status: reply.status, message: unknownTransactionMessage(report.transactionId) });
-          continue;
-        case 'before_transaction':
-          results.push({ status: reply.status, message: beforeTransactionMessage(report.knownAt, reply.time) });
-          continue;
         case 'conflict':
-          results.push({ status: reply.status, message: conflictingOutcomeMessage(report.transactionId, reply.recorded, reply.knownAt) });
+          results.push({ status: reply.status, message: conflictingOutcomeMessage(report.transactionId, inForce.outcome, inForce.knownAt) });
           continue;
-        case 'applied':
-        case 'duplicate':
-          results.push({ status: reply.status, message: reply.status === 'applied' ? '' : duplicateOutcomeMessage(reply.knownAt) });
-          // Applied, or reported again: the terminal gets the fraud (once), so a retry repairs a crash between the two steps.
-          if (reply.recorded === 'fraud') {
-            frauds.push(fraudArgument(report.transactionId, dayOf(reply.time), reply.knownAt));
-            fraudTerminals.push(this.terminalKey(reply.terminalId));
-          }
+        case 'out_of_order':
+          results.push({ status: reply.status, message: outOfOrderCorrectionMessage(inForce.outcome, inForce.knownAt) });
+          continue;
+        case 'too_many_corrections':
+          results.push({ status: reply.status, message: tooManyCorrectionsMessage(report.transactionId, MAX_CORRECTIONS) });
+          continue;
+        case 'corrected': {
+          const replaced = reply.outcomes[reply.outcomes.length - 2] as RecordedOutcome;
+          results.push({
+            status: reply.status,
+            message: correctedOutcomeMessage(report.transactionId, replaced.outcome, replaced.knownAt, report.knownAt),
+            replaced: { outcome: replaced.outcome, knownAt: replaced.knownAt },
+          });
+          break;
+        }
+        default:
+          results.push({ status: reply.status, message: reply.status === 'applied' ? '' : duplicateOutcomeMessage(inForce.knownAt) });
+      }
+      // Applied, corrected or reported again: the terminal gets the frauds the outcomes say, so a retry repairs a crash between the two steps.
+      const argument = terminalOutcomeArgument(report.transactionId, dayOf(reply.time), reply.outcomes);
+      if (argument !== undefined) {
+        terminalOutcomes.push(argument);
+        terminals.push(this.terminalKey(reply.terminalId));
       }
     }
-    if (frauds.length > 0) {
-      await this.connection.roundTrip(frauds.length, (batch) => {
-        frauds.forEach((fraud, index) => {
-          batch.script(this.terminalFraud, [fraudTerminals[index] as string], [fraud]);
+    if (terminalOutcomes.length > 0) {
+      await this.connection.roundTrip(terminalOutcomes.length, (batch) => {
+        terminalOutcomes.forEach((argument, index) => {
+          batch.script(this.terminalOutcome, [terminals[index] as string], [argument]);
         });
       });
     }

@@ -9,6 +9,8 @@ import { idOf, keyOf, type EntityKey } from './entityKey.js';
 import type { StoredEntityRecord } from './entityEviction.js';
 import { CustomerRecord, TerminalRecord } from './entityRecords.js';
 import type { MemoryStateStore, SnapshotCapture } from './memoryStateStore.js';
+import { MAX_CORRECTIONS } from './stateStore.js';
+import type { IndexedTransaction } from './transactionIndex.js';
 
 /**
  * Snapshots of the embedded store: the whole history in one binary file,
@@ -19,8 +21,11 @@ import type { MemoryStateStore, SnapshotCapture } from './memoryStateStore.js';
  * Layout (little-endian): the magic, a JSON header, the store's watermark,
  * tagged records (customer, terminal, transaction) up to an end tag, then the
  * CRC-32 of every byte before it: a file cut short or with one byte changed
- * is refused, never restored. (Files of format 1, without the checksum, are
- * still read, so an upgrade keeps its history.)
+ * is refused, never restored. Format 3 keeps outcome corrections: each
+ * terminal fraud with the time a correction ended it, each transaction with
+ * its count of corrections. (Files of format 2, whose frauds all stay in
+ * force, and of format 1, without the checksum, are still read, so an upgrade
+ * keeps its history; a format this version does not know is refused.)
  *
  * The file holds the store as it was when the write began (a point-in-time
  * view), although calls keep recording while it is written: records are
@@ -28,7 +33,7 @@ import type { MemoryStateStore, SnapshotCapture } from './memoryStateStore.js';
  * and the store tells the snapshot of every change before it happens
  * (SnapshotCapture), so an entity about to change is written first, entities
  * and transactions that are newer are left out, and an outcome reported
- * meanwhile is left out with its terminal's fraud count.
+ * or corrected meanwhile is written as it was, with its terminal's frauds.
  */
 
 const MAGIC_V1 = Buffer.from('FRAUDST1');
@@ -51,7 +56,7 @@ const RECORDS_PER_CHECK = 64;
 const OLDEST_COMPATIBLE_SPEC_VERSION = 2;
 
 export interface SnapshotHeader {
-  readonly format: 1 | 2;
+  readonly format: 1 | 2 | 3;
   /** spec_version of the feature spec whose history rules the state follows. */
   readonly specVersion: number;
   readonly writtenAt: string;
@@ -154,7 +159,8 @@ class ChunkWriter {
 /** Encodes entities for a snapshot; the store calls `save` before an entity the snapshot has not written changes. */
 class Capture implements SnapshotCapture {
   readonly addedIds = new Set<bigint>();
-  readonly outcomeIds = new Set<bigint>();
+  /** Transactions whose outcome changed since the snapshot began, as they were before. */
+  readonly outcomesBefore = new Map<bigint, IndexedTransaction>();
 
   epoch = 0;
 
@@ -190,8 +196,8 @@ class Capture implements SnapshotCapture {
     this.addedIds.add(id);
   }
 
-  outcomeSet(id: bigint): void {
-    this.outcomeIds.add(id);
+  outcomeSet(id: bigint, before: IndexedTransaction): void {
+    if (!this.outcomesBefore.has(id)) this.outcomesBefore.set(id, before);
   }
 }
 
@@ -211,7 +217,7 @@ export async function writeSnapshot(store: MemoryStateStore, path: string, specV
   store.beginCapture(capture);
   let capturing = true;
   try {
-    const header: SnapshotHeader = { format: 2, specVersion, writtenAt: new Date().toISOString(), shutdown: options.shutdown === true };
+    const header: SnapshotHeader = { format: 3, specVersion, writtenAt: new Date().toISOString(), shutdown: options.shutdown === true };
     const headerBytes = Buffer.from(JSON.stringify(header));
     writer.bytes(MAGIC);
     writer.u32(headerBytes.length);
@@ -236,16 +242,17 @@ export async function writeSnapshot(store: MemoryStateStore, path: string, specV
       if (terminal.snapshotEpoch < capture.epoch) capture.save(terminal);
       if (++sinceCheck >= RECORDS_PER_CHECK) await pause();
     }
-    for (const [id, recorded] of store.transactions.entries()) {
+    for (const [id, now] of store.transactions.entries()) {
       if (capture.addedIds.has(id)) continue;
-      const outcomeLater = capture.outcomeIds.has(id);
+      const recorded = capture.outcomesBefore.get(id) ?? now;
       writer.u8(TAG_TRANSACTION);
       writer.u64(id);
       writer.u64(recorded.customerId);
       writer.u64(recorded.terminalId);
       writer.f64(recorded.time);
-      writer.u8(outcomeLater ? 0 : recorded.outcome);
-      writer.f64(outcomeLater ? 0 : recorded.knownAt);
+      writer.u8(recorded.outcome);
+      writer.f64(recorded.knownAt);
+      writer.u8(recorded.corrections);
       if (++sinceCheck >= RECORDS_PER_CHECK) await pause();
     }
     writer.u8(TAG_END);
@@ -317,9 +324,9 @@ export async function restoreSnapshot(store: MemoryStateStore, path: string, spe
     throw new SnapshotError(`cannot read ${path}: ${(error as Error).message}`);
   }
   const magic = data.subarray(0, MAGIC.length);
-  let format: 1 | 2;
+  let format: 1 | 2 | 3;
   if (magic.equals(MAGIC)) {
-    format = 2;
+    format = 3;
     if (data.length < MAGIC.length + CHECKSUM_BYTES) throw new SnapshotError(`${path} is truncated (${data.length} bytes)`);
     const body = data.subarray(0, data.length - CHECKSUM_BYTES);
     if (crc32(body) !== data.readUInt32LE(body.length)) {
@@ -340,7 +347,9 @@ export async function restoreSnapshot(store: MemoryStateStore, path: string, spe
     if (error instanceof SnapshotError) throw error;
     throw new SnapshotError(`${path}: unreadable header`);
   }
-  if (parsed.format !== format) throw new SnapshotError(`${path}: snapshot format ${String(parsed.format)} is not supported`);
+  // Formats 2 and 3 share the magic and the checksum; 3 adds the corrections.
+  if (format === 3 && parsed.format === 2) format = 2;
+  if (parsed.format !== format) throw new SnapshotError(`${path}: snapshot format ${String(parsed.format)} is not supported (this version reads formats 1 to 3)`);
   const saved = parsed.specVersion;
   if (typeof saved !== 'number' || saved < OLDEST_COMPATIBLE_SPEC_VERSION || saved > specVersion) {
     throw new SnapshotError(
@@ -356,7 +365,7 @@ export async function restoreSnapshot(store: MemoryStateStore, path: string, spe
   // Parse everything before touching the store: a truncated file changes nothing.
   const customers = new Map<EntityKey, CustomerRecord>();
   const terminals = new Map<EntityKey, TerminalRecord>();
-  const transactions: [bigint, { customerId: bigint; terminalId: bigint; time: number; outcome: 0 | 1 | 2; knownAt: number }][] = [];
+  const transactions: [bigint, { customerId: bigint; terminalId: bigint; time: number; outcome: 0 | 1 | 2; knownAt: number; corrections: number }][] = [];
   const watermark = reader.f64();
   for (;;) {
     const tag = reader.u8();
@@ -377,7 +386,8 @@ export async function restoreSnapshot(store: MemoryStateStore, path: string, spe
       const dayCount = reader.u32();
       for (let day = 0; day < dayCount; day++) terminal.addToDay(reader.f64(), reader.f64());
       const fraudCount = reader.u32();
-      for (let index = 0; index < fraudCount; index++) terminal.addFraud(reader.f64(), reader.f64());
+      // Before format 3 every fraud stayed in force.
+      for (let index = 0; index < fraudCount; index++) terminal.addFraud(reader.f64(), reader.f64(), format === 3 ? reader.f64() : Number.POSITIVE_INFINITY);
       terminals.set(key, terminal);
     } else if (tag === TAG_TRANSACTION) {
       const id = reader.u64();
@@ -386,18 +396,19 @@ export async function restoreSnapshot(store: MemoryStateStore, path: string, spe
       const time = reader.f64();
       const outcome = reader.u8();
       const knownAt = reader.f64();
-      if (outcome > 2) throw new SnapshotError(`${path}: corrupt transaction record`);
-      transactions.push([id, { customerId, terminalId, time, outcome: outcome as 0 | 1 | 2, knownAt }]);
+      const corrections = format === 3 ? reader.u8() : 0;
+      if (outcome > 2 || corrections > MAX_CORRECTIONS) throw new SnapshotError(`${path}: corrupt transaction record`);
+      transactions.push([id, { customerId, terminalId, time, outcome: outcome as 0 | 1 | 2, knownAt, corrections }]);
     } else {
       throw new SnapshotError(`${path}: corrupt record tag ${tag} at byte ${reader.offset - 1}`);
     }
   }
-  if (format === 2 && reader.offset !== data.length) throw new SnapshotError(`${path}: ${data.length - reader.offset} bytes after the end`);
+  if (format !== 1 && reader.offset !== data.length) throw new SnapshotError(`${path}: ${data.length - reader.offset} bytes after the end`);
   for (const [id, customer] of customers) store.customers.set(id, customer);
   for (const [id, terminal] of terminals) store.terminals.set(id, terminal);
   for (const [id, recorded] of transactions) {
     store.transactions.add(id, recorded.customerId, recorded.terminalId, recorded.time);
-    if (recorded.outcome !== 0) store.transactions.setOutcome(id, recorded.outcome, recorded.knownAt);
+    if (recorded.outcome !== 0) store.transactions.setOutcome(id, recorded.outcome, recorded.knownAt, recorded.corrections);
   }
   store.watermark = Math.max(store.watermark, watermark);
   store.restored();

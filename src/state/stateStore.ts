@@ -27,14 +27,36 @@ export interface OutcomeReport {
   readonly outcome: OutcomeKind;
   /** When the outcome became known, Unix seconds. */
   readonly knownAt: number;
+  /**
+   * A correction of the outcome in force (models/feature-spec.json,
+   * history.rules, corrections): without it a different outcome is a conflict.
+   */
+  readonly supersedes?: boolean;
 }
 
-export type OutcomeStatus = 'applied' | 'duplicate' | 'conflict' | 'unknown_transaction' | 'before_transaction';
+export type OutcomeStatus =
+  | 'applied'
+  | 'duplicate'
+  | 'conflict'
+  | 'unknown_transaction'
+  | 'before_transaction'
+  | 'corrected'
+  | 'out_of_order'
+  | 'too_many_corrections';
+
+/**
+ * Corrections one transaction takes (models/feature-spec.json, history.rules):
+ * each correction to fraud adds a fraud to the terminal, so the cap bounds
+ * what one transaction costs. Both stores keep the same cap.
+ */
+export const MAX_CORRECTIONS = 3;
 
 export interface OutcomeResult {
   readonly status: OutcomeStatus;
   /** Why, for people; empty when applied. */
   readonly message: string;
+  /** For a correction: the outcome it replaced, and when that one had become known. */
+  readonly replaced?: { readonly outcome: OutcomeKind; readonly knownAt: number };
 }
 
 /** A transaction refused because it is older than its customer's newest transaction minus the lateness. */

@@ -20,6 +20,8 @@ export interface IndexedTransaction {
   /** 0: no outcome yet, 1: fraud, 2: legitimate. */
   readonly outcome: 0 | 1 | 2;
   readonly knownAt: number;
+  /** Corrections recorded (each made the outcome in force another one); at most MAX_CORRECTIONS. */
+  readonly corrections: number;
 }
 
 /** `outcomes` value of a free slot (outcomes are 0, 1 or 2). */
@@ -61,6 +63,7 @@ export class TransactionIndex {
   private times = new Float64Array(INITIAL_SLOTS);
   private amounts = new Float64Array(INITIAL_SLOTS);
   private knownAts = new Float64Array(INITIAL_SLOTS);
+  private corrections = new Uint8Array(INITIAL_SLOTS);
   private outcomes = new Uint8Array(INITIAL_SLOTS).fill(FREE);
   private count = 0;
   /** Ids in recording order (two halves each), a ring: the front is the oldest. */
@@ -89,6 +92,7 @@ export class TransactionIndex {
       amount: this.amounts[slot] as number,
       outcome: this.outcomes[slot] as 0 | 1 | 2,
       knownAt: this.knownAts[slot] as number,
+      corrections: this.corrections[slot] as number,
     };
   }
 
@@ -145,16 +149,18 @@ export class TransactionIndex {
     this.amounts[slot] = amount;
     this.outcomes[slot] = 0;
     this.knownAts[slot] = 0;
+    this.corrections[slot] = 0;
     this.count++;
     this.pushOrder(idLow, idHigh);
   }
 
-  /** Records an outcome for a remembered transaction. */
-  setOutcome(id: bigint, outcome: 1 | 2, knownAt: number): void {
+  /** Records the outcome in force of a remembered transaction, and how many corrections led to it. */
+  setOutcome(id: bigint, outcome: 1 | 2, knownAt: number, corrections = 0): void {
     const slot = this.find(low(id), high(id));
     if (slot < 0) return;
     this.outcomes[slot] = outcome;
     this.knownAts[slot] = knownAt;
+    this.corrections[slot] = corrections;
   }
 
   /**
@@ -191,9 +197,9 @@ export class TransactionIndex {
     }
   }
 
-  /** Approximate bytes held: per slot 6 halves, 3 doubles, an outcome byte; per order entry two halves. */
+  /** Approximate bytes held: per slot 6 halves, 3 doubles, an outcome and a corrections byte; per order entry two halves. */
   get bytes(): number {
-    return this.outcomes.length * 49 + this.orderLow.length * 8;
+    return this.outcomes.length * 50 + this.orderLow.length * 8;
   }
 
   private isCustomer(slot: number, customerId: bigint): boolean {
@@ -242,6 +248,7 @@ export class TransactionIndex {
     this.amounts[to] = this.amounts[from] as number;
     this.outcomes[to] = this.outcomes[from] as number;
     this.knownAts[to] = this.knownAts[from] as number;
+    this.corrections[to] = this.corrections[from] as number;
   }
 
   private pushOrder(idLow: number, idHigh: number): void {
@@ -275,6 +282,7 @@ export class TransactionIndex {
       amounts: this.amounts,
       outcomes: this.outcomes,
       knownAts: this.knownAts,
+      corrections: this.corrections,
     };
     const slots = old.outcomes.length * 2;
     this.mask = slots - 1;
@@ -288,6 +296,7 @@ export class TransactionIndex {
     this.amounts = new Float64Array(slots);
     this.outcomes = new Uint8Array(slots).fill(FREE);
     this.knownAts = new Float64Array(slots);
+    this.corrections = new Uint8Array(slots);
     for (let from = 0; from < old.outcomes.length; from++) {
       if (old.outcomes[from] === FREE) continue;
       let slot = slotOf(old.idLow[from] as number, old.idHigh[from] as number, this.mask);
@@ -302,6 +311,7 @@ export class TransactionIndex {
       this.amounts[slot] = old.amounts[from] as number;
       this.outcomes[slot] = old.outcomes[from] as number;
       this.knownAts[slot] = old.knownAts[from] as number;
+      this.corrections[slot] = old.corrections[from] as number;
     }
   }
 }

@@ -14,7 +14,7 @@ const execFileAsync = promisify(execFile);
 
 interface ReplayEvent {
   readonly transaction?: { transaction_id: number; customer_id: number; terminal_id: number; tx_amount: number; tx_time_seconds: number };
-  readonly outcome?: { transaction_id: number; outcome: 'fraud' | 'legitimate'; known_at_seconds: number };
+  readonly outcome?: { transaction_id: number; outcome: 'fraud' | 'legitimate'; known_at_seconds: number; supersedes?: boolean };
 }
 
 interface Replay {
@@ -24,9 +24,12 @@ interface Replay {
   readonly tolerance: number;
 }
 
-/** The training pipeline's replay files for a period simulated with a seed no test or model uses (`training/run replay`). */
+/**
+ * The training pipeline's replay files for a period simulated with a seed no
+ * test or model uses (`training/run replay`), 2 % of its outcomes corrected later.
+ */
 async function simulatedReplay(folder: string): Promise<Replay> {
-  await execFileAsync(join(packageRoot, 'training', 'run'), ['replay', '--out', folder, '--seed', '99', '--customers', '600', '--terminals', '1200', '--days', '50'], {
+  await execFileAsync(join(packageRoot, 'training', 'run'), ['replay', '--out', folder, '--seed', '99', '--customers', '600', '--terminals', '1200', '--days', '50', '--corrections', '0.02'], {
     maxBuffer: 16 * 1024 * 1024,
   });
   const lines = async (name: string): Promise<unknown[]> =>
@@ -46,9 +49,10 @@ async function simulatedReplay(folder: string): Promise<Replay> {
  * Feeds the replay through the service as production would: transactions by
  * PredictBatch (explain on), outcomes by ReportOutcomeBatch, in arrival order
  * (a batch of transactions ends where a fraud outcome comes), and returns the
- * features the model saw for each transaction. Legitimate outcomes change no
- * feature (feature spec, history.rules), so where they fall between
- * transactions does not matter: they go in large batches.
+ * features the model saw for each transaction. Legitimate first reports
+ * change no feature (feature spec, history.rules), so where they fall between
+ * transactions does not matter: they go in large batches. Corrections
+ * (supersedes) go in order, as fraud reports do.
  */
 async function feed(client: FraudClient, events: readonly ReplayEvent[]): Promise<Map<number, Record<string, number>>> {
   const seen = new Map<number, Record<string, number>>();
@@ -67,7 +71,7 @@ async function feed(client: FraudClient, events: readonly ReplayEvent[]): Promis
     outcomes = [];
   };
   for (const event of events) {
-    if (event.outcome?.outcome === 'legitimate') {
+    if (event.outcome?.outcome === 'legitimate' && event.outcome.supersedes !== true) {
       legitimate.push({ transactionId: event.outcome.transaction_id, outcome: 'legitimate', knownAtSeconds: event.outcome.known_at_seconds });
       if (legitimate.length === 5_000) {
         await client.reportOutcomes(legitimate);
@@ -80,7 +84,8 @@ async function feed(client: FraudClient, events: readonly ReplayEvent[]): Promis
       if (transactions.length === 5_000) await flushTransactions();
     } else if (event.outcome !== undefined) {
       await flushTransactions();
-      outcomes.push({ transactionId: event.outcome.transaction_id, outcome: event.outcome.outcome, knownAtSeconds: event.outcome.known_at_seconds });
+      const { transaction_id, outcome, known_at_seconds, supersedes } = event.outcome;
+      outcomes.push({ transactionId: transaction_id, outcome, knownAtSeconds: known_at_seconds, supersedes: supersedes === true });
     }
   }
   await flushTransactions();

@@ -27,12 +27,22 @@ async function start(path: string, env: Record<string, string> = {}): Promise<{ 
 describe('the embedded store across restarts (snapshots)', () => {
   const folder = mkdtempSync(join(tmpdir(), 'fraud-state-'));
 
-  it('should restore on start what the last process recorded before SIGTERM: windows, outcomes, duplicates', async () => {
+  it('should restore on start what the last process recorded before SIGTERM: windows, outcomes and their corrections, duplicates', async () => {
     const path = join(folder, 'sigterm.bin');
     const first = await start(path);
     try {
       await first.client.predictBatch([at(1, 100, 200, 10), at(2, 100, 200, 10, 40_000), at(3, 101, 200, 10)]);
       assert.equal((await first.client.reportOutcome({ transactionId: 3, outcome: 'fraud', knownAtSeconds: 12 * DAY })).status, OutcomeStatus.OUTCOME_STATUS_APPLIED);
+      // Corrections: 1 becomes fraud from day 18 at 36,000 s, 3 legitimate one second later.
+      const corrections = await first.client.reportOutcomes([
+        { transactionId: 1, outcome: 'legitimate', knownAtSeconds: 12 * DAY },
+        { transactionId: 1, outcome: 'fraud', knownAtSeconds: 18 * DAY + 36_000, supersedes: true },
+        { transactionId: 3, outcome: 'legitimate', knownAtSeconds: 18 * DAY + 36_001, supersedes: true },
+      ]);
+      assert.deepEqual(
+        corrections.map((result) => result.status),
+        [OutcomeStatus.OUTCOME_STATUS_APPLIED, OutcomeStatus.OUTCOME_STATUS_CORRECTED, OutcomeStatus.OUTCOME_STATUS_CORRECTED],
+      );
     } finally {
       first.client.close();
       assert.equal(await first.service.kill('SIGTERM'), 0);
@@ -48,11 +58,14 @@ describe('the embedded store across restarts (snapshots)', () => {
       assert.equal(restored.transactions, 3);
       const retry = await second.client.predict(at(2, 100, 200, 10, 40_000), { explain: true });
       assert.equal(retry.features.CUSTOMER_ID_NB_TX_1DAY_WINDOW, 2, 'a retry after the restart still counts once');
+      // At 36,000 s both 1 (corrected) and 3 (not yet corrected) count; a second later only 1.
       const later = await second.client.predict(at(4, 102, 200, 18), { explain: true });
       assert.equal(later.features.TERMINAL_ID_NB_TX_1DAY_WINDOW, 3);
-      assert.equal(later.features.TERMINAL_ID_RISK_1DAY_WINDOW, 1 / 3);
-      const again = await second.client.reportOutcome({ transactionId: 3, outcome: 'fraud', knownAtSeconds: 12 * DAY });
-      assert.equal(again.status, OutcomeStatus.OUTCOME_STATUS_DUPLICATE, 'outcomes survive the restart');
+      assert.equal(later.features.TERMINAL_ID_RISK_1DAY_WINDOW, 2 / 3);
+      const second1 = await second.client.predict(at(5, 103, 200, 18, 36_001), { explain: true });
+      assert.equal(second1.features.TERMINAL_ID_RISK_1DAY_WINDOW, 1 / 3);
+      const again = await second.client.reportOutcome({ transactionId: 3, outcome: 'legitimate', knownAtSeconds: 19 * DAY, supersedes: true });
+      assert.equal(again.status, OutcomeStatus.OUTCOME_STATUS_DUPLICATE, 'outcomes and corrections survive the restart');
     } finally {
       second.client.close();
       assert.equal(await second.service.kill('SIGTERM'), 0);

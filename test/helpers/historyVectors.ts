@@ -57,7 +57,7 @@ export async function playHistoryVector(vector: HistoryVector, spec: FeatureSpec
     if ('outcome' in event) {
       const { outcome } = event;
       const knownAt = outcome.known_at === undefined ? spec.epochSeconds + (outcome.known_at_seconds ?? 0) : Date.parse(outcome.known_at) / 1000;
-      const [result] = await store.reportOutcomes([{ transactionId: BigInt(outcome.transaction_id), outcome: outcome.outcome, knownAt }]);
+      const [result] = await store.reportOutcomes([{ transactionId: BigInt(outcome.transaction_id), outcome: outcome.outcome, knownAt, supersedes: outcome.supersedes === true }]);
       assert.equal(result?.status, event.expected_status, `${where}: ${result?.message ?? ''}`);
       continue;
     }

@@ -66,6 +66,22 @@ describe('fraud-cli outcome, and its answers to unreachable addresses and unknow
     assert.match(run.stderr, /^reported 5 outcomes in [\d.]+ s: applied 2, duplicate 1, before_transaction 1, unknown_transaction 1\n$/);
   });
 
+  it('should send corrections from --input with a supersedes column, and exit 1 when one was refused', async () => {
+    await score(101, 60);
+    const csv = join(folder, 'corrections.csv');
+    await writeFile(csv, ['transaction_id,outcome,known_at_seconds,supersedes', `101,fraud,${61 * DAY},`, `101,legitimate,${62 * DAY},true`, `101,fraud,${61 * DAY},1`].join('\n'));
+    const run = await runCli(running.address, ['outcome', '--input', csv]);
+    assert.equal(run.code, 1, run.stderr);
+    assert.deepEqual(
+      run.stdout.trim().split('\n').map((line) => /^transaction (\d+): (\w+)/.exec(line)?.slice(1)),
+      [['101', 'applied'], ['101', 'corrected'], ['101', 'out_of_order']],
+    );
+    await writeFile(csv, ['transaction_id,outcome,supersedes', '101,fraud,maybe'].join('\n'));
+    const bad = await runCli(running.address, ['outcome', '--input', csv]);
+    assert.notEqual(bad.code, 0);
+    assert.match(bad.stderr, /supersedes must be true or false, got "maybe"/);
+  });
+
   it('should read JSON Lines outcomes (REST bodies, enum names) from stdin and exit 0 when all are recorded', async () => {
     await score(91, 50);
     await score(92, 50);
@@ -105,7 +121,7 @@ describe('fraud-cli outcome, and its answers to unreachable addresses and unknow
     await writeFile(outcomes, 'transaction_id,label\n1,fraud\n');
     const outcome = await runCli(running.address, ['outcome', '--input', outcomes]);
     assert.equal(outcome.code, 2);
-    assert.match(outcome.stderr, /^error: input line 1: unknown columns label; expected transaction_id, outcome \(fraud or legitimate\), and optional known_at/);
+    assert.match(outcome.stderr, /^error: input line 1: unknown columns label; expected transaction_id, outcome \(fraud or legitimate\), optional known_at .* and optional supersedes/);
   });
 
   it('should say in one line that nothing answers at the address, naming --address and FRAUD_ADDRESS', async () => {

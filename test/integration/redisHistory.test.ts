@@ -182,6 +182,50 @@ describe('customer and terminal history over a real socket (Redis store, a real 
     assert.equal(again.features.TERMINAL_ID_RISK_1DAY_WINDOW, 1, 'once only');
   });
 
+  it('should complete a correction whose terminal step was lost: the retried correction answers duplicate and ends the fraud from its known_at', async () => {
+    const { client } = service;
+    await client.predict(at(1701, 711, 9400, 70));
+    assert.equal((await client.reportOutcome({ transactionId: 1701, outcome: 'fraud', knownAtSeconds: 71 * DAY })).status, OutcomeStatus.OUTCOME_STATUS_APPLIED);
+    const correctedAt = 78 * DAY + 36_000;
+    // The index step of a correction, as the store runs it, and then the process dies.
+    const first = await redis.admin.callBuffer('EVAL', OUTCOME_RECORD, 1, 'api:{x:1701}', outcomeArgument('legitimate', EPOCH + correctedAt), '1');
+    assert.equal(String.fromCharCode((first as Buffer)[0] ?? 0), 'K');
+    const unrepaired = await client.predict(at(1702, 712, 9400, 78, 36_000), { explain: true });
+    assert.equal(unrepaired.features.TERMINAL_ID_RISK_1DAY_WINDOW, 1, 'the terminal never ended the fraud');
+    const retried = await client.reportOutcome({ transactionId: 1701, outcome: 'legitimate', knownAtSeconds: correctedAt, supersedes: true });
+    assert.equal(retried.status, OutcomeStatus.OUTCOME_STATUS_DUPLICATE);
+    const before = await client.predict(at(1703, 713, 9400, 78, 35_999), { explain: true });
+    const from = await client.predict(at(1704, 714, 9400, 78, 36_001), { explain: true });
+    assert.deepEqual([before.features.TERMINAL_ID_RISK_1DAY_WINDOW, from.features.TERMINAL_ID_RISK_1DAY_WINDOW], [1, 0]);
+    // Past the terminal's retention the ended fraud goes with its day: the value is header and days only.
+    await client.predict(at(1705, 715, 9400, 120));
+    const terminal = await redis.admin.getBuffer('api:{t:9400}');
+    assert.ok(terminal !== null);
+    assert.deepEqual([terminal.length, terminal.readUInt32LE(12)], [16 + terminal.readUInt32LE(8) * 16, 0]);
+  });
+
+  it('should correct an outcome recorded on an index entry of the older layout (no amount, 24 bytes)', async () => {
+    const { client } = service;
+    await client.predict(at(1801, 811, 9500, 80));
+    const entry = Buffer.alloc(24);
+    entry.writeBigUInt64LE(811n, 0);
+    entry.writeBigUInt64LE(9500n, 8);
+    entry.writeDoubleLE(EPOCH + 80 * DAY + 36_000, 16);
+    await redis.admin.set('api:{x:1801}', entry, 'KEEPTTL');
+    const statuses = [];
+    for (const [outcome, seconds, supersedes] of [['fraud', 81 * DAY, false], ['legitimate', 88 * DAY + 36_000, true], ['fraud', 89 * DAY, true]] as const) {
+      statuses.push((await client.reportOutcome({ transactionId: 1801, outcome, knownAtSeconds: seconds, supersedes })).status);
+    }
+    assert.deepEqual(statuses, [OutcomeStatus.OUTCOME_STATUS_APPLIED, OutcomeStatus.OUTCOME_STATUS_CORRECTED, OutcomeStatus.OUTCOME_STATUS_CORRECTED]);
+    assert.equal((await redis.admin.getBuffer('api:{x:1801}'))?.length, 24 + 3 * 9);
+    const risks = [];
+    // Day 80 is in the 7-day window of days 88 and 89: fraud until the correction's second, then legitimate, then fraud again.
+    for (const [id, day, second] of [[1802, 88, 35_999], [1803, 88, 36_000], [1804, 89, 40_000]] as const) {
+      risks.push((await client.predict(at(id, 1000 + id, 9500, day, second), { explain: true })).features.TERMINAL_ID_RISK_7DAY_WINDOW);
+    }
+    assert.deepEqual(risks, [1, 0, 1]);
+  });
+
   it('should carry on when Redis has lost its scripts (SCRIPT FLUSH): NOSCRIPT is answered by sending them again', async () => {
     const { client } = service;
     await client.predict(at(1601, 801, 9300, 60));

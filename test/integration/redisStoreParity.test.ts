@@ -4,7 +4,7 @@ import { historyDays, isWindowFeature, loadFeatureSpec } from '../../src/feature
 import { MAX_RECENT_TRANSACTIONS } from '../../src/state/entityRecords.js';
 import { MemoryStateStore } from '../../src/state/memoryStateStore.js';
 import type { RepairEvent } from '../../src/state/redisStateStore.js';
-import type { OutcomeReport, StateStore, TransactionEvent } from '../../src/state/stateStore.js';
+import type { OutcomeReport, OutcomeResult, StateStore, TransactionEvent } from '../../src/state/stateStore.js';
 import { RedisServer, startRedisStateStore } from '../helpers/redis.js';
 
 const spec = loadFeatureSpec();
@@ -43,6 +43,8 @@ function scenario(seed: number, steps: number): Step[] {
   const pick = <T>(items: readonly T[]): T => items[Math.floor(next() * items.length)] as T;
   const sent: TransactionEvent[] = [];
   const retryable: TransactionEvent[] = [];
+  /** Transactions reported before: corrections of them make chains. */
+  const reported: TransactionEvent[] = [];
   const plan: Step[] = [];
   let clock = START;
   let nextId = 1n;
@@ -52,9 +54,13 @@ function scenario(seed: number, steps: number): Step[] {
       const count = 1 + Math.floor(next() * 3);
       for (let report = 0; report < count; report++) {
         const recent = sent.filter((event) => event.time > clock - 25 * DAY);
-        const target = next() < 0.1 || recent.length === 0 ? { id: 999_999n, time: clock } : pick(recent);
+        const again = reported.filter((event) => event.time > clock - 25 * DAY);
+        const target =
+          next() < 0.1 || recent.length === 0 ? { id: 999_999n, time: clock } : again.length > 0 && next() < 0.5 ? pick(again) : pick(recent);
+        if (target.id !== 999_999n) reported.push(target as TransactionEvent);
         const knownAt = target.time + (next() < 0.1 ? -60 : next() * 12 * DAY);
-        reports.push({ transactionId: target.id, outcome: next() < 0.7 ? 'fraud' : 'legitimate', knownAt });
+        // Corrections too: chains, out of order ones, and past the cap on busy transactions.
+        reports.push({ transactionId: target.id, outcome: next() < 0.7 ? 'fraud' : 'legitimate', knownAt, supersedes: next() < 0.5 });
       }
       plan.push({ reports });
       continue;
@@ -192,12 +198,15 @@ describe('the Redis store against the embedded one (same calls, same answers)', 
       });
       try {
         let late = 0;
+        const statuses = new Map<string, number>();
         for (const [position, step] of scenario(seed, 1500).entries()) {
           const expected = await play(memory, step);
           const actual = await play(store, step);
           assert.deepEqual(actual, expected, `step ${position}: ${JSON.stringify(step, (_key, value: unknown) => (typeof value === 'bigint' ? String(value) : value))}`);
           if (!('reports' in step)) late += (expected as { late: unknown[] }).late.length;
+          else for (const { status } of expected as OutcomeResult[]) statuses.set(status, (statuses.get(status) ?? 0) + 1);
         }
+        assert.ok((statuses.get('corrected') ?? 0) > 5, `corrections: ${JSON.stringify([...statuses])}`);
         // The scenario must reach the paths where the terminal's count is taken back.
         assert.ok(late > 20, `only ${late} late transactions`);
         assert.ok((repairs.get('late') ?? 0) > 5, `late repairs: ${repairs.get('late') ?? 0}`);

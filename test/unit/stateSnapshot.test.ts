@@ -3,7 +3,8 @@ import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setImmediate as nextTurn } from 'node:timers/promises';
-import { CUSTOMER_DAY_STRIDE, TERMINAL_DAY_STRIDE } from '../../src/features/entityHistory.js';
+import { crc32 } from 'node:zlib';
+import { CUSTOMER_DAY_STRIDE, FRAUD_STRIDE, TERMINAL_DAY_STRIDE, dayOf } from '../../src/features/entityHistory.js';
 import { MemoryStateStore } from '../../src/state/memoryStateStore.js';
 import { SnapshotError, restoreSnapshot, writeSnapshot } from '../../src/state/stateSnapshot.js';
 import type { TransactionEvent } from '../../src/state/stateStore.js';
@@ -12,7 +13,12 @@ const OPTIONS = { latenessSeconds: 3600, historyDays: { customer: 30, terminal: 
 const DAY = 86_400;
 const START = 1_700_000_000;
 
-/** A store with `cards` cards of three transactions each (days 0, 1, 2) at 50 terminals, and a fraud outcome for every tenth card's first. */
+/**
+ * A store with `cards` cards of three transactions each (days 0, 1, 2) at 50
+ * terminals, a fraud outcome for every tenth card's first, corrected to
+ * legitimate for every twentieth (and back to fraud for every fortieth), and
+ * legitimate corrected to fraud for every tenth card's second.
+ */
 async function filledStore(cards: number, maxEntities = OPTIONS.maxEntities): Promise<MemoryStateStore> {
   const store = new MemoryStateStore({ ...OPTIONS, maxEntities });
   const transactions: TransactionEvent[] = [];
@@ -25,6 +31,15 @@ async function filledStore(cards: number, maxEntities = OPTIONS.maxEntities): Pr
   const outcomes = [];
   for (let card = 0; card < cards; card += 10) outcomes.push({ transactionId: BigInt(card), outcome: 'fraud' as const, knownAt: START + 2 * DAY });
   await store.reportOutcomes(outcomes);
+  const corrections = [];
+  for (let card = 0; card < cards; card += 20) corrections.push({ transactionId: BigInt(card), outcome: 'legitimate' as const, knownAt: START + 2 * DAY + 10, supersedes: true });
+  for (let card = 0; card < cards; card += 40) corrections.push({ transactionId: BigInt(card), outcome: 'fraud' as const, knownAt: START + 2 * DAY + 20, supersedes: true });
+  for (let card = 0; card < cards; card += 10) {
+    corrections.push({ transactionId: BigInt(1_000_000 + card), outcome: 'legitimate' as const, knownAt: START + 2 * DAY });
+    corrections.push({ transactionId: BigInt(1_000_000 + card), outcome: 'fraud' as const, knownAt: START + 2 * DAY + 30, supersedes: true });
+  }
+  const statuses = (await store.reportOutcomes(corrections)).map((result) => result.status);
+  assert.ok(statuses.every((status) => status === 'corrected' || status === 'applied'), statuses.join());
   return store;
 }
 
@@ -34,10 +49,10 @@ function content(store: MemoryStateStore): unknown {
     .map(([key, record]) => [key, record.watermark, [...record.days.subarray(0, record.dayCount * CUSTOMER_DAY_STRIDE)], record.recent.map((recent) => [String(recent.id), recent.time, recent.amount])])
     .sort((one, other) => Number(one[0]) - Number(other[0]));
   const terminals = [...store.terminals.entries()]
-    .map(([key, record]) => [key, record.watermark, [...record.days.subarray(0, record.dayCount * TERMINAL_DAY_STRIDE)], [...record.frauds.subarray(0, record.fraudCount * 2)]])
+    .map(([key, record]) => [key, record.watermark, [...record.days.subarray(0, record.dayCount * TERMINAL_DAY_STRIDE)], [...record.frauds.subarray(0, record.fraudCount * FRAUD_STRIDE)]])
     .sort((one, other) => Number(one[0]) - Number(other[0]));
   const transactions = [...store.transactions.entries()]
-    .map(([id, recorded]) => [String(id), String(recorded.customerId), String(recorded.terminalId), recorded.time, recorded.outcome, recorded.knownAt])
+    .map(([id, recorded]) => [String(id), String(recorded.customerId), String(recorded.terminalId), recorded.time, recorded.outcome, recorded.knownAt, recorded.corrections])
     .sort((one, other) => Number(one[0]) - Number(other[0]));
   return { watermark: store.watermark, customers, terminals, transactions };
 }
@@ -124,13 +139,64 @@ describe('state snapshots', () => {
         () => undefined,
         { allOrNothing: true },
       );
-      await store.reportOutcomes([{ transactionId: BigInt(1_000_000 + card), outcome: 'fraud', knownAt: START + 4 * DAY }]);
+      await store.reportOutcomes([
+        { transactionId: BigInt(1_000_000 + card), outcome: 'fraud', knownAt: START + 4 * DAY },
+        // Corrections too: the snapshot keeps the outcome and the frauds as they were.
+        { transactionId: BigInt(card), outcome: step % 2 === 0 ? 'legitimate' : 'fraud', knownAt: START + 4 * DAY + step, supersedes: true },
+      ]);
       progress.changes++;
       await nextTurn();
     }
     await written;
     assert.ok(progress.changes > 10, `only ${progress.changes} changes ran while the snapshot was written`);
     assert.deepEqual(content(await restored(during)), content(await restored(before)));
+  });
+
+  it('should keep corrections across a restart: a corrected fraud stays ended, the count of corrections stays', async () => {
+    const store = await filledStore(40);
+    const path = join(folder, 'corrections.snapshot');
+    await writeSnapshot(store, path, 3);
+    const back = await restored(path);
+    assert.equal(back.transactions.get(20n)?.corrections, 1);
+    assert.equal(back.transactions.get(0n)?.corrections, 2);
+    const terminal = back.terminals.get(100_000 + 20);
+    assert.deepEqual([...(terminal?.frauds.subarray(0, terminal.fraudCount * FRAUD_STRIDE) ?? [])], [
+      ...[dayOf(START), START + 2 * DAY, START + 2 * DAY + 10],
+      ...[dayOf(START + DAY), START + 2 * DAY + 30, Number.POSITIVE_INFINITY],
+    ]);
+    // The restored count still bounds corrections: the next ones are refused at the cap.
+    const results = await back.reportOutcomes([
+      { transactionId: 0n, outcome: 'legitimate', knownAt: START + 3 * DAY, supersedes: true },
+      { transactionId: 0n, outcome: 'fraud', knownAt: START + 3 * DAY + 1, supersedes: true },
+    ]);
+    assert.deepEqual(results.map((result) => result.status), ['corrected', 'too_many_corrections']);
+  });
+
+  it('should read a format-2 snapshot (every fraud in force, no corrections) and refuse a format it does not know', async () => {
+    const terminalId = 77n;
+    const body = (format: number): Buffer => {
+      const header = Buffer.from(JSON.stringify({ format, specVersion: 3, writtenAt: new Date(START * 1000).toISOString(), shutdown: true }));
+      const parts: Buffer[] = [Buffer.from('FRAUDST2'), u32(header.length), header, f64(START + 10)];
+      // A terminal with one day of one transaction and its fraud (day, known_at: no end in format 2).
+      parts.push(Buffer.from([2]), u64(terminalId), f64(START + 10), u32(1), f64(dayOf(START)), f64(1), u32(1), f64(dayOf(START)), f64(START + 100));
+      // Its transaction, reported fraud.
+      parts.push(Buffer.from([3]), u64(5n), u64(6n), u64(terminalId), f64(START + 10), Buffer.from([1]), f64(START + 100));
+      parts.push(Buffer.from([0]));
+      const bytes = Buffer.concat(parts);
+      return Buffer.concat([bytes, u32(crc32(bytes))]);
+    };
+    const path = join(folder, 'format-2.snapshot');
+    await writeFile(path, body(2));
+    const store = new MemoryStateStore(OPTIONS);
+    assert.equal((await restoreSnapshot(store, path, 3))?.format, 2);
+    const terminal = store.terminals.get(Number(terminalId));
+    assert.deepEqual([...(terminal?.frauds.subarray(0, terminal.fraudCount * FRAUD_STRIDE) ?? [])], [dayOf(START), START + 100, Number.POSITIVE_INFINITY]);
+    assert.equal(store.transactions.get(5n)?.corrections, 0);
+    const [corrected] = await store.reportOutcomes([{ transactionId: 5n, outcome: 'legitimate', knownAt: START + 200, supersedes: true }]);
+    assert.equal(corrected?.status, 'corrected');
+    assert.deepEqual([...(terminal?.frauds.subarray(0, FRAUD_STRIDE) ?? [])], [dayOf(START), START + 100, START + 200]);
+    await writeFile(path, body(4));
+    await assert.rejects(restoreSnapshot(new MemoryStateStore(OPTIONS), path, 3), (error: Error) => error instanceof SnapshotError && /format 4 is not supported/.test(error.message));
   });
 
   it('should give each write its own temporary file, so two writers of one path never mix their bytes', async () => {
@@ -142,3 +208,21 @@ describe('state snapshots', () => {
     assert.deepEqual((await readdir(folder)).filter((name) => name.startsWith('shared.snapshot.tmp-')), []);
   });
 });
+
+function u32(value: number): Buffer {
+  const bytes = Buffer.alloc(4);
+  bytes.writeUInt32LE(value >>> 0);
+  return bytes;
+}
+
+function u64(value: bigint): Buffer {
+  const bytes = Buffer.alloc(8);
+  bytes.writeBigUInt64LE(value);
+  return bytes;
+}
+
+function f64(value: number): Buffer {
+  const bytes = Buffer.alloc(8);
+  bytes.writeDoubleLE(value);
+  return bytes;
+}

@@ -48,13 +48,29 @@ describe('the transaction index with 64-bit ids', () => {
     assert.equal(index.size, ids.length);
     for (const [position, id] of ids.entries()) {
       const entry = index.get(id);
-      assert.deepEqual(entry, { customerId: id ^ 1n, terminalId: 2n ** 63n - 1n - id, time: START + position, amount: position * 1.5, outcome: 0, knownAt: 0 }, `id ${id}`);
+      assert.deepEqual(entry, { customerId: id ^ 1n, terminalId: 2n ** 63n - 1n - id, time: START + position, amount: position * 1.5, outcome: 0, knownAt: 0, corrections: 0 }, `id ${id}`);
       assert.equal(index.isRepeat(id, id ^ 1n, 2n ** 63n - 1n - id), true);
       // Ids that differ from a kept one in one bit only, above or below 2^53, are not confused with it.
       assert.equal(index.isRepeat(id, (id ^ 1n) + 2n ** 40n, 2n ** 63n - 1n - id), false);
     }
     assert.equal(index.has(BIG + 2n), false);
     assert.equal(index.has(2n ** 62n + 12345n + 2n ** 33n), false);
+  });
+
+  it('should keep each outcome and its count of corrections through growing and through forgetting that moves entries', () => {
+    const index = new TransactionIndex();
+    const count = 40_000; // past the first table size: it grows twice
+    for (let position = 0; position < count; position++) {
+      const id = BigInt(position * 7919);
+      index.add(id, 1n, 2n, START + position);
+      index.setOutcome(id, position % 2 === 0 ? 1 : 2, START + position + 1, position % 4);
+    }
+    // Forgetting the oldest half shifts the probe runs of the rest.
+    index.forget(START + count / 2, count);
+    for (let position = count / 2; position < count; position++) {
+      const entry = index.get(BigInt(position * 7919));
+      assert.deepEqual([entry?.outcome, entry?.knownAt, entry?.corrections], [position % 2 === 0 ? 1 : 2, START + position + 1, position % 4], `position ${position}`);
+    }
   });
 
   it('should hold big ids in the same table as small ones (the same bytes for the same count)', () => {

@@ -76,6 +76,28 @@ def test_history_features_follow_the_stream_and_late_transactions_get_no_answer(
     assert scored[1].features["TX_AMOUNT"] == 50.0
 
 
+def test_corrections_in_the_stream_are_applied_from_their_known_at(spec: FeatureSpec) -> None:
+    """An outcome with supersedes corrects the one in force (history.rules, corrections)."""
+    corrected_at = 8 * DAY + 36_000
+    events = [
+        ("transaction", _transaction(1, 1, 36_000)["transaction"]),
+        ("outcome", {"transaction_id": 1, "outcome": "fraud", "known_at_seconds": DAY}),
+        (
+            "outcome",
+            {
+                "transaction_id": 1,
+                "outcome": "legitimate",
+                "known_at_seconds": corrected_at,
+                "supersedes": True,
+            },
+        ),
+        ("transaction", _transaction(2, 2, corrected_at - 1)["transaction"]),
+        ("transaction", _transaction(3, 3, corrected_at)["transaction"]),
+    ]
+    scored = replay(events, spec, DAY)
+    assert [entry.features["TERMINAL_ID_RISK_7DAY_WINDOW"] for entry in scored[1:]] == [1, 0]
+
+
 def test_a_bad_event_line_is_named(tmp_path: Path) -> None:
     path = tmp_path / "events.jsonl"
     path.write_text(json.dumps(_transaction(1, 1, 0)) + "\n{not json\n", encoding="utf-8")

@@ -4,14 +4,14 @@ spec, and the vectorised offline implementation equals it on simulated streams."
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, get_args
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from fraud_training.features import FeatureSpec, compute_features
-from fraud_training.history import HistoryState, run_history_vector
+from fraud_training.history import HistoryState, OutcomeStatus, run_history_vector
 from fraud_training.history_offline import StreamOrderError, history_features
 from fraud_training.paths import repo_paths
 from fraud_training.replay import reference_features, replay_events
@@ -57,7 +57,7 @@ def test_history_vectors_cover_every_history_feature_and_status(spec: FeatureSpe
     named = {name for v in HISTORY_VECTORS for e in v["events"] for name in e.get("expected", {})}
     assert named == {w.name for w in spec.windows}
     statuses = {e["expected_status"] for v in HISTORY_VECTORS for e in v["events"] if "outcome" in e}
-    assert statuses == {"applied", "duplicate", "conflict", "unknown_transaction", "before_transaction"}
+    assert statuses == set(get_args(OutcomeStatus))
 
 
 def test_window_definitions_come_from_the_spec_fields(spec: FeatureSpec) -> None:

@@ -12,6 +12,7 @@ import pytest
 
 from fraud_training.features import FeatureSpec
 from fraud_training.history import MICROS_PER_SECOND, HistoryState
+from fraud_training.replay import ReplayEvent, reference_features
 from support import run_cli
 
 
@@ -80,3 +81,26 @@ def test_the_stream_through_the_reference_gives_the_offline_features(replay: Pat
         assert expected[t["transaction_id"]]["TX_AMOUNT"] == t["tx_amount"]
         compared += 1
     assert compared == len(expected)
+
+
+def test_corrections_are_sent_as_supersedes_reports_and_counted_offline(
+    tmp_path: Path, spec: FeatureSpec
+) -> None:
+    """`--corrections`: a share of outcomes corrected later; the reference fed the
+    stream (corrections included) gives exactly the offline features."""
+    result = run_cli(
+        "replay", "--customers", "80", "--terminals", "60", "--days", "40", "--seed", "6",
+        "--corrections", "0.05", "--out", str(tmp_path),
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    meta = json.loads((tmp_path / "replay.json").read_text(encoding="utf-8"))
+    events = _lines(tmp_path / "events.jsonl")
+    corrections = [e["outcome"] for e in events if e.get("outcome", {}).get("supersedes")]
+    assert len(corrections) == meta["n_corrections"] > 20
+    assert meta["simulation"]["corrected_share"] == 0.05
+    expected = {f["transaction_id"]: f["features"] for f in _lines(tmp_path / "features.jsonl")}
+    replayed = reference_features([ReplayEvent(*next(iter(e.items()))) for e in events], spec)
+    assert replayed.keys() == expected.keys()
+    for transaction_id, features in replayed.items():
+        for name, value in features.items():
+            assert value == pytest.approx(expected[transaction_id][name], abs=1e-6), (transaction_id, name)

@@ -75,7 +75,10 @@ def replay(
     for kind, body in events:
         if kind == "outcome":
             state.outcome(
-                body["transaction_id"], body["outcome"], epoch + body["known_at_seconds"] * MICROS_PER_SECOND
+                body["transaction_id"],
+                body["outcome"],
+                epoch + body["known_at_seconds"] * MICROS_PER_SECOND,
+                bool(body.get("supersedes", False)),
             )
             continue
         result = state.transaction(

@@ -301,6 +301,12 @@ def build_parser(paths: RepoPaths) -> OneLineParser:
     replay.add_argument(
         "--outcome-delay-days", type=positive_int, default=7, help="outcomes known after (7) days"
     )
+    replay.add_argument(
+        "--corrections",
+        type=float,
+        default=0.0,
+        help="share of transactions whose outcome is corrected later, sent as supersedes reports (0)",
+    )
     replay.add_argument("--out", type=Path, required=True, help="output folder")
 
     package = commands.add_parser(
@@ -603,18 +609,24 @@ def run_report(args: argparse.Namespace, paths: RepoPaths) -> int:
 
 def run_replay(args: argparse.Namespace, paths: RepoPaths) -> int:
     from fraud_training.features import load_feature_spec
-    from fraud_training.replay import write_replay
+    from fraud_training.replay import simulated_corrections, write_replay
     from fraud_training.simulate import simulate
 
     spec = load_feature_spec(paths.feature_spec)
     started = time.perf_counter()
     config = _simulation_config(args)
     stream = simulate(config).transactions
+    delay = args.outcome_delay_days * 86_400
+    corrections = (
+        simulated_corrections(stream, spec, args.corrections, delay, config.seed)
+        if args.corrections
+        else None
+    )
     files = write_replay(
         stream,
         spec,
         args.out,
-        args.outcome_delay_days * 86_400,
+        delay,
         {
             "simulation": {
                 "seed": config.seed,
@@ -622,8 +634,10 @@ def run_replay(args: argparse.Namespace, paths: RepoPaths) -> int:
                 "n_terminals": config.n_terminals,
                 "n_days": config.n_days,
                 "start_date": config.start_date,
+                "corrected_share": args.corrections,
             }
         },
+        corrections=corrections,
     )
     print(
         f"wrote {files.events} ({files.n_transactions:,} transactions, {files.n_outcomes:,} outcomes), "

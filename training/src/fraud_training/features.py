@@ -174,6 +174,7 @@ def compute_features(
     spec: FeatureSpec,
     names: Sequence[str] | None = None,
     outcome_delay_seconds: int | None = None,
+    corrections: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Feature matrix (float64 columns in the order of `names`, default: the spec's)
     of a whole transaction stream.
@@ -181,7 +182,9 @@ def compute_features(
     History features need the whole time-ordered stream (CUSTOMER_ID, TERMINAL_ID,
     TX_FRAUD too): compute them first, split into blocks afterwards, never the other
     way round (a block's first days would see empty windows). Stateless-only
-    requests work on any frame.
+    requests work on any frame. `corrections` (TRANSACTION_ID, OUTCOME,
+    KNOWN_AT_SECONDS) supersede TX_FRAUD outcomes from their known_at on
+    (history_corrections.py).
     """
     wanted = spec.names if names is None else tuple(names)
     spec.check_names(wanted)
@@ -191,7 +194,7 @@ def compute_features(
     if history:
         from fraud_training.history_offline import history_features
 
-        columns.update(history_features(stream, spec, history, outcome_delay_seconds).items())
+        columns.update(history_features(stream, spec, history, outcome_delay_seconds, corrections).items())
     return pd.DataFrame({name: columns[name] for name in wanted}, index=stream.index)
 
 

@@ -28,7 +28,18 @@ CUSTOMER_AGGREGATES = frozenset({"count", "mean_amount", "amount_over_mean", "am
 # Terminal aggregates that read fraud outcomes (the others read transactions only).
 OUTCOME_AGGREGATES = frozenset({"fraud_risk", "fraud_streak", "fraud_streak_latest"})
 TERMINAL_AGGREGATES = frozenset({"count"}) | OUTCOME_AGGREGATES
-OutcomeStatus = Literal["applied", "duplicate", "conflict", "unknown_transaction", "before_transaction"]
+OutcomeStatus = Literal[
+    "applied",
+    "duplicate",
+    "conflict",
+    "unknown_transaction",
+    "before_transaction",
+    "corrected",
+    "out_of_order",
+    "too_many_corrections",
+]
+#: Corrections one transaction takes (history.rules, corrections); past it they are refused.
+MAX_CORRECTIONS = 3
 
 
 @dataclass(frozen=True)
@@ -97,6 +108,29 @@ def day_of(micros: int) -> int:
 # --- the state ----------------------------------------------------------------------
 
 
+def outcome_status(
+    time: int, recorded: Sequence[tuple[str, int]], outcome: str, known_at: int, supersedes: bool
+) -> OutcomeStatus:
+    """The status of an outcome reported for a recorded transaction at `time` whose
+    outcomes so far are `recorded` ((outcome, known_at) in turn, the last in force), by
+    the rules 'Outcomes' and 'Corrections' in their order; 'applied' and 'corrected'
+    record it (the caller appends it)."""
+    if known_at < time:
+        return "before_transaction"
+    if not recorded:
+        return "applied"
+    in_force, in_force_known_at = recorded[-1]
+    if in_force == outcome:
+        return "duplicate"
+    if not supersedes:
+        return "conflict"
+    if known_at < in_force_known_at:
+        return "out_of_order"
+    if len(recorded) > MAX_CORRECTIONS:
+        return "too_many_corrections"
+    return "corrected"
+
+
 @dataclass
 class RecordedTransaction:
     transaction_id: int
@@ -105,23 +139,23 @@ class RecordedTransaction:
     amount: float
     time: int  # microseconds since the Unix epoch
     seq: int  # arrival order of the recording
-    outcome: str | None = None
-    outcome_known_at: int | None = None
-    outcome_seq: int | None = None
+    #: Outcomes recorded, in arrival order: (outcome, known_at, seq); the first report,
+    #: then each correction (their known_at never decreases).
+    outcomes: list[tuple[str, int, int]] = field(default_factory=list)
 
     @property
     def day(self) -> int:
         return day_of(self.time)
 
     def fraud_known(self, at: int, before_seq: int) -> bool:
-        """Confirmed fraud for a transaction at time `at` scored as `before_seq`."""
-        return (
-            self.outcome == "fraud"
-            and self.outcome_seq is not None
-            and self.outcome_seq < before_seq
-            and self.outcome_known_at is not None
-            and self.outcome_known_at <= at
-        )
+        """Confirmed fraud for a transaction at time `at` scored as `before_seq`: the
+        outcome in force at `at` among those recorded before it (the last one whose
+        known_at is <= at) is fraud."""
+        in_force = None
+        for outcome, known_at, seq in self.outcomes:
+            if seq < before_seq and known_at <= at:
+                in_force = outcome
+        return in_force == "fraud"
 
 
 @dataclass(frozen=True)
@@ -203,21 +237,19 @@ class HistoryState:
                 late.append(position)
         return late
 
-    def outcome(self, transaction_id: int, outcome: str, known_at: int) -> OutcomeStatus:
-        """Record one fraud outcome; its status per the rules."""
+    def outcome(
+        self, transaction_id: int, outcome: str, known_at: int, supersedes: bool = False
+    ) -> OutcomeStatus:
+        """Record one fraud outcome (a correction with `supersedes`); its status per the rules."""
         recorded = self.by_id.get(transaction_id)
         if recorded is None:
             return "unknown_transaction"
-        if known_at < recorded.time:
-            return "before_transaction"
-        if recorded.outcome is not None:
-            return "duplicate" if recorded.outcome == outcome else "conflict"
-        recorded.outcome, recorded.outcome_known_at, recorded.outcome_seq = (
-            outcome,
-            known_at,
-            self._next_seq(),
+        status = outcome_status(
+            recorded.time, [(o, k) for o, k, _ in recorded.outcomes], outcome, known_at, supersedes
         )
-        return "applied"
+        if status in ("applied", "corrected"):
+            recorded.outcomes.append((outcome, known_at, self._next_seq()))
+        return status
 
     # --- features of a recorded transaction x ---------------------------------------
 
@@ -244,7 +276,7 @@ class HistoryState:
             for other in self.by_terminal[x.terminal_id]
             if other.seq < x.seq and other.transaction_id != x.transaction_id and first <= other.day <= newest
         ]
-        return _terminal_aggregate(window.aggregate, in_window, x, last)
+        return terminal_aggregate(window.aggregate, in_window, x, last)
 
 
 def _ratio_or_one(amount: float, denominator: float | None) -> float:
@@ -263,7 +295,7 @@ def _customer_aggregate(aggregate: str, amount: float, previous: list[float]) ->
     raise ValueError(f"unknown customer aggregate {aggregate}")
 
 
-def _terminal_aggregate(
+def terminal_aggregate(
     aggregate: str, in_window: list[RecordedTransaction], x: RecordedTransaction, last_day: int
 ) -> float:
     if aggregate == "count":
@@ -350,5 +382,8 @@ def run_history_vector(
         else:
             o = event["outcome"]
             known_at = event_micros(o, epoch, "known_at_seconds", "known_at")
-            results.append({"status": state.outcome(int(o["transaction_id"]), o["outcome"], known_at)})
+            status = state.outcome(
+                int(o["transaction_id"]), o["outcome"], known_at, bool(o.get("supersedes", False))
+            )
+            results.append({"status": status})
     return results

@@ -273,11 +273,14 @@ def history_features(
     spec: FeatureSpec,
     windows: Sequence[WindowFeature],
     outcome_delay_seconds: int | None = None,
+    corrections: pd.DataFrame | None = None,
 ) -> dict[str, np.ndarray]:
     """One float64 column per window feature, in stream row order.
 
     `stream` holds CUSTOMER_ID, TERMINAL_ID, TX_AMOUNT, the time (TX_DATETIME and/or
     TX_TIME_SECONDS) and, for fraud aggregates, TX_FRAUD; it must be sorted by time.
+    `corrections` (history_corrections.py; TRANSACTION_ID in the stream then) are
+    reports that supersede the TX_FRAUD outcomes from their known_at on.
     """
     from fraud_training.features import utc_epoch_seconds
 
@@ -305,7 +308,43 @@ def history_features(
                 fraud = _fraud_column(stream, windows)[keys.order]
                 terminal = _TerminalWindows(keys, fraud, delay)
             columns[window.name] = terminal.values(window)
+    if corrections is not None and len(corrections) and terminal is not None:
+        _apply_corrections(columns, stream, windows, seconds, delay, corrections, spec)
     return columns
+
+
+def _apply_corrections(
+    columns: dict[str, np.ndarray],
+    stream: pd.DataFrame,
+    windows: Sequence[WindowFeature],
+    seconds: np.ndarray,
+    delay: int,
+    corrections: pd.DataFrame,
+    spec: FeatureSpec,
+) -> None:
+    """Overwrites the outcome features of the terminals whose transactions were corrected."""
+    from fraud_training.history_corrections import (
+        corrected_terminal_values,
+        outcome_timelines,
+        read_corrections,
+    )
+
+    if "TRANSACTION_ID" not in stream:
+        raise ValueError("corrections name transactions: the stream needs its TRANSACTION_ID column")
+    fraud = _fraud_column(stream, windows)
+    timelines = outcome_timelines(
+        stream["TRANSACTION_ID"].to_numpy(),
+        seconds,
+        fraud,
+        delay,
+        read_corrections(corrections),
+        spec.epoch_seconds,
+    )
+    terminals = stream["TERMINAL_ID"].to_numpy()
+    for name, (rows, values) in corrected_terminal_values(
+        windows, terminals, seconds, fraud, delay, timelines
+    ).items():
+        columns[name][rows] = values
 
 
 def _fraud_column(stream: pd.DataFrame, windows: Sequence[WindowFeature]) -> np.ndarray:

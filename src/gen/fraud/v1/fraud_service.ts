@@ -76,7 +76,8 @@ export enum Outcome {
   /**
    * OUTCOME_LEGITIMATE - The transaction was confirmed legitimate. It changes no feature (a
    * transaction without a fraud outcome already counts as not fraud), but a
-   * later contradictory report is answered as a conflict.
+   * later contradictory report is answered as a conflict unless it is a
+   * correction (`TransactionOutcome.supersedes`).
    */
   OUTCOME_LEGITIMATE = 2,
   UNRECOGNIZED = -1,
@@ -118,16 +119,21 @@ export function outcomeToJSON(object: Outcome): string {
 export enum OutcomeStatus {
   /** OUTCOME_STATUS_UNSPECIFIED - Not set (never sent). */
   OUTCOME_STATUS_UNSPECIFIED = 0,
-  /** OUTCOME_STATUS_APPLIED - Recorded: the first outcome reported for this transaction. */
+  /**
+   * OUTCOME_STATUS_APPLIED - Recorded: the first outcome reported for this transaction (with or
+   * without `supersedes`).
+   */
   OUTCOME_STATUS_APPLIED = 1,
   /**
-   * OUTCOME_STATUS_DUPLICATE - The same outcome was already recorded for this transaction; nothing
-   * changed. Safe to ignore (a retried report).
+   * OUTCOME_STATUS_DUPLICATE - The outcome in force for this transaction is already this one; nothing
+   * changed. Safe to ignore (a retried report or correction).
    */
   OUTCOME_STATUS_DUPLICATE = 2,
   /**
-   * OUTCOME_STATUS_CONFLICT - The other outcome was already recorded for this transaction; the first
-   * one stays, and `message` says which. Needs a person's attention.
+   * OUTCOME_STATUS_CONFLICT - The other outcome is in force for this transaction and the report is
+   * not a correction (`supersedes` unset); the outcome in force stays, and
+   * `message` says which. Needs a person's attention: resend with
+   * `supersedes` if this report is the right one.
    */
   OUTCOME_STATUS_CONFLICT = 3,
   /**
@@ -141,6 +147,23 @@ export enum OutcomeStatus {
    * recorded.
    */
   OUTCOME_STATUS_BEFORE_TRANSACTION = 5,
+  /**
+   * OUTCOME_STATUS_CORRECTED - A correction (`supersedes`) was recorded: the outcome is now the one in
+   * force from its `known_at` on, and `message` says which outcome it
+   * replaced and since when that one was known.
+   */
+  OUTCOME_STATUS_CORRECTED = 6,
+  /**
+   * OUTCOME_STATUS_OUT_OF_ORDER - A correction whose `known_at` is earlier than the `known_at` of the
+   * outcome in force, which `message` names; nothing changed. Corrections
+   * apply in the order their outcomes became known.
+   */
+  OUTCOME_STATUS_OUT_OF_ORDER = 7,
+  /**
+   * OUTCOME_STATUS_TOO_MANY_CORRECTIONS - The transaction was already corrected 3 times, the most one takes;
+   * nothing changed.
+   */
+  OUTCOME_STATUS_TOO_MANY_CORRECTIONS = 8,
   UNRECOGNIZED = -1,
 }
 
@@ -164,6 +187,15 @@ export function outcomeStatusFromJSON(object: any): OutcomeStatus {
     case 5:
     case "OUTCOME_STATUS_BEFORE_TRANSACTION":
       return OutcomeStatus.OUTCOME_STATUS_BEFORE_TRANSACTION;
+    case 6:
+    case "OUTCOME_STATUS_CORRECTED":
+      return OutcomeStatus.OUTCOME_STATUS_CORRECTED;
+    case 7:
+    case "OUTCOME_STATUS_OUT_OF_ORDER":
+      return OutcomeStatus.OUTCOME_STATUS_OUT_OF_ORDER;
+    case 8:
+    case "OUTCOME_STATUS_TOO_MANY_CORRECTIONS":
+      return OutcomeStatus.OUTCOME_STATUS_TOO_MANY_CORRECTIONS;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -185,6 +217,12 @@ export function outcomeStatusToJSON(object: OutcomeStatus): string {
       return "OUTCOME_STATUS_UNKNOWN_TRANSACTION";
     case OutcomeStatus.OUTCOME_STATUS_BEFORE_TRANSACTION:
       return "OUTCOME_STATUS_BEFORE_TRANSACTION";
+    case OutcomeStatus.OUTCOME_STATUS_CORRECTED:
+      return "OUTCOME_STATUS_CORRECTED";
+    case OutcomeStatus.OUTCOME_STATUS_OUT_OF_ORDER:
+      return "OUTCOME_STATUS_OUT_OF_ORDER";
+    case OutcomeStatus.OUTCOME_STATUS_TOO_MANY_CORRECTIONS:
+      return "OUTCOME_STATUS_TOO_MANY_CORRECTIONS";
     case OutcomeStatus.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";
@@ -624,7 +662,31 @@ export interface TransactionOutcome {
    * `tx_time_seconds` (for the simulator's data). `known_at` wins when both
    * are given. From 0 to 9999-12-31T23:59:59Z, as `tx_time_seconds`.
    */
-  knownAtSeconds?: bigint | undefined;
+  knownAtSeconds?:
+    | bigint
+    | undefined;
+  /**
+   * This report corrects the outcome recorded for the transaction (a
+   * chargeback after a first report of legitimate, a fraud report withdrawn
+   * after an investigation). Without it, an outcome other than the one
+   * recorded is answered `OUTCOME_STATUS_CONFLICT` and changes nothing.
+   *
+   * With it, an outcome other than the one in force is answered
+   * `OUTCOME_STATUS_CORRECTED` and is in force from its `known_at` on:
+   * transactions with an event time at or after `known_at` count it (a fraud
+   * still only once its transaction's day has left the label delay, as any
+   * outcome), those with an earlier event time keep counting the outcome in
+   * force before it, and answers already given are not changed. The same
+   * outcome as the one in force is `OUTCOME_STATUS_DUPLICATE`; on a
+   * transaction without an outcome this is a first report
+   * (`OUTCOME_STATUS_APPLIED`). A correction whose `known_at` is earlier than
+   * that of the outcome in force is `OUTCOME_STATUS_OUT_OF_ORDER` (an equal
+   * one is applied). A transaction takes at most 3 corrections; a further one
+   * that would otherwise be applied is `OUTCOME_STATUS_TOO_MANY_CORRECTIONS`.
+   * Corrections chain: the last one applied is in force from its `known_at`.
+   * Unset or false: an ordinary report.
+   */
+  supersedes?: boolean | undefined;
 }
 
 /** The answer for one reported outcome. */
@@ -633,7 +695,10 @@ export interface OutcomeResult {
   transactionId: bigint;
   /** What became of the report. */
   status: OutcomeStatus;
-  /** A sentence for people: why, for any status other than applied. */
+  /**
+   * A sentence for people: why, for any status other than applied; for
+   * a correction, the outcome it replaced.
+   */
   message: string;
 }
 
@@ -3557,7 +3622,7 @@ export const ModelInfo: MessageFns<ModelInfo> = {
 };
 
 function createBaseTransactionOutcome(): TransactionOutcome {
-  return { transactionId: undefined, outcome: 0, knownAt: undefined, knownAtSeconds: undefined };
+  return { transactionId: undefined, outcome: 0, knownAt: undefined, knownAtSeconds: undefined, supersedes: undefined };
 }
 
 export const TransactionOutcome: MessageFns<TransactionOutcome> = {
@@ -3579,6 +3644,9 @@ export const TransactionOutcome: MessageFns<TransactionOutcome> = {
         throw new globalThis.Error("value provided for field message.knownAtSeconds of type int64 too large");
       }
       writer.uint32(32).int64(message.knownAtSeconds);
+    }
+    if (message.supersedes !== undefined) {
+      writer.uint32(40).bool(message.supersedes);
     }
     return writer;
   },
@@ -3628,6 +3696,14 @@ export const TransactionOutcome: MessageFns<TransactionOutcome> = {
             message.knownAtSeconds = reader.int64() as bigint;
             continue;
           }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.supersedes = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3658,6 +3734,7 @@ export const TransactionOutcome: MessageFns<TransactionOutcome> = {
         : isSet(object.known_at_seconds)
         ? BigInt(object.known_at_seconds)
         : undefined,
+      supersedes: isSet(object.supersedes) ? globalThis.Boolean(object.supersedes) : undefined,
     };
   },
 
@@ -3675,6 +3752,9 @@ export const TransactionOutcome: MessageFns<TransactionOutcome> = {
     if (message.knownAtSeconds !== undefined) {
       obj.knownAtSeconds = message.knownAtSeconds.toString();
     }
+    if (message.supersedes !== undefined) {
+      obj.supersedes = message.supersedes;
+    }
     return obj;
   },
 
@@ -3691,6 +3771,7 @@ export const TransactionOutcome: MessageFns<TransactionOutcome> = {
     message.knownAtSeconds = (object.knownAtSeconds !== undefined && object.knownAtSeconds !== null)
       ? BigInt(object.knownAtSeconds)
       : undefined;
+    message.supersedes = object.supersedes ?? undefined;
     return message;
   },
 };
