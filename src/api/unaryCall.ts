@@ -1,6 +1,7 @@
 import type { handleUnaryCall, ServerUnaryCall } from '@grpc/grpc-js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
+import { ATTR_ROWS, endSpan, SPAN_DECODE, traceOf } from '../observability/tracing.js';
 import { CallCancelledError, MalformedRequestError, toCallError } from './apiErrors.js';
 import type { BatchLane } from './batchLane.js';
 import { CheckedRequest } from './requestDecoding.js';
@@ -27,10 +28,14 @@ export function unaryCall<Request, Response>(
   const undecodable = metrics.undecodableRequests.labels(method);
 
   return (call, callback) => {
+    const trace = traceOf(call);
     const run = (): Promise<Response> => {
       if (lane !== undefined && call.cancelled) return Promise.reject(new CallCancelledError('the call was cancelled while it waited for its turn'));
       // Decoded here, once admitted; the call itself keeps only the checked bytes.
+      // A request the wire check refused arrives as a MalformedRequestError: its decode span is an error too.
+      const decodeSpan = trace?.start(SPAN_DECODE, call.request instanceof CheckedRequest ? { [ATTR_ROWS]: call.request.rows } : undefined);
       const request = call.request instanceof CheckedRequest ? call.request.decode() : call.request;
+      if (decodeSpan !== undefined) endSpan(decodeSpan, request instanceof MalformedRequestError ? request : undefined);
       if (request instanceof MalformedRequestError) {
         undecodable.inc();
         return Promise.reject(request);
@@ -48,7 +53,8 @@ export function unaryCall<Request, Response>(
         callback(null, response);
       },
       (error: unknown) => {
-        callback(toCallError(error, logger, method));
+        // The log lines of a traced call carry its trace and span ids.
+        callback(toCallError(error, trace === undefined ? logger : logger.child(trace.logFields), method));
       },
     );
   };

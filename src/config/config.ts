@@ -3,6 +3,7 @@ import { pathToFileURL } from 'node:url';
 import type { Level } from 'pino';
 import type { ModelTask } from '../models/modelTask.js';
 import { packageRoot } from '../packageRoot.js';
+import { tracingConfig, type TracingConfig } from './tracingConfig.js';
 
 /** A setting that cannot be used; `message` is one line naming the variable. */
 export class ConfigError extends Error {
@@ -62,6 +63,8 @@ export interface Config {
   readonly onnxIntraOpThreads: number;
   /** Where customer and terminal history is kept. */
   readonly state: StateConfig;
+  /** OpenTelemetry tracing (the standard OTEL_* variables), or undefined when it is off (the default). */
+  readonly tracing: TracingConfig | undefined;
 }
 
 export type StateStoreKind = 'memory' | 'redis' | 'none';
@@ -213,6 +216,7 @@ export function loadConfig(env: Env): Config {
     lakefsApiEndpoint: optionalHttpUrl(env, 'FRAUD_LAKEFS_API_ENDPOINT'),
     onnxIntraOpThreads: integer(env, 'FRAUD_ONNX_INTRA_OP_THREADS', 1, 1, 64),
     state: stateConfig(env),
+    tracing: tracingConfig(env),
   };
 }
 
