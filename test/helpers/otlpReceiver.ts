@@ -51,13 +51,16 @@ function attributesOf(list: OtlpAttribute[] | undefined): Record<string, unknown
 
 /**
  * An OTLP/HTTP collector for tests: takes POST /v1/traces in OTLP/JSON
- * (OTEL_EXPORTER_OTLP_PROTOCOL=http/json), answers 200, keeps the spans.
+ * (OTEL_EXPORTER_OTLP_PROTOCOL=http/json), answers 200, keeps the spans;
+ * protobuf bodies (http/protobuf) are kept as they came.
  * `blackhole` accepts connections and never answers (a collector that hangs).
  */
 export class OtlpReceiver {
   readonly spans: ReceivedSpan[] = [];
   /** Export requests received, whatever their body. */
   requests = 0;
+  /** The bodies of OTLP/HTTP protobuf exports (http/protobuf), undecoded. */
+  readonly protobufBodies: Buffer[] = [];
   private readonly server: Server;
   private readonly sockets = new Set<Socket>();
 
@@ -70,7 +73,15 @@ export class OtlpReceiver {
       request.on('end', () => {
         let body = Buffer.concat(chunks);
         if (request.headers['content-encoding'] === 'gzip') body = gunzipSync(body);
-        if (request.url === '/v1/traces' && String(request.headers['content-type']).startsWith('application/json')) this.add(JSON.parse(body.toString('utf8')) as OtlpExport);
+        const contentType = String(request.headers['content-type']);
+        if (request.url === '/v1/traces' && contentType.startsWith('application/x-protobuf')) {
+          this.protobufBodies.push(body);
+          // An empty ExportTraceServiceResponse.
+          response.writeHead(200, { 'content-type': 'application/x-protobuf' });
+          response.end();
+          return;
+        }
+        if (request.url === '/v1/traces' && contentType.startsWith('application/json')) this.add(JSON.parse(body.toString('utf8')) as OtlpExport);
         response.writeHead(200, { 'content-type': 'application/json' });
         response.end('{}');
       });

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { Client, credentials, Metadata, status, type ServiceError } from '@grpc/grpc-js';
+import { Client, credentials, Metadata, Server, ServerCredentials, status, type ServiceError } from '@grpc/grpc-js';
 import { FraudServiceClient, Transaction, type PredictResponse } from '../../src/gen/fraud/v1/fraud_service.js';
 import { OtlpReceiver, type ReceivedSpan } from '../helpers/otlpReceiver.js';
 import { freePort } from '../helpers/spawnService.js';
@@ -202,6 +202,78 @@ describe('tracing (OpenTelemetry, OTLP to a collector over real sockets)', funct
       assert.ok((exported?.values[0]?.value ?? 0) >= 4);
       assert.equal(await dropped(test, 'export_failed'), 0);
     });
+  });
+
+  /**
+   * The protobuf exports are not decoded here: the caller's trace id (16 raw
+   * bytes) and the span names in the export bodies show the spans went out.
+   */
+  const carryThePredict = (bodies: readonly Buffer[], traceId: string): boolean => {
+    const body = Buffer.concat(bodies);
+    return body.includes(Buffer.from(traceId, 'hex')) && ['fraud.decode', 'fraud.history.record', 'fraud.model.run', PREDICT].every((name) => body.includes(name));
+  };
+
+  it('should export over OTLP/HTTP protobuf (OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf, the default)', async () => {
+    const receiver = await OtlpReceiver.start();
+    const test = await tracedService(receiver, { OTEL_EXPORTER_OTLP_PROTOCOL: '' });
+    const stub = new FraudServiceClient(test.address, credentials.createInsecure());
+    const traceId = '8bf92f3577b34da6a3ce929d0e0e4736';
+    try {
+      await predict(stub, transaction(), traced(`00-${traceId}-${CALLER_SPAN_ID}-01`));
+      await waitFor('a protobuf export of the Predict', () => carryThePredict(receiver.protobufBodies, traceId));
+    } finally {
+      stub.close();
+      await test.stop();
+      await receiver.close();
+    }
+  });
+
+  it('should export over OTLP/gRPC (OTEL_EXPORTER_OTLP_PROTOCOL=grpc)', async () => {
+    const bodies: Buffer[] = [];
+    const collector = new Server();
+    const identity = (bytes: Buffer): Buffer => bytes;
+    collector.addService(
+      {
+        Export: {
+          path: '/opentelemetry.proto.collector.trace.v1.TraceService/Export',
+          requestStream: false,
+          responseStream: false,
+          requestSerialize: identity,
+          requestDeserialize: identity,
+          responseSerialize: identity,
+          responseDeserialize: identity,
+        },
+      },
+      {
+        Export: (call: { request: Buffer }, callback: (error: null, response: Buffer) => void) => {
+          bodies.push(call.request);
+          // An empty ExportTraceServiceResponse.
+          callback(null, Buffer.alloc(0));
+        },
+      },
+    );
+    const port = await new Promise<number>((resolveBind, rejectBind) => {
+      collector.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (error, bound) => {
+        if (error) rejectBind(error);
+        else resolveBind(bound);
+      });
+    });
+    const test = await startTestService({
+      OTEL_TRACES_EXPORTER: 'otlp',
+      OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc',
+      OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${port}`,
+      OTEL_BSP_SCHEDULE_DELAY: '10',
+    });
+    const stub = new FraudServiceClient(test.address, credentials.createInsecure());
+    const traceId = '9bf92f3577b34da6a3ce929d0e0e4736';
+    try {
+      await predict(stub, transaction(), traced(`00-${traceId}-${CALLER_SPAN_ID}-01`));
+      await waitFor('a gRPC export of the Predict', () => carryThePredict(bodies, traceId));
+    } finally {
+      stub.close();
+      await test.stop();
+      collector.forceShutdown();
+    }
   });
 
   it('should export nothing when OTEL_TRACES_EXPORTER is unset, even with an OTLP endpoint set', async () => {
