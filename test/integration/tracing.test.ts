@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { Client, credentials, Metadata, Server, ServerCredentials, status, type ServiceError } from '@grpc/grpc-js';
-import { FraudServiceClient, Transaction, type PredictResponse } from '../../src/gen/fraud/v1/fraud_service.js';
+import { FraudServiceClient, Outcome, Transaction, type PredictResponse } from '../../src/gen/fraud/v1/fraud_service.js';
 import { OtlpReceiver, type ReceivedSpan } from '../helpers/otlpReceiver.js';
 import { freePort } from '../helpers/spawnService.js';
 import { startTestService, type TestService } from '../helpers/testService.js';
@@ -195,6 +195,30 @@ describe('tracing (OpenTelemetry, OTLP to a collector over real sockets)', funct
       const line = test.logs.find((record) => record.msg === 'undecodable request refused' && record.trace_id === traceId);
       assert.ok(line, 'the log line of the traced call carries its trace_id');
       assert.equal(line.span_id, server.spanId);
+    });
+
+    it("should trace a ReportOutcome with its history span", async () => {
+      const traceId = 'abf92f3577b34da6a3ce929d0e0e4736';
+      const scored = transaction();
+      await predict(stub, scored);
+      await new Promise<void>((resolveCall, rejectCall) => {
+        const outcome = { transactionId: scored.transactionId, outcome: Outcome.OUTCOME_FRAUD, knownAt: undefined, knownAtSeconds: 7200n };
+        stub.reportOutcome({ outcome }, traced(`00-${traceId}-${CALLER_SPAN_ID}-01`), (error: ServiceError | null) => {
+          if (error === null) resolveCall();
+          else rejectCall(error);
+        });
+      });
+      const spans = await waitFor('the ReportOutcome spans', () => {
+        const found = spansOf(receiver, traceId);
+        return found.length >= 3 && found;
+      });
+      const server = one(spans, 'fraud.v1.FraudService/ReportOutcome');
+      assert.equal(server.parentSpanId, CALLER_SPAN_ID);
+      assert.equal(server.attributes['rpc.method'], 'ReportOutcome');
+      const history = one(spans, 'fraud.history.outcomes');
+      assert.equal(history.parentSpanId, server.spanId);
+      assert.deepEqual(history.attributes, { 'fraud.rows': 1, 'fraud.history.store': 'memory' });
+      one(spans, 'fraud.decode');
     });
 
     it('should count what the collector took', async () => {
