@@ -1,7 +1,7 @@
 import type { handleUnaryCall, ServerUnaryCall } from '@grpc/grpc-js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
-import { ATTR_ROWS, endSpan, SPAN_DECODE, traceOf } from '../observability/tracing.js';
+import { ATTR_ROWS, endSpan, SPAN_BATCH_WAIT, SPAN_DECODE, traceOf } from '../observability/tracing.js';
 import { CallCancelledError, MalformedRequestError, toCallError } from './apiErrors.js';
 import type { BatchLane } from './batchLane.js';
 import { CheckedRequest } from './requestDecoding.js';
@@ -29,11 +29,15 @@ export function unaryCall<Request, Response>(
 
   return (call, callback) => {
     const trace = traceOf(call);
+    const rows = call.request instanceof CheckedRequest ? call.request.rows : 0;
+    // A batch's wait for its turn in the lane is a span of its own.
+    const waitSpan = lane === undefined ? undefined : trace?.start(SPAN_BATCH_WAIT, { [ATTR_ROWS]: rows });
     const run = (): Promise<Response> => {
+      waitSpan?.end();
       if (lane !== undefined && call.cancelled) return Promise.reject(new CallCancelledError('the call was cancelled while it waited for its turn'));
       // Decoded here, once admitted; the call itself keeps only the checked bytes.
       // A request the wire check refused arrives as a MalformedRequestError: its decode span is an error too.
-      const decodeSpan = trace?.start(SPAN_DECODE, call.request instanceof CheckedRequest ? { [ATTR_ROWS]: call.request.rows } : undefined);
+      const decodeSpan = trace?.start(SPAN_DECODE, call.request instanceof CheckedRequest ? { [ATTR_ROWS]: rows } : undefined);
       const request = call.request instanceof CheckedRequest ? call.request.decode() : call.request;
       if (decodeSpan !== undefined) endSpan(decodeSpan, request instanceof MalformedRequestError ? request : undefined);
       if (request instanceof MalformedRequestError) {
@@ -47,7 +51,7 @@ export function unaryCall<Request, Response>(
         return Promise.reject(error instanceof Error ? error : new Error(String(error)));
       }
     };
-    const answer = lane === undefined ? run() : lane.run(call.request instanceof CheckedRequest ? call.request.rows : 0, run);
+    const answer = lane === undefined ? run() : lane.run(rows, run);
     answer.then(
       (response) => {
         callback(null, response);

@@ -43,6 +43,8 @@ export const ATTR_MODEL_REVISION = 'fraud.model.revision';
 export const ATTR_HISTORY_STORE = 'fraud.history.store';
 
 export const SPAN_DECODE = 'fraud.decode';
+/** A batch waiting for its turn in the batch lane (src/api/batchLane.ts). */
+export const SPAN_BATCH_WAIT = 'fraud.batch.wait';
 export const SPAN_HISTORY_RECORD = 'fraud.history.record';
 export const SPAN_HISTORY_OUTCOMES = 'fraud.history.outcomes';
 export const SPAN_MODEL_RUN = 'fraud.model.run';

@@ -156,8 +156,9 @@ describe('tracing (OpenTelemetry, OTLP to a collector over real sockets)', funct
       assert.equal(server.attributes['fraud.rows'], 3);
       const children = await waitFor('its child spans', () => {
         const found = receiver.spans.filter((span) => span.parentSpanId === server.spanId);
-        return found.length >= 3 && found;
+        return found.length >= 4 && found;
       });
+      assert.deepEqual(children.map((child) => child.name).sort(), ['fraud.batch.wait', 'fraud.decode', 'fraud.history.record', 'fraud.model.run']);
       for (const child of children) assert.equal(child.attributes['fraud.rows'], 3, child.name);
     });
 
