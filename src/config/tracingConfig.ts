@@ -1,3 +1,5 @@
+import { accessSync, constants } from 'node:fs';
+import { resolve } from 'node:path';
 import { ConfigError } from './config.js';
 
 /**
@@ -12,8 +14,10 @@ import { ConfigError } from './config.js';
  * Values the SDK would warn about through its diagnostics logger (silent by
  * default) and then ignore or replace are refused here instead, with one line
  * naming the variable. Exporter headers, compression and TLS files
- * (OTEL_EXPORTER_OTLP_[TRACES_]HEADERS, _COMPRESSION, _CERTIFICATE…) are read
- * by the exporter itself (headers may hold credentials: never logged here).
+ * (OTEL_EXPORTER_OTLP_[TRACES_]HEADERS, _COMPRESSION, _INSECURE,
+ * _CERTIFICATE, _CLIENT_CERTIFICATE, _CLIENT_KEY) are read by the exporter
+ * itself, and checked here only (headers may hold credentials: their values
+ * are never repeated).
  */
 
 export type TraceExporterKind = 'otlp' | 'console';
@@ -63,6 +67,9 @@ export const TRACING_VARIABLES = [
   'OTEL_BSP_MAX_EXPORT_BATCH_SIZE',
   'OTEL_BSP_SCHEDULE_DELAY',
   'OTEL_BSP_EXPORT_TIMEOUT',
+  ...['', 'TRACES_'].flatMap((signal) =>
+    ['HEADERS', 'COMPRESSION', 'INSECURE', 'CERTIFICATE', 'CLIENT_CERTIFICATE', 'CLIENT_KEY'].map((name) => `OTEL_EXPORTER_OTLP_${signal}${name}`),
+  ),
 ] as const;
 
 /** service.name when neither OTEL_SERVICE_NAME nor OTEL_RESOURCE_ATTRIBUTES names one (the log's `service`). */
@@ -85,6 +92,7 @@ export function tracingConfig(env: Env): TracingConfig | undefined {
   if (maxExportBatchSize > maxQueueSize) {
     throw new ConfigError('OTEL_BSP_MAX_EXPORT_BATCH_SIZE', `must be at most OTEL_BSP_MAX_QUEUE_SIZE (${maxQueueSize}), got ${maxExportBatchSize}`);
   }
+  if (exporters.includes('otlp')) checkExporterVariables(env);
   return {
     exporters,
     protocol,
@@ -139,6 +147,50 @@ function tracesEndpoint(env: Env, protocol: OtlpProtocol): string {
   const base = url(env, 'OTEL_EXPORTER_OTLP_ENDPOINT') ?? (protocol === 'grpc' ? 'http://localhost:4317' : 'http://localhost:4318');
   if (protocol === 'grpc') return base;
   return `${base.replace(/\/+$/, '')}/v1/traces`;
+}
+
+/**
+ * The variables the OTLP exporter reads itself, which it would otherwise
+ * ignore with a silent diagnostic: malformed headers dropped, an unknown
+ * compression or an unreadable certificate file replaced by a default.
+ */
+function checkExporterVariables(env: Env): void {
+  for (const signal of ['', 'TRACES_']) {
+    const prefix = `OTEL_EXPORTER_OTLP_${signal}`;
+    oneOf(env, `${prefix}COMPRESSION`, undefined, ['gzip', 'none']);
+    flag(env, `${prefix}INSECURE`);
+    headers(env, `${prefix}HEADERS`);
+    for (const file of ['CERTIFICATE', 'CLIENT_CERTIFICATE', 'CLIENT_KEY']) readableFile(env, `${prefix}${file}`);
+  }
+}
+
+/** `key=value,…` with values percent-encoded; the values (credentials, often) are never shown. */
+function headers(env: Env, name: string): void {
+  const list = raw(env, name);
+  if (list === undefined) return;
+  list.split(',').forEach((pair, index) => {
+    if (pair.trim() === '') return;
+    const equals = pair.indexOf('=');
+    let decoded = true;
+    try {
+      decodeURIComponent(pair.slice(equals + 1));
+    } catch {
+      decoded = false;
+    }
+    if (equals <= 0 || pair.slice(0, equals).trim() === '' || !decoded) {
+      throw new ConfigError(name, `must be key=value pairs separated by commas (values percent-encoded); entry ${index + 1} is not`);
+    }
+  });
+}
+
+function readableFile(env: Env, name: string): void {
+  const path = raw(env, name);
+  if (path === undefined) return;
+  try {
+    accessSync(resolve(path), constants.R_OK);
+  } catch {
+    throw new ConfigError(name, `cannot read ${JSON.stringify(path)}`);
+  }
 }
 
 function propagators(env: Env): boolean {

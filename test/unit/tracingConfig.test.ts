@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { ConfigError, loadConfig } from '../../src/config/config.js';
-import { ignoredOtlpEndpoint, tracingConfig } from '../../src/config/tracingConfig.js';
+import { ignoredOtlpEndpoint, TRACING_VARIABLES, tracingConfig } from '../../src/config/tracingConfig.js';
+import { packageRoot } from '../../src/packageRoot.js';
 
 const ON = { OTEL_TRACES_EXPORTER: 'otlp' };
 
@@ -104,6 +107,12 @@ describe('tracing configuration (OTEL_* variables)', () => {
       [{ ...ON, OTEL_BSP_SCHEDULE_DELAY: '5s' }, 'OTEL_BSP_SCHEDULE_DELAY'],
       [{ ...ON, OTEL_EXPORTER_OTLP_TIMEOUT: '-1' }, 'OTEL_EXPORTER_OTLP_TIMEOUT'],
       [{ ...ON, OTEL_SDK_DISABLED: 'yes' }, 'OTEL_SDK_DISABLED'],
+      [{ ...ON, OTEL_EXPORTER_OTLP_HEADERS: 'api-key=secret,broken' }, 'OTEL_EXPORTER_OTLP_HEADERS'],
+      [{ ...ON, OTEL_EXPORTER_OTLP_TRACES_HEADERS: 'api-key=%E0%A4%Asecret' }, 'OTEL_EXPORTER_OTLP_TRACES_HEADERS'],
+      [{ ...ON, OTEL_EXPORTER_OTLP_COMPRESSION: 'zstd' }, 'OTEL_EXPORTER_OTLP_COMPRESSION'],
+      [{ ...ON, OTEL_EXPORTER_OTLP_TRACES_INSECURE: 'yes' }, 'OTEL_EXPORTER_OTLP_TRACES_INSECURE'],
+      [{ ...ON, OTEL_EXPORTER_OTLP_CERTIFICATE: '/nonexistent/ca.pem' }, 'OTEL_EXPORTER_OTLP_CERTIFICATE'],
+      [{ ...ON, OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY: '/nonexistent/client.key' }, 'OTEL_EXPORTER_OTLP_TRACES_CLIENT_KEY'],
     ];
     for (const [env, variable] of cases) {
       const error = refusal(env);
@@ -114,6 +123,19 @@ describe('tracing configuration (OTEL_* variables)', () => {
     }
   });
 
+  it("should accept the exporter's own variables when well formed", () => {
+    const env = {
+      ...ON,
+      OTEL_EXPORTER_OTLP_HEADERS: 'api-key=s3cr%3Dt,x-tenant=risk',
+      OTEL_EXPORTER_OTLP_COMPRESSION: 'gzip',
+      OTEL_EXPORTER_OTLP_INSECURE: 'false',
+      OTEL_EXPORTER_OTLP_CERTIFICATE: 'package.json',
+    };
+    assert.notEqual(tracingConfig(env), undefined);
+    // The console exporter reads none of them.
+    assert.notEqual(tracingConfig({ OTEL_TRACES_EXPORTER: 'console', OTEL_EXPORTER_OTLP_COMPRESSION: 'zstd' }), undefined);
+  });
+
   it('should check nothing but OTEL_TRACES_EXPORTER while tracing is off', () => {
     assert.equal(tracingConfig({ OTEL_EXPORTER_OTLP_PROTOCOL: 'http', OTEL_TRACES_SAMPLER: 'x' }), undefined);
   });
@@ -121,5 +143,12 @@ describe('tracing configuration (OTEL_* variables)', () => {
   it('should take W3C trace context from callers unless OTEL_PROPAGATORS=none', () => {
     assert.equal(tracingConfig({ ...ON, OTEL_PROPAGATORS: 'tracecontext' })?.propagate, true);
     assert.equal(tracingConfig({ ...ON, OTEL_PROPAGATORS: 'none' })?.propagate, false);
+  });
+
+  it('should document every OTEL_* variable it reads in docs/configuration.md', () => {
+    const documentation = readFileSync(join(packageRoot, 'docs', 'configuration.md'), 'utf8');
+    const tracing = documentation.slice(documentation.indexOf('### Tracing (OpenTelemetry)'));
+    const documented = new Set(tracing.match(/`OTEL_[A-Z_]+`/g)?.map((name) => name.slice(1, -1)));
+    assert.deepEqual([...documented].sort(), [...TRACING_VARIABLES].sort());
   });
 });
