@@ -401,16 +401,12 @@ export class Metrics {
     registers: [this.registry],
   });
 
-  constructor() {
-    collectDefaultMetrics({ register: this.registry });
-  }
-
   /** Spans that never reached the collector (tracing on), by reason: queue_full, export_failed, shutdown. */
   readonly tracingSpansDropped = new Counter({
     name: 'fraud_tracing_spans_dropped_total',
     help:
       'Trace spans dropped with tracing on, by reason: queue_full (the export queue, OTEL_BSP_MAX_QUEUE_SIZE, was full: the collector is slow or unreachable), ' +
-      'export_failed (the collector refused them or could not be reached), shutdown (still queued when the shutdown grace ran out).',
+      'export_failed (the collector refused them or could not be reached), shutdown (not yet exported when the shutdown grace ran out).',
     labelNames: ['reason'] as const,
     registers: [this.registry],
   });
@@ -420,6 +416,10 @@ export class Metrics {
     help: 'Trace spans the collector accepted (tracing on).',
     registers: [this.registry],
   });
+
+  constructor() {
+    collectDefaultMetrics({ register: this.registry });
+  }
 
   /**
    * Gauges read from the store when Prometheus scrapes: entities, remembered
