@@ -201,6 +201,9 @@ export class Tracing {
       resource: resourceFromAttributes({ 'service.version': serviceVersion, ...config.resource }),
       spanProcessors,
     });
+    if (config.exporters.includes('console') && !tracingLogger.isLevelEnabled('info')) {
+      tracingLogger.warn({ level: tracingLogger.level }, 'OTEL_TRACES_EXPORTER=console writes spans as info log lines, which this log level (FRAUD_LOG_LEVEL) leaves out');
+    }
     tracingLogger.info(
       { exporters: config.exporters, protocol: config.exporters.includes('otlp') ? config.protocol : undefined, endpoint: config.exporters.includes('otlp') ? config.endpoint : undefined, sampler: config.sampler, ratio: config.samplerRatio },
       'tracing on',

@@ -3,7 +3,12 @@ import { Client, credentials, Metadata, Server, ServerCredentials, status, type 
 import { FraudServiceClient, Outcome, Transaction, type PredictResponse } from '../../src/gen/fraud/v1/fraud_service.js';
 import { OtlpReceiver, type ReceivedSpan } from '../helpers/otlpReceiver.js';
 import { freePort } from '../helpers/spawnService.js';
-import { startTestService, type TestService } from '../helpers/testService.js';
+import { Writable } from 'node:stream';
+import { loadConfig } from '../../src/config/config.js';
+import { startService } from '../../src/main.js';
+import { createLogger } from '../../src/observability/logger.js';
+import { bundled } from '../helpers/paths.js';
+import { startTestService, type LogRecord, type TestService } from '../helpers/testService.js';
 import { waitFor } from '../helpers/waitFor.js';
 
 /** The caller's trace context, as its own tracer (or Envoy, from HTTP headers) sends it. */
@@ -392,5 +397,30 @@ describe('tracing (OpenTelemetry, OTLP to a collector over real sockets)', funct
     await receiver.close();
     assert.ok(receiver.requests >= 1, 'the export was attempted');
     assert.equal(await dropped(test, 'shutdown'), 4);
+  });
+
+  it('should warn at start when the console exporter writes to a log level that leaves its lines out', async () => {
+    const logs: LogRecord[] = [];
+    const sink = new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        for (const line of chunk.toString('utf8').split('\n')) if (line.trim() !== '') logs.push(JSON.parse(line) as LogRecord);
+        done();
+      },
+    });
+    const config = loadConfig({
+      FRAUD_GRPC_HOST: '127.0.0.1',
+      FRAUD_GRPC_PORT: '0',
+      FRAUD_METRICS_HOST: '127.0.0.1',
+      FRAUD_METRICS_PORT: '0',
+      FRAUD_BINARY_MODEL_URI: bundled('fraud-binary'),
+      FRAUD_SCENARIO_MODEL_URI: bundled('fraud-scenario'),
+      OTEL_TRACES_EXPORTER: 'console',
+    });
+    const service = await startService(config, createLogger('warn', sink));
+    await service.shutdown();
+    assert.deepEqual(
+      logs.filter((record) => record.component === 'tracing').map((record) => record.msg),
+      ['OTEL_TRACES_EXPORTER=console writes spans as info log lines, which this log level (FRAUD_LOG_LEVEL) leaves out'],
+    );
   });
 });
