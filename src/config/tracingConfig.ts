@@ -75,6 +75,7 @@ export const TRACING_VARIABLES = [
 /** service.name when neither OTEL_SERVICE_NAME nor OTEL_RESOURCE_ATTRIBUTES names one (the log's `service`). */
 export const DEFAULT_SERVICE_NAME = 'fraud-scoring';
 
+const SERVICE_NAME = 'service.name';
 const SAMPLERS = ['always_on', 'always_off', 'traceidratio', 'parentbased_always_on', 'parentbased_always_off', 'parentbased_traceidratio'] as const;
 const PROTOCOLS: readonly OtlpProtocol[] = ['grpc', 'http/protobuf', 'http/json'];
 const EXPORTERS: readonly TraceExporterKind[] = ['otlp', 'console'];
@@ -204,7 +205,8 @@ function propagators(env: Env): boolean {
 
 /** OTEL_RESOURCE_ATTRIBUTES (`key=value,…`, values percent-encoded), then OTEL_SERVICE_NAME. */
 function resource(env: Env): Record<string, string> {
-  const attributes: Record<string, string> = { 'service.name': DEFAULT_SERVICE_NAME };
+  // service.name (ATTR_SERVICE_NAME of the semantic conventions, not loaded here: configuration loads no OpenTelemetry code).
+  const attributes: Record<string, string> = { [SERVICE_NAME]: DEFAULT_SERVICE_NAME };
   const list = raw(env, 'OTEL_RESOURCE_ATTRIBUTES');
   if (list !== undefined) {
     for (const pair of list.split(',')) {
@@ -224,7 +226,7 @@ function resource(env: Env): Record<string, string> {
     }
   }
   const serviceName = raw(env, 'OTEL_SERVICE_NAME');
-  if (serviceName !== undefined) attributes['service.name'] = serviceName;
+  if (serviceName !== undefined) attributes[SERVICE_NAME] = serviceName;
   return attributes;
 }
 

@@ -162,8 +162,19 @@ export class Tracing {
    */
   static async start(config: TracingConfig, logger: Logger, metrics: Metrics): Promise<Tracing> {
     const serviceVersion = (JSON.parse(await readFile(join(packageRoot, 'package.json'), 'utf8')) as { version: string }).version;
-    const [{ TracerProvider, BatchSpanProcessor, AlwaysOnSampler, AlwaysOffSampler, ParentBasedSampler, TraceIdRatioBasedSampler }, { resourceFromAttributes }, { W3CTraceContextPropagator }, exportParts] =
-      await Promise.all([import('@opentelemetry/sdk-trace'), import('@opentelemetry/resources'), import('@opentelemetry/core'), import('./spanExport.js')]);
+    const [
+      { TracerProvider, BatchSpanProcessor, AlwaysOnSampler, AlwaysOffSampler, ParentBasedSampler, TraceIdRatioBasedSampler },
+      { resourceFromAttributes },
+      { W3CTraceContextPropagator },
+      { ATTR_SERVICE_VERSION },
+      exportParts,
+    ] = await Promise.all([
+      import('@opentelemetry/sdk-trace'),
+      import('@opentelemetry/resources'),
+      import('@opentelemetry/core'),
+      import('@opentelemetry/semantic-conventions'),
+      import('./spanExport.js'),
+    ]);
     const { SpanLoss, BoundedSpanProcessor, ReportingExporter, LogSpanExporter } = exportParts;
     const tracingLogger = logger.child({ component: 'tracing' });
     const loss = new SpanLoss(metrics, tracingLogger);
@@ -198,7 +209,7 @@ export class Tracing {
     }
     const provider = new TracerProvider({
       sampler,
-      resource: resourceFromAttributes({ 'service.version': serviceVersion, ...config.resource }),
+      resource: resourceFromAttributes({ [ATTR_SERVICE_VERSION]: serviceVersion, ...config.resource }),
       spanProcessors,
     });
     if (config.exporters.includes('console') && !tracingLogger.isLevelEnabled('info')) {
