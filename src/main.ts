@@ -9,6 +9,7 @@ import { BatchLane } from './api/batchLane.js';
 import { ServingHealth, ServingStatus } from './api/servingHealth.js';
 import { ServerReflection } from './api/serverReflection.js';
 import { ConfigError, loadConfig, unknownVariables, type Config } from './config/config.js';
+import { ignoredOtlpEndpoint } from './config/tracingConfig.js';
 import { historyDays, loadFeatureSpec, type FeatureSpec } from './features/featureSpec.js';
 import type { FeatureCapabilities } from './features/featureBuilder.js';
 import { HistoryHealth, type HistoryCondition } from './api/historyHealth.js';
@@ -31,6 +32,7 @@ import { ModelWatcher } from './models/modelWatcher.js';
 import { createLogger, LogOutput, routeGrpcLogs, routeProcessOutput, type Logger } from './observability/logger.js';
 import { Metrics } from './observability/metrics.js';
 import { boundPort, startMetricsServer } from './observability/metricsServer.js';
+import { Tracing } from './observability/tracing.js';
 import { missingNodeFlags } from './nodeFlags.js';
 import { createServerSecurity } from './security/serverSecurity.js';
 
@@ -148,6 +150,8 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
     if (!stopping) setHealth(ready());
   });
 
+  // Off unless OTEL_TRACES_EXPORTER names an exporter: then the SDK is loaded, and spans leave in the background.
+  const tracing = config.tracing && (await Tracing.start(config.tracing, logger, metrics));
   const callMetrics = new CallMetrics(metrics);
   const admission = new RowAdmission(
     {
@@ -183,6 +187,7 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
     ...config.grpc,
     callMetrics,
     retryAttempts: metrics.retryAttempts,
+    tracing: tracing?.interceptor,
     admission: { rows: admission, logger },
     authentication: security.interceptor,
   });
@@ -228,9 +233,14 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
       setHealth(false);
       health.endWatches();
       logger.info({ graceMs: config.shutdownGraceMs }, 'shutting down: finishing in-flight calls');
+      const graceEnds = performance.now() + config.shutdownGraceMs;
       // The drain starts at once: a model check in progress (up to a minute on
       // a slow store) must not eat into the grace period.
-      await Promise.all([drain(server, config.shutdownGraceMs, logger), ...watchers.map((watcher) => watcher.stop())]);
+      // Once drained, the calls' spans are exported within what is left of the grace.
+      await Promise.all([
+        drain(server, config.shutdownGraceMs, logger).then(() => tracing?.shutdown(graceEnds - performance.now())),
+        ...watchers.map((watcher) => watcher.stop()),
+      ]);
       registry.retireAll();
       security.stop();
       // Health answered NOT_SERVING through the drain; now the probes' port closes too.
@@ -451,6 +461,8 @@ async function main(): Promise<void> {
   routeGrpcLogs(logger);
   routeProcessOutput(logger);
   for (const name of unknownVariables(process.env)) logger.warn({ variable: name }, 'unknown FRAUD_ variable ignored (a typo?)');
+  const otlpEndpoint = ignoredOtlpEndpoint(process.env);
+  if (otlpEndpoint !== undefined) logger.warn({ variable: otlpEndpoint }, `${otlpEndpoint} is set but OTEL_TRACES_EXPORTER is not: tracing is off (set OTEL_TRACES_EXPORTER=otlp to export spans)`);
   const missing = missingNodeFlags();
   if (missing.length > 0) {
     logger.warn({ missing }, 'started without the V8 heap flags the memory bounds are sized for: expect a higher RSS under load (see src/nodeFlags.ts)');

@@ -13,6 +13,7 @@ import type { ModelTask } from '../models/modelTask.js';
 import type { ServingModel } from '../models/servingModel.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
+import { ATTR_HISTORY_STORE, ATTR_ROWS, SPAN_HISTORY_OUTCOMES, traced, traceOf, type CallTrace } from '../observability/tracing.js';
 import { CallCancelledError, FailedPreconditionError, InvalidArgumentError, ModelUnavailableError } from './apiErrors.js';
 import type { HistoryRecorder } from './historyRecorder.js';
 import type { OutcomeReports } from './outcomeReports.js';
@@ -99,7 +100,9 @@ export function createFraudService(options: FraudServiceOptions): FraudServiceSe
     // received run first.
     await new Promise<void>((resume) => setImmediate(resume));
     if (call.cancelled) throw new CallCancelledError('the call was cancelled before scoring');
-    const scored = await scoreTransactions(model, transactions, { history, batch, explain, sliceRows: batch ? BATCH_SLICE_ROWS : undefined });
+    const trace = traceOf(call);
+    trace?.span.setAttribute(ATTR_ROWS, transactions.length);
+    const scored = await scoreTransactions(model, transactions, { history, batch, explain, sliceRows: batch ? BATCH_SLICE_ROWS : undefined, trace });
     predictions.record(scored);
     return scored;
   };
@@ -158,23 +161,27 @@ export function createFraudService(options: FraudServiceOptions): FraudServiceSe
       Promise.resolve({ models: registry.status().map((status) => modelInfoOf(status, modelInfoDetails)) }),
     ),
 
-    reportOutcome: unaryCall(METHODS.reportOutcome, metrics, logger, async (request) => {
+    reportOutcome: unaryCall(METHODS.reportOutcome, metrics, logger, async (request, call) => {
       if (request.outcome === undefined) throw new InvalidArgumentError([{ field: 'outcome', description: 'is required' }]);
-      const [result] = await reportOutcomes([request.outcome], false);
+      const [result] = await reportOutcomes([request.outcome], false, traceOf(call));
       return { result };
     }),
 
-    reportOutcomeBatch: unaryCall(METHODS.reportOutcomeBatch, metrics, logger, async (request) => {
+    reportOutcomeBatch: unaryCall(METHODS.reportOutcomeBatch, metrics, logger, async (request, call) => {
       checkBatchSize(request.outcomes.length, maxBatchSize, 'outcomes');
-      return { results: await reportOutcomes(request.outcomes, true) };
+      return { results: await reportOutcomes(request.outcomes, true, traceOf(call)) };
     }),
   };
 
-  async function reportOutcomes(reports: readonly TransactionOutcome[], batch: boolean): Promise<OutcomeResult[]> {
+  async function reportOutcomes(reports: readonly TransactionOutcome[], batch: boolean, trace: CallTrace | undefined): Promise<OutcomeResult[]> {
     if (outcomes === undefined) {
       throw new FailedPreconditionError('this service keeps no history (FRAUD_STATE_STORE=none), so it has nowhere to record outcomes');
     }
-    const { results, statuses, corrections } = await outcomes.report(reports, batch);
+    trace?.span.setAttribute(ATTR_ROWS, reports.length);
+    const { results, statuses, corrections } = await traced(
+      trace?.start(SPAN_HISTORY_OUTCOMES, { [ATTR_ROWS]: reports.length, [ATTR_HISTORY_STORE]: history?.store.kind }),
+      outcomes.report(reports, batch),
+    );
     for (const status of statuses) outcomeCounters[status].inc();
     // A correction changes what later scores see: each one is worth a line (they are rare).
     for (const correction of corrections) {

@@ -38,6 +38,8 @@ export interface GrpcServerOptions extends GrpcTransportOptions {
   readonly callMetrics?: CallMetrics;
   /** Counts the calls that arrive as retries (fraud_grpc_retry_attempts_total). */
   readonly retryAttempts?: Counter<'method'>;
+  /** Starts a span per fraud service call (src/observability/tracing.ts); absent when tracing is off. */
+  readonly tracing?: ServerInterceptor;
   /** Admission control of the scoring calls, with the logger its refusals are mapped with. */
   readonly admission?: { readonly rows: RowAdmission; readonly logger: Logger };
   /** Who may call what (src/security/); checked before admission, so a refused call takes no rows. */
@@ -61,6 +63,7 @@ export function createGrpcServer(options: GrpcServerOptions): Server {
   const decoding = new StrictDecoding(options.reflection.descriptorSet, ROW_TYPES);
   // Transport side first: the call metrics see every status, admission refusals included.
   const interceptors: ServerInterceptor[] = [];
+  if (options.tracing !== undefined) interceptors.push(options.tracing);
   if (options.retryAttempts !== undefined) interceptors.push(retryAttemptsInterceptor(options.retryAttempts));
   if (options.callMetrics !== undefined) interceptors.push(options.callMetrics.interceptor);
   if (options.authentication !== undefined) interceptors.push(options.authentication);

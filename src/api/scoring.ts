@@ -8,6 +8,18 @@ import type {
 } from '../gen/fraud/v1/fraud_service.js';
 import type { TransactionHistory } from '../features/entityHistory.js';
 import type { ServingModel } from '../models/servingModel.js';
+import {
+  ATTR_HISTORY_STORE,
+  ATTR_MODEL_NAME,
+  ATTR_MODEL_REVISION,
+  ATTR_MODEL_TASK,
+  ATTR_MODEL_VERSION,
+  ATTR_ROWS,
+  SPAN_HISTORY_RECORD,
+  SPAN_MODEL_RUN,
+  traced,
+  type CallTrace,
+} from '../observability/tracing.js';
 import { InvalidArgumentError } from './apiErrors.js';
 import { yieldToLoop } from './batchLane.js';
 import type { HistoryRecorder } from './historyRecorder.js';
@@ -42,6 +54,8 @@ export interface ScoringOptions {
    * (see batchLane.ts). Undefined: one run, no pause (unary calls).
    */
   readonly sliceRows?: number;
+  /** The call's trace: history and the model run become child spans of it; undefined when tracing is off. */
+  readonly trace?: CallTrace | undefined;
 }
 
 /** Refuses an empty batch or one over the limit, before any work; `field` names the repeated field. */
@@ -81,16 +95,29 @@ export async function scoreTransactions(model: ServingModel, transactions: reado
   if (options.history === undefined) {
     for (let index = 0; index < transactions.length; index++) write(index, undefined);
   } else {
-    const leftOut = await options.history.record(transactions, options.batch, model.features.needsHistory, write);
+    // Features are written as each transaction's history comes back, so they are part of this span.
+    const leftOut = await traced(
+      options.trace?.start(SPAN_HISTORY_RECORD, { [ATTR_ROWS]: transactions.length, [ATTR_HISTORY_STORE]: options.history.store.kind }),
+      options.history.record(transactions, options.batch, model.features.needsHistory, write),
+    );
     // Late transactions a model without history features can still score.
     for (const index of leftOut) write(index, undefined);
   }
   if (options.sliceRows !== undefined) await yieldToLoop();
   const started = performance.now();
-  const probabilities =
+  const modelSpan = options.trace?.start(SPAN_MODEL_RUN, {
+    [ATTR_ROWS]: transactions.length,
+    [ATTR_MODEL_TASK]: model.task,
+    [ATTR_MODEL_NAME]: model.identity.name,
+    [ATTR_MODEL_VERSION]: model.identity.version,
+    [ATTR_MODEL_REVISION]: model.identity.revision,
+  });
+  const probabilities = await traced(
+    modelSpan,
     options.sliceRows === undefined || transactions.length <= options.sliceRows
-      ? await model.probabilities(input, transactions.length)
-      : await slicedProbabilities(model, input, transactions.length, options.sliceRows);
+      ? model.probabilities(input, transactions.length)
+      : slicedProbabilities(model, input, transactions.length, options.sliceRows),
+  );
   const inferenceSeconds = (performance.now() - started) / 1000;
   const classIds = new Int32Array(transactions.length);
   for (let index = 0; index < transactions.length; index++) classIds[index] = model.classOf(probabilities, index);

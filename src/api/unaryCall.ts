@@ -1,6 +1,7 @@
 import type { handleUnaryCall, ServerUnaryCall } from '@grpc/grpc-js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
+import { ATTR_ROWS, endSpan, SPAN_BATCH_WAIT, SPAN_DECODE, traceOf } from '../observability/tracing.js';
 import { CallCancelledError, MalformedRequestError, toCallError } from './apiErrors.js';
 import type { BatchLane } from './batchLane.js';
 import { CheckedRequest } from './requestDecoding.js';
@@ -27,10 +28,18 @@ export function unaryCall<Request, Response>(
   const undecodable = metrics.undecodableRequests.labels(method);
 
   return (call, callback) => {
+    const trace = traceOf(call);
+    const rows = call.request instanceof CheckedRequest ? call.request.rows : 0;
+    // A batch's wait for its turn in the lane is a span of its own.
+    const waitSpan = lane === undefined ? undefined : trace?.start(SPAN_BATCH_WAIT, { [ATTR_ROWS]: rows });
     const run = (): Promise<Response> => {
+      waitSpan?.end();
       if (lane !== undefined && call.cancelled) return Promise.reject(new CallCancelledError('the call was cancelled while it waited for its turn'));
       // Decoded here, once admitted; the call itself keeps only the checked bytes.
+      // A request the wire check refused arrives as a MalformedRequestError: its decode span is an error too.
+      const decodeSpan = trace?.start(SPAN_DECODE, call.request instanceof CheckedRequest ? { [ATTR_ROWS]: rows } : undefined);
       const request = call.request instanceof CheckedRequest ? call.request.decode() : call.request;
+      if (decodeSpan !== undefined) endSpan(decodeSpan, request instanceof MalformedRequestError ? request : undefined);
       if (request instanceof MalformedRequestError) {
         undecodable.inc();
         return Promise.reject(request);
@@ -42,13 +51,14 @@ export function unaryCall<Request, Response>(
         return Promise.reject(error instanceof Error ? error : new Error(String(error)));
       }
     };
-    const answer = lane === undefined ? run() : lane.run(call.request instanceof CheckedRequest ? call.request.rows : 0, run);
+    const answer = lane === undefined ? run() : lane.run(rows, run);
     answer.then(
       (response) => {
         callback(null, response);
       },
       (error: unknown) => {
-        callback(toCallError(error, logger, method));
+        // The log lines of a traced call carry its trace and span ids.
+        callback(toCallError(error, trace === undefined ? logger : logger.child(trace.logFields), method));
       },
     );
   };

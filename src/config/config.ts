@@ -3,6 +3,7 @@ import { pathToFileURL } from 'node:url';
 import type { Level } from 'pino';
 import type { ModelTask } from '../models/modelTask.js';
 import { packageRoot } from '../packageRoot.js';
+import { tracingConfig, type TracingConfig } from './tracingConfig.js';
 
 /** A setting that cannot be used; `message` is one line naming the variable. */
 export class ConfigError extends Error {
@@ -69,6 +70,8 @@ export interface Config {
   readonly securityReloadMs: number;
   /** A plaintext port serving health alone, for probes that cannot speak (mutual) TLS; undefined: none. */
   readonly healthPort: number | undefined;
+  /** OpenTelemetry tracing (the standard OTEL_* variables), or undefined when it is off (the default). */
+  readonly tracing: TracingConfig | undefined;
 }
 
 /** Server certificate and key (PEM files), and the CA of client certificates for mutual TLS. */
@@ -252,6 +255,7 @@ export function loadConfig(env: Env): Config {
     onnxIntraOpThreads: integer(env, 'FRAUD_ONNX_INTRA_OP_THREADS', 1, 1, 64),
     state: stateConfig(env),
     ...securityConfig(env),
+    tracing: tracingConfig(env),
   };
 }
 

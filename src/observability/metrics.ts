@@ -434,6 +434,22 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  /** Spans that never reached the collector (tracing on), by reason: queue_full, export_failed, shutdown. */
+  readonly tracingSpansDropped = new Counter({
+    name: 'fraud_tracing_spans_dropped_total',
+    help:
+      'Trace spans dropped with tracing on, by reason: queue_full (the export queue, OTEL_BSP_MAX_QUEUE_SIZE, was full: the collector is slow or unreachable), ' +
+      'export_failed (the collector refused them or could not be reached), shutdown (not yet exported when the shutdown grace ran out).',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+
+  readonly tracingSpansExported = new Counter({
+    name: 'fraud_tracing_spans_exported_total',
+    help: 'Trace spans the collector accepted (tracing on).',
+    registers: [this.registry],
+  });
+
   constructor() {
     collectDefaultMetrics({ register: this.registry });
   }
