@@ -3,9 +3,8 @@ import { copyFile, mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
-import { runTool } from '../helpers/tools.js';
 import { container, only, renderChart } from './chart.js';
-import { TestCertificateAuthority, type IssuedCertificate, type KeyUsage } from './testCertificates.js';
+import { runWithoutInput, TestCertificateAuthority, type IssuedCertificate, type KeyUsage } from './testCertificates.js';
 
 /** Where the chart mounts the TLS Secret in the pod. */
 const TLS_DIR = '/etc/fraud-tls';
@@ -88,7 +87,7 @@ describe("the chart's readiness probe with TLS (the real grpc_health_probe again
 
   async function probe(values: string, secretDir: string, port: number): Promise<number> {
     const { command, args } = await readinessCommand(values, secretDir, port);
-    const result = await runTool(command, args);
+    const result = await runWithoutInput(command, args);
     return result.code;
   }
 

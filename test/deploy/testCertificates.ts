@@ -1,7 +1,8 @@
+import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { runTool } from '../helpers/tools.js';
+import { tool, type ToolResult } from '../helpers/tools.js';
 
 /** What a certificate may be used for (its extended key usage). */
 export type KeyUsage = 'serverAuth' | 'clientAuth';
@@ -11,8 +12,27 @@ export interface IssuedCertificate {
   readonly keyFile: string;
 }
 
+/**
+ * Runs a tool that reads no input to completion. Its stdin is closed from the
+ * start: a tool that exits at once (a refused handshake) leaves no pipe to
+ * write to, which runTool's stdin would turn into an EPIPE error.
+ */
+export function runWithoutInput(name: string, args: readonly string[]): Promise<ToolResult> {
+  return new Promise((resolveRun, rejectRun) => {
+    const child = spawn(tool(name), args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
+    child.once('error', rejectRun);
+    child.once('close', (code) => {
+      resolveRun({ code: code ?? -1, stdout, stderr });
+    });
+  });
+}
+
 async function openssl(args: readonly string[]): Promise<void> {
-  const result = await runTool('openssl', args);
+  const result = await runWithoutInput('openssl', args);
   if (result.code !== 0) throw new Error(`openssl ${args[0] ?? ''} failed: ${result.stderr.trim()}`);
 }
 
