@@ -382,6 +382,9 @@ naming the values to fix.
 {{- end }}
 {{- end }}
 {{- end }}
+{{- if and (or (include "fraud-scoring.tlsSecretName" .) (include "fraud-scoring.tokensSecretName" .)) (not .Values.podSecurityContext.fsGroup) }}
+{{- fail "podSecurityContext.fsGroup is unset: the TLS and token Secrets are mounted readable by root and the pod's group only (0440), so the service could not read them; keep fsGroup (65532)" }}
+{{- end }}
 {{- range .Values.config.extraEnv }}
 {{- if and (eq .name "FRAUD_AUTH_TOKENS_FILE") (hasKey . "value") }}
 {{- fail "config.extraEnv: FRAUD_AUTH_TOKENS_FILE is set by the chart from auth.tokens; use auth.tokens.existingSecret" }}
@@ -401,6 +404,49 @@ naming the values to fix.
 {{- if not $np.egress.dns.to }}
 {{- fail "networkPolicy.egress.dns.to is empty: the pods could not resolve any name" }}
 {{- end }}
+{{- if eq .Values.state.store "redis" }}
+{{- $redis := .Values.state.redis }}
+{{- if $redis.url }}
+{{- include "fraud-scoring.requirePort" (dict "port" (include "fraud-scoring.urlPort" (dict "url" $redis.url "default" 6379)) "ports" $np.egress.redis.ports "rule" "networkPolicy.egress.redis.ports" "of" "state.redis.url") }}
+{{- end }}
+{{- range $redis.sentinel.hosts }}
+{{- include "fraud-scoring.requirePort" (dict "port" (regexFind "[0-9]+$" .) "ports" $np.egress.redis.ports "rule" "networkPolicy.egress.redis.ports" "of" (printf "the Sentinel %s" .)) }}
+{{- end }}
+{{- end }}
+{{- if eq .Values.models.source "s3" }}
+{{- range $name, $url := dict "s3.endpoint" (default "https://s3.amazonaws.com" .Values.s3.endpoint) "s3.lakefsApiEndpoint" .Values.s3.lakefsApiEndpoint }}
+{{- if $url }}
+{{- $default := ternary 80 443 (hasPrefix "http://" $url) }}
+{{- include "fraud-scoring.requirePort" (dict "port" (include "fraud-scoring.urlPort" (dict "url" $url "default" $default)) "ports" $np.egress.modelStore.ports "rule" "networkPolicy.egress.modelStore.ports" "of" (printf "%s (%s)" $name $url)) }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+The port of a URL: the one it names, or the scheme's default given.
+Call with (dict "url" "..." "default" 443).
+*/}}
+{{- define "fraud-scoring.urlPort" -}}
+{{- $port := regexFind ":[0-9]+$" (urlParse .url).host }}
+{{- if $port }}{{ trimPrefix ":" $port }}{{ else }}{{ .default }}{{ end }}
+{{- end }}
+
+{{/*
+Fails unless a NetworkPolicy rule's ports admit a port the pods must reach:
+one line naming the rule and the value the port comes from.
+*/}}
+{{- define "fraud-scoring.requirePort" -}}
+{{- $port := int .port }}
+{{- $admitted := false }}
+{{- range .ports }}
+{{- if and (le (int .port) $port) (ge (int (default .port .endPort)) $port) }}
+{{- $admitted = true }}
+{{- end }}
+{{- end }}
+{{- if not $admitted }}
+{{- fail (printf "%s does not include %d, the port of %s: the pods could not reach it" .rule $port .of) }}
 {{- end }}
 {{- end }}
 
