@@ -89,7 +89,13 @@ describe('the chart with mutual TLS on a real service process (certificates made
     const tokensSecret = only(objects, 'Secret', '-auth');
     await writeFile(join(mounts['/etc/fraud-auth'], 'tokens'), Buffer.from(tokensSecret.data?.tokens ?? '', 'base64'));
     service = await spawnService(podEnvironment(objects, mounts));
-    await service.waitForLog('serving', 30_000);
+    // A configuration the service refuses ends the process: fail then, not at the timeout.
+    let serving = false;
+    const exited = service.exited.then((code) => {
+      if (!serving) assert.fail(`the service exited (${String(code)}): ${service.stderr.join('')}`);
+    });
+    await Promise.race([service.waitForLog('serving', 30_000), exited]);
+    serving = true;
   });
   after(async () => {
     for (const client of clients) client.close();
