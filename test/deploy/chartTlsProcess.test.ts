@@ -1,9 +1,12 @@
 import assert from 'node:assert/strict';
-import { copyFile, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { X509Certificate } from 'node:crypto';
+import { copyFile, mkdir, readFile, rename, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { connect as connectTls } from 'node:tls';
 import { credentials, InterceptingCall, status, type Interceptor } from '@grpc/grpc-js';
 import { FraudCallError, FraudClient } from '../../client/fraudClient.js';
 import { spawnService, type SpawnedService } from '../helpers/spawnService.js';
+import { waitFor } from '../helpers/waitFor.js';
 import { container, only, renderChart, type K8sObject } from './chart.js';
 import { runWithoutInput, TestCertificateAuthority, type IssuedCertificate } from './testCertificates.js';
 
@@ -29,6 +32,18 @@ function podEnvironment(objects: readonly K8sObject[], mounts: Mounts): Record<s
     environment[variable.name] = value;
   }
   return environment;
+}
+
+/** The service with a pod's environment, once serving; fails at once when it refuses its configuration and exits. */
+async function startPod(environment: Record<string, string>): Promise<SpawnedService> {
+  const service = await spawnService(environment);
+  let serving = false;
+  const exited = service.exited.then((code) => {
+    if (!serving) assert.fail(`the service exited (${String(code)}): ${service.stderr.join('')} ${JSON.stringify(service.logs.slice(-3))}`);
+  });
+  await Promise.race([service.waitForLog('serving', 30_000), exited]);
+  serving = true;
+  return service;
 }
 
 function bearer(token: string): Interceptor {
@@ -88,14 +103,7 @@ describe('the chart with mutual TLS on a real service process (certificates made
     await copyFile(ca.caFile, join(mounts['/etc/fraud-tls'], 'ca.crt'));
     const tokensSecret = only(objects, 'Secret', '-auth');
     await writeFile(join(mounts['/etc/fraud-auth'], 'tokens'), Buffer.from(tokensSecret.data?.tokens ?? '', 'base64'));
-    service = await spawnService(podEnvironment(objects, mounts));
-    // A configuration the service refuses ends the process: fail then, not at the timeout.
-    let serving = false;
-    const exited = service.exited.then((code) => {
-      if (!serving) assert.fail(`the service exited (${String(code)}): ${service.stderr.join('')}`);
-    });
-    await Promise.race([service.waitForLog('serving', 30_000), exited]);
-    serving = true;
+    service = await startPod(podEnvironment(objects, mounts));
   });
   after(async () => {
     for (const client of clients) client.close();
@@ -143,5 +151,71 @@ describe('the chart with mutual TLS on a real service process (certificates made
     assert.equal(await refusal(sidecar.reportOutcome({ transactionId: 20, outcome: 'fraud', knownAtSeconds: 7200 })), status.PERMISSION_DENIED);
     assert.equal(await refusal((await clientWith(pod, 'not-the-token')).reportOutcome({ transactionId: 20, outcome: 'fraud', knownAtSeconds: 7200 })), status.UNAUTHENTICATED);
     await (await clientWith(pod, TOKEN)).reportOutcome({ transactionId: 20, outcome: 'fraud', knownAtSeconds: 7200 });
+  });
+});
+
+/**
+ * A Secret volume as the kubelet writes it: the files live in a timestamped
+ * folder, `..data` points at it, and each name is a link through `..data`. A
+ * renewal writes a new folder and swaps `..data` with one rename.
+ */
+class SecretVolume {
+  private generation = 0;
+
+  constructor(readonly dir: string) {}
+
+  async write(files: Readonly<Record<string, string>>): Promise<void> {
+    this.generation += 1;
+    const folder = `..generation_${this.generation}`;
+    await mkdir(join(this.dir, folder));
+    for (const [name, source] of Object.entries(files)) await copyFile(source, join(this.dir, folder, name));
+    await symlink(folder, join(this.dir, '..data_tmp'));
+    await rename(join(this.dir, '..data_tmp'), join(this.dir, '..data'));
+    for (const name of Object.keys(files)) {
+      if (this.generation === 1) await symlink(join('..data', name), join(this.dir, name));
+    }
+  }
+}
+
+/** SHA-256 fingerprint of the certificate the service presents to a new connection now. */
+function servedFingerprint(port: number, ca: Buffer): Promise<string> {
+  return new Promise((resolveFingerprint, rejectFingerprint) => {
+    const socket = connectTls({ host: '127.0.0.1', port, ca, servername: SERVICE_NAME, ALPNProtocols: ['h2'] }, () => {
+      const fingerprint = socket.getPeerCertificate().fingerprint256;
+      socket.destroy();
+      resolveFingerprint(fingerprint);
+    });
+    socket.once('error', rejectFingerprint);
+  });
+}
+
+describe("the chart's TLS Secret volume renewed in place, on a real service process", () => {
+  it('should serve the renewed certificate without a restart (tls.reloadSeconds)', async function () {
+    this.timeout(60_000);
+    const ca = await TestCertificateAuthority.create();
+    let service: SpawnedService | undefined;
+    try {
+      const objects = await renderChart({ values: ['tls-existing-secret-values.yaml'], set: { 'tls.reloadSeconds': '1' } });
+      const names = [SERVICE_NAME];
+      const first = await ca.issue('first', names, ['serverAuth', 'clientAuth']);
+      const second = await ca.issue('second', names, ['serverAuth', 'clientAuth']);
+      const mounts: Mounts = { '/etc/fraud-tls': join(ca.folder, 'tls'), '/etc/fraud-auth': join(ca.folder, 'auth'), '/var/lib/fraud-state': join(ca.folder, 'state') };
+      for (const folder of Object.values(mounts)) await mkdir(folder);
+      await writeFile(join(mounts['/etc/fraud-auth'], 'tokens'), 'rotation a-token-of-24-characters\n');
+      const volume = new SecretVolume(mounts['/etc/fraud-tls']);
+      await volume.write({ 'tls.crt': first.certFile, 'tls.key': first.keyFile, 'ca.crt': ca.caFile });
+      service = await startPod(podEnvironment(objects, mounts));
+      const caPem = await readFile(ca.caFile);
+      const fingerprintOf = async (certificate: IssuedCertificate): Promise<string> => new X509Certificate(await readFile(certificate.certFile)).fingerprint256;
+      const port = service.grpcPort;
+      const served = (): Promise<string> => servedFingerprint(port, caPem);
+      assert.equal(await served(), await fingerprintOf(first));
+      await volume.write({ 'tls.crt': second.certFile, 'tls.key': second.keyFile, 'ca.crt': ca.caFile });
+      const renewed = await fingerprintOf(second);
+      await waitFor('the renewed certificate', async () => (await served()) === renewed, 20_000, 100);
+    } finally {
+      await service?.kill('SIGTERM');
+      await ca.dispose();
+    }
   });
 });
