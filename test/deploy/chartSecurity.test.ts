@@ -102,8 +102,9 @@ describe('the Helm chart: TLS, authentication and the NetworkPolicy', () => {
         '/usr/local/bin/grpc_health_probe',
         '-addr=127.0.0.1:50051',
         '-service=fraud.v1.FraudService',
-        '-connect-timeout=2s',
-        '-rpc-timeout=2s',
+        // Half of timeoutSeconds each: the probe ends, saying why, before the kubelet kills it.
+        '-connect-timeout=1000ms',
+        '-rpc-timeout=1000ms',
         '-tls',
         '-tls-no-verify',
       ]);

@@ -305,7 +305,8 @@ pod out of the endpoints at the same second.
 {{- $probe := deepCopy .Values.readinessProbe }}
 {{- if and .Values.tls.enabled $probe (hasKey $probe "grpc") }}
 {{- $grpc := get $probe "grpc" }}
-{{- $timeout := printf "%ds" (int (default 1 $probe.timeoutSeconds)) }}
+{{- /* Half the probe's timeout each to connect and to answer, so the probe ends (and says why) before the kubelet kills it. */}}
+{{- $timeout := printf "%dms" (div (mul (int (default 1 $probe.timeoutSeconds)) 1000) 2) }}
 {{- $dir := include "fraud-scoring.tlsDir" . }}
 {{- $command := list "/usr/local/bin/grpc_health_probe" (printf "-addr=127.0.0.1:%d" (int $grpc.port)) }}
 {{- with $grpc.service }}
