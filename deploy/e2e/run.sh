@@ -14,7 +14,7 @@
 #      zero failed calls; the scenario model, unchanged by that commit, must
 #      report the new commit id without being reloaded;
 #   6. helm upgrade to mutual TLS with bearer tokens (a throwaway CA made with
-#      openssl): the pods become ready through the TLS readiness probe; gRPC
+#      openssl): the pods become ready through the probe on the health port; gRPC
 #      and REST (through Envoy, TLS on both hops) answer only clients with a
 #      certificate of the CA; writes pass with the allowed certificate or, on
 #      REST, a bearer token, and are refused otherwise.
@@ -312,7 +312,7 @@ helm --kube-context "$context" upgrade "$release" deploy/helm/fraud-scoring --na
   --set tls.mutual=true --set 'auth.clientNames={writer.e2e}' --set auth.tokens.existingSecret=fraud-e2e-tokens \
   --wait --timeout 5m
 k rollout status "deployment/$service" --timeout=300s
-echo "ok: the pods are ready through the TLS readiness probe"
+echo "ok: the pods are ready through the gRPC probe on the plaintext health port"
 port_forward "service/$service" tls 18443:8080 18052:50051
 readonly rest_tls="https://$authority:8080"
 # curl over TLS to the forwarded REST port, the name checked being the Service's.

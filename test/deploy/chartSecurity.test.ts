@@ -49,7 +49,7 @@ describe('the Helm chart: TLS, authentication and the NetworkPolicy', () => {
   describe('TLS off (the default)', () => {
     it('should set no TLS or token file, mount no certificate, keep the native gRPC probe and cleartext appProtocols', () => {
       const env = envOf(serviceOf('default-values.yaml'));
-      for (const name of ['FRAUD_TLS_CERT_FILE', 'FRAUD_TLS_KEY_FILE', 'FRAUD_TLS_CLIENT_CA_FILE', 'FRAUD_AUTH_TOKENS_FILE', 'FRAUD_AUTH_CLIENT_NAMES', 'FRAUD_AUTH_WRITES', 'FRAUD_AUTH_READS']) {
+      for (const name of ['FRAUD_TLS_CERT_FILE', 'FRAUD_TLS_KEY_FILE', 'FRAUD_TLS_CLIENT_CA_FILE', 'FRAUD_HEALTH_PORT', 'FRAUD_AUTH_TOKENS_FILE', 'FRAUD_AUTH_CLIENT_NAMES', 'FRAUD_AUTH_WRITES', 'FRAUD_AUTH_READS']) {
         assert.equal(env[name], undefined, `${name}: the service's defaults apply`);
       }
       assert.deepEqual(serviceOf('default-values.yaml').readinessProbe?.grpc, { port: 50051, service: 'fraud.v1.FraudService' });
@@ -95,9 +95,21 @@ describe('the Helm chart: TLS, authentication and the NetworkPolicy', () => {
       assert.equal(container(deployment, 'envoy').volumeMounts?.some((each) => each.name === mount.volume.name), false, 'Envoy never sees the tokens');
     });
 
-    it('should probe readiness with grpc_health_probe over TLS, asking the same question as the gRPC probe', () => {
-      const probe = serviceOf(TLS_SECRET).readinessProbe;
+    it("should point the kubelet's gRPC readiness probe at the plaintext health-only port (FRAUD_HEALTH_PORT), which no Service exposes", () => {
+      const service = serviceOf(TLS_SECRET);
+      assert.equal(envOf(service).FRAUD_HEALTH_PORT, '50052');
+      assert.deepEqual(service.ports?.find((port) => port.name === 'health'), { name: 'health', containerPort: 50052, protocol: 'TCP' });
+      const probe = service.readinessProbe;
+      assert.deepEqual(probe?.grpc, { port: 50052, service: 'fraud.v1.FraudService' }, 'the same question, on the port that speaks no TLS');
+      assert.deepEqual([probe.periodSeconds, probe.timeoutSeconds, probe.failureThreshold], [5, 2, 2], 'the timings of readinessProbe are kept');
+      for (const each of all(objectsOf(TLS_SECRET), 'Service')) assert.ok(each.spec.ports.every((port) => port.targetPort !== 'health' && port.port !== 50052), each.metadata.name);
+    });
+
+    it('should probe readiness with grpc_health_probe over TLS on the gRPC port instead, with tls.readinessOverTls', async () => {
+      const service = container(only(await renderChart({ values: [TLS_SECRET], set: { 'tls.readinessOverTls': 'true' } }), 'Deployment'), 'fraud-scoring');
+      const probe = service.readinessProbe;
       assert.equal(probe?.grpc, undefined, "the kubelet's gRPC probe cannot speak TLS");
+      assert.equal(envOf(service).FRAUD_HEALTH_PORT, undefined, 'no health port is needed');
       assert.deepEqual(probe?.exec?.command, [
         '/usr/local/bin/grpc_health_probe',
         '-addr=127.0.0.1:50051',
@@ -109,7 +121,7 @@ describe('the Helm chart: TLS, authentication and the NetworkPolicy', () => {
         '-tls-no-verify',
       ]);
       assert.deepEqual([probe.periodSeconds, probe.timeoutSeconds, probe.failureThreshold], [5, 2, 2], 'the timings of readinessProbe are kept');
-      assert.deepEqual(serviceOf(TLS_SECRET).livenessProbe?.httpGet, { path: '/metrics', port: 'metrics' }, 'metrics stay plain HTTP');
+      assert.deepEqual(service.livenessProbe?.httpGet, { path: '/metrics', port: 'metrics' }, 'metrics stay plain HTTP');
     });
 
     it('should mark the gRPC and REST ports https on both Services', () => {
@@ -187,8 +199,8 @@ describe('the Helm chart: TLS, authentication and the NetworkPolicy', () => {
       assert.equal(env.FRAUD_AUTH_READS, 'authenticated');
     });
 
-    it("should present the pod's certificate in the readiness probe", () => {
-      const command = serviceOf(MTLS).readinessProbe?.exec?.command ?? [];
+    it("should present the pod's certificate in a readiness probe over TLS", async () => {
+      const command = container(only(await renderChart({ values: [MTLS], set: { 'tls.readinessOverTls': 'true' } }), 'Deployment'), 'fraud-scoring').readinessProbe?.exec?.command ?? [];
       assert.deepEqual(command.slice(-2), ['-tls-client-cert=/etc/fraud-tls/tls.crt', '-tls-client-key=/etc/fraud-tls/tls.key']);
     });
 
@@ -255,6 +267,7 @@ describe('the Helm chart: TLS, authentication and the NetworkPolicy', () => {
       ['TLS without a certificate', { 'tls.enabled': 'true' }, /tls\.enabled needs tls\.existingSecret .* or tls\.certManager\.enabled/],
       ['two sources of the certificate', { 'tls.enabled': 'true', 'tls.existingSecret': 'a', 'tls.certManager.enabled': 'true', 'tls.certManager.issuerRef.name': 'ca' }, /tls\.existingSecret and tls\.certManager\.enabled are mutually exclusive/],
       ['cert-manager without an issuer', { 'tls.enabled': 'true', 'tls.certManager.enabled': 'true' }, /tls\.certManager\.enabled needs tls\.certManager\.issuerRef\.name/],
+      ['a health port the pod already uses', { 'tls.enabled': 'true', 'tls.existingSecret': 'a', 'tls.healthPort': '9464' }, /tls\.healthPort \(9464\) is a port the pod already uses/],
       ['mutual TLS without TLS', { 'tls.mutual': 'true' }, /tls\.mutual is true but tls\.enabled is false/],
       ['a certificate while TLS is off', { 'tls.existingSecret': 'a' }, /tls\.existingSecret or tls\.certManager\.enabled is set but tls\.enabled is false/],
       ['authenticated writes with no credentials', { 'auth.writes': 'authenticated' }, /auth\.writes is authenticated but no caller could authenticate/],

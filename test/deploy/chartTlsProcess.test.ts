@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { connect as connectTls } from 'node:tls';
 import { credentials, InterceptingCall, status, type Interceptor } from '@grpc/grpc-js';
 import { FraudCallError, FraudClient } from '../../client/fraudClient.js';
-import { spawnService, type SpawnedService } from '../helpers/spawnService.js';
+import { freePort, spawnService, type SpawnedService } from '../helpers/spawnService.js';
 import { waitFor } from '../helpers/waitFor.js';
 import { container, only, renderChart, type K8sObject } from './chart.js';
 import { runWithoutInput, TestCertificateAuthority, type IssuedCertificate } from './testCertificates.js';
@@ -18,7 +18,7 @@ const SERVICE_NAME = 'fraud-fraud-scoring.fraud.svc';
 const WRITER = 'settlement.payments.svc';
 const TOKEN = 'placeholder-not-a-real-token';
 /** Set by the chart for a pod's network; the spawned process gets free local ports instead. */
-const POD_NETWORK = new Set(['FRAUD_GRPC_HOST', 'FRAUD_GRPC_PORT', 'FRAUD_METRICS_PORT']);
+const POD_NETWORK = new Set(['FRAUD_GRPC_HOST', 'FRAUD_GRPC_PORT', 'FRAUD_METRICS_PORT', 'FRAUD_HEALTH_PORT']);
 
 /** The pod's mount points, moved to folders of this machine. */
 type Mounts = Readonly<Record<'/etc/fraud-tls' | '/etc/fraud-auth' | '/var/lib/fraud-state', string>>;
@@ -62,6 +62,8 @@ describe('the chart with mutual TLS on a real service process (certificates made
   let service: SpawnedService;
   let mounts: Mounts;
   let pod: IssuedCertificate;
+  /** Where this machine's process answers the pod's FRAUD_HEALTH_PORT. */
+  let healthPort: number;
   const clients: FraudClient[] = [];
 
   /** A client presenting `certificate` (and a bearer token when given), trusting the CA. */
@@ -103,7 +105,8 @@ describe('the chart with mutual TLS on a real service process (certificates made
     await copyFile(ca.caFile, join(mounts['/etc/fraud-tls'], 'ca.crt'));
     const tokensSecret = only(objects, 'Secret', '-auth');
     await writeFile(join(mounts['/etc/fraud-auth'], 'tokens'), Buffer.from(tokensSecret.data?.tokens ?? '', 'base64'));
-    service = await startPod(podEnvironment(objects, mounts));
+    healthPort = await freePort();
+    service = await startPod({ ...podEnvironment(objects, mounts), FRAUD_HEALTH_PORT: String(healthPort) });
   });
   after(async () => {
     for (const client of clients) client.close();
@@ -111,9 +114,20 @@ describe('the chart with mutual TLS on a real service process (certificates made
     await ca.dispose();
   });
 
-  it("should pass the chart's readiness probe (the real grpc_health_probe with the pod's certificate)", async function () {
+  it("should answer the chart's gRPC readiness probe on the plaintext health port, as the kubelet asks it (no TLS, no certificate)", async function () {
     this.timeout(30_000);
-    const [, ...args] = container(only(objects, 'Deployment'), 'fraud-scoring').readinessProbe?.exec?.command ?? [];
+    const probe = container(only(objects, 'Deployment'), 'fraud-scoring').readinessProbe?.grpc;
+    assert.equal(probe?.port, Number(container(only(objects, 'Deployment'), 'fraud-scoring').env?.find((each) => each.name === 'FRAUD_HEALTH_PORT')?.value));
+    const ready = await runWithoutInput('grpc-health-probe', [`-addr=127.0.0.1:${healthPort}`, `-service=${probe.service ?? ''}`]);
+    assert.equal(ready.code, 0, ready.stderr);
+    const plaintextToTls = await runWithoutInput('grpc-health-probe', [`-addr=${service.address}`, `-service=${probe.service ?? ''}`, '-connect-timeout=1s']);
+    assert.notEqual(plaintextToTls.code, 0, 'the gRPC port itself speaks only TLS');
+  });
+
+  it("should pass the chart's readiness probe over TLS (tls.readinessOverTls: the real grpc_health_probe with the pod's certificate)", async function () {
+    this.timeout(30_000);
+    const overTls = await renderChart({ values: [VALUES], set: { 'tls.readinessOverTls': 'true' } });
+    const [, ...args] = container(only(overTls, 'Deployment'), 'fraud-scoring').readinessProbe?.exec?.command ?? [];
     const local = args.map((arg) => arg.replace('/etc/fraud-tls', mounts['/etc/fraud-tls']).replace(/^-addr=127\.0\.0\.1:50051$/, `-addr=${service.address}`));
     const result = await runWithoutInput('grpc-health-probe', local);
     assert.equal(result.code, 0, result.stderr);

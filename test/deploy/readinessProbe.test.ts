@@ -54,7 +54,7 @@ async function startTlsServer(ca: TestCertificateAuthority, certificate: IssuedC
  * installed grpc-health-probe, and the pod's port the test server's.
  */
 async function readinessCommand(values: string, secretDir: string, port: number): Promise<{ command: string; args: string[] }> {
-  const probe = container(only(await renderChart({ values: [values] }), 'Deployment'), 'fraud-scoring').readinessProbe;
+  const probe = container(only(await renderChart({ values: [values], set: { 'tls.readinessOverTls': 'true' } }), 'Deployment'), 'fraud-scoring').readinessProbe;
   const [binary, ...args] = probe?.exec?.command ?? [];
   assert.equal(binary, '/usr/local/bin/grpc_health_probe', 'the image ships grpc_health_probe there (Dockerfile)');
   return {
@@ -73,7 +73,7 @@ async function secretVolume(ca: TestCertificateAuthority, name: string, certific
   return dir;
 }
 
-describe("the chart's readiness probe with TLS (the real grpc_health_probe against a TLS server)", () => {
+describe("the chart's readiness probe over TLS (tls.readinessOverTls: the real grpc_health_probe against a TLS server)", () => {
   let ca: TestCertificateAuthority;
   const podNames = ['fraud-fraud-scoring.fraud.svc', 'fraud-fraud-scoring-grpc.fraud.svc'];
   const issue = (file: string, usages: readonly KeyUsage[]): Promise<IssuedCertificate> => ca.issue(file, podNames, usages);

@@ -293,17 +293,21 @@ cluster dials, so the certificate the chart requests must hold each of them.
 
 {{/*
 The scoring container's readiness probe. The kubelet's native gRPC probe
-cannot speak TLS, so with tls.enabled a `grpc:` probe becomes an exec of the
-image's grpc_health_probe asking the same question (gRPC health of the same
-service name on the same port) over TLS; with tls.mutual it presents the pod's
-own certificate. It does not verify the server certificate: the question is
-whether this process serves, and the certificate's expiry is watched by its own
-metric (fraud_tls_certificate_expiry_timestamp_seconds), not by pulling every
-pod out of the endpoints at the same second.
+cannot speak TLS, so with tls.enabled a `grpc:` probe asks the same question
+(gRPC health of the same service name, the same statuses) on the plaintext
+health-only port, tls.healthPort (FRAUD_HEALTH_PORT). With tls.readinessOverTls
+it becomes instead an exec of the image's grpc_health_probe over TLS on the gRPC
+port; with tls.mutual it presents the pod's own certificate. That probe does not
+verify the server certificate: the question is whether this process serves, and
+the certificate's expiry is watched by its own metric
+(fraud_tls_certificate_expiry_timestamp_seconds), not by pulling every pod out of
+the endpoints at the same second.
 */}}
 {{- define "fraud-scoring.readinessProbe" -}}
 {{- $probe := deepCopy .Values.readinessProbe }}
-{{- if and .Values.tls.enabled $probe (hasKey $probe "grpc") }}
+{{- if and .Values.tls.enabled $probe (hasKey $probe "grpc") (not .Values.tls.readinessOverTls) }}
+{{- $_ := set $probe "grpc" (merge (dict "port" (int .Values.tls.healthPort)) (omit (get $probe "grpc") "port")) }}
+{{- else if and .Values.tls.enabled $probe (hasKey $probe "grpc") }}
 {{- $grpc := get $probe "grpc" }}
 {{- /* Half the probe's timeout each to connect and to answer, so the probe ends (and says why) before the kubelet kills it. */}}
 {{- $timeout := printf "%dms" (div (mul (int (default 1 $probe.timeoutSeconds)) 1000) 2) }}
@@ -337,6 +341,9 @@ naming the values to fix.
 {{- end }}
 {{- if and (not $tls.existingSecret) (not $tls.certManager.enabled) }}
 {{- fail "tls.enabled needs tls.existingSecret (a kubernetes.io/tls Secret with tls.crt, tls.key and ca.crt) or tls.certManager.enabled" }}
+{{- end }}
+{{- if has (int $tls.healthPort) (list 50051 9464 (int .Values.envoy.probePort) (int .Values.envoy.adminPort) 8080) }}
+{{- fail (printf "tls.healthPort (%d) is a port the pod already uses (gRPC 50051, metrics 9464, Envoy's 8080, probe and admin ports)" (int $tls.healthPort)) }}
 {{- end }}
 {{- if and $tls.certManager.enabled (not $tls.certManager.issuerRef.name) }}
 {{- fail "tls.certManager.enabled needs tls.certManager.issuerRef.name (the Issuer or ClusterIssuer that signs the certificate)" }}
