@@ -12,7 +12,12 @@
 #   5. publish and merge a second binary model while REST and gRPC calls run in
 #      a loop, wait until answers carry the new lakeFS commit id, and require
 #      zero failed calls; the scenario model, unchanged by that commit, must
-#      report the new commit id without being reloaded.
+#      report the new commit id without being reloaded;
+#   6. helm upgrade to mutual TLS with bearer tokens (a throwaway CA made with
+#      openssl): the pods become ready through the probe on the health port; gRPC
+#      and REST (through Envoy, TLS on both hops) answer only clients with a
+#      certificate of the CA; writes pass with the allowed certificate or, on
+#      REST, a bearer token, and are refused otherwise.
 #
 # Needs docker, kind, kubectl, helm, jq, curl, openssl, grpcurl,
 # grpc-health-probe, Node.js and npm (the load generator, deploy/e2e/load.mjs) and
@@ -277,5 +282,85 @@ if grep -q '"task":"multiclass".*"msg":"model swapped"' <<<"$logs"; then
   fail "the unchanged scenario model was reloaded"
 fi
 echo "ok: the scenario model, unchanged by the second commit, was not reloaded"
+
+step "mutual TLS and bearer tokens (helm upgrade)"
+tls_dir="$work/tls"
+mkdir -p "$tls_dir"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 -subj /CN=fraud-e2e-ca \
+  -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign \
+  -keyout "$tls_dir/ca.key" -out "$tls_dir/ca.crt" 2>/dev/null
+# issue <file> <common name> <subjectAltName> <extendedKeyUsage>
+issue() {
+  openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj "/CN=$2" \
+    -keyout "$tls_dir/$1.key" -out "$tls_dir/$1.csr" 2>/dev/null
+  printf 'extendedKeyUsage=%s\nsubjectAltName=%s\n' "$4" "$3" >"$tls_dir/$1.ext"
+  openssl x509 -req -in "$tls_dir/$1.csr" -CA "$tls_dir/ca.crt" -CAkey "$tls_dir/ca.key" -CAcreateserial \
+    -days 1 -extfile "$tls_dir/$1.ext" -out "$tls_dir/$1.crt" 2>/dev/null
+}
+authority="${service}.${namespace}.svc"
+# The pod's certificate serves and is presented as a client by the probe and Envoy.
+issue pod "$authority" "DNS:$authority,DNS:${service}-grpc.${namespace}.svc" serverAuth,clientAuth
+issue writer writer.e2e DNS:writer.e2e clientAuth
+issue reader reader.e2e DNS:reader.e2e clientAuth
+k create secret generic fraud-e2e-tls --type=kubernetes.io/tls --from-file=tls.crt="$tls_dir/pod.crt" \
+  --from-file=tls.key="$tls_dir/pod.key" --from-file=ca.crt="$tls_dir/ca.crt"
+token=$(openssl rand -hex 24)
+printf 'e2e-rest %s\n' "$token" >"$tls_dir/tokens"
+k create secret generic fraud-e2e-tokens --from-file=tokens="$tls_dir/tokens"
+helm --kube-context "$context" upgrade "$release" deploy/helm/fraud-scoring --namespace "$namespace" \
+  --values deploy/e2e/values-lakefs.yaml --set tls.enabled=true --set tls.existingSecret=fraud-e2e-tls \
+  --set tls.mutual=true --set 'auth.clientNames={writer.e2e}' --set auth.tokens.existingSecret=fraud-e2e-tokens \
+  --wait --timeout 5m
+k rollout status "deployment/$service" --timeout=300s
+echo "ok: the pods are ready through the gRPC probe on the plaintext health port"
+port_forward "service/$service" tls 18443:8080 18052:50051
+readonly rest_tls="https://$authority:8080"
+# curl over TLS to the forwarded REST port, the name checked being the Service's.
+tls_curl() {
+  curl -sS --max-time 10 --cacert "$tls_dir/ca.crt" --connect-to "$authority:8080:127.0.0.1:18443" "$@"
+}
+grpc_tls=(-cacert "$tls_dir/ca.crt" -authority "$authority")
+
+status=$(tls_curl --cert "$tls_dir/reader.crt" --key "$tls_dir/reader.key" -o "$work/answer.json" -w '%{http_code}' \
+  -X POST "$rest_tls/predict" -H 'content-type: application/json' --data-binary "$body")
+[[ "$status" == 200 ]] || fail "POST /predict over TLS answered $status: $(cat "$work/answer.json")"
+expect_json "POST /predict over mutual TLS (Envoy to the service over TLS too) labels the body FRAUD" '.prediction == "FRAUD"'
+if tls_curl -o /dev/null "$rest_tls/v1/models" 2>/dev/null; then
+  fail "REST answered a client without a certificate"
+fi
+echo "ok: REST refuses a client without a certificate"
+grpcurl "${grpc_tls[@]}" -cert "$tls_dir/reader.crt" -key "$tls_dir/reader.key" -d "$grpc_body" \
+  127.0.0.1:18052 fraud.v1.FraudService/Predict >"$work/answer.json"
+expect_json "grpcurl Predict over mutual TLS labels the body FRAUD" '.prediction == "FRAUD"'
+if grpcurl "${grpc_tls[@]}" -d "$grpc_body" 127.0.0.1:18052 fraud.v1.FraudService/Predict >/dev/null 2>&1; then
+  fail "gRPC answered a client without a certificate"
+fi
+echo "ok: gRPC refuses a client without a certificate"
+
+# Writes: transaction 9001 is scored and reported through REST, 9002 through gRPC.
+outcome='{"transaction_id": "9001", "outcome": "OUTCOME_FRAUD", "known_at_seconds": "7200"}'
+status=$(tls_curl --cert "$tls_dir/reader.crt" --key "$tls_dir/reader.key" -o "$work/answer.json" -w '%{http_code}' \
+  -X POST "$rest_tls/predict" -H 'content-type: application/json' --data-binary "${body/\"transaction_id\": 1,/\"transaction_id\": 9001,}")
+[[ "$status" == 200 ]] || fail "POST /predict of transaction 9001 answered $status: $(cat "$work/answer.json")"
+status=$(tls_curl --cert "$tls_dir/reader.crt" --key "$tls_dir/reader.key" -o "$work/answer.json" -w '%{http_code}' \
+  -X POST "$rest_tls/v1/outcomes" -H 'content-type: application/json' --data-binary "$outcome")
+[[ "$status" == 403 ]] || fail "POST /v1/outcomes without a token answered $status (Envoy's certificate must not write): $(cat "$work/answer.json")"
+echo "ok: POST /v1/outcomes without a token is refused (403): Envoy's own certificate cannot write"
+status=$(tls_curl --cert "$tls_dir/reader.crt" --key "$tls_dir/reader.key" -o "$work/answer.json" -w '%{http_code}' \
+  -X POST "$rest_tls/v1/outcomes" -H 'content-type: application/json' -H @<(printf 'authorization: Bearer %s\n' "$token") \
+  --data-binary "$outcome")
+[[ "$status" == 200 ]] || fail "POST /v1/outcomes with the token answered $status: $(cat "$work/answer.json")"
+expect_json "POST /v1/outcomes with the bearer token (passed on by Envoy) is applied" '.result.status == "OUTCOME_STATUS_APPLIED"'
+grpcurl "${grpc_tls[@]}" -cert "$tls_dir/writer.crt" -key "$tls_dir/writer.key" \
+  -d "{\"transaction\": ${body/\"transaction_id\": 1,/\"transaction_id\": 9002,}}" 127.0.0.1:18052 fraud.v1.FraudService/Predict >/dev/null
+grpc_outcome='{"outcome": {"transaction_id": "9002", "outcome": "OUTCOME_FRAUD", "known_at_seconds": "7200"}}'
+if grpcurl "${grpc_tls[@]}" -cert "$tls_dir/reader.crt" -key "$tls_dir/reader.key" -d "$grpc_outcome" \
+  127.0.0.1:18052 fraud.v1.FraudService/ReportOutcome >"$work/refused.txt" 2>&1; then
+  fail "ReportOutcome from a certificate not in auth.clientNames was allowed"
+fi
+grep -q PermissionDenied "$work/refused.txt" || fail "ReportOutcome from another certificate: $(cat "$work/refused.txt")"
+grpcurl "${grpc_tls[@]}" -cert "$tls_dir/writer.crt" -key "$tls_dir/writer.key" -d "$grpc_outcome" \
+  127.0.0.1:18052 fraud.v1.FraudService/ReportOutcome >"$work/answer.json"
+expect_json "ReportOutcome from the certificate auth.clientNames names is applied" '.result.status == "OUTCOME_STATUS_APPLIED"'
 
 step "e2e passed"

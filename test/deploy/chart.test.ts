@@ -43,10 +43,13 @@ describe('the Helm chart deploy/helm/fraud-scoring', () => {
       'memory-snapshot-pvc-values.yaml',
       'minio-values.yaml',
       'monitoring-values.yaml',
+      'network-policy-values.yaml',
       'redis-cluster-values.yaml',
       'redis-created-secret-values.yaml',
       'redis-sentinel-values.yaml',
       'redis-values.yaml',
+      'tls-cert-manager-mtls-values.yaml',
+      'tls-existing-secret-values.yaml',
     ]);
   });
 
@@ -234,7 +237,7 @@ describe('the Helm chart deploy/helm/fraud-scoring', () => {
         assert.deepEqual(headless.spec.selector, deploymentOf(file).spec.selector.matchLabels, file);
         assert.deepEqual(
           headless.spec.ports.map(({ name, port, targetPort, appProtocol }) => ({ name, port, targetPort, appProtocol })),
-          [{ name: 'grpc', port: 50051, targetPort: 'grpc', appProtocol: 'kubernetes.io/h2c' }],
+          [{ name: 'grpc', port: 50051, targetPort: 'grpc', appProtocol: file.startsWith('tls-') ? 'https' : 'kubernetes.io/h2c' }],
           `${file}: gRPC only, so a ServiceMonitor never scrapes a pod twice through it`,
         );
       }

@@ -40,8 +40,9 @@ export interface Probe {
   grpc?: { port: number; service?: string };
   httpGet?: { path: string; port: number | string };
   tcpSocket?: { port: number | string };
-  exec?: unknown;
+  exec?: { command: string[] };
   failureThreshold?: number;
+  timeoutSeconds?: number;
   periodSeconds?: number;
 }
 
@@ -73,6 +74,7 @@ export interface Container {
 export interface Volume {
   name: string;
   configMap?: { name: string };
+  secret?: { secretName: string; defaultMode?: number; items?: { key: string; path: string }[] };
   emptyDir?: { sizeLimit?: string };
   persistentVolumeClaim?: { claimName: string };
 }
@@ -148,6 +150,42 @@ export interface Ingress extends K8sObject {
   spec: { rules: { host: string; http: { paths: { path: string; backend: { service: { name: string; port: { name?: string; number?: number } } } }[] } }[] };
 }
 
+export interface LabelSelector {
+  matchLabels?: Record<string, string>;
+}
+
+export interface NetworkPolicyPeer {
+  podSelector?: LabelSelector;
+  namespaceSelector?: LabelSelector;
+  ipBlock?: { cidr: string; except?: string[] };
+}
+
+export interface NetworkPolicyPort {
+  port: number | string;
+  protocol?: string;
+}
+
+export interface NetworkPolicy extends K8sObject {
+  spec: {
+    podSelector: LabelSelector;
+    policyTypes: string[];
+    ingress?: { from?: NetworkPolicyPeer[]; ports?: NetworkPolicyPort[] }[];
+    egress?: { to?: NetworkPolicyPeer[]; ports?: NetworkPolicyPort[] }[];
+  };
+}
+
+export interface Certificate extends K8sObject {
+  spec: {
+    secretName: string;
+    duration?: string;
+    renewBefore?: string;
+    dnsNames: string[];
+    usages?: string[];
+    privateKey?: { algorithm?: string; size?: number; rotationPolicy?: string };
+    issuerRef: { name: string; kind?: string; group?: string };
+  };
+}
+
 export interface ServiceMonitor extends K8sObject {
   spec: { selector: { matchLabels: Record<string, string> }; endpoints: { port: string; path?: string }[] };
 }
@@ -190,10 +228,12 @@ export async function renderChartError(options: RenderOptions): Promise<string> 
 
 /** The object types the chart renders, by kind. */
 export interface Kinds {
+  Certificate: Certificate;
   ConfigMap: ConfigMap;
   Deployment: Deployment;
   HorizontalPodAutoscaler: HorizontalPodAutoscaler;
   Ingress: Ingress;
+  NetworkPolicy: NetworkPolicy;
   PersistentVolumeClaim: PersistentVolumeClaim;
   PodDisruptionBudget: PodDisruptionBudget;
   Secret: Secret;

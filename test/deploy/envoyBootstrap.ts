@@ -18,21 +18,63 @@ export interface HttpFilter {
 export interface ConnectionManager {
   '@type': string;
   stat_prefix: string;
+  request_headers_to_remove?: string[];
+  forward_client_cert_details?: string;
   request_timeout?: string;
   stream_idle_timeout?: string;
   route_config: { virtual_hosts: { domains: string[]; routes: Route[] }[] };
   http_filters: HttpFilter[];
 }
 
+/** A reference to a secret of a file-based SDS source. */
+export interface SdsSecretConfig {
+  name: string;
+  sds_config: { path_config_source: { path: string }; resource_api_version?: string };
+}
+
+export interface CommonTlsContext {
+  alpn_protocols?: string[];
+  tls_certificate_sds_secret_configs?: SdsSecretConfig[];
+  validation_context_sds_secret_config?: SdsSecretConfig;
+  tls_certificates?: unknown[];
+  validation_context?: unknown;
+}
+
+export interface TlsContext {
+  '@type': string;
+  require_client_certificate?: boolean;
+  sni?: string;
+  common_tls_context: CommonTlsContext;
+}
+
+export interface TransportSocket {
+  name: string;
+  typed_config: TlsContext;
+}
+
 export interface Listener {
   name: string;
   address: SocketAddress;
-  filter_chains: { filters: { name: string; typed_config: ConnectionManager }[] }[];
+  filter_chains: { filters: { name: string; typed_config: ConnectionManager }[]; transport_socket?: TransportSocket }[];
 }
+
+/** A file-based SDS source: TLS secrets (certificate files or trusted CA files). */
+export interface SdsFile {
+  resources: {
+    '@type': string;
+    name: string;
+    tls_certificate?: { certificate_chain: { filename: string }; private_key: { filename: string }; watched_directory?: { path: string } };
+    validation_context?: { trusted_ca: { filename: string }; watched_directory?: { path: string } };
+  }[];
+}
+
+export const DOWNSTREAM_TLS_TYPE = 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext';
+export const UPSTREAM_TLS_TYPE = 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext';
 
 export interface Cluster {
   name: string;
   type: string;
+  transport_socket?: TransportSocket;
   connect_timeout?: string;
   typed_extension_protocol_options?: Record<string, { explicit_http_config?: { http2_protocol_options?: object } }>;
   load_assignment: { endpoints: { lb_endpoints: { endpoint: { address: SocketAddress } }[] }[] };

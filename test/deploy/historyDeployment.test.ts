@@ -137,7 +137,7 @@ describe('the Helm chart: one history per service', () => {
       assert.match(warned, /WARNING: the snapshots are not on a claim, so every new pod \(a rollout, a drain, a\nrescheduling\) starts with an empty history/);
       const persisted = await renderNotes();
       assert.match(persisted, /on the claim fraud-fraud-scoring-state: a new pod restores them/);
-      assert.doesNotMatch(persisted, /WARNING/);
+      assert.doesNotMatch(persisted, /WARNING: the snapshots/);
       assert.match(await renderNotes({ values: ['redis-values.yaml'] }), /History: Redis at redis:\/\/redis-master\.redis\.svc:6379\/0, shared by every replica/);
     });
   });

@@ -3,15 +3,18 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
+	"path"
 
 	bootstrapv3 "github.com/envoyproxy/go-control-plane/envoy/config/bootstrap/v3"
 	transcoderv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/grpc_json_transcoder/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
@@ -57,6 +60,9 @@ func runEnvoy(args []string) error {
 			for _, problem := range checkEnvoyConfig(config, services, messages) {
 				findings = append(findings, where+": "+problem)
 			}
+			for _, problem := range checkSdsFiles(config) {
+				findings = append(findings, where+": "+problem)
+			}
 		}
 	}
 	if len(findings) > 0 {
@@ -99,15 +105,22 @@ func loadDescriptor(path string) (map[string]protoreflect.ServiceDescriptor, map
 	return services, messages, nil
 }
 
+// envoyConfig is one Envoy bootstrap and the files beside it (the other keys
+// of its ConfigMap, such as SDS sources), by file name.
+type envoyConfig struct {
+	bootstrap []byte
+	files     map[string][]byte
+}
+
 // envoyConfigsIn returns the Envoy bootstraps in a file, by location: the file
 // itself, or the envoy.yaml of each ConfigMap when it holds rendered manifests.
-func envoyConfigsIn(path string) (map[string][]byte, error) {
+func envoyConfigsIn(path string) (map[string]envoyConfig, error) {
 	file, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer file.Close()
-	configs := map[string][]byte{}
+	configs := map[string]envoyConfig{}
 	reader := k8syaml.NewYAMLReader(bufio.NewReader(file))
 	manifests := false
 	var whole [][]byte
@@ -130,17 +143,21 @@ func envoyConfigsIn(path string) (map[string][]byte, error) {
 		}
 		manifests = true
 		if config, ok := object.Data["envoy.yaml"]; ok && object.Kind == "ConfigMap" {
-			configs[fmt.Sprintf("%s (ConfigMap %s)", path, object.Metadata.Name)] = []byte(config)
+			files := map[string][]byte{}
+			for key, value := range object.Data {
+				files[key] = []byte(value)
+			}
+			configs[fmt.Sprintf("%s (ConfigMap %s)", path, object.Metadata.Name)] = envoyConfig{bootstrap: []byte(config), files: files}
 		}
 	}
 	if !manifests && len(whole) > 0 {
-		configs[path] = bytes.Join(whole, []byte("\n---\n"))
+		configs[path] = envoyConfig{bootstrap: bytes.Join(whole, []byte("\n---\n"))}
 	}
 	return configs, nil
 }
 
-func checkEnvoyConfig(raw []byte, services map[string]protoreflect.ServiceDescriptor, messages map[string]bool) []string {
-	asJSON, err := yaml.YAMLToJSON(raw)
+func checkEnvoyConfig(config envoyConfig, services map[string]protoreflect.ServiceDescriptor, messages map[string]bool) []string {
+	asJSON, err := yaml.YAMLToJSON(config.bootstrap)
 	if err != nil {
 		return []string{"not YAML: " + err.Error()}
 	}
@@ -290,6 +307,127 @@ func findAnys(message protoreflect.Message, where string, problems *[]string) {
 		default:
 			findAnys(value.Message(), path, problems)
 		}
+		return true
+	})
+}
+
+// sdsReference is a TLS context's reference to a secret of a file-based SDS
+// source, and what the context needs from it.
+type sdsReference struct {
+	where, name, path string
+	validation        bool
+}
+
+// checkSdsFiles checks that every file-based SDS source a bootstrap names is
+// shipped beside it (a key of the same ConfigMap, mounted in one directory),
+// decodes into Envoy's DiscoveryResponse of Secrets with their validation
+// rules, and holds the named secret of the kind the context needs: Envoy would
+// otherwise start with a listener or cluster that never gets its certificate.
+func checkSdsFiles(config envoyConfig) []string {
+	asJSON, err := yaml.YAMLToJSON(config.bootstrap)
+	if err != nil {
+		return nil // reported by checkEnvoyConfig
+	}
+	bootstrap := &bootstrapv3.Bootstrap{}
+	if protojson.Unmarshal(asJSON, bootstrap) != nil {
+		return nil
+	}
+	var references []sdsReference
+	collectSdsReferences(bootstrap.ProtoReflect(), "bootstrap", false, &references)
+	var problems []string
+	for _, reference := range references {
+		if reference.path == "" {
+			problems = append(problems, fmt.Sprintf("%s: secret %q comes from no file (only file-based SDS is used here)", reference.where, reference.name))
+			continue
+		}
+		raw, ok := config.files[path.Base(reference.path)]
+		if !ok {
+			problems = append(problems, fmt.Sprintf("%s: SDS file %s is not shipped beside the bootstrap", reference.where, reference.path))
+			continue
+		}
+		secrets, fileProblems := decodeSdsFile(raw, path.Base(reference.path))
+		problems = append(problems, fileProblems...)
+		secret, ok := secrets[reference.name]
+		switch {
+		case !ok:
+			problems = append(problems, fmt.Sprintf("%s: SDS file %s has no secret %q", reference.where, reference.path, reference.name))
+		case reference.validation && secret.GetValidationContext() == nil:
+			problems = append(problems, fmt.Sprintf("%s: secret %q in %s is not a validation_context", reference.where, reference.name, reference.path))
+		case !reference.validation && secret.GetTlsCertificate() == nil:
+			problems = append(problems, fmt.Sprintf("%s: secret %q in %s is not a tls_certificate", reference.where, reference.name, reference.path))
+		}
+	}
+	return problems
+}
+
+// decodeSdsFile reads a file-based SDS source: a DiscoveryResponse (only its
+// resources field; its Go type would pull gRPC into this module) whose
+// resources are TLS Secrets, by name.
+func decodeSdsFile(raw []byte, name string) (map[string]*tlsv3.Secret, []string) {
+	asJSON, err := yaml.YAMLToJSON(raw)
+	if err != nil {
+		return nil, []string{name + ": not YAML: " + err.Error()}
+	}
+	var response struct {
+		Resources []json.RawMessage `json:"resources"`
+	}
+	decoder := json.NewDecoder(bytes.NewReader(asJSON))
+	decoder.DisallowUnknownFields()
+	if err := decoder.Decode(&response); err != nil {
+		return nil, []string{name + ": not an SDS DiscoveryResponse of resources: " + err.Error()}
+	}
+	var problems []string
+	secrets := map[string]*tlsv3.Secret{}
+	for i, resource := range response.Resources {
+		packed := &anypb.Any{}
+		secret := &tlsv3.Secret{}
+		if err := protojson.Unmarshal(resource, packed); err != nil {
+			problems = append(problems, fmt.Sprintf("%s: resource %d: %v", name, i, err))
+			continue
+		}
+		if err := packed.UnmarshalTo(secret); err != nil {
+			problems = append(problems, fmt.Sprintf("%s: resource %d is not an envoy.extensions.transport_sockets.tls.v3.Secret", name, i))
+			continue
+		}
+		validateDeep(secret.ProtoReflect(), fmt.Sprintf("%s: secret %s", name, secret.GetName()), &problems)
+		secrets[secret.GetName()] = secret
+	}
+	return secrets, problems
+}
+
+// collectSdsReferences finds every SdsSecretConfig in a message, inside
+// typed_config Anys too, noting whether it names a validation context.
+func collectSdsReferences(message protoreflect.Message, where string, validation bool, references *[]sdsReference) {
+	if packed, ok := message.Interface().(*anypb.Any); ok {
+		inner, err := packed.UnmarshalNew()
+		if err == nil {
+			collectSdsReferences(inner.ProtoReflect(), where, false, references)
+		}
+		return
+	}
+	if config, ok := message.Interface().(*tlsv3.SdsSecretConfig); ok {
+		*references = append(*references, sdsReference{
+			where:      where,
+			name:       config.GetName(),
+			path:       config.GetSdsConfig().GetPathConfigSource().GetPath(),
+			validation: validation,
+		})
+		return
+	}
+	message.Range(func(field protoreflect.FieldDescriptor, value protoreflect.Value) bool {
+		if field.Message() == nil || field.IsMap() {
+			return true
+		}
+		path := where + "." + string(field.Name())
+		isValidation := field.Name() == "validation_context_sds_secret_config"
+		if field.IsList() {
+			list := value.List()
+			for i := 0; i < list.Len(); i++ {
+				collectSdsReferences(list.Get(i).Message(), fmt.Sprintf("%s[%d]", path, i), isValidation, references)
+			}
+			return true
+		}
+		collectSdsReferences(value.Message(), path, isValidation, references)
 		return true
 	})
 }

@@ -61,6 +61,34 @@ type prometheusRule struct {
 	} `json:"spec"`
 }
 
+// certificate is the part of cert-manager's Certificate (cert-manager.io/v1)
+// the chart uses; strict decoding rejects any other field.
+type certificate struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata"`
+	Spec              struct {
+		SecretName     string `json:"secretName"`
+		SecretTemplate *struct {
+			Labels      map[string]string `json:"labels,omitempty"`
+			Annotations map[string]string `json:"annotations,omitempty"`
+		} `json:"secretTemplate,omitempty"`
+		Duration    *metav1.Duration `json:"duration,omitempty"`
+		RenewBefore *metav1.Duration `json:"renewBefore,omitempty"`
+		DNSNames    []string         `json:"dnsNames"`
+		PrivateKey  *struct {
+			Algorithm      string `json:"algorithm,omitempty"`
+			Size           int    `json:"size,omitempty"`
+			RotationPolicy string `json:"rotationPolicy,omitempty"`
+		} `json:"privateKey,omitempty"`
+		Usages    []string `json:"usages,omitempty"`
+		IssuerRef struct {
+			Name  string `json:"name"`
+			Kind  string `json:"kind,omitempty"`
+			Group string `json:"group,omitempty"`
+		} `json:"issuerRef"`
+	} `json:"spec"`
+}
+
 // rendered holds one file's objects by kind, for the cross-object checks.
 type rendered struct {
 	deployments     []*appsv1.Deployment
@@ -72,6 +100,8 @@ type rendered struct {
 	claims          []*corev1.PersistentVolumeClaim
 	ingresses       []*networkingv1.Ingress
 	serviceMonitors []*serviceMonitor
+	certificates    []*certificate
+	networkPolicies []*networkingv1.NetworkPolicy
 }
 
 var portName = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,13}[a-z0-9])?$`)
@@ -220,6 +250,20 @@ func decode(document []byte, objects *rendered) string {
 			return fmt.Sprintf("PrometheusRule %s: no rule groups", object.Name)
 		}
 		return checkName(meta.Kind, object.ObjectMeta)
+	case "cert-manager.io/v1/Certificate":
+		object := &certificate{}
+		if problem := strict(object); problem != "" {
+			return problem
+		}
+		objects.certificates = append(objects.certificates, object)
+		return checkName(meta.Kind, object.ObjectMeta)
+	case "networking.k8s.io/v1/NetworkPolicy":
+		object := &networkingv1.NetworkPolicy{}
+		if problem := strict(object); problem != "" {
+			return problem
+		}
+		objects.networkPolicies = append(objects.networkPolicies, object)
+		return checkName(meta.Kind, object.ObjectMeta)
 	default:
 		return fmt.Sprintf("%s %s: no strict check for this kind; add it to deploy/tools/deploycheck", meta.APIVersion, meta.Kind)
 	}
@@ -279,6 +323,8 @@ func crossCheck(objects *rendered) []string {
 		}
 	}
 	problems = append(problems, checkClaims(objects)...)
+	problems = append(problems, checkCertificates(objects)...)
+	problems = append(problems, checkNetworkPolicies(objects, podLabels, containerPorts)...)
 	for _, pdb := range objects.pdbs {
 		if pdb.Spec.Selector == nil || !selects(pdb.Spec.Selector.MatchLabels, podLabels) {
 			problems = append(problems, fmt.Sprintf("PodDisruptionBudget %s: selector matches no pod template", pdb.Name))
@@ -436,4 +482,72 @@ func selects(selector, labels map[string]string) bool {
 		}
 	}
 	return true
+}
+
+// checkCertificates holds each Certificate to the Secret the pods mount, its
+// renewal inside its lifetime, and a client auth usage (the readiness probe and
+// Envoy present it under mutual TLS).
+func checkCertificates(objects *rendered) []string {
+	var problems []string
+	mountedSecrets := map[string]bool{}
+	for _, deployment := range objects.deployments {
+		for _, volume := range deployment.Spec.Template.Spec.Volumes {
+			if volume.Secret != nil {
+				mountedSecrets[volume.Secret.SecretName] = true
+			}
+		}
+	}
+	for _, cert := range objects.certificates {
+		where := "Certificate " + cert.Name
+		if !mountedSecrets[cert.Spec.SecretName] {
+			problems = append(problems, fmt.Sprintf("%s: writes Secret %q, which no pod mounts", where, cert.Spec.SecretName))
+		}
+		if len(cert.Spec.DNSNames) == 0 {
+			problems = append(problems, where+": no dnsNames")
+		}
+		if cert.Spec.IssuerRef.Name == "" {
+			problems = append(problems, where+": no issuerRef.name")
+		}
+		if cert.Spec.Duration != nil && cert.Spec.RenewBefore != nil && cert.Spec.RenewBefore.Duration >= cert.Spec.Duration.Duration {
+			problems = append(problems, fmt.Sprintf("%s: renewBefore %s is not shorter than duration %s", where, cert.Spec.RenewBefore.Duration, cert.Spec.Duration.Duration))
+		}
+		usages := map[string]bool{}
+		for _, usage := range cert.Spec.Usages {
+			usages[usage] = true
+		}
+		if len(usages) > 0 && (!usages["server auth"] || !usages["client auth"]) {
+			problems = append(problems, where+": usages need server auth and client auth")
+		}
+	}
+	return problems
+}
+
+// checkNetworkPolicies holds each NetworkPolicy to the pods it means: its
+// selector matches the pod template, and every named port exists in a container.
+func checkNetworkPolicies(objects *rendered, podLabels map[string]string, containerPorts map[string]bool) []string {
+	var problems []string
+	for _, policy := range objects.networkPolicies {
+		where := "NetworkPolicy " + policy.Name
+		if !selects(policy.Spec.PodSelector.MatchLabels, podLabels) {
+			problems = append(problems, where+": podSelector matches no pod template")
+		}
+		var ports []networkingv1.NetworkPolicyPort
+		for _, rule := range policy.Spec.Ingress {
+			if len(rule.From) == 0 {
+				problems = append(problems, where+": an ingress rule without from admits every peer")
+			}
+			ports = append(ports, rule.Ports...)
+		}
+		for _, rule := range policy.Spec.Egress {
+			if len(rule.To) == 0 {
+				problems = append(problems, where+": an egress rule without to reaches every peer")
+			}
+		}
+		for _, port := range ports {
+			if port.Port != nil && port.Port.Type == intstr.String && !containerPorts[port.Port.StrVal] {
+				problems = append(problems, fmt.Sprintf("%s: port %q is declared by no container", where, port.Port.StrVal))
+			}
+		}
+	}
+	return problems
 }
