@@ -81,7 +81,7 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
     multiclass: await createModelSource(config.modelUris.multiclass),
   };
   const registry = new ModelRegistry({ binary: sources.binary.uri, multiclass: sources.multiclass.uri });
-  const decisionLog = await createDecisionLog(config.decisionLog, featureSpec.epochSeconds, metrics, logger);
+  const decisionLog = await createDecisionLog(config.decisionLog, config.s3, featureSpec.epochSeconds, metrics, logger);
   const cache = config.modelCacheDir === undefined ? undefined : new ModelCache(config.modelCacheDir);
   const watchers = MODEL_TASKS.map(
     (task) =>

@@ -164,6 +164,9 @@ const DECISION_LOG_VARIABLES = [
   'FRAUD_DECISION_LOG_KAFKA_SASL_MECHANISM',
   'FRAUD_DECISION_LOG_KAFKA_SASL_USERNAME',
   'FRAUD_DECISION_LOG_KAFKA_SASL_PASSWORD',
+  'FRAUD_DECISION_LOG_S3_URI',
+  'FRAUD_DECISION_LOG_S3_OBJECT_RECORDS',
+  'FRAUD_DECISION_LOG_S3_FLUSH_SECONDS',
 ] as const;
 
 /** Every variable the service reads, for the unknown-variable warning and the table in docs/configuration.md. */
@@ -618,6 +621,8 @@ export interface DecisionLogConfig {
   readonly file: { readonly dir: string; readonly maxBytes: number; readonly rotateMs: number; readonly keepFiles: number } | undefined;
   /** Apache Kafka, or undefined when off. */
   readonly kafka: KafkaDecisionLogConfig | undefined;
+  /** Object storage (S3, MinIO, lakeFS's S3 gateway; endpoint and credentials as for models), or undefined when off. */
+  readonly s3: { readonly bucket: string; readonly prefix: string; readonly objectRecords: number; readonly flushMs: number } | undefined;
 }
 
 export interface KafkaDecisionLogConfig {
@@ -666,6 +671,30 @@ function decisionLogConfig(env: Env): DecisionLogConfig {
             keepFiles: integer(env, 'FRAUD_DECISION_LOG_FILE_KEEP', 48, 1, 100_000),
           },
     kafka: kafkaDecisionLogConfig(env),
+    s3: s3DecisionLogConfig(env, bufferRecords),
+  };
+}
+
+/** s3://<bucket>/<prefix>: with lakeFS, s3://<repository>/<branch>/<path>. */
+function s3DecisionLogConfig(env: Env, bufferRecords: number): DecisionLogConfig['s3'] {
+  const url = optionalUrl(env, 'FRAUD_DECISION_LOG_S3_URI', ['s3'], 's3://<bucket>/<prefix> (with lakeFS: s3://<repository>/<branch>/<path>)');
+  if (url === undefined) {
+    for (const name of ['FRAUD_DECISION_LOG_S3_OBJECT_RECORDS', 'FRAUD_DECISION_LOG_S3_FLUSH_SECONDS']) {
+      if (raw(env, name) !== undefined) throw new ConfigError(name, 'is used only with FRAUD_DECISION_LOG_S3_URI, which is unset');
+    }
+    return undefined;
+  }
+  if (url.username !== '' || url.password !== '') throw new ConfigError('FRAUD_DECISION_LOG_S3_URI', 'must not hold credentials; use AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY');
+  if (url.hostname === '') throw new ConfigError('FRAUD_DECISION_LOG_S3_URI', `must name a bucket, got ${shown(url.toString())}`);
+  const objectRecords = integer(env, 'FRAUD_DECISION_LOG_S3_OBJECT_RECORDS', Math.min(bufferRecords, 10_000), 1, 1_000_000);
+  if (objectRecords > bufferRecords) {
+    throw new ConfigError('FRAUD_DECISION_LOG_S3_OBJECT_RECORDS', `must be at most FRAUD_DECISION_LOG_BUFFER_RECORDS (${bufferRecords}), got ${objectRecords}`);
+  }
+  return {
+    bucket: url.hostname,
+    prefix: decodeURIComponent(url.pathname).replace(/^\/+|\/+$/g, ''),
+    objectRecords,
+    flushMs: seconds(env, 'FRAUD_DECISION_LOG_S3_FLUSH_SECONDS', 60, 0, 86_400),
   };
 }
 

@@ -138,6 +138,9 @@ const CASES: Readonly<Record<(typeof CONFIG_VARIABLES)[number], Case>> = {
     expected: 'fraud-scoring',
     with: { FRAUD_DECISION_LOG_KAFKA_BROKERS: 'k:9092', FRAUD_DECISION_LOG_KAFKA_SASL_MECHANISM: 'plain', FRAUD_DECISION_LOG_KAFKA_SASL_USERNAME: 'u', FRAUD_DECISION_LOG_KAFKA_SASL_PASSWORD: 'p' },
   },
+  FRAUD_DECISION_LOG_S3_URI: { read: (c) => c.decisionLog.s3 && `${c.decisionLog.s3.bucket}|${c.decisionLog.s3.prefix}`, unit: 'text', set: 's3://fraud-log/main/decisions/', expected: 'fraud-log|main/decisions' },
+  FRAUD_DECISION_LOG_S3_OBJECT_RECORDS: { read: (c) => c.decisionLog.s3?.objectRecords, unit: 'number', set: '500', expected: 500, with: { FRAUD_DECISION_LOG_S3_URI: 's3://b/p' } },
+  FRAUD_DECISION_LOG_S3_FLUSH_SECONDS: { read: (c) => c.decisionLog.s3?.flushMs, unit: 'milliseconds', set: '5', expected: 5000, with: { FRAUD_DECISION_LOG_S3_URI: 's3://b/p' } },
   FRAUD_DECISION_LOG_KAFKA_SASL_PASSWORD: {
     read: (c) => c.decisionLog.kafka?.sasl?.password,
     unit: 'text',
