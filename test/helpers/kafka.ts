@@ -35,6 +35,12 @@ export function kafkaLibs(): string {
   return found;
 }
 
+/** SASL/PLAIN on the client listener: the broker's own user (the tests' clients use it too) and one more user. */
+export interface KafkaSaslUsers {
+  readonly admin: { readonly username: string; readonly password: string };
+  readonly user: { readonly username: string; readonly password: string };
+}
+
 /** A message read back from a topic: its key and value as text, and the partition it was in. */
 export interface ReadMessage {
   readonly key: string;
@@ -57,13 +63,18 @@ export class KafkaBroker {
     private readonly port: number,
     private readonly controllerPort: number,
     private readonly dataDir: string,
+    private readonly sasl: KafkaSaslUsers | undefined,
   ) {
     this.bootstrap = `127.0.0.1:${port}`;
   }
 
-  /** Formats the storage of a new single-node cluster and starts it; resolves once it answers a client. */
-  static async start(): Promise<KafkaBroker> {
-    const broker = new KafkaBroker(await freePort(), await freePort(), await mkdtemp(join(tmpdir(), 'fraud-kafka-')));
+  /**
+   * Formats the storage of a new single-node cluster and starts it; resolves
+   * once it answers a client. With `sasl`, clients must authenticate with
+   * SASL/PLAIN (no TLS: a loopback test).
+   */
+  static async start(sasl?: KafkaSaslUsers): Promise<KafkaBroker> {
+    const broker = new KafkaBroker(await freePort(), await freePort(), await mkdtemp(join(tmpdir(), 'fraud-kafka-')), sasl);
     await writeFile(join(broker.dataDir, 'server.properties'), broker.serverProperties());
     await writeFile(join(broker.dataDir, 'log4j2.properties'), LOG4J_PROPERTIES);
     // A cluster id is 16 random bytes in URL-safe base64 without padding (what `StorageTool random-uuid` prints).
@@ -120,7 +131,8 @@ export class KafkaBroker {
 
   /** A kafkajs client of this broker for the tests' own reads and writes (quiet: errors only). */
   client(clientId = 'fraud-test'): Kafka {
-    return new Kafka({ clientId, brokers: [this.bootstrap], logLevel: logLevel.NOTHING, retry: { retries: 3, initialRetryTime: 100 } });
+    const sasl = this.sasl === undefined ? undefined : { mechanism: 'plain' as const, ...this.sasl.admin };
+    return new Kafka({ clientId, brokers: [this.bootstrap], sasl, logLevel: logLevel.NOTHING, retry: { retries: 3, initialRetryTime: 100 } });
   }
 
   async createTopic(topic: string, partitions = 3): Promise<void> {
@@ -196,15 +208,27 @@ export class KafkaBroker {
   }
 
   private serverProperties(): string {
+    const protocol = this.sasl === undefined ? 'PLAINTEXT' : 'SASL_PLAINTEXT';
+    const sasl =
+      this.sasl === undefined
+        ? []
+        : [
+            'sasl.enabled.mechanisms=PLAIN',
+            'sasl.mechanism.inter.broker.protocol=PLAIN',
+            'listener.name.sasl_plaintext.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required ' +
+              `username="${this.sasl.admin.username}" password="${this.sasl.admin.password}" ` +
+              `user_${this.sasl.admin.username}="${this.sasl.admin.password}" user_${this.sasl.user.username}="${this.sasl.user.password}";`,
+          ];
     return [
       'process.roles=broker,controller',
       'node.id=1',
       `controller.quorum.voters=1@127.0.0.1:${this.controllerPort}`,
-      `listeners=PLAINTEXT://127.0.0.1:${this.port},CONTROLLER://127.0.0.1:${this.controllerPort}`,
-      `advertised.listeners=PLAINTEXT://127.0.0.1:${this.port}`,
+      `listeners=${protocol}://127.0.0.1:${this.port},CONTROLLER://127.0.0.1:${this.controllerPort}`,
+      `advertised.listeners=${protocol}://127.0.0.1:${this.port}`,
       'controller.listener.names=CONTROLLER',
-      'inter.broker.listener.name=PLAINTEXT',
-      'listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT',
+      `inter.broker.listener.name=${protocol}`,
+      `listener.security.protocol.map=CONTROLLER:PLAINTEXT,${protocol}:${protocol}`,
+      ...sasl,
       `log.dirs=${join(this.dataDir, 'data')}`,
       'num.partitions=3',
       // One node: every internal topic has one replica.
