@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { gunzipSync } from 'node:zlib';
+import { gunzipSync, gzipSync } from 'node:zlib';
 import type { TransactionInput } from '../../client/fraudClient.js';
 import { DecisionRecord } from '../../src/gen/fraud/v1/decision_record.js';
 import { sample, scrape } from '../helpers/scrape.js';
@@ -102,6 +102,24 @@ describe('decision log to local files', function () {
     const last = names.at(-1);
     assert.ok(last !== undefined && last !== finished);
     assert.deepEqual(await idsIn(join(dir, last)), second.map((transaction) => Number(transaction.transactionId)));
+  });
+
+  it('should finish, at its first write, the file a crashed process of the same instance left open, and delete an empty one', async () => {
+    const dir = await tempDir();
+    const leftover = `decisions-20260101T000000000Z-${INSTANCE}-000007.jsonl.gz`;
+    const empty = `decisions-20260101T000000001Z-${INSTANCE}-000008.jsonl.gz`;
+    const otherInstance = `decisions-20260101T000000000Z-fraud-files-9-000001.jsonl.gz`;
+    await writeFile(join(dir, `${leftover}.open`), gzipSync('{"transactionId":"42"}\n'));
+    await writeFile(join(dir, `${empty}.open`), '');
+    await writeFile(join(dir, `${otherInstance}.open`), gzipSync('{"transactionId":"43"}\n'));
+    const service = await start({ FRAUD_DECISION_LOG_DIR: dir });
+    await service.client.predict(transactions(1)[0] as TransactionInput);
+    await waitFor('the record written', async () => (await metric(service, 'fraud_decision_log_records_total{sink="file"}')) === 1);
+    const names = await readdir(dir);
+    assert.ok(names.includes(leftover), names.join(', '));
+    assert.deepEqual(await idsIn(join(dir, leftover)), [42]);
+    assert.ok(!names.some((name) => name.startsWith(empty)), names.join(', '));
+    assert.ok(names.includes(`${otherInstance}.open`), 'another instance\'s open file is its own');
   });
 
   it('should buffer at most FRAUD_DECISION_LOG_BUFFER_RECORDS while the directory cannot be written, count the rest as dropped, answer every call, and write the buffered records once it can', async () => {
