@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs, when missing, the real tools the tests run: Go binaries with `go install`
 # (pinned versions), redis-server from Debian, Python lint tools in .tools/venv, and the
-# lakeFS server (scripts/build-lakefs.sh: built from source once per machine, then reused).
+# lakeFS server (scripts/build-lakefs.sh: built from source once per machine, then reused)
+# and the Apache Kafka broker (scripts/build-kafka.sh: its jars from Maven Central, cached).
 # Safe to run repeatedly.
 set -euo pipefail
 
@@ -56,3 +57,14 @@ fi
 # lakeFS for the lakeFS suites (test/e2e/lakefs*.test.ts). The first build takes
 # 6-11 minutes; the binary is cached per user and version, outside the clone.
 bash "$root/scripts/build-lakefs.sh" >/dev/null
+
+# Apache Kafka for the decision log's Kafka tests (test/helpers/kafka.ts): its jars from
+# Maven Central, fetched once per user and version, run on the machine's Java 17.
+if ! command -v java >/dev/null 2>&1 || ! command -v mvn >/dev/null 2>&1; then
+  echo "installing Java 17 and Maven (apt)"
+  sudo=()
+  if [[ $(id -u) -ne 0 ]]; then sudo=(sudo); fi
+  "${sudo[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends openjdk-17-jre-headless maven >/dev/null
+fi
+bash "$root/scripts/build-kafka.sh" >/dev/null

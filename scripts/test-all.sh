@@ -38,7 +38,7 @@ fi
 npx --no-install eslint .
 npx --no-install tsc -p tsconfig.json
 
-step "service tests (mocha: unit, integration over sockets, e2e with grpcurl, grpc-health-probe, MinIO and lakeFS, chart tests)"
+step "service tests (mocha: unit, integration over sockets, e2e with grpcurl, grpc-health-probe, MinIO, lakeFS and Kafka, chart tests)"
 npx --no-install mocha
 
 step "deploy: Dockerfile, shell scripts, workflows, Helm chart, Envoy and compose configurations"

@@ -35,6 +35,7 @@ import { boundPort, startMetricsServer } from './observability/metricsServer.js'
 import { Tracing } from './observability/tracing.js';
 import { missingNodeFlags } from './nodeFlags.js';
 import { createServerSecurity } from './security/serverSecurity.js';
+import { createDecisionLog } from './decisionLog/createDecisionLog.js';
 
 /** The gRPC service name health reports on, besides the whole server (""). */
 export const FRAUD_SERVICE_NAME = 'fraud.v1.FraudService';
@@ -80,6 +81,7 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
     multiclass: await createModelSource(config.modelUris.multiclass),
   };
   const registry = new ModelRegistry({ binary: sources.binary.uri, multiclass: sources.multiclass.uri });
+  const decisionLog = await createDecisionLog(config.decisionLog, config.s3, featureSpec.epochSeconds, metrics, logger);
   const cache = config.modelCacheDir === undefined ? undefined : new ModelCache(config.modelCacheDir);
   const watchers = MODEL_TASKS.map(
     (task) =>
@@ -181,6 +183,7 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
         new OutcomeReports({ store: state.store, epochSeconds: featureSpec.epochSeconds, maxFutureSeconds: config.state.maxFutureSeconds }),
       modelInfoDetails: config.modelInfoDetails,
       batchLane: new BatchLane(config.maxBatchRowsScoring),
+      decisions: decisionLog,
     }),
     health,
     reflection: new ServerReflection(),
@@ -236,9 +239,12 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
       const graceEnds = performance.now() + config.shutdownGraceMs;
       // The drain starts at once: a model check in progress (up to a minute on
       // a slow store) must not eat into the grace period.
-      // Once drained, the calls' spans are exported within what is left of the grace.
+      // Once drained, the calls' spans are exported and the decision log's buffered
+      // records written, side by side, within what is left of the grace.
       await Promise.all([
-        drain(server, config.shutdownGraceMs, logger).then(() => tracing?.shutdown(graceEnds - performance.now())),
+        drain(server, config.shutdownGraceMs, logger).then(() =>
+          Promise.all([tracing?.shutdown(graceEnds - performance.now()), decisionLog?.close(Math.max(0, graceEnds - performance.now()))]),
+        ),
         ...watchers.map((watcher) => watcher.stop()),
       ]);
       registry.retireAll();

@@ -1,4 +1,5 @@
 import type { ServerUnaryCall } from '@grpc/grpc-js';
+import { performance } from 'node:perf_hooks';
 import {
   FraudServiceService,
   type FraudServiceServer,
@@ -31,6 +32,7 @@ import { modelInfoOf, REDACTED_ERROR } from './modelInfo.js';
 import { methodLabel } from './callMetrics.js';
 import { PredictionMetrics } from './predictionMetrics.js';
 import { unaryCall } from './unaryCall.js';
+import { recordDecisions, type DecisionRecorder } from './decisionCapture.js';
 import type { BatchLane } from './batchLane.js';
 
 export interface FraudServiceOptions {
@@ -46,6 +48,8 @@ export interface FraudServiceOptions {
   readonly modelInfoDetails: boolean;
   /** Batch transactions scored at once (FRAUD_MAX_BATCH_ROWS_SCORING); unary calls never wait for them. */
   readonly batchLane: BatchLane;
+  /** Takes every answered scoring call (the decision log); undefined when it is off. */
+  readonly decisions?: DecisionRecorder;
 }
 
 /** Each method's full gRPC name, the `method` label of its metrics and log lines (`fraud.v1.FraudService/Predict`). */
@@ -64,7 +68,7 @@ type Call = ServerUnaryCall<unknown, unknown>;
  * swap in the middle of a call never mixes two versions.
  */
 export function createFraudService(options: FraudServiceOptions): FraudServiceServer {
-  const { registry, metrics, logger, maxBatchSize, history, outcomes, modelInfoDetails, batchLane } = options;
+  const { registry, metrics, logger, maxBatchSize, history, outcomes, modelInfoDetails, batchLane, decisions } = options;
   const predictions = new PredictionMetrics(metrics, registry);
   const outcomeCounters = {
     applied: metrics.stateOutcomes.labels('applied'),
@@ -93,6 +97,7 @@ export function createFraudService(options: FraudServiceOptions): FraudServiceSe
   };
 
   const score = async (model: ServingModel, transactions: readonly Transaction[], batch: boolean, explain: boolean, call: Call): Promise<Scored> => {
+    const startedAt = performance.now();
     validateAll(model, transactions, batch);
     // A caller that went away gets nothing recorded and nothing scored. grpc-js
     // sets call.cancelled on a later tick than the one that runs the handler,
@@ -102,8 +107,11 @@ export function createFraudService(options: FraudServiceOptions): FraudServiceSe
     if (call.cancelled) throw new CallCancelledError('the call was cancelled before scoring');
     const trace = traceOf(call);
     trace?.span.setAttribute(ATTR_ROWS, transactions.length);
-    const scored = await scoreTransactions(model, transactions, { history, batch, explain, sliceRows: batch ? BATCH_SLICE_ROWS : undefined, trace });
+    const keepFeatures = decisions !== undefined;
+    const scored = await scoreTransactions(model, transactions, { history, batch, explain, keepFeatures, sliceRows: batch ? BATCH_SLICE_ROWS : undefined, trace });
     predictions.record(scored);
+    // The answer is ready: the decision log takes references to it, and builds its records later.
+    if (decisions !== undefined) recordDecisions(decisions, call.getPath(), scored, transactions, startedAt);
     return scored;
   };
 

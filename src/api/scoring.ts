@@ -40,6 +40,8 @@ export interface Scored {
   readonly inferenceSeconds: number;
   /** Each transaction's feature values as the model saw them, when the caller asked to explain. */
   readonly explanations: readonly Record<string, number>[] | undefined;
+  /** The same, row-major [transactions, features] in double precision, when kept for the decision log. */
+  readonly featureRows: Float64Array | undefined;
 }
 
 export interface ScoringOptions {
@@ -48,6 +50,8 @@ export interface ScoringOptions {
   /** Field paths name `transactions[i]` (batch) or `transaction`. */
   readonly batch: boolean;
   readonly explain: boolean;
+  /** Keep every row's feature values (featureRows), for the decision log. */
+  readonly keepFeatures?: boolean;
   /**
    * Batches: the model runs on slices of this many rows, and other calls get
    * the event loop between two slices and after the history is recorded
@@ -88,9 +92,11 @@ export function validateAll(model: ServingModel, transactions: readonly Transact
 export async function scoreTransactions(model: ServingModel, transactions: readonly Transaction[], options: ScoringOptions): Promise<Scored> {
   const input = model.inputBuffer(transactions.length);
   const explanations: Record<string, number>[] | undefined = options.explain ? [] : undefined;
+  const featureRows = options.keepFeatures === true ? new Float64Array(transactions.length * model.featureCount) : undefined;
   const write = (index: number, history: TransactionHistory | undefined): void => {
     const values = model.features.write(transactions[index] as Transaction, history, input, index);
     if (explanations !== undefined) explanations[index] = model.features.named(values);
+    featureRows?.set(values, index * model.featureCount);
   };
   if (options.history === undefined) {
     for (let index = 0; index < transactions.length; index++) write(index, undefined);
@@ -121,7 +127,7 @@ export async function scoreTransactions(model: ServingModel, transactions: reado
   const inferenceSeconds = (performance.now() - started) / 1000;
   const classIds = new Int32Array(transactions.length);
   for (let index = 0; index < transactions.length; index++) classIds[index] = model.classOf(probabilities, index);
-  return { model, probabilities, classIds, inferenceSeconds, explanations };
+  return { model, probabilities, classIds, inferenceSeconds, explanations, featureRows };
 }
 
 /** The model's probabilities for `rows` rows of `input`, run `sliceRows` rows at a time with the event loop free in between. */

@@ -454,6 +454,43 @@ export class Metrics {
     collectDefaultMetrics({ register: this.registry });
   }
 
+  // Decision log (src/decisionLog): per sink, records written, dropped, buffered, and failed writes.
+  readonly decisionLogRecords = new Counter({
+    name: 'fraud_decision_log_records_total',
+    help: 'Decision records written to the decision log, by sink (file, kafka, s3): appended to a file, acknowledged by Kafka, or put in object storage.',
+    labelNames: ['sink'] as const,
+    registers: [this.registry],
+  });
+
+  readonly decisionLogDropped = new Counter({
+    name: 'fraud_decision_log_records_dropped_total',
+    help:
+      'Decision records dropped, by sink and reason: buffer_full (the sink was down or slower than the calls and its buffer, FRAUD_DECISION_LOG_BUFFER_RECORDS, was full), ' +
+      'shutdown (still buffered when the shutdown grace period ended), unencodable (a record could not be built).',
+    labelNames: ['sink', 'reason'] as const,
+    registers: [this.registry],
+  });
+
+  readonly decisionLogWriteFailures = new Counter({
+    name: 'fraud_decision_log_write_failures_total',
+    help: 'Failed writes of a batch of decision records, by sink; the batch stays buffered and is written again with backoff.',
+    labelNames: ['sink'] as const,
+    registers: [this.registry],
+  });
+
+  /** Records each decision log sink holds now; read at scrape time. */
+  decisionLogBufferedSource: () => readonly { sink: string; records: number }[] = () => [];
+
+  readonly decisionLogBuffered: Gauge<'sink'> = new Gauge({
+    name: 'fraud_decision_log_buffered_records',
+    help: 'Decision records buffered for a sink (waiting or being written), by sink; at most FRAUD_DECISION_LOG_BUFFER_RECORDS, and what a crash would lose.',
+    labelNames: ['sink'] as const,
+    registers: [this.registry],
+    collect: () => {
+      for (const { sink, records } of this.decisionLogBufferedSource()) this.decisionLogBuffered.labels(sink).set(records);
+    },
+  });
+
   /**
    * Gauges read from the store when Prometheus scrapes: entities, remembered
    * transactions, bytes and watermark. Registered once the store exists.

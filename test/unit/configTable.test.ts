@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { CONFIG_VARIABLES, loadConfig, type Config } from '../../src/config/config.js';
@@ -100,6 +101,53 @@ const CASES: Readonly<Record<(typeof CONFIG_VARIABLES)[number], Case>> = {
   FRAUD_AUTH_WRITES: { read: (c) => c.auth.writes, unit: 'text', set: 'open', expected: 'open', with: { FRAUD_AUTH_TOKENS_FILE: '/etc/fraud/tokens' } },
   FRAUD_HEALTH_PORT: { read: (c) => c.healthPort, unit: 'number', set: '8086', expected: 8086 },
   FRAUD_AUTH_READS: { read: (c) => c.auth.reads, unit: 'text', set: 'authenticated', expected: 'authenticated', with: { FRAUD_AUTH_TOKENS_FILE: '/etc/fraud/tokens' } },
+  FRAUD_DECISION_LOG_INSTANCE: {
+    // The default is the host's name, which differs from machine to machine.
+    read: (c) => (c.decisionLog.instance === hostname() ? '$HOSTNAME' : c.decisionLog.instance),
+    unit: 'text',
+    set: 'fraud-scoring-7f9c-2',
+    expected: 'fraud-scoring-7f9c-2',
+  },
+  FRAUD_DECISION_LOG_BUFFER_RECORDS: { read: (c) => c.decisionLog.bufferRecords, unit: 'number', set: '2000', expected: 2000 },
+  FRAUD_DECISION_LOG_BATCH_RECORDS: { read: (c) => c.decisionLog.batchRecords, unit: 'number', set: '250', expected: 250 },
+  FRAUD_DECISION_LOG_DIR: { read: (c) => c.decisionLog.file?.dir, unit: 'text', set: '/var/log/fraud', expected: '/var/log/fraud' },
+  FRAUD_DECISION_LOG_FILE_MAX_BYTES: { read: (c) => c.decisionLog.file?.maxBytes, unit: 'number', set: '4096', expected: 4096, with: { FRAUD_DECISION_LOG_DIR: '/d' } },
+  FRAUD_DECISION_LOG_FILE_ROTATE_SECONDS: { read: (c) => c.decisionLog.file?.rotateMs, unit: 'milliseconds', set: '60', expected: 60_000, with: { FRAUD_DECISION_LOG_DIR: '/d' } },
+  FRAUD_DECISION_LOG_FILE_KEEP: { read: (c) => c.decisionLog.file?.keepFiles, unit: 'number', set: '3', expected: 3, with: { FRAUD_DECISION_LOG_DIR: '/d' } },
+  FRAUD_DECISION_LOG_KAFKA_BROKERS: {
+    read: (c) => c.decisionLog.kafka?.brokers.join(','),
+    unit: 'text',
+    set: 'kafka-0:9092, [fd00::1]:9093',
+    expected: 'kafka-0:9092,[fd00::1]:9093',
+  },
+  FRAUD_DECISION_LOG_KAFKA_TOPIC: { read: (c) => c.decisionLog.kafka?.topic, unit: 'text', set: 'decisions.v1', expected: 'decisions.v1', with: { FRAUD_DECISION_LOG_KAFKA_BROKERS: 'k:9092' } },
+  FRAUD_DECISION_LOG_KAFKA_TLS: { read: (c) => c.decisionLog.kafka?.tls, unit: 'boolean', set: 'true', expected: true, with: { FRAUD_DECISION_LOG_KAFKA_BROKERS: 'k:9092' } },
+  FRAUD_DECISION_LOG_KAFKA_CA_FILE: { read: (c) => c.decisionLog.kafka?.caFile, unit: 'text', set: '/etc/kafka/ca.pem', expected: '/etc/kafka/ca.pem', with: { FRAUD_DECISION_LOG_KAFKA_BROKERS: 'k:9092' } },
+  FRAUD_DECISION_LOG_KAFKA_SASL_MECHANISM: {
+    read: (c) => c.decisionLog.kafka?.sasl?.mechanism,
+    unit: 'text',
+    set: 'SCRAM-SHA-512',
+    expected: 'scram-sha-512',
+    // The three SASL variables go together: each case sets the other two, and its own to another value first.
+    with: { FRAUD_DECISION_LOG_KAFKA_BROKERS: 'k:9092', FRAUD_DECISION_LOG_KAFKA_SASL_MECHANISM: 'plain', FRAUD_DECISION_LOG_KAFKA_SASL_USERNAME: 'u', FRAUD_DECISION_LOG_KAFKA_SASL_PASSWORD: 'p' },
+  },
+  FRAUD_DECISION_LOG_KAFKA_SASL_USERNAME: {
+    read: (c) => c.decisionLog.kafka?.sasl?.username,
+    unit: 'text',
+    set: 'fraud-scoring',
+    expected: 'fraud-scoring',
+    with: { FRAUD_DECISION_LOG_KAFKA_BROKERS: 'k:9092', FRAUD_DECISION_LOG_KAFKA_SASL_MECHANISM: 'plain', FRAUD_DECISION_LOG_KAFKA_SASL_USERNAME: 'u', FRAUD_DECISION_LOG_KAFKA_SASL_PASSWORD: 'p' },
+  },
+  FRAUD_DECISION_LOG_S3_URI: { read: (c) => c.decisionLog.s3 && `${c.decisionLog.s3.bucket}|${c.decisionLog.s3.prefix}`, unit: 'text', set: 's3://fraud-log/main/decisions/', expected: 'fraud-log|main/decisions' },
+  FRAUD_DECISION_LOG_S3_OBJECT_RECORDS: { read: (c) => c.decisionLog.s3?.objectRecords, unit: 'number', set: '500', expected: 500, with: { FRAUD_DECISION_LOG_S3_URI: 's3://b/p' } },
+  FRAUD_DECISION_LOG_S3_FLUSH_SECONDS: { read: (c) => c.decisionLog.s3?.flushMs, unit: 'milliseconds', set: '5', expected: 5000, with: { FRAUD_DECISION_LOG_S3_URI: 's3://b/p' } },
+  FRAUD_DECISION_LOG_KAFKA_SASL_PASSWORD: {
+    read: (c) => c.decisionLog.kafka?.sasl?.password,
+    unit: 'text',
+    set: 's3cret',
+    expected: 's3cret',
+    with: { FRAUD_DECISION_LOG_KAFKA_BROKERS: 'k:9092', FRAUD_DECISION_LOG_KAFKA_SASL_MECHANISM: 'plain', FRAUD_DECISION_LOG_KAFKA_SASL_USERNAME: 'u', FRAUD_DECISION_LOG_KAFKA_SASL_PASSWORD: 'p' },
+  },
 };
 
 /** docs/configuration.md's table: each variable with the default it documents (undefined for "unset"). */

@@ -1,0 +1,42 @@
+import { performance } from 'node:perf_hooks';
+import type { Transaction } from '../gen/fraud/v1/fraud_service.js';
+import type { ScoredCall } from '../decisionLog/scoredCall.js';
+import { predictionOf, type Scored } from './scoring.js';
+
+/** What the scoring path hands answered calls to (the decision log). */
+export interface DecisionRecorder {
+  record(call: ScoredCall): void;
+}
+
+/**
+ * Hands an answered call to the decision log: references only (the records
+ * are built later, off the scoring path, with the same predictionOf the
+ * answer was built with). `path` is the call's gRPC path; `startedAt`
+ * (performance.now()) when scoring began. Never throws: the decision log
+ * must not fail an answer.
+ */
+export function recordDecisions(recorder: DecisionRecorder, path: string, scored: Scored, transactions: readonly Transaction[], startedAt: number): void {
+  try {
+    const { model, featureRows } = scored;
+    if (featureRows === undefined) return;
+    recorder.record({
+      method: path.replace(/^\//, ''),
+      transactions,
+      runs: [
+        {
+          role: 'serving',
+          task: model.task,
+          identity: model.identity,
+          threshold: model.threshold,
+          featureNames: model.features.names,
+          featureRows,
+          answer: (index) => predictionOf(scored, transactions, index),
+        },
+      ],
+      latencySeconds: (performance.now() - startedAt) / 1000,
+      decidedAtMs: Date.now(),
+    });
+  } catch {
+    // Nothing to do on the scoring path; the decision log counts what it drops.
+  }
+}
