@@ -1,6 +1,6 @@
 import { accessSync, constants } from 'node:fs';
 import { resolve } from 'node:path';
-import { ConfigError } from './config.js';
+import { ConfigError } from './envValues.js';
 
 /**
  * Tracing settings, from the standard OpenTelemetry variables

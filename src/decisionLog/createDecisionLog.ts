@@ -1,4 +1,5 @@
-import type { Config, DecisionLogConfig } from '../config/config.js';
+import type { Config } from '../config/config.js';
+import type { DecisionLogConfig } from '../config/decisionLogConfig.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import { DecisionLog, type SinkSetup } from './decisionLog.js';

@@ -1,5 +1,5 @@
 import { Metadata, ServerInterceptingCall, status, type ServerInterceptor, type ServerInterceptingCallInterface } from '@grpc/grpc-js';
-import type { AccessPolicy } from '../config/config.js';
+import type { AccessPolicy } from '../config/securityConfig.js';
 import { ErrorInfo } from '../gen/google/rpc/error_details.js';
 import { Status } from '../gen/google/rpc/status.js';
 import type { Logger } from '../observability/logger.js';

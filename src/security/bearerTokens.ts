@@ -1,5 +1,5 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { ConfigError } from '../config/config.js';
+import { ConfigError } from '../config/envValues.js';
 
 /** Shorter tokens are refused: a bearer token is a password that travels with every call. */
 export const MIN_TOKEN_CHARACTERS = 16;

@@ -3,7 +3,7 @@ import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import { FileReloader } from './fileReloader.js';
 import { parseTlsMaterial, tlsFiles, type TlsMaterial } from './tlsMaterial.js';
-import type { TlsConfig } from '../config/config.js';
+import type { TlsConfig } from '../config/securityConfig.js';
 
 type IdentityListener = experimental.IdentityCertificateUpdateListener;
 type CaListener = experimental.CaCertificateUpdateListener;

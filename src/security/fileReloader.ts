@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { ConfigError } from '../config/config.js';
+import { ConfigError } from '../config/envValues.js';
 
 /** A file the service reads, with the variable that names it (for error lines). */
 export interface NamedFile {

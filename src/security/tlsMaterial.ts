@@ -1,6 +1,7 @@
 import { createPrivateKey, X509Certificate, type KeyObject } from 'node:crypto';
 import { createSecureContext } from 'node:tls';
-import { ConfigError, type TlsConfig } from '../config/config.js';
+import { ConfigError } from '../config/envValues.js';
+import { type TlsConfig } from '../config/securityConfig.js';
 import type { NamedFile } from './fileReloader.js';
 
 /** What the listener serves with, checked: the certificate chain, its key, and the client CA for mutual TLS. */

@@ -1,5 +1,5 @@
 import { Cluster, type Redis } from 'ioredis';
-import { ConfigError } from '../config/config.js';
+import { ConfigError } from '../config/envValues.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import { GenerationMarkers, type MarkerCheck } from './redisGeneration.js';

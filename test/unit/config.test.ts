@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
-import { ConfigError, loadConfig, unknownVariables } from '../../src/config/config.js';
+import { ConfigError } from '../../src/config/envValues.js';
+import { loadConfig, unknownVariables } from '../../src/config/config.js';
 import { bundled } from '../helpers/paths.js';
 
 describe('config', () => {

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { ConfigError, loadConfig } from '../../src/config/config.js';
+import { ConfigError } from '../../src/config/envValues.js';
+import { loadConfig } from '../../src/config/config.js';
 
 /** loadConfig(env) fails with one line that names `variable`, and never shows `secret`. */
 function refused(env: Record<string, string>, variable: string, secret?: string): void {

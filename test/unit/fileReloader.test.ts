@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ConfigError } from '../../src/config/config.js';
+import { ConfigError } from '../../src/config/envValues.js';
 import { BearerTokens } from '../../src/security/bearerTokens.js';
 import { FileReloader } from '../../src/security/fileReloader.js';
 

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { ConfigError, loadConfig } from '../../src/config/config.js';
+import { ConfigError } from '../../src/config/envValues.js';
+import { loadConfig } from '../../src/config/config.js';
 
 describe('config of the Redis state store', () => {
   it('should take a TLS URL (rediss://) and a key prefix', () => {

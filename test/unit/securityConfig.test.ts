@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { ConfigError, loadConfig } from '../../src/config/config.js';
+import { ConfigError } from '../../src/config/envValues.js';
+import { loadConfig } from '../../src/config/config.js';
 
 const TLS = { FRAUD_TLS_CERT_FILE: '/tls/tls.crt', FRAUD_TLS_KEY_FILE: '/tls/tls.key' };
 

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ConfigError, loadConfig } from '../../src/config/config.js';
+import { ConfigError } from '../../src/config/envValues.js';
+import { loadConfig } from '../../src/config/config.js';
 import { ignoredOtlpEndpoint, TRACING_VARIABLES, tracingConfig } from '../../src/config/tracingConfig.js';
 import { packageRoot } from '../../src/packageRoot.js';
 
