@@ -37,6 +37,7 @@ describe('the Helm chart deploy/helm/fraud-scoring', () => {
     assert.deepEqual(CI_VALUES, [
       'aws-irsa-values.yaml',
       'default-values.yaml',
+      'decision-log-values.yaml',
       'envoy-disabled-values.yaml',
       'lakefs-values.yaml',
       'memory-snapshot-emptydir-values.yaml',

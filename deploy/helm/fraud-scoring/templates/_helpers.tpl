@@ -183,6 +183,7 @@ its history empty, so 0 makes `kubectl drain` stop and say so.
 
 {{- define "fraud-scoring.validate" -}}
 {{- include "fraud-scoring.validateSecurity" . }}
+{{- include "fraud-scoring.validateDecisionLog" . }}
 {{- if eq .Values.state.store "memory" }}
 {{- if gt (int .Values.replicaCount) 1 }}
 {{- fail (printf "state.store is memory (the embedded store) and replicaCount is %d: each pod would keep its own share of every card's history. Set replicaCount to 1, or state.store to redis to run several replicas on one history" (int .Values.replicaCount)) }}

@@ -181,7 +181,7 @@ naming the values to fix.
 {{- include "fraud-scoring.requirePort" (dict "port" (regexFind "[0-9]+$" .) "ports" $np.egress.redis.ports "rule" "networkPolicy.egress.redis.ports" "of" (printf "the Sentinel %s" .)) }}
 {{- end }}
 {{- end }}
-{{- if eq .Values.models.source "s3" }}
+{{- if include "fraud-scoring.usesS3" . }}
 {{- range $name, $url := dict "s3.endpoint" (default "https://s3.amazonaws.com" .Values.s3.endpoint) "s3.lakefsApiEndpoint" .Values.s3.lakefsApiEndpoint }}
 {{- if $url }}
 {{- $default := ternary 80 443 (hasPrefix "http://" $url) }}
