@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { dirname } from 'node:path';
 import { loadConfig } from '../../src/config/config.js';
-import { CI_VALUES, container, only, renderChart, renderChartError, type Container, type Deployment, type EnvVar, type K8sObject, type NetworkPolicy } from './chart.js';
+import { CI_VALUES, container, only, renderChart, renderChartError, renderNotes, type Container, type Deployment, type EnvVar, type K8sObject, type NetworkPolicy } from './chart.js';
 
 const CASE = 'decision-log-values.yaml';
 /** Any ingress client: a NetworkPolicy is refused without one. */
@@ -123,6 +123,14 @@ describe('the Helm chart: the decision log', () => {
     const volumes = deployment.spec.template.spec.volumes ?? [];
     assert.deepEqual(volumes.find((volume) => volume.name === 'kafka-ca'), { name: 'kafka-ca', configMap: { name: 'kafka-ca-bundle', defaultMode: 0o444 } });
     assert.deepEqual(volumes.find((volume) => volume.name === 'decision-log'), { name: 'decision-log', persistentVolumeClaim: { claimName: 'fraud-decisions' } });
+  });
+
+  it('should say in NOTES where the records go, and nothing of a decision log that is off', async () => {
+    assert.match(
+      await renderNotes({ values: [CASE] }),
+      /Decision log \(docs\/decision-log\.md\): files in \/var\/log\/fraud-decisions \(an emptyDir: lost with the pod\); Kafka topic fraud-decisions \(it must exist\); objects under s3:\/\/fraud-data\/decisions\/log;/,
+    );
+    assert.doesNotMatch(await renderNotes(), /Decision log/);
   });
 
   it('should never render the Kafka SASL password as a plain value, in any ci/ case', async function () {
