@@ -36,8 +36,8 @@ describe('the Helm chart deploy/helm/fraud-scoring', () => {
   it('should have a ci/ values file for each supported setup', () => {
     assert.deepEqual(CI_VALUES, [
       'aws-irsa-values.yaml',
-      'default-values.yaml',
       'decision-log-values.yaml',
+      'default-values.yaml',
       'envoy-disabled-values.yaml',
       'lakefs-values.yaml',
       'memory-snapshot-emptydir-values.yaml',
