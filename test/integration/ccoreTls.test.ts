@@ -13,7 +13,7 @@ import { startTestService, type TestService } from '../helpers/testService.js';
 
 const run = promisify(execFile);
 const PYTHON = join(packageRoot, '.tools', 'venv', 'bin', 'python');
-const C_CORE_TLS_CALL = join(packageRoot, 'test', 'helpers', 'ccore_tls_call.py');
+const C_CORE_CALL = join(packageRoot, 'test', 'helpers', 'ccore_call.py');
 const TOKEN = 'ccore-chargebacks-token-0123456789';
 
 interface CcoreAnswer {
@@ -31,7 +31,7 @@ describe('a grpcio (C-core) client over mutual TLS, with and without a bearer to
 
   async function call(method: string, request: Uint8Array, options: { identity?: IssuedCertificate; token?: string }): Promise<CcoreAnswer> {
     const identity = options.identity === undefined ? [] : ['--cert', options.identity.certFile, '--key', options.identity.keyFile];
-    const { stdout } = await run(PYTHON, [C_CORE_TLS_CALL, running.address, method, Buffer.from(request).toString('hex'), '--ca', ca.certificate.certFile, ...identity], {
+    const { stdout } = await run(PYTHON, [C_CORE_CALL, running.address, method, Buffer.from(request).toString('hex'), '--ca', ca.certificate.certFile, ...identity], {
       timeout: 30_000,
       env: { PATH: process.env.PATH ?? '', ...(options.token === undefined ? {} : { FRAUD_TOKEN: options.token }) },
     });
