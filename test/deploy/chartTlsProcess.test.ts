@@ -8,7 +8,8 @@ import { FraudCallError, FraudClient } from '../../client/fraudClient.js';
 import { freePort, spawnService, type SpawnedService } from '../helpers/spawnService.js';
 import { waitFor } from '../helpers/waitFor.js';
 import { container, only, renderChart, type K8sObject } from './chart.js';
-import { runWithoutInput, TestCertificateAuthority, type IssuedCertificate } from './testCertificates.js';
+import { forDnsNames, TestCertificateAuthority, type IssuedCertificate } from '../helpers/certificates.js';
+import { runTool } from '../helpers/tools.js';
 
 /** The mutual-TLS setup: cert-manager's Secret, tokens, writers by certificate name. */
 const VALUES = 'tls-cert-manager-mtls-values.yaml';
@@ -70,7 +71,7 @@ describe('the chart with mutual TLS on a real service process (certificates made
   async function clientWith(certificate: IssuedCertificate, token?: string): Promise<FraudClient> {
     const client = new FraudClient({
       address: service.address,
-      credentials: credentials.createSsl(await readFile(ca.caFile), await readFile(certificate.keyFile), await readFile(certificate.certFile)),
+      credentials: credentials.createSsl(await readFile(ca.certificate.certFile), await readFile(certificate.keyFile), await readFile(certificate.certFile)),
       channelOptions: {
         'grpc.ssl_target_name_override': SERVICE_NAME,
         'grpc.default_authority': SERVICE_NAME,
@@ -93,16 +94,16 @@ describe('the chart with mutual TLS on a real service process (certificates made
 
   before(async function () {
     this.timeout(60_000);
-    ca = await TestCertificateAuthority.create();
+    ca = await TestCertificateAuthority.createTemporary();
     objects = await renderChart({ values: [VALUES] });
     const names = only(objects, 'Certificate').spec.dnsNames;
-    pod = await ca.issue('pod', names, ['serverAuth', 'clientAuth']);
-    mounts = { '/etc/fraud-tls': join(ca.folder, 'tls'), '/etc/fraud-auth': join(ca.folder, 'auth'), '/var/lib/fraud-state': join(ca.folder, 'state') };
+    pod = await ca.issue('pod', forDnsNames(names, ['serverAuth', 'clientAuth']));
+    mounts = { '/etc/fraud-tls': join(ca.dir, 'tls'), '/etc/fraud-auth': join(ca.dir, 'auth'), '/var/lib/fraud-state': join(ca.dir, 'state') };
     for (const folder of Object.values(mounts)) await mkdir(folder);
     // The Secrets as the pod sees them: cert-manager's kubernetes.io/tls Secret and the tokens file.
     await copyFile(pod.certFile, join(mounts['/etc/fraud-tls'], 'tls.crt'));
     await copyFile(pod.keyFile, join(mounts['/etc/fraud-tls'], 'tls.key'));
-    await copyFile(ca.caFile, join(mounts['/etc/fraud-tls'], 'ca.crt'));
+    await copyFile(ca.certificate.certFile, join(mounts['/etc/fraud-tls'], 'ca.crt'));
     const tokensSecret = only(objects, 'Secret', '-auth');
     await writeFile(join(mounts['/etc/fraud-auth'], 'tokens'), Buffer.from(tokensSecret.data?.tokens ?? '', 'base64'));
     healthPort = await freePort();
@@ -118,9 +119,9 @@ describe('the chart with mutual TLS on a real service process (certificates made
     this.timeout(30_000);
     const probe = container(only(objects, 'Deployment'), 'fraud-scoring').readinessProbe?.grpc;
     assert.equal(probe?.port, Number(container(only(objects, 'Deployment'), 'fraud-scoring').env?.find((each) => each.name === 'FRAUD_HEALTH_PORT')?.value));
-    const ready = await runWithoutInput('grpc-health-probe', [`-addr=127.0.0.1:${healthPort}`, `-service=${probe.service ?? ''}`]);
+    const ready = await runTool('grpc-health-probe', [`-addr=127.0.0.1:${healthPort}`, `-service=${probe.service ?? ''}`]);
     assert.equal(ready.code, 0, ready.stderr);
-    const plaintextToTls = await runWithoutInput('grpc-health-probe', [`-addr=${service.address}`, `-service=${probe.service ?? ''}`, '-connect-timeout=1s']);
+    const plaintextToTls = await runTool('grpc-health-probe', [`-addr=${service.address}`, `-service=${probe.service ?? ''}`, '-connect-timeout=1s']);
     assert.notEqual(plaintextToTls.code, 0, 'the gRPC port itself speaks only TLS');
   });
 
@@ -129,18 +130,18 @@ describe('the chart with mutual TLS on a real service process (certificates made
     const overTls = await renderChart({ values: [VALUES], set: { 'tls.readinessOverTls': 'true' } });
     const [, ...args] = container(only(overTls, 'Deployment'), 'fraud-scoring').readinessProbe?.exec?.command ?? [];
     const local = args.map((arg) => arg.replace('/etc/fraud-tls', mounts['/etc/fraud-tls']).replace(/^-addr=127\.0\.0\.1:50051$/, `-addr=${service.address}`));
-    const result = await runWithoutInput('grpc-health-probe', local);
+    const result = await runTool('grpc-health-probe', local);
     assert.equal(result.code, 0, result.stderr);
   });
 
   it('should score for any client certificate the CA verifies, and refuse a connection without one', async function () {
     this.timeout(30_000);
-    const other = await ca.issue('reader', ['reader.payments.svc'], ['clientAuth']);
+    const other = await ca.issue('reader', forDnsNames(['reader.payments.svc'], ['clientAuth']));
     const answer = await (await clientWith(other)).predict({ transactionId: 1, customerId: 42, terminalId: 7, txAmount: 250, txTimeSeconds: 3600 });
     assert.equal(answer.prediction, 'FRAUD');
     const anonymous = new FraudClient({
       address: service.address,
-      credentials: credentials.createSsl(await readFile(ca.caFile)),
+      credentials: credentials.createSsl(await readFile(ca.certificate.certFile)),
       channelOptions: { 'grpc.ssl_target_name_override': SERVICE_NAME },
       retry: { attempts: 1 },
       deadlineMs: 3_000,
@@ -151,10 +152,10 @@ describe('the chart with mutual TLS on a real service process (certificates made
 
   it('should let the certificate auth.clientNames names write, and refuse another certificate', async function () {
     this.timeout(30_000);
-    const writer = await clientWith(await ca.issue('writer', [WRITER], ['clientAuth']));
+    const writer = await clientWith(await ca.issue('writer', forDnsNames([WRITER], ['clientAuth'])));
     await writer.predict({ transactionId: 10, customerId: 42, terminalId: 7, txAmount: 30, txTimeSeconds: 3600 });
     await writer.reportOutcome({ transactionId: 10, outcome: 'fraud', knownAtSeconds: 7200 });
-    const other = await clientWith(await ca.issue('not-a-writer', ['reader.payments.svc'], ['clientAuth']));
+    const other = await clientWith(await ca.issue('not-a-writer', forDnsNames(['reader.payments.svc'], ['clientAuth'])));
     assert.equal(await refusal(other.reportOutcome({ transactionId: 10, outcome: 'fraud', knownAtSeconds: 7200 })), status.PERMISSION_DENIED);
   });
 
@@ -206,25 +207,25 @@ function servedFingerprint(port: number, ca: Buffer): Promise<string> {
 describe("the chart's TLS Secret volume renewed in place, on a real service process", () => {
   it('should serve the renewed certificate without a restart (tls.reloadSeconds)', async function () {
     this.timeout(60_000);
-    const ca = await TestCertificateAuthority.create();
+    const ca = await TestCertificateAuthority.createTemporary();
     let service: SpawnedService | undefined;
     try {
       const objects = await renderChart({ values: ['tls-existing-secret-values.yaml'], set: { 'tls.reloadSeconds': '1' } });
       const names = [SERVICE_NAME];
-      const first = await ca.issue('first', names, ['serverAuth', 'clientAuth']);
-      const second = await ca.issue('second', names, ['serverAuth', 'clientAuth']);
-      const mounts: Mounts = { '/etc/fraud-tls': join(ca.folder, 'tls'), '/etc/fraud-auth': join(ca.folder, 'auth'), '/var/lib/fraud-state': join(ca.folder, 'state') };
+      const first = await ca.issue('first', forDnsNames(names, ['serverAuth', 'clientAuth']));
+      const second = await ca.issue('second', forDnsNames(names, ['serverAuth', 'clientAuth']));
+      const mounts: Mounts = { '/etc/fraud-tls': join(ca.dir, 'tls'), '/etc/fraud-auth': join(ca.dir, 'auth'), '/var/lib/fraud-state': join(ca.dir, 'state') };
       for (const folder of Object.values(mounts)) await mkdir(folder);
       await writeFile(join(mounts['/etc/fraud-auth'], 'tokens'), 'rotation a-token-of-24-characters\n');
       const volume = new SecretVolume(mounts['/etc/fraud-tls']);
-      await volume.write({ 'tls.crt': first.certFile, 'tls.key': first.keyFile, 'ca.crt': ca.caFile });
+      await volume.write({ 'tls.crt': first.certFile, 'tls.key': first.keyFile, 'ca.crt': ca.certificate.certFile });
       service = await startPod(podEnvironment(objects, mounts));
-      const caPem = await readFile(ca.caFile);
+      const caPem = await readFile(ca.certificate.certFile);
       const fingerprintOf = async (certificate: IssuedCertificate): Promise<string> => new X509Certificate(await readFile(certificate.certFile)).fingerprint256;
       const port = service.grpcPort;
       const served = (): Promise<string> => servedFingerprint(port, caPem);
       assert.equal(await served(), await fingerprintOf(first));
-      await volume.write({ 'tls.crt': second.certFile, 'tls.key': second.keyFile, 'ca.crt': ca.caFile });
+      await volume.write({ 'tls.crt': second.certFile, 'tls.key': second.keyFile, 'ca.crt': ca.certificate.certFile });
       const renewed = await fingerprintOf(second);
       await waitFor('the renewed certificate', async () => (await served()) === renewed, 20_000, 100);
     } finally {

@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
 import { container, only, renderChart } from './chart.js';
-import { runWithoutInput, TestCertificateAuthority, type IssuedCertificate, type KeyUsage } from './testCertificates.js';
+import { forDnsNames, TestCertificateAuthority, type IssuedCertificate, type KeyUsage } from '../helpers/certificates.js';
+import { runTool } from '../helpers/tools.js';
 
 /** Where the chart mounts the TLS Secret in the pod. */
 const TLS_DIR = '/etc/fraud-tls';
@@ -23,7 +24,7 @@ interface TlsServer {
 /** A real grpc-js server on a free port answering gRPC health over TLS (mutual: client certificates the CA verifies). */
 async function startTlsServer(ca: TestCertificateAuthority, certificate: IssuedCertificate, mutual: boolean): Promise<TlsServer> {
   const credentials = grpc.ServerCredentials.createSsl(
-    await readFile(ca.caFile),
+    await readFile(ca.certificate.certFile),
     [{ cert_chain: await readFile(certificate.certFile), private_key: await readFile(certificate.keyFile) }],
     mutual,
   );
@@ -65,21 +66,21 @@ async function readinessCommand(values: string, secretDir: string, port: number)
 
 /** The files of a kubernetes.io/tls Secret as the pod sees them. */
 async function secretVolume(ca: TestCertificateAuthority, name: string, certificate: IssuedCertificate): Promise<string> {
-  const dir = join(ca.folder, `secret-${name}`);
+  const dir = join(ca.dir, `secret-${name}`);
   await mkdir(dir);
   await copyFile(certificate.certFile, join(dir, 'tls.crt'));
   await copyFile(certificate.keyFile, join(dir, 'tls.key'));
-  await copyFile(ca.caFile, join(dir, 'ca.crt'));
+  await copyFile(ca.certificate.certFile, join(dir, 'ca.crt'));
   return dir;
 }
 
 describe("the chart's readiness probe over TLS (tls.readinessOverTls: the real grpc_health_probe against a TLS server)", () => {
   let ca: TestCertificateAuthority;
   const podNames = ['fraud-fraud-scoring.fraud.svc', 'fraud-fraud-scoring-grpc.fraud.svc'];
-  const issue = (file: string, usages: readonly KeyUsage[]): Promise<IssuedCertificate> => ca.issue(file, podNames, usages);
+  const issue = (file: string, usages: readonly KeyUsage[]): Promise<IssuedCertificate> => ca.issue(file, forDnsNames(podNames, usages));
   before(async function () {
     this.timeout(30_000);
-    ca = await TestCertificateAuthority.create();
+    ca = await TestCertificateAuthority.createTemporary();
   });
   after(async () => {
     await ca.dispose();
@@ -87,7 +88,7 @@ describe("the chart's readiness probe over TLS (tls.readinessOverTls: the real g
 
   async function probe(values: string, secretDir: string, port: number): Promise<number> {
     const { command, args } = await readinessCommand(values, secretDir, port);
-    const result = await runWithoutInput(command, args);
+    const result = await runTool(command, args);
     return result.code;
   }
 

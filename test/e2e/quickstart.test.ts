@@ -6,7 +6,7 @@ import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { packageRoot } from '../../src/packageRoot.js';
 import { freePort } from '../helpers/spawnService.js';
-import { runTool, tool } from '../helpers/tools.js';
+import { runProgram, runTool, tool } from '../helpers/tools.js';
 import { waitFor } from '../helpers/waitFor.js';
 
 /**
@@ -120,26 +120,6 @@ function assertJsonLike(actual: unknown, documented: unknown, path: string): voi
   }
 }
 
-interface Run {
-  readonly code: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-function runShell(command: string, cwd: string, env: NodeJS.ProcessEnv): Promise<Run> {
-  return new Promise((resolveRun, rejectRun) => {
-    const child = spawn('bash', ['-c', command], { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
-    child.once('error', rejectRun);
-    child.once('close', (code) => {
-      resolveRun({ code, stdout, stderr });
-    });
-  });
-}
-
 describe("README's quickstart, from a fresh clone to the first answers", function () {
   this.timeout(START_TIMEOUT_MS + 60_000);
 
@@ -214,7 +194,7 @@ describe("README's quickstart, from a fresh clone to the first answers", functio
       const commands = shellCommands(block.body).filter((command) => command.text !== 'npm start' && command.text !== 'npm test');
       for (const [position, command] of commands.entries()) {
         const text = command.text.replaceAll(README_PORT, `:${grpcPort}`);
-        const result = await runShell(text, clone, env);
+        const result = await runProgram('bash', ['-c', text], { cwd: clone, env });
         ran += 1;
         assert.equal(result.code, 0, `${command.text}\nexited ${result.code}:\n${result.stdout}${result.stderr}`);
         if (command.output.length > 0) {

@@ -1,5 +1,6 @@
 import { execFile } from 'node:child_process';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 
@@ -13,6 +14,9 @@ export interface IssuedCertificate {
   readonly key: Buffer;
 }
 
+/** What a certificate may be used for (its extended key usage). */
+export type KeyUsage = 'serverAuth' | 'clientAuth';
+
 export interface IssueOptions {
   /** Subject CN. */
   readonly commonName: string;
@@ -21,6 +25,12 @@ export interface IssueOptions {
   /** Validity, as Dates; by default from an hour ago to a day from now. */
   readonly notBefore?: Date;
   readonly notAfter?: Date;
+  /**
+   * Extended key usages (e.g. ['serverAuth'] for a server-only certificate, which a
+   * client that checks it refuses to present). Given, the certificate is also marked
+   * not a CA, for digital signatures only; by default it carries no such extensions.
+   */
+  readonly extendedKeyUsage?: readonly KeyUsage[];
 }
 
 /** The altNames of a server certificate the tests dial as 127.0.0.1 or localhost. */
@@ -37,9 +47,17 @@ export class TestCertificateAuthority {
   private constructor(
     readonly dir: string,
     readonly certificate: IssuedCertificate,
+    /** What dispose removes. */
+    private readonly ownFolder: string,
   ) {}
 
-  static async create(dir: string, name: string): Promise<TestCertificateAuthority> {
+  /** A CA in a new temporary folder of its own, which `dispose` removes. */
+  static async createTemporary(name = 'fraud-test-ca'): Promise<TestCertificateAuthority> {
+    const root = await mkdtemp(join(tmpdir(), 'fraud-certs-'));
+    return TestCertificateAuthority.create(root, name, root);
+  }
+
+  static async create(dir: string, name: string, ownFolder = join(dir, name)): Promise<TestCertificateAuthority> {
     const caDir = join(dir, name);
     await mkdir(caDir, { recursive: true });
     const certFile = join(caDir, 'ca.crt');
@@ -69,7 +87,7 @@ export class TestCertificateAuthority {
         '',
       ].join('\n'),
     );
-    return new TestCertificateAuthority(caDir, { certFile, keyFile, cert: await readFile(certFile), key: await readFile(keyFile) });
+    return new TestCertificateAuthority(caDir, { certFile, keyFile, cert: await readFile(certFile), key: await readFile(keyFile) }, ownFolder);
   }
 
   /** A certificate signed by this CA, written as `<name>.crt` and `<name>.key` in the CA's folder. */
@@ -84,6 +102,7 @@ export class TestCertificateAuthority {
       'req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes',
       '-keyout', keyFile, '-out', request, '-subj', `/CN=${options.commonName}`,
       ...(altNames.length > 0 ? ['-addext', `subjectAltName=${altNames.join(',')}`] : []),
+      ...usageExtensions(options.extendedKeyUsage),
     ]);
     const now = Date.now();
     await run('openssl', [
@@ -94,9 +113,29 @@ export class TestCertificateAuthority {
     ]);
     return { certFile, keyFile, cert: await readFile(certFile), key: await readFile(keyFile) };
   }
+
+  /** Removes the CA's folder (for `createTemporary`, the temporary folder) and every certificate in it. */
+  async dispose(): Promise<void> {
+    await rm(this.ownFolder, { recursive: true, force: true });
+  }
+}
+
+/** The request's extensions for `usages` (`copy_extensions = copy` carries them into the certificate). */
+function usageExtensions(usages: readonly KeyUsage[] | undefined): string[] {
+  if (usages === undefined) return [];
+  return [
+    '-addext', 'basicConstraints=critical,CA:FALSE',
+    '-addext', 'keyUsage=critical,digitalSignature',
+    '-addext', `extendedKeyUsage=${usages.join(',')}`,
+  ];
 }
 
 /** YYYYMMDDHHMMSSZ, as `openssl ca -startdate/-enddate` takes it. */
 function opensslTime(date: Date): string {
   return `${date.toISOString().replace(/[-:T]/g, '').slice(0, 14)}Z`;
+}
+
+/** Options for a certificate of DNS names (the first is also the CN), e.g. a pod's Service names. */
+export function forDnsNames(names: readonly string[], extendedKeyUsage?: readonly KeyUsage[]): IssueOptions {
+  return { commonName: names[0] ?? 'localhost', altNames: names.map((name) => `DNS:${name}`), extendedKeyUsage };
 }

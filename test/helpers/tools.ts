@@ -33,10 +33,27 @@ export interface ToolResult {
   readonly stderr: string;
 }
 
-/** Runs a tool to completion and returns its exit code and output (never throws on a non-zero exit). */
+/**
+ * Runs a tool to completion and returns its exit code and output (never throws on a non-zero exit).
+ * `stdin`, when given, is written to it; otherwise its stdin is closed from the start.
+ */
 export function runTool(name: string, args: readonly string[], stdin?: string): Promise<ToolResult> {
+  return runProgram(tool(name), args, { stdin });
+}
+
+export interface RunOptions {
+  readonly cwd?: string;
+  readonly env?: NodeJS.ProcessEnv;
+  /** Written to the program's stdin, then closed; without it the program gets no stdin pipe at all. */
+  readonly stdin?: string;
+}
+
+/** Runs a program (a path, or a name PATH resolves) to completion; like runTool. */
+export function runProgram(program: string, args: readonly string[], options: RunOptions = {}): Promise<ToolResult> {
   return new Promise((resolveRun, rejectRun) => {
-    const child = spawn(tool(name), args, { stdio: ['pipe', 'pipe', 'pipe'] });
+    const input = options.stdin;
+    const where = { cwd: options.cwd, env: options.env };
+    const child = input === undefined ? spawn(program, args, { ...where, stdio: ['ignore', 'pipe', 'pipe'] }) : spawn(program, args, { ...where, stdio: 'pipe' });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')));
@@ -45,6 +62,13 @@ export function runTool(name: string, args: readonly string[], stdin?: string): 
     child.once('close', (code) => {
       resolveRun({ code: code ?? -1, stdout, stderr });
     });
-    child.stdin.end(stdin ?? '');
+    if (child.stdin !== null) {
+      // A program that exits before reading all its input (a refused handshake, a usage error)
+      // closes the pipe: EPIPE then. Its exit code and output, not the write, are the answer.
+      child.stdin.on('error', (error: NodeJS.ErrnoException) => {
+        if (error.code !== 'EPIPE') rejectRun(error);
+      });
+      child.stdin.end(input);
+    }
   });
 }
