@@ -3,10 +3,11 @@ import { mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { credentials, status } from '@grpc/grpc-js';
-import { FraudCallError, FraudClient, type FraudClientOptions } from '../../client/fraudClient.js';
+import { FraudClient, type FraudClientOptions } from '../../client/fraudClient.js';
 import { OutcomeStatus } from '../../src/gen/fraud/v1/fraud_service.js';
 import { ServerReflectionClient } from '../../src/gen/grpc/reflection/v1/reflection.js';
 import { LOCAL_SERVER_NAMES, TestCertificateAuthority, type IssuedCertificate } from '../helpers/certificates.js';
+import { refusal } from '../helpers/refusal.js';
 import { sample, scrape } from '../helpers/scrape.js';
 import { startTestService, transaction, type TestService } from '../helpers/testService.js';
 import { waitFor } from '../helpers/waitFor.js';
@@ -55,15 +56,6 @@ describe('authentication of writes and reads (FRAUD_AUTH_*)', function () {
     nextId++;
     await client().predict(transaction({ transactionId: nextId, txTimeSeconds: 30 * DAY, txTimeDays: 30 }));
     return nextId;
-  }
-
-  async function refusal(call: Promise<unknown>): Promise<FraudCallError> {
-    const error = await call.then(
-      () => assert.fail('the call succeeded'),
-      (caught: unknown) => caught,
-    );
-    assert.ok(error instanceof FraudCallError, String(error));
-    return error;
   }
 
   async function refusals(method: string, reason: string): Promise<number | undefined> {

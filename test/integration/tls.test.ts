@@ -5,8 +5,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect } from 'node:tls';
 import { status } from '@grpc/grpc-js';
-import { FraudCallError, FraudClient } from '../../client/fraudClient.js';
+import { FraudClient } from '../../client/fraudClient.js';
 import { LOCAL_SERVER_NAMES, TestCertificateAuthority, type IssuedCertificate } from '../helpers/certificates.js';
+import { refusal } from '../helpers/refusal.js';
 import { sample, scrape } from '../helpers/scrape.js';
 import { runTool } from '../helpers/tools.js';
 import { startTestService, transaction, type TestService } from '../helpers/testService.js';
@@ -48,15 +49,6 @@ describe('TLS and mutual TLS on the gRPC listener (certificates made by openssl 
   async function start(env: Record<string, string>): Promise<TestService> {
     running = await startTestService({ FRAUD_TLS_CERT_FILE: server.certFile, FRAUD_TLS_KEY_FILE: server.keyFile, ...env });
     return running;
-  }
-
-  async function refusal(call: Promise<unknown>): Promise<FraudCallError> {
-    const error = await call.then(
-      () => assert.fail('the call succeeded'),
-      (caught: unknown) => caught,
-    );
-    assert.ok(error instanceof FraudCallError, String(error));
-    return error;
   }
 
   it('should answer a client that trusts the CA of its certificate, and export when the certificate expires', async () => {
