@@ -55,8 +55,11 @@ export interface VectorTransactionEvent {
   readonly expected_duplicate?: boolean;
 }
 
-/** Outcome statuses of models/feature-spec.json's history.rules (outcomes, corrections). */
-export type VectorOutcomeStatus =
+/**
+ * What reporting an outcome does, by models/feature-spec.json's history.rules
+ * (outcomes, corrections): the statuses the state stores answer and history vectors expect.
+ */
+export type OutcomeStatus =
   | 'applied'
   | 'duplicate'
   | 'conflict'
@@ -78,7 +81,7 @@ export type VectorEvent =
         readonly known_at?: string;
         readonly supersedes?: boolean;
       };
-      readonly expected_status: VectorOutcomeStatus;
+      readonly expected_status: OutcomeStatus;
     };
 
 /** An event sequence with the expected history features at its transactions. */

@@ -6,6 +6,7 @@ import {
   type RecentTransaction,
   type TerminalHistory,
 } from '../features/entityHistory.js';
+import type { OutcomeStatus } from './stateStore.js';
 
 /**
  * The byte layouts of redisScripts.ts on the Node side: script arguments
@@ -229,18 +230,21 @@ export function decodeWatermark(head: Buffer): number {
   return head.length >= 8 ? head.readDoubleLE(0) : Number.NEGATIVE_INFINITY;
 }
 
+/** The statuses of an outcome the script found a recorded transaction for. */
+type RecordedOutcomeStatus = Exclude<OutcomeStatus, 'unknown_transaction' | 'before_transaction'>;
+
 export type OutcomeReply =
   | { readonly status: 'unknown_transaction' }
   | { readonly status: 'before_transaction'; readonly time: number }
   | {
-      readonly status: 'applied' | 'duplicate' | 'conflict' | 'corrected' | 'out_of_order' | 'too_many_corrections';
+      readonly status: RecordedOutcomeStatus;
       readonly terminalId: bigint;
       readonly time: number;
       /** The outcomes recorded after the call, in turn; the last is in force. */
       readonly outcomes: readonly RecordedOutcome[];
     };
 
-const OUTCOME_REPLY_STATUSES: Readonly<Record<number, 'applied' | 'duplicate' | 'conflict' | 'corrected' | 'out_of_order' | 'too_many_corrections'>> = {
+const OUTCOME_REPLY_STATUSES: Readonly<Record<number, RecordedOutcomeStatus>> = {
   0x41 /* A */: 'applied',
   0x44 /* D */: 'duplicate',
   0x43 /* C */: 'conflict',

@@ -1,4 +1,5 @@
 import type { TransactionHistory } from '../features/entityHistory.js';
+import type { OutcomeStatus } from '../features/featureSpec.js';
 
 /**
  * Where the history of customers and terminals is kept: the contract both
@@ -34,15 +35,7 @@ export interface OutcomeReport {
   readonly supersedes?: boolean;
 }
 
-export type OutcomeStatus =
-  | 'applied'
-  | 'duplicate'
-  | 'conflict'
-  | 'unknown_transaction'
-  | 'before_transaction'
-  | 'corrected'
-  | 'out_of_order'
-  | 'too_many_corrections';
+export type { OutcomeStatus };
 
 /**
  * Corrections one transaction takes (models/feature-spec.json, history.rules):
