@@ -1,30 +1,15 @@
 import { status } from '@grpc/grpc-js';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FraudCallError, FraudClient } from '../../client/fraudClient.js';
-import { MAIN_SCRIPT } from '../helpers/paths.js';
-import { spawnService } from '../helpers/spawnService.js';
+import { runMain, spawnService } from '../helpers/spawnService.js';
 import { transaction } from '../helpers/testService.js';
 import { sample, scrape } from '../helpers/scrape.js';
 import { runTool } from '../helpers/tools.js';
 import { waitFor } from '../helpers/waitFor.js';
-
-function runMain(env: Record<string, string>): Promise<{ code: number | null; stderr: string; stdout: string }> {
-  return new Promise((resolveRun) => {
-    const child = spawn(process.execPath, [MAIN_SCRIPT], { env: { PATH: process.env.PATH ?? '', ...env } });
-    let stderr = '';
-    let stdout = '';
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')));
-    child.once('exit', (code) => {
-      resolveRun({ code, stderr, stdout });
-    });
-  });
-}
 
 /** Resolves once the service holds transactions of the calls just sent: they are in flight, not on their way. */
 async function callsAdmitted(metricsPort: number): Promise<void> {

@@ -1,29 +1,9 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { MAIN_SCRIPT } from '../helpers/paths.js';
+import { runStartup } from '../helpers/spawnService.js';
 import { LOCAL_SERVER_NAMES, TestCertificateAuthority, type IssuedCertificate } from '../helpers/certificates.js';
-
-/** `node dist/src/main.js` with `env`, to its exit (a start that gets as far as listening is stopped). */
-function runMain(env: Record<string, string>): Promise<{ code: number | null; stderr: string; stdout: string }> {
-  return new Promise((resolveRun) => {
-    const child = spawn(process.execPath, [MAIN_SCRIPT], {
-      env: { PATH: process.env.PATH ?? '', FRAUD_GRPC_HOST: '127.0.0.1', FRAUD_GRPC_PORT: '0', FRAUD_METRICS_HOST: '127.0.0.1', FRAUD_METRICS_PORT: '0', ...env },
-    });
-    let stderr = '';
-    let stdout = '';
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
-    child.stdout.on('data', (chunk: Buffer) => {
-      stdout += chunk.toString('utf8');
-      if (stdout.includes('"msg":"listening"')) child.kill('SIGTERM');
-    });
-    child.once('exit', (code) => {
-      resolveRun({ code, stderr, stdout });
-    });
-  });
-}
 
 describe('service start-up with certificate and token files that cannot be used', function () {
   this.timeout(60_000);
@@ -46,7 +26,7 @@ describe('service start-up with certificate and token files that cannot be used'
   });
 
   it('should exit 2 with one line naming FRAUD_TLS_CERT_FILE and the date when the server certificate has expired', async () => {
-    const result = await runMain({ FRAUD_TLS_CERT_FILE: expired.certFile, FRAUD_TLS_KEY_FILE: expired.keyFile });
+    const result = await runStartup({ FRAUD_TLS_CERT_FILE: expired.certFile, FRAUD_TLS_KEY_FILE: expired.keyFile });
     assert.match(result.stderr, /^configuration error: FRAUD_TLS_CERT_FILE: the certificate expired on \d{4}-\d\d-\d\dT[\d:.]+Z \(CN=fraud-scoring\); renew it\n$/);
     assert.equal(result.code, 2);
     assert.ok(!result.stdout.includes('"msg":"listening"'));
@@ -82,7 +62,7 @@ describe('service start-up with certificate and token files that cannot be used'
   for (const { name, env, line } of cases) {
     it(`should exit 2 with one line naming the variable for ${name}`, async () => {
       await writeFile(join(dir, 'tokens'), '# principal token\nchargebacks-token-without-principal-0123\n');
-      const result = await runMain(env());
+      const result = await runStartup(env());
       assert.match(result.stderr, line);
       assert.equal(result.stderr.split('\n').length, 2, result.stderr);
       assert.equal(result.code, 2);

@@ -1,34 +1,13 @@
 import { credentials, Metadata } from '@grpc/grpc-js';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { copyFile, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FraudClient } from '../../client/fraudClient.js';
 import { HealthCheckResponse_ServingStatus as Serving, HealthClient, type HealthCheckResponse } from '../../src/gen/grpc/health/v1/health.js';
-import { MAIN_SCRIPT, bundled } from '../helpers/paths.js';
-import { spawnService } from '../helpers/spawnService.js';
+import { bundled } from '../helpers/paths.js';
+import { runStartup, spawnService } from '../helpers/spawnService.js';
 import { transaction } from '../helpers/testService.js';
-
-/** `node dist/src/main.js` with `env`, to its exit. */
-function runMain(env: Record<string, string>): Promise<{ code: number | null; stderr: string; stdout: string }> {
-  return new Promise((resolveRun) => {
-    const child = spawn(process.execPath, [MAIN_SCRIPT], {
-      env: { PATH: process.env.PATH ?? '', FRAUD_GRPC_HOST: '127.0.0.1', FRAUD_GRPC_PORT: '0', FRAUD_METRICS_HOST: '127.0.0.1', FRAUD_METRICS_PORT: '0', ...env },
-    });
-    let stderr = '';
-    let stdout = '';
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')));
-    // Today's behaviour, for a local model that is missing, is to run NOT_SERVING for ever: stop it once it listens.
-    child.stdout.on('data', () => {
-      if (stdout.includes('"msg":"listening"')) child.kill('SIGTERM');
-    });
-    child.once('exit', (code) => {
-      resolveRun({ code, stderr, stdout });
-    });
-  });
-}
 
 describe('service start-up', () => {
   let folder: string;
@@ -42,7 +21,7 @@ describe('service start-up', () => {
   for (const variable of ['FRAUD_BINARY_MODEL_URI', 'FRAUD_SCENARIO_MODEL_URI']) {
     it(`should exit 2 at start with one line naming ${variable} and the path when its local manifest does not exist`, async () => {
       const path = join(folder, 'no-such-folder', 'model.json');
-      const result = await runMain({ [variable]: path });
+      const result = await runStartup({ [variable]: path });
       assert.equal(result.stderr, `configuration error: ${variable}: ${path} does not exist\n`);
       assert.equal(result.code, 2);
       assert.equal(result.stdout, '');
@@ -52,7 +31,7 @@ describe('service start-up', () => {
   it('should exit 2 at start naming the model file a local manifest names when that file does not exist', async () => {
     const manifest = join(folder, 'fraud-binary.json');
     await copyFile(bundled('fraud-binary'), manifest);
-    const result = await runMain({ FRAUD_BINARY_MODEL_URI: manifest });
+    const result = await runStartup({ FRAUD_BINARY_MODEL_URI: manifest });
     assert.equal(result.stderr, `configuration error: FRAUD_BINARY_MODEL_URI: ${join(folder, 'fraud-binary.onnx')} does not exist (named by ${manifest})\n`);
     assert.equal(result.code, 2);
   });

@@ -1,23 +1,8 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { FraudClient } from '../../client/fraudClient.js';
-import { MAIN_SCRIPT } from '../helpers/paths.js';
 import { OtlpReceiver } from '../helpers/otlpReceiver.js';
-import { spawnService } from '../helpers/spawnService.js';
+import { runMain, spawnService } from '../helpers/spawnService.js';
 import { transaction } from '../helpers/testService.js';
-
-function runMain(env: Record<string, string>): Promise<{ code: number | null; stderr: string; stdout: string }> {
-  return new Promise((resolveRun) => {
-    const child = spawn(process.execPath, [MAIN_SCRIPT], { env: { PATH: process.env.PATH ?? '', ...env } });
-    let stderr = '';
-    let stdout = '';
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')));
-    child.once('exit', (code) => {
-      resolveRun({ code, stderr, stdout });
-    });
-  });
-}
 
 describe('tracing in the service process', function () {
   this.timeout(30_000);

@@ -82,3 +82,43 @@ export async function spawnService(env: Record<string, string> = {}): Promise<Sp
     },
   };
 }
+
+/** How a run of the service process ended, and what it wrote. */
+export interface MainRun {
+  readonly code: number | null;
+  readonly stderr: string;
+  readonly stdout: string;
+}
+
+/** `node dist/src/main.js` with PATH and `env` only, to its exit. */
+export function runMain(env: Record<string, string>): Promise<MainRun> {
+  return runMainProcess({ PATH: process.env.PATH ?? '', ...env }, false);
+}
+
+/**
+ * A start of `node dist/src/main.js` with `env`, on 127.0.0.1 with ports the system picks,
+ * to its exit: a start that gets as far as listening is stopped (SIGTERM), since a
+ * service that starts without its model keeps running NOT_SERVING.
+ */
+export function runStartup(env: Record<string, string>): Promise<MainRun> {
+  return runMainProcess(
+    { PATH: process.env.PATH ?? '', FRAUD_GRPC_HOST: '127.0.0.1', FRAUD_GRPC_PORT: '0', FRAUD_METRICS_HOST: '127.0.0.1', FRAUD_METRICS_PORT: '0', ...env },
+    true,
+  );
+}
+
+function runMainProcess(env: NodeJS.ProcessEnv, stopOnceListening: boolean): Promise<MainRun> {
+  return new Promise((resolveRun) => {
+    const child = spawn(process.execPath, [MAIN_SCRIPT], { env });
+    let stderr = '';
+    let stdout = '';
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
+    child.stdout.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString('utf8');
+      if (stopOnceListening && stdout.includes('"msg":"listening"')) child.kill('SIGTERM');
+    });
+    child.once('exit', (code) => {
+      resolveRun({ code, stderr, stdout });
+    });
+  });
+}
