@@ -213,6 +213,8 @@ export class RowAdmission {
   }
 
   private cutOff(hold: Hold, reason: ResetReason): void {
+    // Another hold of the same stream was cut off first, and gave this one back with the call.
+    if (!this.unread.has(hold)) return;
     hold.release();
     this.resets[reason].inc();
     hold.reset();
@@ -316,7 +318,10 @@ function streamAdmission(admission: RowAdmission, call: ServerInterceptingCallIn
     const { code, details, metadata } = toCallError(error, logger, methodName);
     call.sendStatus({ code, details, metadata: metadata ?? null });
   };
+  // The whole stream goes, with every row it holds: one reset per call, whichever of its answers waited too long.
   const reset = (): void => {
+    for (const hold of holds) hold.release();
+    holds.clear();
     http2StreamOf(call)?.close(constants.NGHTTP2_ENHANCE_YOUR_CALM);
   };
   return new ServerInterceptingCall(call, {

@@ -1,0 +1,264 @@
+import { credentials, Metadata, status } from '@grpc/grpc-js';
+import assert from 'node:assert/strict';
+import { connect, constants, type ClientHttp2Session, type ClientHttp2Stream } from 'node:http2';
+import type { TransactionInput } from '../../client/fraudClient.js';
+import { FraudServiceClient, PredictStreamRequest, Transaction, type PredictStreamResponse } from '../../src/gen/fraud/v1/fraud_service.js';
+import { BadRequest, ErrorInfo } from '../../src/gen/google/rpc/error_details.js';
+import type { Status } from '../../src/gen/google/rpc/status.js';
+import { sample, scrape } from '../helpers/scrape.js';
+import { startTestService, type TestService } from '../helpers/testService.js';
+import { waitFor } from '../helpers/waitFor.js';
+
+const PREDICT_STREAM = '/fraud.v1.FraudService/PredictStream';
+
+/** Cards with several transactions each, at shared terminals, in time order, some large enough to be fraud: history matters to every score. */
+function historySequence(first: number, count: number): TransactionInput[] {
+  return Array.from({ length: count }, (_, index) => ({
+    transactionId: first + index,
+    customerId: 700_000 + first + (index % 37),
+    terminalId: 800_000 + first + (index % 11),
+    txAmount: index % 9 === 0 ? 250 + index : 20 + ((index * 7.31) % 90),
+    txTimeSeconds: 86_400 * 30 + index * 900,
+  }));
+}
+
+function violationsOf(error: Status | undefined): string[] {
+  return (error?.details ?? []).filter((detail) => detail.typeUrl.endsWith('google.rpc.BadRequest')).flatMap((detail) => BadRequest.decode(detail.value).fieldViolations.map((violation) => violation.field));
+}
+
+function reasonOf(error: Status | undefined): string | undefined {
+  const info = error?.details.find((detail) => detail.typeUrl.endsWith('google.rpc.ErrorInfo'));
+  return info === undefined ? undefined : ErrorInfo.decode(info.value).reason;
+}
+
+/** Writes every request on one PredictStream call at once, then reads every answer until the status. */
+function streamAll(address: string, requests: readonly PredictStreamRequest[]): Promise<PredictStreamResponse[]> {
+  const stub = new FraudServiceClient(address, credentials.createInsecure());
+  const call = stub.predictStream(new Metadata());
+  const answers: PredictStreamResponse[] = [];
+  return new Promise((resolveAnswers, rejectAnswers) => {
+    call.on('data', (answer: PredictStreamResponse) => answers.push(answer));
+    call.on('error', (error) => {
+      stub.close();
+      rejectAnswers(error);
+    });
+    call.on('end', () => {
+      stub.close();
+      resolveAnswers(answers);
+    });
+    for (const request of requests) call.write(request);
+    call.end();
+  });
+}
+
+function frameOf(request: PredictStreamRequest): Buffer {
+  const bytes = PredictStreamRequest.encode(request).finish();
+  const frame = Buffer.alloc(5 + bytes.length);
+  frame.writeUInt32BE(bytes.length, 1);
+  frame.set(bytes, 5);
+  return frame;
+}
+
+/** Requests of `perMessage` distinct transactions each (new cards), for the raw HTTP/2 clients below. */
+function rawRequests(messages: number, perMessage: number, firstId: number): Buffer[] {
+  return Array.from({ length: messages }, (_, message) =>
+    frameOf({
+      explain: false,
+      transactions: Array.from({ length: perMessage }, (_, index) => {
+        const id = firstId + message * perMessage + index;
+        return Transaction.fromPartial({ transactionId: BigInt(id), customerId: BigInt(id), terminalId: 1n, txAmount: 12.5, txTimeSeconds: 3600n, features: {} });
+      }),
+    }),
+  );
+}
+
+/** A PredictStream opened with a raw HTTP/2 client that sends `frames` and never reads a byte of the answers. */
+function unreadStream(session: ClientHttp2Session, frames: readonly Buffer[]): ClientHttp2Stream {
+  const stream = session.request({ ':method': 'POST', ':path': PREDICT_STREAM, 'content-type': 'application/grpc', te: 'trailers' });
+  stream.on('error', () => undefined);
+  stream.pause();
+  for (const frame of frames) stream.write(frame);
+  return stream;
+}
+
+describe('PredictStream over a real socket (embedded store)', function () {
+  this.timeout(60_000);
+
+  describe('answers', () => {
+    let unary: TestService;
+    let streamed: TestService;
+
+    before(async () => {
+      // Two services with empty histories: one scores with Predict, the other with PredictStream.
+      const env = { FRAUD_STATE_LATENESS_SECONDS: '3600' };
+      [unary, streamed] = await Promise.all([startTestService(env), startTestService(env)]);
+    });
+
+    after(async () => {
+      await Promise.all([unary.stop(), streamed.stop()]);
+    });
+
+    it("should answer every transaction exactly as Predict does (bit-identical probabilities, the same history), in request order", async () => {
+      const transactions = historySequence(1_000, 300);
+      const expected: Awaited<ReturnType<TestService['client']['predict']>>[] = [];
+      for (const transaction of transactions) expected.push(await unary.client.predict(transaction, { explain: true }));
+
+      const answers = [];
+      for await (const answer of streamed.client.predictStream(transactions, { perMessage: 3, explain: true })) answers.push(answer);
+
+      assert.equal(answers.length, transactions.length);
+      answers.forEach((answer, index) => {
+        const want = expected[index];
+        assert.equal(answer.error, undefined);
+        assert.equal(answer.transactionId, BigInt(transactions[index]?.transactionId ?? -1));
+        assert.deepEqual(answer.prediction?.probabilities, want?.probabilities, `transaction ${index}`);
+        assert.equal(answer.prediction?.fraudProbability, want?.fraudProbability);
+        assert.equal(answer.prediction?.classId, want?.classId);
+        assert.deepEqual(answer.prediction?.features, want?.features, `features of transaction ${index}`);
+        assert.equal(answer.threshold, want?.threshold);
+      });
+      assert.ok(expected.some((answer) => answer.classId === 1) && expected.some((answer) => answer.classId === 0), 'both classes occur');
+
+      // The same history behind both: the next transaction of each card scores the same on either service.
+      const next = historySequence(1_000, 340).slice(300);
+      for (const transaction of next) {
+        const [fromUnary, fromStream] = await Promise.all([unary.client.predict(transaction, { explain: true }), streamed.client.predict(transaction, { explain: true })]);
+        assert.deepEqual(fromStream.features, fromUnary.features);
+        assert.deepEqual(fromStream.probabilities, fromUnary.probabilities);
+      }
+    });
+
+    it('should answer a bad transaction with its own error, score the others and go on, and refuse a bad request alone', async () => {
+      const customerId = 9_100_000n;
+      const base = { customerId, terminalId: 9_200_000n, txAmount: 40, features: {} };
+      const requests: PredictStreamRequest[] = [
+        {
+          explain: false,
+          transactions: [
+            Transaction.fromPartial({ ...base, transactionId: 1n, txTimeSeconds: 86_400n * 10n }),
+            Transaction.fromPartial({ ...base, transactionId: 2n, txAmount: -1, txTimeSeconds: 86_400n * 10n }),
+            Transaction.fromPartial({ ...base, transactionId: 3n, txTimeSeconds: 86_400n * 10n + 60n }),
+          ],
+        },
+        { explain: false, transactions: [] },
+        // A repeat of transaction 1 with another amount: not a retry.
+        { explain: false, transactions: [Transaction.fromPartial({ ...base, transactionId: 1n, txAmount: 41, txTimeSeconds: 86_400n * 10n })] },
+        // A valid transaction of another card, then one of this card two hours before its newest (the lateness is one hour).
+        {
+          explain: false,
+          transactions: [
+            Transaction.fromPartial({ ...base, customerId: customerId + 1n, transactionId: 4n, txTimeSeconds: 86_400n * 10n }),
+            Transaction.fromPartial({ ...base, transactionId: 5n, txTimeSeconds: 86_400n * 10n - 7_200n }),
+          ],
+        },
+        { explain: false, transactions: [Transaction.fromPartial({ ...base, transactionId: 6n, txTimeSeconds: 86_400n * 10n + 120n })] },
+      ];
+      const answers = await streamAll(streamed.address, requests);
+
+      assert.deepEqual(
+        answers.map((answer) => answer.requestIndex),
+        [0n, 1n, 2n, 3n, 4n],
+      );
+      const [first, empty, repeat, mixed, last] = answers;
+      assert.deepEqual(
+        first?.results.map((result) => [result.transactionId, result.prediction !== undefined, result.error?.code]),
+        [
+          [1n, true, undefined],
+          [2n, false, status.INVALID_ARGUMENT],
+          [3n, true, undefined],
+        ],
+      );
+      assert.deepEqual(violationsOf(first?.results[1]?.error), ['transactions[1].tx_amount']);
+      assert.equal(empty?.results.length, 0);
+      assert.equal(empty?.error?.code, status.INVALID_ARGUMENT);
+      assert.deepEqual(violationsOf(empty?.error), ['transactions']);
+      assert.equal(repeat?.results[0]?.error?.code, status.ALREADY_EXISTS);
+      assert.equal(reasonOf(repeat?.results[0]?.error), 'TRANSACTION_ALREADY_RECORDED');
+      assert.deepEqual(violationsOf(repeat?.results[0]?.error), ['transactions[0].tx_amount']);
+      assert.ok(mixed?.results[0]?.prediction !== undefined, 'the valid transaction beside a late one is scored');
+      assert.equal(mixed?.results[1]?.error?.code, status.INVALID_ARGUMENT);
+      assert.deepEqual(violationsOf(mixed?.results[1]?.error), ['transactions[1].tx_time_seconds']);
+      assert.ok(last?.results[0]?.prediction !== undefined);
+
+      // Only the scored transactions are in the history: a retry of 1 with its recorded fields is scored, and the card's windows hold 1, 3 and 6.
+      const retry = await streamed.client.predict({ transactionId: 1, customerId, terminalId: 9_200_000, txAmount: 40, txTimeSeconds: 86_400 * 10 }, { explain: true });
+      const again = await streamed.client.predict({ transactionId: 7, customerId, terminalId: 9_200_000, txAmount: 40, txTimeSeconds: 86_400 * 10 + 180 }, { explain: true });
+      assert.equal(retry.transactionId, 1n);
+      const windowCounts = Object.entries(again.features).filter(([name]) => name === 'CUSTOMER_ID_NB_TX_1DAY_WINDOW' || name === 'CUSTOMER_ID_NB_TX_7DAY_WINDOW');
+      assert.deepEqual(windowCounts, [
+          ['CUSTOMER_ID_NB_TX_1DAY_WINDOW', 4],
+          ['CUSTOMER_ID_NB_TX_7DAY_WINDOW', 4],
+        ], 'transactions 1, 3, 6 and 7 itself; not the refused 5 (the day before)');
+    });
+  });
+
+  describe('bounds', () => {
+    let running: TestService;
+    const metric = async (series: string): Promise<number> => sample(await scrape(running.service.metricsPort), series) ?? 0;
+
+    before(async () => {
+      running = await startTestService({ FRAUD_UNREAD_ANSWER_SECONDS: '1', FRAUD_MAX_ROWS_IN_FLIGHT_PER_STREAM: '200' });
+    });
+
+    after(async () => {
+      await running.stop();
+    });
+
+    it('should stop reading a stream whose client does not read, hold a bounded number of rows, and reset it after the unread-answer time limit', async () => {
+      const session = connect(`http://${running.address}`);
+      session.on('error', () => undefined);
+      try {
+        // 20,000 transactions, twice what one connection may hold in flight: read them all and admission would refuse the stream.
+        const stream = unreadStream(session, rawRequests(2_000, 10, 50_000_000));
+        let most = 0;
+        await waitFor(
+          'the stream reset',
+          async () => {
+            most = Math.max(most, await metric('fraud_rows_in_flight'));
+            return stream.closed;
+          },
+          30_000,
+        );
+        assert.equal(stream.rstCode, constants.NGHTTP2_ENHANCE_YOUR_CALM);
+        assert.equal(await metric('fraud_admission_refused_total{limit="connection"}'), 0, 'the service stopped reading before the connection limit');
+        assert.ok(most > 0, 'rows were held while the answers waited');
+        assert.ok(most <= 200 + 17 * 10, `at most the stream's limit plus what grpc-js buffers, got ${most}`);
+        assert.equal(await metric('fraud_unread_answers_reset_total{reason="time_limit"}'), 1);
+        await waitFor('every row given back', async () => (await metric('fraud_rows_in_flight')) === 0);
+      } finally {
+        session.close();
+      }
+    });
+
+  });
+
+  describe('cancellation', () => {
+    let running: TestService;
+    const metric = async (series: string): Promise<number> => sample(await scrape(running.service.metricsPort), series) ?? 0;
+
+    before(async () => {
+      // Unread answers are never reset while the test runs: only the end of the call can give the rows back.
+      running = await startTestService({ FRAUD_UNREAD_ANSWER_SECONDS: '600', FRAUD_MAX_ROWS_IN_FLIGHT_PER_STREAM: '200' });
+    });
+
+    after(async () => {
+      await running.stop();
+    });
+
+    it('should give every row back when the client cancels mid-stream', async () => {
+      const session = connect(`http://${running.address}`);
+      session.on('error', () => undefined);
+      try {
+        const stream = unreadStream(session, rawRequests(100, 10, 60_000_000));
+        await waitFor('rows in flight', async () => (await metric('fraud_rows_in_flight')) > 0);
+        stream.close(constants.NGHTTP2_CANCEL);
+        await waitFor('every row given back', async () => (await metric('fraud_rows_in_flight')) === 0);
+        // The service still answers on the same connection.
+        const answers = await streamAll(running.address, [{ explain: false, transactions: [Transaction.fromPartial({ transactionId: 1n, customerId: 1n, terminalId: 1n, txAmount: 5, txTimeSeconds: 3600n, features: {} })] }]);
+        assert.equal(answers[0]?.results[0]?.prediction?.transactionId, 1n);
+      } finally {
+        session.close();
+      }
+    });
+  });
+});
