@@ -2,7 +2,7 @@ import { credentials, Metadata, status } from '@grpc/grpc-js';
 import assert from 'node:assert/strict';
 import { connect, constants, type ClientHttp2Session, type ClientHttp2Stream } from 'node:http2';
 import type { TransactionInput } from '../../client/fraudClient.js';
-import { FraudServiceClient, PredictStreamRequest, Transaction, type PredictStreamResponse } from '../../src/gen/fraud/v1/fraud_service.js';
+import { FraudServiceClient, PredictStreamRequest, Transaction, type PredictStreamResponse, type PredictStreamResult } from '../../src/gen/fraud/v1/fraud_service.js';
 import { BadRequest, ErrorInfo } from '../../src/gen/google/rpc/error_details.js';
 import type { Status } from '../../src/gen/google/rpc/status.js';
 import { sample, scrape } from '../helpers/scrape.js';
@@ -20,6 +20,13 @@ function historySequence(first: number, count: number): TransactionInput[] {
     txAmount: index % 9 === 0 ? 250 + index : 20 + ((index * 7.31) % 90),
     txTimeSeconds: 86_400 * 30 + index * 900,
   }));
+}
+
+/** Result `index` of an answer, which must be there. */
+function resultOf(answer: PredictStreamResponse | undefined, index: number): PredictStreamResult {
+  const result = answer?.results[index];
+  assert.ok(result !== undefined, `result ${index} of request ${String(answer?.requestIndex)}`);
+  return result;
 }
 
 function violationsOf(error: Status | undefined): string[] {
@@ -168,17 +175,18 @@ describe('PredictStream over a real socket (embedded store)', function () {
           [3n, true, undefined],
         ],
       );
-      assert.deepEqual(violationsOf(first?.results[1]?.error), ['transactions[1].tx_amount']);
-      assert.equal(empty?.results.length, 0);
-      assert.equal(empty?.error?.code, status.INVALID_ARGUMENT);
-      assert.deepEqual(violationsOf(empty?.error), ['transactions']);
-      assert.equal(repeat?.results[0]?.error?.code, status.ALREADY_EXISTS);
-      assert.equal(reasonOf(repeat?.results[0]?.error), 'TRANSACTION_ALREADY_RECORDED');
-      assert.deepEqual(violationsOf(repeat?.results[0]?.error), ['transactions[0].tx_amount']);
-      assert.ok(mixed?.results[0]?.prediction !== undefined, 'the valid transaction beside a late one is scored');
-      assert.equal(mixed?.results[1]?.error?.code, status.INVALID_ARGUMENT);
-      assert.deepEqual(violationsOf(mixed?.results[1]?.error), ['transactions[1].tx_time_seconds']);
-      assert.ok(last?.results[0]?.prediction !== undefined);
+      assert.deepEqual(violationsOf(resultOf(first, 1).error), ['transactions[1].tx_amount']);
+      assert.ok(empty !== undefined);
+      assert.equal(empty.results.length, 0);
+      assert.equal(empty.error?.code, status.INVALID_ARGUMENT);
+      assert.deepEqual(violationsOf(empty.error), ['transactions']);
+      assert.equal(resultOf(repeat, 0).error?.code, status.ALREADY_EXISTS);
+      assert.equal(reasonOf(resultOf(repeat, 0).error), 'TRANSACTION_ALREADY_RECORDED');
+      assert.deepEqual(violationsOf(resultOf(repeat, 0).error), ['transactions[0].tx_amount']);
+      assert.ok(resultOf(mixed, 0).prediction !== undefined, 'the valid transaction beside a late one is scored');
+      assert.equal(resultOf(mixed, 1).error?.code, status.INVALID_ARGUMENT);
+      assert.deepEqual(violationsOf(resultOf(mixed, 1).error), ['transactions[1].tx_time_seconds']);
+      assert.ok(resultOf(last, 0).prediction !== undefined);
 
       // Only the scored transactions are in the history: a retry of 1 with its recorded fields is scored, and the card's windows hold 1, 3 and 6.
       const retry = await streamed.client.predict({ transactionId: 1, customerId, terminalId: 9_200_000, txAmount: 40, txTimeSeconds: 86_400 * 10 }, { explain: true });
