@@ -19,6 +19,7 @@ import { fileFormat, OPTIONS, outcomeFrom, positiveInteger, transactionFrom, USA
 import { FraudCallError, type FraudClient, type HealthStatus } from './fraudClient.js';
 import { readOutcomes } from './outcomeFile.js';
 import { reportOutcomes } from './outcomeCommand.js';
+import { MAX_PER_STREAM_MESSAGE, streamedGroups } from './predictStream.js';
 import { ProgressBar } from './progressBar.js';
 import { readHistory, readTransactions, TransactionFileError, type TransactionFileFormat } from './transactionFile.js';
 import { warmStart, WarmStartError } from './warmStart.js';
@@ -26,7 +27,7 @@ import { warmStart, WarmStartError } from './warmStart.js';
 /** What the CLI needs of a client, so tests can hand it a real one bound to a test server. */
 export type CliClient = Pick<
   FraudClient,
-  'predict' | 'predictScenario' | 'predictBatch' | 'reportOutcomes' | 'getModelInfo' | 'checkHealth' | 'scoreAll' | 'close'
+  'predict' | 'predictScenario' | 'predictBatch' | 'predictStream' | 'reportOutcomes' | 'getModelInfo' | 'checkHealth' | 'scoreAll' | 'close'
 >;
 
 export interface CliIo {
@@ -148,13 +149,15 @@ export class Cli {
       const started = Date.now();
       let model: ModelRef | undefined;
       let scored = 0;
-      const answers = client.scoreAll(task, readTransactions(input, format), {
-        batchSize,
-        concurrency,
-        onProgress: (done) => {
-          progress.update(done);
-        },
-      });
+      const onProgress = (done: number): void => {
+        progress.update(done);
+      };
+      const transactions = readTransactions(input, format);
+      // Binary scores go over one PredictStream; the scenario model has no stream, so it keeps the batches.
+      const answers =
+        task === 'binary'
+          ? streamedGroups(client.predictStream(transactions, { perMessage: Math.min(batchSize, MAX_PER_STREAM_MESSAGE) }), batchSize, onProgress)
+          : client.scoreAll(task, transactions, { batchSize, concurrency, onProgress });
       for await (const answer of answers) {
         model = answer.model;
         for (const prediction of answer.predictions) {

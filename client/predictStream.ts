@@ -5,6 +5,9 @@ import type { Status } from '../src/gen/google/rpc/status.js';
 import { FraudCallError, type TransactionInput } from './fraudClient.js';
 import { toTransaction } from './transactionMessage.js';
 
+/** Most transactions one request message may carry (the service's limit). */
+export const MAX_PER_STREAM_MESSAGE = 100;
+
 export interface PredictStreamOptions {
   /** Transactions per request message (1 to 100; the service scores what arrives together in one run). */
   readonly perMessage?: number;
@@ -41,7 +44,7 @@ export async function* predictStream(
   transactions: Iterable<TransactionInput> | AsyncIterable<TransactionInput>,
   options: PredictStreamOptions = {},
 ): AsyncGenerator<StreamedPrediction> {
-  const perMessage = Math.min(100, Math.max(1, options.perMessage ?? 10));
+  const perMessage = Math.min(MAX_PER_STREAM_MESSAGE, Math.max(1, options.perMessage ?? 10));
   const explain = options.explain ?? false;
   const call = stub.predictStream(new Metadata(), options.deadlineMs === undefined ? {} : { deadline: new Date(Date.now() + options.deadlineMs) });
   let sendError: unknown;
@@ -105,4 +108,44 @@ function codeOf(code: number): status {
 
 function isServiceError(error: unknown): error is ServiceError {
   return error instanceof Error && 'code' in error && 'details' in error;
+}
+
+/** What a command that prints answers needs of a group of them: PredictBatchResponse's shape. */
+export interface AnsweredGroup {
+  readonly model: ModelRef | undefined;
+  readonly predictions: readonly FraudPrediction[];
+}
+
+/**
+ * The answers of `predictStream` in groups of up to `groupSize`, in order,
+ * for the CLI's batch command: the first transaction the service refuses
+ * stops the run with its error, as a refused batch did (the transactions
+ * before it were scored and are yielded first).
+ */
+export async function* streamedGroups(
+  answers: AsyncIterable<StreamedPrediction>,
+  groupSize: number,
+  onProgress?: (scored: number) => void,
+): AsyncGenerator<AnsweredGroup> {
+  let group: FraudPrediction[] = [];
+  let model: ModelRef | undefined;
+  let scored = 0;
+  const flush = (): AnsweredGroup => {
+    const done = { model, predictions: group };
+    scored += group.length;
+    group = [];
+    onProgress?.(scored);
+    return done;
+  };
+  for await (const answer of answers) {
+    if (answer.error !== undefined) {
+      if (group.length > 0) yield flush();
+      throw answer.error;
+    }
+    if (answer.prediction === undefined) continue;
+    model = answer.model;
+    group.push(answer.prediction);
+    if (group.length >= groupSize) yield flush();
+  }
+  if (group.length > 0) yield flush();
 }
