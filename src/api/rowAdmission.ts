@@ -324,6 +324,21 @@ function streamAdmission(admission: RowAdmission, call: ServerInterceptingCallIn
     holds.clear();
     http2StreamOf(call)?.close(constants.NGHTTP2_ENHANCE_YOUR_CALM);
   };
+  // Past its deadline grpc-js queues the status behind the answers not yet written, so a stream whose client
+  // stopped reading would hold its rows until the unread-answer limit: its client has given up, so it goes now.
+  const deadline = call.getDeadline();
+  const deadlineTimer = Number.isFinite(Number(deadline))
+    ? setTimeout(
+        () => {
+          if (holds.size === 0) return;
+          for (const hold of holds) hold.release();
+          holds.clear();
+          http2StreamOf(call)?.close(constants.NGHTTP2_CANCEL);
+        },
+        Math.max(0, Number(deadline) - Date.now()),
+      )
+    : undefined;
+  deadlineTimer?.unref();
   return new ServerInterceptingCall(call, {
     start: (next) => {
       next({
@@ -363,6 +378,7 @@ function streamAdmission(admission: RowAdmission, call: ServerInterceptingCallIn
           if (!refused) nextHalfClose();
         },
         onCancel: () => {
+          clearTimeout(deadlineTimer);
           for (const hold of holds) hold.release();
           holds.clear();
         },

@@ -80,8 +80,9 @@ function rawRequests(messages: number, perMessage: number, firstId: number): Buf
 }
 
 /** A PredictStream opened with a raw HTTP/2 client that sends `frames` and never reads a byte of the answers. */
-function unreadStream(session: ClientHttp2Session, frames: readonly Buffer[]): ClientHttp2Stream {
-  const stream = session.request({ ':method': 'POST', ':path': PREDICT_STREAM, 'content-type': 'application/grpc', te: 'trailers' });
+function unreadStream(session: ClientHttp2Session, frames: readonly Buffer[], timeout?: string): ClientHttp2Stream {
+  const headers = { ':method': 'POST', ':path': PREDICT_STREAM, 'content-type': 'application/grpc', te: 'trailers' };
+  const stream = session.request(timeout === undefined ? headers : { ...headers, 'grpc-timeout': timeout });
   stream.on('error', () => undefined);
   stream.pause();
   for (const frame of frames) stream.write(frame);
@@ -251,6 +252,20 @@ describe('PredictStream over a real socket (embedded store)', function () {
 
     after(async () => {
       await running.stop();
+    });
+
+    it('should end a stream at its deadline and give its rows back, its answers unread', async () => {
+      const session = connect(`http://${running.address}`);
+      session.on('error', () => undefined);
+      try {
+        // 2 s: the stream holds rows, its answers never read, when the deadline passes; only the deadline can end it here.
+        const stream = unreadStream(session, rawRequests(100, 10, 70_000_000), '2S');
+        await waitFor('rows in flight', async () => (await metric('fraud_rows_in_flight')) > 0);
+        await waitFor('the stream ended', () => stream.closed);
+        await waitFor('every row given back', async () => (await metric('fraud_rows_in_flight')) === 0);
+      } finally {
+        session.close();
+      }
     });
 
     it('should give every row back when the client cancels mid-stream', async () => {
