@@ -177,6 +177,7 @@ export function createFraudService(options: FraudServiceOptions): FraudServiceSe
       predictions,
       withBinaryModel: (work) => withModel('binary', work),
       maxRowsInFlight: options.maxRowsInFlightPerStream ?? DEFAULT_MAX_ROWS_IN_FLIGHT_PER_STREAM,
+      decisions,
     }),
 
     getModelInfo: unaryCall(METHODS.getModelInfo, metrics, logger, () =>

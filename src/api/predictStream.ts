@@ -1,10 +1,12 @@
 import type { handleBidiStreamingCall, ServerDuplexStream } from '@grpc/grpc-js';
+import { performance } from 'node:perf_hooks';
 import type { PredictStreamRequest, PredictStreamResponse, PredictStreamResult, Transaction } from '../gen/fraud/v1/fraud_service.js';
 import { Status } from '../gen/google/rpc/status.js';
 import type { ServingModel } from '../models/servingModel.js';
 import type { Logger } from '../observability/logger.js';
 import { AlreadyRecordedError, InvalidArgumentError, MalformedRequestError, toCallError, type FieldViolation } from './apiErrors.js';
 import type { BatchLane } from './batchLane.js';
+import { recordDecisions, type DecisionRecorder } from './decisionCapture.js';
 import type { HistoryRecorder } from './historyRecorder.js';
 import type { PredictionMetrics } from './predictionMetrics.js';
 import { CheckedRequest } from './requestDecoding.js';
@@ -27,6 +29,8 @@ export interface PredictStreamOptions {
   readonly withBinaryModel: <T>(work: (model: ServingModel) => Promise<T>) => Promise<T>;
   /** Transactions received and not yet answered and written, past which the stream is not read (FRAUD_MAX_ROWS_IN_FLIGHT_PER_STREAM). */
   readonly maxRowsInFlight: number;
+  /** Takes every scored micro-batch (the decision log), as it takes every answered unary or batch call; undefined when it is off. */
+  readonly decisions?: DecisionRecorder;
 }
 
 /** One request message of the stream, from its arrival until its answer is written. */
@@ -207,19 +211,21 @@ class StreamScoring {
   private async scoreItems(model: ServingModel, items: readonly Item[]): Promise<void> {
     // The caller may have gone while the micro-batch waited for the lane: nothing is recorded for it then.
     if (this.closed || this.call.cancelled) return;
-    const { history, predictions } = this.options;
+    const { history, decisions } = this.options;
+    const keepFeatures = decisions !== undefined;
     const transactions = items.map((item) => item.transaction);
     const explain = items.some((item) => item.explain);
+    const startedAt = performance.now();
     let scored: Scored;
     try {
-      scored = await scoreTransactions(model, transactions, { history, batch: true, explain, sliceRows: this.options.batchLane.maxRows });
+      scored = await scoreTransactions(model, transactions, { history, batch: true, explain, keepFeatures, sliceRows: this.options.batchLane.maxRows });
     } catch (error) {
       if (!isItemError(error)) throw error;
       for (const item of items) {
         if (this.isClosed()) return;
         try {
-          const alone = await scoreTransactions(model, [item.transaction], { history, batch: false, explain: item.explain });
-          predictions.record(alone);
+          const alone = await scoreTransactions(model, [item.transaction], { history, batch: false, explain: item.explain, keepFeatures });
+          this.scored(alone, [item.transaction], startedAt);
           this.setPrediction(item, alone, [item.transaction], 0);
         } catch (itemError) {
           if (!isItemError(itemError)) throw itemError;
@@ -228,10 +234,16 @@ class StreamScoring {
       }
       return;
     }
-    predictions.record(scored);
+    this.scored(scored, transactions, startedAt);
     items.forEach((item, index) => {
       this.setPrediction(item, scored, transactions, index);
     });
+  }
+
+  /** Counts scored transactions, and hands them to the decision log (references only; it builds its records later). */
+  private scored(scored: Scored, transactions: readonly Transaction[], startedAt: number): void {
+    this.options.predictions.record(scored);
+    if (this.options.decisions !== undefined) recordDecisions(this.options.decisions, this.call.getPath(), scored, transactions, startedAt);
   }
 
   private setPrediction(item: Item, scored: Scored, transactions: readonly Transaction[], index: number): void {

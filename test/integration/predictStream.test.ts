@@ -1,5 +1,10 @@
 import { credentials, Metadata, status } from '@grpc/grpc-js';
 import assert from 'node:assert/strict';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
+import { DecisionRecord } from '../../src/gen/fraud/v1/decision_record.js';
 import { connect, constants, type ClientHttp2Session, type ClientHttp2Stream } from 'node:http2';
 import type { TransactionInput } from '../../client/fraudClient.js';
 import { FraudServiceClient, PredictStreamRequest, Transaction, type PredictStreamResponse, type PredictStreamResult } from '../../src/gen/fraud/v1/fraud_service.js';
@@ -198,6 +203,47 @@ describe('PredictStream over a real socket (embedded store)', function () {
           ['CUSTOMER_ID_NB_TX_1DAY_WINDOW', 4],
           ['CUSTOMER_ID_NB_TX_7DAY_WINDOW', 4],
         ], 'transactions 1, 3, 6 and 7 itself; not the refused 5 (the day before)');
+    });
+  });
+
+  describe('decision log', () => {
+    let running: TestService | undefined;
+    let dir: string;
+
+    before(async () => {
+      dir = await mkdtemp(join(tmpdir(), 'fraud-stream-decisions-'));
+      running = await startTestService({ FRAUD_DECISION_LOG_DIR: dir, FRAUD_DECISION_LOG_INSTANCE: 'fraud-stream-0', FRAUD_DECISION_LOG_BATCH_RECORDS: '1' });
+    });
+
+    after(async () => {
+      await running?.stop();
+      await rm(dir, { recursive: true, force: true });
+    });
+
+    it('should log a decision for every transaction the stream scored, and none for one it refused', async () => {
+      const sent = [
+        { transactionId: 8_000_001, customerId: 8_000_001, terminalId: 1, txAmount: 30, txTimeSeconds: 3600 },
+        { transactionId: 8_000_002, customerId: 8_000_002, terminalId: 1, txAmount: -5, txTimeSeconds: 3600 },
+        { transactionId: 8_000_003, customerId: 8_000_003, terminalId: 1, txAmount: 300, txTimeSeconds: 3600 },
+      ];
+      const service = running as TestService;
+      const answers = [];
+      for await (const answer of service.client.predictStream(sent, { perMessage: 2 })) answers.push(answer);
+      assert.deepEqual(answers.map((answer) => answer.error === undefined), [true, false, true]);
+      const metric = async (): Promise<number> => sample(await scrape(service.service.metricsPort), 'fraud_decision_log_records_total{sink="file"}') ?? 0;
+      await waitFor('two records written', async () => (await metric()) === 2);
+      // Stopped, so that every file is finished.
+      running = undefined;
+      await service.stop();
+      const records = [];
+      for (const name of (await readdir(dir)).sort()) {
+        const text = gunzipSync(await readFile(join(dir, name))).toString('utf8');
+        records.push(...text.split('\n').filter((line) => line !== '').map((line) => DecisionRecord.fromJSON(JSON.parse(line))));
+      }
+      assert.deepEqual(records.map((record) => [Number(record.transactionId), record.method]), [
+        [8_000_001, 'fraud.v1.FraudService/PredictStream'],
+        [8_000_003, 'fraud.v1.FraudService/PredictStream'],
+      ]);
     });
   });
 
