@@ -20,7 +20,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { fileURLToPath } from 'node:url';
-import { PredictStreamRequest, PredictStreamResponse, type Transaction } from '../src/gen/fraud/v1/fraud_service.js';
+import { ModelTask, PredictStreamRequest, PredictStreamResponse, type Transaction } from '../src/gen/fraud/v1/fraud_service.js';
 import { packageRoot } from '../src/packageRoot.js';
 import { predictRequestFile, unaryRound, type StartService } from './historyBench.js';
 import { TransactionStream } from './transactionStream.js';
@@ -130,7 +130,7 @@ function median(sides: readonly StreamSide[]): StreamSide {
 function streamRequestFile(transactions: readonly Transaction[]): string {
   const chunks: Buffer[] = [];
   for (let start = 0; start < transactions.length; start += PER_REQUEST) {
-    const bytes = Buffer.from(PredictStreamRequest.encode({ transactions: transactions.slice(start, start + PER_REQUEST), explain: false }).finish());
+    const bytes = Buffer.from(PredictStreamRequest.encode({ transactions: transactions.slice(start, start + PER_REQUEST), explain: false, task: ModelTask.MODEL_TASK_BINARY }).finish());
     const length = Buffer.alloc(4);
     length.writeUInt32LE(bytes.length);
     chunks.push(length, bytes);

@@ -140,7 +140,8 @@ export class Cli {
     const task = values.task ?? 'binary';
     if (task !== 'binary' && task !== 'scenario') throw new UsageError(`--task must be binary or scenario, got ${task}`);
     const batchSize = positiveInteger(values['batch-size'], '--batch-size', 1_000);
-    const concurrency = positiveInteger(values.concurrency, '--concurrency', 4);
+    // Still checked, so command lines that worked go on working; one PredictStream scores the file, with no calls to run side by side.
+    positiveInteger(values.concurrency, '--concurrency', 4);
     const format = fileFormat(values.input, values.format);
     return async (client) => {
       const input = values.input === undefined || values.input === '-' ? this.io.stdin : createReadStream(values.input);
@@ -153,11 +154,7 @@ export class Cli {
         progress.update(done);
       };
       const transactions = readTransactions(input, format);
-      // Binary scores go over one PredictStream; the scenario model has no stream, so it keeps the batches.
-      const answers =
-        task === 'binary'
-          ? streamedGroups(client.predictStream(transactions, { perMessage: Math.min(batchSize, MAX_PER_STREAM_MESSAGE) }), batchSize, onProgress)
-          : client.scoreAll(task, transactions, { batchSize, concurrency, onProgress });
+      const answers = streamedGroups(client.predictStream(transactions, { perMessage: Math.min(batchSize, MAX_PER_STREAM_MESSAGE), task }), batchSize, onProgress);
       for await (const answer of answers) {
         model = answer.model;
         for (const prediction of answer.predictions) {

@@ -1,5 +1,13 @@
 import { Metadata, status, type ServiceError } from '@grpc/grpc-js';
-import type { FraudPrediction, FraudServiceClient, ModelRef, PredictStreamRequest, PredictStreamResponse } from '../src/gen/fraud/v1/fraud_service.js';
+import {
+  ModelTask,
+  type FraudPrediction,
+  type FraudServiceClient,
+  type ModelRef,
+  type PredictStreamRequest,
+  type PredictStreamResponse,
+  type ScenarioPrediction,
+} from '../src/gen/fraud/v1/fraud_service.js';
 import { BadRequest, ErrorInfo } from '../src/gen/google/rpc/error_details.js';
 import type { Status } from '../src/gen/google/rpc/status.js';
 import { FraudCallError, type TransactionInput } from './fraudClient.js';
@@ -13,6 +21,8 @@ export interface PredictStreamOptions {
   readonly perMessage?: number;
   /** Ask for the feature values the model saw. */
   readonly explain?: boolean;
+  /** The binary model (default; answers in `prediction`) or the multiclass one (answers in `scenario`). */
+  readonly task?: 'binary' | 'scenario';
   /** Deadline of the whole stream; none by default (a file of millions takes as long as it takes). */
   readonly deadlineMs?: number;
 }
@@ -21,6 +31,8 @@ export interface PredictStreamOptions {
 export interface StreamedPrediction {
   readonly transactionId: bigint;
   readonly prediction: FraudPrediction | undefined;
+  /** The fraud scenario, when the stream asked the multiclass model (task 'scenario'). */
+  readonly scenario: ScenarioPrediction | undefined;
   /** The transaction's own error (INVALID_ARGUMENT, ALREADY_EXISTS); the others were scored. */
   readonly error: FraudCallError | undefined;
   readonly model: ModelRef | undefined;
@@ -46,12 +58,13 @@ export async function* predictStream(
 ): AsyncGenerator<StreamedPrediction> {
   const perMessage = Math.min(MAX_PER_STREAM_MESSAGE, Math.max(1, options.perMessage ?? 10));
   const explain = options.explain ?? false;
+  const task = options.task === 'scenario' ? ModelTask.MODEL_TASK_MULTICLASS : ModelTask.MODEL_TASK_BINARY;
   const call = stub.predictStream(new Metadata(), options.deadlineMs === undefined ? {} : { deadline: new Date(Date.now() + options.deadlineMs) });
   let sendError: unknown;
   const send = async (): Promise<void> => {
     let batch: TransactionInput[] = [];
     const flush = async (): Promise<void> => {
-      const request: PredictStreamRequest = { transactions: batch.map(toTransaction), explain };
+      const request: PredictStreamRequest = { transactions: batch.map(toTransaction), explain, task };
       batch = [];
       if (!call.write(request)) await new Promise<void>((drained) => call.once('drain', drained));
     };
@@ -74,6 +87,7 @@ export async function* predictStream(
         yield {
           transactionId: result.transactionId,
           prediction: result.prediction,
+          scenario: result.scenario,
           error: result.error === undefined ? undefined : errorOf(result.error),
           model: response.model,
           threshold: response.threshold,
@@ -113,7 +127,7 @@ function isServiceError(error: unknown): error is ServiceError {
 /** What a command that prints answers needs of a group of them: PredictBatchResponse's shape. */
 export interface AnsweredGroup {
   readonly model: ModelRef | undefined;
-  readonly predictions: readonly FraudPrediction[];
+  readonly predictions: readonly (FraudPrediction | ScenarioPrediction)[];
 }
 
 /**
@@ -127,7 +141,7 @@ export async function* streamedGroups(
   groupSize: number,
   onProgress?: (scored: number) => void,
 ): AsyncGenerator<AnsweredGroup> {
-  let group: FraudPrediction[] = [];
+  let group: (FraudPrediction | ScenarioPrediction)[] = [];
   let model: ModelRef | undefined;
   let scored = 0;
   const flush = (): AnsweredGroup => {
@@ -142,9 +156,10 @@ export async function* streamedGroups(
       if (group.length > 0) yield flush();
       throw answer.error;
     }
-    if (answer.prediction === undefined) continue;
+    const prediction = answer.prediction ?? answer.scenario;
+    if (prediction === undefined) continue;
     model = answer.model;
-    group.push(answer.prediction);
+    group.push(prediction);
     if (group.length >= groupSize) yield flush();
   }
   if (group.length > 0) yield flush();

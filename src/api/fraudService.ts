@@ -175,7 +175,7 @@ export function createFraudService(options: FraudServiceOptions): FraudServiceSe
       history,
       batchLane,
       predictions,
-      withBinaryModel: (work) => withModel('binary', work),
+      withModel,
       maxRowsInFlight: options.maxRowsInFlightPerStream ?? DEFAULT_MAX_ROWS_IN_FLIGHT_PER_STREAM,
       decisions,
     }),

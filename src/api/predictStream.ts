@@ -1,6 +1,7 @@
 import type { handleBidiStreamingCall, ServerDuplexStream } from '@grpc/grpc-js';
 import { performance } from 'node:perf_hooks';
-import type { PredictStreamRequest, PredictStreamResponse, PredictStreamResult, Transaction } from '../gen/fraud/v1/fraud_service.js';
+import { ModelTask as ProtoModelTask, type PredictStreamRequest, type PredictStreamResponse, type PredictStreamResult, type Transaction } from '../gen/fraud/v1/fraud_service.js';
+import type { ModelTask } from '../models/modelTask.js';
 import { Status } from '../gen/google/rpc/status.js';
 import type { ServingModel } from '../models/servingModel.js';
 import type { Logger } from '../observability/logger.js';
@@ -25,8 +26,8 @@ export interface PredictStreamOptions {
   readonly history: HistoryRecorder | undefined;
   readonly batchLane: BatchLane;
   readonly predictions: PredictionMetrics;
-  /** Runs `work` with the binary model held, or throws ModelUnavailableError (fraudService.ts). */
-  readonly withBinaryModel: <T>(work: (model: ServingModel) => Promise<T>) => Promise<T>;
+  /** Runs `work` with the serving model of `task` held, or throws ModelUnavailableError (fraudService.ts). */
+  readonly withModel: <T>(task: ModelTask, work: (model: ServingModel) => Promise<T>) => Promise<T>;
   /** Transactions received and not yet answered and written, past which the stream is not read (FRAUD_MAX_ROWS_IN_FLIGHT_PER_STREAM). */
   readonly maxRowsInFlight: number;
   /** Takes every scored micro-batch (the decision log), as it takes every answered unary or batch call; undefined when it is off. */
@@ -180,26 +181,33 @@ class StreamScoring {
       threshold: 0,
       error: received.error,
     }));
-    if (batch.every((received) => received.request === undefined)) return answers;
-    return this.options.withBinaryModel(async (model) => {
+    // Each task's requests are scored together, with that task's model held for them.
+    for (const task of TASKS) {
+      if (!batch.some((received) => received.request !== undefined && taskOf(received.request) === task)) continue;
+      await this.options.withModel(task, (model) => this.answerTask(task, model, batch, answers));
+    }
+    return answers;
+  }
+
+  private async answerTask(task: ModelTask, model: ServingModel, batch: readonly Received[], answers: readonly PredictStreamResponse[]): Promise<void> {
+    {
       const items: Item[] = [];
       batch.forEach((received, position) => {
         const { request } = received;
         const answer = answers[position] as PredictStreamResponse;
-        if (request === undefined) return;
+        if (request === undefined || taskOf(request) !== task) return;
         answer.model = model.identity;
         answer.threshold = model.threshold ?? 0;
         request.transactions.forEach((transaction, index) => {
           const violations = new ViolationList().at(index);
           validateTransaction(transaction, model, violations);
-          answer.results.push({ transactionId: transaction.transactionId ?? 0n, prediction: undefined, error: undefined });
+          answer.results.push({ transactionId: transaction.transactionId ?? 0n, prediction: undefined, scenario: undefined, error: undefined });
           if (violations.items.length > 0) (answer.results[index] as PredictStreamResult).error = this.statusOf(new InvalidArgumentError(violations.items));
           else items.push({ transaction, results: answer.results, position: index, explain: request.explain });
         });
       });
       if (items.length > 0) await this.options.batchLane.run(items.length, () => this.scoreItems(model, items));
-      return answers;
-    });
+    }
   }
 
   /**
@@ -229,7 +237,12 @@ class StreamScoring {
           this.setPrediction(item, alone, [item.transaction], 0);
         } catch (itemError) {
           if (!isItemError(itemError)) throw itemError;
-          item.results[item.position] = { transactionId: item.transaction.transactionId ?? 0n, prediction: undefined, error: this.statusOf(inRequest(itemError, item.position)) };
+          item.results[item.position] = {
+            transactionId: item.transaction.transactionId ?? 0n,
+            prediction: undefined,
+            scenario: undefined,
+            error: this.statusOf(inRequest(itemError, item.position)),
+          };
         }
       }
       return;
@@ -249,7 +262,9 @@ class StreamScoring {
   private setPrediction(item: Item, scored: Scored, transactions: readonly Transaction[], index: number): void {
     const prediction = predictionOf(scored, transactions, index);
     if (!item.explain) prediction.features = {};
-    (item.results[item.position] as PredictStreamResult).prediction = prediction;
+    const result = item.results[item.position] as PredictStreamResult;
+    if (scored.model.task === 'binary') result.prediction = prediction;
+    else result.scenario = prediction;
   }
 
   /** Hands over one answer; its rows count as in flight until it is written. */
@@ -296,6 +311,13 @@ class StreamScoring {
     const encoded = metadata?.get(STATUS_DETAILS_KEY)[0];
     return encoded instanceof Buffer ? Status.decode(encoded) : { code, message: details, details: [] };
   }
+}
+
+const TASKS: readonly ModelTask[] = ['binary', 'multiclass'];
+
+/** The model task a request asks for: the binary one unless it names the multiclass one. */
+function taskOf(request: PredictStreamRequest): ModelTask {
+  return request.task === ProtoModelTask.MODEL_TASK_MULTICLASS ? 'multiclass' : 'binary';
 }
 
 /** Errors that concern one transaction and leave the others (and the stream) alone. */

@@ -7,7 +7,7 @@ import { gunzipSync } from 'node:zlib';
 import { DecisionRecord } from '../../src/gen/fraud/v1/decision_record.js';
 import { connect, constants, type ClientHttp2Session, type ClientHttp2Stream } from 'node:http2';
 import type { TransactionInput } from '../../client/fraudClient.js';
-import { FraudServiceClient, PredictStreamRequest, Transaction, type PredictStreamResponse, type PredictStreamResult } from '../../src/gen/fraud/v1/fraud_service.js';
+import { FraudServiceClient, ModelTask, PredictStreamRequest, Transaction, type PredictStreamResponse, type PredictStreamResult } from '../../src/gen/fraud/v1/fraud_service.js';
 import { BadRequest, ErrorInfo } from '../../src/gen/google/rpc/error_details.js';
 import type { Status } from '../../src/gen/google/rpc/status.js';
 import { sample, scrape } from '../helpers/scrape.js';
@@ -75,7 +75,7 @@ function frameOf(request: PredictStreamRequest): Buffer {
 function rawRequests(messages: number, perMessage: number, firstId: number): Buffer[] {
   return Array.from({ length: messages }, (_, message) =>
     frameOf({
-      explain: false,
+      explain: false, task: ModelTask.MODEL_TASK_BINARY,
       transactions: Array.from({ length: perMessage }, (_, index) => {
         const id = firstId + message * perMessage + index;
         return Transaction.fromPartial({ transactionId: BigInt(id), customerId: BigInt(id), terminalId: 1n, txAmount: 12.5, txTimeSeconds: 3600n, features: {} });
@@ -141,30 +141,49 @@ describe('PredictStream over a real socket (embedded store)', function () {
       }
     });
 
+    it('should classify scenarios exactly as PredictScenario does when a request asks the multiclass model', async () => {
+      const transactions = historySequence(50_000, 120);
+      const expected: Awaited<ReturnType<TestService['client']['predictScenario']>>[] = [];
+      for (const transaction of transactions) expected.push(await unary.client.predictScenario(transaction, { explain: true }));
+      const answers = [];
+      for await (const answer of streamed.client.predictStream(transactions, { perMessage: 4, explain: true, task: 'scenario' })) answers.push(answer);
+      assert.equal(answers.length, transactions.length);
+      answers.forEach((answer, index) => {
+        const want = expected[index];
+        assert.equal(answer.prediction, undefined);
+        assert.equal(answer.scenario?.transactionId, want?.transactionId);
+        assert.deepEqual(answer.scenario?.probabilities, want?.probabilities, `transaction ${index}`);
+        assert.equal(answer.scenario?.prediction, want?.prediction);
+        assert.deepEqual(answer.scenario?.features, want?.features);
+        assert.deepEqual(answer.model, want?.model);
+      });
+      assert.ok(new Set(expected.map((answer) => answer.classId)).size > 1, 'several scenarios occur');
+    });
+
     it('should answer a bad transaction with its own error, score the others and go on, and refuse a bad request alone', async () => {
       const customerId = 9_100_000n;
       const base = { customerId, terminalId: 9_200_000n, txAmount: 40, features: {} };
       const requests: PredictStreamRequest[] = [
         {
-          explain: false,
+          explain: false, task: ModelTask.MODEL_TASK_BINARY,
           transactions: [
             Transaction.fromPartial({ ...base, transactionId: 1n, txTimeSeconds: 86_400n * 10n }),
             Transaction.fromPartial({ ...base, transactionId: 2n, txAmount: -1, txTimeSeconds: 86_400n * 10n }),
             Transaction.fromPartial({ ...base, transactionId: 3n, txTimeSeconds: 86_400n * 10n + 60n }),
           ],
         },
-        { explain: false, transactions: [] },
+        { explain: false, task: ModelTask.MODEL_TASK_BINARY, transactions: [] },
         // A repeat of transaction 1 with another amount: not a retry.
-        { explain: false, transactions: [Transaction.fromPartial({ ...base, transactionId: 1n, txAmount: 41, txTimeSeconds: 86_400n * 10n })] },
+        { explain: false, task: ModelTask.MODEL_TASK_BINARY, transactions: [Transaction.fromPartial({ ...base, transactionId: 1n, txAmount: 41, txTimeSeconds: 86_400n * 10n })] },
         // A valid transaction of another card, then one of this card two hours before its newest (the lateness is one hour).
         {
-          explain: false,
+          explain: false, task: ModelTask.MODEL_TASK_BINARY,
           transactions: [
             Transaction.fromPartial({ ...base, customerId: customerId + 1n, transactionId: 4n, txTimeSeconds: 86_400n * 10n }),
             Transaction.fromPartial({ ...base, transactionId: 5n, txTimeSeconds: 86_400n * 10n - 7_200n }),
           ],
         },
-        { explain: false, transactions: [Transaction.fromPartial({ ...base, transactionId: 6n, txTimeSeconds: 86_400n * 10n + 120n })] },
+        { explain: false, task: ModelTask.MODEL_TASK_BINARY, transactions: [Transaction.fromPartial({ ...base, transactionId: 6n, txTimeSeconds: 86_400n * 10n + 120n })] },
       ];
       const answers = await streamAll(streamed.address, requests);
 
@@ -323,7 +342,7 @@ describe('PredictStream over a real socket (embedded store)', function () {
         stream.close(constants.NGHTTP2_CANCEL);
         await waitFor('every row given back', async () => (await metric('fraud_rows_in_flight')) === 0);
         // The service still answers on the same connection.
-        const answers = await streamAll(running.address, [{ explain: false, transactions: [Transaction.fromPartial({ transactionId: 1n, customerId: 1n, terminalId: 1n, txAmount: 5, txTimeSeconds: 3600n, features: {} })] }]);
+        const answers = await streamAll(running.address, [{ explain: false, task: ModelTask.MODEL_TASK_BINARY, transactions: [Transaction.fromPartial({ transactionId: 1n, customerId: 1n, terminalId: 1n, txAmount: 5, txTimeSeconds: 3600n, features: {} })] }]);
         assert.equal(answers[0]?.results[0]?.prediction?.transactionId, 1n);
       } finally {
         session.close();

@@ -571,6 +571,13 @@ export interface PredictStreamRequest {
   transactions: Transaction[];
   /** When true, every result carries the feature values the model saw. */
   explain: boolean;
+  /**
+   * Which model scores the request's transactions: `MODEL_TASK_BINARY` (or
+   * unset) the binary model, as `Predict` (results in `prediction`);
+   * `MODEL_TASK_MULTICLASS` the multiclass model, as `PredictScenario`
+   * (results in `scenario`). Requests of both tasks may share a stream.
+   */
+  task: ModelTask;
 }
 
 /** The answer to one `PredictStreamRequest`. */
@@ -592,7 +599,10 @@ export interface PredictStreamResponse {
   model:
     | ModelRef
     | undefined;
-  /** Decision threshold applied to the request's transactions. */
+  /**
+   * Decision threshold applied to the request's transactions (binary task;
+   * 0 for the multiclass one).
+   */
   threshold: number;
   /**
    * Set when the request as a whole was refused: not a valid
@@ -607,9 +617,16 @@ export interface PredictStreamResponse {
 export interface PredictStreamResult {
   /** `transaction_id` of the transaction (0 when the request did not set it). */
   transactionId: bigint;
-  /** The transaction's score, as `PredictBatch` answers it. */
+  /** The transaction's score, as `PredictBatch` answers it (binary task). */
   prediction?:
     | FraudPrediction
+    | undefined;
+  /**
+   * The transaction's fraud scenario, as `PredictScenarioBatch` answers it
+   * (multiclass task).
+   */
+  scenario?:
+    | ScenarioPrediction
     | undefined;
   /**
    * Why the transaction was not scored (it was not recorded either): the
@@ -3160,7 +3177,7 @@ export const PredictScenarioBatchResponse: MessageFns<PredictScenarioBatchRespon
 };
 
 function createBasePredictStreamRequest(): PredictStreamRequest {
-  return { transactions: [], explain: false };
+  return { transactions: [], explain: false, task: 0 };
 }
 
 export const PredictStreamRequest: MessageFns<PredictStreamRequest> = {
@@ -3170,6 +3187,9 @@ export const PredictStreamRequest: MessageFns<PredictStreamRequest> = {
     }
     if (message.explain !== false) {
       writer.uint32(16).bool(message.explain);
+    }
+    if (message.task !== 0) {
+      writer.uint32(24).int32(message.task);
     }
     return writer;
   },
@@ -3203,6 +3223,14 @@ export const PredictStreamRequest: MessageFns<PredictStreamRequest> = {
             message.explain = reader.bool();
             continue;
           }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.task = reader.int32() as any;
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3221,6 +3249,7 @@ export const PredictStreamRequest: MessageFns<PredictStreamRequest> = {
         ? object.transactions.map((e: any) => Transaction.fromJSON(e))
         : [],
       explain: isSet(object.explain) ? globalThis.Boolean(object.explain) : false,
+      task: isSet(object.task) ? modelTaskFromJSON(object.task) : 0,
     };
   },
 
@@ -3232,6 +3261,9 @@ export const PredictStreamRequest: MessageFns<PredictStreamRequest> = {
     if (message.explain !== false) {
       obj.explain = message.explain;
     }
+    if (message.task !== 0) {
+      obj.task = modelTaskToJSON(message.task);
+    }
     return obj;
   },
 
@@ -3242,6 +3274,7 @@ export const PredictStreamRequest: MessageFns<PredictStreamRequest> = {
     const message = createBasePredictStreamRequest();
     message.transactions = object.transactions?.map((e) => Transaction.fromPartial(e)) || [];
     message.explain = object.explain ?? false;
+    message.task = object.task ?? 0;
     return message;
   },
 };
@@ -3395,7 +3428,7 @@ export const PredictStreamResponse: MessageFns<PredictStreamResponse> = {
 };
 
 function createBasePredictStreamResult(): PredictStreamResult {
-  return { transactionId: 0n, prediction: undefined, error: undefined };
+  return { transactionId: 0n, prediction: undefined, scenario: undefined, error: undefined };
 }
 
 export const PredictStreamResult: MessageFns<PredictStreamResult> = {
@@ -3408,6 +3441,9 @@ export const PredictStreamResult: MessageFns<PredictStreamResult> = {
     }
     if (message.prediction !== undefined) {
       FraudPrediction.encode(message.prediction, writer.uint32(18).fork()).join();
+    }
+    if (message.scenario !== undefined) {
+      ScenarioPrediction.encode(message.scenario, writer.uint32(34).fork()).join();
     }
     if (message.error !== undefined) {
       Status.encode(message.error, writer.uint32(26).fork()).join();
@@ -3444,6 +3480,14 @@ export const PredictStreamResult: MessageFns<PredictStreamResult> = {
             message.prediction = FraudPrediction.decode(reader, reader.uint32());
             continue;
           }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.scenario = ScenarioPrediction.decode(reader, reader.uint32());
+            continue;
+          }
           case 3: {
             if (tag !== 26) {
               break;
@@ -3472,6 +3516,7 @@ export const PredictStreamResult: MessageFns<PredictStreamResult> = {
         ? BigInt(object.transaction_id)
         : 0n,
       prediction: isSet(object.prediction) ? FraudPrediction.fromJSON(object.prediction) : undefined,
+      scenario: isSet(object.scenario) ? ScenarioPrediction.fromJSON(object.scenario) : undefined,
       error: isSet(object.error) ? Status.fromJSON(object.error) : undefined,
     };
   },
@@ -3483,6 +3528,9 @@ export const PredictStreamResult: MessageFns<PredictStreamResult> = {
     }
     if (message.prediction !== undefined) {
       obj.prediction = FraudPrediction.toJSON(message.prediction);
+    }
+    if (message.scenario !== undefined) {
+      obj.scenario = ScenarioPrediction.toJSON(message.scenario);
     }
     if (message.error !== undefined) {
       obj.error = Status.toJSON(message.error);
@@ -3500,6 +3548,9 @@ export const PredictStreamResult: MessageFns<PredictStreamResult> = {
       : 0n;
     message.prediction = (object.prediction !== undefined && object.prediction !== null)
       ? FraudPrediction.fromPartial(object.prediction)
+      : undefined;
+    message.scenario = (object.scenario !== undefined && object.scenario !== null)
+      ? ScenarioPrediction.fromPartial(object.scenario)
       : undefined;
     message.error = (object.error !== undefined && object.error !== null)
       ? Status.fromPartial(object.error)
@@ -4700,7 +4751,8 @@ export const FraudServiceService = {
     responseDeserialize: (value: Buffer): PredictScenarioBatchResponse => PredictScenarioBatchResponse.decode(value),
   },
   /**
-   * Scores a stream of transactions with the binary model, for callers with
+   * Scores a stream of transactions with the binary model (or, request by
+   * request, the multiclass one: `task`), for callers with
    * many transactions to score (files, replays, high-throughput backends):
    * one call, many request messages, one answer message per request message.
    *
@@ -4821,7 +4873,8 @@ export interface FraudServiceServer extends UntypedServiceImplementation {
   /** Batch form of `PredictScenario`, with the same rules as `PredictBatch`. */
   predictScenarioBatch: handleUnaryCall<PredictScenarioBatchRequest, PredictScenarioBatchResponse>;
   /**
-   * Scores a stream of transactions with the binary model, for callers with
+   * Scores a stream of transactions with the binary model (or, request by
+   * request, the multiclass one: `task`), for callers with
    * many transactions to score (files, replays, high-throughput backends):
    * one call, many request messages, one answer message per request message.
    *
@@ -4961,7 +5014,8 @@ export interface FraudServiceClient extends Client {
     callback: (error: ServiceError | null, response: PredictScenarioBatchResponse) => void,
   ): ClientUnaryCall;
   /**
-   * Scores a stream of transactions with the binary model, for callers with
+   * Scores a stream of transactions with the binary model (or, request by
+   * request, the multiclass one: `task`), for callers with
    * many transactions to score (files, replays, high-throughput backends):
    * one call, many request messages, one answer message per request message.
    *
