@@ -383,5 +383,10 @@ function verdict(target: string, met: boolean, figure: string): void {
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  await main();
+  if (process.argv[2] === 'stream') {
+    // `npm run bench -- stream [transactions]`: the PredictStream figure alone.
+    printStreamFigures(await streamFigures(startBenchService, Number(process.argv[3] ?? STREAM_TRANSACTIONS), ROUNDS), true);
+  } else {
+    await main();
+  }
 }
