@@ -10,6 +10,7 @@ import type { TransactionInput } from '../../client/fraudClient.js';
 import { FraudServiceClient, ModelTask, PredictStreamRequest, Transaction, type PredictStreamResponse, type PredictStreamResult } from '../../src/gen/fraud/v1/fraud_service.js';
 import { BadRequest, ErrorInfo } from '../../src/gen/google/rpc/error_details.js';
 import type { Status } from '../../src/gen/google/rpc/status.js';
+import { RedisServer } from '../helpers/redis.js';
 import { sample, scrape } from '../helpers/scrape.js';
 import { startTestService, type TestService } from '../helpers/testService.js';
 import { waitFor } from '../helpers/waitFor.js';
@@ -222,6 +223,35 @@ describe('PredictStream over a real socket (embedded store)', function () {
           ['CUSTOMER_ID_NB_TX_1DAY_WINDOW', 4],
           ['CUSTOMER_ID_NB_TX_7DAY_WINDOW', 4],
         ], 'transactions 1, 3, 6 and 7 itself; not the refused 5 (the day before)');
+    });
+  });
+
+  describe('answers with the Redis store (real redis-servers)', () => {
+    const redis: RedisServer[] = [];
+    const services: TestService[] = [];
+
+    before(async () => {
+      redis.push(await RedisServer.start(), await RedisServer.start());
+      for (const server of redis) services.push(await startTestService({ FRAUD_STATE_STORE: 'redis', FRAUD_REDIS_URL: server.url, FRAUD_STATE_LATENESS_SECONDS: '3600' }));
+    });
+
+    after(async () => {
+      await Promise.all(services.map((service) => service.stop()));
+      await Promise.all(redis.map((server) => server.stop()));
+    });
+
+    it('should answer every transaction exactly as Predict does with the same history in Redis', async () => {
+      const [unary, streamed] = services as [TestService, TestService];
+      const transactions = historySequence(90_000, 150);
+      const expected: Awaited<ReturnType<TestService['client']['predict']>>[] = [];
+      for (const transaction of transactions) expected.push(await unary.client.predict(transaction, { explain: true }));
+      const answers = [];
+      for await (const answer of streamed.client.predictStream(transactions, { perMessage: 3, explain: true })) answers.push(answer);
+      assert.equal(answers.length, transactions.length);
+      answers.forEach((answer, index) => {
+        assert.deepEqual(answer.prediction?.probabilities, expected[index]?.probabilities, `transaction ${index}`);
+        assert.deepEqual(answer.prediction?.features, expected[index]?.features, `features of transaction ${index}`);
+      });
     });
   });
 
