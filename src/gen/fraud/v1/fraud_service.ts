@@ -4780,11 +4780,13 @@ export const FraudServiceService = {
    * `FRAUD_UNREAD_ANSWER_SECONDS`), `CANCELLED` / `DEADLINE_EXCEEDED`, or
    * `INTERNAL`.
    *
-   * Flow control: at most `FRAUD_MAX_ROWS_IN_FLIGHT_PER_STREAM` transactions
-   * (received, not yet answered and written) per stream; past it, and while
-   * the client does not read its answers, the service stops reading
-   * requests, so HTTP/2 flow control holds the client's writes back. Send
-   * without waiting for answers, and read answers as they come.
+   * Flow control: once `FRAUD_MAX_ROWS_IN_FLIGHT_PER_STREAM` transactions of
+   * a stream are received and not yet answered and written, and while the
+   * client does not read its answers, the service stops reading requests
+   * (past the 16 it may already hold), so HTTP/2 flow control holds the
+   * client's writes back. Send without waiting for answers, and read answers
+   * as they come. Past its deadline, a stream whose answers are unread is
+   * reset at once.
    *
    * REST: none. Envoy's gRPC-JSON transcoder carries a streaming method only
    * as one JSON array of requests in and one of answers out, with neither
@@ -4902,11 +4904,13 @@ export interface FraudServiceServer extends UntypedServiceImplementation {
    * `FRAUD_UNREAD_ANSWER_SECONDS`), `CANCELLED` / `DEADLINE_EXCEEDED`, or
    * `INTERNAL`.
    *
-   * Flow control: at most `FRAUD_MAX_ROWS_IN_FLIGHT_PER_STREAM` transactions
-   * (received, not yet answered and written) per stream; past it, and while
-   * the client does not read its answers, the service stops reading
-   * requests, so HTTP/2 flow control holds the client's writes back. Send
-   * without waiting for answers, and read answers as they come.
+   * Flow control: once `FRAUD_MAX_ROWS_IN_FLIGHT_PER_STREAM` transactions of
+   * a stream are received and not yet answered and written, and while the
+   * client does not read its answers, the service stops reading requests
+   * (past the 16 it may already hold), so HTTP/2 flow control holds the
+   * client's writes back. Send without waiting for answers, and read answers
+   * as they come. Past its deadline, a stream whose answers are unread is
+   * reset at once.
    *
    * REST: none. Envoy's gRPC-JSON transcoder carries a streaming method only
    * as one JSON array of requests in and one of answers out, with neither
@@ -5043,11 +5047,13 @@ export interface FraudServiceClient extends Client {
    * `FRAUD_UNREAD_ANSWER_SECONDS`), `CANCELLED` / `DEADLINE_EXCEEDED`, or
    * `INTERNAL`.
    *
-   * Flow control: at most `FRAUD_MAX_ROWS_IN_FLIGHT_PER_STREAM` transactions
-   * (received, not yet answered and written) per stream; past it, and while
-   * the client does not read its answers, the service stops reading
-   * requests, so HTTP/2 flow control holds the client's writes back. Send
-   * without waiting for answers, and read answers as they come.
+   * Flow control: once `FRAUD_MAX_ROWS_IN_FLIGHT_PER_STREAM` transactions of
+   * a stream are received and not yet answered and written, and while the
+   * client does not read its answers, the service stops reading requests
+   * (past the 16 it may already hold), so HTTP/2 flow control holds the
+   * client's writes back. Send without waiting for answers, and read answers
+   * as they come. Past its deadline, a stream whose answers are unread is
+   * reset at once.
    *
    * REST: none. Envoy's gRPC-JSON transcoder carries a streaming method only
    * as one JSON array of requests in and one of answers out, with neither
