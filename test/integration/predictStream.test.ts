@@ -95,6 +95,70 @@ function unreadStream(session: ClientHttp2Session, frames: readonly Buffer[], ti
   return stream;
 }
 
+/** A stream with a bad transaction, an empty request, a conflicting repeat and a late transaction, all on `streamed`. */
+async function perItemErrors(streamed: TestService): Promise<void> {
+    const customerId = 9_100_000n;
+    const base = { customerId, terminalId: 9_200_000n, txAmount: 40, features: {} };
+    const requests: PredictStreamRequest[] = [
+      {
+        explain: false, task: ModelTask.MODEL_TASK_BINARY,
+        transactions: [
+          Transaction.fromPartial({ ...base, transactionId: 1n, txTimeSeconds: 86_400n * 10n }),
+          Transaction.fromPartial({ ...base, transactionId: 2n, txAmount: -1, txTimeSeconds: 86_400n * 10n }),
+          Transaction.fromPartial({ ...base, transactionId: 3n, txTimeSeconds: 86_400n * 10n + 60n }),
+        ],
+      },
+      { explain: false, task: ModelTask.MODEL_TASK_BINARY, transactions: [] },
+      // A repeat of transaction 1 with another amount: not a retry.
+      { explain: false, task: ModelTask.MODEL_TASK_BINARY, transactions: [Transaction.fromPartial({ ...base, transactionId: 1n, txAmount: 41, txTimeSeconds: 86_400n * 10n })] },
+      // A valid transaction of another card, then one of this card two hours before its newest (the lateness is one hour).
+      {
+        explain: false, task: ModelTask.MODEL_TASK_BINARY,
+        transactions: [
+          Transaction.fromPartial({ ...base, customerId: customerId + 1n, transactionId: 4n, txTimeSeconds: 86_400n * 10n }),
+          Transaction.fromPartial({ ...base, transactionId: 5n, txTimeSeconds: 86_400n * 10n - 7_200n }),
+        ],
+      },
+      { explain: false, task: ModelTask.MODEL_TASK_BINARY, transactions: [Transaction.fromPartial({ ...base, transactionId: 6n, txTimeSeconds: 86_400n * 10n + 120n })] },
+    ];
+    const answers = await streamAll(streamed.address, requests);
+
+    assert.deepEqual(
+      answers.map((answer) => answer.requestIndex),
+      [0n, 1n, 2n, 3n, 4n],
+    );
+    const [first, empty, repeat, mixed, last] = answers;
+    assert.deepEqual(
+      first?.results.map((result) => [result.transactionId, result.prediction !== undefined, result.error?.code]),
+      [
+        [1n, true, undefined],
+        [2n, false, status.INVALID_ARGUMENT],
+        [3n, true, undefined],
+      ],
+    );
+    assert.deepEqual(violationsOf(resultOf(first, 1).error), ['transactions[1].tx_amount']);
+    assert.ok(empty !== undefined);
+    assert.equal(empty.results.length, 0);
+    assert.equal(empty.error?.code, status.INVALID_ARGUMENT);
+    assert.deepEqual(violationsOf(empty.error), ['transactions']);
+    assert.equal(resultOf(repeat, 0).error?.code, status.ALREADY_EXISTS);
+    assert.equal(reasonOf(resultOf(repeat, 0).error), 'TRANSACTION_ALREADY_RECORDED');
+    assert.deepEqual(violationsOf(resultOf(repeat, 0).error), ['transactions[0].tx_amount']);
+    assert.ok(resultOf(mixed, 0).prediction !== undefined, 'the valid transaction beside a late one is scored');
+    assert.equal(resultOf(mixed, 1).error?.code, status.INVALID_ARGUMENT);
+    assert.deepEqual(violationsOf(resultOf(mixed, 1).error), ['transactions[1].tx_time_seconds']);
+    assert.ok(resultOf(last, 0).prediction !== undefined);
+
+    // Only the scored transactions are in the history: a retry of 1 with its recorded fields is scored, and the card's windows hold 1, 3 and 6.
+    const retry = await streamed.client.predict({ transactionId: 1, customerId, terminalId: 9_200_000, txAmount: 40, txTimeSeconds: 86_400 * 10 }, { explain: true });
+    const again = await streamed.client.predict({ transactionId: 7, customerId, terminalId: 9_200_000, txAmount: 40, txTimeSeconds: 86_400 * 10 + 180 }, { explain: true });
+    assert.equal(retry.transactionId, 1n);
+    const windowCounts = Object.entries(again.features).filter(([name]) => name === 'CUSTOMER_ID_NB_TX_1DAY_WINDOW' || name === 'CUSTOMER_ID_NB_TX_7DAY_WINDOW');
+    assert.deepEqual(windowCounts, [
+        ['CUSTOMER_ID_NB_TX_1DAY_WINDOW', 4],
+        ['CUSTOMER_ID_NB_TX_7DAY_WINDOW', 4],
+      ], 'transactions 1, 3, 6 and 7 itself; not the refused 5 (the day before)');
+}
 describe('PredictStream over a real socket (embedded store)', function () {
   this.timeout(60_000);
 
@@ -162,67 +226,7 @@ describe('PredictStream over a real socket (embedded store)', function () {
     });
 
     it('should answer a bad transaction with its own error, score the others and go on, and refuse a bad request alone', async () => {
-      const customerId = 9_100_000n;
-      const base = { customerId, terminalId: 9_200_000n, txAmount: 40, features: {} };
-      const requests: PredictStreamRequest[] = [
-        {
-          explain: false, task: ModelTask.MODEL_TASK_BINARY,
-          transactions: [
-            Transaction.fromPartial({ ...base, transactionId: 1n, txTimeSeconds: 86_400n * 10n }),
-            Transaction.fromPartial({ ...base, transactionId: 2n, txAmount: -1, txTimeSeconds: 86_400n * 10n }),
-            Transaction.fromPartial({ ...base, transactionId: 3n, txTimeSeconds: 86_400n * 10n + 60n }),
-          ],
-        },
-        { explain: false, task: ModelTask.MODEL_TASK_BINARY, transactions: [] },
-        // A repeat of transaction 1 with another amount: not a retry.
-        { explain: false, task: ModelTask.MODEL_TASK_BINARY, transactions: [Transaction.fromPartial({ ...base, transactionId: 1n, txAmount: 41, txTimeSeconds: 86_400n * 10n })] },
-        // A valid transaction of another card, then one of this card two hours before its newest (the lateness is one hour).
-        {
-          explain: false, task: ModelTask.MODEL_TASK_BINARY,
-          transactions: [
-            Transaction.fromPartial({ ...base, customerId: customerId + 1n, transactionId: 4n, txTimeSeconds: 86_400n * 10n }),
-            Transaction.fromPartial({ ...base, transactionId: 5n, txTimeSeconds: 86_400n * 10n - 7_200n }),
-          ],
-        },
-        { explain: false, task: ModelTask.MODEL_TASK_BINARY, transactions: [Transaction.fromPartial({ ...base, transactionId: 6n, txTimeSeconds: 86_400n * 10n + 120n })] },
-      ];
-      const answers = await streamAll(streamed.address, requests);
-
-      assert.deepEqual(
-        answers.map((answer) => answer.requestIndex),
-        [0n, 1n, 2n, 3n, 4n],
-      );
-      const [first, empty, repeat, mixed, last] = answers;
-      assert.deepEqual(
-        first?.results.map((result) => [result.transactionId, result.prediction !== undefined, result.error?.code]),
-        [
-          [1n, true, undefined],
-          [2n, false, status.INVALID_ARGUMENT],
-          [3n, true, undefined],
-        ],
-      );
-      assert.deepEqual(violationsOf(resultOf(first, 1).error), ['transactions[1].tx_amount']);
-      assert.ok(empty !== undefined);
-      assert.equal(empty.results.length, 0);
-      assert.equal(empty.error?.code, status.INVALID_ARGUMENT);
-      assert.deepEqual(violationsOf(empty.error), ['transactions']);
-      assert.equal(resultOf(repeat, 0).error?.code, status.ALREADY_EXISTS);
-      assert.equal(reasonOf(resultOf(repeat, 0).error), 'TRANSACTION_ALREADY_RECORDED');
-      assert.deepEqual(violationsOf(resultOf(repeat, 0).error), ['transactions[0].tx_amount']);
-      assert.ok(resultOf(mixed, 0).prediction !== undefined, 'the valid transaction beside a late one is scored');
-      assert.equal(resultOf(mixed, 1).error?.code, status.INVALID_ARGUMENT);
-      assert.deepEqual(violationsOf(resultOf(mixed, 1).error), ['transactions[1].tx_time_seconds']);
-      assert.ok(resultOf(last, 0).prediction !== undefined);
-
-      // Only the scored transactions are in the history: a retry of 1 with its recorded fields is scored, and the card's windows hold 1, 3 and 6.
-      const retry = await streamed.client.predict({ transactionId: 1, customerId, terminalId: 9_200_000, txAmount: 40, txTimeSeconds: 86_400 * 10 }, { explain: true });
-      const again = await streamed.client.predict({ transactionId: 7, customerId, terminalId: 9_200_000, txAmount: 40, txTimeSeconds: 86_400 * 10 + 180 }, { explain: true });
-      assert.equal(retry.transactionId, 1n);
-      const windowCounts = Object.entries(again.features).filter(([name]) => name === 'CUSTOMER_ID_NB_TX_1DAY_WINDOW' || name === 'CUSTOMER_ID_NB_TX_7DAY_WINDOW');
-      assert.deepEqual(windowCounts, [
-          ['CUSTOMER_ID_NB_TX_1DAY_WINDOW', 4],
-          ['CUSTOMER_ID_NB_TX_7DAY_WINDOW', 4],
-        ], 'transactions 1, 3, 6 and 7 itself; not the refused 5 (the day before)');
+      await perItemErrors(streamed);
     });
   });
 
@@ -238,6 +242,10 @@ describe('PredictStream over a real socket (embedded store)', function () {
     after(async () => {
       await Promise.all(services.map((service) => service.stop()));
       await Promise.all(redis.map((server) => server.stop()));
+    });
+
+    it('should answer a bad transaction with its own error in Redis too, and record none of the refused ones', async () => {
+      await perItemErrors(services[1] as TestService);
     });
 
     it('should answer every transaction exactly as Predict does with the same history in Redis', async () => {
