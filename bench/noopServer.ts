@@ -33,6 +33,9 @@ const handlers: FraudServiceServer = {
   getModelInfo: unimplemented,
   reportOutcome: unimplemented,
   reportOutcomeBatch: unimplemented,
+  predictStream: (call) => {
+    call.emit('error', { code: status.UNIMPLEMENTED, details: 'no-op server' });
+  },
 };
 
 // The same transport settings as the service's, from the same variables.

@@ -6,6 +6,8 @@
  *   model ceiling      onnxruntime session.run in-process, no gRPC
  *   Predict            the real service process, ghz at concurrency 1, 16, 64
  *   PredictBatch       1,000 transactions per call, from a lean load generator (bench/loadgen.ts)
+ *   PredictStream      transactions per second and per CPU-second against unary Predict,
+ *                      the same distinct transactions into fresh services (bench/streamBench.ts)
  *   peak RSS           of a fresh service process (default settings) under each of:
  *                      unary Predict at c=64; 10,000-transaction batches at c=16 (refused
  *                      calls retried after the service's hint); and the slow-reader attack,
@@ -45,6 +47,7 @@ import { ghz, waitForPort, type GhzResult } from './ghz.js';
 import { historyFigures, type StartService } from './historyBench.js';
 import { REAL_TIME_DEADLINE_MS, realTimeUnderBatches, type RealTimeResult } from './realTime.js';
 import { printStoreFigures, storeFigures } from './storeBench.js';
+import { printStreamFigures, streamFigures } from './streamBench.js';
 import { transactionIdFigures } from './transactionIdBench.js';
 
 const execFileAsync = promisify(execFile);
@@ -55,6 +58,8 @@ const UNARY_CALLS: Record<number, number> = { 1: 4_000, 16: 25_000, 64: 35_000 }
 const ROUNDS = 3;
 const BATCH_SIZE = 1_000;
 const BATCH_CALLS = 1_500;
+/** Distinct transactions per side of the PredictStream figure (bench/streamBench.ts). */
+const STREAM_TRANSACTIONS = 30_000;
 const SERVICE_SCRIPT = process.env.FRAUD_BENCH_SERVICE ?? join(packageRoot, 'dist', 'src', 'main.js');
 const RSS_LIMIT_MB = 256;
 const RSS_UNARY_CALLS = 40_000;
@@ -107,6 +112,8 @@ async function main(): Promise<void> {
     await noop.stop();
     await service.stop();
   }
+  const stream = await streamFigures(startBenchService, STREAM_TRANSACTIONS, ROUNDS);
+  rows.push(...stream.rows);
   const memory = await peakRssUnderLoad(rows);
   const realTime = await realTimeFigures(rows);
 
@@ -130,6 +137,7 @@ async function main(): Promise<void> {
   const unary64 = ratios.get(64) ?? 0;
   verdict(`unary Predict >= 85 % of the no-op ceiling at c=64`, unary64 >= 0.85, `${(unary64 * 100).toFixed(1)} %`);
   verdict(`batch >= 1,000,000 predictions/s`, batchPerSecond >= 1_000_000, `${Math.round(batchPerSecond).toLocaleString('en-US')}/s`);
+  printStreamFigures(stream);
   for (const { name, peakMb } of memory) verdict(`peak RSS ${name} <= ${RSS_LIMIT_MB} MB`, peakMb <= RSS_LIMIT_MB, `${peakMb.toFixed(0)} MB`);
   for (const result of realTime) {
     const figure = `${(result.missedShare * 100).toFixed(1)} % missed, p50 ${result.p50Ms.toFixed(1)} ms, p99 ${result.p99Ms.toFixed(1)} ms, ${result.failed} failed otherwise`;
@@ -375,5 +383,10 @@ function verdict(target: string, met: boolean, figure: string): void {
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  await main();
+  if (process.argv[2] === 'stream') {
+    // `npm run bench -- stream [transactions]`: the PredictStream figure alone.
+    printStreamFigures(await streamFigures(startBenchService, Number(process.argv[3] ?? STREAM_TRANSACTIONS), ROUNDS), true);
+  } else {
+    await main();
+  }
 }

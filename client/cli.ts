@@ -19,6 +19,7 @@ import { fileFormat, OPTIONS, outcomeFrom, positiveInteger, transactionFrom, USA
 import { FraudCallError, type FraudClient, type HealthStatus } from './fraudClient.js';
 import { readOutcomes } from './outcomeFile.js';
 import { reportOutcomes } from './outcomeCommand.js';
+import { MAX_PER_STREAM_MESSAGE, streamedGroups } from './predictStream.js';
 import { ProgressBar } from './progressBar.js';
 import { readHistory, readTransactions, TransactionFileError, type TransactionFileFormat } from './transactionFile.js';
 import { warmStart, WarmStartError } from './warmStart.js';
@@ -26,7 +27,7 @@ import { warmStart, WarmStartError } from './warmStart.js';
 /** What the CLI needs of a client, so tests can hand it a real one bound to a test server. */
 export type CliClient = Pick<
   FraudClient,
-  'predict' | 'predictScenario' | 'predictBatch' | 'reportOutcomes' | 'getModelInfo' | 'checkHealth' | 'scoreAll' | 'close'
+  'predict' | 'predictScenario' | 'predictBatch' | 'predictStream' | 'reportOutcomes' | 'getModelInfo' | 'checkHealth' | 'scoreAll' | 'close'
 >;
 
 export interface CliIo {
@@ -139,7 +140,8 @@ export class Cli {
     const task = values.task ?? 'binary';
     if (task !== 'binary' && task !== 'scenario') throw new UsageError(`--task must be binary or scenario, got ${task}`);
     const batchSize = positiveInteger(values['batch-size'], '--batch-size', 1_000);
-    const concurrency = positiveInteger(values.concurrency, '--concurrency', 4);
+    // Still checked, so command lines that worked go on working; one PredictStream scores the file, with no calls to run side by side.
+    positiveInteger(values.concurrency, '--concurrency', 4);
     const format = fileFormat(values.input, values.format);
     return async (client) => {
       const input = values.input === undefined || values.input === '-' ? this.io.stdin : createReadStream(values.input);
@@ -148,13 +150,11 @@ export class Cli {
       const started = Date.now();
       let model: ModelRef | undefined;
       let scored = 0;
-      const answers = client.scoreAll(task, readTransactions(input, format), {
-        batchSize,
-        concurrency,
-        onProgress: (done) => {
-          progress.update(done);
-        },
-      });
+      const onProgress = (done: number): void => {
+        progress.update(done);
+      };
+      const transactions = readTransactions(input, format);
+      const answers = streamedGroups(client.predictStream(transactions, { perMessage: Math.min(batchSize, MAX_PER_STREAM_MESSAGE), task }), batchSize, onProgress);
       for await (const answer of answers) {
         model = answer.model;
         for (const prediction of answer.predictions) {

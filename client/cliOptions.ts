@@ -26,7 +26,7 @@ transaction options (predict, scenario):
 
 batch options:
   --input PATH (default: stdin)  --format csv|jsonl (default: from the file extension)
-  --task binary|scenario (default: binary)  --batch-size N (default 1000)  --concurrency N (default 4)
+  --task binary|scenario (default: binary)  --batch-size N (default 1000; up to 100 per stream message)  --concurrency N (ignored: one stream)
 
 warm-start options:
   --input PATH (a CSV or JSON Lines file in time order, e.g. the simulator's columns with TX_FRAUD)

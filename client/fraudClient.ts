@@ -1,7 +1,6 @@
 import { Metadata, status, type ChannelCredentials, type ChannelOptions, type Interceptor, type ServiceError } from '@grpc/grpc-js';
 import {
   FraudServiceClient,
-  Transaction,
   Outcome,
   type GetModelInfoResponse,
   type OutcomeResult,
@@ -18,6 +17,8 @@ import { BadRequest, ErrorInfo, RetryInfo } from '../src/gen/google/rpc/error_de
 import { Status } from '../src/gen/google/rpc/status.js';
 import { bearerTokenInterceptor, channelCredentialsFor, serverNameOptions, type ClientTlsOptions } from './channelSecurity.js';
 import { retryPolicy, serviceConfigOptions, type RetryPolicy } from './serviceConfig.js';
+import { predictStream, type PredictStreamOptions, type StreamedPrediction } from './predictStream.js';
+import { toTransaction } from './transactionMessage.js';
 
 export type { RetryPolicy } from './serviceConfig.js';
 
@@ -217,6 +218,11 @@ export class FraudClient {
     while (inFlight.length > 0) yield await settleOldest();
   }
 
+  /** Scores many transactions on one PredictStream call, yielding each answer as it comes (see predictStream.ts). */
+  predictStream(transactions: Iterable<TransactionInput> | AsyncIterable<TransactionInput>, options?: PredictStreamOptions): AsyncGenerator<StreamedPrediction> {
+    return predictStream(this.stub, transactions, options);
+  }
+
   close(): void {
     this.stub.close();
     this.health.close();
@@ -277,17 +283,4 @@ function toOutcome(input: OutcomeInput): TransactionOutcome {
     knownAtSeconds: input.knownAtSeconds === undefined ? undefined : BigInt(input.knownAtSeconds),
     supersedes: input.supersedes === true ? true : undefined,
   };
-}
-
-function toTransaction(input: TransactionInput): Transaction {
-  return Transaction.fromPartial({
-    transactionId: BigInt(input.transactionId),
-    customerId: BigInt(input.customerId),
-    terminalId: BigInt(input.terminalId),
-    txAmount: input.txAmount,
-    txTimeSeconds: input.txTimeSeconds === undefined ? undefined : BigInt(input.txTimeSeconds),
-    txTimeDays: input.txTimeDays === undefined ? undefined : BigInt(input.txTimeDays),
-    txDatetime: input.txDatetime,
-    features: input.features ?? {},
-  });
 }

@@ -16,6 +16,7 @@ export {
   type ScoreOptions,
   type TransactionInput,
 } from './fraudClient.js';
+export type { PredictStreamOptions, StreamedPrediction } from './predictStream.js';
 export { fraudServiceConfig, serviceConfigOptions, type FraudServiceConfig } from './serviceConfig.js';
 export type { ClientTlsOptions } from './channelSecurity.js';
 export type {

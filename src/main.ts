@@ -185,6 +185,7 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
       modelInfoDetails: config.modelInfoDetails,
       batchLane: new BatchLane(config.maxBatchRowsScoring),
       decisions: decisionLog,
+      maxRowsInFlightPerStream: config.maxRowsInFlightPerStream,
     }),
     health,
     reflection: new ServerReflection(),

@@ -34,6 +34,8 @@ import { PredictionMetrics } from './predictionMetrics.js';
 import { unaryCall } from './unaryCall.js';
 import { recordDecisions, type DecisionRecorder } from './decisionCapture.js';
 import type { BatchLane } from './batchLane.js';
+import { predictStreamHandler } from './predictStream.js';
+import { DEFAULT_MAX_ROWS_IN_FLIGHT_PER_STREAM } from '../config/config.js';
 
 export interface FraudServiceOptions {
   readonly registry: ModelRegistry;
@@ -50,6 +52,8 @@ export interface FraudServiceOptions {
   readonly batchLane: BatchLane;
   /** Takes every answered scoring call (the decision log); undefined when it is off. */
   readonly decisions?: DecisionRecorder;
+  /** Transactions of one PredictStream in flight before it is read no more (FRAUD_MAX_ROWS_IN_FLIGHT_PER_STREAM). */
+  readonly maxRowsInFlightPerStream?: number;
 }
 
 /** Each method's full gRPC name, the `method` label of its metrics and log lines (`fraud.v1.FraudService/Predict`). */
@@ -164,6 +168,17 @@ export function createFraudService(options: FraudServiceOptions): FraudServiceSe
       },
       batchLane,
     ),
+
+    predictStream: predictStreamHandler({
+      method: METHODS.predictStream,
+      logger,
+      history,
+      batchLane,
+      predictions,
+      withModel,
+      maxRowsInFlight: options.maxRowsInFlightPerStream ?? DEFAULT_MAX_ROWS_IN_FLIGHT_PER_STREAM,
+      decisions,
+    }),
 
     getModelInfo: unaryCall(METHODS.getModelInfo, metrics, logger, () =>
       Promise.resolve({ models: registry.status().map((status) => modelInfoOf(status, modelInfoDetails)) }),

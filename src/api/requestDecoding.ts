@@ -1,6 +1,7 @@
 import type { ServiceDefinition } from '@grpc/grpc-js';
 import { FileDescriptorSet } from '../gen/google/protobuf/descriptor.js';
 import { MalformedRequestError } from './apiErrors.js';
+import type { RowHold } from './rowAdmission.js';
 import { WIRE_TYPE_NAMES, WireCursor, WireError, WireType, encodeVarint } from './protoWire.js';
 import { methodInputTypes, WireSchema, type FieldShape, type MessageShape } from './wireSchema.js';
 
@@ -77,6 +78,13 @@ function pathOf(place: Place, field?: string): string {
  * bytes, not thousands of decoded objects.
  */
 export class CheckedRequest<T> {
+  /**
+   * The rows admission control took for this request, when it is one message
+   * of a stream: they travel with it to the handler, which gives them back once
+   * the request's answer is written (see predictStream.ts).
+   */
+  admitted: RowHold | undefined;
+
   constructor(
     readonly messageType: string,
     /** Transactions in the request: elements of repeated fields of the row type, plus singular ones present. */

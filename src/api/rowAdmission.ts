@@ -6,6 +6,7 @@ import type { Metrics } from '../observability/metrics.js';
 import { RowsRefusedError, toCallError } from './apiErrors.js';
 import { http2StreamOf } from './callStream.js';
 import { CheckedRequest } from './requestDecoding.js';
+import { streamAdmission } from './streamAdmission.js';
 
 export interface RowLimits {
   /** Rows (transactions, outcomes) in flight in the whole process. */
@@ -213,6 +214,8 @@ export class RowAdmission {
   }
 
   private cutOff(hold: Hold, reason: ResetReason): void {
+    // Another hold of the same stream was cut off first, and gave this one back with the call.
+    if (!this.unread.has(hold)) return;
     hold.release();
     this.resets[reason].inc();
     hold.reset();
@@ -235,6 +238,7 @@ export class RowAdmission {
 export function admissionInterceptor(admission: RowAdmission, carriesRows: (path: string) => boolean, logger: Logger): ServerInterceptor {
   return (method, call) => {
     if (!carriesRows(method.path)) return new ServerInterceptingCall(call);
+    if (method.requestStream) return streamAdmission(admission, call, logger, method.path);
     const methodName = method.path.slice(method.path.lastIndexOf('/') + 1);
     const connection = call.getPeer();
     let hold: RowHold | undefined;

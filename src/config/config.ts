@@ -26,6 +26,8 @@ export interface Config {
   };
   /** Admission control: transactions being scored or waiting for their client to read the answer. */
   readonly rowsInFlight: { readonly max: number; readonly maxPerConnection: number };
+  /** Transactions of one PredictStream received and not yet answered and written; past it the stream is not read (FRAUD_MAX_ROWS_IN_FLIGHT_PER_STREAM). */
+  readonly maxRowsInFlightPerStream: number;
   /** How long an answer may wait unread before its call is reset and its rows given back. */
   readonly unreadAnswerMs: number;
   /** Batch transactions scored at once; other batches wait their turn (unary calls never do). */
@@ -117,6 +119,7 @@ export const CONFIG_VARIABLES = [
   'FRAUD_GRPC_MAX_CONNECTION_AGE_GRACE_SECONDS',
   'FRAUD_MAX_ROWS_IN_FLIGHT',
   'FRAUD_MAX_ROWS_IN_FLIGHT_PER_CONNECTION',
+  'FRAUD_MAX_ROWS_IN_FLIGHT_PER_STREAM',
   'FRAUD_MODEL_INFO_DETAILS',
   'FRAUD_UNREAD_ANSWER_SECONDS',
   'FRAUD_HEALTH_MAX_WATCHES',
@@ -150,6 +153,7 @@ export function loadConfig(env: Env): Config {
       maxConnectionAgeGraceMs: seconds(env, 'FRAUD_GRPC_MAX_CONNECTION_AGE_GRACE_SECONDS', DEFAULT_MAX_CONNECTION_AGE_GRACE_SECONDS, 0, 3600),
     },
     rowsInFlight: rowsInFlight(env, maxBatchSize),
+    maxRowsInFlightPerStream: integer(env, 'FRAUD_MAX_ROWS_IN_FLIGHT_PER_STREAM', DEFAULT_MAX_ROWS_IN_FLIGHT_PER_STREAM, 1, 100_000),
     unreadAnswerMs: seconds(env, 'FRAUD_UNREAD_ANSWER_SECONDS', DEFAULT_UNREAD_ANSWER_SECONDS, 0.1, 3600),
     // One full batch at a time by default: the event loop is one, and batches scored side by side only queue up.
     maxBatchRowsScoring: integer(env, 'FRAUD_MAX_BATCH_ROWS_SCORING', maxBatchSize, 1, 10_000_000),
@@ -198,6 +202,7 @@ export function loadConfig(env: Env): Config {
  */
 export const DEFAULT_MAX_ROWS_IN_FLIGHT = 60_000;
 export const DEFAULT_MAX_ROWS_IN_FLIGHT_PER_CONNECTION = 10_000;
+export const DEFAULT_MAX_ROWS_IN_FLIGHT_PER_STREAM = 1_000;
 /**
  * Far longer than reading any answer takes (a 10,000-transaction answer is
  * about 1.5 MB), and short enough that answers a client leaves unread give

@@ -3,6 +3,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runCli, type CliRun } from '../helpers/cliRun.js';
+import { sample, scrape } from '../helpers/scrape.js';
 import { startTestService, type TestService } from '../helpers/testService.js';
 
 /** fraud-cli in-process against `address`. */
@@ -94,6 +95,23 @@ describe('fraud-cli', () => {
       expected.predictions.map((prediction) => [String(prediction.transactionId), prediction.prediction]),
     );
     assert.ok(expected.predictions.every((prediction) => prediction.prediction !== 'simple_transaction'), 'a first transaction of 250, ten seconds into a card\'s life, is fraud');
+  });
+
+  it('batch should score binary files over one PredictStream, and stop at the first transaction the service refuses with its field', async () => {
+    const before = sample(await scrape(running.service.metricsPort), 'fraud_grpc_requests_total{method="fraud.v1.FraudService/PredictStream",code="OK"}') ?? 0;
+    const good = [9101, 9102, 9103].map((id) => JSON.stringify({ transaction_id: id, customer_id: id, terminal_id: 1, tx_amount: 20, tx_time_seconds: 10 }));
+    const ok = await cli(running.address, ['batch', '--format', 'jsonl'], good.join('\n'));
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.deepEqual(ok.stdout.trim().split('\n').map((line) => line.split('\t')[0]), ['9101', '9102', '9103']);
+    assert.equal(sample(await scrape(running.service.metricsPort), 'fraud_grpc_requests_total{method="fraud.v1.FraudService/PredictStream",code="OK"}'), before + 1);
+
+    // 9101 again with another amount: not a retry, refused with ALREADY_EXISTS; the transaction before it was scored.
+    const input = [JSON.stringify({ transaction_id: 9104, customer_id: 9104, terminal_id: 1, tx_amount: 20, tx_time_seconds: 10 }), JSON.stringify({ transaction_id: 9101, customer_id: 9101, terminal_id: 1, tx_amount: 21, tx_time_seconds: 10 })];
+    const refused = await cli(running.address, ['batch', '--format', 'jsonl', '--batch-size', '1'], input.join('\n'));
+    assert.notEqual(refused.code, 0);
+    assert.match(refused.stderr, /ALREADY_EXISTS/);
+    assert.match(refused.stderr, /tx_amount/);
+    assert.equal(refused.stdout.trim().split('\t')[0], '9104');
   });
 
   it('batch should name the line of a malformed input', async () => {

@@ -80,6 +80,7 @@ const CASES: Readonly<Record<(typeof CONFIG_VARIABLES)[number], Case>> = {
   FRAUD_GRPC_MAX_CONNECTION_AGE_GRACE_SECONDS: { read: (c) => c.grpc.maxConnectionAgeGraceMs, unit: 'milliseconds', set: '5', expected: 5000 },
   FRAUD_MAX_ROWS_IN_FLIGHT: { read: (c) => c.rowsInFlight.max, unit: 'number', set: '70000', expected: 70_000 },
   FRAUD_MAX_ROWS_IN_FLIGHT_PER_CONNECTION: { read: (c) => c.rowsInFlight.maxPerConnection, unit: 'number', set: '20000', expected: 20_000 },
+  FRAUD_MAX_ROWS_IN_FLIGHT_PER_STREAM: { read: (c) => c.maxRowsInFlightPerStream, unit: 'number', set: '200', expected: 200 },
   FRAUD_MODEL_INFO_DETAILS: { read: (c) => c.modelInfoDetails, unit: 'boolean', set: 'true', expected: true },
   FRAUD_UNREAD_ANSWER_SECONDS: { read: (c) => c.unreadAnswerMs, unit: 'milliseconds', set: '2.5', expected: 2500 },
   FRAUD_HEALTH_MAX_WATCHES: { read: (c) => c.healthWatches.max, unit: 'number', set: '50', expected: 50 },

@@ -10,8 +10,10 @@ import {
   type CallOptions,
   type ChannelCredentials,
   Client,
+  type ClientDuplexStream,
   type ClientOptions,
   type ClientUnaryCall,
+  type handleBidiStreamingCall,
   type handleUnaryCall,
   makeGenericClientConstructor,
   type Metadata,
@@ -19,6 +21,7 @@ import {
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
 import { Timestamp } from "../../google/protobuf/timestamp.js";
+import { Status } from "../../google/rpc/status.js";
 
 export const protobufPackage = "fraud.v1";
 
@@ -556,6 +559,82 @@ export interface PredictScenarioBatchResponse {
   predictions: ScenarioPrediction[];
   /** Model version that classified the whole batch. */
   model: ModelRef | undefined;
+}
+
+/** One request message of `PredictStream`. */
+export interface PredictStreamRequest {
+  /**
+   * Transactions to score, in order: at least one, at most 100. A few per
+   * message is enough to reach the stream's throughput: requests that
+   * arrive together are scored together.
+   */
+  transactions: Transaction[];
+  /** When true, every result carries the feature values the model saw. */
+  explain: boolean;
+  /**
+   * Which model scores the request's transactions: `MODEL_TASK_BINARY` (or
+   * unset) the binary model, as `Predict` (results in `prediction`);
+   * `MODEL_TASK_MULTICLASS` the multiclass model, as `PredictScenario`
+   * (results in `scenario`). Requests of both tasks may share a stream.
+   */
+  task: ModelTask;
+}
+
+/** The answer to one `PredictStreamRequest`. */
+export interface PredictStreamResponse {
+  /**
+   * Position of the answered request on the stream: 0 for the first request
+   * message the client sent, then 1, 2... Answers come in this order.
+   */
+  requestIndex: bigint;
+  /**
+   * One result per transaction of the request, in its order. Empty when the
+   * request as a whole was refused (`error`).
+   */
+  results: PredictStreamResult[];
+  /**
+   * Model version that scored the request's transactions (unset when none
+   * was scored).
+   */
+  model:
+    | ModelRef
+    | undefined;
+  /**
+   * Decision threshold applied to the request's transactions (binary task;
+   * 0 for the multiclass one).
+   */
+  threshold: number;
+  /**
+   * Set when the request as a whole was refused: not a valid
+   * `PredictStreamRequest`, no transaction, or more than allowed
+   * (`INVALID_ARGUMENT` with a `google.rpc.BadRequest`). Nothing of it was
+   * recorded; the stream goes on.
+   */
+  error: Status | undefined;
+}
+
+/** What became of one transaction of a `PredictStreamRequest`. */
+export interface PredictStreamResult {
+  /** `transaction_id` of the transaction (0 when the request did not set it). */
+  transactionId: bigint;
+  /** The transaction's score, as `PredictBatch` answers it (binary task). */
+  prediction?:
+    | FraudPrediction
+    | undefined;
+  /**
+   * The transaction's fraud scenario, as `PredictScenarioBatch` answers it
+   * (multiclass task).
+   */
+  scenario?:
+    | ScenarioPrediction
+    | undefined;
+  /**
+   * Why the transaction was not scored (it was not recorded either): the
+   * status `Predict` would have ended with, `INVALID_ARGUMENT` or
+   * `ALREADY_EXISTS`, with its `google.rpc` details; field paths name
+   * `transactions[i]` of the request.
+   */
+  error?: Status | undefined;
 }
 
 /** Request of `GetModelInfo`. */
@@ -3097,6 +3176,389 @@ export const PredictScenarioBatchResponse: MessageFns<PredictScenarioBatchRespon
   },
 };
 
+function createBasePredictStreamRequest(): PredictStreamRequest {
+  return { transactions: [], explain: false, task: 0 };
+}
+
+export const PredictStreamRequest: MessageFns<PredictStreamRequest> = {
+  encode(message: PredictStreamRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.transactions) {
+      Transaction.encode(v!, writer.uint32(10).fork()).join();
+    }
+    if (message.explain !== false) {
+      writer.uint32(16).bool(message.explain);
+    }
+    if (message.task !== 0) {
+      writer.uint32(24).int32(message.task);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PredictStreamRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePredictStreamRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.transactions.push(Transaction.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.explain = reader.bool();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.task = reader.int32() as any;
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PredictStreamRequest {
+    return {
+      transactions: globalThis.Array.isArray(object?.transactions)
+        ? object.transactions.map((e: any) => Transaction.fromJSON(e))
+        : [],
+      explain: isSet(object.explain) ? globalThis.Boolean(object.explain) : false,
+      task: isSet(object.task) ? modelTaskFromJSON(object.task) : 0,
+    };
+  },
+
+  toJSON(message: PredictStreamRequest): unknown {
+    const obj: any = {};
+    if (message.transactions?.length) {
+      obj.transactions = message.transactions.map((e) => Transaction.toJSON(e));
+    }
+    if (message.explain !== false) {
+      obj.explain = message.explain;
+    }
+    if (message.task !== 0) {
+      obj.task = modelTaskToJSON(message.task);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<PredictStreamRequest>, I>>(base?: I): PredictStreamRequest {
+    return PredictStreamRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<PredictStreamRequest>, I>>(object: I): PredictStreamRequest {
+    const message = createBasePredictStreamRequest();
+    message.transactions = object.transactions?.map((e) => Transaction.fromPartial(e)) || [];
+    message.explain = object.explain ?? false;
+    message.task = object.task ?? 0;
+    return message;
+  },
+};
+
+function createBasePredictStreamResponse(): PredictStreamResponse {
+  return { requestIndex: 0n, results: [], model: undefined, threshold: 0, error: undefined };
+}
+
+export const PredictStreamResponse: MessageFns<PredictStreamResponse> = {
+  encode(message: PredictStreamResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.requestIndex !== 0n) {
+      if (BigInt.asIntN(64, message.requestIndex) !== message.requestIndex) {
+        throw new globalThis.Error("value provided for field message.requestIndex of type int64 too large");
+      }
+      writer.uint32(8).int64(message.requestIndex);
+    }
+    for (const v of message.results) {
+      PredictStreamResult.encode(v!, writer.uint32(18).fork()).join();
+    }
+    if (message.model !== undefined) {
+      ModelRef.encode(message.model, writer.uint32(26).fork()).join();
+    }
+    if (message.threshold !== 0) {
+      writer.uint32(33).double(message.threshold);
+    }
+    if (message.error !== undefined) {
+      Status.encode(message.error, writer.uint32(42).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PredictStreamResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePredictStreamResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.requestIndex = reader.int64() as bigint;
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.results.push(PredictStreamResult.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.model = ModelRef.decode(reader, reader.uint32());
+            continue;
+          }
+          case 4: {
+            if (tag !== 33) {
+              break;
+            }
+
+            message.threshold = reader.double();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.error = Status.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PredictStreamResponse {
+    return {
+      requestIndex: isSet(object.requestIndex)
+        ? BigInt(object.requestIndex)
+        : isSet(object.request_index)
+        ? BigInt(object.request_index)
+        : 0n,
+      results: globalThis.Array.isArray(object?.results)
+        ? object.results.map((e: any) => PredictStreamResult.fromJSON(e))
+        : [],
+      model: isSet(object.model) ? ModelRef.fromJSON(object.model) : undefined,
+      threshold: isSet(object.threshold) ? globalThis.Number(object.threshold) : 0,
+      error: isSet(object.error) ? Status.fromJSON(object.error) : undefined,
+    };
+  },
+
+  toJSON(message: PredictStreamResponse): unknown {
+    const obj: any = {};
+    if (message.requestIndex !== 0n) {
+      obj.requestIndex = message.requestIndex.toString();
+    }
+    if (message.results?.length) {
+      obj.results = message.results.map((e) => PredictStreamResult.toJSON(e));
+    }
+    if (message.model !== undefined) {
+      obj.model = ModelRef.toJSON(message.model);
+    }
+    if (message.threshold !== 0) {
+      obj.threshold = floatToJson(message.threshold);
+    }
+    if (message.error !== undefined) {
+      obj.error = Status.toJSON(message.error);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<PredictStreamResponse>, I>>(base?: I): PredictStreamResponse {
+    return PredictStreamResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<PredictStreamResponse>, I>>(object: I): PredictStreamResponse {
+    const message = createBasePredictStreamResponse();
+    message.requestIndex = (object.requestIndex !== undefined && object.requestIndex !== null)
+      ? BigInt(object.requestIndex)
+      : 0n;
+    message.results = object.results?.map((e) => PredictStreamResult.fromPartial(e)) || [];
+    message.model = (object.model !== undefined && object.model !== null)
+      ? ModelRef.fromPartial(object.model)
+      : undefined;
+    message.threshold = object.threshold ?? 0;
+    message.error = (object.error !== undefined && object.error !== null)
+      ? Status.fromPartial(object.error)
+      : undefined;
+    return message;
+  },
+};
+
+function createBasePredictStreamResult(): PredictStreamResult {
+  return { transactionId: 0n, prediction: undefined, scenario: undefined, error: undefined };
+}
+
+export const PredictStreamResult: MessageFns<PredictStreamResult> = {
+  encode(message: PredictStreamResult, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.transactionId !== 0n) {
+      if (BigInt.asIntN(64, message.transactionId) !== message.transactionId) {
+        throw new globalThis.Error("value provided for field message.transactionId of type int64 too large");
+      }
+      writer.uint32(8).int64(message.transactionId);
+    }
+    if (message.prediction !== undefined) {
+      FraudPrediction.encode(message.prediction, writer.uint32(18).fork()).join();
+    }
+    if (message.scenario !== undefined) {
+      ScenarioPrediction.encode(message.scenario, writer.uint32(34).fork()).join();
+    }
+    if (message.error !== undefined) {
+      Status.encode(message.error, writer.uint32(26).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PredictStreamResult {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePredictStreamResult();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.transactionId = reader.int64() as bigint;
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.prediction = FraudPrediction.decode(reader, reader.uint32());
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.scenario = ScenarioPrediction.decode(reader, reader.uint32());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.error = Status.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PredictStreamResult {
+    return {
+      transactionId: isSet(object.transactionId)
+        ? BigInt(object.transactionId)
+        : isSet(object.transaction_id)
+        ? BigInt(object.transaction_id)
+        : 0n,
+      prediction: isSet(object.prediction) ? FraudPrediction.fromJSON(object.prediction) : undefined,
+      scenario: isSet(object.scenario) ? ScenarioPrediction.fromJSON(object.scenario) : undefined,
+      error: isSet(object.error) ? Status.fromJSON(object.error) : undefined,
+    };
+  },
+
+  toJSON(message: PredictStreamResult): unknown {
+    const obj: any = {};
+    if (message.transactionId !== 0n) {
+      obj.transactionId = message.transactionId.toString();
+    }
+    if (message.prediction !== undefined) {
+      obj.prediction = FraudPrediction.toJSON(message.prediction);
+    }
+    if (message.scenario !== undefined) {
+      obj.scenario = ScenarioPrediction.toJSON(message.scenario);
+    }
+    if (message.error !== undefined) {
+      obj.error = Status.toJSON(message.error);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<PredictStreamResult>, I>>(base?: I): PredictStreamResult {
+    return PredictStreamResult.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<PredictStreamResult>, I>>(object: I): PredictStreamResult {
+    const message = createBasePredictStreamResult();
+    message.transactionId = (object.transactionId !== undefined && object.transactionId !== null)
+      ? BigInt(object.transactionId)
+      : 0n;
+    message.prediction = (object.prediction !== undefined && object.prediction !== null)
+      ? FraudPrediction.fromPartial(object.prediction)
+      : undefined;
+    message.scenario = (object.scenario !== undefined && object.scenario !== null)
+      ? ScenarioPrediction.fromPartial(object.scenario)
+      : undefined;
+    message.error = (object.error !== undefined && object.error !== null)
+      ? Status.fromPartial(object.error)
+      : undefined;
+    return message;
+  },
+};
+
 function createBaseGetModelInfoRequest(): GetModelInfoRequest {
   return {};
 }
@@ -4289,6 +4751,59 @@ export const FraudServiceService = {
     responseDeserialize: (value: Buffer): PredictScenarioBatchResponse => PredictScenarioBatchResponse.decode(value),
   },
   /**
+   * Scores a stream of transactions with the binary model (or, request by
+   * request, the multiclass one: `task`), for callers with
+   * many transactions to score (files, replays, high-throughput backends):
+   * one call, many request messages, one answer message per request message.
+   *
+   * Each request carries one or a few transactions; each answer names the
+   * request it answers (`request_index`, its position on the stream) and
+   * holds one result per transaction, in the request's order, each with its
+   * `transaction_id`. Answers come in request order, never reordered, as soon
+   * as their transactions are scored: requests that arrive together are
+   * scored together, in one model run. Scoring and history are those of
+   * `Predict`: the same probabilities, each transaction recorded once, in
+   * stream order, with the features of the history as of right after it.
+   *
+   * Errors of one request never end the stream: a transaction with a field
+   * violation, a late event time or a conflicting repeat (`ALREADY_EXISTS`)
+   * gets an `error` result (a `google.rpc.Status` with the code and details
+   * `Predict` would answer; field paths start at `transactions[i]` of its
+   * request) and is not recorded; its request's other transactions are
+   * scored. A request that is not a valid message, or holds no transaction
+   * or too many, gets an answer with `error` and no results. The stream ends
+   * with a status only for what concerns it as a whole: `UNAVAILABLE` (no
+   * model serves, or the history store does not answer; the requests not
+   * answered yet were not recorded, so resending them is safe),
+   * `RESOURCE_EXHAUSTED` (the service or this connection holds too many
+   * transactions in flight, or answers were left unread for
+   * `FRAUD_UNREAD_ANSWER_SECONDS`), `CANCELLED` / `DEADLINE_EXCEEDED`, or
+   * `INTERNAL`.
+   *
+   * Flow control: once `FRAUD_MAX_ROWS_IN_FLIGHT_PER_STREAM` transactions of
+   * a stream are received and not yet answered and written, and while the
+   * client does not read its answers, the service stops reading requests
+   * (past the 16 it may already hold), so HTTP/2 flow control holds the
+   * client's writes back. Send without waiting for answers, and read answers
+   * as they come. Past its deadline, a stream whose answers are unread is
+   * reset at once.
+   *
+   * REST: none. Envoy's gRPC-JSON transcoder carries a streaming method only
+   * as one JSON array of requests in and one of answers out, with neither
+   * side's flow control reaching the other: a `PredictBatch` in all but
+   * name. Over HTTP/JSON use `POST /v1/predict:batch`.
+   */
+  predictStream: {
+    path: "/fraud.v1.FraudService/PredictStream" as const,
+    requestStream: true as const,
+    responseStream: true as const,
+    requestSerialize: (value: PredictStreamRequest): Buffer => Buffer.from(PredictStreamRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): PredictStreamRequest => PredictStreamRequest.decode(value),
+    responseSerialize: (value: PredictStreamResponse): Buffer =>
+      Buffer.from(PredictStreamResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): PredictStreamResponse => PredictStreamResponse.decode(value),
+  },
+  /**
    * Describes the model of each task: which version serves, where it came
    * from, when it was loaded and checked, and the last error seen.
    */
@@ -4359,6 +4874,50 @@ export interface FraudServiceServer extends UntypedServiceImplementation {
   predictBatch: handleUnaryCall<PredictBatchRequest, PredictBatchResponse>;
   /** Batch form of `PredictScenario`, with the same rules as `PredictBatch`. */
   predictScenarioBatch: handleUnaryCall<PredictScenarioBatchRequest, PredictScenarioBatchResponse>;
+  /**
+   * Scores a stream of transactions with the binary model (or, request by
+   * request, the multiclass one: `task`), for callers with
+   * many transactions to score (files, replays, high-throughput backends):
+   * one call, many request messages, one answer message per request message.
+   *
+   * Each request carries one or a few transactions; each answer names the
+   * request it answers (`request_index`, its position on the stream) and
+   * holds one result per transaction, in the request's order, each with its
+   * `transaction_id`. Answers come in request order, never reordered, as soon
+   * as their transactions are scored: requests that arrive together are
+   * scored together, in one model run. Scoring and history are those of
+   * `Predict`: the same probabilities, each transaction recorded once, in
+   * stream order, with the features of the history as of right after it.
+   *
+   * Errors of one request never end the stream: a transaction with a field
+   * violation, a late event time or a conflicting repeat (`ALREADY_EXISTS`)
+   * gets an `error` result (a `google.rpc.Status` with the code and details
+   * `Predict` would answer; field paths start at `transactions[i]` of its
+   * request) and is not recorded; its request's other transactions are
+   * scored. A request that is not a valid message, or holds no transaction
+   * or too many, gets an answer with `error` and no results. The stream ends
+   * with a status only for what concerns it as a whole: `UNAVAILABLE` (no
+   * model serves, or the history store does not answer; the requests not
+   * answered yet were not recorded, so resending them is safe),
+   * `RESOURCE_EXHAUSTED` (the service or this connection holds too many
+   * transactions in flight, or answers were left unread for
+   * `FRAUD_UNREAD_ANSWER_SECONDS`), `CANCELLED` / `DEADLINE_EXCEEDED`, or
+   * `INTERNAL`.
+   *
+   * Flow control: once `FRAUD_MAX_ROWS_IN_FLIGHT_PER_STREAM` transactions of
+   * a stream are received and not yet answered and written, and while the
+   * client does not read its answers, the service stops reading requests
+   * (past the 16 it may already hold), so HTTP/2 flow control holds the
+   * client's writes back. Send without waiting for answers, and read answers
+   * as they come. Past its deadline, a stream whose answers are unread is
+   * reset at once.
+   *
+   * REST: none. Envoy's gRPC-JSON transcoder carries a streaming method only
+   * as one JSON array of requests in and one of answers out, with neither
+   * side's flow control reaching the other: a `PredictBatch` in all but
+   * name. Over HTTP/JSON use `POST /v1/predict:batch`.
+   */
+  predictStream: handleBidiStreamingCall<PredictStreamRequest, PredictStreamResponse>;
   /**
    * Describes the model of each task: which version serves, where it came
    * from, when it was loaded and checked, and the last error seen.
@@ -4458,6 +5017,55 @@ export interface FraudServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: PredictScenarioBatchResponse) => void,
   ): ClientUnaryCall;
+  /**
+   * Scores a stream of transactions with the binary model (or, request by
+   * request, the multiclass one: `task`), for callers with
+   * many transactions to score (files, replays, high-throughput backends):
+   * one call, many request messages, one answer message per request message.
+   *
+   * Each request carries one or a few transactions; each answer names the
+   * request it answers (`request_index`, its position on the stream) and
+   * holds one result per transaction, in the request's order, each with its
+   * `transaction_id`. Answers come in request order, never reordered, as soon
+   * as their transactions are scored: requests that arrive together are
+   * scored together, in one model run. Scoring and history are those of
+   * `Predict`: the same probabilities, each transaction recorded once, in
+   * stream order, with the features of the history as of right after it.
+   *
+   * Errors of one request never end the stream: a transaction with a field
+   * violation, a late event time or a conflicting repeat (`ALREADY_EXISTS`)
+   * gets an `error` result (a `google.rpc.Status` with the code and details
+   * `Predict` would answer; field paths start at `transactions[i]` of its
+   * request) and is not recorded; its request's other transactions are
+   * scored. A request that is not a valid message, or holds no transaction
+   * or too many, gets an answer with `error` and no results. The stream ends
+   * with a status only for what concerns it as a whole: `UNAVAILABLE` (no
+   * model serves, or the history store does not answer; the requests not
+   * answered yet were not recorded, so resending them is safe),
+   * `RESOURCE_EXHAUSTED` (the service or this connection holds too many
+   * transactions in flight, or answers were left unread for
+   * `FRAUD_UNREAD_ANSWER_SECONDS`), `CANCELLED` / `DEADLINE_EXCEEDED`, or
+   * `INTERNAL`.
+   *
+   * Flow control: once `FRAUD_MAX_ROWS_IN_FLIGHT_PER_STREAM` transactions of
+   * a stream are received and not yet answered and written, and while the
+   * client does not read its answers, the service stops reading requests
+   * (past the 16 it may already hold), so HTTP/2 flow control holds the
+   * client's writes back. Send without waiting for answers, and read answers
+   * as they come. Past its deadline, a stream whose answers are unread is
+   * reset at once.
+   *
+   * REST: none. Envoy's gRPC-JSON transcoder carries a streaming method only
+   * as one JSON array of requests in and one of answers out, with neither
+   * side's flow control reaching the other: a `PredictBatch` in all but
+   * name. Over HTTP/JSON use `POST /v1/predict:batch`.
+   */
+  predictStream(): ClientDuplexStream<PredictStreamRequest, PredictStreamResponse>;
+  predictStream(options: Partial<CallOptions>): ClientDuplexStream<PredictStreamRequest, PredictStreamResponse>;
+  predictStream(
+    metadata: Metadata,
+    options?: Partial<CallOptions>,
+  ): ClientDuplexStream<PredictStreamRequest, PredictStreamResponse>;
   /**
    * Describes the model of each task: which version serves, where it came
    * from, when it was loaded and checked, and the last error seen.
