@@ -4,8 +4,11 @@
  *
  *   transport ceiling  a no-op grpc-js server with the same messages, loaded by ghz
  *   model ceiling      onnxruntime session.run in-process, no gRPC
- *   Predict            the real service process, ghz at concurrency 1, 16, 64
- *   PredictBatch       1,000 transactions per call, from a lean load generator (bench/loadgen.ts)
+ *   Predict            the real service process with history (embedded store, the bundled
+ *                      model), distinct transactions, concurrency 1, 16, 64 and 256, against
+ *                      the no-op server with the same requests: requests/s and CPU per request
+ *   PredictBatch       1,000 distinct transactions per call (bench/loadgen.ts), against the
+ *                      model ceiling
  *   PredictStream      transactions per second and per CPU-second against unary Predict,
  *                      the same distinct transactions into fresh services (bench/streamBench.ts)
  *   peak RSS           of a fresh service process (default settings) under each of:
@@ -23,6 +26,16 @@
  *                      one-off cards (bench/storeBench.ts)
  *   transaction ids    10,000-transaction batches past the transaction limit, ids
  *                      >= 2^53 against small ids (bench/transactionIdBench.ts)
+ *   memory per entity  RSS grown per card and per terminal of the embedded store, and its
+ *                      own estimate (bench/stateSizing.ts)
+ *
+ * It ends with the table of the performance targets (bench/benchTargets.ts):
+ * each with its figure and met, missed or not measured (and why).
+ *
+ *   npm run bench -- stream [transactions]   the PredictStream figure alone
+ *   npm run bench -- ceiling [calls]         model floor, Predict against the no-op server,
+ *                                            PredictBatch, and their targets
+ *   npm run bench -- memory                  memory per entity and its targets
  *
  * FRAUD_BENCH_SERVICE=<path to main.js> measures another build of the service
  * (to compare with an earlier commit).
@@ -43,21 +56,28 @@ import { packageRoot } from '../src/packageRoot.js';
 import { FraudClient } from '../client/fraudClient.js';
 import { openSlowReader } from '../test/helpers/slowReader.js';
 import { freePort } from '../test/helpers/spawnService.js';
-import { ghz, waitForPort, type GhzResult } from './ghz.js';
+import { ghz, waitForPort } from './ghz.js';
 import { historyFigures, type StartService } from './historyBench.js';
 import { REAL_TIME_DEADLINE_MS, realTimeUnderBatches, type RealTimeResult } from './realTime.js';
 import { printStoreFigures, storeFigures } from './storeBench.js';
+import { UNARY_TARGET_CONCURRENCIES, type Measured, type TargetFigures, type UnaryCeilingFigure } from './benchTargets.js';
 import { printStreamFigures, streamFigures } from './streamBench.js';
+import { HISTORY_MODEL, unaryRequests, unaryRound } from './historyBench.js';
+import { distinctBatchesFile, medianBy, memoryFigure, printTargets, REDIS_NOT_MEASURED, streamTarget, withCpu, type CpuRound } from './targetFigures.js';
+import { TransactionStream } from './transactionStream.js';
 import { transactionIdFigures } from './transactionIdBench.js';
 
 const execFileAsync = promisify(execFile);
 const DESCRIPTOR = join(packageRoot, 'src', 'gen', 'fraud.binpb');
 const TRANSACTION = { transaction_id: 1, customer_id: 42, terminal_id: 7, tx_amount: 250.0, tx_time_seconds: 3600, tx_time_days: 0 };
 const CONCURRENCIES = [1, 16, 64] as const;
-const UNARY_CALLS: Record<number, number> = { 1: 4_000, 16: 25_000, 64: 35_000 };
+/** Predict against the no-op server: the history figures' concurrencies and the targets'. */
+const CEILING_CONCURRENCIES = [1, ...UNARY_TARGET_CONCURRENCIES] as const;
+const UNARY_CALLS: Record<number, number> = { 1: 4_000, 16: 25_000, 64: 35_000, 256: 35_000 };
 const ROUNDS = 3;
 const BATCH_SIZE = 1_000;
-const BATCH_CALLS = 1_500;
+/** Distinct 1,000-transaction batches sent, one per call. */
+const BATCH_CALLS = 600;
 /** Distinct transactions per side of the PredictStream figure (bench/streamBench.ts). */
 const STREAM_TRANSACTIONS = 30_000;
 const SERVICE_SCRIPT = process.env.FRAUD_BENCH_SERVICE ?? join(packageRoot, 'dist', 'src', 'main.js');
@@ -83,39 +103,13 @@ interface Row {
 
 async function main(): Promise<void> {
   const rows: Row[] = [];
-  const model = await modelCeiling(rows);
-
-  // Both servers run side by side and are loaded in turn, several rounds, so a
-  // burst of noise on the machine hits both sides of each ratio alike.
-  const noop = await startProcess([join(packageRoot, 'dist', 'bench', 'noopServer.js')], {});
-  const service = await startProcess([SERVICE_SCRIPT], { FRAUD_LOG_LEVEL: 'warn', FRAUD_MAX_BATCH_SIZE: '10000' });
-  const ratios = new Map<number, number>();
-  let batch: GhzResult;
-  try {
-    for (const concurrency of CONCURRENCIES) {
-      const calls = UNARY_CALLS[concurrency] ?? 10_000;
-      const noopRounds: GhzResult[] = [];
-      const serviceRounds: GhzResult[] = [];
-      for (let round = 0; round < ROUNDS; round++) {
-        noopRounds.push(await ghz(noop.address, DESCRIPTOR, 'fraud.v1.FraudService/Predict', { transaction: TRANSACTION }, concurrency, calls));
-        serviceRounds.push(await ghz(service.address, DESCRIPTOR, 'fraud.v1.FraudService/Predict', { transaction: TRANSACTION }, concurrency, calls));
-      }
-      const noopMedian = median(noopRounds);
-      const serviceMedian = median(serviceRounds);
-      rows.push({ name: `no-op unary, c=${concurrency}`, rps: noopMedian.rps, p50Ms: noopMedian.p50Ms, p99Ms: noopMedian.p99Ms });
-      rows.push({ name: `Predict unary, c=${concurrency}`, rps: serviceMedian.rps, p50Ms: serviceMedian.p50Ms, p99Ms: serviceMedian.p99Ms });
-      ratios.set(concurrency, serviceMedian.rps / noopMedian.rps);
-    }
-    batch = await batchLoad(service.address);
-    rows.push({ name: `PredictBatch ${BATCH_SIZE}/call, c=4`, rps: batch.rps, p50Ms: batch.p50Ms, p99Ms: batch.p99Ms, perSecond: batch.rps * BATCH_SIZE });
-  } finally {
-    await noop.stop();
-    await service.stop();
-  }
+  const ceiling = await ceilingFigures(rows, (concurrency) => UNARY_CALLS[concurrency] ?? 10_000, BATCH_CALLS);
   const stream = await streamFigures(startBenchService, STREAM_TRANSACTIONS, ROUNDS);
   rows.push(...stream.rows);
   const memory = await peakRssUnderLoad(rows);
   const realTime = await realTimeFigures(rows);
+
+  const sizing = await memoryFigure();
 
   const history = await historyFigures(startBenchService, CONCURRENCIES, (concurrency) => UNARY_CALLS[concurrency] ?? 10_000, ROUNDS);
   rows.push(...history.rows);
@@ -127,15 +121,9 @@ async function main(): Promise<void> {
   }
 
   printTable(rows);
-  const batchPerSecond = batch.rps * BATCH_SIZE;
-  console.log(`\nratios (medians of ${ROUNDS} alternating rounds)`);
-  for (const concurrency of CONCURRENCIES) {
-    console.log(`  Predict / no-op ceiling, c=${concurrency}: ${((ratios.get(concurrency) ?? 0) * 100).toFixed(1)} %`);
-  }
-  console.log(`  PredictBatch predictions/s / in-process model rows/s: ${((batchPerSecond / model.rowsPerSecond) * 100).toFixed(1)} %`);
+  const batchPerSecond = ceiling.batchPerSecond;
+  printCeilingRatios(ceiling);
   console.log('\ntargets');
-  const unary64 = ratios.get(64) ?? 0;
-  verdict(`unary Predict >= 85 % of the no-op ceiling at c=64`, unary64 >= 0.85, `${(unary64 * 100).toFixed(1)} %`);
   verdict(`batch >= 1,000,000 predictions/s`, batchPerSecond >= 1_000_000, `${Math.round(batchPerSecond).toLocaleString('en-US')}/s`);
   printStreamFigures(stream);
   for (const { name, peakMb } of memory) verdict(`peak RSS ${name} <= ${RSS_LIMIT_MB} MB`, peakMb <= RSS_LIMIT_MB, `${peakMb.toFixed(0)} MB`);
@@ -169,6 +157,66 @@ async function main(): Promise<void> {
     ids.bigIdsMs <= 2 * ids.smallIdsMs,
     `${ids.bigIdsMs.toFixed(0)} ms against ${ids.smallIdsMs.toFixed(0)} ms (embedded store, in-process)`,
   );
+  printTargets({ ...ceilingTargets(ceiling), streamOverUnary: streamTarget(stream), redis: REDIS_NOT_MEASURED, embeddedMemory: sizing });
+}
+
+interface CeilingFigures {
+  readonly unary: ReadonlyMap<number, UnaryCeilingFigure>;
+  readonly batchPerSecond: number;
+  readonly floorRowsPerSecond: number;
+}
+
+/**
+ * The model floor, then Predict with history against the no-op server (both
+ * side by side, loaded in turn with the same distinct transactions, several
+ * rounds, so a burst of noise hits both sides of each ratio alike), then
+ * PredictBatch of distinct transactions into the same service. One stream of
+ * transactions feeds every call, so ids never repeat and time moves forward.
+ */
+async function ceilingFigures(rows: Row[], callsAt: (concurrency: number) => number, batchCalls: number): Promise<CeilingFigures> {
+  const model = await modelCeiling(rows);
+  const noop = await startProcess([join(packageRoot, 'dist', 'bench', 'noopServer.js')], {});
+  const service = await startProcess([SERVICE_SCRIPT], { FRAUD_LOG_LEVEL: 'warn', FRAUD_MAX_BATCH_SIZE: '10000', FRAUD_STATE_STORE: 'memory', FRAUD_BINARY_MODEL_URI: HISTORY_MODEL });
+  const stream = new TransactionStream(23);
+  const unary = new Map<number, UnaryCeilingFigure>();
+  let batch: LoadgenResult;
+  try {
+    for (const concurrency of CEILING_CONCURRENCIES) {
+      const calls = callsAt(concurrency);
+      const noopRounds: CpuRound[] = [];
+      const serviceRounds: CpuRound[] = [];
+      for (let round = 0; round < ROUNDS; round++) {
+        // loadgen sends one request before its clock starts, hence calls + 1.
+        const requests = unaryRequests(stream, calls + 1);
+        noopRounds.push(await withCpu(noop.child.pid, calls + 1, () => unaryRound(noop.address, requests, concurrency, calls)));
+        serviceRounds.push(await withCpu(service.child.pid, calls + 1, () => unaryRound(service.address, requests, concurrency, calls)));
+      }
+      const noopMedian = medianBy(noopRounds, (round) => round.rps);
+      const serviceMedian = medianBy(serviceRounds, (round) => round.rps);
+      const cpuRatio = medianBy(serviceRounds, (round) => round.cpuPerCall).cpuPerCall / medianBy(noopRounds, (round) => round.cpuPerCall).cpuPerCall;
+      rows.push({ name: `no-op unary, distinct, c=${concurrency}`, rps: noopMedian.rps, p50Ms: noopMedian.p50Ms, p99Ms: noopMedian.p99Ms });
+      rows.push({ name: `Predict with history, c=${concurrency}`, rps: serviceMedian.rps, p50Ms: serviceMedian.p50Ms, p99Ms: serviceMedian.p99Ms });
+      unary.set(concurrency, { rpsRatio: serviceMedian.rps / noopMedian.rps, cpuPerRequestRatio: cpuRatio });
+    }
+    batch = await loadgen(service.address, distinctBatchesFile(stream, batchCalls + 1, BATCH_SIZE), 4, batchCalls, BATCH_SIZE);
+    rows.push({ name: `PredictBatch ${BATCH_SIZE} distinct/call, c=4`, rps: batch.rps, p50Ms: batch.p50Ms, p99Ms: batch.p99Ms, perSecond: batch.rps * BATCH_SIZE });
+  } finally {
+    await noop.stop();
+    await service.stop();
+  }
+  return { unary, batchPerSecond: batch.rps * BATCH_SIZE, floorRowsPerSecond: model.rowsPerSecond };
+}
+
+function printCeilingRatios(ceiling: CeilingFigures): void {
+  console.log(`\nratios (medians of ${ROUNDS} alternating rounds, distinct transactions)`);
+  for (const [concurrency, figure] of ceiling.unary) {
+    console.log(`  Predict with history / no-op ceiling, c=${concurrency}: ${(figure.rpsRatio * 100).toFixed(1)} % of requests/s, ${figure.cpuPerRequestRatio.toFixed(2)}x CPU per request`);
+  }
+  console.log(`  PredictBatch predictions/s / in-process model rows/s: ${((ceiling.batchPerSecond / ceiling.floorRowsPerSecond) * 100).toFixed(1)} %`);
+}
+
+function ceilingTargets(ceiling: CeilingFigures): Pick<TargetFigures, 'batchOverFloor' | 'unaryOverCeiling'> {
+  return { batchOverFloor: { predictionsPerSecond: ceiling.batchPerSecond, floorRowsPerSecond: ceiling.floorRowsPerSecond }, unaryOverCeiling: ceiling.unary };
 }
 
 /** The service process for the history and store figures. */
@@ -248,18 +296,6 @@ async function realTimeFigures(rows: Row[]): Promise<RealTimeResult[]> {
     await service.stop();
   }
   return results;
-}
-
-/** The round with the median requests/s. */
-function median(rounds: readonly GhzResult[]): GhzResult {
-  const sorted = [...rounds].sort((a, b) => a.rps - b.rps);
-  return sorted[Math.floor(sorted.length / 2)] as GhzResult;
-}
-
-/** PredictBatch with 1,000 transactions per call, loaded by bench/loadgen.js in its own process. */
-async function batchLoad(address: string): Promise<GhzResult> {
-  const result = await loadgen(address, batchRequestFile(BATCH_SIZE), 4, BATCH_CALLS, BATCH_SIZE);
-  return { rps: result.rps, p50Ms: result.p50Ms, p99Ms: result.p99Ms, errors: 0 };
 }
 
 /** An encoded PredictBatchRequest of `size` valid transactions, in a file for the load generator. */
@@ -383,9 +419,21 @@ function verdict(target: string, met: boolean, figure: string): void {
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const notInPart: Measured<never> = { notMeasured: 'not in this part of the run' };
   if (process.argv[2] === 'stream') {
     // `npm run bench -- stream [transactions]`: the PredictStream figure alone.
     printStreamFigures(await streamFigures(startBenchService, Number(process.argv[3] ?? STREAM_TRANSACTIONS), ROUNDS), true);
+  } else if (process.argv[2] === 'ceiling') {
+    // `npm run bench -- ceiling [calls]`: the model floor, Predict against the no-op server and PredictBatch, with `calls` per round.
+    const rows: Row[] = [];
+    const calls = process.argv[3] === undefined ? undefined : Number(process.argv[3]);
+    const ceiling = await ceilingFigures(rows, (concurrency) => calls ?? UNARY_CALLS[concurrency] ?? 10_000, calls === undefined ? BATCH_CALLS : Math.max(10, Math.round(calls / 50)));
+    printTable(rows);
+    printCeilingRatios(ceiling);
+    printTargets({ ...ceilingTargets(ceiling), streamOverUnary: notInPart, redis: REDIS_NOT_MEASURED, embeddedMemory: notInPart });
+  } else if (process.argv[2] === 'memory') {
+    // `npm run bench -- memory`: memory per entity of the embedded store.
+    printTargets({ batchOverFloor: notInPart, streamOverUnary: notInPart, unaryOverCeiling: new Map(), redis: REDIS_NOT_MEASURED, embeddedMemory: await memoryFigure() });
   } else {
     await main();
   }

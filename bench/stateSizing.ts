@@ -21,9 +21,9 @@ const execFileAsync = promisify(execFile);
 const DAY = 86_400;
 const START = 1_700_000_000;
 const KINDS = { card: 50_000, terminal: 50_000, transaction: 500_000 } as const;
-type Kind = keyof typeof KINDS;
+export type Kind = keyof typeof KINDS;
 
-interface Measured {
+export interface Measured {
   readonly kind: Kind;
   readonly count: number;
   /** RSS grown per entity, bytes. */
@@ -89,11 +89,19 @@ async function main(): Promise<void> {
     return;
   }
   console.log(`${'kind'.padEnd(24)}${'count'.padStart(10)}${'RSS bytes each'.padStart(16)}${"store's estimate".padStart(18)}`);
-  for (const each of Object.keys(KINDS) as Kind[]) {
-    const { stdout } = await execFileAsync(process.execPath, ['--expose-gc', ...SERVICE_NODE_FLAGS, fileURLToPath(import.meta.url), each]);
-    const result = JSON.parse(stdout) as Measured;
+  for (const result of await stateSizingFigures()) {
     console.log(`${result.kind.padEnd(24)}${String(result.count).padStart(10)}${result.rss.toFixed(0).padStart(16)}${result.estimate.toFixed(0).padStart(18)}`);
   }
+}
+
+/** Each kind measured in a child process of its own, so one kind's garbage does not count for the next. */
+export async function stateSizingFigures(): Promise<Measured[]> {
+  const results: Measured[] = [];
+  for (const each of Object.keys(KINDS) as Kind[]) {
+    const { stdout } = await execFileAsync(process.execPath, ['--expose-gc', ...SERVICE_NODE_FLAGS, fileURLToPath(import.meta.url), each]);
+    results.push(JSON.parse(stdout) as Measured);
+  }
+  return results;
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) await main();

@@ -1,0 +1,67 @@
+/**
+ * The glue between the figures of `npm run bench` and its targets table
+ * (bench/benchTargets.ts): CPU per request of a loaded process, distinct
+ * batches, memory per entity, and the figures the run does not measure.
+ */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PredictBatchRequest } from '../src/gen/fraud/v1/fraud_service.js';
+import { evaluateTargets, formatTargets, type TargetFigures } from './benchTargets.js';
+import type { UnaryRound } from './historyBench.js';
+import { stateSizingFigures } from './stateSizing.js';
+import { cpuSeconds, type StreamFigures } from './streamBench.js';
+import type { TransactionStream } from './transactionStream.js';
+
+/** Not part of this run: bench/redisBench.ts measures the Redis ratios on its own. */
+export const REDIS_NOT_MEASURED = {
+  notMeasured: 'not in npm run bench: node dist/bench/redisBench.js gives the unary and 10k-batch ratios on its own; Redis bytes per card are not measured',
+};
+
+export interface CpuRound extends UnaryRound {
+  /** CPU seconds of the loaded process per call. */
+  readonly cpuPerCall: number;
+}
+
+export async function withCpu(pid: number | undefined, calls: number, load: () => Promise<UnaryRound>): Promise<CpuRound> {
+  const before = cpuSeconds(pid);
+  const result = await load();
+  return { ...result, cpuPerCall: (cpuSeconds(pid) - before) / calls };
+}
+
+export function medianBy<T>(rounds: readonly T[], by: (round: T) => number): T {
+  const sorted = [...rounds].sort((a, b) => by(a) - by(b));
+  return sorted[Math.floor(sorted.length / 2)] as T;
+}
+
+export function streamTarget(stream: StreamFigures): TargetFigures['streamOverUnary'] {
+  return { cpuRatio: stream.cpuRatio, streamP99Ms: stream.stream.p99Ms, unaryP99Ms: stream.unary.p99Ms };
+}
+
+/** RSS grown per card and per terminal of the embedded store (bench/stateSizing.ts), and its estimate. */
+export async function memoryFigure(): Promise<TargetFigures['embeddedMemory']> {
+  const measured = await stateSizingFigures();
+  const card = measured.find((each) => each.kind === 'card');
+  const terminal = measured.find((each) => each.kind === 'terminal');
+  if (card === undefined || terminal === undefined) return { notMeasured: 'bench/stateSizing.ts measured no card or terminal' };
+  console.log(`\nmemory per entity of the embedded store: card ${card.rss.toFixed(0)} B by RSS (${card.estimate.toFixed(0)} B estimated), terminal ${terminal.rss.toFixed(0)} B (${terminal.estimate.toFixed(0)} B), remembered transaction ${measured.find((each) => each.kind === 'transaction')?.rss.toFixed(0) ?? '?'} B`);
+  return { card: { rss: card.rss, estimate: card.estimate }, terminal: { rss: terminal.rss, estimate: terminal.estimate } };
+}
+
+export function printTargets(figures: TargetFigures): void {
+  console.log(`\nperformance targets (ratios in this run)\n${formatTargets(evaluateTargets(figures))}`);
+}
+
+/** `count` encoded PredictBatchRequests of `size` distinct transactions each, length-prefixed, for bench/loadgen.js. */
+export function distinctBatchesFile(stream: TransactionStream, count: number, size: number): string {
+  const chunks: Buffer[] = [];
+  for (let index = 0; index < count; index++) {
+    const bytes = Buffer.from(PredictBatchRequest.encode({ transactions: stream.take(size), explain: false }).finish());
+    const length = Buffer.alloc(4);
+    length.writeUInt32LE(bytes.length);
+    chunks.push(length, bytes);
+  }
+  const path = join(mkdtempSync(join(tmpdir(), 'fraud-bench-')), 'batches.requests');
+  writeFileSync(path, Buffer.concat(chunks));
+  return path;
+}
