@@ -26,7 +26,10 @@ export interface TargetFigures {
   readonly streamOverUnary: Measured<{ readonly cpuRatio: number; readonly streamP99Ms: number; readonly unaryP99Ms: number }>;
   /** By concurrency (16, 64 and 256 are targets). */
   readonly unaryOverCeiling: ReadonlyMap<number, Measured<UnaryCeilingFigure>>;
-  readonly redis: Measured<{ readonly batchTimeRatio: number; readonly unaryRatio: number; readonly bytesPerCard: number }>;
+  /** Redis store over embedded store: time of a 10,000-transaction batch, unary requests/s; batches that failed. */
+  readonly redis: Measured<{ readonly batchTimeRatio: number; readonly unaryRatio: number; readonly failedBatches: number }>;
+  /** Redis used_memory per card. */
+  readonly redisBytesPerCard: Measured<number>;
   /** The embedded store, by RSS grown per entity, and the store's own estimate (fraud_state_bytes) per entity. */
   readonly embeddedMemory: Measured<{
     readonly card: { readonly rss: number; readonly estimate: number };
@@ -92,15 +95,15 @@ export function evaluateTargets(figures: TargetFigures): TargetRow[] {
       figure: times(unary.cpuPerRequestRatio),
     }));
   }
-  row(`Redis: a 10,000-transaction batch in <= ${REDIS_BATCH_TIME_RATIO}x the embedded store's time`, figures.redis, (redis) => ({
-    met: redis.batchTimeRatio <= REDIS_BATCH_TIME_RATIO,
-    figure: times(redis.batchTimeRatio),
+  row(`Redis: a 10,000-transaction batch in <= ${REDIS_BATCH_TIME_RATIO}x the embedded store's time, none failed`, figures.redis, (redis) => ({
+    met: redis.batchTimeRatio <= REDIS_BATCH_TIME_RATIO && redis.failedBatches === 0,
+    figure: `${times(redis.batchTimeRatio)}, ${redis.failedBatches} failed`,
   }));
   row(`Redis: unary Predict >= ${percent(REDIS_UNARY_SHARE)} of the embedded store's requests/s`, figures.redis, (redis) => ({
     met: redis.unaryRatio >= REDIS_UNARY_SHARE,
     figure: percent(redis.unaryRatio),
   }));
-  row(`Redis: <= ${REDIS_BYTES_PER_CARD} B per card`, figures.redis, (redis) => ({ met: redis.bytesPerCard <= REDIS_BYTES_PER_CARD, figure: `${redis.bytesPerCard.toFixed(0)} B` }));
+  row(`Redis: <= ${REDIS_BYTES_PER_CARD} B per card`, figures.redisBytesPerCard, (bytes) => ({ met: bytes <= REDIS_BYTES_PER_CARD, figure: `${bytes.toFixed(0)} B` }));
   row(`embedded store: <= ${EMBEDDED_BYTES_PER_CARD} B per card by RSS`, figures.embeddedMemory, (memory) => ({
     met: memory.card.rss <= EMBEDDED_BYTES_PER_CARD,
     figure: `${memory.card.rss.toFixed(0)} B`,

@@ -7,12 +7,15 @@
  *
  *   npm run build && node dist/bench/redisBench.js [concurrency] [calls] [rounds]
  *
+ * `npm run bench` runs it too (redisFigures) for its targets table.
+ *
  * Both services run side by side (the history model, FRAUD_LOG_LEVEL=warn)
  * and are loaded in turn with the same distinct transactions, several rounds,
  * so noise on the machine hits both sides of the ratio alike. redis-server
  * runs on the same cores, as it would on loopback.
  */
 import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { FraudClient } from '../client/fraudClient.js';
 import { RedisServer } from '../test/helpers/redis.js';
@@ -21,10 +24,13 @@ import { waitFor } from '../test/helpers/waitFor.js';
 import { HISTORY_MODEL, unaryRequests, unaryRound, type UnaryRound } from './historyBench.js';
 import { TransactionStream } from './transactionStream.js';
 
-const [concurrencyText, callsText, roundsText] = process.argv.slice(2);
-const concurrency = Number(concurrencyText ?? 64);
-const calls = Number(callsText ?? 20_000);
-const rounds = Number(roundsText ?? 3);
+export interface RedisFigures {
+  /** Requests/s of unary Predict, Redis store over embedded store (medians). */
+  readonly unaryRatio: number;
+  /** Time of one 10,000-transaction PredictBatch, Redis store over embedded store (medians). */
+  readonly batchTimeRatio: number;
+  readonly failedBatches: number;
+}
 
 async function serving(service: SpawnedService): Promise<void> {
   const client = new FraudClient({ address: service.address, retry: { attempts: 1 } });
@@ -50,7 +56,7 @@ function median(values: readonly UnaryRound[]): UnaryRound {
   return [...values].sort((a, b) => a.rps - b.rps)[Math.floor(values.length / 2)] as UnaryRound;
 }
 
-async function main(): Promise<void> {
+export async function redisFigures(concurrency: number, calls: number, rounds: number): Promise<RedisFigures> {
   const redis = await RedisServer.start();
   const common = { FRAUD_BINARY_MODEL_URI: HISTORY_MODEL, FRAUD_LOG_LEVEL: 'warn' };
   const embedded = await spawnService({ ...common, FRAUD_STATE_STORE: 'memory' });
@@ -111,10 +117,14 @@ async function main(): Promise<void> {
       `PredictBatch of 10,000 with history, one at a time, median of ${rounds}: embedded ${middle(batchMs.embedded).toFixed(0)} ms, Redis ${middle(batchMs.redis).toFixed(0)} ms ` +
         `(${(middle(batchMs.redis) / middle(batchMs.embedded)).toFixed(1)} x; ${failedBatches} of ${2 * rounds} batches failed, target 0)`,
     );
+    return { unaryRatio: onRedis.rps / memory.rps, batchTimeRatio: middle(batchMs.redis) / middle(batchMs.embedded), failedBatches };
   } finally {
     await Promise.all([embedded.kill(), withRedis.kill()]);
     await redis.stop();
   }
 }
 
-await main();
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const [concurrencyText, callsText, roundsText] = process.argv.slice(2);
+  await redisFigures(Number(concurrencyText ?? 64), Number(callsText ?? 20_000), Number(roundsText ?? 3));
+}

@@ -26,6 +26,8 @@
  *                      one-off cards (bench/storeBench.ts)
  *   transaction ids    10,000-transaction batches past the transaction limit, ids
  *                      >= 2^53 against small ids (bench/transactionIdBench.ts)
+ *   Redis              unary Predict at c=64 and 10,000-transaction batches, the Redis store
+ *                      against the embedded one (bench/redisBench.ts)
  *   memory per entity  RSS grown per card and per terminal of the embedded store, and its
  *                      own estimate (bench/stateSizing.ts)
  *
@@ -36,6 +38,7 @@
  *   npm run bench -- ceiling [calls]         model floor, Predict against the no-op server,
  *                                            PredictBatch, and their targets
  *   npm run bench -- memory                  memory per entity and its targets
+ *   npm run bench -- redis [calls]           the Redis store against the embedded one, and its targets
  *
  * FRAUD_BENCH_SERVICE=<path to main.js> measures another build of the service
  * (to compare with an earlier commit).
@@ -63,7 +66,7 @@ import { printStoreFigures, storeFigures } from './storeBench.js';
 import { UNARY_TARGET_CONCURRENCIES, type Measured, type TargetFigures, type UnaryCeilingFigure } from './benchTargets.js';
 import { printStreamFigures, streamFigures } from './streamBench.js';
 import { HISTORY_MODEL, unaryRequests, unaryRound } from './historyBench.js';
-import { distinctBatchesFile, medianBy, memoryFigure, printTargets, REDIS_NOT_MEASURED, streamTarget, withCpu, type CpuRound } from './targetFigures.js';
+import { distinctBatchesFile, medianBy, memoryFigure, printTargets, REDIS_BYTES_NOT_MEASURED, redisTarget, streamTarget, withCpu, type CpuRound } from './targetFigures.js';
 import { TransactionStream } from './transactionStream.js';
 import { transactionIdFigures } from './transactionIdBench.js';
 
@@ -75,6 +78,9 @@ const CONCURRENCIES = [1, 16, 64] as const;
 const CEILING_CONCURRENCIES = [1, ...UNARY_TARGET_CONCURRENCIES] as const;
 const UNARY_CALLS: Record<number, number> = { 1: 4_000, 16: 25_000, 64: 35_000, 256: 35_000 };
 const ROUNDS = 3;
+/** Unary Predict into the Redis store against the embedded one (bench/redisBench.ts). */
+const REDIS_CONCURRENCY = 64;
+const REDIS_CALLS = 20_000;
 const BATCH_SIZE = 1_000;
 /** Distinct 1,000-transaction batches sent, one per call. */
 const BATCH_CALLS = 600;
@@ -115,6 +121,8 @@ async function main(): Promise<void> {
   rows.push(...history.rows);
   const store = await storeFigures(startBenchService, 16, UNARY_CALLS[16] ?? 10_000, ROUNDS);
   rows.push(...store.rows);
+  console.log('\nRedis against the embedded store (bench/redisBench.ts)');
+  const redis = await redisTarget(REDIS_CONCURRENCY, REDIS_CALLS, ROUNDS);
   if (history.replay !== undefined) {
     const { replay } = history;
     rows.push({ name: `replay 183 days, PredictBatch 10k/call`, rps: replay.transactions / replay.seconds / 10_000, perSecond: replay.transactions / replay.seconds });
@@ -157,7 +165,7 @@ async function main(): Promise<void> {
     ids.bigIdsMs <= 2 * ids.smallIdsMs,
     `${ids.bigIdsMs.toFixed(0)} ms against ${ids.smallIdsMs.toFixed(0)} ms (embedded store, in-process)`,
   );
-  printTargets({ ...ceilingTargets(ceiling), streamOverUnary: streamTarget(stream), redis: REDIS_NOT_MEASURED, embeddedMemory: sizing });
+  printTargets({ ...ceilingTargets(ceiling), streamOverUnary: streamTarget(stream), redis, redisBytesPerCard: REDIS_BYTES_NOT_MEASURED, embeddedMemory: sizing });
 }
 
 interface CeilingFigures {
@@ -430,10 +438,14 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
     const ceiling = await ceilingFigures(rows, (concurrency) => calls ?? UNARY_CALLS[concurrency] ?? 10_000, calls === undefined ? BATCH_CALLS : Math.max(10, Math.round(calls / 50)));
     printTable(rows);
     printCeilingRatios(ceiling);
-    printTargets({ ...ceilingTargets(ceiling), streamOverUnary: notInPart, redis: REDIS_NOT_MEASURED, embeddedMemory: notInPart });
+    printTargets({ ...ceilingTargets(ceiling), streamOverUnary: notInPart, redis: notInPart, redisBytesPerCard: REDIS_BYTES_NOT_MEASURED, embeddedMemory: notInPart });
   } else if (process.argv[2] === 'memory') {
     // `npm run bench -- memory`: memory per entity of the embedded store.
-    printTargets({ batchOverFloor: notInPart, streamOverUnary: notInPart, unaryOverCeiling: new Map(), redis: REDIS_NOT_MEASURED, embeddedMemory: await memoryFigure() });
+    printTargets({ batchOverFloor: notInPart, streamOverUnary: notInPart, unaryOverCeiling: new Map(), redis: notInPart, redisBytesPerCard: REDIS_BYTES_NOT_MEASURED, embeddedMemory: await memoryFigure() });
+  } else if (process.argv[2] === 'redis') {
+    // `npm run bench -- redis [calls]`: the Redis store against the embedded one.
+    const redis = await redisTarget(REDIS_CONCURRENCY, Number(process.argv[3] ?? REDIS_CALLS), ROUNDS);
+    printTargets({ batchOverFloor: notInPart, streamOverUnary: notInPart, unaryOverCeiling: new Map(), redis, redisBytesPerCard: REDIS_BYTES_NOT_MEASURED, embeddedMemory: notInPart });
   } else {
     await main();
   }

@@ -14,7 +14,8 @@ function onTheBounds(): TargetFigures {
       [64, unary],
       [256, unary],
     ]),
-    redis: { batchTimeRatio: 4, unaryRatio: 0.8, bytesPerCard: 300 },
+    redis: { batchTimeRatio: 4, unaryRatio: 0.8, failedBatches: 0 },
+    redisBytesPerCard: 300,
     embeddedMemory: { card: { rss: 300, estimate: 360 }, terminal: { rss: 200, estimate: 160 } },
   };
 }
@@ -48,9 +49,10 @@ describe('the closing table of npm run bench (evaluateTargets)', () => {
         fragment: 'CPU per request <= 1.3x the no-op server\'s, c=256',
         figures: { ...base, unaryOverCeiling: new Map([...base.unaryOverCeiling, [256, { rpsRatio: 0.85, cpuPerRequestRatio: 1.3001 }]]) },
       },
-      { fragment: '10,000-transaction batch', figures: { ...base, redis: { batchTimeRatio: 4.0001, unaryRatio: 0.8, bytesPerCard: 300 } } },
-      { fragment: "Redis: unary Predict", figures: { ...base, redis: { batchTimeRatio: 4, unaryRatio: 0.7999, bytesPerCard: 300 } } },
-      { fragment: 'Redis: <= 300 B per card', figures: { ...base, redis: { batchTimeRatio: 4, unaryRatio: 0.8, bytesPerCard: 300.01 } } },
+      { fragment: '10,000-transaction batch', figures: { ...base, redis: { batchTimeRatio: 4.0001, unaryRatio: 0.8, failedBatches: 0 } } },
+      { fragment: '10,000-transaction batch', figures: { ...base, redis: { batchTimeRatio: 1, unaryRatio: 0.8, failedBatches: 1 } } },
+      { fragment: 'Redis: unary Predict', figures: { ...base, redis: { batchTimeRatio: 4, unaryRatio: 0.7999, failedBatches: 0 } } },
+      { fragment: 'Redis: <= 300 B per card', figures: { ...base, redisBytesPerCard: 300.01 } },
       { fragment: '<= 300 B per card by RSS', figures: { ...base, embeddedMemory: { card: { rss: 300.01, estimate: 300.01 }, terminal: { rss: 200, estimate: 200 } } } },
       { fragment: '<= 200 B per terminal by RSS', figures: { ...base, embeddedMemory: { card: { rss: 300, estimate: 300 }, terminal: { rss: 200.01, estimate: 200.01 } } } },
       { fragment: 'of RSS, per card', figures: { ...base, embeddedMemory: { card: { rss: 300, estimate: 360.01 }, terminal: { rss: 200, estimate: 200 } } } },
@@ -68,7 +70,7 @@ describe('the closing table of npm run bench (evaluateTargets)', () => {
   });
 
   it('should say "not measured" with the reason for a figure the run did not produce, and for a concurrency not run', () => {
-    const rows = evaluateTargets({ ...onTheBounds(), redis: notMeasured, unaryOverCeiling: new Map([[16, { rpsRatio: 0.9, cpuPerRequestRatio: 1 }]]) });
+    const rows = evaluateTargets({ ...onTheBounds(), redis: notMeasured, redisBytesPerCard: notMeasured, unaryOverCeiling: new Map([[16, { rpsRatio: 0.9, cpuPerRequestRatio: 1 }]]) });
     for (const fragment of ['10,000-transaction batch', 'Redis: unary Predict', 'Redis: <= 300 B per card']) {
       const row = rows.find((each) => each.target.includes(fragment));
       assert.deepEqual({ verdict: row?.verdict, figure: row?.figure }, { verdict: 'not measured', figure: 'not run here' });
