@@ -48,7 +48,12 @@ export function streamTarget(stream: StreamFigures): TargetFigures['streamOverUn
 
 /** RSS grown per card and per terminal of the embedded store (bench/stateSizing.ts), and its estimate. */
 export async function memoryFigure(): Promise<TargetFigures['embeddedMemory']> {
-  const measured = await stateSizingFigures();
+  let measured: Awaited<ReturnType<typeof stateSizingFigures>>;
+  try {
+    measured = await stateSizingFigures();
+  } catch (error) {
+    return { notMeasured: `bench/stateSizing.ts failed: ${error instanceof Error ? error.message : String(error)}` };
+  }
   const card = measured.find((each) => each.kind === 'card');
   const terminal = measured.find((each) => each.kind === 'terminal');
   if (card === undefined || terminal === undefined) return { notMeasured: 'bench/stateSizing.ts measured no card or terminal' };
