@@ -50,8 +50,8 @@ describe('decision log to training set: no training/serving skew', () => {
     folders.push(root);
     const replayDir = join(root, 'replay');
     const logDir = join(root, 'log');
-    // A small period, a seed no other test or model uses; no corrections, so the offline label is the simulator's truth.
-    const replay = await simulatedReplay(replayDir, ['--seed', '71', '--customers', '250', '--terminals', '500', '--days', '30', '--outcome-delay-days', String(LABEL_DELAY_DAYS)]);
+    // A small period, a seed no other test or model uses, 3 % of its outcomes corrected later (supersedes).
+    const replay = await simulatedReplay(replayDir, ['--seed', '71', '--customers', '250', '--terminals', '500', '--days', '30', '--outcome-delay-days', String(LABEL_DELAY_DAYS), '--corrections', '0.03']);
 
     const service = await startTestService({ FRAUD_STATE_STORE: 'memory', FRAUD_MAX_BATCH_SIZE: '10000', FRAUD_DECISION_LOG_DIR: logDir });
     const client = new FraudClient({ address: service.address, deadlineMs: 120_000, retry: { attempts: 1 } });
@@ -69,6 +69,8 @@ describe('decision log to training set: no training/serving skew', () => {
     await writeFile(join(root, 'outcomes.jsonl'), outcomes.map((outcome) => JSON.stringify(outcome)).join('\n') + '\n');
     const asOf = Math.max(...outcomes.map((outcome) => outcome.known_at_seconds));
     const settled = replay.events.filter((event) => event.transaction !== undefined && event.transaction.tx_time_seconds <= asOf - LABEL_DELAY_DAYS * DAY).length;
+    const corrected = new Set(outcomes.filter((outcome) => outcome.supersedes === true).map((outcome) => outcome.transaction_id));
+    assert.ok(corrected.size > 0, 'the period holds corrections');
 
     const setPath = join(root, 'training-set.csv');
     const summary = await trainingRun(['training-set', logDir, '--outcomes', join(root, 'outcomes.jsonl'), '--model', 'fraud-binary', '--label-delay-days', String(LABEL_DELAY_DAYS), '--out', setPath]);

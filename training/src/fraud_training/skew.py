@@ -7,6 +7,7 @@ forest trained on each (same seed, same trainer) asked for the same probabilitie
 
 from __future__ import annotations
 
+import csv
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -36,8 +37,10 @@ class SkewReport:
 
 
 def offline_frame(replay: Path, names: list[str]) -> pd.DataFrame:
-    """features.jsonl (the offline features) and each transaction's first outcome
-    report in events.jsonl (the simulator's truth) as TX_FRAUD, by TRANSACTION_ID."""
+    """features.jsonl (the offline features) and, as TX_FRAUD, each transaction's last
+    outcome in events.jsonl: the simulator's truth, or its last correction (a replay's
+    corrections come in order and at most two a transaction, so the last is in force
+    once the stream has been played), by TRANSACTION_ID."""
     rows: dict[int, list[float]] = {}
     with (replay / "features.jsonl").open(encoding="utf-8") as handle:
         for line in handle:
@@ -47,31 +50,41 @@ def offline_frame(replay: Path, names: list[str]) -> pd.DataFrame:
     with (replay / "events.jsonl").open(encoding="utf-8") as handle:
         for line in handle:
             outcome = json.loads(line).get("outcome")
-            if outcome is not None and not outcome.get("supersedes", False):
-                labels.setdefault(int(outcome["transaction_id"]), int(outcome["outcome"] == "fraud"))
+            if outcome is not None:
+                labels[int(outcome["transaction_id"])] = int(outcome["outcome"] == "fraud")
     frame = pd.DataFrame.from_dict(rows, orient="index", columns=names)
     frame["TX_FRAUD"] = pd.Series(labels, dtype="Int64")
     return frame
 
 
+def read_training_set(path: Path) -> tuple[list[str], list[int], np.ndarray, np.ndarray]:
+    """Feature names, transaction ids, features and TX_FRAUD of a training-set CSV,
+    every value parsed by float() (exactly the double written)."""
+    with path.open(encoding="utf-8", newline="") as handle:
+        reader = csv.reader(handle)
+        header = next(reader)
+        rows = list(reader)
+    first, last = header.index("MODEL_VERSION") + 1, header.index("TX_FRAUD")
+    ids = [int(row[0]) for row in rows]
+    features = np.array([[float(value) for value in row[first:last]] for row in rows], dtype=np.float64)
+    labels = np.array([int(row[last]) for row in rows], dtype=np.int64)
+    return header[first:last], ids, features, labels
+
+
 def compare(training_set: Path, replay: Path, seed: int = 0) -> SkewReport:
-    logged = pd.read_csv(training_set, float_precision="round_trip").set_index("TRANSACTION_ID")
-    first, last = logged.columns.get_loc("MODEL_VERSION") + 1, logged.columns.get_loc("TX_FRAUD")
-    names = list(logged.columns[first:last])
+    names, ids, x_logged, y_logged = read_training_set(training_set)
     offline = offline_frame(replay, names)
-    missing = int((~logged.index.isin(offline.index)).sum())
-    if missing or logged.empty:
-        raise PipelineError(f"{missing} of {len(logged)} logged transactions have no offline features")
-    offline = offline.loc[logged.index]
-    x_logged = logged[names].to_numpy(dtype=np.float64)
+    missing = sum(1 for transaction_id in ids if transaction_id not in offline.index)
+    if missing or not ids:
+        raise PipelineError(f"{missing} of {len(ids)} logged transactions have no offline features")
+    offline = offline.loc[ids]
     x_offline = offline[names].to_numpy(dtype=np.float64)
-    y_logged = logged["TX_FRAUD"].to_numpy(dtype=np.int64)
     y_offline = offline["TX_FRAUD"].to_numpy(dtype=np.int64)
     config = ForestConfig(n_estimators=20, max_depth=6, random_state=seed, n_jobs=1)
     p_logged = fit_forest(x_logged, y_logged, config).predict_proba(x_offline.astype(np.float32))
     p_offline = fit_forest(x_offline, y_offline, config).predict_proba(x_offline.astype(np.float32))
     return SkewReport(
-        transactions=len(logged),
+        transactions=len(ids),
         frauds=int(y_logged.sum()),
         features=len(names),
         missing_offline=missing,
