@@ -86,6 +86,16 @@ def test_reads_every_gzip_member_of_finished_and_open_files_in_name_order(tmp_pa
     assert ids == ["1", "2", "3"]
 
 
+def test_reads_object_storage_partitions_below_a_directory_in_time_order(tmp_path: Path) -> None:
+    for hour, transaction_id in (("hour=10", 2), ("hour=09", 1)):
+        folder = tmp_path / "log" / "dt=2026-12-07" / hour
+        folder.mkdir(parents=True)
+        write_log(
+            folder / "pod-a-20261207T000000000Z-000001.jsonl.gz", [record(transaction_id, 1, binary(1))]
+        )
+    assert [r["transactionId"] for f in log_files([tmp_path / "log"]) for r in read_records(f)] == ["1", "2"]
+
+
 def test_takes_the_named_models_entry_not_another_models() -> None:
     shadow = model(
         "challenger",

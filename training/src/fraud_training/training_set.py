@@ -69,12 +69,15 @@ class TrainingSet:
 
 
 def log_files(locations: Sequence[Path]) -> list[Path]:
-    """The decision log files of directories (finished and open, by name: the order
-    they were started) and the files named."""
+    """The decision log files of directories, their subdirectories too (object
+    storage's dt=/hour= partitions), finished and open, by path: the order they were
+    started, per instance; and the files named."""
     files: list[Path] = []
     for location in locations:
         if location.is_dir():
-            files += sorted(p for p in location.iterdir() if p.name.endswith(LOG_FILE_SUFFIXES))
+            files += sorted(
+                p for p in location.rglob("*") if p.is_file() and p.name.endswith(LOG_FILE_SUFFIXES)
+            )
         elif location.exists():
             files.append(location)
         else:
