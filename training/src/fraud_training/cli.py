@@ -220,6 +220,7 @@ EXAMPLES = """examples (training/README.md says more):
   training/run package my.onnx --task binary --features TX_AMOUNT,TERMINAL_ID_RISK_7DAY_WINDOW,...
   training/run package my.onnx --task binary --class-labels legit,fraud --legitimate-class legit
   training/run verify models/fraud-binary.json   # the service's checks, in Python
+  training/run training-set /var/log/fraud --outcomes outcomes.csv --model fraud-binary --out set.csv
   training/run answers my.json --events events.jsonl --out /tmp/answers   # what the service must answer
   training/run test                         # pytest
   training/run <command> --help
@@ -399,6 +400,45 @@ def build_parser(paths: RepoPaths) -> OneLineParser:
     publish = commands.add_parser("publish", help="upload models and manifests to S3 / lakeFS / MinIO")
     add_publish_options(publish, required=True)
     publish.add_argument("manifests", nargs="+", type=Path, help="manifest files")
+
+    training_set = commands.add_parser(
+        "training-set",
+        help="features as served, from the decision log, plus the outcomes settled by a cut-off",
+    )
+    training_set.add_argument(
+        "logs", nargs="+", type=Path, help="decision log directories (FRAUD_DECISION_LOG_DIR) or files"
+    )
+    training_set.add_argument(
+        "--outcomes",
+        type=Path,
+        required=True,
+        help="CSV or JSON Lines: transaction_id, outcome, known_at (or known_at_seconds), supersedes",
+    )
+    training_set.add_argument("--model", type=model_name, required=True, help="model name, e.g. fraud-binary")
+    training_set.add_argument(
+        "--model-version", type=model_version, default=None, help="only this version (default: any)"
+    )
+    training_set.add_argument(
+        "--as-of",
+        type=iso_datetime,
+        default=None,
+        help="cut-off, ISO-8601 with a zone (default: the latest known_at of the outcomes)",
+    )
+    training_set.add_argument(
+        "--label-delay-days",
+        type=non_negative_int,
+        default=7,
+        help="only transactions at least this long before the cut-off: their outcomes are in (7)",
+    )
+    training_set.add_argument("--out", type=Path, required=True, help="output CSV")
+
+    skew = commands.add_parser(
+        "skew-check",
+        help="a training-set CSV against the replayed period's offline features: features, labels, models",
+    )
+    skew.add_argument("training_set", type=Path, help="the CSV training-set wrote")
+    skew.add_argument("--replay", type=Path, required=True, help="the replay folder the period came from")
+    skew.add_argument("--seed", type=non_negative_int, default=0, help="the forests' random seed (0)")
 
     commands.add_parser("test", help="run the pytest suite (extra arguments go to pytest)")
     return parser
@@ -765,6 +805,52 @@ def run_publish(args: argparse.Namespace, paths: RepoPaths) -> int:
     return 0
 
 
+def run_training_set(args: argparse.Namespace, paths: RepoPaths) -> int:
+    from datetime import timedelta
+
+    from fraud_training.features import load_feature_spec
+    from fraud_training.training_set import (
+        TrainingSetError,
+        build_training_set,
+        log_files,
+        parse_time,
+        read_outcomes,
+        read_records,
+        served_features,
+        write_training_set,
+    )
+
+    spec = load_feature_spec(paths.feature_spec)
+    files = log_files(args.logs)
+    served = served_features(
+        (r for path in files for r in read_records(path)), args.model, args.model_version
+    )
+    reports = read_outcomes(args.outcomes, spec.epoch)
+    if args.as_of is not None:
+        as_of = parse_time(args.as_of)
+    elif reports:
+        as_of = max(report.known_at for report in reports)
+    else:
+        raise TrainingSetError(f"{args.outcomes} holds no outcome: give --as-of")
+    result = build_training_set(served, reports, spec.names, as_of, timedelta(days=args.label_delay_days))
+    write_training_set(result, args.out)
+    frauds = sum(label for _, label in result.rows)
+    print(
+        f"wrote {args.out}: {len(result.rows):,} transactions ({frauds:,} fraud) of {args.model} "
+        f"{', '.join(result.versions)}, {len(result.feature_names)} features, from {len(files)} log files; "
+        f"settled: event time <= {result.settled_before.isoformat()} (cut-off {as_of.isoformat()} "
+        f"- {args.label_delay_days} days); {result.unlabelled:,} of those without an outcome left out"
+    )
+    return 0
+
+
+def run_skew_check(args: argparse.Namespace, _: RepoPaths) -> int:
+    from fraud_training.skew import compare
+
+    print(compare(args.training_set, args.replay, args.seed).as_json())
+    return 0
+
+
 def run_tests(extra: list[str], paths: RepoPaths) -> int:
     import pytest
 
@@ -786,6 +872,8 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, RepoPaths], int]] = {
     "answers": run_answers,
     "verify": run_verify,
     "publish": run_publish,
+    "training-set": run_training_set,
+    "skew-check": run_skew_check,
 }
 
 
