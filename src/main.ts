@@ -191,7 +191,6 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
     reflection: new ServerReflection(),
     ...config.grpc,
     callMetrics,
-    retryAttempts: metrics.retryAttempts,
     tracing: tracing?.interceptor,
     admission: { rows: admission, logger },
     authentication: security.interceptor,

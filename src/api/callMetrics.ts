@@ -1,8 +1,11 @@
-import { getChannelzHandlers, ServerInterceptingCall, status, type Deadline, type Server, type ServerInterceptor } from '@grpc/grpc-js';
+import { getChannelzHandlers, ServerInterceptingCall, status, type Deadline, type Metadata, type Server, type ServerInterceptor } from '@grpc/grpc-js';
 import { constants } from 'node:http2';
 import { performance } from 'node:perf_hooks';
 import type { Metrics } from '../observability/metrics.js';
 import { http2StreamOf } from './callStream.js';
+
+/** The header a gRPC client sends with a retry (gRFC A6): how many attempts of the call came before it. */
+const PREVIOUS_ATTEMPTS_KEY = 'grpc-previous-rpc-attempts';
 
 const STATUS_NAMES: Readonly<Record<number, string>> = Object.fromEntries(
   Object.entries(status).filter(([, code]) => typeof code === 'number').map(([name, code]) => [code, name]),
@@ -74,6 +77,13 @@ export class CallMetrics {
     return new ServerInterceptingCall(call, {
       start: (next) => {
         next({
+          onReceiveMetadata: (metadata: Metadata, nextMetadata: (metadata: Metadata) => void) => {
+            // A retry of an earlier attempt (clients with the published service config retry busy
+            // answers and UNAVAILABLE): the load retries add. Counted here, before authentication and
+            // admission, so a retry refused again is counted too.
+            if (metadata.get(PREVIOUS_ATTEMPTS_KEY).length > 0) metrics.retryAttempts.labels(label).inc();
+            nextMetadata(metadata);
+          },
           onReceiveMessage: (message: unknown, nextMessage: (message: unknown) => void) => {
             requestArrived = true;
             nextMessage(message);

@@ -1,9 +1,7 @@
 import { Server, ServerCredentials, type ServerInterceptor, type ServerOptions } from '@grpc/grpc-js';
-import type { Counter } from 'prom-client';
 import type { Logger } from '../observability/logger.js';
 import type { CallMetrics } from './callMetrics.js';
 import { StrictDecoding } from './requestDecoding.js';
-import { retryAttemptsInterceptor } from './retryAttempts.js';
 import { admissionInterceptor, type RowAdmission } from './rowAdmission.js';
 import { StreamBudget } from './streamBudget.js';
 import type { ServerReflection } from './serverReflection.js';
@@ -36,8 +34,6 @@ export interface GrpcServerOptions extends GrpcTransportOptions {
   readonly reflection: ServerReflection;
   /** Counts every call by the status its client got (the benchmark's no-op server has none). */
   readonly callMetrics?: CallMetrics;
-  /** Counts the calls that arrive as retries (fraud_grpc_retry_attempts_total). */
-  readonly retryAttempts?: Counter<'method'>;
   /** Starts a span per fraud service call (src/observability/tracing.ts); absent when tracing is off. */
   readonly tracing?: ServerInterceptor;
   /** Admission control of the scoring calls, with the logger its refusals are mapped with. */
@@ -64,7 +60,6 @@ export function createGrpcServer(options: GrpcServerOptions): Server {
   // Transport side first: the call metrics see every status, admission refusals included.
   const interceptors: ServerInterceptor[] = [];
   if (options.tracing !== undefined) interceptors.push(options.tracing);
-  if (options.retryAttempts !== undefined) interceptors.push(retryAttemptsInterceptor(options.retryAttempts));
   if (options.callMetrics !== undefined) interceptors.push(options.callMetrics.interceptor);
   if (options.authentication !== undefined) interceptors.push(options.authentication);
   interceptors.push(new StreamBudget(options.maxConcurrentStreamsTotal, options.maxConcurrentStreams).interceptor);
