@@ -1,6 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import type { Transaction } from '../gen/fraud/v1/fraud_service.js';
 import type { ScoredCall } from '../decisionLog/scoredCall.js';
+import { methodLabel } from './callMetrics.js';
 import { predictionOf, type Scored } from './scoring.js';
 
 /** What the scoring path hands answered calls to (the decision log). */
@@ -20,7 +21,7 @@ export function recordDecisions(recorder: DecisionRecorder, path: string, scored
     const { model, featureRows } = scored;
     if (featureRows === undefined) return;
     recorder.record({
-      method: path.replace(/^\//, ''),
+      method: methodLabel(path),
       transactions,
       runs: [
         {

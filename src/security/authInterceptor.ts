@@ -1,5 +1,6 @@
 import { Metadata, ServerInterceptingCall, status, type ServerInterceptor, type ServerInterceptingCallInterface } from '@grpc/grpc-js';
 import type { AccessPolicy } from '../config/securityConfig.js';
+import { methodLabel } from '../api/callMetrics.js';
 import { ErrorInfo } from '../gen/google/rpc/error_details.js';
 import { Status } from '../gen/google/rpc/status.js';
 import type { Logger } from '../observability/logger.js';
@@ -58,7 +59,7 @@ export function authenticationInterceptor(rules: AccessRules, metrics: Metrics, 
               return;
             }
             refused = true;
-            const methodName = method.path.slice(1);
+            const methodName = methodLabel(method.path);
             metrics.authRefusals.labels(methodName, decision.reason.toLowerCase()).inc();
             const record = { method: methodName, reason: decision.reason, peer: call.getPeer(), principal: decision.principal };
             const now = Date.now();
