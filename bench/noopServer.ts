@@ -31,6 +31,7 @@ const handlers: FraudServiceServer = {
   predictBatch: unimplemented,
   predictScenarioBatch: unimplemented,
   getModelInfo: unimplemented,
+  getModelQuality: unimplemented,
   reportOutcome: unimplemented,
   reportOutcomeBatch: unimplemented,
   predictStream: (call) => {

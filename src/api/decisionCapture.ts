@@ -4,9 +4,23 @@ import type { ScoredCall } from '../decisionLog/scoredCall.js';
 import { methodLabel } from './callMetrics.js';
 import { predictionOf, type Scored } from './scoring.js';
 
-/** What the scoring path hands answered calls to (the decision log). */
+/** What the scoring path hands answered calls to (the decision log, the scores kept for live quality). */
 export interface DecisionRecorder {
+  /** True when it reads each run's feature rows: the scoring path keeps them only then. */
+  readonly needsFeatures: boolean;
   record(call: ScoredCall): void;
+}
+
+/** One recorder for several (undefined when there are none): each gets every call, in order. */
+export function recorderOf(recorders: readonly (DecisionRecorder | undefined)[]): DecisionRecorder | undefined {
+  const present = recorders.filter((recorder): recorder is DecisionRecorder => recorder !== undefined);
+  if (present.length <= 1) return present[0];
+  return {
+    needsFeatures: present.some((recorder) => recorder.needsFeatures),
+    record(call: ScoredCall): void {
+      for (const recorder of present) recorder.record(call);
+    },
+  };
 }
 
 /**
@@ -19,7 +33,6 @@ export interface DecisionRecorder {
 export function recordDecisions(recorder: DecisionRecorder, path: string, scored: Scored, transactions: readonly Transaction[], startedAt: number): void {
   try {
     const { model, featureRows } = scored;
-    if (featureRows === undefined) return;
     recorder.record({
       method: methodLabel(path),
       transactions,

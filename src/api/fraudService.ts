@@ -111,7 +111,7 @@ export function createFraudService(options: FraudServiceOptions): FraudServiceSe
     if (call.cancelled) throw new CallCancelledError('the call was cancelled before scoring');
     const trace = traceOf(call);
     trace?.span.setAttribute(ATTR_ROWS, transactions.length);
-    const keepFeatures = decisions !== undefined;
+    const keepFeatures = decisions?.needsFeatures === true;
     const scored = await scoreTransactions(model, transactions, { history, batch, explain, keepFeatures, sliceRows: batch ? BATCH_SLICE_ROWS : undefined, trace });
     predictions.record(scored);
     // The answer is ready: the decision log takes references to it, and builds its records later.
@@ -181,7 +181,11 @@ export function createFraudService(options: FraudServiceOptions): FraudServiceSe
     }),
 
     getModelInfo: unaryCall(METHODS.getModelInfo, metrics, logger, () =>
-      Promise.resolve({ models: registry.status().map((status) => modelInfoOf(status, modelInfoDetails)) }),
+      Promise.resolve({ models: registry.status().map((status) => modelInfoOf(status, modelInfoDetails)), shadows: [] }),
+    ),
+
+    getModelQuality: unaryCall(METHODS.getModelQuality, metrics, logger, () =>
+      Promise.reject(new FailedPreconditionError('live model quality is not kept by this version of the service')),
     ),
 
     reportOutcome: unaryCall(METHODS.reportOutcome, metrics, logger, async (request, call) => {

@@ -220,7 +220,7 @@ class StreamScoring {
     // The caller may have gone while the micro-batch waited for the lane: nothing is recorded for it then.
     if (this.closed || this.call.cancelled) return;
     const { history, decisions } = this.options;
-    const keepFeatures = decisions !== undefined;
+    const keepFeatures = decisions?.needsFeatures === true;
     const transactions = items.map((item) => item.transaction);
     const explain = items.some((item) => item.explain);
     const startedAt = performance.now();

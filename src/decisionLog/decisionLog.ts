@@ -60,6 +60,9 @@ export class DecisionLog {
     return this.queues.map((queue) => queue.name);
   }
 
+  /** Records hold each model's features. */
+  readonly needsFeatures = true;
+
   /** Hands an answered call to every sink; never throws (a failure here is logged, never the caller's). */
   record(call: ScoredCall): void {
     for (const queue of this.queues) {

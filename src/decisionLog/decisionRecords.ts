@@ -35,8 +35,10 @@ export function decisionRecord(call: ScoredCall, index: number, instance: string
 function modelDecision(run: ModelRun, index: number): ModelDecision {
   const width = run.featureNames.length;
   const features: Record<string, number> = {};
+  const rows = run.featureRows;
+  if (rows === undefined) throw new Error('the decision log needs the features of every run (needsFeatures)');
   for (let column = 0; column < width; column++) {
-    features[run.featureNames[column] as string] = run.featureRows[index * width + column] as number;
+    features[run.featureNames[column] as string] = rows[index * width + column] as number;
   }
   const answer = run.answer(index);
   return {

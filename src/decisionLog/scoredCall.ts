@@ -23,8 +23,12 @@ export interface ModelRun {
   readonly threshold: number | undefined;
   /** The model's input features, in column order. */
   readonly featureNames: readonly string[];
-  /** Row-major [transactions, featureNames.length]: each transaction's features as the model saw them (double precision). */
-  readonly featureRows: Float64Array;
+  /**
+   * Row-major [transactions, featureNames.length]: each transaction's features
+   * as the model saw them (double precision); kept only when a recorder needs
+   * them (DecisionRecorder.needsFeatures).
+   */
+  readonly featureRows: Float64Array | undefined;
   /** The answer for the transaction at `index`; built when the record is, off the scoring path. */
   readonly answer: (index: number) => ModelAnswer;
 }

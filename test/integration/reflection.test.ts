@@ -54,7 +54,7 @@ describe('server reflection', () => {
       assert.ok(names.includes(name), `${name} in ${names.join(', ')}`);
     }
     const fraud = answer.find((file) => file.name === 'fraud/v1/fraud_service.proto');
-    assert.deepEqual(fraud?.service[0]?.method.map((method) => method.name), ['Predict', 'PredictScenario', 'PredictBatch', 'PredictScenarioBatch', 'PredictStream', 'GetModelInfo', 'ReportOutcome', 'ReportOutcomeBatch']);
+    assert.deepEqual(fraud?.service[0]?.method.map((method) => method.name), ['Predict', 'PredictScenario', 'PredictBatch', 'PredictScenarioBatch', 'PredictStream', 'GetModelInfo', 'GetModelQuality', 'ReportOutcome', 'ReportOutcomeBatch']);
     assert.match(fraud.sourceCodeInfo?.location.map((location) => location.leadingComments ?? '').join('') ?? '', /FraudService scores card transactions/);
     assert.equal(fraud.messageType.find((message) => message.name === 'Transaction')?.field.find((field) => field.name === 'tx_amount')?.proto3Optional, true);
   });

@@ -20,6 +20,7 @@ import {
   type ServiceError,
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
+import { Duration } from "../../google/protobuf/duration.js";
 import { Timestamp } from "../../google/protobuf/timestamp.js";
 import { Status } from "../../google/rpc/status.js";
 
@@ -645,6 +646,13 @@ export interface GetModelInfoRequest {
 export interface GetModelInfoResponse {
   /** One entry per task (binary, then multiclass), serving or not. */
   models: ModelInfo[];
+  /**
+   * The challenger of each task that has one configured
+   * (`FRAUD_BINARY_SHADOW_MODEL_URI`, `FRAUD_SCENARIO_SHADOW_MODEL_URI`):
+   * scored in the shadow of the serving model on the same transactions,
+   * never answering a caller. `serving` says whether it is loaded.
+   */
+  shadows: ModelInfo[];
 }
 
 /** One class a model can predict. */
@@ -806,6 +814,111 @@ export interface ReportOutcomeBatchRequest {
 export interface ReportOutcomeBatchResponse {
   /** One result per outcome, in request order. */
   results: OutcomeResult[];
+}
+
+/** Request of `GetModelQuality`. */
+export interface GetModelQualityRequest {
+  /** Only models of this task; unspecified: every task. */
+  task: ModelTask;
+  /**
+   * Only these revisions (`ModelRef.revision`); empty: every revision with
+   * an outcome in a window.
+   */
+  revisions: string[];
+  /**
+   * Windows of event time, each a whole number of days (at most 90) ending
+   * with the day of `end_time`; empty: the last 1 and 7 days.
+   */
+  windows: Duration[];
+  /**
+   * A time in the last day of every window (event time, UTC days);
+   * unset: the newest event day with an outcome joined to a score.
+   */
+  endTime: Date | undefined;
+}
+
+/** Answer of `GetModelQuality`. */
+export interface GetModelQualityResponse {
+  /**
+   * One entry per model revision and window, by task, then name, version,
+   * revision, then window length.
+   */
+  models: ModelQuality[];
+  /**
+   * The upper bounds of the score bins of `ModelQuality.fraud_score_bins`
+   * and `legitimate_score_bins`, ascending; the last is 1. Bin i holds
+   * fraud probabilities above bound i-1 (0 included in bin 0) and at most
+   * bound i.
+   */
+  scoreBinUpperBounds: number[];
+}
+
+/**
+ * How one model revision did on the transactions whose outcome is known,
+ * in one window of event time.
+ */
+export interface ModelQuality {
+  /** The task of the model. */
+  task: ModelTask;
+  /** Model name from its manifest. */
+  name: string;
+  /** Version from the model's manifest. */
+  version: string;
+  /** Exact revision of the artifact (`ModelRef.revision`). */
+  revision: string;
+  /** The window's length (whole days). */
+  window:
+    | Duration
+    | undefined;
+  /** Start of the window's first day (event time, inclusive). */
+  startTime:
+    | Date
+    | undefined;
+  /** End of the window's last day (event time, exclusive). */
+  endTime:
+    | Date
+    | undefined;
+  /**
+   * Frauds the model alerted on (decision fraud: binary models at or above
+   * the threshold, scenario models any class but legitimate).
+   */
+  fraudAlerted: bigint;
+  /** Frauds the model let pass. */
+  fraudPassed: bigint;
+  /** Legitimate transactions the model alerted on. */
+  legitimateAlerted: bigint;
+  /** Legitimate transactions the model let pass. */
+  legitimatePassed: bigint;
+  /**
+   * Counts of frauds by fraud probability, per bin of
+   * `GetModelQualityResponse.score_bin_upper_bounds`.
+   */
+  fraudScoreBins: bigint[];
+  /** Counts of legitimate transactions by fraud probability, per bin. */
+  legitimateScoreBins: bigint[];
+  /**
+   * Area under the ROC curve, estimated from the score bins (ties within a
+   * bin count half); NaN without both outcomes.
+   */
+  auc: number;
+  /**
+   * Average precision (area under the precision-recall curve, step-wise
+   * over the bins from the highest down); NaN without a fraud.
+   */
+  averagePrecision: number;
+  /** Frauds alerted on over frauds; NaN without a fraud. */
+  recall: number;
+  /** Frauds alerted on over alerts; NaN without an alert. */
+  precision: number;
+  /** Alerts over transactions with a known outcome. */
+  alertRate: number;
+  /** Frauds over transactions with a known outcome. */
+  fraudRate: number;
+  /**
+   * Mean time from the transaction's event time to its outcome's
+   * `known_at`, seconds; NaN without an outcome.
+   */
+  meanOutcomeDelaySeconds: number;
 }
 
 function createBaseTransaction(): Transaction {
@@ -3612,13 +3725,16 @@ export const GetModelInfoRequest: MessageFns<GetModelInfoRequest> = {
 };
 
 function createBaseGetModelInfoResponse(): GetModelInfoResponse {
-  return { models: [] };
+  return { models: [], shadows: [] };
 }
 
 export const GetModelInfoResponse: MessageFns<GetModelInfoResponse> = {
   encode(message: GetModelInfoResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     for (const v of message.models) {
       ModelInfo.encode(v!, writer.uint32(10).fork()).join();
+    }
+    for (const v of message.shadows) {
+      ModelInfo.encode(v!, writer.uint32(18).fork()).join();
     }
     return writer;
   },
@@ -3644,6 +3760,14 @@ export const GetModelInfoResponse: MessageFns<GetModelInfoResponse> = {
             message.models.push(ModelInfo.decode(reader, reader.uint32()));
             continue;
           }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.shadows.push(ModelInfo.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3659,6 +3783,7 @@ export const GetModelInfoResponse: MessageFns<GetModelInfoResponse> = {
   fromJSON(object: any): GetModelInfoResponse {
     return {
       models: globalThis.Array.isArray(object?.models) ? object.models.map((e: any) => ModelInfo.fromJSON(e)) : [],
+      shadows: globalThis.Array.isArray(object?.shadows) ? object.shadows.map((e: any) => ModelInfo.fromJSON(e)) : [],
     };
   },
 
@@ -3666,6 +3791,9 @@ export const GetModelInfoResponse: MessageFns<GetModelInfoResponse> = {
     const obj: any = {};
     if (message.models?.length) {
       obj.models = message.models.map((e) => ModelInfo.toJSON(e));
+    }
+    if (message.shadows?.length) {
+      obj.shadows = message.shadows.map((e) => ModelInfo.toJSON(e));
     }
     return obj;
   },
@@ -3676,6 +3804,7 @@ export const GetModelInfoResponse: MessageFns<GetModelInfoResponse> = {
   fromPartial<I extends Exact<DeepPartial<GetModelInfoResponse>, I>>(object: I): GetModelInfoResponse {
     const message = createBaseGetModelInfoResponse();
     message.models = object.models?.map((e) => ModelInfo.fromPartial(e)) || [];
+    message.shadows = object.shadows?.map((e) => ModelInfo.fromPartial(e)) || [];
     return message;
   },
 };
@@ -4628,6 +4757,730 @@ export const ReportOutcomeBatchResponse: MessageFns<ReportOutcomeBatchResponse> 
   },
 };
 
+function createBaseGetModelQualityRequest(): GetModelQualityRequest {
+  return { task: 0, revisions: [], windows: [], endTime: undefined };
+}
+
+export const GetModelQualityRequest: MessageFns<GetModelQualityRequest> = {
+  encode(message: GetModelQualityRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.task !== 0) {
+      writer.uint32(8).int32(message.task);
+    }
+    for (const v of message.revisions) {
+      writer.uint32(18).string(v!);
+    }
+    for (const v of message.windows) {
+      Duration.encode(v!, writer.uint32(26).fork()).join();
+    }
+    if (message.endTime !== undefined) {
+      Timestamp.encode(toTimestamp(message.endTime), writer.uint32(34).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetModelQualityRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetModelQualityRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.task = reader.int32() as any;
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.revisions.push(reader.string());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.windows.push(Duration.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.endTime = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetModelQualityRequest {
+    return {
+      task: isSet(object.task) ? modelTaskFromJSON(object.task) : 0,
+      revisions: globalThis.Array.isArray(object?.revisions)
+        ? object.revisions.map((e: any) => globalThis.String(e))
+        : [],
+      windows: globalThis.Array.isArray(object?.windows) ? object.windows.map((e: any) => Duration.fromJSON(e)) : [],
+      endTime: isSet(object.endTime)
+        ? fromJsonTimestamp(object.endTime)
+        : isSet(object.end_time)
+        ? fromJsonTimestamp(object.end_time)
+        : undefined,
+    };
+  },
+
+  toJSON(message: GetModelQualityRequest): unknown {
+    const obj: any = {};
+    if (message.task !== 0) {
+      obj.task = modelTaskToJSON(message.task);
+    }
+    if (message.revisions?.length) {
+      obj.revisions = message.revisions;
+    }
+    if (message.windows?.length) {
+      obj.windows = message.windows.map((e) => Duration.toJSON(e));
+    }
+    if (message.endTime !== undefined) {
+      obj.endTime = message.endTime.toISOString();
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<GetModelQualityRequest>, I>>(base?: I): GetModelQualityRequest {
+    return GetModelQualityRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GetModelQualityRequest>, I>>(object: I): GetModelQualityRequest {
+    const message = createBaseGetModelQualityRequest();
+    message.task = object.task ?? 0;
+    message.revisions = object.revisions?.map((e) => e) || [];
+    message.windows = object.windows?.map((e) => Duration.fromPartial(e)) || [];
+    message.endTime = object.endTime ?? undefined;
+    return message;
+  },
+};
+
+function createBaseGetModelQualityResponse(): GetModelQualityResponse {
+  return { models: [], scoreBinUpperBounds: [] };
+}
+
+export const GetModelQualityResponse: MessageFns<GetModelQualityResponse> = {
+  encode(message: GetModelQualityResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.models) {
+      ModelQuality.encode(v!, writer.uint32(10).fork()).join();
+    }
+    if (message.scoreBinUpperBounds.length !== 0) {
+      writer.uint32(18).fork();
+      for (const v of message.scoreBinUpperBounds) {
+        writer.double(v);
+      }
+      writer.join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetModelQualityResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetModelQualityResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.models.push(ModelQuality.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 2: {
+            if (tag === 17) {
+              message.scoreBinUpperBounds.push(reader.double());
+
+              continue;
+            }
+
+            if (tag === 18) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.scoreBinUpperBounds.push(reader.double());
+              }
+
+              continue;
+            }
+
+            break;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetModelQualityResponse {
+    return {
+      models: globalThis.Array.isArray(object?.models) ? object.models.map((e: any) => ModelQuality.fromJSON(e)) : [],
+      scoreBinUpperBounds: globalThis.Array.isArray(object?.scoreBinUpperBounds)
+        ? object.scoreBinUpperBounds.map((e: any) => globalThis.Number(e))
+        : globalThis.Array.isArray(object?.score_bin_upper_bounds)
+        ? object.score_bin_upper_bounds.map((e: any) => globalThis.Number(e))
+        : [],
+    };
+  },
+
+  toJSON(message: GetModelQualityResponse): unknown {
+    const obj: any = {};
+    if (message.models?.length) {
+      obj.models = message.models.map((e) => ModelQuality.toJSON(e));
+    }
+    if (message.scoreBinUpperBounds?.length) {
+      obj.scoreBinUpperBounds = message.scoreBinUpperBounds.map((e) => floatToJson(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<GetModelQualityResponse>, I>>(base?: I): GetModelQualityResponse {
+    return GetModelQualityResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GetModelQualityResponse>, I>>(object: I): GetModelQualityResponse {
+    const message = createBaseGetModelQualityResponse();
+    message.models = object.models?.map((e) => ModelQuality.fromPartial(e)) || [];
+    message.scoreBinUpperBounds = object.scoreBinUpperBounds?.map((e) => e) || [];
+    return message;
+  },
+};
+
+function createBaseModelQuality(): ModelQuality {
+  return {
+    task: 0,
+    name: "",
+    version: "",
+    revision: "",
+    window: undefined,
+    startTime: undefined,
+    endTime: undefined,
+    fraudAlerted: 0n,
+    fraudPassed: 0n,
+    legitimateAlerted: 0n,
+    legitimatePassed: 0n,
+    fraudScoreBins: [],
+    legitimateScoreBins: [],
+    auc: 0,
+    averagePrecision: 0,
+    recall: 0,
+    precision: 0,
+    alertRate: 0,
+    fraudRate: 0,
+    meanOutcomeDelaySeconds: 0,
+  };
+}
+
+export const ModelQuality: MessageFns<ModelQuality> = {
+  encode(message: ModelQuality, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.task !== 0) {
+      writer.uint32(8).int32(message.task);
+    }
+    if (message.name !== "") {
+      writer.uint32(18).string(message.name);
+    }
+    if (message.version !== "") {
+      writer.uint32(26).string(message.version);
+    }
+    if (message.revision !== "") {
+      writer.uint32(34).string(message.revision);
+    }
+    if (message.window !== undefined) {
+      Duration.encode(message.window, writer.uint32(42).fork()).join();
+    }
+    if (message.startTime !== undefined) {
+      Timestamp.encode(toTimestamp(message.startTime), writer.uint32(50).fork()).join();
+    }
+    if (message.endTime !== undefined) {
+      Timestamp.encode(toTimestamp(message.endTime), writer.uint32(58).fork()).join();
+    }
+    if (message.fraudAlerted !== 0n) {
+      if (BigInt.asUintN(64, message.fraudAlerted) !== message.fraudAlerted) {
+        throw new globalThis.Error("value provided for field message.fraudAlerted of type uint64 too large");
+      }
+      writer.uint32(64).uint64(message.fraudAlerted);
+    }
+    if (message.fraudPassed !== 0n) {
+      if (BigInt.asUintN(64, message.fraudPassed) !== message.fraudPassed) {
+        throw new globalThis.Error("value provided for field message.fraudPassed of type uint64 too large");
+      }
+      writer.uint32(72).uint64(message.fraudPassed);
+    }
+    if (message.legitimateAlerted !== 0n) {
+      if (BigInt.asUintN(64, message.legitimateAlerted) !== message.legitimateAlerted) {
+        throw new globalThis.Error("value provided for field message.legitimateAlerted of type uint64 too large");
+      }
+      writer.uint32(80).uint64(message.legitimateAlerted);
+    }
+    if (message.legitimatePassed !== 0n) {
+      if (BigInt.asUintN(64, message.legitimatePassed) !== message.legitimatePassed) {
+        throw new globalThis.Error("value provided for field message.legitimatePassed of type uint64 too large");
+      }
+      writer.uint32(88).uint64(message.legitimatePassed);
+    }
+    if (message.fraudScoreBins.length !== 0) {
+      writer.uint32(98).fork();
+      for (const v of message.fraudScoreBins) {
+        if (BigInt.asUintN(64, v) !== v) {
+          throw new globalThis.Error("a value provided in array field fraudScoreBins of type uint64 is too large");
+        }
+        writer.uint64(v);
+      }
+      writer.join();
+    }
+    if (message.legitimateScoreBins.length !== 0) {
+      writer.uint32(106).fork();
+      for (const v of message.legitimateScoreBins) {
+        if (BigInt.asUintN(64, v) !== v) {
+          throw new globalThis.Error("a value provided in array field legitimateScoreBins of type uint64 is too large");
+        }
+        writer.uint64(v);
+      }
+      writer.join();
+    }
+    if (message.auc !== 0) {
+      writer.uint32(113).double(message.auc);
+    }
+    if (message.averagePrecision !== 0) {
+      writer.uint32(121).double(message.averagePrecision);
+    }
+    if (message.recall !== 0) {
+      writer.uint32(129).double(message.recall);
+    }
+    if (message.precision !== 0) {
+      writer.uint32(137).double(message.precision);
+    }
+    if (message.alertRate !== 0) {
+      writer.uint32(145).double(message.alertRate);
+    }
+    if (message.fraudRate !== 0) {
+      writer.uint32(153).double(message.fraudRate);
+    }
+    if (message.meanOutcomeDelaySeconds !== 0) {
+      writer.uint32(161).double(message.meanOutcomeDelaySeconds);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ModelQuality {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseModelQuality();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.task = reader.int32() as any;
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.version = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.revision = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.window = Duration.decode(reader, reader.uint32());
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.startTime = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.endTime = fromTimestamp(Timestamp.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.fraudAlerted = reader.uint64() as bigint;
+            continue;
+          }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.fraudPassed = reader.uint64() as bigint;
+            continue;
+          }
+          case 10: {
+            if (tag !== 80) {
+              break;
+            }
+
+            message.legitimateAlerted = reader.uint64() as bigint;
+            continue;
+          }
+          case 11: {
+            if (tag !== 88) {
+              break;
+            }
+
+            message.legitimatePassed = reader.uint64() as bigint;
+            continue;
+          }
+          case 12: {
+            if (tag === 96) {
+              message.fraudScoreBins.push(reader.uint64() as bigint);
+
+              continue;
+            }
+
+            if (tag === 98) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.fraudScoreBins.push(reader.uint64() as bigint);
+              }
+
+              continue;
+            }
+
+            break;
+          }
+          case 13: {
+            if (tag === 104) {
+              message.legitimateScoreBins.push(reader.uint64() as bigint);
+
+              continue;
+            }
+
+            if (tag === 106) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.legitimateScoreBins.push(reader.uint64() as bigint);
+              }
+
+              continue;
+            }
+
+            break;
+          }
+          case 14: {
+            if (tag !== 113) {
+              break;
+            }
+
+            message.auc = reader.double();
+            continue;
+          }
+          case 15: {
+            if (tag !== 121) {
+              break;
+            }
+
+            message.averagePrecision = reader.double();
+            continue;
+          }
+          case 16: {
+            if (tag !== 129) {
+              break;
+            }
+
+            message.recall = reader.double();
+            continue;
+          }
+          case 17: {
+            if (tag !== 137) {
+              break;
+            }
+
+            message.precision = reader.double();
+            continue;
+          }
+          case 18: {
+            if (tag !== 145) {
+              break;
+            }
+
+            message.alertRate = reader.double();
+            continue;
+          }
+          case 19: {
+            if (tag !== 153) {
+              break;
+            }
+
+            message.fraudRate = reader.double();
+            continue;
+          }
+          case 20: {
+            if (tag !== 161) {
+              break;
+            }
+
+            message.meanOutcomeDelaySeconds = reader.double();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ModelQuality {
+    return {
+      task: isSet(object.task) ? modelTaskFromJSON(object.task) : 0,
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      version: isSet(object.version) ? globalThis.String(object.version) : "",
+      revision: isSet(object.revision) ? globalThis.String(object.revision) : "",
+      window: isSet(object.window) ? Duration.fromJSON(object.window) : undefined,
+      startTime: isSet(object.startTime)
+        ? fromJsonTimestamp(object.startTime)
+        : isSet(object.start_time)
+        ? fromJsonTimestamp(object.start_time)
+        : undefined,
+      endTime: isSet(object.endTime)
+        ? fromJsonTimestamp(object.endTime)
+        : isSet(object.end_time)
+        ? fromJsonTimestamp(object.end_time)
+        : undefined,
+      fraudAlerted: isSet(object.fraudAlerted)
+        ? BigInt(object.fraudAlerted)
+        : isSet(object.fraud_alerted)
+        ? BigInt(object.fraud_alerted)
+        : 0n,
+      fraudPassed: isSet(object.fraudPassed)
+        ? BigInt(object.fraudPassed)
+        : isSet(object.fraud_passed)
+        ? BigInt(object.fraud_passed)
+        : 0n,
+      legitimateAlerted: isSet(object.legitimateAlerted)
+        ? BigInt(object.legitimateAlerted)
+        : isSet(object.legitimate_alerted)
+        ? BigInt(object.legitimate_alerted)
+        : 0n,
+      legitimatePassed: isSet(object.legitimatePassed)
+        ? BigInt(object.legitimatePassed)
+        : isSet(object.legitimate_passed)
+        ? BigInt(object.legitimate_passed)
+        : 0n,
+      fraudScoreBins: globalThis.Array.isArray(object?.fraudScoreBins)
+        ? object.fraudScoreBins.map((e: any) => BigInt(e))
+        : globalThis.Array.isArray(object?.fraud_score_bins)
+        ? object.fraud_score_bins.map((e: any) => BigInt(e))
+        : [],
+      legitimateScoreBins: globalThis.Array.isArray(object?.legitimateScoreBins)
+        ? object.legitimateScoreBins.map((e: any) => BigInt(e))
+        : globalThis.Array.isArray(object?.legitimate_score_bins)
+        ? object.legitimate_score_bins.map((e: any) => BigInt(e))
+        : [],
+      auc: isSet(object.auc) ? globalThis.Number(object.auc) : 0,
+      averagePrecision: isSet(object.averagePrecision)
+        ? globalThis.Number(object.averagePrecision)
+        : isSet(object.average_precision)
+        ? globalThis.Number(object.average_precision)
+        : 0,
+      recall: isSet(object.recall) ? globalThis.Number(object.recall) : 0,
+      precision: isSet(object.precision) ? globalThis.Number(object.precision) : 0,
+      alertRate: isSet(object.alertRate)
+        ? globalThis.Number(object.alertRate)
+        : isSet(object.alert_rate)
+        ? globalThis.Number(object.alert_rate)
+        : 0,
+      fraudRate: isSet(object.fraudRate)
+        ? globalThis.Number(object.fraudRate)
+        : isSet(object.fraud_rate)
+        ? globalThis.Number(object.fraud_rate)
+        : 0,
+      meanOutcomeDelaySeconds: isSet(object.meanOutcomeDelaySeconds)
+        ? globalThis.Number(object.meanOutcomeDelaySeconds)
+        : isSet(object.mean_outcome_delay_seconds)
+        ? globalThis.Number(object.mean_outcome_delay_seconds)
+        : 0,
+    };
+  },
+
+  toJSON(message: ModelQuality): unknown {
+    const obj: any = {};
+    if (message.task !== 0) {
+      obj.task = modelTaskToJSON(message.task);
+    }
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.version !== "") {
+      obj.version = message.version;
+    }
+    if (message.revision !== "") {
+      obj.revision = message.revision;
+    }
+    if (message.window !== undefined) {
+      obj.window = Duration.toJSON(message.window);
+    }
+    if (message.startTime !== undefined) {
+      obj.startTime = message.startTime.toISOString();
+    }
+    if (message.endTime !== undefined) {
+      obj.endTime = message.endTime.toISOString();
+    }
+    if (message.fraudAlerted !== 0n) {
+      obj.fraudAlerted = message.fraudAlerted.toString();
+    }
+    if (message.fraudPassed !== 0n) {
+      obj.fraudPassed = message.fraudPassed.toString();
+    }
+    if (message.legitimateAlerted !== 0n) {
+      obj.legitimateAlerted = message.legitimateAlerted.toString();
+    }
+    if (message.legitimatePassed !== 0n) {
+      obj.legitimatePassed = message.legitimatePassed.toString();
+    }
+    if (message.fraudScoreBins?.length) {
+      obj.fraudScoreBins = message.fraudScoreBins.map((e) => e.toString());
+    }
+    if (message.legitimateScoreBins?.length) {
+      obj.legitimateScoreBins = message.legitimateScoreBins.map((e) => e.toString());
+    }
+    if (message.auc !== 0) {
+      obj.auc = floatToJson(message.auc);
+    }
+    if (message.averagePrecision !== 0) {
+      obj.averagePrecision = floatToJson(message.averagePrecision);
+    }
+    if (message.recall !== 0) {
+      obj.recall = floatToJson(message.recall);
+    }
+    if (message.precision !== 0) {
+      obj.precision = floatToJson(message.precision);
+    }
+    if (message.alertRate !== 0) {
+      obj.alertRate = floatToJson(message.alertRate);
+    }
+    if (message.fraudRate !== 0) {
+      obj.fraudRate = floatToJson(message.fraudRate);
+    }
+    if (message.meanOutcomeDelaySeconds !== 0) {
+      obj.meanOutcomeDelaySeconds = floatToJson(message.meanOutcomeDelaySeconds);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ModelQuality>, I>>(base?: I): ModelQuality {
+    return ModelQuality.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ModelQuality>, I>>(object: I): ModelQuality {
+    const message = createBaseModelQuality();
+    message.task = object.task ?? 0;
+    message.name = object.name ?? "";
+    message.version = object.version ?? "";
+    message.revision = object.revision ?? "";
+    message.window = (object.window !== undefined && object.window !== null)
+      ? Duration.fromPartial(object.window)
+      : undefined;
+    message.startTime = object.startTime ?? undefined;
+    message.endTime = object.endTime ?? undefined;
+    message.fraudAlerted = (object.fraudAlerted !== undefined && object.fraudAlerted !== null)
+      ? BigInt(object.fraudAlerted)
+      : 0n;
+    message.fraudPassed = (object.fraudPassed !== undefined && object.fraudPassed !== null)
+      ? BigInt(object.fraudPassed)
+      : 0n;
+    message.legitimateAlerted = (object.legitimateAlerted !== undefined && object.legitimateAlerted !== null)
+      ? BigInt(object.legitimateAlerted)
+      : 0n;
+    message.legitimatePassed = (object.legitimatePassed !== undefined && object.legitimatePassed !== null)
+      ? BigInt(object.legitimatePassed)
+      : 0n;
+    message.fraudScoreBins = object.fraudScoreBins?.map((e) => BigInt(e)) || [];
+    message.legitimateScoreBins = object.legitimateScoreBins?.map((e) => BigInt(e)) || [];
+    message.auc = object.auc ?? 0;
+    message.averagePrecision = object.averagePrecision ?? 0;
+    message.recall = object.recall ?? 0;
+    message.precision = object.precision ?? 0;
+    message.alertRate = object.alertRate ?? 0;
+    message.fraudRate = object.fraudRate ?? 0;
+    message.meanOutcomeDelaySeconds = object.meanOutcomeDelaySeconds ?? 0;
+    return message;
+  },
+};
+
 /**
  * FraudService scores card transactions with two machine-learned models.
  *
@@ -4818,6 +5671,25 @@ export const FraudServiceService = {
     responseDeserialize: (value: Buffer): GetModelInfoResponse => GetModelInfoResponse.decode(value),
   },
   /**
+   * Live quality of each model revision, from the outcomes reported so far:
+   * when an outcome arrives it is joined to the scores every model (serving
+   * and shadow) gave that transaction, and counted by the transaction's
+   * event day. Answers one entry per model revision and window. With the
+   * Redis store the figures are global across replicas; with the embedded
+   * store they are this instance's.
+   */
+  getModelQuality: {
+    path: "/fraud.v1.FraudService/GetModelQuality" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: GetModelQualityRequest): Buffer =>
+      Buffer.from(GetModelQualityRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): GetModelQualityRequest => GetModelQualityRequest.decode(value),
+    responseSerialize: (value: GetModelQualityResponse): Buffer =>
+      Buffer.from(GetModelQualityResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): GetModelQualityResponse => GetModelQualityResponse.decode(value),
+  },
+  /**
    * Reports the confirmed outcome of one past transaction (fraud after a
    * chargeback or an investigation, or confirmed legitimate), with the time
    * it became known. Terminal risk features count a fraud from its
@@ -4923,6 +5795,15 @@ export interface FraudServiceServer extends UntypedServiceImplementation {
    * from, when it was loaded and checked, and the last error seen.
    */
   getModelInfo: handleUnaryCall<GetModelInfoRequest, GetModelInfoResponse>;
+  /**
+   * Live quality of each model revision, from the outcomes reported so far:
+   * when an outcome arrives it is joined to the scores every model (serving
+   * and shadow) gave that transaction, and counted by the transaction's
+   * event day. Answers one entry per model revision and window. With the
+   * Redis store the figures are global across replicas; with the embedded
+   * store they are this instance's.
+   */
+  getModelQuality: handleUnaryCall<GetModelQualityRequest, GetModelQualityResponse>;
   /**
    * Reports the confirmed outcome of one past transaction (fraud after a
    * chargeback or an investigation, or confirmed legitimate), with the time
@@ -5084,6 +5965,29 @@ export interface FraudServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: GetModelInfoResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Live quality of each model revision, from the outcomes reported so far:
+   * when an outcome arrives it is joined to the scores every model (serving
+   * and shadow) gave that transaction, and counted by the transaction's
+   * event day. Answers one entry per model revision and window. With the
+   * Redis store the figures are global across replicas; with the embedded
+   * store they are this instance's.
+   */
+  getModelQuality(
+    request: GetModelQualityRequest,
+    callback: (error: ServiceError | null, response: GetModelQualityResponse) => void,
+  ): ClientUnaryCall;
+  getModelQuality(
+    request: GetModelQualityRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: GetModelQualityResponse) => void,
+  ): ClientUnaryCall;
+  getModelQuality(
+    request: GetModelQualityRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: GetModelQualityResponse) => void,
   ): ClientUnaryCall;
   /**
    * Reports the confirmed outcome of one past transaction (fraud after a
