@@ -1,5 +1,6 @@
 import type { TransactionHistory } from '../features/entityHistory.js';
 import type { OutcomeStatus } from '../features/featureSpec.js';
+import type { JoinedScores } from './modelScores.js';
 
 /**
  * Where the history of customers and terminals is kept: the contract both
@@ -50,6 +51,8 @@ export interface OutcomeResult {
   readonly message: string;
   /** For a correction: the outcome it replaced, and when that one had become known. */
   readonly replaced?: { readonly outcome: OutcomeKind; readonly knownAt: number };
+  /** Applied and corrected outcomes: the scores kept with the transaction (StateStore.keepScores), for live quality. */
+  readonly joined?: JoinedScores;
 }
 
 /** A transaction refused because it is older than its customer's newest transaction minus the lateness. */
