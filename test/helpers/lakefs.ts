@@ -5,6 +5,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { homedir, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { packageRoot } from '../../src/packageRoot.js';
+import { MINIO_PASSWORD, MINIO_USER, type MinioServer } from './minio.js';
 import type { StoredFile } from './modelStore.js';
 import { freePort } from './spawnService.js';
 import { waitFor } from './waitFor.js';
@@ -54,6 +55,7 @@ export class LakefsServer {
   private constructor(
     private readonly port: number,
     private readonly dataDir: string,
+    private readonly objectStore?: { readonly minio: MinioServer; readonly bucket: string },
   ) {
     this.endpoint = `http://127.0.0.1:${port}`;
     this.api = `${this.endpoint}/api/v1`;
@@ -65,11 +67,15 @@ export class LakefsServer {
     });
   }
 
-  static async start(): Promise<LakefsServer> {
+  /**
+   * `objectStore`: the repositories' objects go to this MinIO bucket (lakeFS's
+   * S3 blockstore, as in production) instead of a local folder.
+   */
+  static async start(objectStore?: { readonly minio: MinioServer; readonly bucket: string }): Promise<LakefsServer> {
     const binary = lakefsBinary();
     const version = spawnSync(binary, ['--version'], { encoding: 'utf8' }).stdout;
     if (!version.includes(LAKEFS_VERSION.slice(1))) throw new Error(`${binary} is not lakeFS ${LAKEFS_VERSION}: ${version.trim()}`);
-    const server = new LakefsServer(await freePort(), await mkdtemp(join(tmpdir(), 'fraud-lakefs-')));
+    const server = new LakefsServer(await freePort(), await mkdtemp(join(tmpdir(), 'fraud-lakefs-')), objectStore);
     await writeFile(join(server.dataDir, 'config.yaml'), server.config());
     await server.resume();
     await server.call('POST', '/setup_lakefs', { username: ADMIN, key: { access_key_id: LAKEFS_ACCESS_KEY_ID, secret_access_key: LAKEFS_SECRET_ACCESS_KEY } }, [200]);
@@ -154,7 +160,8 @@ export class LakefsServer {
   }
 
   async createRepository(repository: string, defaultBranch = 'main'): Promise<void> {
-    await this.call('POST', '/repositories', { name: repository, storage_namespace: `local://${repository}`, default_branch: defaultBranch }, [201]);
+    const namespace = this.objectStore === undefined ? `local://${repository}` : `s3://${this.objectStore.bucket}/${repository}`;
+    await this.call('POST', '/repositories', { name: repository, storage_namespace: namespace, default_branch: defaultBranch }, [201]);
   }
 
   async createBranch(repository: string, branch: string, source: string): Promise<void> {
@@ -254,7 +261,9 @@ export class LakefsServer {
       `listen_address: 127.0.0.1:${this.port}`,
       'logging: { format: json, level: WARN }',
       `database: { type: local, local: { path: ${data}/metadata } }`,
-      `blockstore: { type: local, local: { path: ${data}/block } }`,
+      this.objectStore === undefined
+        ? `blockstore: { type: local, local: { path: ${data}/block } }`
+        : `blockstore: { type: s3, s3: { endpoint: "${this.objectStore.minio.endpoint}", force_path_style: true, region: us-east-1, credentials: { access_key_id: ${MINIO_USER}, secret_access_key: ${MINIO_PASSWORD} } } }`,
       `committed: { local_cache: { dir: ${data}/cache } }`,
       'auth: { encrypt: { secret_key: fraud-test-encrypt-key } }',
       // No internet here: no usage stats, no audit or latest-version calls.
