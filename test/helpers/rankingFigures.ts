@@ -43,7 +43,6 @@ export function exactAveragePrecision(items: readonly Labelled[]): number {
   const frauds = sorted.filter((item) => item.fraud).length;
   if (frauds === 0) return Number.NaN;
   let truePositives = 0;
-  let seen = 0;
   let sum = 0;
   for (let start = 0; start < sorted.length; ) {
     let end = start;
@@ -53,8 +52,8 @@ export function exactAveragePrecision(items: readonly Labelled[]): number {
       end++;
     }
     truePositives += added;
-    seen = end;
-    sum += (added / frauds) * (truePositives / seen);
+    // `end` transactions score at least this much: the precision at this threshold.
+    sum += (added / frauds) * (truePositives / end);
     start = end;
   }
   return sum;
