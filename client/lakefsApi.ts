@@ -1,5 +1,6 @@
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
+import { getCACertificates } from 'node:tls';
 
 /**
  * The few lakeFS REST calls promotion and rollback make (API v1, basic auth
@@ -13,7 +14,7 @@ export interface LakefsSettings {
   readonly endpoint: string;
   readonly accessKeyId: string;
   readonly secretAccessKey: string;
-  /** PEM of the CA that signed an https endpoint's certificate; the default roots when absent. */
+  /** PEM of the CA that signed an https endpoint's certificate; Node's roots and the system's store when absent. */
   readonly ca?: Buffer;
   readonly timeoutMs?: number;
 }
@@ -59,9 +60,11 @@ const TLS_CODES = /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS|ERR_SSL|EPROTO/;
 export class LakefsApi {
   private readonly base: URL;
   private readonly authorization: string;
+  private readonly ca: Buffer | string[] | undefined;
 
   constructor(private readonly settings: LakefsSettings) {
     this.base = apiBase(settings.endpoint);
+    this.ca = settings.ca ?? (this.base.protocol === 'https:' ? trustedRoots() : undefined);
     this.authorization = `Basic ${Buffer.from(`${settings.accessKeyId}:${settings.secretAccessKey}`).toString('base64')}`;
   }
 
@@ -110,7 +113,7 @@ export class LakefsApi {
     const headers: Record<string, string> = { authorization: this.authorization, accept: 'application/json' };
     if (payload !== undefined) headers['content-type'] = 'application/json';
     return new Promise((resolve, reject) => {
-      const call = request(url, { method, headers, ca: this.settings.ca, timeout: this.settings.timeoutMs ?? 30_000 }, (response: IncomingMessage) => {
+      const call = request(url, { method, headers, ca: this.ca, timeout: this.settings.timeoutMs ?? 30_000 }, (response: IncomingMessage) => {
         const chunks: Buffer[] = [];
         response.on('data', (chunk: Buffer) => {
           chunks.push(chunk);
@@ -133,6 +136,19 @@ export class LakefsApi {
   /** Belt and braces: no lakeFS message should echo the secret, and none reaches the user if it did. */
   private redact(text: string): string {
     return this.settings.secretAccessKey === '' ? text : text.replaceAll(this.settings.secretAccessKey, '<secret>');
+  }
+}
+
+/**
+ * Node's roots (its bundled ones and NODE_EXTRA_CA_CERTS) and the operating
+ * system's store: a lakeFS behind a company CA the machine trusts works
+ * without --lakefs-ca-file. Node's alone where the system store cannot be read.
+ */
+function trustedRoots(): string[] | undefined {
+  try {
+    return [...new Set([...getCACertificates('default'), ...getCACertificates('system')])];
+  } catch {
+    return undefined;
   }
 }
 

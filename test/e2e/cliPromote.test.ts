@@ -1,4 +1,7 @@
 import assert from 'node:assert/strict';
+import { connect } from 'node:net';
+import { createServer, type Server as TlsServer } from 'node:tls';
+import { LOCAL_SERVER_NAMES, TestCertificateAuthority } from '../helpers/certificates.js';
 import { runCli, type CliRun } from '../helpers/cliRun.js';
 import { LAKEFS_ACCESS_KEY_ID, LAKEFS_SECRET_ACCESS_KEY, LAKEFS_VERSION, LakefsServer } from '../helpers/lakefs.js';
 import { createModelRepository, versionFiles } from '../helpers/modelStore.js';
@@ -170,6 +173,39 @@ describe(`fraud-cli models promote and rollback against a real lakeFS ${LAKEFS_V
     assert.match(inUrl.stderr, /^error: --lakefs-endpoint must not hold credentials/);
     noSecret(inUrl);
     assert.match((await cli(['models', 'promote', '--repository', repository])).stderr, /^error: --lakefs-endpoint URL is required/);
+  });
+
+  it('should reach an https endpoint with --lakefs-ca-file, and name the option when the certificate is not trusted', async () => {
+    // lakeFS serves TLS itself too, but the helper's own calls (fetch) cannot be given a private CA:
+    // a TLS terminator in front of the same lakeFS tests the CLI's side of the handshake.
+    const authority = await TestCertificateAuthority.createTemporary();
+    const issued = await authority.issue('lakefs', { commonName: '127.0.0.1', altNames: LOCAL_SERVER_NAMES, extendedKeyUsage: ['serverAuth'] });
+    const lakefsPort = Number(new URL(lakefs.endpoint).port);
+    const terminator: TlsServer = createServer({ cert: issued.cert, key: issued.key }, (socket) => {
+      const upstream = connect(lakefsPort, '127.0.0.1');
+      socket.pipe(upstream).pipe(socket);
+      socket.on('error', () => upstream.destroy());
+      upstream.on('error', () => socket.destroy());
+    });
+    await new Promise<void>((resolve) => terminator.listen(0, '127.0.0.1', resolve));
+    try {
+      const { repository, main } = await prepare();
+      const address = terminator.address();
+      const https = `https://127.0.0.1:${typeof address === 'object' && address !== null ? address.port : 0}`;
+      const trusted = await cli(['models', 'rollback', '--lakefs-endpoint', https, '--repository', repository, '--lakefs-ca-file', authority.certificate.certFile, '--dry-run']);
+      assert.equal(trusted.code, 0, trusted.stderr);
+      assert.match(trusted.stderr, new RegExp(`^dry run: would revert main's head ${main} `));
+      const untrusted = await cli(['models', 'rollback', '--lakefs-endpoint', https, '--repository', repository]);
+      assert.equal(untrusted.code, 1);
+      assert.match(untrusted.stderr, new RegExp(`^error: cannot reach lakeFS at ${https} \\([A-Z_]+\\); for a private CA give --lakefs-ca-file PATH\\n$`));
+      const unreadable = await cli(['models', 'rollback', '--lakefs-endpoint', https, '--repository', repository, '--lakefs-ca-file', '/no/such/ca.crt']);
+      assert.equal(unreadable.code, 2);
+      assert.match(unreadable.stderr, /^error: cannot read --lakefs-ca-file \/no\/such\/ca\.crt \(ENOENT\)\n/);
+      assert.equal(await lakefs.head(repository, 'main'), main);
+    } finally {
+      await new Promise((resolve) => terminator.close(resolve));
+      await authority.dispose();
+    }
   });
 
   it('should name lakeFS when it cannot be reached, and the repository when it does not exist', async () => {
