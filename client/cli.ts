@@ -293,8 +293,9 @@ export class Cli {
       this.io.stdout.write(`${JSON.stringify(GetModelInfoResponse.toJSON(response))}\n`);
       return;
     }
-    for (const info of response.models) {
-      const task = info.task === ModelTask.MODEL_TASK_BINARY ? 'binary (Predict)' : 'multiclass (PredictScenario)';
+    // The serving models, then the challengers scored in their shadow.
+    for (const [info, shadow] of [...response.models.map((model) => [model, false] as const), ...response.shadows.map((model) => [model, true] as const)]) {
+      const task = `${info.task === ModelTask.MODEL_TASK_BINARY ? 'binary' : 'multiclass'}${shadow ? ' shadow (challenger, answers nobody)' : info.task === ModelTask.MODEL_TASK_BINARY ? ' (Predict)' : ' (PredictScenario)'}`;
       const lines = [`${task}: ${info.serving ? describeModel(info.model) : 'NOT SERVING'}`, `  source     ${info.source}`];
       if (info.serving) {
         lines.push(

@@ -164,6 +164,7 @@ describe('fraud-cli models compare, against a gRPC stand-in for GetModelInfo and
     const plain = await cli(['models']);
     assert.equal(plain.code, 0, plain.stderr);
     assert.match(plain.stdout, new RegExp(`^binary \\(Predict\\): fraud-binary 1\\.0\\.0 \\(${CHAMPION}\\)\n`));
+    assert.match(plain.stdout, new RegExp(`\nbinary shadow \\(challenger, answers nobody\\): fraud-binary 2\\.0\\.0 \\(${CHALLENGER}\\)\n`));
     assert.equal((await cli(['models', 'info'])).stdout, plain.stdout);
   });
 });
