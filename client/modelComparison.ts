@@ -88,6 +88,21 @@ function countsChecked(entry: ModelQuality | undefined, bounds: readonly number[
   return counts;
 }
 
+/**
+ * Where the service's own AUC or AP of a revision is not what its bins give
+ * here: the figures printed are computed from the bins, and a reader should
+ * know that the service (its metrics, its RPC) says otherwise.
+ */
+function disagreements(role: string, entry: ModelQuality, auc: number, averagePrecision: number): string[] {
+  const differs = (reported: number, computed: number): boolean => Number.isNaN(reported) !== Number.isNaN(computed) || Math.abs(reported - computed) > 1e-6;
+  const out: string[] = [];
+  if (differs(entry.auc, auc)) out.push(`the service reports AUC ${entry.auc} for the ${role}; its score bins give ${auc}, the figure used here`);
+  if (differs(entry.averagePrecision, averagePrecision)) {
+    out.push(`the service reports average precision ${entry.averagePrecision} for the ${role}; its score bins give ${averagePrecision}, the figure used here`);
+  }
+  return out;
+}
+
 const day = (time: Date | undefined): string => time?.toISOString().slice(0, 10) ?? '?';
 
 /**
@@ -129,6 +144,9 @@ export async function compareModels(client: Pick<FraudClient, 'getModelInfo' | '
   if (championEntry !== undefined && challengerEntry !== undefined && !sameDays) {
     const span = (entry: ModelQuality): string => `${day(entry.startTime)} to ${day(new Date((entry.endTime?.getTime() ?? 0) - 1))}`;
     failures.push(`the two revisions' windows cover different event days: champion ${span(championEntry)}, challenger ${span(challengerEntry)}`);
+  }
+  for (const [role, entry, summary] of [['champion', championEntry, quality.champion], ['challenger', challengerEntry, quality.challenger]] as const) {
+    if (entry !== undefined) notes.push(...disagreements(role, entry, summary.metrics.auc.value, summary.metrics.averagePrecision.value));
   }
   if (quality.champion.transactions !== quality.challenger.transactions && championEntry !== undefined && challengerEntry !== undefined) {
     notes.push(

@@ -9,7 +9,7 @@ import {
   type GetModelQualityRequest,
   type ModelInfo,
 } from '../../src/gen/fraud/v1/fraud_service.js';
-import type { QualityCounts } from '../../client/qualityStatistics.js';
+import { binnedAuc, binnedAveragePrecision, type QualityCounts } from '../../client/qualityStatistics.js';
 
 /**
  * A stand-in for the service's GetModelInfo and GetModelQuality: a real
@@ -112,6 +112,9 @@ export function qualityEntry(revision: string, version: string, counts: QualityC
     legitimatePassed: BigInt(counts.legitimatePassed),
     fraudScoreBins: counts.fraudBins.map(BigInt),
     legitimateScoreBins: counts.legitimateBins.map(BigInt),
+    // The service's own figures, by the definitions of the proto's comments.
+    auc: binnedAuc(counts.fraudBins, counts.legitimateBins),
+    averagePrecision: binnedAveragePrecision(counts.fraudBins, counts.legitimateBins),
   });
 }
 

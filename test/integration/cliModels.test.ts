@@ -106,6 +106,17 @@ describe('fraud-cli models compare, against a gRPC stand-in for GetModelInfo and
     assert.match(run.stdout, /\nnote: the champion's figures rest on 10200 transactions, the challenger's on 5101: they were not scored on the same transactions/);
   });
 
+  it('should note where the service\'s own AUC or AP disagrees with its bins', async () => {
+    standIn.quality = (request) => {
+      const answer = answerWith({ [CHAMPION]: FAIR, [CHALLENGER]: BETTER }, END)(request);
+      for (const model of answer.models) if (model.revision === CHALLENGER) model.auc = 0.5;
+      return answer;
+    };
+    const run = await cli(['models', 'compare', '--json']);
+    const answer = JSON.parse(run.stdout) as CompareJson;
+    assert.deepEqual(answer.notes, [`the service reports AUC 0.5 for the challenger; its score bins give ${compareQuality(FAIR, BETTER).challenger.metrics.auc.value}, the figure used here`]);
+  });
+
   it('should print every failed gate condition, the verdict, and still exit 0 (compare only reports)', async () => {
     standIn.quality = answerWith({ [CHAMPION]: BETTER, [CHALLENGER]: binnedCounts([2, 2, 2, 2, 2, 2], [10, 10, 10, 10, 10, 10]) }, END);
     const run = await cli(['models', 'compare', '--min-recall-gain=-0.1']);
