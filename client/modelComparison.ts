@@ -103,7 +103,10 @@ function disagreements(role: string, entry: ModelQuality, auc: number, averagePr
   return out;
 }
 
-const day = (time: Date | undefined): string => time?.toISOString().slice(0, 10) ?? '?';
+/** The UTC day of an event time, e.g. 2026-12-06. */
+export function eventDay(time: Date | undefined): string {
+  return time?.toISOString().slice(0, 10) ?? '?';
+}
 
 /**
  * Fetches both revisions' quality over the same window and compares them.
@@ -142,7 +145,7 @@ export async function compareModels(client: Pick<FraudClient, 'getModelInfo' | '
     championEntry.startTime?.getTime() === challengerEntry.startTime?.getTime() &&
     championEntry.endTime?.getTime() === challengerEntry.endTime?.getTime();
   if (championEntry !== undefined && challengerEntry !== undefined && !sameDays) {
-    const span = (entry: ModelQuality): string => `${day(entry.startTime)} to ${day(new Date((entry.endTime?.getTime() ?? 0) - 1))}`;
+    const span = (entry: ModelQuality): string => `${eventDay(entry.startTime)} to ${eventDay(new Date((entry.endTime?.getTime() ?? 0) - 1))}`;
     failures.push(`the two revisions' windows cover different event days: champion ${span(championEntry)}, challenger ${span(challengerEntry)}`);
   }
   for (const [role, entry, summary] of [['champion', championEntry, quality.champion], ['challenger', challengerEntry, quality.challenger]] as const) {
@@ -166,5 +169,3 @@ export async function compareModels(client: Pick<FraudClient, 'getModelInfo' | '
     gate: { passed: gate.passed && failures.length === 0, failures: [...failures, ...gate.failures] },
   };
 }
-
-export { day as eventDay };

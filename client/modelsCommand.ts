@@ -189,6 +189,9 @@ export async function runRollback(target: LakefsTarget, branch: string, options:
   }
   await api.revert(repository, branch, head, 1);
   const newHead = await api.branchHead(repository, branch);
+  // A commit landing between reading the head and the revert: the revert undid `head` on top of it, so the objects are not simply the parent's.
+  const [revertedOnto] = (await api.commit(repository, newHead)).parents;
+  if (revertedOnto !== head) io.stderr.write(`note: ${branch} moved during the rollback: ${head} was reverted on top of ${revertedOnto ?? '?'}; check ${branch}'s objects\n`);
   io.stdout.write(
     options.json
       ? `${JSON.stringify({ branch, previousHead: head, reverted: commit.message, restoredParent: commit.parents[0], newHead })}\n`
@@ -196,5 +199,3 @@ export async function runRollback(target: LakefsTarget, branch: string, options:
   );
   return 0;
 }
-
-export { LakefsError };
