@@ -19,6 +19,9 @@ import { fileFormat, OPTIONS, outcomeFrom, positiveInteger, transactionFrom, USA
 import { FraudCallError, type FraudClient, type HealthStatus } from './fraudClient.js';
 import { readOutcomes } from './outcomeFile.js';
 import { reportOutcomes } from './outcomeCommand.js';
+import { LakefsError } from './lakefsApi.js';
+import { ComparisonError } from './modelComparison.js';
+import { comparisonRequest, lakefsTarget, runCompare, runPromote, runRollback } from './modelsCommand.js';
 import { MAX_PER_STREAM_MESSAGE, streamedGroups } from './predictStream.js';
 import { ProgressBar } from './progressBar.js';
 import { readHistory, readTransactions, TransactionFileError, type TransactionFileFormat } from './transactionFile.js';
@@ -27,7 +30,7 @@ import { warmStart, WarmStartError } from './warmStart.js';
 /** What the CLI needs of a client, so tests can hand it a real one bound to a test server. */
 export type CliClient = Pick<
   FraudClient,
-  'predict' | 'predictScenario' | 'predictBatch' | 'predictStream' | 'reportOutcomes' | 'getModelInfo' | 'checkHealth' | 'scoreAll' | 'close'
+  'predict' | 'predictScenario' | 'predictBatch' | 'predictStream' | 'reportOutcomes' | 'getModelInfo' | 'getModelQuality' | 'checkHealth' | 'scoreAll' | 'close'
 >;
 
 export interface CliIo {
@@ -61,7 +64,10 @@ export class Cli {
       const parsed = parseArgs({ args: [...argv], options: OPTIONS, allowPositionals: true, strict: true });
       values = parsed.values;
       command = parsed.positionals[0];
-      if (parsed.positionals.length > 1) throw new UsageError(`unexpected argument ${parsed.positionals[1] ?? ''}`);
+      // `models` takes a subcommand (info, compare, promote, rollback); no other command takes an argument.
+      if (command === 'models' && parsed.positionals[1] !== undefined) command = `models ${parsed.positionals[1]}`;
+      const extra = parsed.positionals[command?.startsWith('models ') === true ? 2 : 1];
+      if (extra !== undefined) throw new UsageError(`unexpected argument ${extra}`);
     } catch (error) {
       return this.usage((error as Error).message);
     }
@@ -79,6 +85,10 @@ export class Cli {
     } catch (error) {
       if (error instanceof UsageError) return this.usage(error.message);
       if (error instanceof FraudCallError) return this.callFailed(error, address, values);
+      if (error instanceof ComparisonError || error instanceof LakefsError) {
+        this.io.stderr.write(`error: ${error.message}\n`);
+        return 1;
+      }
       if (error instanceof WarmStartError) {
         this.io.stderr.write(`error: ${error.message}\n`);
         return 2;
@@ -121,10 +131,28 @@ export class Cli {
       case 'outcome':
         return this.outcome(values);
       case 'models':
+      case 'models info':
         return async (client) => {
           this.printModels(await client.getModelInfo(), values.json);
           return 0;
         };
+      case 'models compare': {
+        const request = comparisonRequest(values);
+        return async (client) => {
+          await runCompare(client, request, values.json, this.io);
+          return 0;
+        };
+      }
+      case 'models promote': {
+        const request = comparisonRequest(values);
+        const target = lakefsTarget(values, this.io.env);
+        const options = { source: values.source ?? 'candidate', destination: values.destination ?? 'main', dryRun: values['dry-run'], force: values.force, json: values.json };
+        return (client) => runPromote(client, request, target, options, this.io);
+      }
+      case 'models rollback': {
+        const target = lakefsTarget(values, this.io.env);
+        return () => runRollback(target, values.branch ?? 'main', { dryRun: values['dry-run'], json: values.json }, this.io);
+      }
       case 'health':
         return async (client) => {
           const health = await client.checkHealth(values.service ?? '');
@@ -265,8 +293,9 @@ export class Cli {
       this.io.stdout.write(`${JSON.stringify(GetModelInfoResponse.toJSON(response))}\n`);
       return;
     }
-    for (const info of response.models) {
-      const task = info.task === ModelTask.MODEL_TASK_BINARY ? 'binary (Predict)' : 'multiclass (PredictScenario)';
+    // The serving models, then the challengers scored in their shadow.
+    for (const [info, shadow] of [...response.models.map((model) => [model, false] as const), ...response.shadows.map((model) => [model, true] as const)]) {
+      const task = `${info.task === ModelTask.MODEL_TASK_BINARY ? 'binary' : 'multiclass'}${shadow ? ' shadow (challenger, answers nobody)' : info.task === ModelTask.MODEL_TASK_BINARY ? ' (Predict)' : ' (PredictScenario)'}`;
       const lines = [`${task}: ${info.serving ? describeModel(info.model) : 'NOT SERVING'}`, `  source     ${info.source}`];
       if (info.serving) {
         lines.push(

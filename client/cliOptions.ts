@@ -14,7 +14,10 @@ commands:
   predict    score one transaction with the binary model (fraud or not)
   scenario   classify one transaction with the scenario model
   batch      score a CSV or JSON Lines file of transactions
-  models     show the serving model versions
+  models     show the serving model versions (models info), or:
+  models compare   champion against challenger from the service's live quality, with confidence intervals and the gate
+  models promote   compare, then merge the candidate lakeFS branch into the serving branch if the gate passes
+  models rollback  revert the serving lakeFS branch's last commit (back to the previous models)
   health     check the service's health
   warm-start load past transactions and their fraud labels into the service's history
   outcome    report a scored transaction's confirmed outcome (fraud or legitimate), or a file of them
@@ -39,6 +42,21 @@ outcome options:
   or --input PATH (CSV or JSON Lines: transaction_id, outcome, known_at or known_at_seconds, supersedes; - for stdin)
      --format csv|jsonl   --batch-size N (default 1000)
 
+models compare options (also promote's):
+  --task binary|scenario (default: binary)   --window Nd (default 7d: the last N event days, UTC)
+  --champion REVISION --challenger REVISION (default: the task's serving and shadow model, from GetModelInfo)
+  --confidence X (default 0.95)   --resamples N (default 2000)   --seed N (default 1: same figures run after run)
+gate options (compare prints the gate; promote needs it to pass):
+  --min-frauds N (default 50: frauds each model's figures rest on)
+  --max-auc-loss X --max-ap-loss X (default 0: the difference interval's lower bound must be >= -X)
+  --min-recall-gain X (optional: the recall difference's lower bound must be >= X)
+
+models promote / rollback options (lakeFS; key pair from $LAKEFS_ACCESS_KEY_ID and $LAKEFS_SECRET_ACCESS_KEY only):
+  --lakefs-endpoint URL (e.g. http://lakefs:8000)   --repository NAME   --lakefs-ca-file PATH (https with a private CA)
+  promote: --source BRANCH (default candidate) --destination BRANCH (default main)
+           --dry-run (check everything, merge nothing)   --force (merge although the gate fails)
+  rollback: --branch BRANCH (default main)   --dry-run
+
 common options:
   --address HOST:PORT (default: $FRAUD_ADDRESS or localhost:50051)
   --deadline-ms N (default 5000)   --json (machine-readable output)   --help
@@ -52,6 +70,7 @@ health options:
   --service NAME (default: the whole server)
 
 exit codes: 0 done (health: SERVING), 1 the call failed, or an outcome was not recorded (health: not serving),
+            or promote/rollback refused,
             2 bad command line`;
 
 export const OPTIONS = {
@@ -86,6 +105,24 @@ export const OPTIONS = {
   'tls-server-name': { type: 'string' },
   'token-file': { type: 'string' },
   supersedes: { type: 'boolean', default: false },
+  champion: { type: 'string' },
+  challenger: { type: 'string' },
+  window: { type: 'string' },
+  confidence: { type: 'string' },
+  resamples: { type: 'string' },
+  seed: { type: 'string' },
+  'min-frauds': { type: 'string' },
+  'max-auc-loss': { type: 'string' },
+  'max-ap-loss': { type: 'string' },
+  'min-recall-gain': { type: 'string' },
+  'lakefs-endpoint': { type: 'string' },
+  'lakefs-ca-file': { type: 'string' },
+  repository: { type: 'string' },
+  source: { type: 'string' },
+  destination: { type: 'string' },
+  branch: { type: 'string' },
+  'dry-run': { type: 'boolean', default: false },
+  force: { type: 'boolean', default: false },
 } as const satisfies ParseArgsConfig['options'];
 
 export type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true; strict: true }>>['values'];

@@ -3,6 +3,8 @@ import {
   FraudServiceClient,
   Outcome,
   type GetModelInfoResponse,
+  GetModelQualityRequest,
+  type GetModelQualityResponse,
   type OutcomeResult,
   type ReportOutcomeBatchResponse,
   type ReportOutcomeResponse,
@@ -170,6 +172,16 @@ export class FraudClient {
 
   getModelInfo(options?: CallOptions): Promise<GetModelInfoResponse> {
     return this.call(options, (metadata, deadline, done) => this.stub.getModelInfo({}, metadata, { deadline }, done));
+  }
+
+  /**
+   * Live quality per model revision and window of event days, from the
+   * outcomes joined to each model's scores (see qualityStatistics.ts for the
+   * metrics and intervals the CLI derives from it).
+   */
+  getModelQuality(request: Partial<GetModelQualityRequest> = {}, options?: CallOptions): Promise<GetModelQualityResponse> {
+    const full = GetModelQualityRequest.fromPartial(request);
+    return this.call(options, (metadata, deadline, done) => this.stub.getModelQuality(full, metadata, { deadline }, done));
   }
 
   /** Health of the whole server (`service` "") or of one service, e.g. "fraud.v1.FraudService". */

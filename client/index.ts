@@ -17,11 +17,28 @@ export {
   type TransactionInput,
 } from './fraudClient.js';
 export type { PredictStreamOptions, StreamedPrediction } from './predictStream.js';
+export {
+  binnedAuc,
+  binnedAveragePrecision,
+  compareQuality,
+  countsOf,
+  summarize,
+  wilsonInterval,
+  type Estimate,
+  type QualityComparison,
+  type QualityCounts,
+  type QualitySummary,
+  type StatisticsOptions,
+} from './qualityStatistics.js';
+export { DEFAULT_GATE, evaluateGate, type GateOptions, type GateResult } from './qualityGate.js';
 export { fraudServiceConfig, serviceConfigOptions, type FraudServiceConfig } from './serviceConfig.js';
 export type { ClientTlsOptions } from './channelSecurity.js';
 export type {
   FraudPrediction,
   GetModelInfoResponse,
+  GetModelQualityRequest,
+  GetModelQualityResponse,
+  ModelQuality,
   ModelInfo,
   ModelRef,
   OutcomeResult,

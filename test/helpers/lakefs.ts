@@ -226,6 +226,16 @@ export class LakefsServer {
     }
   }
 
+  /** A commit's parents (the destination's previous head first, for a merge) and message. */
+  async commitOf(repository: string, id: string): Promise<{ parents: string[]; message: string }> {
+    return (await this.call('GET', `/repositories/${repository}/commits/${encodeURIComponent(id)}`, undefined, [200])) as { parents: string[]; message: string };
+  }
+
+  /** An object's content at `ref` (a branch or commit id), parsed when it is JSON (a manifest). */
+  async object(repository: string, ref: string, path: string): Promise<unknown> {
+    return this.call('GET', `/repositories/${repository}/refs/${encodeURIComponent(ref)}/objects?path=${encodeURIComponent(path)}`, undefined, [200]);
+  }
+
   /** How many API calls of `operation` (e.g. GetBranch) lakeFS answered, whatever the status, from its own /metrics. */
   async apiCalls(operation: string): Promise<number> {
     const text = await (await fetch(`${this.endpoint}/metrics`)).text();
