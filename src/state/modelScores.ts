@@ -60,9 +60,10 @@ export const MAX_SCORED_MODELS_PER_TRANSACTION = 4;
  * the queue of scores waiting to be written was full (`queue_full`), or still
  * held them when the shutdown grace ended (`shutdown`); Redis: a score
  * kept names a model revision no longer in the scored-models registry, so
- * an outcome cannot join it (`unknown_model`).
+ * an outcome cannot join it (`unknown_model`); an answer that could not be
+ * read back (`unencodable`).
  */
-export type ScoresNotKeptReason = 'unknown_transaction' | 'reused_id' | 'too_many_models' | 'store_unavailable' | 'queue_full' | 'shutdown' | 'unknown_model';
+export type ScoresNotKeptReason = 'unknown_transaction' | 'reused_id' | 'too_many_models' | 'store_unavailable' | 'queue_full' | 'shutdown' | 'unknown_model' | 'unencodable';
 
 /** Told of scores not kept: how many, and why. */
 export type ScoresNotKept = (reason: ScoresNotKeptReason, scores: number) => void;
