@@ -72,3 +72,17 @@ export type ScoresNotKept = (reason: ScoresNotKeptReason, scores: number) => voi
 export function scoredModelKey(model: ScoredModel): string {
   return `${model.task}\u0000${model.name}\u0000${model.version}\u0000${model.revision}`;
 }
+
+/** A model revision from its JSON (as JSON.stringify wrote a ScoredModel), or undefined when it is not one. */
+export function parseScoredModel(json: string): ScoredModel | undefined {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(json);
+  } catch {
+    return undefined;
+  }
+  if (typeof parsed !== 'object' || parsed === null) return undefined;
+  const { task, name, version, revision } = parsed as Partial<Record<keyof ScoredModel, unknown>>;
+  if ((task !== 'binary' && task !== 'multiclass') || typeof name !== 'string' || typeof version !== 'string' || typeof revision !== 'string') return undefined;
+  return { task, name, version, revision };
+}

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Logger } from '../observability/logger.js';
-import { MAX_SCORED_MODELS_PER_TRANSACTION, scoredModelKey, type ModelScore, type ScoredModel, type ScoresNotKept, type ScoresNotKeptReason, type TransactionScores } from './modelScores.js';
+import { MAX_SCORED_MODELS_PER_TRANSACTION, parseScoredModel, scoredModelKey, type ModelScore, type ScoredModel, type ScoresNotKept, type ScoresNotKeptReason, type TransactionScores } from './modelScores.js';
 import { decodeKeptScores, scoresArgument, type ReferencedScore } from './redisCodec.js';
 import type { RedisConnection, RedisScript } from './redisConnection.js';
 import { SCORES_KEEP } from './redisScripts.js';
@@ -130,7 +130,7 @@ export class RedisScores {
         })) as [(Buffer | null)[]];
         missing.forEach((hex, index) => {
           const value = values[index];
-          const model = value === null || value === undefined ? undefined : modelOf(value);
+          const model = value === null || value === undefined ? undefined : parseScoredModel(value.toString('utf8'));
           if (model !== undefined) this.models.set(hex, model);
         });
       } catch {
@@ -152,16 +152,5 @@ export class RedisScores {
 
   private count(reason: ScoresNotKeptReason, scores: number): void {
     if (scores > 0) this.options.onScoresNotKept?.(reason, scores);
-  }
-}
-
-/** A registry entry, or undefined when it is not one. */
-function modelOf(value: Buffer): ScoredModel | undefined {
-  try {
-    const { task, name, version, revision } = JSON.parse(value.toString('utf8')) as Partial<Record<keyof ScoredModel, unknown>>;
-    if ((task !== 'binary' && task !== 'multiclass') || typeof name !== 'string' || typeof version !== 'string' || typeof revision !== 'string') return undefined;
-    return { task, name, version, revision };
-  } catch {
-    return undefined;
   }
 }

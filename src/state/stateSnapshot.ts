@@ -10,7 +10,7 @@ import type { StoredEntityRecord } from './entityEviction.js';
 import { CustomerRecord, TerminalRecord } from './entityRecords.js';
 import type { MemoryStateStore, SnapshotCapture } from './memoryStateStore.js';
 import { MAX_CORRECTIONS } from './stateStore.js';
-import { MAX_SCORED_MODELS_PER_TRANSACTION, type ScoredModel } from './modelScores.js';
+import { MAX_SCORED_MODELS_PER_TRANSACTION, parseScoredModel, type ScoredModel } from './modelScores.js';
 import type { CodedScore } from './scoreColumns.js';
 import type { IndexedTransaction } from './transactionIndex.js';
 
@@ -439,7 +439,9 @@ export async function restoreSnapshot(store: MemoryStateStore, path: string, spe
       transactions.push([id, { customerId, terminalId, time, outcome: outcome as 0 | 1 | 2, knownAt, corrections, scores }]);
     } else if (tag === TAG_MODEL && format === 4) {
       const code = reader.u16();
-      models.set(code, modelOf(reader.take(reader.u32()), path));
+      const model = parseScoredModel(reader.take(reader.u32()).toString('utf8'));
+      if (model === undefined) throw new SnapshotError(`${path}: corrupt model record`);
+      models.set(code, model);
     } else {
       throw new SnapshotError(`${path}: corrupt record tag ${tag} at byte ${reader.offset - 1}`);
     }
@@ -462,21 +464,6 @@ export async function restoreSnapshot(store: MemoryStateStore, path: string, spe
   store.watermark = Math.max(store.watermark, watermark);
   store.restored();
   return header;
-}
-
-/** A model revision of the dictionary, as JSON.stringify wrote it. */
-function modelOf(encoded: Buffer, path: string): ScoredModel {
-  let parsed: Partial<Record<keyof ScoredModel, unknown>>;
-  try {
-    parsed = JSON.parse(encoded.toString('utf8')) as Partial<Record<keyof ScoredModel, unknown>>;
-  } catch {
-    throw new SnapshotError(`${path}: unreadable model record`);
-  }
-  const { task, name, version, revision } = parsed;
-  if ((task !== 'binary' && task !== 'multiclass') || typeof name !== 'string' || typeof version !== 'string' || typeof revision !== 'string') {
-    throw new SnapshotError(`${path}: corrupt model record`);
-  }
-  return { task, name, version, revision };
 }
 
 class Reader {

@@ -42,9 +42,10 @@ describe('score keeper over a real gRPC server: Predict, then the outcome joins 
     await waitFor('both scores kept', async () => (await redis.admin.strlen(`${key}:s`)) === 34);
     const [result] = await reader.reportOutcomes([{ transactionId: 4242n, outcome: 'fraud', knownAt: spec.epochSeconds + 7_200 }]);
     assert.equal(result?.status, 'applied');
-    const joined = result?.joined;
-    assert.equal(joined?.eventTime, spec.epochSeconds + 3_600);
-    const byTask = new Map(joined?.scores.map((score) => [score.model.task, score]));
+    const joined = result.joined;
+    assert.ok(joined !== undefined, 'an applied outcome joins the kept scores');
+    assert.equal(joined.eventTime, spec.epochSeconds + 3_600);
+    const byTask = new Map(joined.scores.map((score) => [score.model.task, score]));
     assert.equal(byTask.size, 2);
     for (const [task, answer] of [
       ['binary', binary],
