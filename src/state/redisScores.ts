@@ -92,7 +92,8 @@ export class RedisScores {
       ),
     );
     const replies = await this.options.connection.roundTrip(unregistered.size + items.length, (batch) => {
-      // The registry first: a score Redis keeps always names a registered model.
+      // In the same round trip as the scores (on a Cluster, another node's): marked registered only once
+      // Redis answered, so a registration that failed is sent again with the next scores of that model.
       for (const { reference, model } of unregistered.values()) batch.hashSet(this.registryKey, reference, JSON.stringify(model));
       items.forEach((item, index) => {
         const key = indexKey(item.transactionId);

@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
 import { historyDays, loadFeatureSpec } from '../../src/features/featureSpec.js';
 import type { ModelScore, ScoredModel, ScoresNotKeptReason } from '../../src/state/modelScores.js';
-import type { RedisStateStore } from '../../src/state/redisStateStore.js';
 import type { TransactionEvent } from '../../src/state/stateStore.js';
-import { RedisServer, startRedisStateStore } from '../helpers/redis.js';
+import { createLogger } from '../../src/observability/logger.js';
+import { RedisStateStore } from '../../src/state/redisStateStore.js';
+import { RedisCluster, RedisServer, startRedisStateStore } from '../helpers/redis.js';
 import { waitFor } from '../helpers/waitFor.js';
 
 /** What only the Redis store's scores have: their key's expiry, the model registry other replicas read, Redis outages. */
@@ -120,6 +121,54 @@ describe('Redis store in cluster mode: kept scores', () => {
         const key = store.indexKey(id);
         assert.equal(await redis.admin.call('CLUSTER', 'KEYSLOT', `${key}:s`), await redis.admin.call('CLUSTER', 'KEYSLOT', key));
       }
+    } finally {
+      await store.close();
+    }
+  });
+});
+
+describe('Redis store on a real Redis Cluster (3 primaries): kept scores', function () {
+  let cluster: RedisCluster;
+  before(async () => {
+    cluster = await RedisCluster.start();
+  });
+  after(async () => {
+    await cluster.stop();
+  });
+
+  it('should keep and join the scores of transactions on every primary in one keepScores call, the registry on its own slot', async () => {
+    const { counts, onScoresNotKept } = counter();
+    const store = new RedisStateStore({
+      url: cluster.url,
+      password: undefined,
+      cluster: true,
+      timeoutMs: 5_000,
+      keyPrefix: 'cluster:',
+      latenessSeconds: 3_600,
+      maxFutureSeconds: 300,
+      historyDays: historyDays(spec),
+      logger: createLogger('silent', { write: () => undefined }),
+      onScoresNotKept,
+    });
+    store.start();
+    await store.ready;
+    try {
+      const events: TransactionEvent[] = Array.from({ length: 60 }, (_, index) => ({ id: BigInt(index + 1), customerId: BigInt(index % 7), terminalId: BigInt(index % 5), amount: 1, time: START + index }));
+      await store.record(events, () => undefined, { allOrNothing: true });
+      const scoreOf = (id: bigint): ModelScore[] => [
+        { model: BINARY, fraudProbability: Number(id) / 64, alerted: false },
+        { model: SCENARIO, fraudProbability: 1 - Number(id) / 64, alerted: true },
+      ];
+      await store.keepScores(events.map((recorded) => ({ transactionId: recorded.id, customerId: recorded.customerId, terminalId: recorded.terminalId, scores: scoreOf(recorded.id) })));
+      const primaries = new Set<number>();
+      for (const recorded of events.slice(0, 20)) primaries.add((await cluster.shardOf(`${store.indexKey(recorded.id)}:s`)).primary);
+      assert.equal(primaries.size, 3, `scores on ${primaries.size} primaries`);
+      const results = await store.reportOutcomes(events.map((recorded) => ({ transactionId: recorded.id, outcome: 'fraud', knownAt: recorded.time + DAY })));
+      assert.deepEqual(
+        results.map((result) => result.joined),
+        events.map((recorded) => ({ eventTime: recorded.time, scores: scoreOf(recorded.id) })),
+      );
+      assert.deepEqual([...counts], []);
     } finally {
       await store.close();
     }
