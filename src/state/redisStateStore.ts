@@ -110,6 +110,10 @@ const REPAIR_RETRY_MS = 1_000;
  * script sent right after, before the call returns, and the views handed to
  * `use` are corrected, so the history equals the embedded store's.
  *
+ * Scores kept for live quality (keepScores) live beside each transaction's
+ * index entry and join its outcome in the outcome script's reply: see
+ * redisScores.ts.
+ *
  * Retention: every key expires (TTL refreshed on each write) the retention
  * (longest window + delay + lateness) plus the future margin after its last
  * write, and the scripts drop the days no window can reach.
