@@ -37,6 +37,8 @@ import { Tracing } from './observability/tracing.js';
 import { missingNodeFlags } from './nodeFlags.js';
 import { createServerSecurity } from './security/serverSecurity.js';
 import { createDecisionLog } from './decisionLog/createDecisionLog.js';
+import { recorderOf } from './api/decisionCapture.js';
+import { ScoreKeeper } from './quality/scoreKeeper.js';
 
 /** The gRPC service name health reports on, besides the whole server (""). */
 export const FRAUD_SERVICE_NAME = 'fraud.v1.FraudService';
@@ -83,6 +85,17 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
   };
   const registry = new ModelRegistry({ binary: sources.binary.uri, multiclass: sources.multiclass.uri });
   const decisionLog = await createDecisionLog(config.decisionLog, config.s3, featureSpec.epochSeconds, metrics, logger);
+  // Each model revision's score kept with the remembered transaction, for live quality (needs a state store).
+  const scoreKeeper =
+    state.store &&
+    new ScoreKeeper({
+      store: state.store,
+      maxPendingTransactions: config.state.maxPendingScores,
+      logger,
+      onScoresNotKept: (reason, scores) => {
+        metrics.qualityScoresNotKept.labels(reason).inc(scores);
+      },
+    });
   const cache = config.modelCacheDir === undefined ? undefined : new ModelCache(config.modelCacheDir);
   const watchers = MODEL_TASKS.map(
     (task) =>
@@ -184,7 +197,7 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
         new OutcomeReports({ store: state.store, epochSeconds: featureSpec.epochSeconds, maxFutureSeconds: config.state.maxFutureSeconds }),
       modelInfoDetails: config.modelInfoDetails,
       batchLane: new BatchLane(config.maxBatchRowsScoring),
-      decisions: decisionLog,
+      decisions: recorderOf([decisionLog, scoreKeeper]),
       maxRowsInFlightPerStream: config.maxRowsInFlightPerStream,
     }),
     health,
@@ -244,7 +257,11 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
       // records written, side by side, within what is left of the grace.
       await Promise.all([
         drain(server, config.shutdownGraceMs, logger).then(() =>
-          Promise.all([tracing?.shutdown(graceEnds - performance.now()), decisionLog?.close(Math.max(0, graceEnds - performance.now()))]),
+          Promise.all([
+            tracing?.shutdown(graceEnds - performance.now()),
+            decisionLog?.close(Math.max(0, graceEnds - performance.now())),
+            scoreKeeper?.close(Math.max(0, graceEnds - performance.now())),
+          ]),
         ),
         ...watchers.map((watcher) => watcher.stop()),
       ]);
@@ -339,6 +356,9 @@ async function createStateStore(config: Config, spec: FeatureSpec, metrics: Metr
       onRepair: (reason) => {
         metrics.stateRepairs.labels(reason).inc();
       },
+      onScoresNotKept: (reason, scores) => {
+        metrics.qualityScoresNotKept.labels(reason).inc(scores);
+      },
     });
     metrics.stateStoreUp.labels('redis').set(0);
     metrics.observeRedisState(() => ({ pendingCommands: store.connection.pending, watermark: store.watermark }));
@@ -391,6 +411,9 @@ async function createStateStore(config: Config, spec: FeatureSpec, metrics: Metr
     },
     onForgottenRetry: () => {
       metrics.stateForgottenRetries.inc();
+    },
+    onScoresNotKept: (reason, scores) => {
+      metrics.qualityScoresNotKept.labels(reason).inc(scores);
     },
   });
   metrics.observeState(() => store.stats());

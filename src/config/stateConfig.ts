@@ -15,6 +15,8 @@ export interface StateConfig {
   /** Embedded store: the snapshot file written on shutdown and on an interval, restored at start; undefined for none. */
   readonly snapshotPath: string | undefined;
   readonly snapshotIntervalMs: number;
+  /** Answered transactions whose scores wait to be kept with them (live quality); beyond it their scores are dropped and counted. */
+  readonly maxPendingScores: number;
   readonly redis: {
     /** redis:// or rediss:// URL, without a password (that comes from FRAUD_REDIS_PASSWORD). */
     readonly url: string | undefined;
@@ -60,6 +62,7 @@ export function stateConfig(env: Env): StateConfig {
     maxTransactions: integer(env, 'FRAUD_STATE_MAX_TRANSACTIONS', 500_000, 1, 100_000_000),
     snapshotPath: optionalPath(env, 'FRAUD_STATE_SNAPSHOT_PATH'),
     snapshotIntervalMs: seconds(env, 'FRAUD_STATE_SNAPSHOT_SECONDS', 60, 0.1, 86_400),
+    maxPendingScores: integer(env, 'FRAUD_QUALITY_MAX_PENDING_SCORES', 100_000, 1, 10_000_000),
     redis: {
       url,
       password: raw(env, 'FRAUD_REDIS_PASSWORD'),

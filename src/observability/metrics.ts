@@ -478,6 +478,18 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly qualityScoresNotKept = new Counter({
+    name: 'fraud_quality_scores_not_kept_total',
+    help:
+      'Model scores of answered transactions not kept with the transaction for live quality (their outcome joins without them), by reason: ' +
+      'unknown_transaction (not remembered: never recorded, refused as late, evicted or expired), reused_id (the id is remembered for another customer or terminal), ' +
+      'too_many_models (the transaction already keeps 4 model revisions), store_unavailable (the state store did not take them), ' +
+      'queue_full (more than FRAUD_QUALITY_MAX_PENDING_SCORES transactions waited), shutdown (still queued when the shutdown grace ended), ' +
+      'unknown_model (Redis: the model registry lost the revision a kept score names), unencodable (an answer could not be read back).',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+
   /** Records each decision log sink holds now; read at scrape time. */
   decisionLogBufferedSource: () => readonly { sink: string; records: number }[] = () => [];
 

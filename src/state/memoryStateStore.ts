@@ -12,6 +12,8 @@ import {
   tooManyCorrectionsMessage,
   unknownTransactionMessage,
 } from './outcomeMessages.js';
+import type { JoinedScores, ModelScore, ScoresNotKept, TransactionScores } from './modelScores.js';
+import { ScoredModelCodes } from './scoreColumns.js';
 import { TransactionIndex, type IndexedTransaction } from './transactionIndex.js';
 import {
   MAX_CORRECTIONS,
@@ -40,6 +42,8 @@ export interface MemoryStateStoreOptions {
   readonly onEvicted?: (kind: EvictedKind, count: number, segment?: Segment) => void;
   /** Told of each retry recognised by its card only, after the transaction index had forgotten it (counted once all the same). */
   readonly onForgottenRetry?: () => void;
+  /** Told of scores keepScores did not keep, and why. */
+  readonly onScoresNotKept?: ScoresNotKept;
 }
 
 export interface StateStats {
@@ -90,6 +94,8 @@ export class MemoryStateStore implements StateStore {
   readonly terminals = new Map<EntityKey, TerminalRecord>();
   /** Every recorded transaction within retention, for repeats and outcomes. */
   readonly transactions = new TransactionIndex();
+  /** The model revisions whose scores transactions keep, by the code the index holds. */
+  readonly models = new ScoredModelCodes();
   watermark = Number.NEGATIVE_INFINITY;
   /** Event time of the last sweep for expired entities, and the day entities were last reclassified. */
   private sweptAt = Number.NEGATIVE_INFINITY;
@@ -184,7 +190,47 @@ export class MemoryStateStore implements StateStore {
   }
 
   reportOutcomes(reports: readonly OutcomeReport[]): Promise<OutcomeResult[]> {
-    return Promise.resolve(reports.map((report) => this.reportOutcome(report)));
+    return Promise.resolve(
+      reports.map((report) => {
+        const result = this.reportOutcome(report);
+        return result.status === 'applied' || result.status === 'corrected' ? { ...result, joined: this.joined(report.transactionId) } : result;
+      }),
+    );
+  }
+
+  /**
+   * Keeps each item's scores with its remembered transaction (the first
+   * recording of its id, for this customer and terminal): the first score of
+   * a model revision stands, at most MAX_SCORED_MODELS_PER_TRANSACTION
+   * revisions per transaction. What is not kept is counted, never thrown.
+   */
+  keepScores(items: readonly TransactionScores[]): Promise<void> {
+    const notKept = { unknown_transaction: 0, reused_id: 0, too_many_models: 0 };
+    for (const item of items) {
+      for (const score of item.scores) {
+        const code = this.models.codeOf(score.model);
+        if (code === undefined) {
+          notKept.too_many_models++;
+          continue;
+        }
+        const kept = this.transactions.keepScore(item.transactionId, item.customerId, item.terminalId, code, score.fraudProbability, score.alerted);
+        if (kept === 'unknown') notKept.unknown_transaction++;
+        else if (kept === 'reused') notKept.reused_id++;
+        else if (kept === 'full') notKept.too_many_models++;
+      }
+    }
+    for (const [reason, count] of Object.entries(notKept) as [keyof typeof notKept, number][]) if (count > 0) this.options.onScoresNotKept?.(reason, count);
+    return Promise.resolve();
+  }
+
+  /** The event time and kept scores of a remembered transaction, for an applied or corrected outcome. */
+  private joined(id: bigint): JoinedScores | undefined {
+    const recorded = this.transactions.get(id);
+    if (recorded === undefined) return undefined;
+    const scores = this.transactions.scoresOf(id).map(
+      (score): ModelScore => ({ model: this.models.model(score.code), fraudProbability: score.probability, alerted: score.alerted }),
+    );
+    return { eventTime: recorded.time, scores };
   }
 
   /** One outcome, by the statuses and order of models/feature-spec.json's history.rules (outcomes, corrections). */

@@ -284,3 +284,37 @@ function expectLength(buffer: Buffer, length: number, what: string, exact = fals
     throw new ReplyFormatError(`${what} reply of ${buffer.length} bytes, expected ${exact ? '' : 'at least '}${length}`);
   }
 }
+
+/** Bytes of a kept score: <c8 model reference, d fraud probability, c1 alerted>. */
+export const KEPT_SCORE_BYTES = 17;
+
+/** A score as Redis keeps it: its model by reference (redisScores.ts). */
+export interface ReferencedScore {
+  readonly reference: Buffer;
+  readonly probability: number;
+  readonly alerted: boolean;
+}
+
+/** <c8 customer id, c8 terminal id> then the scores, KEPT_SCORE_BYTES each: what SCORES_KEEP takes. */
+export function scoresArgument(customerId: bigint, terminalId: bigint, scores: readonly ReferencedScore[]): Buffer {
+  const bytes = Buffer.allocUnsafe(16 + scores.length * KEPT_SCORE_BYTES);
+  bytes.writeBigUInt64LE(BigInt.asUintN(64, customerId), 0);
+  bytes.writeBigUInt64LE(BigInt.asUintN(64, terminalId), 8);
+  scores.forEach((score, index) => {
+    const at = 16 + index * KEPT_SCORE_BYTES;
+    score.reference.copy(bytes, at, 0, 8);
+    bytes.writeDoubleLE(score.probability, at + 8);
+    bytes.writeUInt8(score.alerted ? 1 : 0, at + 16);
+  });
+  return bytes;
+}
+
+/** The scores kept with a transaction ({x:<id>}:s), in the order kept. */
+export function decodeKeptScores(value: Buffer): ReferencedScore[] {
+  if (value.length % KEPT_SCORE_BYTES !== 0) throw new ReplyFormatError(`kept scores of ${value.length} bytes`);
+  const scores: ReferencedScore[] = [];
+  for (let at = 0; at < value.length; at += KEPT_SCORE_BYTES) {
+    scores.push({ reference: value.subarray(at, at + 8), probability: value.readDoubleLE(at + 8), alerted: value[at + 16] === 1 });
+  }
+  return scores;
+}

@@ -39,6 +39,16 @@ export class CommandBatch {
     this.commands.push({ name: 'GET', args: [key], key });
   }
 
+  /** HSET of one field. */
+  hashSet(key: string, field: Buffer, value: string): void {
+    this.commands.push({ name: 'HSET', args: [key, field, value], key });
+  }
+
+  /** HMGET: the values of `fields`, null for those missing. */
+  hashGetMany(key: string, fields: readonly Buffer[]): void {
+    this.commands.push({ name: 'HMGET', args: [key, ...fields], key });
+  }
+
   /** The first `bytes` bytes of a value. */
   head(key: string, bytes: number): void {
     this.commands.push({ name: 'GETRANGE', args: [key, '0', String(bytes - 1)], key });

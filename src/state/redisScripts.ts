@@ -36,6 +36,20 @@ import { MAX_CORRECTIONS } from './stateStore.js';
  *                             then <c1 outcome, d known_at> once reported,
  *                             one more per correction (at most
  *                             MAX_CORRECTIONS): the last one is in force
+ *             {x:<id>}:s     the scores model revisions gave the transaction,
+ *                             <c8 model reference, d fraud probability,
+ *                             c1 alerted (0 or 1)> each (17 bytes), in the
+ *                             order kept, at most
+ *                             MAX_SCORED_MODELS_PER_TRANSACTION; written only
+ *                             while {x:<id>} exists for the same customer and
+ *                             terminal, with the same expiry (PTTL of {x:<id>}
+ *                             at the write: both go at the same millisecond)
+ *   scored-models (no tag)    hash: model reference (8 bytes) -> JSON
+ *                             {task, name, version, revision}; a reference
+ *                             is the first 8 bytes of the SHA-256 of the
+ *                             four fields (redisScores.ts), so every replica
+ *                             derives the same one; a handful of entries,
+ *                             no TTL
  *
  * Replies start with one status letter, then packed data.
  */
@@ -265,12 +279,15 @@ return 0
  * models/feature-spec.json's history.rules (outcomes, corrections): the first
  * report, then corrections (ARGV[2] '1': supersedes), at most
  * ${MAX_CORRECTIONS}, each appended, so the value holds the outcomes in force
- * in turn. KEYS[1] index. ARGV[1] <c1 outcome ('f' or 'l'), d known_at>.
+ * in turn. KEYS[1] index, KEYS[2] its scores. ARGV[1] <c1 outcome ('f' or
+ * 'l'), d known_at>.
  * Replies 'U' (unknown transaction); 'B' <d time> (known_at before the
  * transaction); or 'A' (applied), 'D' (duplicate), 'C' (conflict),
  * 'K' (corrected), 'O' (out of order), 'M' (too many corrections) followed by
  * the index value after the call: <c8 customer, c8 terminal, d time,
- * d amount> and one <c1 outcome, d known_at> per outcome recorded.
+ * d amount> and one <c1 outcome, d known_at> per outcome recorded. Applied
+ * and corrected outcomes reply a pair instead: that reply and the scores kept
+ * with the transaction (empty when none), so the join costs no round trip.
  */
 export const OUTCOME_RECORD = `
 local value = redis.call('GET', KEYS[1])
@@ -291,7 +308,47 @@ if outcomes > 0 then
 end
 local updated = value .. ARGV[1]
 redis.call('SET', KEYS[1], updated, 'KEEPTTL')
-return (outcomes > 0 and 'K' or 'A') .. updated
+return { (outcomes > 0 and 'K' or 'A') .. updated, redis.call('GET', KEYS[2]) or '' }
+`;
+
+/**
+ * Keeps a transaction's scores. KEYS[1] index, KEYS[2] its scores (same hash
+ * tag). ARGV[1] <c8 customer id, c8 terminal id> then the scores, 17 bytes
+ * each as kept. ARGV[2] most model revisions per transaction. A score whose
+ * model reference is already kept changes nothing (the first answer stands).
+ * Replies 'U' (the index entry is gone: unknown transaction), 'R' (the id is
+ * remembered for another customer or terminal), or 'K' <I4 scores not kept
+ * because the transaction already keeps the most revisions>.
+ */
+export const SCORES_KEEP = `
+local entry = redis.call('GET', KEYS[1])
+if not entry then return 'U' end
+if string.sub(entry, 1, 16) ~= string.sub(ARGV[1], 1, 16) then return 'R' end
+local kept = redis.call('GET', KEYS[2]) or ''
+local most = tonumber(ARGV[2])
+local added, full = 0, 0
+for at = 17, #ARGV[1], 17 do
+  local score = string.sub(ARGV[1], at, at + 16)
+  local reference = string.sub(score, 1, 8)
+  local present = false
+  for held = 1, #kept, 17 do
+    if string.sub(kept, held, held + 7) == reference then present = true break end
+  end
+  if not present then
+    if #kept / 17 >= most then
+      full = full + 1
+    else
+      kept = kept .. score
+      added = added + 1
+    end
+  end
+end
+if added > 0 then
+  -- Expires with the transaction (a script sees one clock: the same millisecond); -1 is a key without TTL.
+  local ttl = redis.call('PTTL', KEYS[1])
+  if ttl > 0 then redis.call('SET', KEYS[2], kept, 'PX', ttl) else redis.call('SET', KEYS[2], kept) end
+end
+return 'K' .. struct.pack('<I4', full)
 `;
 
 /**

@@ -29,6 +29,8 @@ import {
 } from './redisCodec.js';
 import { RedisConnection, type RedisFailureReason, type RedisScript } from './redisConnection.js';
 import { reconcile } from './redisReconcile.js';
+import { RedisScores } from './redisScores.js';
+import type { JoinedScores, ScoresNotKept, TransactionScores } from './modelScores.js';
 import type { RedisSentinelOptions } from './redisClient.js';
 import { CUSTOMER_RECORD, INDEX_FORGET, OUTCOME_RECORD, TERMINAL_OUTCOME, TERMINAL_RECORD, TERMINAL_UNCOUNT } from './redisScripts.js';
 import {
@@ -69,6 +71,8 @@ export interface RedisStateStoreOptions {
    * repair dropped because too many wait for Redis.
    */
   readonly onRepair?: (event: RepairEvent) => void;
+  /** Told of scores keepScores did not keep (or an outcome could not join), and why. */
+  readonly onScoresNotKept?: ScoresNotKept;
 }
 
 export type RepairEvent = 'late' | 'repeat' | 'dropped';
@@ -106,6 +110,10 @@ const REPAIR_RETRY_MS = 1_000;
  * script sent right after, before the call returns, and the views handed to
  * `use` are corrected, so the history equals the embedded store's.
  *
+ * Scores kept for live quality (keepScores) live beside each transaction's
+ * index entry and join its outcome in the outcome script's reply: see
+ * redisScores.ts.
+ *
  * Retention: every key expires (TTL refreshed on each write) the retention
  * (longest window + delay + lateness) plus the future margin after its last
  * write, and the scripts drop the days no window can reach.
@@ -119,6 +127,7 @@ export class RedisStateStore implements StateStore {
   private readonly indexForget: RedisScript;
   private readonly outcomeRecord: RedisScript;
   private readonly terminalOutcome: RedisScript;
+  private readonly scores: RedisScores;
   private readonly prefix: string;
   /** The retention part of the record scripts' argument, per entity kind. */
   private readonly customerRetention: Buffer;
@@ -155,6 +164,7 @@ export class RedisStateStore implements StateStore {
     this.indexForget = this.connection.script(INDEX_FORGET);
     this.outcomeRecord = this.connection.script(OUTCOME_RECORD);
     this.terminalOutcome = this.connection.script(TERMINAL_OUTCOME);
+    this.scores = new RedisScores({ connection: this.connection, keyPrefix: options.keyPrefix, logger: options.logger, onScoresNotKept: options.onScoresNotKept });
     this.prefix = options.keyPrefix;
     const ttlMs = (retention: Retention): number => Math.ceil((retentionSeconds(retention) + options.maxFutureSeconds) * 1000);
     const { latenessSeconds, historyDays } = options;
@@ -358,18 +368,28 @@ export class RedisStateStore implements StateStore {
     this.repairTimer.unref();
   }
 
+  /** Keeps scores with their transactions (redisScores.ts); never rejects: what Redis does not take is counted. */
+  keepScores(items: readonly TransactionScores[]): Promise<void> {
+    return this.scores.keep(items, (id) => this.indexKey(id));
+  }
+
   async reportOutcomes(reports: readonly OutcomeReport[]): Promise<OutcomeResult[]> {
     const replies = await this.connection.roundTrip(reports.length, (batch) => {
       for (const report of reports) {
-        batch.script(this.outcomeRecord, [this.indexKey(report.transactionId)], [outcomeArgument(report.outcome, report.knownAt), report.supersedes === true ? '1' : '0']);
+        const key = this.indexKey(report.transactionId);
+        batch.script(this.outcomeRecord, [key, `${key}:s`], [outcomeArgument(report.outcome, report.knownAt), report.supersedes === true ? '1' : '0']);
       }
     });
     const results: OutcomeResult[] = [];
     const terminalOutcomes: Buffer[] = [];
     const terminals: string[] = [];
+    // Applied and corrected outcomes: where their result is, its event time and the scores the script returned.
+    const joins: { index: number; eventTime: number; kept: Buffer }[] = [];
     for (let index = 0; index < reports.length; index++) {
       const report = reports[index] as OutcomeReport;
-      const reply = decodeOutcomeReply(replies[index] as Buffer);
+      const answer = replies[index] as Buffer | [Buffer, Buffer];
+      const reply = decodeOutcomeReply(Array.isArray(answer) ? answer[0] : answer);
+      if (Array.isArray(answer) && (reply.status === 'applied' || reply.status === 'corrected')) joins.push({ index, eventTime: reply.time, kept: answer[1] });
       if (reply.status === 'unknown_transaction') {
         results.push({ status: reply.status, message: unknownTransactionMessage(report.transactionId) });
         continue;
@@ -415,6 +435,12 @@ export class RedisStateStore implements StateStore {
         });
       });
     }
+    if (joins.length === 0) return results;
+    const scores = await this.scores.resolve(joins.map((join) => join.kept));
+    joins.forEach((join, position) => {
+      const joined: JoinedScores = { eventTime: join.eventTime, scores: scores[position] ?? [] };
+      results[join.index] = { ...(results[join.index] as OutcomeResult), joined };
+    });
     return results;
   }
 

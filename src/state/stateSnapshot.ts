@@ -10,6 +10,8 @@ import type { StoredEntityRecord } from './entityEviction.js';
 import { CustomerRecord, TerminalRecord } from './entityRecords.js';
 import type { MemoryStateStore, SnapshotCapture } from './memoryStateStore.js';
 import { MAX_CORRECTIONS } from './stateStore.js';
+import { MAX_SCORED_MODELS_PER_TRANSACTION, parseScoredModel, type ScoredModel } from './modelScores.js';
+import type { CodedScore } from './scoreColumns.js';
 import type { IndexedTransaction } from './transactionIndex.js';
 
 /**
@@ -23,9 +25,13 @@ import type { IndexedTransaction } from './transactionIndex.js';
  * CRC-32 of every byte before it: a file cut short or with one byte changed
  * is refused, never restored. Format 3 keeps outcome corrections: each
  * terminal fraud with the time a correction ended it, each transaction with
- * its count of corrections. (Files of format 2, whose frauds all stay in
- * force, and of format 1, without the checksum, are still read, so an upgrade
- * keeps its history; a format this version does not know is refused.)
+ * its count of corrections. Format 4 adds the scores kept with each
+ * transaction (model code, probability as the exact double, alerted) and,
+ * after the transactions, the dictionary of model revisions those codes
+ * name. (Files of format 3, 2 (whose frauds all stay in force) and 1
+ * (without the checksum) are still read, their transactions without scores,
+ * so an upgrade keeps its history; a format this version does not know is
+ * refused.)
  *
  * The file holds the store as it was when the write began (a point-in-time
  * view), although calls keep recording while it is written: records are
@@ -34,6 +40,9 @@ import type { IndexedTransaction } from './transactionIndex.js';
  * (SnapshotCapture), so an entity about to change is written first, entities
  * and transactions that are newer are left out, and an outcome reported
  * or corrected meanwhile is written as it was, with its terminal's frauds.
+ * Scores are the exception: a transaction is written with the scores it
+ * keeps when it is written (scores only add to a transaction and no feature
+ * reads them, so the view stays one the store could have held).
  */
 
 const MAGIC_V1 = Buffer.from('FRAUDST1');
@@ -42,6 +51,8 @@ const TAG_END = 0;
 const TAG_CUSTOMER = 1;
 const TAG_TERMINAL = 2;
 const TAG_TRANSACTION = 3;
+/** A model revision of the scores' dictionary (format 4), after the transactions. */
+const TAG_MODEL = 4;
 const CHUNK_BYTES = 1 << 20;
 const CHECKSUM_BYTES = 4;
 /** Longest stretch of encoding between two turns of the event loop while calls are served. */
@@ -56,7 +67,7 @@ const RECORDS_PER_CHECK = 64;
 const OLDEST_COMPATIBLE_SPEC_VERSION = 2;
 
 export interface SnapshotHeader {
-  readonly format: 1 | 2 | 3;
+  readonly format: 1 | 2 | 3 | 4;
   /** spec_version of the feature spec whose history rules the state follows. */
   readonly specVersion: number;
   readonly writtenAt: string;
@@ -105,6 +116,11 @@ class ChunkWriter {
   u8(value: number): void {
     this.ensure(1);
     this.offset = this.buffer.writeUInt8(value, this.offset);
+  }
+
+  u16(value: number): void {
+    this.ensure(2);
+    this.offset = this.buffer.writeUInt16LE(value, this.offset);
   }
 
   u32(value: number): void {
@@ -217,7 +233,7 @@ export async function writeSnapshot(store: MemoryStateStore, path: string, specV
   store.beginCapture(capture);
   let capturing = true;
   try {
-    const header: SnapshotHeader = { format: 3, specVersion, writtenAt: new Date().toISOString(), shutdown: options.shutdown === true };
+    const header: SnapshotHeader = { format: 4, specVersion, writtenAt: new Date().toISOString(), shutdown: options.shutdown === true };
     const headerBytes = Buffer.from(JSON.stringify(header));
     writer.bytes(MAGIC);
     writer.u32(headerBytes.length);
@@ -253,7 +269,22 @@ export async function writeSnapshot(store: MemoryStateStore, path: string, specV
       writer.u8(recorded.outcome);
       writer.f64(recorded.knownAt);
       writer.u8(recorded.corrections);
+      const scores = store.transactions.scoresOf(id);
+      writer.u8(scores.length);
+      for (const score of scores) {
+        writer.u16(score.code);
+        writer.f64(score.probability);
+        writer.u8(score.alerted ? 1 : 0);
+      }
       if (++sinceCheck >= RECORDS_PER_CHECK) await pause();
+    }
+    // After the transactions: every code they hold is in the dictionary by now.
+    for (const [code, model] of store.models.entries()) {
+      const encoded = Buffer.from(JSON.stringify(model));
+      writer.u8(TAG_MODEL);
+      writer.u16(code);
+      writer.u32(encoded.length);
+      writer.bytes(encoded);
     }
     writer.u8(TAG_END);
     store.endCapture();
@@ -324,7 +355,7 @@ export async function restoreSnapshot(store: MemoryStateStore, path: string, spe
     throw new SnapshotError(`cannot read ${path}: ${(error as Error).message}`);
   }
   const magic = data.subarray(0, MAGIC.length);
-  let format: 1 | 2 | 3;
+  let format: 1 | 2 | 3 | 4;
   if (magic.equals(MAGIC)) {
     format = 3;
     if (data.length < MAGIC.length + CHECKSUM_BYTES) throw new SnapshotError(`${path} is truncated (${data.length} bytes)`);
@@ -347,9 +378,9 @@ export async function restoreSnapshot(store: MemoryStateStore, path: string, spe
     if (error instanceof SnapshotError) throw error;
     throw new SnapshotError(`${path}: unreadable header`);
   }
-  // Formats 2 and 3 share the magic and the checksum; 3 adds the corrections.
-  if (format === 3 && parsed.format === 2) format = 2;
-  if (parsed.format !== format) throw new SnapshotError(`${path}: snapshot format ${String(parsed.format)} is not supported (this version reads formats 1 to 3)`);
+  // Formats 2 to 4 share the magic and the checksum; 3 adds the corrections, 4 the scores.
+  if (format === 3 && (parsed.format === 2 || parsed.format === 4)) format = parsed.format;
+  if (parsed.format !== format) throw new SnapshotError(`${path}: snapshot format ${String(parsed.format)} is not supported (this version reads formats 1 to 4)`);
   const saved = parsed.specVersion;
   if (typeof saved !== 'number' || saved < OLDEST_COMPATIBLE_SPEC_VERSION || saved > specVersion) {
     throw new SnapshotError(
@@ -365,7 +396,11 @@ export async function restoreSnapshot(store: MemoryStateStore, path: string, spe
   // Parse everything before touching the store: a truncated file changes nothing.
   const customers = new Map<EntityKey, CustomerRecord>();
   const terminals = new Map<EntityKey, TerminalRecord>();
-  const transactions: [bigint, { customerId: bigint; terminalId: bigint; time: number; outcome: 0 | 1 | 2; knownAt: number; corrections: number }][] = [];
+  const transactions: [
+    bigint,
+    { customerId: bigint; terminalId: bigint; time: number; outcome: 0 | 1 | 2; knownAt: number; corrections: number; scores: CodedScore[] },
+  ][] = [];
+  const models = new Map<number, ScoredModel>();
   const watermark = reader.f64();
   for (;;) {
     const tag = reader.u8();
@@ -387,7 +422,7 @@ export async function restoreSnapshot(store: MemoryStateStore, path: string, spe
       for (let day = 0; day < dayCount; day++) terminal.addToDay(reader.f64(), reader.f64());
       const fraudCount = reader.u32();
       // Before format 3 every fraud stayed in force.
-      for (let index = 0; index < fraudCount; index++) terminal.addFraud(reader.f64(), reader.f64(), format === 3 ? reader.f64() : Number.POSITIVE_INFINITY);
+      for (let index = 0; index < fraudCount; index++) terminal.addFraud(reader.f64(), reader.f64(), format >= 3 ? reader.f64() : Number.POSITIVE_INFINITY);
       terminals.set(key, terminal);
     } else if (tag === TAG_TRANSACTION) {
       const id = reader.u64();
@@ -396,19 +431,35 @@ export async function restoreSnapshot(store: MemoryStateStore, path: string, spe
       const time = reader.f64();
       const outcome = reader.u8();
       const knownAt = reader.f64();
-      const corrections = format === 3 ? reader.u8() : 0;
-      if (outcome > 2 || corrections > MAX_CORRECTIONS) throw new SnapshotError(`${path}: corrupt transaction record`);
-      transactions.push([id, { customerId, terminalId, time, outcome: outcome as 0 | 1 | 2, knownAt, corrections }]);
+      const corrections = format >= 3 ? reader.u8() : 0;
+      const scores: CodedScore[] = [];
+      const scoreCount = format === 4 ? reader.u8() : 0;
+      for (let index = 0; index < scoreCount; index++) scores.push({ code: reader.u16(), probability: reader.f64(), alerted: reader.u8() === 1 });
+      if (outcome > 2 || corrections > MAX_CORRECTIONS || scoreCount > MAX_SCORED_MODELS_PER_TRANSACTION) throw new SnapshotError(`${path}: corrupt transaction record`);
+      transactions.push([id, { customerId, terminalId, time, outcome: outcome as 0 | 1 | 2, knownAt, corrections, scores }]);
+    } else if (tag === TAG_MODEL && format === 4) {
+      const code = reader.u16();
+      const model = parseScoredModel(reader.take(reader.u32()).toString('utf8'));
+      if (model === undefined) throw new SnapshotError(`${path}: corrupt model record`);
+      models.set(code, model);
     } else {
       throw new SnapshotError(`${path}: corrupt record tag ${tag} at byte ${reader.offset - 1}`);
     }
   }
   if (format !== 1 && reader.offset !== data.length) throw new SnapshotError(`${path}: ${data.length - reader.offset} bytes after the end`);
+  for (const [, recorded] of transactions) {
+    for (const score of recorded.scores) if (!models.has(score.code)) throw new SnapshotError(`${path}: a score names model code ${score.code}, which the file does not define`);
+  }
   for (const [id, customer] of customers) store.customers.set(id, customer);
   for (const [id, terminal] of terminals) store.terminals.set(id, terminal);
   for (const [id, recorded] of transactions) {
     store.transactions.add(id, recorded.customerId, recorded.terminalId, recorded.time);
     if (recorded.outcome !== 0) store.transactions.setOutcome(id, recorded.outcome, recorded.knownAt, recorded.corrections);
+    for (const score of recorded.scores) {
+      // Restored into an empty store: the dictionary has room for every code the file holds.
+      const code = store.models.codeOf(models.get(score.code) as ScoredModel) as number;
+      store.transactions.keepScore(id, recorded.customerId, recorded.terminalId, code, score.probability, score.alerted);
+    }
   }
   store.watermark = Math.max(store.watermark, watermark);
   store.restored();
@@ -437,6 +488,13 @@ class Reader {
   u8(): number {
     this.need(1);
     return this.data.readUInt8(this.offset++);
+  }
+
+  u16(): number {
+    this.need(2);
+    const value = this.data.readUInt16LE(this.offset);
+    this.offset += 2;
+    return value;
   }
 
   u32(): number {

@@ -1,6 +1,6 @@
 import type { TransactionHistory } from '../features/entityHistory.js';
 import type { OutcomeStatus } from '../features/featureSpec.js';
-import type { JoinedScores } from './modelScores.js';
+import type { JoinedScores, TransactionScores } from './modelScores.js';
 
 /**
  * Where the history of customers and terminals is kept: the contract both
@@ -87,8 +87,22 @@ export interface StateStore {
    * StateUnavailableError when the store cannot answer in time.
    */
   record(transactions: readonly TransactionEvent[], use: HistoryConsumer, options: RecordOptions): Promise<readonly LateTransaction[]>;
-  /** Records outcomes in order; each gets its own status. */
+  /**
+   * Records outcomes in order; each gets its own status. Applied and
+   * corrected ones carry `joined`: the transaction's event time and every
+   * score kept with it (keepScores), an empty list when none.
+   */
   reportOutcomes(reports: readonly OutcomeReport[]): Promise<OutcomeResult[]>;
+  /**
+   * Keeps each item's scores with its remembered transaction (matched by id,
+   * customer and terminal: the first recording of the id, the one outcomes
+   * name), for live quality. At most one score per model revision and
+   * transaction (the first stands: a retry scored by the same revision
+   * changes nothing), at most MAX_SCORED_MODELS_PER_TRANSACTION revisions.
+   * Scores not kept (transaction not remembered, too many revisions, store
+   * unreachable) are counted by the store; this never rejects.
+   */
+  keepScores(items: readonly TransactionScores[]): Promise<void>;
   /** Stops background work and releases connections, after a last snapshot where the store takes them. */
   close(): Promise<void>;
 }

@@ -2,12 +2,15 @@
  * What the embedded store remembers of each recorded transaction (its
  * customer, terminal, event time, amount and outcome), by transaction id: an
  * open-addressing hash table in typed arrays, so hundreds of thousands of
- * entries cost no garbage collection and about 100 bytes each. Every id is a
+ * entries cost no garbage collection and 190 to 380 bytes each (see `bytes`). Every id is a
  * 64-bit integer held exactly as two 32-bit halves (customer and terminal ids
  * too), so ids of payment systems (often 2^53 or more) take the same path as
  * small ones. Entries are forgotten oldest first in recording order, one
- * order for all ids, each in O(1) amortised.
+ * order for all ids, each in O(1) amortised. Each entry also keeps the
+ * scores model revisions gave it (scoreColumns.ts), moved with it.
  */
+
+import { SCORE_BYTES_PER_SLOT, ScoreColumns, type CodedScore, type KeepOutcome } from './scoreColumns.js';
 
 /** A remembered transaction, as read back. */
 export interface IndexedTransaction {
@@ -65,6 +68,7 @@ export class TransactionIndex {
   private knownAts = new Float64Array(INITIAL_SLOTS);
   private corrections = new Uint8Array(INITIAL_SLOTS);
   private outcomes = new Uint8Array(INITIAL_SLOTS).fill(FREE);
+  private scores = new ScoreColumns(INITIAL_SLOTS);
   private count = 0;
   /** Ids in recording order (two halves each), a ring: the front is the oldest. */
   private orderLow = new Uint32Array(INITIAL_SLOTS);
@@ -150,6 +154,7 @@ export class TransactionIndex {
     this.outcomes[slot] = 0;
     this.knownAts[slot] = 0;
     this.corrections[slot] = 0;
+    this.scores.clear(slot);
     this.count++;
     this.pushOrder(idLow, idHigh);
   }
@@ -161,6 +166,27 @@ export class TransactionIndex {
     this.outcomes[slot] = outcome;
     this.knownAts[slot] = knownAt;
     this.corrections[slot] = corrections;
+  }
+
+  /**
+   * Keeps a model's score with the transaction `id` remembered for this
+   * customer and terminal (the first recording of the id, the one outcomes
+   * name): 'unknown' when the id is not remembered, 'reused' when it is
+   * remembered for another customer or terminal; else what the score
+   * columns did (the first score of a model stands; at most
+   * MAX_SCORED_MODELS_PER_TRANSACTION models).
+   */
+  keepScore(id: bigint, customerId: bigint, terminalId: bigint, code: number, probability: number, alerted: boolean): KeepOutcome | 'unknown' | 'reused' {
+    const slot = this.find(low(id), high(id));
+    if (slot < 0) return 'unknown';
+    if (!this.isCustomer(slot, customerId) || !this.isTerminal(slot, terminalId)) return 'reused';
+    return this.scores.keep(slot, code, probability, alerted);
+  }
+
+  /** The scores kept with a remembered transaction, in the order they were kept (empty when none or not remembered). */
+  scoresOf(id: bigint): CodedScore[] {
+    const slot = this.find(low(id), high(id));
+    return slot < 0 ? [] : this.scores.read(slot);
   }
 
   /**
@@ -197,9 +223,16 @@ export class TransactionIndex {
     }
   }
 
-  /** Approximate bytes held: per slot 6 halves, 3 doubles, an outcome and a corrections byte; per order entry two halves. */
+  /**
+   * Approximate bytes held: per slot 6 halves, 3 doubles, an outcome and a
+   * corrections byte (50) and the score columns (41: 4 model codes, 4
+   * probabilities, an alerted mask): 91; per order entry two halves: 8.
+   * The table keeps 2 to 4 slots per entry (it doubles when half full) and
+   * the order ring 1 to 2, so a remembered transaction costs 190 to 380
+   * bytes, its scores 82 to 164 of them, whether any were kept or not.
+   */
   get bytes(): number {
-    return this.outcomes.length * 50 + this.orderLow.length * 8;
+    return this.outcomes.length * (50 + SCORE_BYTES_PER_SLOT) + this.orderLow.length * 8;
   }
 
   private isCustomer(slot: number, customerId: bigint): boolean {
@@ -249,6 +282,7 @@ export class TransactionIndex {
     this.outcomes[to] = this.outcomes[from] as number;
     this.knownAts[to] = this.knownAts[from] as number;
     this.corrections[to] = this.corrections[from] as number;
+    this.scores.copy(from, this.scores, to);
   }
 
   private pushOrder(idLow: number, idHigh: number): void {
@@ -283,6 +317,7 @@ export class TransactionIndex {
       outcomes: this.outcomes,
       knownAts: this.knownAts,
       corrections: this.corrections,
+      scores: this.scores,
     };
     const slots = old.outcomes.length * 2;
     this.mask = slots - 1;
@@ -297,6 +332,7 @@ export class TransactionIndex {
     this.outcomes = new Uint8Array(slots).fill(FREE);
     this.knownAts = new Float64Array(slots);
     this.corrections = new Uint8Array(slots);
+    this.scores = new ScoreColumns(slots);
     for (let from = 0; from < old.outcomes.length; from++) {
       if (old.outcomes[from] === FREE) continue;
       let slot = slotOf(old.idLow[from] as number, old.idHigh[from] as number, this.mask);
@@ -312,6 +348,7 @@ export class TransactionIndex {
       this.outcomes[slot] = old.outcomes[from] as number;
       this.knownAts[slot] = old.knownAts[from] as number;
       this.corrections[slot] = old.corrections[from] as number;
+      old.scores.copy(from, this.scores, slot);
     }
   }
 }

@@ -36,6 +36,7 @@ describe('the Helm chart: the state store (embedded with snapshots, or Redis)', 
     const service = container(deployment, 'fraud-scoring');
     assert.equal(env(service, 'FRAUD_STATE_STORE')?.value, 'memory');
     assert.equal(env(service, 'FRAUD_STATE_MAX_ENTITIES')?.value, '100000');
+    assert.equal(env(service, 'FRAUD_QUALITY_MAX_PENDING_SCORES')?.value, '100000');
     assert.equal(env(service, 'FRAUD_STATE_SNAPSHOT_PATH')?.value, '/var/lib/fraud-state/fraud-fraud-scoring.snapshot');
     const claim = only(objects, 'PersistentVolumeClaim');
     assert.equal(claim.metadata.name, 'fraud-fraud-scoring-state');
@@ -66,6 +67,7 @@ describe('the Helm chart: the state store (embedded with snapshots, or Redis)', 
     assert.equal(env(service, 'FRAUD_REDIS_URL')?.value, 'redis://redis-master.redis.svc:6379/0');
     assert.equal(env(service, 'FRAUD_REDIS_TIMEOUT_MS')?.value, '150');
     assert.equal(env(service, 'FRAUD_REDIS_KEY_PREFIX')?.value, 'fraud-prod:');
+    assert.equal(env(service, 'FRAUD_QUALITY_MAX_PENDING_SCORES')?.value, '100000', 'scores are kept in Redis too');
     assert.deepEqual(env(service, 'FRAUD_REDIS_PASSWORD'), { value: undefined, secret: { name: 'redis', key: 'redis-password' } });
     assert.equal(stateVolume(deployment), undefined);
     assert.equal(env(service, 'FRAUD_STATE_SNAPSHOT_PATH'), undefined);

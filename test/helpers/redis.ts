@@ -122,7 +122,7 @@ export class RedisServer {
 export async function startRedisStateStore(
   server: RedisServer,
   options: Pick<RedisStateStoreOptions, 'keyPrefix' | 'latenessSeconds' | 'historyDays' | 'timeoutMs' | 'onRepair'> &
-    Partial<Pick<RedisStateStoreOptions, 'waitReplicas' | 'onFailure'>>,
+    Partial<Pick<RedisStateStoreOptions, 'waitReplicas' | 'onFailure' | 'onScoresNotKept'>>,
 ): Promise<RedisStateStore> {
   const store = new RedisStateStore({ url: server.url, password: undefined, maxFutureSeconds: 300, logger: createLogger('silent', { write: () => undefined }), ...options });
   store.start();

@@ -169,8 +169,9 @@ describe('customer and terminal history over a real socket (Redis store, a real 
     await client.predict(at(1501, 701, 9200, 50));
     const knownAt = EPOCH + 52 * DAY;
     // The first step of a report, as the store runs it, and then the process dies.
-    const first = await redis.admin.callBuffer('EVAL', OUTCOME_RECORD, 1, 'api:{x:1501}', outcomeArgument('fraud', knownAt));
-    assert.equal(String.fromCharCode((first as Buffer)[0] ?? 0), 'A');
+    // (Applied: the reply and the transaction's kept scores.)
+    const [first] = (await redis.admin.callBuffer('EVAL', OUTCOME_RECORD, 2, 'api:{x:1501}', 'api:{x:1501}:s', outcomeArgument('fraud', knownAt))) as Buffer[];
+    assert.equal(String.fromCharCode(first?.[0] ?? 0), 'A');
     const unrepaired = await client.predict(at(1502, 702, 9200, 58), { explain: true });
     assert.equal(unrepaired.features.TERMINAL_ID_RISK_1DAY_WINDOW, 0, 'the terminal never got the fraud');
     const retried = await client.reportOutcome({ transactionId: 1501, outcome: 'fraud', knownAt: new Date(knownAt * 1000) });
@@ -188,8 +189,8 @@ describe('customer and terminal history over a real socket (Redis store, a real 
     assert.equal((await client.reportOutcome({ transactionId: 1701, outcome: 'fraud', knownAtSeconds: 71 * DAY })).status, OutcomeStatus.OUTCOME_STATUS_APPLIED);
     const correctedAt = 78 * DAY + 36_000;
     // The index step of a correction, as the store runs it, and then the process dies.
-    const first = await redis.admin.callBuffer('EVAL', OUTCOME_RECORD, 1, 'api:{x:1701}', outcomeArgument('legitimate', EPOCH + correctedAt), '1');
-    assert.equal(String.fromCharCode((first as Buffer)[0] ?? 0), 'K');
+    const [first] = (await redis.admin.callBuffer('EVAL', OUTCOME_RECORD, 2, 'api:{x:1701}', 'api:{x:1701}:s', outcomeArgument('legitimate', EPOCH + correctedAt), '1')) as Buffer[];
+    assert.equal(String.fromCharCode(first?.[0] ?? 0), 'K');
     const unrepaired = await client.predict(at(1702, 712, 9400, 78, 36_000), { explain: true });
     assert.equal(unrepaired.features.TERMINAL_ID_RISK_1DAY_WINDOW, 1, 'the terminal never ended the fraud');
     const retried = await client.reportOutcome({ transactionId: 1701, outcome: 'legitimate', knownAtSeconds: correctedAt, supersedes: true });
@@ -240,12 +241,16 @@ describe('customer and terminal history over a real socket (Redis store, a real 
   });
 
   it('should give every key a hash tag and the TTL of its retention', async () => {
-    // The generation marker alone has no TTL, so that no volatile-* policy can evict it.
+    // The generation marker and the registry of scored model revisions (a handful of entries) have no TTL,
+    // so that no volatile-* policy can evict them.
     assert.equal(await redis.admin.pttl('api:{generation}'), -1);
-    const keys = (await redis.admin.keys('api:*')).filter((key) => key !== 'api:{generation}').sort();
+    assert.equal(await redis.admin.pttl('api:scored-models'), -1);
+    const keys = (await redis.admin.keys('api:*')).filter((key) => key !== 'api:{generation}' && key !== 'api:scored-models').sort();
     assert.ok(keys.length > 20, `${keys.length} keys`);
+    assert.ok(keys.some((key) => key.endsWith(':s')), 'scores kept with transactions');
     for (const key of keys) {
-      assert.match(key, /^api:\{[ctx]:\d+\}(:ids)?$/, key);
+      // A transaction's scores (:s) share its hash tag and expire with it.
+      assert.match(key, /^api:\{[ctx]:\d+\}(:ids|:s)?$/, key);
       // Retention: the longest window plus the delay, plus a day, the lateness and the future margin.
       const days = key.includes('{c:') ? 31 : 38;
       const ttl = await redis.admin.pttl(key);

@@ -96,6 +96,7 @@ describe('config', () => {
       maxTransactions: 500_000,
       snapshotPath: undefined,
       snapshotIntervalMs: 60_000,
+      maxPendingScores: 100_000,
       redis: { url: undefined, password: undefined, timeoutMs: 100, keyPrefix: 'fraud:', cluster: false, waitReplicas: 0, checkIntervalMs: 30_000, allowEviction: false, sentinel: undefined },
     });
   });
@@ -109,6 +110,7 @@ describe('config', () => {
       FRAUD_STATE_MAX_TRANSACTIONS: '70000',
       FRAUD_STATE_SNAPSHOT_PATH: '/var/lib/fraud/state.bin',
       FRAUD_STATE_SNAPSHOT_SECONDS: '15',
+      FRAUD_QUALITY_MAX_PENDING_SCORES: '2500',
       FRAUD_REDIS_URL: 'redis://redis:6380/2',
       FRAUD_REDIS_PASSWORD: 'hunter2',
       FRAUD_REDIS_TIMEOUT_MS: '250',
@@ -124,6 +126,7 @@ describe('config', () => {
       maxTransactions: 70_000,
       snapshotPath: '/var/lib/fraud/state.bin',
       snapshotIntervalMs: 15_000,
+      maxPendingScores: 2500,
       redis: {
         url: 'redis://redis:6380/2',
         password: 'hunter2',
@@ -158,6 +161,7 @@ describe('config', () => {
     [{ FRAUD_REDIS_URL: 'http://redis:6379' }, 'FRAUD_REDIS_URL', /^FRAUD_REDIS_URL: must be a redis:\/\/ or rediss:\/\/ URL/],
     [{ FRAUD_STATE_LATENESS_SECONDS: '-5' }, 'FRAUD_STATE_LATENESS_SECONDS', /^FRAUD_STATE_LATENESS_SECONDS: must be an integer from 0 to 604800/],
     [{ FRAUD_STATE_MAX_ENTITIES: '0' }, 'FRAUD_STATE_MAX_ENTITIES', /^FRAUD_STATE_MAX_ENTITIES: must be an integer from 1/],
+    [{ FRAUD_QUALITY_MAX_PENDING_SCORES: '0' }, 'FRAUD_QUALITY_MAX_PENDING_SCORES', /^FRAUD_QUALITY_MAX_PENDING_SCORES: must be an integer from 1/],
     [{ FRAUD_REDIS_TIMEOUT_MS: 'soon' }, 'FRAUD_REDIS_TIMEOUT_MS', /^FRAUD_REDIS_TIMEOUT_MS: must be an integer/],
     [{ FRAUD_REDIS_SENTINELS: 's:26379', FRAUD_REDIS_URL: 'redis://redis:6379' }, 'FRAUD_REDIS_SENTINELS', /^FRAUD_REDIS_SENTINELS: .*unset FRAUD_REDIS_URL/],
     [{ FRAUD_REDIS_SENTINELS: 's:26379', FRAUD_REDIS_CLUSTER: 'true' }, 'FRAUD_REDIS_SENTINELS', /^FRAUD_REDIS_SENTINELS: cannot be used with FRAUD_REDIS_CLUSTER=true/],
