@@ -2,6 +2,9 @@ import { boolean, ConfigError, integer, oneOf, optionalPath, optionalUrl, raw, s
 
 export type StateStoreKind = 'memory' | 'redis' | 'none';
 
+/** Event days live quality keeps: a 30-day window with a few days of outcomes still coming in. */
+export const DEFAULT_QUALITY_RETENTION_DAYS = 35;
+
 export interface StateConfig {
   readonly store: StateStoreKind;
   /** How far behind the newest recorded transaction a transaction may be and still be accepted. */
@@ -15,6 +18,8 @@ export interface StateConfig {
   /** Embedded store: the snapshot file written on shutdown and on an interval, restored at start; undefined for none. */
   readonly snapshotPath: string | undefined;
   readonly snapshotIntervalMs: number;
+  /** Event days live quality keeps behind the newest day with an outcome; the longest GetModelQuality window (at most 90). */
+  readonly qualityRetentionDays: number;
   readonly redis: {
     /** redis:// or rediss:// URL, without a password (that comes from FRAUD_REDIS_PASSWORD). */
     readonly url: string | undefined;
@@ -60,6 +65,7 @@ export function stateConfig(env: Env): StateConfig {
     maxTransactions: integer(env, 'FRAUD_STATE_MAX_TRANSACTIONS', 500_000, 1, 100_000_000),
     snapshotPath: optionalPath(env, 'FRAUD_STATE_SNAPSHOT_PATH'),
     snapshotIntervalMs: seconds(env, 'FRAUD_STATE_SNAPSHOT_SECONDS', 60, 0.1, 86_400),
+    qualityRetentionDays: integer(env, 'FRAUD_QUALITY_RETENTION_DAYS', DEFAULT_QUALITY_RETENTION_DAYS, 1, 400),
     redis: {
       url,
       password: raw(env, 'FRAUD_REDIS_PASSWORD'),

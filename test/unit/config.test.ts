@@ -96,6 +96,7 @@ describe('config', () => {
       maxTransactions: 500_000,
       snapshotPath: undefined,
       snapshotIntervalMs: 60_000,
+      qualityRetentionDays: 35,
       redis: { url: undefined, password: undefined, timeoutMs: 100, keyPrefix: 'fraud:', cluster: false, waitReplicas: 0, checkIntervalMs: 30_000, allowEviction: false, sentinel: undefined },
     });
   });
@@ -109,6 +110,7 @@ describe('config', () => {
       FRAUD_STATE_MAX_TRANSACTIONS: '70000',
       FRAUD_STATE_SNAPSHOT_PATH: '/var/lib/fraud/state.bin',
       FRAUD_STATE_SNAPSHOT_SECONDS: '15',
+      FRAUD_QUALITY_RETENTION_DAYS: '90',
       FRAUD_REDIS_URL: 'redis://redis:6380/2',
       FRAUD_REDIS_PASSWORD: 'hunter2',
       FRAUD_REDIS_TIMEOUT_MS: '250',
@@ -124,6 +126,7 @@ describe('config', () => {
       maxTransactions: 70_000,
       snapshotPath: '/var/lib/fraud/state.bin',
       snapshotIntervalMs: 15_000,
+      qualityRetentionDays: 90,
       redis: {
         url: 'redis://redis:6380/2',
         password: 'hunter2',
