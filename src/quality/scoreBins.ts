@@ -54,7 +54,7 @@ export function binOf(score: number, bounds: readonly number[] = SCORE_BIN_UPPER
 /**
  * Bucket bounds of the Prometheus histogram fraud_quality_score: every
  * `step`-th ledger bound (so a bucket is a union of ledger bins), 0 and 1
- * included. 27 bounds: the ledger's resolution is for the RPC; a
+ * included. 28 bounds: the ledger's resolution is for the RPC; a
  * Prometheus series per bucket costs memory in every scrape.
  */
 export function coarseBounds(step = 6, bounds: readonly number[] = SCORE_BIN_UPPER_BOUNDS): number[] {
