@@ -12,6 +12,7 @@ import type { RedisStateStore } from '../../src/state/redisStateStore.js';
 import { StateUnavailableError, type OutcomeKind } from '../../src/state/stateStore.js';
 import type { LogRecord } from '../helpers/testService.js';
 import { RedisServer, startRedisStateStore } from '../helpers/redis.js';
+import { waitFor } from '../helpers/waitFor.js';
 
 const DAY = 86_400;
 /** Day 20,000 of the Unix epoch (2024-10-04): event times are whole days plus hours. */
@@ -237,19 +238,25 @@ describe('live quality ledger: Redis', function () {
     });
     const server = await RedisServer.start();
     try {
-      const store = await startRedisStateStore(server, { keyPrefix: 'outage:', timeoutMs: 1_000, latenessSeconds: 86_400, historyDays: historyDays(spec) });
+      // A round trip Redis stays silent on fails after 10 x the timeout (at least 1 s): the client drops the connection.
+      const store = await startRedisStateStore(server, { keyPrefix: 'outage:', timeoutMs: 100, latenessSeconds: 86_400, historyDays: historyDays(spec) });
       stores.push(store);
       const ledger = new RedisQualityLedger({ client: store.connection.client, keyPrefix: 'outage:', limits: LIMITS, events, logger });
       await ledger.record([applied('fraud', at(D), at(D), [score(CHAMPION, 0.9)])]);
-      await server.kill();
+      // A frozen Redis: the write is sent and never answered.
+      server.freeze();
       await ledger.record([applied('fraud', at(D), at(D), [score(CHAMPION, 0.9), score(CHALLENGER, 0.9)])]);
+      assert.equal(events.drops.get('unavailable'), 2);
+      // A dead one: the client knows it is not connected, and the write is not even sent.
+      await server.kill();
+      await waitFor('the client to notice', () => store.connection.client.status !== 'ready');
       await ledger.record([applied('legitimate', at(D), at(D), [score(CHAMPION, 0.1)])]);
-      assert.equal((events.drops.get('unavailable') ?? 0) + (events.drops.get('error') ?? 0), 3);
+      assert.equal(events.drops.get('unavailable'), 3);
+      assert.equal(events.drops.get('error'), undefined);
       assert.equal(logs.filter((line) => line.msg.startsWith('live quality cannot be written')).length, 1, 'one line per outage');
       await assert.rejects(ledger.read({ task: undefined, revisions: [], firstDay: D, lastDay: D }), StateUnavailableError);
       await server.resume();
-      await store.ready;
-      await waitUntilReady(store);
+      await waitFor('the Redis client to reconnect', () => store.connection.client.status === 'ready', 15_000);
       await ledger.record([applied('legitimate', at(D), at(D), [score(CHAMPION, 0.1)])]);
       assert.equal(logs.filter((line) => line.msg === 'live quality is written to Redis again').length, 1);
       const counts = day(await ledger.read({ task: undefined, revisions: [], firstDay: D, lastDay: D }), CHAMPION, D);
@@ -260,9 +267,3 @@ describe('live quality ledger: Redis', function () {
     }
   });
 });
-
-/** The store's client reconnects on its own; its status turns ready once Redis answers again. */
-async function waitUntilReady(store: RedisStateStore): Promise<void> {
-  const { waitFor } = await import('../helpers/waitFor.js');
-  await waitFor('the Redis client to reconnect', () => store.connection.client.status === 'ready', 15_000, 20);
-}
