@@ -8,7 +8,7 @@ import type { DropReason, LedgerEvents, LedgerLimits, QualityLedger, QualityUpda
 import { RedisQualityLedger } from '../../src/quality/redisQualityLedger.js';
 import { binOf } from '../../src/quality/scoreBins.js';
 import type { ModelScore, ScoredModel } from '../../src/state/modelScores.js';
-import type { RedisStateStore } from '../../src/state/redisStateStore.js';
+import { RedisStateStore } from '../../src/state/redisStateStore.js';
 import { StateUnavailableError, type OutcomeKind } from '../../src/state/stateStore.js';
 import type { LogRecord } from '../helpers/testService.js';
 import { RedisServer, startRedisStateStore } from '../helpers/redis.js';
@@ -266,4 +266,50 @@ describe('live quality ledger: Redis', function () {
       await server.stop();
     }
   });
+});
+
+describe('live quality ledger: Redis Cluster (one node owning every slot, so a command across slots fails with CROSSSLOT as in a real one)', function () {
+  this.timeout(60_000);
+  const spec = loadFeatureSpec();
+  let redis: RedisServer;
+  const stores: RedisStateStore[] = [];
+  let prefixes = 0;
+  let clock = Date.now();
+
+  before(async () => {
+    redis = await RedisServer.start({ cluster: true, args: ['--cluster-announce-ip', '127.0.0.1'] });
+  });
+  after(async () => {
+    for (const store of stores) await store.close();
+    await redis.stop();
+  });
+
+  ledgerCases('Redis Cluster', () => ({
+    create: async (limits, events) => {
+      const keyPrefix = `cluster${++prefixes}:`;
+      const store = new RedisStateStore({
+        url: redis.url,
+        password: undefined,
+        cluster: true,
+        timeoutMs: 1_000,
+        keyPrefix,
+        latenessSeconds: 86_400,
+        maxFutureSeconds: 300,
+        historyDays: historyDays(spec),
+        logger: createLogger('silent', { write: () => undefined }),
+      });
+      store.start();
+      await store.ready;
+      stores.push(store);
+      const failOnDrop: LedgerEvents = {
+        dropped: (reason, scores) => {
+          // A CROSSSLOT refusal would be counted as an error: here it fails the case.
+          assert.equal(reason, 'outside_retention', `${scores} scores dropped: ${reason}`);
+          events.dropped(reason, scores);
+        },
+        revisionDropped: events.revisionDropped,
+      };
+      return new RedisQualityLedger({ client: store.connection.client, keyPrefix, limits, events: failOnDrop, logger: createLogger('silent', { write: () => undefined }), now: () => ++clock });
+    },
+  }));
 });
