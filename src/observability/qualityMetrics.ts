@@ -46,7 +46,7 @@ export class QualityMetrics {
     });
     this.delays = new Histogram({
       name: 'fraud_quality_outcome_delay_seconds',
-      help: 'Seconds from a transaction\'s event time to its outcome\'s known_at, for outcomes applied and joined to scores, by the task, model and version of the serving model.',
+      help: 'Seconds from a transaction\'s event time to its outcome\'s known_at, for outcomes applied and joined to scores, by task, model and version of each model that scored the transaction.',
       labelNames: ['task', 'model', 'version'] as const,
       buckets: DELAY_BUCKETS_SECONDS,
       registers,
