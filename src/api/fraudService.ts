@@ -17,7 +17,7 @@ import type { Metrics } from '../observability/metrics.js';
 import { ATTR_HISTORY_STORE, ATTR_ROWS, SPAN_HISTORY_OUTCOMES, traced, traceOf, type CallTrace } from '../observability/tracing.js';
 import { CallCancelledError, FailedPreconditionError, InvalidArgumentError, ModelUnavailableError } from './apiErrors.js';
 import type { HistoryRecorder } from './historyRecorder.js';
-import type { OutcomeReports } from './outcomeReports.js';
+import type { JoinedOutcomes, OutcomeReports } from './outcomeReports.js';
 import {
   checkBatchSize,
   fraudBatchAnswer,
@@ -220,11 +220,8 @@ export function createFraudService(options: FraudServiceOptions): FraudServiceSe
       outcomes.report(reports, batch),
     );
     for (const status of statuses) outcomeCounters[status].inc();
-    // After the store answered, and not awaited: live quality never delays or fails the call (the ledger never rejects).
-    if (quality !== undefined) {
-      for (const status of joined.unscored) quality.unscored(status);
-      void quality.take(joined.updates);
-    }
+    // After the store answered, and not awaited: live quality never delays or fails the call.
+    if (quality !== undefined) countQuality(quality, joined, logger);
     // A correction changes what later scores see: each one is worth a line (they are rare).
     for (const correction of corrections) {
       logger.info(
@@ -233,6 +230,23 @@ export function createFraudService(options: FraudServiceOptions): FraudServiceSe
       );
     }
     return results;
+  }
+}
+
+/**
+ * Hands the outcomes to live quality. The ledger counts its own failures and
+ * never rejects; anything else that goes wrong there is a bug, logged, and
+ * still not the caller's failure: the outcome is recorded already.
+ */
+function countQuality(quality: QualityFeed, joined: JoinedOutcomes, logger: Logger): void {
+  const failed = (error: unknown): void => {
+    logger.error({ err: error }, 'live quality failed to count outcomes');
+  };
+  try {
+    for (const status of joined.unscored) quality.unscored(status);
+    quality.take(joined.updates).catch(failed);
+  } catch (error) {
+    failed(error);
   }
 }
 
