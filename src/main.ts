@@ -262,6 +262,8 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
       healthServer?.forceShutdown();
       admission.close();
       callMetrics.close();
+      // Live quality's last writes, before the store's connection closes.
+      await quality?.settle();
       // After the drain: the last snapshot holds every transaction a call recorded.
       await state.snapshots?.stop();
       state.guard?.close();

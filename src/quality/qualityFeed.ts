@@ -9,6 +9,9 @@ import type { QualityLedger, QualityUpdate } from './qualityLedger.js';
  * call: the ledger never rejects, and the call does not wait for it.
  */
 export class QualityFeed {
+  /** Ledger writes not finished yet: the shutdown lets them end before the store's connection closes. */
+  private readonly inFlight = new Set<Promise<void>>();
+
   constructor(
     readonly ledger: QualityLedger,
     private readonly metrics: QualityMetrics,
@@ -30,7 +33,16 @@ export class QualityFeed {
         }
       }
     }
-    return this.ledger.record(updates);
+    const written = this.ledger.record(updates).finally(() => {
+      this.inFlight.delete(written);
+    });
+    this.inFlight.add(written);
+    return written;
+  }
+
+  /** Resolves once the writes started so far have ended (each is bounded by the store's timeouts). */
+  async settle(): Promise<void> {
+    await Promise.allSettled([...this.inFlight]);
   }
 
   /** An applied or corrected outcome that joined no score. */
