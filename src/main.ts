@@ -21,6 +21,7 @@ import { SnapshotScheduler } from './state/snapshotScheduler.js';
 import type { StateStore } from './state/stateStore.js';
 import { retentionSeconds } from './state/entityRecords.js';
 import type { RedisGuard } from './state/redisGuard.js';
+import type { RedisConnection } from './state/redisConnection.js';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { FileModelSource } from './models/fileModelSource.js';
 import { LakefsRefResolver } from './models/lakefsRefResolver.js';
@@ -39,6 +40,10 @@ import { createServerSecurity } from './security/serverSecurity.js';
 import { createDecisionLog } from './decisionLog/createDecisionLog.js';
 import { recorderOf } from './api/decisionCapture.js';
 import { ScoreKeeper } from './quality/scoreKeeper.js';
+import { QualityMetrics } from './observability/qualityMetrics.js';
+import { QualityFeed } from './quality/qualityFeed.js';
+import { MAX_REVISIONS_PER_TASK, type LedgerEvents, type QualityLedger } from './quality/qualityLedger.js';
+import { MemoryQualityLedger } from './quality/memoryQualityLedger.js';
 
 /** The gRPC service name health reports on, besides the whole server (""). */
 export const FRAUD_SERVICE_NAME = 'fraud.v1.FraudService';
@@ -84,6 +89,7 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
     multiclass: await createModelSource(config.modelUris.multiclass),
   };
   const registry = new ModelRegistry({ binary: sources.binary.uri, multiclass: sources.multiclass.uri });
+  const quality = await createQualityFeed(config, state, metrics, logger);
   const decisionLog = await createDecisionLog(config.decisionLog, config.s3, featureSpec.epochSeconds, metrics, logger);
   // Each model revision's score kept with the remembered transaction, for live quality (needs a state store).
   const scoreKeeper =
@@ -96,6 +102,7 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
         metrics.qualityScoresNotKept.labels(reason).inc(scores);
       },
     });
+  if (scoreKeeper !== undefined) metrics.qualityScoresPendingSource = () => scoreKeeper.pendingTransactions;
   const cache = config.modelCacheDir === undefined ? undefined : new ModelCache(config.modelCacheDir);
   const watchers = MODEL_TASKS.map(
     (task) =>
@@ -199,6 +206,8 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
       batchLane: new BatchLane(config.maxBatchRowsScoring),
       decisions: recorderOf([decisionLog, scoreKeeper]),
       maxRowsInFlightPerStream: config.maxRowsInFlightPerStream,
+      quality,
+      qualityRetentionDays: config.state.qualityRetentionDays,
     }),
     health,
     reflection: new ServerReflection(),
@@ -271,6 +280,8 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
       healthServer?.forceShutdown();
       admission.close();
       callMetrics.close();
+      // Live quality's last writes, before the store's connection closes.
+      await quality?.settle();
       // After the drain: the last snapshot holds every transaction a call recorded.
       await state.snapshots?.stop();
       state.guard?.close();
@@ -309,6 +320,33 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
   }
 }
 
+/**
+ * Live quality beside the state store: in this process with the embedded
+ * store, in Redis (every replica's outcomes) with Redis, none without a store.
+ */
+async function createQualityFeed(config: Config, state: StateSetup, metrics: Metrics, logger: Logger): Promise<QualityFeed | undefined> {
+  if (state.store === undefined) return undefined;
+  const qualityMetrics = new QualityMetrics(metrics.registry);
+  qualityMetrics.initialise(MODEL_TASKS);
+  const events: LedgerEvents = {
+    dropped: (reason, scores) => {
+      qualityMetrics.dropped.labels(reason).inc(scores);
+    },
+    revisionDropped: (task) => {
+      qualityMetrics.revisionsDropped.labels(task).inc();
+    },
+  };
+  const limits = { retentionDays: config.state.qualityRetentionDays, maxRevisionsPerTask: MAX_REVISIONS_PER_TASK };
+  let ledger: QualityLedger;
+  if (state.redisClient === undefined) {
+    ledger = new MemoryQualityLedger(limits, events);
+  } else {
+    const { RedisQualityLedger } = await import('./quality/redisQualityLedger.js');
+    ledger = new RedisQualityLedger({ client: state.redisClient, keyPrefix: config.state.redis.keyPrefix, limits, events, logger });
+  }
+  return new QualityFeed(ledger, qualityMetrics);
+}
+
 interface StateSetup {
   /** Undefined with FRAUD_STATE_STORE=none: nothing is recorded, and models with history features are refused. */
   readonly store: StateStore | undefined;
@@ -318,6 +356,8 @@ interface StateSetup {
   readonly ready?: Promise<void>;
   /** Redis: watches eviction policy, memory, persistence and data loss. */
   readonly guard?: RedisGuard;
+  /** Redis: the store's client, which live quality shares (TLS, Sentinel, Cluster as configured). */
+  readonly redisClient?: RedisConnection['client'];
   /** What the store says about itself, for the task and history health names. */
   readonly condition?: () => HistoryCondition;
 }
@@ -386,6 +426,7 @@ async function createStateStore(config: Config, spec: FeatureSpec, metrics: Metr
       capabilities,
       ready: Promise.all([store.ready, guard.started]).then(() => undefined),
       guard,
+      redisClient: store.connection.client,
       condition: () => ({ writable: !guard.outOfMemory, trusted: !guard.evictionRefused, complete: !guard.historyIncomplete }),
     };
   }

@@ -490,6 +490,18 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  /** Answered transactions whose scores wait to be kept in the state store; read at scrape time. */
+  qualityScoresPendingSource: () => number = () => 0;
+
+  readonly qualityScoresPending = new Gauge({
+    name: 'fraud_quality_scores_pending',
+    help: 'Answered transactions whose model scores wait to be kept with the transaction in the state store (queued or being written); at most FRAUD_QUALITY_MAX_PENDING_SCORES.',
+    registers: [this.registry],
+    collect: () => {
+      this.qualityScoresPending.set(this.qualityScoresPendingSource());
+    },
+  });
+
   /** Records each decision log sink holds now; read at scrape time. */
   decisionLogBufferedSource: () => readonly { sink: string; records: number }[] = () => [];
 

@@ -59,6 +59,7 @@ const CASES: Readonly<Record<(typeof CONFIG_VARIABLES)[number], Case>> = {
   FRAUD_STATE_SNAPSHOT_PATH: { read: (c) => c.state.snapshotPath, unit: 'text', set: '/var/lib/fraud/state.snap', expected: '/var/lib/fraud/state.snap' },
   FRAUD_STATE_SNAPSHOT_SECONDS: { read: (c) => c.state.snapshotIntervalMs, unit: 'milliseconds', set: '0.5', expected: 500 },
   FRAUD_QUALITY_MAX_PENDING_SCORES: { read: (c) => c.state.maxPendingScores, unit: 'number', set: '500', expected: 500 },
+  FRAUD_QUALITY_RETENTION_DAYS: { read: (c) => c.state.qualityRetentionDays, unit: 'number', set: '60', expected: 60 },
   FRAUD_REDIS_URL: { read: (c) => c.state.redis.url, unit: 'text', set: 'redis://redis:6379/0', expected: 'redis://redis:6379/0' },
   FRAUD_REDIS_PASSWORD: { read: (c) => c.state.redis.password, unit: 'text', set: 's3cret', expected: 's3cret' },
   FRAUD_REDIS_TIMEOUT_MS: { read: (c) => c.state.redis.timeoutMs, unit: 'number', set: '250', expected: 250 },
