@@ -37,6 +37,7 @@ import { Tracing } from './observability/tracing.js';
 import { missingNodeFlags } from './nodeFlags.js';
 import { createServerSecurity } from './security/serverSecurity.js';
 import { createDecisionLog } from './decisionLog/createDecisionLog.js';
+import { startShadows } from './shadows.js';
 
 /** The gRPC service name health reports on, besides the whole server (""). */
 export const FRAUD_SERVICE_NAME = 'fraud.v1.FraudService';
@@ -101,6 +102,9 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
       }),
   );
 
+  // Challengers: their own registry and watchers; nothing about them touches readiness or health.
+  const shadowModels = await startShadows({ config, loader, serving: registry, metrics, logger, cache, createModelSource });
+
   const health = new ServingHealth(
     { '': ServingStatus.NOT_SERVING, [FRAUD_SERVICE_NAME]: ServingStatus.NOT_SERVING },
     { watchLimits: config.healthWatches, metrics },
@@ -164,6 +168,7 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
     },
     metrics,
   );
+  const batchLane = new BatchLane(config.maxBatchRowsScoring);
   const server = createGrpcServer({
     fraudService: createFraudService({
       registry,
@@ -183,9 +188,13 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
         state.store &&
         new OutcomeReports({ store: state.store, epochSeconds: featureSpec.epochSeconds, maxFutureSeconds: config.state.maxFutureSeconds }),
       modelInfoDetails: config.modelInfoDetails,
-      batchLane: new BatchLane(config.maxBatchRowsScoring),
+      batchLane,
       decisions: decisionLog,
       maxRowsInFlightPerStream: config.maxRowsInFlightPerStream,
+      shadows: shadowModels?.scoring({
+        // Shed first: past half of the process's rows in flight (the call's own aside), or while batches wait for the lane.
+        saturated: (rows) => admission.inFlight - rows >= admission.limits.max / 2 || batchLane.queued > 0,
+      }),
     }),
     health,
     reflection: new ServerReflection(),
@@ -222,6 +231,7 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
   );
   security.start();
   for (const watcher of watchers) watcher.start();
+  shadowModels?.start();
   state.snapshots?.start();
 
   return {
@@ -247,8 +257,10 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
           Promise.all([tracing?.shutdown(graceEnds - performance.now()), decisionLog?.close(Math.max(0, graceEnds - performance.now()))]),
         ),
         ...watchers.map((watcher) => watcher.stop()),
+        shadowModels?.stop(),
       ]);
       registry.retireAll();
+      shadowModels?.registry.retireAll();
       security.stop();
       // Health answered NOT_SERVING through the drain; now the probes' port closes too.
       healthServer?.forceShutdown();

@@ -48,6 +48,8 @@ export const SPAN_BATCH_WAIT = 'fraud.batch.wait';
 export const SPAN_HISTORY_RECORD = 'fraud.history.record';
 export const SPAN_HISTORY_OUTCOMES = 'fraud.history.outcomes';
 export const SPAN_MODEL_RUN = 'fraud.model.run';
+/** The shadow model's run over a call's transactions: a child of the call's span, after the call has ended. */
+export const SPAN_SHADOW_RUN = 'fraud.shadow.run';
 
 /** Only the scoring API is traced: health probes and reflection would only add noise. */
 const TRACED_SERVICE = 'fraud.v1.FraudService';

@@ -1,0 +1,30 @@
+import type { ModelTask } from '../models/modelTask.js';
+import { optionalModelUri } from './modelUri.js';
+import { integer, type Env } from './envValues.js';
+
+/** The shadow models' variables (see shadowConfig). */
+export const SHADOW_VARIABLES = ['FRAUD_BINARY_SHADOW_MODEL_URI', 'FRAUD_SCENARIO_SHADOW_MODEL_URI', 'FRAUD_SHADOW_MAX_ROWS_IN_FLIGHT'] as const;
+
+export interface ShadowConfig {
+  /** Each task's challenger manifest (same forms as the serving models' URIs); a task left out has no shadow. */
+  readonly modelUris: Readonly<Partial<Record<ModelTask, URL>>>;
+  /** Transactions admitted for shadow runs and not yet scored by them; past it, new calls' rows are shed. */
+  readonly maxRowsInFlight: number;
+}
+
+/**
+ * A shadow run keeps its call's transactions, its own input rows (a few
+ * dozen bytes each) and the serving answer's probabilities until it has run:
+ * about 1 KB a row from unary calls, so 2,000 rows hold about 2 MB; a
+ * batch larger than the bound is shed whole.
+ */
+export const DEFAULT_SHADOW_MAX_ROWS_IN_FLIGHT = 2_000;
+
+export function shadowConfig(env: Env): ShadowConfig {
+  const binary = optionalModelUri(env, 'FRAUD_BINARY_SHADOW_MODEL_URI');
+  const multiclass = optionalModelUri(env, 'FRAUD_SCENARIO_SHADOW_MODEL_URI');
+  return {
+    modelUris: { ...(binary && { binary }), ...(multiclass && { multiclass }) },
+    maxRowsInFlight: integer(env, 'FRAUD_SHADOW_MAX_ROWS_IN_FLIGHT', DEFAULT_SHADOW_MAX_ROWS_IN_FLIGHT, 1, 10_000_000),
+  };
+}
