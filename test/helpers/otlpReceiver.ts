@@ -15,6 +15,9 @@ export interface ReceivedSpan {
   readonly attributes: Readonly<Record<string, unknown>>;
   /** OTLP status code: 0 unset, 1 ok, 2 error. */
   readonly status: { readonly code: number; readonly message: string };
+  /** Start and end (Unix nanoseconds), to tell which span ended before another began. */
+  readonly startNs: bigint;
+  readonly endNs: bigint;
 }
 
 interface OtlpValue {
@@ -36,6 +39,8 @@ interface OtlpSpan {
   kind: number;
   attributes?: OtlpAttribute[];
   status?: { code?: number; message?: string };
+  startTimeUnixNano?: string | number;
+  endTimeUnixNano?: string | number;
 }
 interface OtlpExport {
   resourceSpans?: { resource?: { attributes?: OtlpAttribute[] }; scopeSpans?: { spans?: OtlpSpan[] }[] }[];
@@ -125,6 +130,8 @@ export class OtlpReceiver {
             kind: span.kind,
             attributes: attributesOf(span.attributes),
             status: { code: span.status?.code ?? 0, message: span.status?.message ?? '' },
+            startNs: BigInt(span.startTimeUnixNano ?? 0),
+            endNs: BigInt(span.endTimeUnixNano ?? 0),
           });
         }
       }

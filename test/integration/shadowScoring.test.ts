@@ -46,10 +46,10 @@ function sumOf(text: string, prefix: string): number {
     .reduce((sum, line) => sum + Number(line.slice(line.lastIndexOf(' ') + 1)), 0);
 }
 
-function withoutRole(decision: ModelDecision | undefined): Omit<ModelDecision, 'role'> {
+/** A model's decision but for its role, to compare a shadow's with the same model's serving one. */
+function withoutRole(decision: ModelDecision | undefined): ModelDecision {
   assert.ok(decision !== undefined);
-  const { role: _role, ...rest } = decision;
-  return rest;
+  return { ...decision, role: DecisionRole.DECISION_ROLE_UNSPECIFIED };
 }
 
 describe('challenger models in the shadow of the serving ones', function () {

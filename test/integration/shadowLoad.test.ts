@@ -1,0 +1,151 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { TransactionInput } from '../../client/fraudClient.js';
+import { DecisionRole } from '../../src/gen/fraud/v1/decision_record.js';
+import { decisionRecordsIn } from '../helpers/decisionFiles.js';
+import { OtlpReceiver } from '../helpers/otlpReceiver.js';
+import { fixture } from '../helpers/paths.js';
+import { sample, scrape } from '../helpers/scrape.js';
+import { startTestService, transaction, type TestService } from '../helpers/testService.js';
+import { waitFor } from '../helpers/waitFor.js';
+
+let nextId = 8_200_000;
+
+/** Transactions with ids of their own. */
+function transactions(count: number): TransactionInput[] {
+  return Array.from({ length: count }, () => transaction({ transactionId: nextId++ }));
+}
+
+describe('shadow models: shed first, refused without touching serving, run after the answer', function () {
+  this.timeout(60_000);
+  const services: TestService[] = [];
+  const dirs: string[] = [];
+
+  afterEach(async () => {
+    await Promise.all(services.splice(0).map((service) => service.stop()));
+    await Promise.all(dirs.splice(0).map((dir) => rm(dir, { recursive: true, force: true })));
+  });
+
+  async function start(env: Record<string, string>): Promise<TestService & { dir: string }> {
+    const dir = await mkdtemp(join(tmpdir(), 'fraud-shadow-'));
+    dirs.push(dir);
+    const service = await startTestService({ FRAUD_DECISION_LOG_DIR: dir, FRAUD_DECISION_LOG_BATCH_RECORDS: '10', ...env });
+    services.push(service);
+    return Object.assign(service, { dir });
+  }
+
+  const metric = async (service: TestService, series: string): Promise<number> => sample(await scrape(service.service.metricsPort), series) ?? 0;
+
+  async function written(service: TestService, count: number): Promise<void> {
+    await waitFor(`${count} records written`, async () => (await metric(service, 'fraud_decision_log_records_total{sink="file"}')) === count);
+  }
+
+  /** The number of model runs in the record of each transaction id. */
+  async function runsById(dir: string): Promise<Map<string, number>> {
+    const records = await decisionRecordsIn(dir);
+    for (const record of records) assert.equal(record.models[0]?.role, DecisionRole.DECISION_ROLE_SERVING);
+    return new Map(records.map((record) => [String(record.transactionId), record.models.length]));
+  }
+
+  async function shadowLoaded(service: TestService): Promise<void> {
+    await waitFor('the binary shadow loaded', async () => (await service.client.getModelInfo()).shadows.some((shadow) => shadow.serving));
+  }
+
+  it('should shadow a call of exactly FRAUD_SHADOW_MAX_ROWS_IN_FLIGHT rows, shed one of one more (counted), and still record the serving run', async () => {
+    const service = await start({
+      FRAUD_BINARY_MODEL_URI: fixture('binary-zipmap-f32'),
+      FRAUD_BINARY_SHADOW_MODEL_URI: fixture('binary-zipmap-f32-v2'),
+      FRAUD_SHADOW_MAX_ROWS_IN_FLIGHT: '5',
+    });
+    await shadowLoaded(service);
+    const fits = transactions(5);
+    await service.client.predictBatch(fits);
+    await written(service, 5);
+    const over = transactions(6);
+    await service.client.predictBatch(over);
+    await written(service, 11);
+    const runs = await runsById(service.dir);
+    for (const sent of fits) assert.equal(runs.get(String(sent.transactionId)), 2);
+    for (const sent of over) assert.equal(runs.get(String(sent.transactionId)), 1);
+    assert.equal(await metric(service, 'fraud_shadow_rows_shed_total{task="binary",reason="max_rows"}'), 6);
+
+    // A burst of unary calls: they reach the shadow's bound before any shadow has run (shadows run after the answers).
+    const burst = transactions(64);
+    await Promise.all(burst.map((sent) => service.client.predict(sent)));
+    await written(service, 11 + burst.length);
+    const after = await runsById(service.dir);
+    const shadowed = burst.filter((sent) => after.get(String(sent.transactionId)) === 2).length;
+    const shed = burst.filter((sent) => after.get(String(sent.transactionId)) === 1).length;
+    assert.equal(shadowed + shed, burst.length, 'every call is recorded, with or without its shadow');
+    assert.ok(shed > 0, 'the burst sheds');
+    assert.equal(await metric(service, 'fraud_shadow_rows_shed_total{task="binary",reason="max_rows"}'), 6 + shed);
+    assert.equal(await metric(service, 'fraud_shadow_rows_in_flight'), 0);
+  });
+
+  it('should refuse a shadow of another task, one with other classes, and a missing one, with the reason in GetModelInfo.shadows, and serve regardless', async () => {
+    for (const [binaryShadow, reason, says] of [
+      [fixture('scenario-zipmap-f32'), 'task', /multiclass model; the binary task needs a binary model/],
+      [fixture('binary-strings-zipmap-f32'), 'classes', /classes by id \[legit, fraud\] are not the serving binary model's \[simple_transaction, FRAUD\]/],
+    ] as const) {
+      const service = await start({
+        FRAUD_BINARY_MODEL_URI: fixture('binary-zipmap-f32'),
+        FRAUD_BINARY_SHADOW_MODEL_URI: binaryShadow,
+        FRAUD_SCENARIO_SHADOW_MODEL_URI: join(tmpdir(), 'no-such-shadow', 'fraud-scenario.json'),
+      });
+      const info = await waitFor('both shadows refused', async () => {
+        const answer = await service.client.getModelInfo();
+        return answer.shadows.every((shadow) => shadow.lastError !== '') && answer;
+      });
+      assert.equal(info.shadows.length, 2);
+      const [binary, scenario] = info.shadows;
+      assert.equal(binary?.serving, false);
+      assert.match(binary?.lastError ?? '', says);
+      assert.equal(scenario?.serving, false);
+      assert.match(scenario?.lastError ?? '', /no-such-shadow/);
+      assert.equal(await metric(service, `fraud_shadow_model_load_failures_total{task="binary",reason="${reason}"}`), 1);
+      assert.equal(await metric(service, 'fraud_shadow_model_loaded{task="binary"}'), 0);
+      assert.equal(await metric(service, 'fraud_shadow_model_loaded{task="multiclass"}'), 0);
+      // Serving is untouched: ready, and answering with the serving run alone.
+      assert.equal(await service.client.checkHealth(), 'SERVING');
+      assert.equal(await service.client.checkHealth('fraud.v1.FraudService'), 'SERVING');
+      assert.deepEqual(info.models.map((model) => model.serving), [true, true]);
+      const sent = transactions(2);
+      await service.client.predictBatch(sent);
+      await service.client.predictScenario(transactions(1)[0] as TransactionInput);
+      await written(service, 3);
+      assert.deepEqual([...(await runsById(service.dir)).values()], [1, 1, 1]);
+    }
+  });
+
+  it('should run the shadow only after the call has answered: its span starts after the call span ends', async () => {
+    const receiver = await OtlpReceiver.start();
+    try {
+      const service = await start({
+        FRAUD_BINARY_MODEL_URI: fixture('binary-zipmap-f32'),
+        FRAUD_BINARY_SHADOW_MODEL_URI: fixture('binary-zipmap-f32-v2'),
+        OTEL_TRACES_EXPORTER: 'otlp',
+        OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
+        OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
+        OTEL_BSP_SCHEDULE_DELAY: '10',
+      });
+      await shadowLoaded(service);
+      await service.client.predict(transactions(1)[0] as TransactionInput);
+      await service.client.predictBatch(transactions(3));
+      const shadowSpans = await waitFor('two shadow spans', () => {
+        const found = receiver.spans.filter((span) => span.name === 'fraud.shadow.run');
+        return found.length === 2 && found;
+      });
+      for (const shadow of shadowSpans) {
+        const call = receiver.spans.find((span) => span.spanId === shadow.parentSpanId);
+        assert.ok(call !== undefined, 'the shadow span is a child of the call span');
+        assert.equal(call.kind, 2);
+        assert.ok(shadow.startNs >= call.endNs, `the shadow run started ${String(call.endNs - shadow.startNs)} ns before the call ended`);
+        assert.equal(shadow.attributes['fraud.model.version'], '2.0.0');
+      }
+    } finally {
+      await receiver.close();
+    }
+  });
+});
