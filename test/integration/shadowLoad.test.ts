@@ -101,9 +101,9 @@ describe('shadow models: shed first, refused without touching serving, run after
       assert.equal(info.shadows.length, 2);
       const [binary, scenario] = info.shadows;
       assert.equal(binary?.serving, false);
-      assert.match(binary?.lastError ?? '', says);
+      assert.match(binary.lastError, says);
       assert.equal(scenario?.serving, false);
-      assert.match(scenario?.lastError ?? '', /no-such-shadow/);
+      assert.match(scenario.lastError, /no-such-shadow/);
       assert.equal(await metric(service, `fraud_shadow_model_load_failures_total{task="binary",reason="${reason}"}`), 1);
       assert.equal(await metric(service, 'fraud_shadow_model_loaded{task="binary"}'), 0);
       assert.equal(await metric(service, 'fraud_shadow_model_loaded{task="multiclass"}'), 0);
