@@ -18,6 +18,7 @@ export interface ReceivedSpan {
   /** Start and end (Unix nanoseconds), to tell which span ended before another began. */
   readonly startNs: bigint;
   readonly endNs: bigint;
+  readonly events: readonly { readonly name: string; readonly timeNs: bigint; readonly attributes: Readonly<Record<string, unknown>> }[];
 }
 
 interface OtlpValue {
@@ -41,6 +42,7 @@ interface OtlpSpan {
   status?: { code?: number; message?: string };
   startTimeUnixNano?: string | number;
   endTimeUnixNano?: string | number;
+  events?: { name: string; timeUnixNano?: string | number; attributes?: OtlpAttribute[] }[];
 }
 interface OtlpExport {
   resourceSpans?: { resource?: { attributes?: OtlpAttribute[] }; scopeSpans?: { spans?: OtlpSpan[] }[] }[];
@@ -132,6 +134,7 @@ export class OtlpReceiver {
             status: { code: span.status?.code ?? 0, message: span.status?.message ?? '' },
             startNs: BigInt(span.startTimeUnixNano ?? 0),
             endNs: BigInt(span.endTimeUnixNano ?? 0),
+            events: (span.events ?? []).map((event) => ({ name: event.name, timeNs: BigInt(event.timeUnixNano ?? 0), attributes: attributesOf(event.attributes) })),
           });
         }
       }

@@ -119,7 +119,7 @@ describe('shadow models: shed first, refused without touching serving, run after
     }
   });
 
-  it('should run the shadow only after the call has answered: its span starts after the call span ends', async () => {
+  it("should run the shadow only after the call has answered: its span starts after the call span's answer-sent event", async () => {
     const receiver = await OtlpReceiver.start();
     try {
       const service = await start({
@@ -131,17 +131,21 @@ describe('shadow models: shed first, refused without touching serving, run after
         OTEL_BSP_SCHEDULE_DELAY: '10',
       });
       await shadowLoaded(service);
-      await service.client.predict(transactions(1)[0] as TransactionInput);
-      await service.client.predictBatch(transactions(3));
-      const shadowSpans = await waitFor('two shadow spans', () => {
+      const calls = 6;
+      for (const sent of transactions(calls / 2)) await service.client.predict(sent);
+      for (let call = 0; call < calls / 2; call++) await service.client.predictBatch(transactions(3));
+      const shadowSpans = await waitFor('a shadow span per call', () => {
         const found = receiver.spans.filter((span) => span.name === 'fraud.shadow.run');
-        return found.length === 2 && found;
+        return found.length === calls && found;
       });
       for (const shadow of shadowSpans) {
         const call = receiver.spans.find((span) => span.spanId === shadow.parentSpanId);
         assert.ok(call !== undefined, 'the shadow span is a child of the call span');
         assert.equal(call.kind, 2);
-        assert.ok(shadow.startNs >= call.endNs, `the shadow run started ${String(call.endNs - shadow.startNs)} ns before the call ended`);
+        // The answer was handed to grpc-js (the message event), and only then did the shadow start.
+        const sent = call.events.find((event) => event.name === 'message' && event.attributes['message.type'] === 'SENT');
+        assert.ok(sent !== undefined, 'the call span says when its answer was sent');
+        assert.ok(shadow.startNs >= sent.timeNs, `the shadow run started ${String(sent.timeNs - shadow.startNs)} ns before the answer was sent`);
         assert.equal(shadow.attributes['fraud.model.version'], '2.0.0');
       }
     } finally {
