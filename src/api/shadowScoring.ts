@@ -14,6 +14,7 @@ import {
   ATTR_MODEL_TASK,
   ATTR_MODEL_VERSION,
   ATTR_ROWS,
+  preciseTime,
   SPAN_SHADOW_RUN,
   traced,
   type CallTrace,
@@ -185,13 +186,18 @@ export class ShadowRun {
         return;
       }
       const started = performance.now();
-      const span = trace?.start(SPAN_SHADOW_RUN, {
-        [ATTR_ROWS]: rows,
-        [ATTR_MODEL_TASK]: model.task,
-        [ATTR_MODEL_NAME]: model.identity.name,
-        [ATTR_MODEL_VERSION]: model.identity.version,
-        [ATTR_MODEL_REVISION]: model.identity.revision,
-      });
+      // On the clock of the call span's answer-sent event, finer than the SDK's Date.now() start times.
+      const span = trace?.start(
+        SPAN_SHADOW_RUN,
+        {
+          [ATTR_ROWS]: rows,
+          [ATTR_MODEL_TASK]: model.task,
+          [ATTR_MODEL_NAME]: model.identity.name,
+          [ATTR_MODEL_VERSION]: model.identity.version,
+          [ATTR_MODEL_REVISION]: model.identity.revision,
+        },
+        preciseTime(),
+      );
       const probabilities = await traced(span, model.probabilities(this.input, rows));
       const classIds = new Int32Array(rows);
       for (let index = 0; index < rows; index++) classIds[index] = model.classOf(probabilities, index);

@@ -84,6 +84,30 @@ describe('shadow models: shed first, refused without touching serving, run after
     assert.equal(await metric(service, 'fraud_shadow_rows_in_flight'), 0);
   });
 
+  it('should record the serving run alone, counted as late, when a call has a transaction too late for the history a challenger reads', async () => {
+    const service = await start({
+      FRAUD_BINARY_MODEL_URI: fixture('binary-zipmap-f32'),
+      FRAUD_BINARY_SHADOW_MODEL_URI: fixture('binary-history-f32'),
+      FRAUD_STATE_LATENESS_SECONDS: '3600',
+    });
+    await shadowLoaded(service);
+    const card = { customerId: 8_300_001, terminalId: 8_300_002, txAmount: 30 };
+    await service.client.predict({ ...card, transactionId: 8_300_010, txTimeSeconds: 100_000 });
+    await written(service, 1);
+    // One second past the lateness: the serving model (no history features) scores it; the challenger would read no history.
+    const late = { ...card, transactionId: 8_300_011, txTimeSeconds: 100_000 - 3601 };
+    const onTime = { ...card, transactionId: 8_300_012, txTimeSeconds: 100_000 + 60 };
+    const answer = await service.client.predictBatch([late, onTime]);
+    assert.equal(answer.predictions.length, 2);
+    // Exactly at the lateness bound: recorded, so the challenger scores it.
+    const atBound = { ...card, transactionId: 8_300_013, txTimeSeconds: 100_000 + 60 - 3600 };
+    await service.client.predict(atBound);
+    await written(service, 4);
+    const runs = await runsById(service.dir);
+    assert.deepEqual([8_300_010, 8_300_011, 8_300_012, 8_300_013].map((id) => runs.get(String(id))), [2, 1, 1, 2]);
+    assert.equal(await metric(service, 'fraud_shadow_rows_shed_total{task="binary",reason="late"}'), 2);
+  });
+
   it('should refuse a shadow of another task, one with other classes, and a missing one, with the reason in GetModelInfo.shadows, and serve regardless', async () => {
     for (const [binaryShadow, reason, says] of [
       [fixture('scenario-zipmap-f32'), 'task', /multiclass model; the binary task needs a binary model/],
@@ -145,7 +169,7 @@ describe('shadow models: shed first, refused without touching serving, run after
         // The answer was handed to grpc-js (the message event), and only then did the shadow start.
         const sent = call.events.find((event) => event.name === 'message' && event.attributes['message.type'] === 'SENT');
         assert.ok(sent !== undefined, 'the call span says when its answer was sent');
-        assert.ok(shadow.startNs >= sent.timeNs, `the shadow run started ${String(sent.timeNs - shadow.startNs)} ns before the answer was sent`);
+        assert.ok(shadow.startNs >= sent.timeNs, `the shadow run started ${String(sent.timeNs - shadow.startNs)} ns before the answer was sent (${call.name}, ${String(shadow.attributes["fraud.rows"])} rows)`);
         assert.equal(shadow.attributes['fraud.model.version'], '2.0.0');
       }
     } finally {

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import type { TransactionInput } from '../../client/fraudClient.js';
 import { DecisionRole, type ModelDecision } from '../../src/gen/fraud/v1/decision_record.js';
 import { byCall, decisionRecordsIn } from '../helpers/decisionFiles.js';
+import { RedisServer } from '../helpers/redis.js';
 import { fixture } from '../helpers/paths.js';
 import { sample, scrape } from '../helpers/scrape.js';
 import { establishedCard, startTestService, type TestService } from '../helpers/testService.js';
@@ -56,6 +57,20 @@ describe('challenger models in the shadow of the serving ones', function () {
   this.timeout(60_000);
   const services: TestService[] = [];
   const dirs: string[] = [];
+  let redis: RedisServer;
+  let prefixes = 0;
+
+  before(async () => {
+    redis = await RedisServer.start();
+  });
+
+  after(async () => {
+    await redis.stop();
+  });
+
+  /** Each service's own history: the embedded store, or its own keys in one Redis. */
+  const storeEnv = (store: 'memory' | 'redis'): Record<string, string> =>
+    store === 'memory' ? { FRAUD_STATE_STORE: 'memory' } : { FRAUD_STATE_STORE: 'redis', FRAUD_REDIS_URL: redis.url, FRAUD_REDIS_KEY_PREFIX: `shadow${String(++prefixes)}:` };
 
   afterEach(async () => {
     await Promise.all(services.splice(0).map((service) => service.stop()));
@@ -82,21 +97,24 @@ describe('challenger models in the shadow of the serving ones', function () {
     await waitFor('shadows loaded', async () => (await service.client.getModelInfo()).shadows.filter((shadow) => shadow.serving).length === count);
   }
 
-  for (const [champion, challenger] of [
-    ['binary-zipmap-f32', 'binary-history-f32'],
-    ['binary-history-f32', 'binary-zipmap-f32-v2'],
+  for (const [store, champion, challenger] of [
+    ['memory', 'binary-zipmap-f32', 'binary-history-f32'],
+    ['memory', 'binary-history-f32', 'binary-zipmap-f32-v2'],
+    ['redis', 'binary-zipmap-f32', 'binary-history-f32'],
+    ['redis', 'binary-history-f32', 'binary-zipmap-f32-v2'],
   ] as const) {
-    it(`${champion} serving, ${challenger} in its shadow: the same answers as without the shadow, and records with the shadow's own probabilities and features`, async () => {
+    it(`${champion} serving, ${challenger} in its shadow (${store} store): the same answers as without the shadow, and records with the shadow's own probabilities and features`, async () => {
       const scenario = { FRAUD_SCENARIO_MODEL_URI: fixture('scenario-zipmap-f32') };
       const shadowed = await start({
+        ...storeEnv(store),
         FRAUD_BINARY_MODEL_URI: fixture(champion),
         FRAUD_BINARY_SHADOW_MODEL_URI: fixture(challenger),
         ...scenario,
         FRAUD_SCENARIO_SHADOW_MODEL_URI: fixture('scenario-tensor-f64'),
       });
-      const alone = await start({ FRAUD_BINARY_MODEL_URI: fixture(champion), ...scenario }, false);
+      const alone = await start({ ...storeEnv(store), FRAUD_BINARY_MODEL_URI: fixture(champion), ...scenario }, false);
       // The challengers as the serving models of a third service: what they give alone.
-      const reference = await start({ FRAUD_BINARY_MODEL_URI: fixture(challenger), FRAUD_SCENARIO_MODEL_URI: fixture('scenario-tensor-f64') });
+      const reference = await start({ ...storeEnv(store), FRAUD_BINARY_MODEL_URI: fixture(challenger), FRAUD_SCENARIO_MODEL_URI: fixture('scenario-tensor-f64') });
       await shadowsLoaded(shadowed);
 
       const cards = someCards();
