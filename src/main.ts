@@ -169,6 +169,10 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
     metrics,
   );
   const batchLane = new BatchLane(config.maxBatchRowsScoring);
+  const shadowScoring = shadowModels?.scoring({
+    // Shed first: past half of the process's rows in flight (the call's own aside), or while batches wait for the lane.
+    saturated: (rows) => admission.inFlight - rows >= admission.limits.max / 2 || batchLane.queued > 0,
+  });
   const server = createGrpcServer({
     fraudService: createFraudService({
       registry,
@@ -191,10 +195,7 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
       batchLane,
       decisions: decisionLog,
       maxRowsInFlightPerStream: config.maxRowsInFlightPerStream,
-      shadows: shadowModels?.scoring({
-        // Shed first: past half of the process's rows in flight (the call's own aside), or while batches wait for the lane.
-        saturated: (rows) => admission.inFlight - rows >= admission.limits.max / 2 || batchLane.queued > 0,
-      }),
+      shadows: shadowScoring,
     }),
     health,
     reflection: new ServerReflection(),
@@ -253,9 +254,12 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
       // Once drained, the calls' spans are exported and the decision log's buffered
       // records written, side by side, within what is left of the grace.
       await Promise.all([
-        drain(server, config.shutdownGraceMs, logger).then(() =>
-          Promise.all([tracing?.shutdown(graceEnds - performance.now()), decisionLog?.close(Math.max(0, graceEnds - performance.now()))]),
-        ),
+        drain(server, config.shutdownGraceMs, logger)
+          // Shadow runs follow their calls' answers: their records go to the decision log before it closes.
+          .then(() => shadowScoring?.idle(graceEnds - performance.now()))
+          .then(() =>
+            Promise.all([tracing?.shutdown(graceEnds - performance.now()), decisionLog?.close(Math.max(0, graceEnds - performance.now()))]),
+          ),
         ...watchers.map((watcher) => watcher.stop()),
         shadowModels?.stop(),
       ]);

@@ -49,6 +49,7 @@ export class ShadowScoring {
   private readonly predictions: PredictionMetrics;
   private readonly shed: Readonly<Record<ModelTask, Readonly<Record<ShedReason, { inc(count: number): void }>>>>;
   private readonly failureLogged = new Set<ModelTask>();
+  private idleWaiters: (() => void)[] = [];
 
   constructor(private readonly options: ShadowScoringOptions) {
     const { metrics, registry } = options;
@@ -102,6 +103,23 @@ export class ShadowScoring {
   finished(run: ShadowRun): void {
     this.inFlight -= run.rows;
     run.model.release();
+    if (this.inFlight === 0) for (const resolve of this.idleWaiters.splice(0)) resolve();
+  }
+
+  /**
+   * Resolves once no shadow run is pending (at shutdown, after the calls have
+   * drained: their records reach the decision log before it closes), or after
+   * `timeoutMs`.
+   */
+  idle(timeoutMs: number): Promise<void> {
+    if (this.inFlight === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, Math.max(0, timeoutMs));
+      this.idleWaiters.push(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
   }
 
   /** Counts a scored shadow run (fraud_shadow_predictions_total, fraud_shadow_prediction_score, inference time). */
