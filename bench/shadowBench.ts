@@ -26,6 +26,8 @@ import { FileModelSource } from '../src/models/fileModelSource.js';
 import { ModelLoader } from '../src/models/modelLoader.js';
 import type { ServingModel } from '../src/models/servingModel.js';
 import { MemoryStateStore } from '../src/state/memoryStateStore.js';
+import { sample, scrape } from '../test/helpers/scrape.js';
+import { waitFor } from '../test/helpers/waitFor.js';
 import type { OverheadFigure } from './benchTargets.js';
 import { HISTORY_MODEL, STATELESS_MODEL, unaryRequests, unaryRound, type StartService, type UnaryRound } from './historyBench.js';
 import { medianBy } from './targetFigures.js';
@@ -37,6 +39,16 @@ export interface ShadowFigures {
   readonly shadowOverPlain: ReadonlyMap<number, OverheadFigure>;
   readonly decisionLogOverPlain: ReadonlyMap<number, OverheadFigure>;
   readonly rows: readonly { readonly name: string; readonly rps: number; readonly p50Ms: number; readonly p99Ms: number }[];
+  /** What the shadow service's own metrics say: transactions its shadow scored, and those it shed. */
+  readonly shadowed: { readonly scored: number; readonly shed: number };
+}
+
+/** The sum of every series of `name` (any labels) in Prometheus text. */
+function total(text: string, name: string): number {
+  return text
+    .split('\n')
+    .filter((line) => line.startsWith(`${name}{`) || line.startsWith(`${name} `))
+    .reduce((sum, line) => sum + Number(line.slice(line.lastIndexOf(' ') + 1)), 0);
 }
 
 const WRITE_ROWS = 50_000;
@@ -55,10 +67,13 @@ export async function shadowFigures(start: StartService, concurrencies: readonly
     shadow: await start({ ...base, FRAUD_BINARY_SHADOW_MODEL_URI: HISTORY_MODEL }),
     decisionLog: await start({ ...base, FRAUD_DECISION_LOG_DIR: logDir }),
   };
+  // Measured only once the challenger is loaded (its watcher starts once the serving model has loaded).
+  await waitFor('the shadow model loaded', async () => sample(await scrape(sides.shadow.metricsPort), 'fraud_shadow_model_loaded{task="binary"}') === 1, 60_000);
   const stream = new TransactionStream(31);
   const rows: ShadowFigures['rows'][number][] = [];
   const shadowOverPlain = new Map<number, OverheadFigure>();
   const decisionLogOverPlain = new Map<number, OverheadFigure>();
+  let shadowed: ShadowFigures['shadowed'];
   try {
     for (const concurrency of concurrencies) {
       const calls = callsAt(concurrency);
@@ -82,15 +97,18 @@ export async function shadowFigures(start: StartService, concurrencies: readonly
       shadowOverPlain.set(concurrency, { rpsRatio: shadow.rps / plain.rps, p99Ratio: shadow.p99Ms / plain.p99Ms });
       decisionLogOverPlain.set(concurrency, { rpsRatio: decisionLog.rps / plain.rps, p99Ratio: decisionLog.p99Ms / plain.p99Ms });
     }
+    const text = await scrape(sides.shadow.metricsPort);
+    shadowed = { scored: total(text, 'fraud_shadow_predictions_total'), shed: total(text, 'fraud_shadow_rows_shed_total') };
   } finally {
     await Promise.all(Object.values(sides).map((side) => side.stop()));
     rmSync(logDir, { recursive: true, force: true });
   }
-  return { answerPathMicros, shadowOverPlain, decisionLogOverPlain, rows };
+  return { answerPathMicros, shadowOverPlain, decisionLogOverPlain, rows, shadowed };
 }
 
 export function printShadowFigures(figures: ShadowFigures): void {
   console.log(`\nshadow and decision log against plain Predict (medians of alternating rounds, distinct transactions)`);
+  console.log(`  the shadow scored ${figures.shadowed.scored.toLocaleString('en-US')} transactions and shed ${figures.shadowed.shed.toLocaleString('en-US')} (its service's metrics)`);
   for (const [concurrency, shadow] of figures.shadowOverPlain) {
     const log = figures.decisionLogOverPlain.get(concurrency);
     console.log(

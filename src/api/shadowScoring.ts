@@ -49,7 +49,9 @@ export class ShadowScoring {
   private readonly predictions: PredictionMetrics;
   private readonly shed: Readonly<Record<ModelTask, Readonly<Record<ShedReason, { inc(count: number): void }>>>>;
   private readonly failureLogged = new Set<ModelTask>();
-  private idleWaiters: (() => void)[] = [];
+  /** `<task> <reason>` of the shedding under way, each logged once until a call of the task is shadowed again. */
+  private readonly shedding = new Set<string>();
+  private readonly idleWaiters: (() => void)[] = [];
 
   constructor(private readonly options: ShadowScoringOptions) {
     const { metrics, registry } = options;
@@ -93,8 +95,10 @@ export class ShadowScoring {
     if (reason !== undefined) {
       model.release();
       this.shed[task][reason].inc(rows);
+      this.noteShedding(task, reason);
       return undefined;
     }
+    if (this.shedding.size > 0) this.resumed(task);
     this.inFlight += rows;
     return new ShadowRun(this, model, rows, keepFeatures);
   }
@@ -120,6 +124,24 @@ export class ShadowScoring {
         resolve();
       });
     });
+  }
+
+  /** One line when a task's shadow starts being shed for a reason (the counter has every row). */
+  private noteShedding(task: ModelTask, reason: ShedReason): void {
+    const key = `${task} ${reason}`;
+    if (this.shedding.has(key)) return;
+    this.shedding.add(key);
+    this.options.logger.warn({ task, reason, maxRowsInFlight: this.options.maxRowsInFlight }, 'shadow rows shed; calls are recorded with the serving run only (fraud_shadow_rows_shed_total)');
+  }
+
+  private resumed(task: ModelTask): void {
+    let was = false;
+    for (const key of this.shedding) {
+      if (!key.startsWith(`${task} `)) continue;
+      this.shedding.delete(key);
+      was = true;
+    }
+    if (was) this.options.logger.info({ task }, 'shadow runs resumed');
   }
 
   /** Counts a scored shadow run (fraud_shadow_predictions_total, fraud_shadow_prediction_score, inference time). */

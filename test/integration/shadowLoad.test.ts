@@ -70,6 +70,8 @@ describe('shadow models: shed first, refused without touching serving, run after
     for (const sent of fits) assert.equal(runs.get(String(sent.transactionId)), 2);
     for (const sent of over) assert.equal(runs.get(String(sent.transactionId)), 1);
     assert.equal(await metric(service, 'fraud_shadow_rows_shed_total{task="binary",reason="max_rows"}'), 6);
+    const shedLines = (): number => service.logs.filter((record) => record.msg.startsWith('shadow rows shed')).length;
+    assert.equal(shedLines(), 1);
 
     // A burst of unary calls: they reach the shadow's bound before any shadow has run (shadows run after the answers).
     const burst = transactions(64);
@@ -82,6 +84,8 @@ describe('shadow models: shed first, refused without touching serving, run after
     assert.ok(shed > 0, 'the burst sheds');
     assert.equal(await metric(service, 'fraud_shadow_rows_shed_total{task="binary",reason="max_rows"}'), 6 + shed);
     assert.equal(await metric(service, 'fraud_shadow_rows_in_flight'), 0);
+    // Logged once per episode of shedding: one line for the batch, one for the burst (shadowed calls in between end an episode).
+    assert.ok(shedLines() >= 2 && shedLines() <= shed + 1, String(shedLines()));
   });
 
   it('should record the serving run alone, counted as late, when a call has a transaction too late for the history a challenger reads', async () => {
