@@ -38,6 +38,7 @@ import { missingNodeFlags } from './nodeFlags.js';
 import { createServerSecurity } from './security/serverSecurity.js';
 import { createDecisionLog } from './decisionLog/createDecisionLog.js';
 import { startShadows } from './shadows.js';
+import { LoopLoad } from './api/loopLoad.js';
 
 /** The gRPC service name health reports on, besides the whole server (""). */
 export const FRAUD_SERVICE_NAME = 'fraud.v1.FraudService';
@@ -169,9 +170,12 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
     metrics,
   );
   const batchLane = new BatchLane(config.maxBatchRowsScoring);
+  const loopLoad = shadowModels && config.shadow.shedLoopBusy < 1 ? new LoopLoad() : undefined;
   const shadowScoring = shadowModels?.scoring({
-    // Shed first: past half of the process's rows in flight (the call's own aside), or while batches wait for the lane.
-    saturated: (rows) => admission.inFlight - rows >= admission.limits.max / 2 || batchLane.queued > 0,
+    // Shed first: with the event loop busy most of the time (FRAUD_SHADOW_SHED_LOOP_BUSY), past half of the
+    // process's rows in flight (the call's own aside), or while batches wait for the lane.
+    saturated: (rows) =>
+      (loopLoad !== undefined && loopLoad.busy >= config.shadow.shedLoopBusy) || admission.inFlight - rows >= admission.limits.max / 2 || batchLane.queued > 0,
   });
   const server = createGrpcServer({
     fraudService: createFraudService({
@@ -269,6 +273,7 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
       // Health answered NOT_SERVING through the drain; now the probes' port closes too.
       healthServer?.forceShutdown();
       admission.close();
+      loopLoad?.close();
       callMetrics.close();
       // After the drain: the last snapshot holds every transaction a call recorded.
       await state.snapshots?.stop();

@@ -152,6 +152,7 @@ describe('the Helm chart deploy/helm/fraud-scoring', () => {
       assert.equal(env(service, 'FRAUD_BINARY_SHADOW_MODEL_URI')?.value, 's3://fraud-models/candidate/models/fraud-binary.json');
       assert.equal(env(service, 'FRAUD_SCENARIO_SHADOW_MODEL_URI'), undefined);
       assert.equal(env(service, 'FRAUD_SHADOW_MAX_ROWS_IN_FLIGHT')?.value, '2000');
+      assert.equal(env(service, 'FRAUD_SHADOW_SHED_LOOP_BUSY')?.value, '0.8');
       for (const file of CI_VALUES.filter((name) => name !== 'lakefs-values.yaml')) {
         assert.equal(env(container(deploymentOf(file), 'fraud-scoring'), 'FRAUD_BINARY_SHADOW_MODEL_URI'), undefined, file);
       }

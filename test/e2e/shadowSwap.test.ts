@@ -28,7 +28,14 @@ describe('a shadow model from S3 (a real MinIO server): live swaps under load', 
         manifest.version = '1.1.0-challenger';
       },
     });
-    service = await spawnService(s3Env(store, { FRAUD_LOG_LEVEL: 'info', FRAUD_BINARY_SHADOW_MODEL_URI: `s3://${BUCKET}/${SHADOW_PREFIX}/fraud-binary.json` }));
+    service = await spawnService(
+      s3Env(store, {
+        FRAUD_LOG_LEVEL: 'info',
+        FRAUD_BINARY_SHADOW_MODEL_URI: `s3://${BUCKET}/${SHADOW_PREFIX}/fraud-binary.json`,
+        // About swaps, not shedding: the shadow runs under the test's load, however busy the loop.
+        FRAUD_SHADOW_SHED_LOOP_BUSY: '1',
+      }),
+    );
     await service.waitForLog('serving');
     client = new FraudClient({ address: service.address, retry: { attempts: 1 } });
   });

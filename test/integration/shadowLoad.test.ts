@@ -31,7 +31,8 @@ describe('shadow models: shed first, refused without touching serving, run after
   async function start(env: Record<string, string>): Promise<TestService & { dir: string }> {
     const dir = await mkdtemp(join(tmpdir(), 'fraud-shadow-'));
     dirs.push(dir);
-    const service = await startTestService({ FRAUD_DECISION_LOG_DIR: dir, FRAUD_DECISION_LOG_BATCH_RECORDS: '10', ...env });
+    // The loop's load sheds nothing here (FRAUD_SHADOW_SHED_LOOP_BUSY=1) unless a test says otherwise: it shares the loop with its client.
+    const service = await startTestService({ FRAUD_SHADOW_SHED_LOOP_BUSY: '1', FRAUD_DECISION_LOG_DIR: dir, FRAUD_DECISION_LOG_BATCH_RECORDS: '10', ...env });
     services.push(service);
     return Object.assign(service, { dir });
   }
@@ -86,6 +87,21 @@ describe('shadow models: shed first, refused without touching serving, run after
     assert.equal(await metric(service, 'fraud_shadow_rows_in_flight'), 0);
     // Logged once per episode of shedding: one line for the batch, one for the burst (shadowed calls in between end an episode).
     assert.ok(shedLines() >= 2 && shedLines() <= shed + 1, String(shedLines()));
+  });
+
+  it('should shed every call with FRAUD_SHADOW_SHED_LOOP_BUSY=0 (any load of the event loop), counted as saturated, the serving run recorded', async () => {
+    const service = await start({
+      FRAUD_BINARY_MODEL_URI: fixture('binary-zipmap-f32'),
+      FRAUD_BINARY_SHADOW_MODEL_URI: fixture('binary-zipmap-f32-v2'),
+      FRAUD_SHADOW_SHED_LOOP_BUSY: '0',
+    });
+    await shadowLoaded(service);
+    const sent = transactions(4);
+    await service.client.predictBatch(sent.slice(0, 3));
+    await service.client.predict(sent[3] as TransactionInput);
+    await written(service, 4);
+    assert.deepEqual([...(await runsById(service.dir)).values()], [1, 1, 1, 1]);
+    assert.equal(await metric(service, 'fraud_shadow_rows_shed_total{task="binary",reason="saturated"}'), 4);
   });
 
   it('should record the serving run alone, counted as late, when a call has a transaction too late for the history a challenger reads', async () => {

@@ -80,7 +80,8 @@ describe('challenger models in the shadow of the serving ones', function () {
   async function start(env: Record<string, string>, decisionLog = true): Promise<TestService & { dir: string }> {
     const dir = await mkdtemp(join(tmpdir(), 'fraud-shadow-'));
     dirs.push(dir);
-    const service = await startTestService({ ...(decisionLog && { FRAUD_DECISION_LOG_DIR: dir, FRAUD_DECISION_LOG_BATCH_RECORDS: '10' }), ...env });
+    // Several services share this test's event loop: none sheds its shadow for the loop's load (FRAUD_SHADOW_SHED_LOOP_BUSY=1).
+    const service = await startTestService({ FRAUD_SHADOW_SHED_LOOP_BUSY: '1', ...(decisionLog && { FRAUD_DECISION_LOG_DIR: dir, FRAUD_DECISION_LOG_BATCH_RECORDS: '10' }), ...env });
     services.push(service);
     return Object.assign(service, { dir });
   }
