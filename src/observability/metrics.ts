@@ -205,7 +205,7 @@ export class Metrics {
 
   readonly modelSessions = new Gauge({
     name: 'fraud_model_sessions_open',
-    help: 'Native onnxruntime sessions alive: the serving ones, plus replaced ones still held by running calls. Should settle at 2.',
+    help: 'Native onnxruntime sessions alive: the serving ones and the shadow ones, plus replaced ones still held by running calls. Should settle at 2, plus one per shadow model.',
     registers: [this.registry],
   });
 
