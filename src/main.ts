@@ -44,6 +44,8 @@ import { QualityMetrics } from './observability/qualityMetrics.js';
 import { QualityFeed } from './quality/qualityFeed.js';
 import { MAX_REVISIONS_PER_TASK, type LedgerEvents, type QualityLedger } from './quality/qualityLedger.js';
 import { MemoryQualityLedger } from './quality/memoryQualityLedger.js';
+import { startShadows } from './shadows.js';
+import { LoopLoad } from './api/loopLoad.js';
 
 /** The gRPC service name health reports on, besides the whole server (""). */
 export const FRAUD_SERVICE_NAME = 'fraud.v1.FraudService';
@@ -121,6 +123,9 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
       }),
   );
 
+  // Challengers: their own registry and watchers; nothing about them touches readiness or health.
+  const shadowModels = await startShadows({ config, loader, serving: registry, metrics, logger, cache, createModelSource });
+
   const health = new ServingHealth(
     { '': ServingStatus.NOT_SERVING, [FRAUD_SERVICE_NAME]: ServingStatus.NOT_SERVING },
     { watchLimits: config.healthWatches, metrics },
@@ -184,6 +189,14 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
     },
     metrics,
   );
+  const batchLane = new BatchLane(config.maxBatchRowsScoring);
+  const loopLoad = shadowModels && config.shadow.shedLoopBusy < 1 ? new LoopLoad() : undefined;
+  const shadowScoring = shadowModels?.scoring({
+    // Shed first: with the event loop busy most of the time (FRAUD_SHADOW_SHED_LOOP_BUSY), past half of the
+    // process's rows in flight (the call's own aside), or while batches wait for the lane.
+    saturated: (rows) =>
+      (loopLoad !== undefined && loopLoad.busy >= config.shadow.shedLoopBusy) || admission.inFlight - rows >= admission.limits.max / 2 || batchLane.queued > 0,
+  });
   const server = createGrpcServer({
     fraudService: createFraudService({
       registry,
@@ -203,11 +216,12 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
         state.store &&
         new OutcomeReports({ store: state.store, epochSeconds: featureSpec.epochSeconds, maxFutureSeconds: config.state.maxFutureSeconds }),
       modelInfoDetails: config.modelInfoDetails,
-      batchLane: new BatchLane(config.maxBatchRowsScoring),
+      batchLane,
       decisions: recorderOf([decisionLog, scoreKeeper]),
       maxRowsInFlightPerStream: config.maxRowsInFlightPerStream,
       quality,
       qualityRetentionDays: config.state.qualityRetentionDays,
+      shadows: shadowScoring,
     }),
     health,
     reflection: new ServerReflection(),
@@ -244,6 +258,7 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
   );
   security.start();
   for (const watcher of watchers) watcher.start();
+  shadowModels?.start();
   state.snapshots?.start();
 
   return {
@@ -265,20 +280,26 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
       // Once drained, the calls' spans are exported and the decision log's buffered
       // records written, side by side, within what is left of the grace.
       await Promise.all([
-        drain(server, config.shutdownGraceMs, logger).then(() =>
-          Promise.all([
-            tracing?.shutdown(graceEnds - performance.now()),
-            decisionLog?.close(Math.max(0, graceEnds - performance.now())),
-            scoreKeeper?.close(Math.max(0, graceEnds - performance.now())),
-          ]),
-        ),
+        drain(server, config.shutdownGraceMs, logger)
+          // Shadow runs follow their calls' answers: their records and scores go out before the log and the keeper close.
+          .then(() => shadowScoring?.idle(graceEnds - performance.now()))
+          .then(() =>
+            Promise.all([
+              tracing?.shutdown(graceEnds - performance.now()),
+              decisionLog?.close(Math.max(0, graceEnds - performance.now())),
+              scoreKeeper?.close(Math.max(0, graceEnds - performance.now())),
+            ]),
+          ),
         ...watchers.map((watcher) => watcher.stop()),
+        shadowModels?.stop(),
       ]);
       registry.retireAll();
+      shadowModels?.registry.retireAll();
       security.stop();
       // Health answered NOT_SERVING through the drain; now the probes' port closes too.
       healthServer?.forceShutdown();
       admission.close();
+      loopLoad?.close();
       callMetrics.close();
       // Live quality's last writes, before the store's connection closes.
       await quality?.settle();

@@ -32,7 +32,8 @@ import { modelInfoOf, REDACTED_ERROR } from './modelInfo.js';
 import { methodLabel } from './callMetrics.js';
 import { PredictionMetrics } from './predictionMetrics.js';
 import { unaryCall } from './unaryCall.js';
-import { recordDecisions, type DecisionRecorder } from './decisionCapture.js';
+import { recordDecisions, scoredCallOf, type DecisionRecorder } from './decisionCapture.js';
+import type { ShadowScoring } from './shadowScoring.js';
 import type { BatchLane } from './batchLane.js';
 import { predictStreamHandler } from './predictStream.js';
 import { DEFAULT_MAX_ROWS_IN_FLIGHT_PER_STREAM } from '../config/config.js';
@@ -61,6 +62,8 @@ export interface FraudServiceOptions {
   readonly quality?: QualityFeed;
   /** FRAUD_QUALITY_RETENTION_DAYS: the longest window GetModelQuality serves (with at most 90). */
   readonly qualityRetentionDays?: number;
+  /** Challenger models scored after each answer (FRAUD_*_SHADOW_MODEL_URI); undefined when none is configured. */
+  readonly shadows?: ShadowScoring;
 }
 
 /** Each method's full gRPC name, the `method` label of its metrics and log lines (`fraud.v1.FraudService/Predict`). */
@@ -79,7 +82,7 @@ type Call = ServerUnaryCall<unknown, unknown>;
  * swap in the middle of a call never mixes two versions.
  */
 export function createFraudService(options: FraudServiceOptions): FraudServiceServer {
-  const { registry, metrics, logger, maxBatchSize, history, outcomes, modelInfoDetails, batchLane, decisions, quality } = options;
+  const { registry, metrics, logger, maxBatchSize, history, outcomes, modelInfoDetails, batchLane, decisions, quality, shadows } = options;
   const qualityOptions = {
     ledger: quality?.ledger,
     unavailable: 'this service keeps no history (FRAUD_STATE_STORE=none), so no outcome is joined to the scores models gave: live model quality needs a state store',
@@ -124,10 +127,20 @@ export function createFraudService(options: FraudServiceOptions): FraudServiceSe
     const trace = traceOf(call);
     trace?.span.setAttribute(ATTR_ROWS, transactions.length);
     const keepFeatures = decisions?.needsFeatures === true;
-    const scored = await scoreTransactions(model, transactions, { history, batch, explain, keepFeatures, sliceRows: batch ? BATCH_SLICE_ROWS : undefined, trace });
+    // Held from here to the end of its run (or given back at once if the call fails).
+    const shadow = shadows?.begin(model, transactions.length, keepFeatures);
+    let scored: Scored;
+    try {
+      scored = await scoreTransactions(model, transactions, { history, batch, explain, keepFeatures, sliceRows: batch ? BATCH_SLICE_ROWS : undefined, trace, shadow });
+    } catch (error) {
+      shadow?.abandon();
+      throw error;
+    }
     predictions.record(scored);
     // The answer is ready: the decision log takes references to it, and builds its records later.
-    if (decisions !== undefined) recordDecisions(decisions, call.getPath(), scored, transactions, startedAt);
+    // With a shadow, it takes them once the shadow has run, after the answer is sent.
+    if (shadow !== undefined) shadow.afterAnswer(transactions, decisions && scoredCallOf(call.getPath(), scored, transactions, startedAt), decisions, trace);
+    else if (decisions !== undefined) recordDecisions(decisions, call.getPath(), scored, transactions, startedAt);
     return scored;
   };
 
@@ -190,10 +203,14 @@ export function createFraudService(options: FraudServiceOptions): FraudServiceSe
       withModel,
       maxRowsInFlight: options.maxRowsInFlightPerStream ?? DEFAULT_MAX_ROWS_IN_FLIGHT_PER_STREAM,
       decisions,
+      shadows,
     }),
 
     getModelInfo: unaryCall(METHODS.getModelInfo, metrics, logger, () =>
-      Promise.resolve({ models: registry.status().map((status) => modelInfoOf(status, modelInfoDetails)), shadows: [] }),
+      Promise.resolve({
+        models: registry.status().map((status) => modelInfoOf(status, modelInfoDetails)),
+        shadows: shadows?.status().map((status) => modelInfoOf(status, modelInfoDetails)) ?? [],
+      }),
     ),
 
     getModelQuality: unaryCall(METHODS.getModelQuality, metrics, logger, (request) => getModelQuality(request, qualityOptions)),

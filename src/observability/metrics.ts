@@ -1,5 +1,6 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { ScoreHistogram } from './scoreHistogram.js';
+import { ShadowMetrics } from './shadowMetrics.js';
 
 /**
  * Buckets for answers that normally take well under a millisecond, with a tail
@@ -204,7 +205,7 @@ export class Metrics {
 
   readonly modelSessions = new Gauge({
     name: 'fraud_model_sessions_open',
-    help: 'Native onnxruntime sessions alive: the serving ones, plus replaced ones still held by running calls. Should settle at 2.',
+    help: 'Native onnxruntime sessions alive: the serving ones and the shadow ones, plus replaced ones still held by running calls. Should settle at 2, plus one per shadow model.',
     registers: [this.registry],
   });
 
@@ -449,6 +450,9 @@ export class Metrics {
     help: 'Trace spans the collector accepted (tracing on).',
     registers: [this.registry],
   });
+
+  /** The shadow models' metrics (fraud_shadow_*): load state, scores, shed rows; see shadowMetrics.ts. */
+  readonly shadow = new ShadowMetrics(this.registry, LATENCY_BUCKETS_SECONDS);
 
   constructor() {
     collectDefaultMetrics({ register: this.registry });
