@@ -19,6 +19,14 @@ export interface UnaryCeilingFigure {
   readonly cpuPerRequestRatio: number;
 }
 
+/** Predict with something added, over Predict without it, in the same run. */
+export interface OverheadFigure {
+  /** Requests/s with over requests/s without. */
+  readonly rpsRatio: number;
+  /** p99 latency with over p99 without. */
+  readonly p99Ratio: number;
+}
+
 export interface TargetFigures {
   /** PredictBatch, 1,000 distinct transactions per call, embedded store, over the in-process onnxruntime rows/s of the same model. */
   readonly batchOverFloor: Measured<{ readonly predictionsPerSecond: number; readonly floorRowsPerSecond: number }>;
@@ -30,6 +38,10 @@ export interface TargetFigures {
   readonly redis: Measured<{ readonly batchTimeRatio: number; readonly unaryRatio: number; readonly failedBatches: number }>;
   /** Redis used_memory per card. */
   readonly redisBytesPerCard: Measured<number>;
+  /** Predict with a shadow model over Predict without one, by concurrency (1, 16 and 64 are targets). */
+  readonly shadowOverPlain: ReadonlyMap<number, Measured<OverheadFigure>>;
+  /** Predict with the decision log's file sink on over off, by concurrency (1, 16 and 64 are targets). */
+  readonly decisionLogOverPlain: ReadonlyMap<number, Measured<OverheadFigure>>;
   /** The embedded store, by RSS grown per entity, and the store's own estimate (fraud_state_bytes) per entity. */
   readonly embeddedMemory: Measured<{
     readonly card: { readonly rss: number; readonly estimate: number };
@@ -46,6 +58,9 @@ export interface TargetRow {
 }
 
 export const UNARY_TARGET_CONCURRENCIES = [16, 64, 256] as const;
+export const OVERHEAD_TARGET_CONCURRENCIES = [1, 16, 64] as const;
+/** "Within 10 % of without": requests/s at least 90 %, p99 at most 110 %. */
+const OVERHEAD_SHARE = 0.1;
 const BATCH_FLOOR_SHARE = 0.5;
 const STREAM_CPU_RATIO = 3;
 const UNARY_RPS_SHARE = 0.85;
@@ -95,6 +110,17 @@ export function evaluateTargets(figures: TargetFigures): TargetRow[] {
       figure: times(unary.cpuPerRequestRatio),
     }));
   }
+  const overhead = (what: string, figures: ReadonlyMap<number, Measured<OverheadFigure>>): void => {
+    for (const concurrency of OVERHEAD_TARGET_CONCURRENCIES) {
+      const figure: Measured<OverheadFigure> = figures.get(concurrency) ?? { notMeasured: `c=${concurrency} is not run` };
+      row(`Predict at c=${concurrency} ${what} within ${percent(OVERHEAD_SHARE)} of without (requests/s and p99)`, figure, (measured) => ({
+        met: measured.rpsRatio >= 1 - OVERHEAD_SHARE && measured.p99Ratio <= 1 + OVERHEAD_SHARE,
+        figure: `${percent(measured.rpsRatio)} of requests/s, p99 ${times(measured.p99Ratio)}`,
+      }));
+    }
+  };
+  overhead('with a shadow model', figures.shadowOverPlain);
+  overhead('with the decision log (file sink)', figures.decisionLogOverPlain);
   row(`Redis: a 10,000-transaction batch in <= ${REDIS_BATCH_TIME_RATIO}x the embedded store's time, none failed`, figures.redis, (redis) => ({
     met: redis.batchTimeRatio <= REDIS_BATCH_TIME_RATIO && redis.failedBatches === 0,
     figure: `${times(redis.batchTimeRatio)}, ${redis.failedBatches} failed`,

@@ -30,6 +30,9 @@
  *                      against the embedded one (bench/redisBench.ts)
  *   memory per entity  RSS grown per card and per terminal of the embedded store, and its
  *                      own estimate (bench/stateSizing.ts)
+ *   shadow             Predict with a shadow model and with the decision log's file sink
+ *                      against without, c=1, 16 and 64, and the shadow's cost on the
+ *                      answer path (bench/shadowBench.ts)
  *
  * It ends with the table of the performance targets (bench/benchTargets.ts):
  * each with its figure and met, missed or not measured (and why).
@@ -39,6 +42,7 @@
  *                                            PredictBatch, and their targets
  *   npm run bench -- memory                  memory per entity and its targets
  *   npm run bench -- redis [calls]           the Redis store against the embedded one, and its targets
+ *   npm run bench -- shadow [calls]          a shadow model and the decision log against plain Predict
  *
  * FRAUD_BENCH_SERVICE=<path to main.js> measures another build of the service
  * (to compare with an earlier commit).
@@ -63,7 +67,8 @@ import { ghz, waitForPort } from './ghz.js';
 import { historyFigures, type StartService } from './historyBench.js';
 import { REAL_TIME_DEADLINE_MS, realTimeUnderBatches, type RealTimeResult } from './realTime.js';
 import { printStoreFigures, storeFigures } from './storeBench.js';
-import { UNARY_TARGET_CONCURRENCIES, type Measured, type TargetFigures, type UnaryCeilingFigure } from './benchTargets.js';
+import { OVERHEAD_TARGET_CONCURRENCIES, UNARY_TARGET_CONCURRENCIES, type Measured, type OverheadFigure, type TargetFigures, type UnaryCeilingFigure } from './benchTargets.js';
+import { printShadowFigures, shadowFigures } from './shadowBench.js';
 import { printStreamFigures, streamFigures } from './streamBench.js';
 import { HISTORY_MODEL, unaryRequests, unaryRound } from './historyBench.js';
 import { distinctBatchesFile, medianBy, memoryFigure, printTargets, REDIS_BYTES_NOT_MEASURED, redisTarget, streamTarget, withCpu, type CpuRound } from './targetFigures.js';
@@ -123,6 +128,8 @@ async function main(): Promise<void> {
   rows.push(...store.rows);
   console.log('\nRedis against the embedded store (bench/redisBench.ts)');
   const redis = await redisTarget(REDIS_CONCURRENCY, REDIS_CALLS, ROUNDS);
+  const shadow = await shadowFigures(startBenchService, CONCURRENCIES, (concurrency) => UNARY_CALLS[concurrency] ?? 10_000, ROUNDS);
+  rows.push(...shadow.rows);
   if (history.replay !== undefined) {
     const { replay } = history;
     rows.push({ name: `replay 183 days, PredictBatch 10k/call`, rps: replay.transactions / replay.seconds / 10_000, perSecond: replay.transactions / replay.seconds });
@@ -159,13 +166,22 @@ async function main(): Promise<void> {
     console.log(`  bytes per customer ${replay.bytesPerCustomer.toFixed(0)}, per terminal ${replay.bytesPerTerminal.toFixed(0)}, per remembered transaction ${replay.bytesPerTransaction.toFixed(0)} (estimates of the store)`);
   }
   printStoreFigures(store);
+  printShadowFigures(shadow);
   const ids = transactionIdFigures();
   verdict(
     `a 10,000-transaction batch past the transaction limit with ids >= 2^53 within 2x of small ids`,
     ids.bigIdsMs <= 2 * ids.smallIdsMs,
     `${ids.bigIdsMs.toFixed(0)} ms against ${ids.smallIdsMs.toFixed(0)} ms (embedded store, in-process)`,
   );
-  printTargets({ ...ceilingTargets(ceiling), streamOverUnary: streamTarget(stream), redis, redisBytesPerCard: REDIS_BYTES_NOT_MEASURED, embeddedMemory: sizing });
+  printTargets({
+    ...ceilingTargets(ceiling),
+    streamOverUnary: streamTarget(stream),
+    redis,
+    redisBytesPerCard: REDIS_BYTES_NOT_MEASURED,
+    embeddedMemory: sizing,
+    shadowOverPlain: shadow.shadowOverPlain,
+    decisionLogOverPlain: shadow.decisionLogOverPlain,
+  });
 }
 
 interface CeilingFigures {
@@ -428,6 +444,8 @@ function verdict(target: string, met: boolean, figure: string): void {
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const notInPart: Measured<never> = { notMeasured: 'not in this part of the run' };
+  const overheadNotInPart = new Map<number, Measured<OverheadFigure>>(OVERHEAD_TARGET_CONCURRENCIES.map((concurrency) => [concurrency, notInPart]));
+  const overheadsNotInPart = { shadowOverPlain: overheadNotInPart, decisionLogOverPlain: overheadNotInPart };
   if (process.argv[2] === 'stream') {
     // `npm run bench -- stream [transactions]`: the PredictStream figure alone.
     printStreamFigures(await streamFigures(startBenchService, Number(process.argv[3] ?? STREAM_TRANSACTIONS), ROUNDS), true);
@@ -438,14 +456,30 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
     const ceiling = await ceilingFigures(rows, (concurrency) => calls ?? UNARY_CALLS[concurrency] ?? 10_000, calls === undefined ? BATCH_CALLS : Math.max(10, Math.round(calls / 50)));
     printTable(rows);
     printCeilingRatios(ceiling);
-    printTargets({ ...ceilingTargets(ceiling), streamOverUnary: notInPart, redis: notInPart, redisBytesPerCard: REDIS_BYTES_NOT_MEASURED, embeddedMemory: notInPart });
+    printTargets({ ...ceilingTargets(ceiling), streamOverUnary: notInPart, redis: notInPart, redisBytesPerCard: REDIS_BYTES_NOT_MEASURED, embeddedMemory: notInPart, ...overheadsNotInPart });
   } else if (process.argv[2] === 'memory') {
     // `npm run bench -- memory`: memory per entity of the embedded store.
-    printTargets({ batchOverFloor: notInPart, streamOverUnary: notInPart, unaryOverCeiling: new Map(), redis: notInPart, redisBytesPerCard: REDIS_BYTES_NOT_MEASURED, embeddedMemory: await memoryFigure() });
+    printTargets({ batchOverFloor: notInPart, streamOverUnary: notInPart, unaryOverCeiling: new Map(), redis: notInPart, redisBytesPerCard: REDIS_BYTES_NOT_MEASURED, embeddedMemory: await memoryFigure(), ...overheadsNotInPart });
   } else if (process.argv[2] === 'redis') {
     // `npm run bench -- redis [calls]`: the Redis store against the embedded one.
     const redis = await redisTarget(REDIS_CONCURRENCY, Number(process.argv[3] ?? REDIS_CALLS), ROUNDS);
-    printTargets({ batchOverFloor: notInPart, streamOverUnary: notInPart, unaryOverCeiling: new Map(), redis, redisBytesPerCard: REDIS_BYTES_NOT_MEASURED, embeddedMemory: notInPart });
+    printTargets({ batchOverFloor: notInPart, streamOverUnary: notInPart, unaryOverCeiling: new Map(), redis, redisBytesPerCard: REDIS_BYTES_NOT_MEASURED, embeddedMemory: notInPart, ...overheadsNotInPart });
+  } else if (process.argv[2] === 'shadow') {
+    // `npm run bench -- shadow [calls]`: a shadow model and the decision log against plain Predict, with `calls` per round.
+    const calls = process.argv[3] === undefined ? undefined : Number(process.argv[3]);
+    const shadow = await shadowFigures(startBenchService, CONCURRENCIES, (concurrency) => calls ?? UNARY_CALLS[concurrency] ?? 10_000, ROUNDS);
+    printTable(shadow.rows);
+    printShadowFigures(shadow);
+    printTargets({
+      batchOverFloor: notInPart,
+      streamOverUnary: notInPart,
+      unaryOverCeiling: new Map(),
+      redis: notInPart,
+      redisBytesPerCard: REDIS_BYTES_NOT_MEASURED,
+      embeddedMemory: notInPart,
+      shadowOverPlain: shadow.shadowOverPlain,
+      decisionLogOverPlain: shadow.decisionLogOverPlain,
+    });
   } else {
     await main();
   }

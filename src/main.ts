@@ -21,6 +21,7 @@ import { SnapshotScheduler } from './state/snapshotScheduler.js';
 import type { StateStore } from './state/stateStore.js';
 import { retentionSeconds } from './state/entityRecords.js';
 import type { RedisGuard } from './state/redisGuard.js';
+import type { RedisConnection } from './state/redisConnection.js';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { FileModelSource } from './models/fileModelSource.js';
 import { LakefsRefResolver } from './models/lakefsRefResolver.js';
@@ -39,6 +40,12 @@ import { createServerSecurity } from './security/serverSecurity.js';
 import { createDecisionLog } from './decisionLog/createDecisionLog.js';
 import { recorderOf } from './api/decisionCapture.js';
 import { ScoreKeeper } from './quality/scoreKeeper.js';
+import { QualityMetrics } from './observability/qualityMetrics.js';
+import { QualityFeed } from './quality/qualityFeed.js';
+import { MAX_REVISIONS_PER_TASK, type LedgerEvents, type QualityLedger } from './quality/qualityLedger.js';
+import { MemoryQualityLedger } from './quality/memoryQualityLedger.js';
+import { startShadows } from './shadows.js';
+import { LoopLoad } from './api/loopLoad.js';
 
 /** The gRPC service name health reports on, besides the whole server (""). */
 export const FRAUD_SERVICE_NAME = 'fraud.v1.FraudService';
@@ -84,6 +91,7 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
     multiclass: await createModelSource(config.modelUris.multiclass),
   };
   const registry = new ModelRegistry({ binary: sources.binary.uri, multiclass: sources.multiclass.uri });
+  const quality = await createQualityFeed(config, state, metrics, logger);
   const decisionLog = await createDecisionLog(config.decisionLog, config.s3, featureSpec.epochSeconds, metrics, logger);
   // Each model revision's score kept with the remembered transaction, for live quality (needs a state store).
   const scoreKeeper =
@@ -96,6 +104,7 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
         metrics.qualityScoresNotKept.labels(reason).inc(scores);
       },
     });
+  if (scoreKeeper !== undefined) metrics.qualityScoresPendingSource = () => scoreKeeper.pendingTransactions;
   const cache = config.modelCacheDir === undefined ? undefined : new ModelCache(config.modelCacheDir);
   const watchers = MODEL_TASKS.map(
     (task) =>
@@ -113,6 +122,9 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
         pendingTimeoutMs: config.modelPoll.pendingTimeoutMs,
       }),
   );
+
+  // Challengers: their own registry and watchers; nothing about them touches readiness or health.
+  const shadowModels = await startShadows({ config, loader, serving: registry, metrics, logger, cache, createModelSource });
 
   const health = new ServingHealth(
     { '': ServingStatus.NOT_SERVING, [FRAUD_SERVICE_NAME]: ServingStatus.NOT_SERVING },
@@ -177,6 +189,14 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
     },
     metrics,
   );
+  const batchLane = new BatchLane(config.maxBatchRowsScoring);
+  const loopLoad = shadowModels && config.shadow.shedLoopBusy < 1 ? new LoopLoad() : undefined;
+  const shadowScoring = shadowModels?.scoring({
+    // Shed first: with the event loop busy most of the time (FRAUD_SHADOW_SHED_LOOP_BUSY), past half of the
+    // process's rows in flight (the call's own aside), or while batches wait for the lane.
+    saturated: (rows) =>
+      (loopLoad !== undefined && loopLoad.busy >= config.shadow.shedLoopBusy) || admission.inFlight - rows >= admission.limits.max / 2 || batchLane.queued > 0,
+  });
   const server = createGrpcServer({
     fraudService: createFraudService({
       registry,
@@ -196,9 +216,12 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
         state.store &&
         new OutcomeReports({ store: state.store, epochSeconds: featureSpec.epochSeconds, maxFutureSeconds: config.state.maxFutureSeconds }),
       modelInfoDetails: config.modelInfoDetails,
-      batchLane: new BatchLane(config.maxBatchRowsScoring),
+      batchLane,
       decisions: recorderOf([decisionLog, scoreKeeper]),
       maxRowsInFlightPerStream: config.maxRowsInFlightPerStream,
+      quality,
+      qualityRetentionDays: config.state.qualityRetentionDays,
+      shadows: shadowScoring,
     }),
     health,
     reflection: new ServerReflection(),
@@ -235,6 +258,7 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
   );
   security.start();
   for (const watcher of watchers) watcher.start();
+  shadowModels?.start();
   state.snapshots?.start();
 
   return {
@@ -256,21 +280,29 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
       // Once drained, the calls' spans are exported and the decision log's buffered
       // records written, side by side, within what is left of the grace.
       await Promise.all([
-        drain(server, config.shutdownGraceMs, logger).then(() =>
-          Promise.all([
-            tracing?.shutdown(graceEnds - performance.now()),
-            decisionLog?.close(Math.max(0, graceEnds - performance.now())),
-            scoreKeeper?.close(Math.max(0, graceEnds - performance.now())),
-          ]),
-        ),
+        drain(server, config.shutdownGraceMs, logger)
+          // Shadow runs follow their calls' answers: their records and scores go out before the log and the keeper close.
+          .then(() => shadowScoring?.idle(graceEnds - performance.now()))
+          .then(() =>
+            Promise.all([
+              tracing?.shutdown(graceEnds - performance.now()),
+              decisionLog?.close(Math.max(0, graceEnds - performance.now())),
+              scoreKeeper?.close(Math.max(0, graceEnds - performance.now())),
+            ]),
+          ),
         ...watchers.map((watcher) => watcher.stop()),
+        shadowModels?.stop(),
       ]);
       registry.retireAll();
+      shadowModels?.registry.retireAll();
       security.stop();
       // Health answered NOT_SERVING through the drain; now the probes' port closes too.
       healthServer?.forceShutdown();
       admission.close();
+      loopLoad?.close();
       callMetrics.close();
+      // Live quality's last writes, before the store's connection closes.
+      await quality?.settle();
       // After the drain: the last snapshot holds every transaction a call recorded.
       await state.snapshots?.stop();
       state.guard?.close();
@@ -309,6 +341,33 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
   }
 }
 
+/**
+ * Live quality beside the state store: in this process with the embedded
+ * store, in Redis (every replica's outcomes) with Redis, none without a store.
+ */
+async function createQualityFeed(config: Config, state: StateSetup, metrics: Metrics, logger: Logger): Promise<QualityFeed | undefined> {
+  if (state.store === undefined) return undefined;
+  const qualityMetrics = new QualityMetrics(metrics.registry);
+  qualityMetrics.initialise(MODEL_TASKS);
+  const events: LedgerEvents = {
+    dropped: (reason, scores) => {
+      qualityMetrics.dropped.labels(reason).inc(scores);
+    },
+    revisionDropped: (task) => {
+      qualityMetrics.revisionsDropped.labels(task).inc();
+    },
+  };
+  const limits = { retentionDays: config.state.qualityRetentionDays, maxRevisionsPerTask: MAX_REVISIONS_PER_TASK };
+  let ledger: QualityLedger;
+  if (state.redisClient === undefined) {
+    ledger = new MemoryQualityLedger(limits, events);
+  } else {
+    const { RedisQualityLedger } = await import('./quality/redisQualityLedger.js');
+    ledger = new RedisQualityLedger({ client: state.redisClient, keyPrefix: config.state.redis.keyPrefix, limits, events, logger });
+  }
+  return new QualityFeed(ledger, qualityMetrics);
+}
+
 interface StateSetup {
   /** Undefined with FRAUD_STATE_STORE=none: nothing is recorded, and models with history features are refused. */
   readonly store: StateStore | undefined;
@@ -318,6 +377,8 @@ interface StateSetup {
   readonly ready?: Promise<void>;
   /** Redis: watches eviction policy, memory, persistence and data loss. */
   readonly guard?: RedisGuard;
+  /** Redis: the store's client, which live quality shares (TLS, Sentinel, Cluster as configured). */
+  readonly redisClient?: RedisConnection['client'];
   /** What the store says about itself, for the task and history health names. */
   readonly condition?: () => HistoryCondition;
 }
@@ -386,6 +447,7 @@ async function createStateStore(config: Config, spec: FeatureSpec, metrics: Metr
       capabilities,
       ready: Promise.all([store.ready, guard.started]).then(() => undefined),
       guard,
+      redisClient: store.connection.client,
       condition: () => ({ writable: !guard.outOfMemory, trusted: !guard.evictionRefused, complete: !guard.historyIncomplete }),
     };
   }

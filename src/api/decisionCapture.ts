@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import type { Transaction } from '../gen/fraud/v1/fraud_service.js';
-import type { ScoredCall } from '../decisionLog/scoredCall.js';
+import type { DecisionRole, ModelRun, ScoredCall } from '../decisionLog/scoredCall.js';
 import { methodLabel } from './callMetrics.js';
 import { predictionOf, type Scored } from './scoring.js';
 
@@ -23,6 +23,40 @@ export function recorderOf(recorders: readonly (DecisionRecorder | undefined)[])
   };
 }
 
+/** The run of `scored` as the recorders take it: references only, its answers built when a record is. */
+export function runOf(role: DecisionRole, scored: Scored, transactions: readonly Transaction[]): ModelRun {
+  const { model, featureRows } = scored;
+  return {
+    role,
+    task: model.task,
+    identity: model.identity,
+    threshold: model.threshold,
+    featureNames: model.features.names,
+    featureRows,
+    answer: (index) => predictionOf(scored, transactions, index),
+  };
+}
+
+/** An answered call with its serving run; `path` is the call's gRPC path, `startedAt` (performance.now()) when scoring began. */
+export function scoredCallOf(path: string, scored: Scored, transactions: readonly Transaction[], startedAt: number): ScoredCall {
+  return {
+    method: methodLabel(path),
+    transactions,
+    runs: [runOf('serving', scored, transactions)],
+    latencySeconds: (performance.now() - startedAt) / 1000,
+    decidedAtMs: Date.now(),
+  };
+}
+
+/** Hands `call` to the recorder. Never throws: recording must not fail an answer (the recorders count what they drop). */
+export function recordCall(recorder: DecisionRecorder, call: ScoredCall): void {
+  try {
+    recorder.record(call);
+  } catch {
+    // Nothing to do on the scoring path; the decision log counts what it drops.
+  }
+}
+
 /**
  * Hands an answered call to the decision log: references only (the records
  * are built later, off the scoring path, with the same predictionOf the
@@ -32,24 +66,7 @@ export function recorderOf(recorders: readonly (DecisionRecorder | undefined)[])
  */
 export function recordDecisions(recorder: DecisionRecorder, path: string, scored: Scored, transactions: readonly Transaction[], startedAt: number): void {
   try {
-    const { model, featureRows } = scored;
-    recorder.record({
-      method: methodLabel(path),
-      transactions,
-      runs: [
-        {
-          role: 'serving',
-          task: model.task,
-          identity: model.identity,
-          threshold: model.threshold,
-          featureNames: model.features.names,
-          featureRows,
-          answer: (index) => predictionOf(scored, transactions, index),
-        },
-      ],
-      latencySeconds: (performance.now() - startedAt) / 1000,
-      decidedAtMs: Date.now(),
-    });
+    recorder.record(scoredCallOf(path, scored, transactions, startedAt));
   } catch {
     // Nothing to do on the scoring path; the decision log counts what it drops.
   }

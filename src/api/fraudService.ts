@@ -17,7 +17,7 @@ import type { Metrics } from '../observability/metrics.js';
 import { ATTR_HISTORY_STORE, ATTR_ROWS, SPAN_HISTORY_OUTCOMES, traced, traceOf, type CallTrace } from '../observability/tracing.js';
 import { CallCancelledError, FailedPreconditionError, InvalidArgumentError, ModelUnavailableError } from './apiErrors.js';
 import type { HistoryRecorder } from './historyRecorder.js';
-import type { OutcomeReports } from './outcomeReports.js';
+import type { JoinedOutcomes, OutcomeReports } from './outcomeReports.js';
 import {
   checkBatchSize,
   fraudBatchAnswer,
@@ -32,10 +32,14 @@ import { modelInfoOf, REDACTED_ERROR } from './modelInfo.js';
 import { methodLabel } from './callMetrics.js';
 import { PredictionMetrics } from './predictionMetrics.js';
 import { unaryCall } from './unaryCall.js';
-import { recordDecisions, type DecisionRecorder } from './decisionCapture.js';
+import { recordDecisions, scoredCallOf, type DecisionRecorder } from './decisionCapture.js';
+import type { ShadowScoring } from './shadowScoring.js';
 import type { BatchLane } from './batchLane.js';
 import { predictStreamHandler } from './predictStream.js';
 import { DEFAULT_MAX_ROWS_IN_FLIGHT_PER_STREAM } from '../config/config.js';
+import { DEFAULT_QUALITY_RETENTION_DAYS } from '../config/stateConfig.js';
+import type { QualityFeed } from '../quality/qualityFeed.js';
+import { getModelQuality } from './modelQuality.js';
 
 export interface FraudServiceOptions {
   readonly registry: ModelRegistry;
@@ -54,6 +58,12 @@ export interface FraudServiceOptions {
   readonly decisions?: DecisionRecorder;
   /** Transactions of one PredictStream in flight before it is read no more (FRAUD_MAX_ROWS_IN_FLIGHT_PER_STREAM). */
   readonly maxRowsInFlightPerStream?: number;
+  /** Live quality: takes the outcomes joined to scores, and answers GetModelQuality; undefined without a state store. */
+  readonly quality?: QualityFeed;
+  /** FRAUD_QUALITY_RETENTION_DAYS: the longest window GetModelQuality serves (with at most 90). */
+  readonly qualityRetentionDays?: number;
+  /** Challenger models scored after each answer (FRAUD_*_SHADOW_MODEL_URI); undefined when none is configured. */
+  readonly shadows?: ShadowScoring;
 }
 
 /** Each method's full gRPC name, the `method` label of its metrics and log lines (`fraud.v1.FraudService/Predict`). */
@@ -72,7 +82,12 @@ type Call = ServerUnaryCall<unknown, unknown>;
  * swap in the middle of a call never mixes two versions.
  */
 export function createFraudService(options: FraudServiceOptions): FraudServiceServer {
-  const { registry, metrics, logger, maxBatchSize, history, outcomes, modelInfoDetails, batchLane, decisions } = options;
+  const { registry, metrics, logger, maxBatchSize, history, outcomes, modelInfoDetails, batchLane, decisions, quality, shadows } = options;
+  const qualityOptions = {
+    ledger: quality?.ledger,
+    unavailable: 'this service keeps no history (FRAUD_STATE_STORE=none), so no outcome is joined to the scores models gave: live model quality needs a state store',
+    retentionDays: options.qualityRetentionDays ?? DEFAULT_QUALITY_RETENTION_DAYS,
+  };
   const predictions = new PredictionMetrics(metrics, registry);
   const outcomeCounters = {
     applied: metrics.stateOutcomes.labels('applied'),
@@ -112,10 +127,20 @@ export function createFraudService(options: FraudServiceOptions): FraudServiceSe
     const trace = traceOf(call);
     trace?.span.setAttribute(ATTR_ROWS, transactions.length);
     const keepFeatures = decisions?.needsFeatures === true;
-    const scored = await scoreTransactions(model, transactions, { history, batch, explain, keepFeatures, sliceRows: batch ? BATCH_SLICE_ROWS : undefined, trace });
+    // Held from here to the end of its run (or given back at once if the call fails).
+    const shadow = shadows?.begin(model, transactions.length, keepFeatures);
+    let scored: Scored;
+    try {
+      scored = await scoreTransactions(model, transactions, { history, batch, explain, keepFeatures, sliceRows: batch ? BATCH_SLICE_ROWS : undefined, trace, shadow });
+    } catch (error) {
+      shadow?.abandon();
+      throw error;
+    }
     predictions.record(scored);
     // The answer is ready: the decision log takes references to it, and builds its records later.
-    if (decisions !== undefined) recordDecisions(decisions, call.getPath(), scored, transactions, startedAt);
+    // With a shadow, it takes them once the shadow has run, after the answer is sent.
+    if (shadow !== undefined) shadow.afterAnswer(transactions, decisions && scoredCallOf(call.getPath(), scored, transactions, startedAt), decisions, trace);
+    else if (decisions !== undefined) recordDecisions(decisions, call.getPath(), scored, transactions, startedAt);
     return scored;
   };
 
@@ -178,15 +203,17 @@ export function createFraudService(options: FraudServiceOptions): FraudServiceSe
       withModel,
       maxRowsInFlight: options.maxRowsInFlightPerStream ?? DEFAULT_MAX_ROWS_IN_FLIGHT_PER_STREAM,
       decisions,
+      shadows,
     }),
 
     getModelInfo: unaryCall(METHODS.getModelInfo, metrics, logger, () =>
-      Promise.resolve({ models: registry.status().map((status) => modelInfoOf(status, modelInfoDetails)), shadows: [] }),
+      Promise.resolve({
+        models: registry.status().map((status) => modelInfoOf(status, modelInfoDetails)),
+        shadows: shadows?.status().map((status) => modelInfoOf(status, modelInfoDetails)) ?? [],
+      }),
     ),
 
-    getModelQuality: unaryCall(METHODS.getModelQuality, metrics, logger, () =>
-      Promise.reject(new FailedPreconditionError('live model quality is not kept by this version of the service')),
-    ),
+    getModelQuality: unaryCall(METHODS.getModelQuality, metrics, logger, (request) => getModelQuality(request, qualityOptions)),
 
     reportOutcome: unaryCall(METHODS.reportOutcome, metrics, logger, async (request, call) => {
       if (request.outcome === undefined) throw new InvalidArgumentError([{ field: 'outcome', description: 'is required' }]);
@@ -205,11 +232,13 @@ export function createFraudService(options: FraudServiceOptions): FraudServiceSe
       throw new FailedPreconditionError('this service keeps no history (FRAUD_STATE_STORE=none), so it has nowhere to record outcomes');
     }
     trace?.span.setAttribute(ATTR_ROWS, reports.length);
-    const { results, statuses, corrections } = await traced(
+    const { results, statuses, corrections, quality: joined } = await traced(
       trace?.start(SPAN_HISTORY_OUTCOMES, { [ATTR_ROWS]: reports.length, [ATTR_HISTORY_STORE]: history?.store.kind }),
       outcomes.report(reports, batch),
     );
     for (const status of statuses) outcomeCounters[status].inc();
+    // After the store answered, and not awaited: live quality never delays or fails the call.
+    if (quality !== undefined) countQuality(quality, joined, logger);
     // A correction changes what later scores see: each one is worth a line (they are rare).
     for (const correction of corrections) {
       logger.info(
@@ -218,6 +247,23 @@ export function createFraudService(options: FraudServiceOptions): FraudServiceSe
       );
     }
     return results;
+  }
+}
+
+/**
+ * Hands the outcomes to live quality. The ledger counts its own failures and
+ * never rejects; anything else that goes wrong there is a bug, logged, and
+ * still not the caller's failure: the outcome is recorded already.
+ */
+function countQuality(quality: QualityFeed, joined: JoinedOutcomes, logger: Logger): void {
+  const failed = (error: unknown): void => {
+    logger.error({ err: error }, 'live quality failed to count outcomes');
+  };
+  try {
+    for (const status of joined.unscored) quality.unscored(status);
+    quality.take(joined.updates).catch(failed);
+  } catch (error) {
+    failed(error);
   }
 }
 

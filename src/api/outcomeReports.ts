@@ -1,5 +1,6 @@
 import { Outcome, OutcomeStatus, type OutcomeResult, type TransactionOutcome } from '../gen/fraud/v1/fraud_service.js';
-import type { OutcomeKind, OutcomeReport, OutcomeStatus as StoreOutcomeStatus, StateStore } from '../state/stateStore.js';
+import type { OutcomeKind, OutcomeReport, OutcomeResult as StoreOutcomeResult, OutcomeStatus as StoreOutcomeStatus, StateStore } from '../state/stateStore.js';
+import type { QualityUpdate } from '../quality/qualityLedger.js';
 import { InvalidArgumentError } from './apiErrors.js';
 import { TIMESTAMP_MAX_SECONDS } from './requestDecoding.js';
 import { ViolationList } from './validateTransaction.js';
@@ -33,6 +34,33 @@ export interface RecordedCorrection {
   readonly knownAt: number;
 }
 
+/** Applied and corrected outcomes, with the scores they joined (live quality's input) or without. */
+export interface JoinedOutcomes {
+  readonly updates: QualityUpdate[];
+  /** Statuses of applied or corrected outcomes that joined no score. */
+  readonly unscored: StoreOutcomeStatus[];
+}
+
+function joinedOutcomes(reports: readonly OutcomeReport[], stored: readonly StoreOutcomeResult[]): JoinedOutcomes {
+  const updates: QualityUpdate[] = [];
+  const unscored: StoreOutcomeStatus[] = [];
+  stored.forEach((result, index) => {
+    if (result.status !== 'applied' && result.status !== 'corrected') return;
+    const report = reports[index] as OutcomeReport;
+    if (result.joined === undefined || result.joined.scores.length === 0) {
+      unscored.push(result.status);
+      return;
+    }
+    // A correction without what it replaced cannot move counts: it is counted as unscored rather than added twice.
+    if (result.status === 'corrected' && result.replaced === undefined) {
+      unscored.push(result.status);
+      return;
+    }
+    updates.push({ outcome: report.outcome, knownAt: report.knownAt, replaced: result.status === 'corrected' ? result.replaced : undefined, joined: result.joined });
+  });
+  return { updates, unscored };
+}
+
 /**
  * The fraud feedback path: confirmed outcomes are checked (field violations
  * fail the whole call, and then nothing is recorded), recorded in order, and
@@ -56,7 +84,7 @@ export class OutcomeReports {
   async report(
     outcomes: readonly TransactionOutcome[],
     batch: boolean,
-  ): Promise<{ results: OutcomeResult[]; statuses: StoreOutcomeStatus[]; corrections: RecordedCorrection[] }> {
+  ): Promise<{ results: OutcomeResult[]; statuses: StoreOutcomeStatus[]; corrections: RecordedCorrection[]; quality: JoinedOutcomes }> {
     const received = this.now() / 1000;
     const latest = received + this.options.maxFutureSeconds;
     const violations = new ViolationList('outcomes');
@@ -74,6 +102,7 @@ export class OutcomeReports {
         const report = reports[index] as OutcomeReport;
         return result.replaced === undefined ? [] : [{ transactionId: report.transactionId, from: result.replaced.outcome, to: report.outcome, knownAt: report.knownAt }];
       }),
+      quality: joinedOutcomes(reports, stored),
     };
   }
 

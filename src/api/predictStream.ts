@@ -7,7 +7,8 @@ import type { ServingModel } from '../models/servingModel.js';
 import type { Logger } from '../observability/logger.js';
 import { AlreadyRecordedError, InvalidArgumentError, MalformedRequestError, toCallError, type FieldViolation } from './apiErrors.js';
 import type { BatchLane } from './batchLane.js';
-import { recordDecisions, type DecisionRecorder } from './decisionCapture.js';
+import { recordDecisions, scoredCallOf, type DecisionRecorder } from './decisionCapture.js';
+import type { ShadowRun, ShadowScoring } from './shadowScoring.js';
 import type { HistoryRecorder } from './historyRecorder.js';
 import type { PredictionMetrics } from './predictionMetrics.js';
 import { CheckedRequest } from './requestDecoding.js';
@@ -32,6 +33,8 @@ export interface PredictStreamOptions {
   readonly maxRowsInFlight: number;
   /** Takes every scored micro-batch (the decision log), as it takes every answered unary or batch call; undefined when it is off. */
   readonly decisions?: DecisionRecorder;
+  /** Challenger models, run on each micro-batch once its answers are written; undefined when none is configured. */
+  readonly shadows?: ShadowScoring;
 }
 
 /** One request message of the stream, from its arrival until its answer is written. */
@@ -84,6 +87,8 @@ class StreamScoring {
   private closed = false;
   private undrained = false;
   private paused = false;
+  /** Shadow runs of the micro-batch being answered, started once its answers are written. */
+  private readonly shadowRuns: (() => void)[] = [];
 
   constructor(
     private readonly call: ServerDuplexStream<unknown, PredictStreamResponse>,
@@ -167,6 +172,8 @@ class StreamScoring {
       this.fail(error);
     } finally {
       this.scoring = false;
+      // The answers are written (or the stream failed): now the shadows run, and the calls are recorded.
+      for (const start of this.shadowRuns.splice(0)) start();
     }
     this.scoreSoon();
     this.finishIfDone();
@@ -225,17 +232,21 @@ class StreamScoring {
     const explain = items.some((item) => item.explain);
     const startedAt = performance.now();
     let scored: Scored;
+    const shadow = this.options.shadows?.begin(model, transactions.length, keepFeatures);
     try {
-      scored = await scoreTransactions(model, transactions, { history, batch: true, explain, keepFeatures, sliceRows: this.options.batchLane.maxRows });
+      scored = await scoreTransactions(model, transactions, { history, batch: true, explain, keepFeatures, sliceRows: this.options.batchLane.maxRows, shadow });
     } catch (error) {
+      shadow?.abandon();
       if (!isItemError(error)) throw error;
       for (const item of items) {
         if (this.isClosed()) return;
+        const shadowAlone = this.options.shadows?.begin(model, 1, keepFeatures);
         try {
-          const alone = await scoreTransactions(model, [item.transaction], { history, batch: false, explain: item.explain, keepFeatures });
-          this.scored(alone, [item.transaction], startedAt);
+          const alone = await scoreTransactions(model, [item.transaction], { history, batch: false, explain: item.explain, keepFeatures, shadow: shadowAlone });
+          this.scored(alone, [item.transaction], startedAt, shadowAlone);
           this.setPrediction(item, alone, [item.transaction], 0);
         } catch (itemError) {
+          shadowAlone?.abandon();
           if (!isItemError(itemError)) throw itemError;
           item.results[item.position] = {
             transactionId: item.transaction.transactionId ?? 0n,
@@ -247,16 +258,25 @@ class StreamScoring {
       }
       return;
     }
-    this.scored(scored, transactions, startedAt);
+    this.scored(scored, transactions, startedAt, shadow);
     items.forEach((item, index) => {
       this.setPrediction(item, scored, transactions, index);
     });
   }
 
   /** Counts scored transactions, and hands them to the decision log (references only; it builds its records later). */
-  private scored(scored: Scored, transactions: readonly Transaction[], startedAt: number): void {
-    this.options.predictions.record(scored);
-    if (this.options.decisions !== undefined) recordDecisions(this.options.decisions, this.call.getPath(), scored, transactions, startedAt);
+  private scored(scored: Scored, transactions: readonly Transaction[], startedAt: number, shadow: ShadowRun | undefined): void {
+    const { predictions, decisions } = this.options;
+    predictions.record(scored);
+    if (shadow === undefined) {
+      if (decisions !== undefined) recordDecisions(decisions, this.call.getPath(), scored, transactions, startedAt);
+      return;
+    }
+    // The call as answered now; the shadow runs and the recorders take it once the answers are written.
+    const answered = decisions && scoredCallOf(this.call.getPath(), scored, transactions, startedAt);
+    this.shadowRuns.push(() => {
+      shadow.afterAnswer(transactions, answered, decisions, undefined);
+    });
   }
 
   private setPrediction(item: Item, scored: Scored, transactions: readonly Transaction[], index: number): void {

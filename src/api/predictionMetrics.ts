@@ -6,6 +6,9 @@ import { classCounts, fraudProbability, type Scored } from './scoring.js';
 
 type PredictionCounter = ReturnType<Metrics['predictions']['labels']>;
 
+/** The series scored calls count into: the serving models' (Metrics) or the shadows' (Metrics.shadow), same labels. */
+export type PredictionSeries = Pick<Metrics, 'predictions' | 'predictionScores' | 'inferenceDuration'>;
+
 /** One serving model's series, looked up once per model, not per call. */
 interface ModelSeries {
   readonly predictions: readonly PredictionCounter[];
@@ -27,7 +30,7 @@ export class PredictionMetrics {
   private readonly series = new WeakMap<ServingModel, ModelSeries>();
 
   constructor(
-    private readonly metrics: Metrics,
+    private readonly metrics: PredictionSeries,
     private readonly registry: ModelRegistry,
   ) {
     registry.onChange((_task, model, previous) => {

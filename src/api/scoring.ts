@@ -60,6 +60,18 @@ export interface ScoringOptions {
   readonly sliceRows?: number;
   /** The call's trace: history and the model run become child spans of it; undefined when tracing is off. */
   readonly trace?: CallTrace | undefined;
+  /**
+   * A shadow model's input rows (shadowScoring.ts), written in the same pass
+   * over the history as the serving model's; undefined without a shadow.
+   */
+  readonly shadow?: ShadowRows | undefined;
+}
+
+/** Where a shadow model's feature rows are written, beside the serving model's. */
+export interface ShadowRows {
+  write(transaction: Transaction, history: TransactionHistory | undefined, index: number): void;
+  /** Some row was written without history (a late transaction the serving model scores without it). */
+  writtenWithoutHistory(): void;
 }
 
 /** Refuses an empty batch or one over the limit, before any work; `field` names the repeated field. */
@@ -93,10 +105,14 @@ export async function scoreTransactions(model: ServingModel, transactions: reado
   const input = model.inputBuffer(transactions.length);
   const explanations: Record<string, number>[] | undefined = options.explain ? [] : undefined;
   const featureRows = options.keepFeatures === true ? new Float64Array(transactions.length * model.featureCount) : undefined;
+  const { shadow } = options;
   const write = (index: number, history: TransactionHistory | undefined): void => {
-    const values = model.features.write(transactions[index] as Transaction, history, input, index);
+    const transaction = transactions[index] as Transaction;
+    const values = model.features.write(transaction, history, input, index);
     if (explanations !== undefined) explanations[index] = model.features.named(values);
     featureRows?.set(values, index * model.featureCount);
+    // After the serving row: the builders may share the values buffer they return.
+    shadow?.write(transaction, history, index);
   };
   if (options.history === undefined) {
     for (let index = 0; index < transactions.length; index++) write(index, undefined);
@@ -108,6 +124,7 @@ export async function scoreTransactions(model: ServingModel, transactions: reado
     );
     // Late transactions a model without history features can still score.
     for (const index of leftOut) write(index, undefined);
+    if (leftOut.length > 0) shadow?.writtenWithoutHistory();
   }
   if (options.sliceRows !== undefined) await yieldToLoop();
   const started = performance.now();

@@ -1,13 +1,14 @@
-import { isAbsolute, join, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { join } from 'node:path';
 import type { Level } from 'pino';
 import type { ModelTask } from '../models/modelTask.js';
 import { packageRoot } from '../packageRoot.js';
 import { tracingConfig, type TracingConfig } from './tracingConfig.js';
 import { DECISION_LOG_VARIABLES, decisionLogConfig, type DecisionLogConfig } from './decisionLogConfig.js';
-import { boolean, ConfigError, fraction, integer, oneOf, optionalHttpUrl, optionalPath, raw, seconds, shown, text, type Env } from './envValues.js';
+import { boolean, ConfigError, fraction, integer, oneOf, optionalHttpUrl, optionalPath, seconds, text, type Env } from './envValues.js';
 import { securityConfig, type AuthConfig, type TlsConfig } from './securityConfig.js';
 import { stateConfig, type StateConfig } from './stateConfig.js';
+import { modelUri } from './modelUri.js';
+import { SHADOW_VARIABLES, shadowConfig, type ShadowConfig } from './shadowConfig.js';
 
 export interface Config {
   readonly grpc: {
@@ -69,6 +70,8 @@ export interface Config {
   readonly tracing: TracingConfig | undefined;
   /** The decision log: a record of every answered transaction, to files, Kafka and object storage (all off unless configured). */
   readonly decisionLog: DecisionLogConfig;
+  /** Challenger models scored in the shadow of the serving ones (none unless configured). */
+  readonly shadow: ShadowConfig;
 }
 
 const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
@@ -103,6 +106,7 @@ export const CONFIG_VARIABLES = [
   'FRAUD_STATE_SNAPSHOT_PATH',
   'FRAUD_STATE_SNAPSHOT_SECONDS',
   'FRAUD_QUALITY_MAX_PENDING_SCORES',
+  'FRAUD_QUALITY_RETENTION_DAYS',
   'FRAUD_REDIS_URL',
   'FRAUD_REDIS_PASSWORD',
   'FRAUD_REDIS_TIMEOUT_MS',
@@ -137,6 +141,7 @@ export const CONFIG_VARIABLES = [
   'FRAUD_AUTH_READS',
   'FRAUD_HEALTH_PORT',
   ...DECISION_LOG_VARIABLES,
+  ...SHADOW_VARIABLES,
 ] as const;
 
 /** Reads and checks the whole configuration; throws ConfigError on the first bad value. */
@@ -189,6 +194,7 @@ export function loadConfig(env: Env): Config {
     ...securityConfig(env),
     tracing: tracingConfig(env),
     decisionLog: decisionLogConfig(env),
+    shadow: shadowConfig(env),
   };
 }
 
@@ -269,34 +275,3 @@ function healthWatches(env: Env): Config['healthWatches'] {
   }
   return { max, maxPerConnection };
 }
-
-/**
- * A model manifest location: `s3://bucket/key.json` or `file:///path.json`; a
- * plain path is a local file, relative to the working directory.
- */
-function modelUri(env: Env, name: string, fallbackPath: string): URL {
-  const value = raw(env, name);
-  const allowed = 'must be s3://<bucket>/<key>.json, file:///<path>.json or a path to a manifest .json';
-  if (value === undefined) return pathToFileURL(fallbackPath);
-  if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(value)) {
-    if (!value.endsWith('.json')) throw new ConfigError(name, `${allowed}, got ${shown(value)}`);
-    return pathToFileURL(isAbsolute(value) ? value : resolve(value));
-  }
-  let url: URL;
-  try {
-    url = new URL(value);
-  } catch {
-    throw new ConfigError(name, `${allowed}, got ${shown(value)}`);
-  }
-  if (url.username !== '' || url.password !== '') {
-    throw new ConfigError(name, 'must not hold credentials; use AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY');
-  }
-  if (url.protocol === 's3:') {
-    const key = decodeURIComponent(url.pathname.replace(/^\//, ''));
-    if (url.hostname === '' || key === '' || !key.endsWith('.json')) throw new ConfigError(name, `${allowed}, got ${shown(value)}`);
-    return url;
-  }
-  if (url.protocol === 'file:' && url.pathname.endsWith('.json')) return url;
-  throw new ConfigError(name, `${allowed}, got ${shown(value)}`);
-}
-

@@ -19,7 +19,7 @@ export interface AuthConfig {
   readonly clientNames: readonly string[];
   /** ReportOutcome, ReportOutcomeBatch. */
   readonly writes: AccessPolicy;
-  /** Scoring calls and GetModelInfo. Health and reflection are always open. */
+  /** Scoring calls, GetModelInfo and GetModelQuality. Health and reflection are always open. */
   readonly reads: AccessPolicy;
 }
 

@@ -2,6 +2,9 @@ import { boolean, ConfigError, integer, oneOf, optionalPath, optionalUrl, raw, s
 
 export type StateStoreKind = 'memory' | 'redis' | 'none';
 
+/** Event days live quality keeps: a 30-day window with a few days of outcomes still coming in. */
+export const DEFAULT_QUALITY_RETENTION_DAYS = 35;
+
 export interface StateConfig {
   readonly store: StateStoreKind;
   /** How far behind the newest recorded transaction a transaction may be and still be accepted. */
@@ -17,6 +20,8 @@ export interface StateConfig {
   readonly snapshotIntervalMs: number;
   /** Answered transactions whose scores wait to be kept with them (live quality); beyond it their scores are dropped and counted. */
   readonly maxPendingScores: number;
+  /** Event days live quality keeps behind the newest day with an outcome; the longest GetModelQuality window (at most 90). */
+  readonly qualityRetentionDays: number;
   readonly redis: {
     /** redis:// or rediss:// URL, without a password (that comes from FRAUD_REDIS_PASSWORD). */
     readonly url: string | undefined;
@@ -63,6 +68,7 @@ export function stateConfig(env: Env): StateConfig {
     snapshotPath: optionalPath(env, 'FRAUD_STATE_SNAPSHOT_PATH'),
     snapshotIntervalMs: seconds(env, 'FRAUD_STATE_SNAPSHOT_SECONDS', 60, 0.1, 86_400),
     maxPendingScores: integer(env, 'FRAUD_QUALITY_MAX_PENDING_SCORES', 100_000, 1, 10_000_000),
+    qualityRetentionDays: integer(env, 'FRAUD_QUALITY_RETENTION_DAYS', DEFAULT_QUALITY_RETENTION_DAYS, 1, 400),
     redis: {
       url,
       password: raw(env, 'FRAUD_REDIS_PASSWORD'),

@@ -11,7 +11,7 @@ import { OnnxFormatError, removeZipMap } from './onnxZipMap.js';
 import { ServingModel } from './servingModel.js';
 
 /** Why a model version was refused; also the `reason` label of the failure metric. */
-export type RejectionReason = 'manifest' | 'task' | 'sha256' | 'features' | 'onnx' | 'signature' | 'smoke' | 'internal';
+export type RejectionReason = 'manifest' | 'task' | 'classes' | 'sha256' | 'features' | 'onnx' | 'signature' | 'smoke' | 'internal';
 
 /** A model version that must not serve. The message says why, for logs and GetModelInfo. */
 export class ModelRejectedError extends Error {

@@ -28,17 +28,30 @@ export class ModelRegistry {
   private readonly tasks: ReadonlyMap<ModelTask, MutableTaskStatus>;
   private readonly listeners: RegistryListener[] = [];
 
-  constructor(sources: Readonly<Record<ModelTask, string>>) {
+  /**
+   * `sources` names each task's store URL. A task left out has no model at
+   * all (the shadow registry: only the tasks with a shadow source): `acquire`
+   * gives undefined for it, and `status` and `ready` leave it out.
+   */
+  constructor(sources: Readonly<Partial<Record<ModelTask, string>>>) {
     this.tasks = new Map(
-      MODEL_TASKS.map((task) => [task, { task, source: sources[task], model: undefined, lastCheckedAt: undefined, lastError: undefined }]),
+      MODEL_TASKS.flatMap((task) => {
+        const source = sources[task];
+        return source === undefined ? [] : [[task, { task, source, model: undefined, lastCheckedAt: undefined, lastError: undefined }] as const];
+      }),
     );
   }
 
-  /** The serving model of `task`, held for the caller, or undefined when none is loaded. */
+  /** The model of `task`, held for the caller, or undefined when none is loaded (or the task has no source here). */
   acquire(task: ModelTask): ServingModel | undefined {
-    const model = this.state(task).model;
+    const model = this.tasks.get(task)?.model;
     model?.acquire();
     return model;
+  }
+
+  /** The tasks this registry has a source for. */
+  get taskList(): ModelTask[] {
+    return [...this.tasks.keys()];
   }
 
   /** Puts `model` into service for `task`; returns the retired previous model, if any. */
@@ -61,11 +74,11 @@ export class ModelRegistry {
 
   /** The serving model of `task` without holding it (for logs and status, never to run it). */
   current(task: ModelTask): ServingModel | undefined {
-    return this.state(task).model;
+    return this.tasks.get(task)?.model;
   }
 
   serves(task: ModelTask): boolean {
-    return this.state(task).model !== undefined;
+    return this.tasks.get(task)?.model !== undefined;
   }
 
   /** Takes every model out of service (shutdown); sessions go when their calls finish. */
@@ -91,7 +104,7 @@ export class ModelRegistry {
   }
 
   status(): TaskStatus[] {
-    return MODEL_TASKS.map((task) => ({ ...this.state(task) }));
+    return [...this.tasks.values()].map((state) => ({ ...state }));
   }
 
   onChange(listener: RegistryListener): void {

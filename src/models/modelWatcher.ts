@@ -1,6 +1,5 @@
 import { createHash } from 'node:crypto';
 import type { Logger } from '../observability/logger.js';
-import type { Metrics } from '../observability/metrics.js';
 import type { ModelCache } from './modelCache.js';
 import { ManifestError } from './manifest.js';
 import { ModelRejectedError, type ModelLoader } from './modelLoader.js';
@@ -9,12 +8,34 @@ import { ModelSourceError, type FetchedModel, type ModelSource } from './modelSo
 import type { ModelTask } from './modelTask.js';
 import type { ServingModel } from './servingModel.js';
 
+interface CounterOf<Labels extends string[]> {
+  labels(...values: Labels): { inc(): void };
+}
+
+interface GaugeOf<Labels extends string[]> {
+  labels(...values: Labels): { set(value: number): void };
+}
+
+/**
+ * The load-state metrics a watcher keeps for its task: the serving models'
+ * (fraud_model_*, Metrics) or the shadows' (fraud_shadow_model_*, ShadowMetrics),
+ * the same names with the same labels.
+ */
+export interface ModelLoadMetrics {
+  readonly modelLoads: CounterOf<[task: string]>;
+  readonly modelLoadFailures: CounterOf<[task: string, reason: string]>;
+  readonly modelSourceErrors: CounterOf<[task: string, reason: string]>;
+  readonly modelPending: GaugeOf<[task: string]>;
+  readonly modelLastCheckTime: GaugeOf<[task: string]>;
+}
+
 export interface ModelWatcherOptions {
   readonly task: ModelTask;
   readonly source: ModelSource;
-  readonly loader: ModelLoader;
+  /** Checks and builds a fetched version (the shadows' also compares its classes with the serving model's). */
+  readonly loader: Pick<ModelLoader, 'load'>;
   readonly registry: ModelRegistry;
-  readonly metrics: Metrics;
+  readonly metrics: ModelLoadMetrics;
   readonly logger: Logger;
   readonly cache: ModelCache | undefined;
   /** 0 turns polling off after the first load. */

@@ -1,5 +1,6 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { ScoreHistogram } from './scoreHistogram.js';
+import { ShadowMetrics } from './shadowMetrics.js';
 
 /**
  * Buckets for answers that normally take well under a millisecond, with a tail
@@ -204,7 +205,7 @@ export class Metrics {
 
   readonly modelSessions = new Gauge({
     name: 'fraud_model_sessions_open',
-    help: 'Native onnxruntime sessions alive: the serving ones, plus replaced ones still held by running calls. Should settle at 2.',
+    help: 'Native onnxruntime sessions alive: the serving ones and the shadow ones, plus replaced ones still held by running calls. Should settle at 2, plus one per shadow model.',
     registers: [this.registry],
   });
 
@@ -450,6 +451,9 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  /** The shadow models' metrics (fraud_shadow_*): load state, scores, shed rows; see shadowMetrics.ts. */
+  readonly shadow = new ShadowMetrics(this.registry, LATENCY_BUCKETS_SECONDS);
+
   constructor() {
     collectDefaultMetrics({ register: this.registry });
   }
@@ -488,6 +492,18 @@ export class Metrics {
       'unknown_model (Redis: the model registry lost the revision a kept score names), unencodable (an answer could not be read back).',
     labelNames: ['reason'] as const,
     registers: [this.registry],
+  });
+
+  /** Answered transactions whose scores wait to be kept in the state store; read at scrape time. */
+  qualityScoresPendingSource: () => number = () => 0;
+
+  readonly qualityScoresPending = new Gauge({
+    name: 'fraud_quality_scores_pending',
+    help: 'Answered transactions whose model scores wait to be kept with the transaction in the state store (queued or being written); at most FRAUD_QUALITY_MAX_PENDING_SCORES.',
+    registers: [this.registry],
+    collect: () => {
+      this.qualityScoresPending.set(this.qualityScoresPendingSource());
+    },
   });
 
   /** Records each decision log sink holds now; read at scrape time. */

@@ -53,14 +53,16 @@ export class ScoreSeries {
  * into typed arrays (tens of ns per score), and the text is built at scrape.
  */
 export class ScoreHistogram {
-  readonly name = 'fraud_prediction_score';
-  readonly help =
-    'Fraud probability of each scored transaction (binary models: P(fraud class); scenario models: 1 - P(legitimate class)), by task and model version: a canary or a drift shows as a change of shape.';
   readonly type = 'histogram' as const;
   readonly aggregator = 'sum' as const;
   private readonly series = new Map<string, ScoreSeries>();
 
-  constructor(registry: Registry) {
+  /** The serving models' by default; the shadows' have a name of their own (fraud_shadow_prediction_score). */
+  constructor(
+    registry: Registry,
+    readonly name = 'fraud_prediction_score',
+    readonly help = 'Fraud probability of each scored transaction (binary models: P(fraud class); scenario models: 1 - P(legitimate class)), by task and model version: a canary or a drift shows as a change of shape.',
+  ) {
     // The registry asks only for name, help, type, aggregator and get(); prom-client's
     // types name its own classes, so this one is registered under the Histogram type.
     registry.registerMetric(this as unknown as Histogram);

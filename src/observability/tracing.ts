@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import { ServerInterceptingCall, status, type Metadata, type ServerInterceptor } from '@grpc/grpc-js';
 import { ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Attributes, type Context, type Span, type TextMapGetter, type Tracer } from '@opentelemetry/api';
 import { readFile } from 'node:fs/promises';
@@ -48,6 +49,8 @@ export const SPAN_BATCH_WAIT = 'fraud.batch.wait';
 export const SPAN_HISTORY_RECORD = 'fraud.history.record';
 export const SPAN_HISTORY_OUTCOMES = 'fraud.history.outcomes';
 export const SPAN_MODEL_RUN = 'fraud.model.run';
+/** The shadow model's run over a call's transactions: a child of the call's span, after the call has ended. */
+export const SPAN_SHADOW_RUN = 'fraud.shadow.run';
 
 /** Only the scoring API is traced: health probes and reflection would only add noise. */
 const TRACED_SERVICE = 'fraud.v1.FraudService';
@@ -100,10 +103,13 @@ export class CallTrace {
     readonly span: Span,
   ) {}
 
-  /** A child span of the call, started now; end it with `traced` or `endSpan`. */
-  start(name: string, attributes?: Attributes): Span {
+  /**
+   * A child span of the call, started now (or at `startTime`, from
+   * preciseTime()); end it with `traced` or `endSpan`.
+   */
+  start(name: string, attributes?: Attributes, startTime?: number): Span {
     this.parent ??= trace.setSpan(ROOT_CONTEXT, this.span);
-    return this.tracer.startSpan(name, { kind: SpanKind.INTERNAL, attributes }, this.parent);
+    return this.tracer.startSpan(name, { kind: SpanKind.INTERNAL, attributes, startTime }, this.parent);
   }
 
   /** trace_id and span_id of the call's span, for the log lines written for it. */
@@ -111,6 +117,15 @@ export class CallTrace {
     const { traceId, spanId } = this.span.spanContext();
     return { trace_id: traceId, span_id: spanId };
   }
+}
+
+/**
+ * Now, in Unix milliseconds with a fraction, from the monotonic clock: the
+ * SDK takes span start times from Date.now() (whole milliseconds), too coarse
+ * to order two moments of one call (its answer sent, its shadow run started).
+ */
+export function preciseTime(): number {
+  return performance.timeOrigin + performance.now();
 }
 
 /** Ends `span` when `work` settles (marked as an error if it fails); without a span, `work` itself. */
@@ -239,6 +254,7 @@ export class Tracing {
     const name = method.path.slice(slash + 1);
     let span: Span | undefined;
     let ended = false;
+    let answered = false;
     const end = (code: number): void => {
       if (ended || span === undefined) return;
       ended = true;
@@ -265,6 +281,14 @@ export class Tracing {
             end(deadlinePassed(call.getDeadline()) ? status.DEADLINE_EXCEEDED : status.CANCELLED);
           },
         });
+      },
+      // The answer handed to grpc-js (the first message: a unary call's only one), as the RPC conventions' message event.
+      sendMessage: (message, nextMessage) => {
+        if (!answered && span !== undefined) {
+          answered = true;
+          span.addEvent('message', { 'message.type': 'SENT', 'message.id': 1 }, preciseTime());
+        }
+        nextMessage(message);
       },
       sendStatus: (sent, nextStatus) => {
         end(sent.code);

@@ -147,6 +147,23 @@ describe('the Helm chart deploy/helm/fraud-scoring', () => {
       assert.ok(volume?.emptyDir?.sizeLimit !== undefined, 'the cache needs an emptyDir with a sizeLimit');
     });
 
+    it('should read the binary challenger from its own branch, with its bound, and no scenario challenger unless its path is set', async () => {
+      const service = container(deploymentOf('lakefs-values.yaml'), 'fraud-scoring');
+      assert.equal(env(service, 'FRAUD_BINARY_SHADOW_MODEL_URI')?.value, 's3://fraud-models/candidate/models/fraud-binary.json');
+      assert.equal(env(service, 'FRAUD_SCENARIO_SHADOW_MODEL_URI'), undefined);
+      assert.equal(env(service, 'FRAUD_SHADOW_MAX_ROWS_IN_FLIGHT')?.value, '2000');
+      assert.equal(env(service, 'FRAUD_SHADOW_SHED_LOOP_BUSY')?.value, '0.8');
+      for (const file of CI_VALUES.filter((name) => name !== 'lakefs-values.yaml')) {
+        assert.equal(env(container(deploymentOf(file), 'fraud-scoring'), 'FRAUD_BINARY_SHADOW_MODEL_URI'), undefined, file);
+      }
+      const both = container(
+        only(await renderChart({ values: ['lakefs-values.yaml'], set: { 'models.shadow.scenarioPath': 'models/fraud-scenario.json', 'models.shadow.maxRowsInFlight': '500' } }), 'Deployment'),
+        'fraud-scoring',
+      );
+      assert.equal(env(both, 'FRAUD_SCENARIO_SHADOW_MODEL_URI')?.value, 's3://fraud-models/candidate/models/fraud-scenario.json');
+      assert.equal(env(both, 'FRAUD_SHADOW_MAX_ROWS_IN_FLIGHT')?.value, '500');
+    });
+
     it('should leave the ref segment out of plain S3 keys (MinIO case)', () => {
       const service = container(deploymentOf('minio-values.yaml'), 'fraud-scoring');
       assert.equal(env(service, 'FRAUD_BINARY_MODEL_URI')?.value, 's3://fraud-models/prod/fraud-binary.json');

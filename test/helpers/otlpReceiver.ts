@@ -15,6 +15,10 @@ export interface ReceivedSpan {
   readonly attributes: Readonly<Record<string, unknown>>;
   /** OTLP status code: 0 unset, 1 ok, 2 error. */
   readonly status: { readonly code: number; readonly message: string };
+  /** Start and end (Unix nanoseconds), to tell which span ended before another began. */
+  readonly startNs: bigint;
+  readonly endNs: bigint;
+  readonly events: readonly { readonly name: string; readonly timeNs: bigint; readonly attributes: Readonly<Record<string, unknown>> }[];
 }
 
 interface OtlpValue {
@@ -36,6 +40,9 @@ interface OtlpSpan {
   kind: number;
   attributes?: OtlpAttribute[];
   status?: { code?: number; message?: string };
+  startTimeUnixNano?: string | number;
+  endTimeUnixNano?: string | number;
+  events?: { name: string; timeUnixNano?: string | number; attributes?: OtlpAttribute[] }[];
 }
 interface OtlpExport {
   resourceSpans?: { resource?: { attributes?: OtlpAttribute[] }; scopeSpans?: { spans?: OtlpSpan[] }[] }[];
@@ -125,6 +132,9 @@ export class OtlpReceiver {
             kind: span.kind,
             attributes: attributesOf(span.attributes),
             status: { code: span.status?.code ?? 0, message: span.status?.message ?? '' },
+            startNs: BigInt(span.startTimeUnixNano ?? 0),
+            endNs: BigInt(span.endTimeUnixNano ?? 0),
+            events: (span.events ?? []).map((event) => ({ name: event.name, timeNs: BigInt(event.timeUnixNano ?? 0), attributes: attributesOf(event.attributes) })),
           });
         }
       }

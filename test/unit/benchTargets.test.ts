@@ -16,6 +16,8 @@ function onTheBounds(): TargetFigures {
     ]),
     redis: { batchTimeRatio: 4, unaryRatio: 0.8, failedBatches: 0 },
     redisBytesPerCard: 300,
+    shadowOverPlain: new Map([1, 16, 64].map((concurrency) => [concurrency, { rpsRatio: 0.9, p99Ratio: 1.1 }])),
+    decisionLogOverPlain: new Map([1, 16, 64].map((concurrency) => [concurrency, { rpsRatio: 0.9, p99Ratio: 1.1 }])),
     embeddedMemory: { card: { rss: 300, estimate: 360 }, terminal: { rss: 200, estimate: 160 } },
   };
 }
@@ -29,7 +31,7 @@ function verdictOf(rows: readonly TargetRow[], fragment: string): Verdict {
 describe('the closing table of npm run bench (evaluateTargets)', () => {
   it('should call every target met when its figure is exactly on the bound', () => {
     const rows = evaluateTargets(onTheBounds());
-    assert.equal(rows.length, 15);
+    assert.equal(rows.length, 21);
     assert.deepEqual(
       rows.filter((row) => row.verdict !== 'met').map((row) => row.target),
       [],
@@ -53,6 +55,9 @@ describe('the closing table of npm run bench (evaluateTargets)', () => {
       { fragment: '10,000-transaction batch', figures: { ...base, redis: { batchTimeRatio: 1, unaryRatio: 0.8, failedBatches: 1 } } },
       { fragment: 'Redis: unary Predict', figures: { ...base, redis: { batchTimeRatio: 4, unaryRatio: 0.7999, failedBatches: 0 } } },
       { fragment: 'Redis: <= 300 B per card', figures: { ...base, redisBytesPerCard: 300.01 } },
+      { fragment: 'at c=16 with a shadow model', figures: { ...base, shadowOverPlain: new Map([...base.shadowOverPlain, [16, { rpsRatio: 0.8999, p99Ratio: 1 }]]) } },
+      { fragment: 'at c=64 with a shadow model', figures: { ...base, shadowOverPlain: new Map([...base.shadowOverPlain, [64, { rpsRatio: 1, p99Ratio: 1.1001 }]]) } },
+      { fragment: 'at c=1 with the decision log', figures: { ...base, decisionLogOverPlain: new Map([...base.decisionLogOverPlain, [1, { rpsRatio: 0.8999, p99Ratio: 1.1 }]]) } },
       { fragment: '<= 300 B per card by RSS', figures: { ...base, embeddedMemory: { card: { rss: 300.01, estimate: 300.01 }, terminal: { rss: 200, estimate: 200 } } } },
       { fragment: '<= 200 B per terminal by RSS', figures: { ...base, embeddedMemory: { card: { rss: 300, estimate: 300 }, terminal: { rss: 200.01, estimate: 200.01 } } } },
       { fragment: 'of RSS, per card', figures: { ...base, embeddedMemory: { card: { rss: 300, estimate: 360.01 }, terminal: { rss: 200, estimate: 200 } } } },

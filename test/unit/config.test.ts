@@ -97,6 +97,7 @@ describe('config', () => {
       snapshotPath: undefined,
       snapshotIntervalMs: 60_000,
       maxPendingScores: 100_000,
+      qualityRetentionDays: 35,
       redis: { url: undefined, password: undefined, timeoutMs: 100, keyPrefix: 'fraud:', cluster: false, waitReplicas: 0, checkIntervalMs: 30_000, allowEviction: false, sentinel: undefined },
     });
   });
@@ -111,6 +112,7 @@ describe('config', () => {
       FRAUD_STATE_SNAPSHOT_PATH: '/var/lib/fraud/state.bin',
       FRAUD_STATE_SNAPSHOT_SECONDS: '15',
       FRAUD_QUALITY_MAX_PENDING_SCORES: '2500',
+      FRAUD_QUALITY_RETENTION_DAYS: '90',
       FRAUD_REDIS_URL: 'redis://redis:6380/2',
       FRAUD_REDIS_PASSWORD: 'hunter2',
       FRAUD_REDIS_TIMEOUT_MS: '250',
@@ -127,6 +129,7 @@ describe('config', () => {
       snapshotPath: '/var/lib/fraud/state.bin',
       snapshotIntervalMs: 15_000,
       maxPendingScores: 2500,
+      qualityRetentionDays: 90,
       redis: {
         url: 'redis://redis:6380/2',
         password: 'hunter2',

@@ -59,6 +59,7 @@ const CASES: Readonly<Record<(typeof CONFIG_VARIABLES)[number], Case>> = {
   FRAUD_STATE_SNAPSHOT_PATH: { read: (c) => c.state.snapshotPath, unit: 'text', set: '/var/lib/fraud/state.snap', expected: '/var/lib/fraud/state.snap' },
   FRAUD_STATE_SNAPSHOT_SECONDS: { read: (c) => c.state.snapshotIntervalMs, unit: 'milliseconds', set: '0.5', expected: 500 },
   FRAUD_QUALITY_MAX_PENDING_SCORES: { read: (c) => c.state.maxPendingScores, unit: 'number', set: '500', expected: 500 },
+  FRAUD_QUALITY_RETENTION_DAYS: { read: (c) => c.state.qualityRetentionDays, unit: 'number', set: '60', expected: 60 },
   FRAUD_REDIS_URL: { read: (c) => c.state.redis.url, unit: 'text', set: 'redis://redis:6379/0', expected: 'redis://redis:6379/0' },
   FRAUD_REDIS_PASSWORD: { read: (c) => c.state.redis.password, unit: 'text', set: 's3cret', expected: 's3cret' },
   FRAUD_REDIS_TIMEOUT_MS: { read: (c) => c.state.redis.timeoutMs, unit: 'number', set: '250', expected: 250 },
@@ -150,6 +151,10 @@ const CASES: Readonly<Record<(typeof CONFIG_VARIABLES)[number], Case>> = {
     expected: 's3cret',
     with: { FRAUD_DECISION_LOG_KAFKA_BROKERS: 'k:9092', FRAUD_DECISION_LOG_KAFKA_SASL_MECHANISM: 'plain', FRAUD_DECISION_LOG_KAFKA_SASL_USERNAME: 'u', FRAUD_DECISION_LOG_KAFKA_SASL_PASSWORD: 'p' },
   },
+  FRAUD_BINARY_SHADOW_MODEL_URI: { read: (c) => c.shadow.modelUris.binary?.href, unit: 'text', set: 's3://fraud-models/candidate/b.json', expected: 's3://fraud-models/candidate/b.json' },
+  FRAUD_SCENARIO_SHADOW_MODEL_URI: { read: (c) => c.shadow.modelUris.multiclass?.href, unit: 'text', set: 'file:///srv/models/s2.json', expected: 'file:///srv/models/s2.json' },
+  FRAUD_SHADOW_MAX_ROWS_IN_FLIGHT: { read: (c) => c.shadow.maxRowsInFlight, unit: 'number', set: '10', expected: 10 },
+  FRAUD_SHADOW_SHED_LOOP_BUSY: { read: (c) => c.shadow.shedLoopBusy, unit: 'number', set: '1', expected: 1 },
 };
 
 /** docs/configuration.md's table: each variable with the default it documents (undefined for "unset"). */

@@ -122,6 +122,14 @@ s3://<bucket>/<ref>/<path> of one model's manifest (no ref segment when ref is e
 {{- end }}
 
 {{/*
+s3://<bucket>/<shadow ref>/<path> of one challenger's manifest (models.shadow.ref is its branch).
+*/}}
+{{- define "fraud-scoring.shadowModelUri" -}}
+{{- $models := .root.Values.models }}
+{{- printf "s3://%s/%s/%s" $models.bucket (trimSuffix "/" (trimPrefix "/" $models.shadow.ref)) (trimPrefix "/" .path) }}
+{{- end }}
+
+{{/*
 Seconds the Envoy sidecar sleeps before SIGTERM: it must outlive the service's
 preStop sleep plus its shutdown grace, so REST calls in flight can finish.
 */}}

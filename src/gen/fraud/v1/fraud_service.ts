@@ -903,7 +903,8 @@ export interface ModelQuality {
   auc: number;
   /**
    * Average precision (area under the precision-recall curve, step-wise
-   * over the bins from the highest down); NaN without a fraud.
+   * over the bins from the highest down, the frauds of a bin taken as
+   * spread evenly among its legitimate transactions); NaN without a fraud.
    */
   averagePrecision: number;
   /** Frauds alerted on over frauds; NaN without a fraud. */
