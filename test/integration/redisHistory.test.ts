@@ -248,7 +248,16 @@ describe('customer and terminal history over a real socket (Redis store, a real 
     const keys = (await redis.admin.keys('api:*')).filter((key) => key !== 'api:{generation}' && key !== 'api:scored-models').sort();
     assert.ok(keys.length > 20, `${keys.length} keys`);
     assert.ok(keys.some((key) => key.endsWith(':s')), 'scores kept with transactions');
-    for (const key of keys) {
+    // Live quality: per model revision its days and their index, per task the revisions, all under the q1 layout's tags.
+    const quality = keys.filter((key) => key.startsWith('api:{q1'));
+    assert.ok(quality.length > 0, 'live quality of the outcomes reported');
+    for (const key of quality) {
+      assert.match(key, /^api:\{q1(:[0-9a-f]+\}:(\d+|days)|\}:(revisions|updated):(binary|multiclass))$/, key);
+      // FRAUD_QUALITY_RETENTION_DAYS (35) plus a day, from the last update.
+      const ttl = await redis.admin.pttl(key);
+      assert.ok(ttl > 35 * DAY * 1000 && ttl <= 36 * DAY * 1000, `${key}: TTL ${ttl} ms`);
+    }
+    for (const key of keys.filter((entry) => !quality.includes(entry))) {
       // A transaction's scores (:s) share its hash tag and expire with it.
       assert.match(key, /^api:\{[ctx]:\d+\}(:ids|:s)?$/, key);
       // Retention: the longest window plus the delay, plus a day, the lateness and the future margin.
