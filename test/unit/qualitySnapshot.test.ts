@@ -3,6 +3,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import { crc32 } from 'node:zlib';
 import type { ModelTask } from '../../src/models/modelTask.js';
 import { createLogger } from '../../src/observability/logger.js';
@@ -138,6 +139,31 @@ describe('live quality in the state snapshot', () => {
       ['sha256:champion', 'sha256:scenario', 'sha256:new1', 'sha256:new2'],
     );
     assert.deepStrictEqual(again.content(), ledger.content());
+  });
+
+  it('should write live quality as it was when the history\'s capture began, while outcomes keep being counted', async () => {
+    const store = new MemoryStateStore(OPTIONS);
+    const transactions: TransactionEvent[] = Array.from({ length: 5_000 }, (_, index) => ({ id: BigInt(index + 1), customerId: BigInt(index), terminalId: BigInt(index % 40), amount: 3, time: D * DAY + index }));
+    await store.record(transactions, () => undefined, { allOrNothing: true });
+    const ledger = await filledLedger();
+    const expected = ledger.content();
+    const path = join(folder, 'during.snapshot');
+    const progress = { writing: true, counted: 0 };
+    const written = writeSnapshot(store, path, 3, { sliceMs: 0, quality: () => encodeLedger(ledger.content()) }).finally(() => {
+      progress.writing = false;
+    });
+    while (progress.writing) {
+      await ledger.record([{ outcome: 'fraud', knownAt: (D + 3) * DAY + 1, joined: { eventTime: (D + 3) * DAY, scores: [score(CHALLENGER, 0.5)] } }]);
+      progress.counted++;
+      await nextTurn();
+    }
+    await written;
+    assert.ok(progress.counted > 3, `only ${progress.counted} outcomes were counted while the snapshot was written`);
+    const restored = await restoreSnapshot(new MemoryStateStore(OPTIONS), path, 3);
+    const again = new MemoryQualityLedger(LIMITS, events());
+    assert.ok(restored?.quality.state === 'read');
+    ledgerSnapshotPart(again).restore(restored.quality.bytes);
+    assert.deepStrictEqual(again.content(), expected);
   });
 
   it('should restore through the scheduler once the ledger is attached, said in the log and metrics, and write it with every snapshot', async () => {
