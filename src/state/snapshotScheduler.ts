@@ -35,7 +35,10 @@ export interface SnapshotSchedulerOptions {
  * last snapshot holds every recorded transaction). A failed write is logged
  * and counted; the service keeps serving. A snapshot that cannot be read is
  * never overwritten: it is set aside for an operator, and the history starting
- * empty is an error log, a counter and a gauge.
+ * empty is an error log, a counter and a gauge. The live quality of the
+ * embedded store goes in the same file once attached (attachQuality): until
+ * then snapshots are written without it, so the composition root attaches it
+ * before start().
  */
 export class SnapshotScheduler {
   private timer: NodeJS.Timeout | undefined;
