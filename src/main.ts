@@ -44,6 +44,7 @@ import { QualityMetrics } from './observability/qualityMetrics.js';
 import { QualityFeed } from './quality/qualityFeed.js';
 import { MAX_REVISIONS_PER_TASK, type LedgerEvents, type QualityLedger } from './quality/qualityLedger.js';
 import { MemoryQualityLedger } from './quality/memoryQualityLedger.js';
+import { ledgerSnapshotPart } from './quality/qualitySnapshot.js';
 import { startShadows } from './shadows.js';
 import { LoopLoad } from './api/loopLoad.js';
 
@@ -360,7 +361,10 @@ async function createQualityFeed(config: Config, state: StateSetup, metrics: Met
   const limits = { retentionDays: config.state.qualityRetentionDays, maxRevisionsPerTask: MAX_REVISIONS_PER_TASK };
   let ledger: QualityLedger;
   if (state.redisClient === undefined) {
-    ledger = new MemoryQualityLedger(limits, events);
+    const memoryLedger = new MemoryQualityLedger(limits, events);
+    // With snapshots, quality is restored and saved with the history.
+    state.snapshots?.attachQuality(ledgerSnapshotPart(memoryLedger));
+    ledger = memoryLedger;
   } else {
     const { RedisQualityLedger } = await import('./quality/redisQualityLedger.js');
     ledger = new RedisQualityLedger({ client: state.redisClient, keyPrefix: config.state.redis.keyPrefix, limits, events, logger });

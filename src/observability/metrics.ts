@@ -402,6 +402,19 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly stateSnapshotQualityRestores = new Counter({
+    name: 'fraud_state_snapshot_quality_restores_total',
+    help: 'Live quality of the embedded store restored at start from its snapshot, by result: restored, none (no snapshot, or one written before snapshots held live quality), unreadable (its part of the snapshot, or the whole snapshot, could not be read: live quality started empty).',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
+
+  readonly stateSnapshotQualityUnreadable = new Gauge({
+    name: 'fraud_state_snapshot_quality_unreadable',
+    help: '1 when this process found the live quality in its snapshot unreadable and started with empty live quality (GetModelQuality counts only what it applied since), else 0.',
+    registers: [this.registry],
+  });
+
   // TLS and authentication (src/security/).
   readonly authRefusals = new Counter({
     name: 'fraud_auth_refusals_total',

@@ -21,12 +21,23 @@ interface Revision {
   readonly days: Map<number, QualityCounts>;
 }
 
+/** What a memory ledger holds, for a snapshot: the revisions with their days, the newest day, the order of updates. */
+export interface LedgerContent {
+  /** The newest event day seen (-Infinity before the first). */
+  readonly newest: number;
+  /** The last update's place in the order of updates. */
+  readonly sequence: number;
+  readonly revisions: readonly { readonly model: ScoredModel; readonly updated: number; readonly days: ReadonlyMap<number, QualityCounts> }[];
+}
+
 /**
  * Live quality in this process, beside the embedded state store: counts
- * from the outcomes this process applied since it started (they are not in
- * the store's snapshot; the Prometheus counters are the durable record).
- * Bounded: event days within the retention behind the newest day seen, and
- * a number of revisions per task.
+ * from the outcomes this process applied, and with snapshots
+ * (FRAUD_STATE_SNAPSHOT_PATH) those its predecessors applied: the content is
+ * written with each snapshot of the store and restored with it
+ * (src/quality/qualitySnapshot.ts). Without snapshots it starts empty, like
+ * the history. Bounded: event days within the retention behind the newest
+ * day seen, and a number of revisions per task.
  */
 export class MemoryQualityLedger implements QualityLedger {
   readonly kind = 'memory';
@@ -83,6 +94,27 @@ export class MemoryQualityLedger implements QualityLedger {
 
   close(): Promise<void> {
     return Promise.resolve();
+  }
+
+  /** A copy of everything it holds (a snapshot encodes it while outcomes keep coming). */
+  content(): LedgerContent {
+    const revisions = [...this.revisions.values()].map((revision) => ({ model: revision.model, updated: revision.updated, days: structuredClone(revision.days) }));
+    return { newest: this.newest, sequence: this.sequence, revisions };
+  }
+
+  /**
+   * Replaces what it holds with a snapshot's content, at start before any
+   * outcome; days outside this process's retention (FRAUD_QUALITY_RETENTION_DAYS
+   * may have changed) go as they would on a newer day.
+   */
+  restore(content: LedgerContent): void {
+    this.revisions.clear();
+    for (const revision of content.revisions) {
+      this.revisions.set(revisionKey(revision.model), { model: revision.model, updated: revision.updated, days: structuredClone(new Map(revision.days)) });
+    }
+    this.sequence = content.sequence;
+    this.newest = Number.NEGATIVE_INFINITY;
+    if (Number.isFinite(content.newest)) this.advance(content.newest);
   }
 
   /** A newer day: days that fall out of the retention are forgotten, and revisions left without one. */

@@ -61,7 +61,7 @@ export interface RevisionDays {
 
 export interface QualityLedger {
   readonly kind: 'memory' | 'redis';
-  /** `global`: every replica's outcomes (Redis); `process`: this process's since it started. */
+  /** `global`: every replica's outcomes (Redis); `process`: this process's (with the embedded store's snapshots, its predecessors' too: restored with the history). */
   readonly scope: 'global' | 'process';
   /** Counts the updates; never rejects (what it cannot count goes to `LedgerEvents.dropped`). */
   record(updates: readonly QualityUpdate[]): Promise<void>;

@@ -3,7 +3,18 @@ import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { MemoryStateStore } from './memoryStateStore.js';
 import { SnapshotLoss } from './snapshotLoss.js';
-import { SnapshotError, removeUnfinishedWrites, restoreSnapshot, setAside, writeSnapshot } from './stateSnapshot.js';
+import { SnapshotError, removeUnfinishedWrites, restoreSnapshot, setAside, writeSnapshot, type QualityPart } from './stateSnapshot.js';
+
+/** The embedded store's live quality as a part of its snapshots (src/quality/qualitySnapshot.ts). */
+export interface QualitySnapshotPart {
+  /** The part's bytes as of now: called synchronously when the history's capture begins. */
+  capture(): Buffer;
+  /** Restores a part a snapshot held, into an empty ledger; throws when it cannot be read. */
+  restore(bytes: Buffer): { readonly revisions: number; readonly days: number };
+}
+
+/** What the start found for live quality, until the ledger is attached. */
+type FoundQuality = QualityPart | { readonly state: 'no_snapshot' } | { readonly state: 'history_unreadable' };
 
 export interface SnapshotSchedulerOptions {
   readonly store: MemoryStateStore;
@@ -24,7 +35,10 @@ export interface SnapshotSchedulerOptions {
  * last snapshot holds every recorded transaction). A failed write is logged
  * and counted; the service keeps serving. A snapshot that cannot be read is
  * never overwritten: it is set aside for an operator, and the history starting
- * empty is an error log, a counter and a gauge.
+ * empty is an error log, a counter and a gauge. The live quality of the
+ * embedded store goes in the same file once attached (attachQuality): until
+ * then snapshots are written without it, so the composition root attaches it
+ * before start().
  */
 export class SnapshotScheduler {
   private timer: NodeJS.Timeout | undefined;
@@ -35,6 +49,8 @@ export class SnapshotScheduler {
   private readonly loss: SnapshotLoss;
   private incomplete = false;
   private untilLogged = false;
+  private quality: QualitySnapshotPart | undefined;
+  private foundQuality: FoundQuality = { state: 'no_snapshot' };
 
   constructor(private readonly options: SnapshotSchedulerOptions) {
     this.log = options.logger.child({ snapshot: options.path });
@@ -80,6 +96,7 @@ export class SnapshotScheduler {
     const started = performance.now();
     try {
       const header = await restoreSnapshot(store, path, specVersion);
+      this.foundQuality = header?.quality ?? { state: 'no_snapshot' };
       if (header === undefined) {
         metrics.stateSnapshotRestores.labels('none').inc();
         this.log.info('no state snapshot yet: starting with an empty history');
@@ -103,6 +120,7 @@ export class SnapshotScheduler {
       if (!(error instanceof SnapshotError)) throw error;
       metrics.stateSnapshotRestores.labels('unreadable').inc();
       metrics.stateSnapshotUnreadable.set(1);
+      this.foundQuality = { state: 'history_unreadable' };
       this.loss.noteLost();
       let keptAs: string | undefined;
       try {
@@ -118,6 +136,50 @@ export class SnapshotScheduler {
       }
       this.log.error({ error: error.message, keptAs }, 'state snapshot unreadable: kept aside, starting with an EMPTY history (history lost)');
     }
+  }
+
+  /**
+   * Live quality goes with the history: restores what the snapshot restored
+   * at start held (the same moment as its history), and writes it with every
+   * snapshot from now on. Called once, after restore() and before any call
+   * can report an outcome. A quality part that cannot be read leaves quality
+   * empty, said once (error log, metrics), the history restored all the same.
+   */
+  attachQuality(part: QualitySnapshotPart): void {
+    const { metrics } = this.options;
+    this.quality = part;
+    const found = this.foundQuality;
+    this.foundQuality = { state: 'no_snapshot' };
+    metrics.stateSnapshotQualityUnreadable.set(0);
+    let reason: string;
+    switch (found.state) {
+      case 'no_snapshot':
+        metrics.stateSnapshotQualityRestores.labels('none').inc();
+        return;
+      case 'absent':
+        metrics.stateSnapshotQualityRestores.labels('none').inc();
+        this.log.info('the state snapshot holds no live quality (written by an older version): live quality starts empty');
+        return;
+      case 'read':
+        try {
+          const restored = part.restore(found.bytes);
+          metrics.stateSnapshotQualityRestores.labels('restored').inc();
+          this.log.info(restored, 'live quality restored from the state snapshot');
+          return;
+        } catch (error) {
+          reason = (error as Error).message;
+        }
+        break;
+      case 'corrupt':
+        reason = found.reason;
+        break;
+      case 'history_unreadable':
+        reason = 'the state snapshot was unreadable (see above)';
+        break;
+    }
+    metrics.stateSnapshotQualityRestores.labels('unreadable').inc();
+    metrics.stateSnapshotQualityUnreadable.set(1);
+    this.log.error({ error: reason }, 'live quality in the state snapshot unreadable: starting with EMPTY live quality (the history is restored if it was readable)');
   }
 
   start(): void {
@@ -148,7 +210,11 @@ export class SnapshotScheduler {
     const { store, path, specVersion, metrics } = this.options;
     const started = performance.now();
     try {
-      const bytes = await writeSnapshot(store, path, specVersion, last ? { sliceMs: Number.POSITIVE_INFINITY, shutdown: true } : {});
+      const { quality } = this;
+      const bytes = await writeSnapshot(store, path, specVersion, {
+        ...(last ? { sliceMs: Number.POSITIVE_INFINITY, shutdown: true } : {}),
+        ...(quality === undefined ? {} : { quality: () => quality.capture() }),
+      });
       const seconds = (performance.now() - started) / 1000;
       metrics.stateSnapshots.labels('ok').inc();
       metrics.stateSnapshotTime.set(Date.now() / 1000);

@@ -1,6 +1,4 @@
-import { randomBytes } from 'node:crypto';
-import { open, readFile, readdir, rename, rm, stat, type FileHandle } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { open, readFile, rename, rm, type FileHandle } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { crc32 } from 'node:zlib';
@@ -13,6 +11,10 @@ import { MAX_CORRECTIONS } from './stateStore.js';
 import { MAX_SCORED_MODELS_PER_TRANSACTION, parseScoredModel, type ScoredModel } from './modelScores.js';
 import type { CodedScore } from './scoreColumns.js';
 import type { IndexedTransaction } from './transactionIndex.js';
+import { CHECKSUM_BYTES, ChunkWriter, Reader } from './snapshotCodec.js';
+import { SnapshotError, temporaryName } from './snapshotFiles.js';
+
+export { SnapshotError, removeUnfinishedWrites, setAside } from './snapshotFiles.js';
 
 /**
  * Snapshots of the embedded store: the whole history in one binary file,
@@ -28,10 +30,16 @@ import type { IndexedTransaction } from './transactionIndex.js';
  * its count of corrections. Format 4 adds the scores kept with each
  * transaction (model code, probability as the exact double, alerted) and,
  * after the transactions, the dictionary of model revisions those codes
- * name. (Files of format 3, 2 (whose frauds all stay in force) and 1
- * (without the checksum) are still read, their transactions without scores,
- * so an upgrade keeps its history; a format this version does not know is
- * refused.)
+ * name. Format 5 adds, right after the header, the live quality of the
+ * embedded store (src/quality/qualitySnapshot.ts: its content is that
+ * module's): a length, the bytes, and their own CRC-32, which the file's
+ * checksum leaves out, so a damaged quality part is refused alone (quality
+ * starts empty) and the history still restores; its length is covered by
+ * the file's checksum (without it the history cannot be found). (Files of
+ * format 4, 3, 2 (whose frauds all stay in force) and 1 (without the
+ * checksum) are still read, without live quality, their transactions
+ * without scores before format 4, so an upgrade keeps its history; a format
+ * this version does not know is refused.)
  *
  * The file holds the store as it was when the write began (a point-in-time
  * view), although calls keep recording while it is written: records are
@@ -42,7 +50,9 @@ import type { IndexedTransaction } from './transactionIndex.js';
  * or corrected meanwhile is written as it was, with its terminal's frauds.
  * Scores are the exception: a transaction is written with the scores it
  * keeps when it is written (scores only add to a transaction and no feature
- * reads them, so the view stays one the store could have held).
+ * reads them, so the view stays one the store could have held). Live
+ * quality is taken at the same moment as the history's capture begins (see
+ * WriteOptions.quality).
  */
 
 const MAGIC_V1 = Buffer.from('FRAUDST1');
@@ -53,8 +63,6 @@ const TAG_TERMINAL = 2;
 const TAG_TRANSACTION = 3;
 /** A model revision of the scores' dictionary (format 4), after the transactions. */
 const TAG_MODEL = 4;
-const CHUNK_BYTES = 1 << 20;
-const CHECKSUM_BYTES = 4;
 /** Longest stretch of encoding between two turns of the event loop while calls are served. */
 export const SNAPSHOT_SLICE_MS = 4;
 /** Records encoded between two looks at the clock. */
@@ -67,7 +75,7 @@ const RECORDS_PER_CHECK = 64;
 const OLDEST_COMPATIBLE_SPEC_VERSION = 2;
 
 export interface SnapshotHeader {
-  readonly format: 1 | 2 | 3 | 4;
+  readonly format: 1 | 2 | 3 | 4 | 5;
   /** spec_version of the feature spec whose history rules the state follows. */
   readonly specVersion: number;
   readonly writtenAt: string;
@@ -81,11 +89,6 @@ export interface SnapshotHeader {
   readonly shutdown?: boolean;
 }
 
-/** A snapshot file that cannot be read; the store then starts empty. */
-export class SnapshotError extends Error {
-  override readonly name = 'SnapshotError';
-}
-
 export interface WriteOptions {
   /**
    * Longest stretch of encoding between turns of the event loop
@@ -95,81 +98,21 @@ export interface WriteOptions {
   readonly sliceMs?: number;
   /** The last snapshot, at shutdown (recorded in the header). */
   readonly shutdown?: boolean;
+  /**
+   * The live-quality part's bytes, called once, synchronously, right after
+   * the history's capture begins, so both are of one moment: no outcome can
+   * be applied in between (the store is only changed by calls, which run on
+   * this thread). Without it the part is empty.
+   */
+  readonly quality?: () => Buffer;
 }
 
-/** Grows a buffer of encoded records and hands full chunks to `flush`, with the running CRC-32 of them all. */
-class ChunkWriter {
-  private buffer = Buffer.allocUnsafe(CHUNK_BYTES + 64 * 1024);
-  private offset = 0;
-  written = 0;
-  checksum = 0;
+/** The live-quality part of a snapshot as read: absent (before format 5, or written without), read, or damaged. */
+export type QualityPart = { readonly state: 'absent' } | { readonly state: 'read'; readonly bytes: Buffer } | { readonly state: 'corrupt'; readonly reason: string };
 
-  constructor(private readonly flush: (chunk: Buffer) => Promise<unknown>) {}
-
-  ensure(bytes: number): void {
-    if (this.offset + bytes <= this.buffer.length) return;
-    const bigger = Buffer.allocUnsafe(Math.max(this.buffer.length * 2, this.offset + bytes));
-    this.buffer.copy(bigger, 0, 0, this.offset);
-    this.buffer = bigger;
-  }
-
-  u8(value: number): void {
-    this.ensure(1);
-    this.offset = this.buffer.writeUInt8(value, this.offset);
-  }
-
-  u16(value: number): void {
-    this.ensure(2);
-    this.offset = this.buffer.writeUInt16LE(value, this.offset);
-  }
-
-  u32(value: number): void {
-    this.ensure(4);
-    this.offset = this.buffer.writeUInt32LE(value, this.offset);
-  }
-
-  u64(value: bigint): void {
-    this.ensure(8);
-    this.offset = this.buffer.writeBigUInt64LE(value, this.offset);
-  }
-
-  f64(value: number): void {
-    this.ensure(8);
-    this.offset = this.buffer.writeDoubleLE(value, this.offset);
-  }
-
-  f64s(values: Float64Array, count: number): void {
-    this.ensure(count * 8);
-    for (let index = 0; index < count; index++) this.offset = this.buffer.writeDoubleLE(values[index] as number, this.offset);
-  }
-
-  bytes(value: Buffer): void {
-    this.ensure(value.length);
-    this.offset += value.copy(this.buffer, this.offset);
-  }
-
-  /** True when a chunk is ready to go out (the caller then awaits `drain`). */
-  get full(): boolean {
-    return this.offset >= CHUNK_BYTES;
-  }
-
-  async drain(): Promise<void> {
-    if (this.offset === 0) return;
-    const chunk = Buffer.from(this.buffer.subarray(0, this.offset));
-    this.checksum = crc32(chunk, this.checksum);
-    this.written += chunk.length;
-    this.offset = 0;
-    await this.flush(chunk);
-  }
-
-  /** Writes what is left, then the CRC-32 of everything before it. */
-  async finish(): Promise<void> {
-    await this.drain();
-    const trailer = Buffer.alloc(CHECKSUM_BYTES);
-    trailer.writeUInt32LE(this.checksum);
-    this.written += trailer.length;
-    await this.flush(trailer);
-  }
+/** A restored snapshot's header, and its live-quality part for the quality ledger (restored apart: it may be damaged alone). */
+export interface RestoredSnapshot extends SnapshotHeader {
+  readonly quality: QualityPart;
 }
 
 /** Encodes entities for a snapshot; the store calls `save` before an entity the snapshot has not written changes. */
@@ -217,11 +160,6 @@ class Capture implements SnapshotCapture {
   }
 }
 
-/** A name for one write's temporary file: unique per process and write, since processes may share a volume. */
-function temporaryName(path: string): string {
-  return `${path}.tmp-${process.pid}-${randomBytes(6).toString('hex')}`;
-}
-
 /** Writes the store's content to `path` (atomically, by rename); resolves with the bytes written. */
 export async function writeSnapshot(store: MemoryStateStore, path: string, specVersion: number, options: WriteOptions = {}): Promise<number> {
   const sliceMs = options.sliceMs ?? SNAPSHOT_SLICE_MS;
@@ -233,12 +171,20 @@ export async function writeSnapshot(store: MemoryStateStore, path: string, specV
   store.beginCapture(capture);
   let capturing = true;
   try {
-    const header: SnapshotHeader = { format: 4, specVersion, writtenAt: new Date().toISOString(), shutdown: options.shutdown === true };
+    // Of the same moment as the capture (WriteOptions.quality).
+    const quality = options.quality?.() ?? Buffer.alloc(0);
+    const header: SnapshotHeader = { format: 5, specVersion, writtenAt: new Date().toISOString(), shutdown: options.shutdown === true };
     const headerBytes = Buffer.from(JSON.stringify(header));
     writer.bytes(MAGIC);
     writer.u32(headerBytes.length);
     writer.bytes(headerBytes);
+    writer.u32(quality.length);
+    // The quality part and its own checksum, outside the file's.
+    const qualityChecksum = Buffer.alloc(CHECKSUM_BYTES);
+    qualityChecksum.writeUInt32LE(crc32(quality));
+    writer.uncheckedBytes(Buffer.concat([quality, qualityChecksum]));
     writer.f64(store.watermark);
+    // Records of entities about to change may follow from here on (Capture.save).
     file = await open(temporary, 'wx', 0o600);
     let sliceStarted = performance.now();
     let sinceCheck = 0;
@@ -302,51 +248,8 @@ export async function writeSnapshot(store: MemoryStateStore, path: string, specV
   }
 }
 
-/**
- * Removes the temporary files of writes that never finished (a process killed
- * while writing leaves one, as big as a snapshot); resolves with what went.
- * The path is one process's own (see docs/history.md), so no other write is in progress.
- */
-export async function removeUnfinishedWrites(path: string): Promise<{ name: string; bytes: number }[]> {
-  const folder = dirname(path);
-  const prefix = `${basename(path)}.tmp-`;
-  let names: string[];
-  try {
-    names = await readdir(folder);
-  } catch {
-    return [];
-  }
-  const removed: { name: string; bytes: number }[] = [];
-  for (const name of names) {
-    if (!name.startsWith(prefix)) continue;
-    const full = join(folder, name);
-    const bytes = await stat(full).then(
-      (info) => info.size,
-      () => 0,
-    );
-    await rm(full, { force: true });
-    removed.push({ name: full, bytes });
-  }
-  return removed;
-}
-
-/** Moves an unreadable snapshot out of the way, never over another file; resolves with its new path. */
-export async function setAside(path: string, now = new Date()): Promise<string> {
-  const stamp = now.toISOString().replace(/[:.]/g, '-');
-  for (let attempt = 0; ; attempt++) {
-    const target = `${path}.unreadable-${stamp}${attempt === 0 ? '' : `-${attempt}`}`;
-    const taken = await stat(target).then(
-      () => true,
-      () => false,
-    );
-    if (taken) continue;
-    await rename(path, target);
-    return target;
-  }
-}
-
 /** Reads a snapshot into an empty store; resolves with its header, or undefined when there is no file. */
-export async function restoreSnapshot(store: MemoryStateStore, path: string, specVersion: number): Promise<SnapshotHeader | undefined> {
+export async function restoreSnapshot(store: MemoryStateStore, path: string, specVersion: number): Promise<RestoredSnapshot | undefined> {
   let data: Buffer;
   try {
     data = await readFile(path);
@@ -355,12 +258,15 @@ export async function restoreSnapshot(store: MemoryStateStore, path: string, spe
     throw new SnapshotError(`cannot read ${path}: ${(error as Error).message}`);
   }
   const magic = data.subarray(0, MAGIC.length);
-  let format: 1 | 2 | 3 | 4;
+  let format: 1 | 2 | 3 | 4 | 5;
   if (magic.equals(MAGIC)) {
     format = 3;
     if (data.length < MAGIC.length + CHECKSUM_BYTES) throw new SnapshotError(`${path} is truncated (${data.length} bytes)`);
     const body = data.subarray(0, data.length - CHECKSUM_BYTES);
-    if (crc32(body) !== data.readUInt32LE(body.length)) {
+    // Format 5: the file's checksum leaves out the quality part, which has its own.
+    const part = qualityPartOf(body);
+    const checksum = part === undefined ? crc32(body) : crc32(body.subarray(part.end), crc32(body.subarray(0, part.start)));
+    if (checksum !== data.readUInt32LE(body.length)) {
       throw new SnapshotError(`${path}: checksum mismatch (the file was cut short or changed after it was written)`);
     }
     data = body;
@@ -378,9 +284,9 @@ export async function restoreSnapshot(store: MemoryStateStore, path: string, spe
     if (error instanceof SnapshotError) throw error;
     throw new SnapshotError(`${path}: unreadable header`);
   }
-  // Formats 2 to 4 share the magic and the checksum; 3 adds the corrections, 4 the scores.
-  if (format === 3 && (parsed.format === 2 || parsed.format === 4)) format = parsed.format;
-  if (parsed.format !== format) throw new SnapshotError(`${path}: snapshot format ${String(parsed.format)} is not supported (this version reads formats 1 to 4)`);
+  // Formats 2 to 5 share the magic and the checksum; 3 adds the corrections, 4 the scores, 5 live quality.
+  if (format === 3 && (parsed.format === 2 || parsed.format === 4 || parsed.format === 5)) format = parsed.format;
+  if (parsed.format !== format) throw new SnapshotError(`${path}: snapshot format ${String(parsed.format)} is not supported (this version reads formats 1 to 5)`);
   const saved = parsed.specVersion;
   if (typeof saved !== 'number' || saved < OLDEST_COMPATIBLE_SPEC_VERSION || saved > specVersion) {
     throw new SnapshotError(
@@ -393,6 +299,7 @@ export async function restoreSnapshot(store: MemoryStateStore, path: string, spe
     writtenAt: String(parsed.writtenAt),
     ...(typeof parsed.shutdown === 'boolean' ? { shutdown: parsed.shutdown } : {}),
   };
+  const quality = format === 5 ? readQualityPart(reader) : ({ state: 'absent' } as const);
   // Parse everything before touching the store: a truncated file changes nothing.
   const customers = new Map<EntityKey, CustomerRecord>();
   const terminals = new Map<EntityKey, TerminalRecord>();
@@ -433,11 +340,11 @@ export async function restoreSnapshot(store: MemoryStateStore, path: string, spe
       const knownAt = reader.f64();
       const corrections = format >= 3 ? reader.u8() : 0;
       const scores: CodedScore[] = [];
-      const scoreCount = format === 4 ? reader.u8() : 0;
+      const scoreCount = format >= 4 ? reader.u8() : 0;
       for (let index = 0; index < scoreCount; index++) scores.push({ code: reader.u16(), probability: reader.f64(), alerted: reader.u8() === 1 });
       if (outcome > 2 || corrections > MAX_CORRECTIONS || scoreCount > MAX_SCORED_MODELS_PER_TRANSACTION) throw new SnapshotError(`${path}: corrupt transaction record`);
       transactions.push([id, { customerId, terminalId, time, outcome: outcome as 0 | 1 | 2, knownAt, corrections, scores }]);
-    } else if (tag === TAG_MODEL && format === 4) {
+    } else if (tag === TAG_MODEL && format >= 4) {
       const code = reader.u16();
       const model = parseScoredModel(reader.take(reader.u32()).toString('utf8'));
       if (model === undefined) throw new SnapshotError(`${path}: corrupt model record`);
@@ -463,58 +370,28 @@ export async function restoreSnapshot(store: MemoryStateStore, path: string, spe
   }
   store.watermark = Math.max(store.watermark, watermark);
   store.restored();
-  return header;
+  return { ...header, quality };
 }
 
-class Reader {
-  offset = 0;
-
-  constructor(
-    private readonly data: Buffer,
-    private readonly path: string,
-  ) {}
-
-  private need(bytes: number): void {
-    if (this.offset + bytes > this.data.length) throw new SnapshotError(`${this.path} is truncated (at byte ${this.offset})`);
+/** Where a format-5 body's quality part lies (its bytes and checksum), or undefined for another format or a header that cannot be read. */
+function qualityPartOf(body: Buffer): { start: number; end: number } | undefined {
+  try {
+    const headerEnd = MAGIC.length + 4 + body.readUInt32LE(MAGIC.length);
+    const parsed = JSON.parse(body.subarray(MAGIC.length + 4, headerEnd).toString('utf8')) as { format?: unknown };
+    if (parsed.format !== 5) return undefined;
+    const start = headerEnd + 4;
+    const end = start + body.readUInt32LE(headerEnd) + CHECKSUM_BYTES;
+    // A length past the end: the checksum over the whole body then fails, as it must.
+    return end <= body.length ? { start, end } : undefined;
+  } catch {
+    return undefined;
   }
+}
 
-  take(bytes: number): Buffer {
-    this.need(bytes);
-    const slice = this.data.subarray(this.offset, this.offset + bytes);
-    this.offset += bytes;
-    return slice;
-  }
-
-  u8(): number {
-    this.need(1);
-    return this.data.readUInt8(this.offset++);
-  }
-
-  u16(): number {
-    this.need(2);
-    const value = this.data.readUInt16LE(this.offset);
-    this.offset += 2;
-    return value;
-  }
-
-  u32(): number {
-    this.need(4);
-    const value = this.data.readUInt32LE(this.offset);
-    this.offset += 4;
-    return value;
-  }
-
-  u64(): bigint {
-    this.need(8);
-    const value = this.data.readBigUInt64LE(this.offset);
-    this.offset += 8;
-    return value;
-  }
-
-  f64(): number {
-    this.need(8);
-    const value = this.data.readDoubleLE(this.offset);
-    this.offset += 8;
-    return value;
-  }
+/** The quality part, checked against its own checksum: damage there leaves the history readable. */
+function readQualityPart(reader: Reader): QualityPart {
+  const bytes = Buffer.from(reader.take(reader.u32()));
+  const checksum = reader.u32();
+  if (crc32(bytes) !== checksum) return { state: 'corrupt', reason: 'checksum mismatch in the live-quality part' };
+  return bytes.length === 0 ? { state: 'absent' } : { state: 'read', bytes };
 }

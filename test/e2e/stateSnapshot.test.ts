@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSy
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FraudClient, type TransactionInput } from '../../client/fraudClient.js';
-import { OutcomeStatus } from '../../src/gen/fraud/v1/fraud_service.js';
+import { OutcomeStatus, type GetModelQualityResponse } from '../../src/gen/fraud/v1/fraud_service.js';
 import { loadFeatureSpec } from '../../src/features/featureSpec.js';
 import { fixture } from '../helpers/paths.js';
 import { sample, scrape } from '../helpers/scrape.js';
@@ -12,9 +12,16 @@ import { waitFor } from '../helpers/waitFor.js';
 import { watchHealth } from '../helpers/serviceObservers.js';
 
 const DAY = 86_400;
+/** Live quality's windows read: the last 7 and 30 event days. */
+const WINDOWS = [7, 30].map((days) => ({ seconds: BigInt(days * DAY), nanos: 0 }));
 
 function at(id: number, customerId: number, terminalId: number, day: number, second = 36_000): TransactionInput {
   return { transactionId: id, customerId, terminalId, txAmount: 40, txTimeSeconds: day * DAY + second };
+}
+
+/** Scores counted per window (each transaction once under the outcome in force), from a GetModelQuality answer. */
+function scored(answer: GetModelQualityResponse): bigint[] {
+  return answer.models.map((quality) => quality.fraudAlerted + quality.fraudPassed + quality.legitimateAlerted + quality.legitimatePassed);
 }
 
 /** The service process with the embedded store snapshotting to `path`. */
@@ -69,6 +76,95 @@ describe('the embedded store across restarts (snapshots)', () => {
     } finally {
       second.client.close();
       assert.equal(await second.service.kill('SIGTERM'), 0);
+    }
+  });
+
+  it('should answer after a restart exactly the live quality it answered before SIGTERM (counts, bins, delays, a correction), and add to it', async () => {
+    const path = join(folder, 'quality.bin');
+    const first = await start(path, { FRAUD_STATE_STORE: 'memory' });
+    let before: GetModelQualityResponse;
+    try {
+      await first.client.predictBatch([at(41, 141, 241, 10), at(42, 142, 241, 10, 50_000), at(43, 143, 242, 11), at(44, 144, 242, 12, 1_234)]);
+      // Scores are kept after the answer, off the call's path: outcomes join them once they are.
+      await waitFor('the scores kept', async () => sample(await scrape(first.service.metricsPort), 'fraud_quality_scores_pending') === 0);
+      const results = await first.client.reportOutcomes([
+        { transactionId: 41, outcome: 'fraud', knownAtSeconds: 10 * DAY + 40_000 },
+        { transactionId: 42, outcome: 'fraud', knownAtSeconds: 12 * DAY + 7 },
+        { transactionId: 43, outcome: 'legitimate', knownAtSeconds: 13 * DAY },
+        { transactionId: 44, outcome: 'legitimate', knownAtSeconds: 12 * DAY + 13_599 },
+        // A correction: 42 was legitimate after all.
+        { transactionId: 42, outcome: 'legitimate', knownAtSeconds: 14 * DAY + 3, supersedes: true },
+      ]);
+      assert.deepEqual(
+        results.map((result) => result.status),
+        [...Array<OutcomeStatus>(4).fill(OutcomeStatus.OUTCOME_STATUS_APPLIED), OutcomeStatus.OUTCOME_STATUS_CORRECTED],
+      );
+      before = await first.client.getModelQuality({ windows: WINDOWS });
+      assert.equal(before.models.length, 2, 'the serving binary revision, over 7 and 30 days');
+      assert.deepEqual(scored(before), [4n, 4n]);
+    } finally {
+      first.client.close();
+      assert.equal(await first.service.kill('SIGTERM'), 0);
+    }
+    const second = await start(path, { FRAUD_STATE_STORE: 'memory' });
+    try {
+      const restored = await second.service.waitForLog('live quality restored from the state snapshot');
+      assert.deepEqual([restored.revisions, restored.days], [1, 3]);
+      const text = await scrape(second.service.metricsPort);
+      assert.equal(sample(text, 'fraud_state_snapshot_quality_restores_total{result="restored"}'), 1);
+      assert.equal(sample(text, 'fraud_state_snapshot_quality_unreadable'), 0);
+      const after = await second.client.getModelQuality({ windows: WINDOWS });
+      assert.deepEqual(after, before, 'every count, bin and delay as before the restart');
+      // Outcomes the restored history holds are duplicates, counted nowhere; a new one adds to the restored figures.
+      const again = await second.client.reportOutcomes([{ transactionId: 41, outcome: 'fraud', knownAtSeconds: 10 * DAY + 40_000 }]);
+      assert.equal(again[0]?.status, OutcomeStatus.OUTCOME_STATUS_DUPLICATE);
+      await second.client.predict(at(45, 145, 243, 12, 2_000));
+      await waitFor('the scores kept', async () => sample(await scrape(second.service.metricsPort), 'fraud_quality_scores_pending') === 0);
+      assert.equal((await second.client.reportOutcome({ transactionId: 45, outcome: 'fraud', knownAtSeconds: 13 * DAY })).status, OutcomeStatus.OUTCOME_STATUS_APPLIED);
+      const added = await second.client.getModelQuality({ windows: WINDOWS });
+      const frauds = (answer: GetModelQualityResponse): bigint[] => answer.models.map((quality) => quality.fraudAlerted + quality.fraudPassed);
+      const legitimates = (answer: GetModelQualityResponse): bigint[] => answer.models.map((quality) => quality.legitimateAlerted + quality.legitimatePassed);
+      assert.deepEqual(frauds(added), frauds(before).map((count) => count + 1n));
+      assert.deepEqual(legitimates(added), legitimates(before));
+      const binTotal = (answer: GetModelQualityResponse): bigint => answer.models[0]?.fraudScoreBins.reduce((sum, count) => sum + count, 0n) ?? 0n;
+      assert.equal(binTotal(added), binTotal(before) + 1n);
+    } finally {
+      second.client.close();
+      assert.equal(await second.service.kill('SIGTERM'), 0);
+    }
+  });
+
+  it('should count each outcome once after a kill: live quality restored from the same moment as the history, outcomes reported again after it count only where the history lacks them', async () => {
+    const path = join(folder, 'quality-kill.bin');
+    const first = await start(path, { FRAUD_STATE_SNAPSHOT_SECONDS: '0.1' });
+    const ids = Array.from({ length: 60 }, (_, index) => 50 + index);
+    const outcomes = ids.map((id) => ({ transactionId: id, outcome: id % 4 === 0 ? ('fraud' as const) : ('legitimate' as const), knownAtSeconds: 21 * DAY + id }));
+    try {
+      await first.client.predictBatch(ids.map((id) => at(id, 1_000 + id, 300 + (id % 3), 20, id * 60)));
+      await waitFor('the scores kept', async () => sample(await scrape(first.service.metricsPort), 'fraud_quality_scores_pending') === 0);
+      // A snapshot that holds the transactions with their scores: what it lacks then is outcomes only.
+      const kept = sample(await scrape(first.service.metricsPort), 'fraud_state_snapshots_total{result="ok"}') ?? 0;
+      await waitFor('two more snapshots', async () => (sample(await scrape(first.service.metricsPort), 'fraud_state_snapshots_total{result="ok"}') ?? 0) >= kept + 2);
+      // Outcomes a few at a time while snapshots are written every 0.1 s; the kill comes after the last, unannounced.
+      for (let index = 0; index < outcomes.length; index += 3) await first.client.reportOutcomes(outcomes.slice(index, index + 3));
+      await first.client.reportOutcomes([{ transactionId: 52, outcome: 'legitimate', knownAtSeconds: 22 * DAY, supersedes: true }]);
+    } finally {
+      first.client.close();
+      await first.service.kill('SIGKILL');
+    }
+    const second = await start(path);
+    try {
+      await second.service.waitForLog('state snapshot restored');
+      const restoredQuality = scored(await second.client.getModelQuality({ windows: WINDOWS }));
+      const again = await second.client.reportOutcomes(outcomes);
+      // What the restored history holds answers DUPLICATE (or CONFLICT: 52 if its correction was saved); live quality restored exactly those.
+      const inHistory = again.filter((result) => result.status !== OutcomeStatus.OUTCOME_STATUS_APPLIED).length;
+      // (Where the kill falls is the scheduler's: none of them, some or all, each run differs.)
+      assert.deepEqual(restoredQuality, inHistory === 0 ? [] : [BigInt(inHistory), BigInt(inHistory)]);
+      assert.deepEqual(scored(await second.client.getModelQuality({ windows: WINDOWS })), [BigInt(outcomes.length), BigInt(outcomes.length)], 'every outcome once');
+    } finally {
+      second.client.close();
+      await second.service.kill('SIGTERM');
     }
   });
 

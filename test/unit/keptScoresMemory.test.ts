@@ -92,7 +92,7 @@ describe('embedded store: kept scores', () => {
     const path = join(folder, 'scores.snapshot');
     await writeSnapshot(store, path, 3);
     const restored = new MemoryStateStore(OPTIONS);
-    assert.equal((await restoreSnapshot(restored, path, 3))?.format, 4);
+    assert.equal((await restoreSnapshot(restored, path, 3))?.format, 5);
     const reports = events.map((recorded) => ({ transactionId: recorded.id, outcome: 'fraud' as const, knownAt: recorded.time + 60 }));
     // A retry scored again by a kept revision changes nothing, in the restored store too.
     await restored.keepScores([{ transactionId: 1n, customerId: 3n, terminalId: 4n, scores: [{ model: MODELS[0] as ScoredModel, fraudProbability: 0.5, alerted: false }] }]);

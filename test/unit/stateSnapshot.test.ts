@@ -195,8 +195,8 @@ describe('state snapshots', () => {
     const [corrected] = await store.reportOutcomes([{ transactionId: 5n, outcome: 'legitimate', knownAt: START + 200, supersedes: true }]);
     assert.equal(corrected?.status, 'corrected');
     assert.deepEqual([...(terminal?.frauds.subarray(0, FRAUD_STRIDE) ?? [])], [dayOf(START), START + 100, START + 200]);
-    await writeFile(path, body(5));
-    await assert.rejects(restoreSnapshot(new MemoryStateStore(OPTIONS), path, 3), (error: Error) => error instanceof SnapshotError && /format 5 is not supported/.test(error.message));
+    await writeFile(path, body(6));
+    await assert.rejects(restoreSnapshot(new MemoryStateStore(OPTIONS), path, 3), (error: Error) => error instanceof SnapshotError && /format 6 is not supported/.test(error.message));
   });
 
   it('should give each write its own temporary file, so two writers of one path never mix their bytes', async () => {
