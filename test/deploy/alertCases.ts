@@ -1,5 +1,5 @@
 /**
- * One promtool unit test per alert of deploy/prometheus/fraud-scoring.rules.yaml:
+ * One promtool unit test (or more) per alert of deploy/prometheus/fraud-scoring.rules.yaml:
  * series that make the alert's expression true from minute `onset` (bad), and
  * series that must never fire it (good), often right at its threshold. The
  * alert must fire at `onset` plus its `for:`, to the minute, and not a minute
@@ -428,6 +428,23 @@ export const ALERT_CASES: readonly AlertCase[] = [
       series('fraud_predictions_total', { ...TARGET, ...BINARY_MODEL, version: '7', class: 'simple_transaction' }, segments(RATE_STEP, [10_200, 990], [RATE_END, 981])),
       series('fraud_predictions_total', { ...TARGET, task: 'multiclass', model: 'fraud-scenario', version: '3', class: 'scenario_1' }, segments(RATE_STEP, [10_200, 0.5], [RATE_END, 0])),
       series('fraud_predictions_total', { ...TARGET, task: 'multiclass', model: 'fraud-scenario', version: '3', class: 'simple_transaction' }, segments(RATE_STEP, [10_200, 39.5], [RATE_END, 40])),
+    ],
+    labels: { ...JOB, task: 'binary' },
+  },  {
+    alert: 'FraudModelAlertRateShift',
+    forMinutes: 15,
+    step: RATE_STEP,
+    // The other side: from minute 10200, 30 of the 1,000 alerted (3 %); the hour's share passes
+    // twice the week's once 2 of its 3 increases are at 3 % (2.33 %; 1: 1.67 %).
+    onset: 10_200 + 2 * RATE_STEP,
+    bad: [
+      series('fraud_predictions_total', { ...TARGET, ...BINARY_MODEL, version: '8', class: 'FRAUD' }, segments(RATE_STEP, [10_200, 10], [RATE_END, 30])),
+      series('fraud_predictions_total', { ...TARGET, ...BINARY_MODEL, version: '8', class: 'simple_transaction' }, segments(RATE_STEP, [10_200, 990], [RATE_END, 970])),
+    ],
+    // Half the week's share exactly is not under half.
+    good: [
+      series('fraud_predictions_total', { ...TARGET, ...BINARY_MODEL, version: '8', class: 'FRAUD' }, segments(RATE_STEP, [10_200, 10], [RATE_END, 5])),
+      series('fraud_predictions_total', { ...TARGET, ...BINARY_MODEL, version: '8', class: 'simple_transaction' }, segments(RATE_STEP, [10_200, 990], [RATE_END, 995])),
     ],
     labels: { ...JOB, task: 'binary' },
   },

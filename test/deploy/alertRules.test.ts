@@ -134,7 +134,7 @@ describe('alert rules and dashboard (deploy/prometheus, deploy/grafana), checked
   });
 
   it('should fire each alert on its bad series at the minute its for: ends, never a minute early, and never on the good series (promtool test rules)', async () => {
-    assert.deepEqual(ALERT_CASES.map((entry) => entry.alert).sort(), alerts(source).map((rule) => rule.alert).sort(), 'one case per alert');
+    assert.deepEqual([...new Set(ALERT_CASES.map((entry) => entry.alert))].sort(), alerts(source).map((rule) => rule.alert).sort(), 'a case or more per alert');
     await testRules(folder, 'rules', RULES, source);
   });
 
