@@ -7,7 +7,7 @@ import { packageRoot } from '../../src/packageRoot.js';
 import { scrape } from '../helpers/scrape.js';
 import { startTestService } from '../helpers/testService.js';
 import { runTool } from '../helpers/tools.js';
-import { ALERT_CASES, SPAN, type AlertCase } from './alertCases.js';
+import { ALERT_CASES, SPAN } from './alertCases.js';
 import { renderChart, type ConfigMap, type K8sObject } from './chart.js';
 
 const RULES = join(packageRoot, 'deploy', 'prometheus', 'fraud-scoring.rules.yaml');
@@ -54,21 +54,26 @@ function rendered(template: string, labels: Readonly<Record<string, string>>): s
 }
 
 /**
- * A promtool unit test file for `rules`: for each case, the bad series fire
- * the alert at onset + for and not one minute before; the good series never.
+ * promtool unit test files for `rules`, one per sampling step (promtool evaluates
+ * every rule at its file's evaluation_interval): for each case, the bad series fire
+ * the alert at onset + for and not one step before; the good series never.
  */
-function promtoolTests(rulesPath: string, rules: RuleFile): string {
+function promtoolTests(rulesPath: string, rules: RuleFile): string[] {
   const byName = new Map(alerts(rules).map((rule) => [rule.alert, rule]));
-  const tests = ALERT_CASES.flatMap((entry: AlertCase) => {
+  const bySteps = new Map<number, unknown[]>();
+  for (const entry of ALERT_CASES) {
     const rule = byName.get(entry.alert);
     if (rule === undefined) throw new Error(`no rule ${entry.alert}`);
+    const step = entry.step ?? 1;
     const fires = entry.onset + entry.forMinutes;
     const labels = { ...entry.labels, ...rule.labels };
     const annotations = Object.fromEntries(Object.entries(rule.annotations ?? {}).map(([key, value]) => [key, rendered(value, labels)]));
-    return [
+    const tests = bySteps.get(step) ?? [];
+    bySteps.set(step, tests);
+    tests.push(
       {
         name: `${entry.alert}: fires at minute ${fires}, not at ${fires - 1}`,
-        interval: '1m',
+        interval: `${step}m`,
         input_series: entry.bad,
         alert_rule_test: [
           { eval_time: `${fires - 1}m`, alertname: entry.alert, exp_alerts: [] },
@@ -77,13 +82,23 @@ function promtoolTests(rulesPath: string, rules: RuleFile): string {
       },
       {
         name: `${entry.alert}: never on the good series`,
-        interval: '1m',
+        interval: `${step}m`,
         input_series: entry.good,
         alert_rule_test: [fires, SPAN].map((minute) => ({ eval_time: `${minute}m`, alertname: entry.alert, exp_alerts: [] })),
       },
-    ];
-  });
-  return stringify({ rule_files: [rulesPath], evaluation_interval: '1m', tests });
+    );
+  }
+  return [...bySteps].map(([step, tests]) => stringify({ rule_files: [rulesPath], evaluation_interval: `${step}m`, tests }));
+}
+
+/** Runs promtool test rules on each file of promtoolTests(rulesPath, rules). */
+async function testRules(folder: string, name: string, rulesPath: string, rules: RuleFile): Promise<void> {
+  for (const [index, text] of promtoolTests(rulesPath, rules).entries()) {
+    const tests = join(folder, `${name}-${index}.test.yaml`);
+    await writeFile(tests, text);
+    const result = await runTool('promtool', ['test', 'rules', tests]);
+    assert.equal(result.code, 0, result.stdout + result.stderr);
+  }
 }
 
 /** Metric names an expression reads: the service's (fraud_, process_, nodejs_) and Prometheus's `up`. */
@@ -119,11 +134,8 @@ describe('alert rules and dashboard (deploy/prometheus, deploy/grafana), checked
   });
 
   it('should fire each alert on its bad series at the minute its for: ends, never a minute early, and never on the good series (promtool test rules)', async () => {
-    assert.deepEqual(ALERT_CASES.map((entry) => entry.alert).sort(), alerts(source).map((rule) => rule.alert).sort(), 'one case per alert');
-    const tests = join(folder, 'rules.test.yaml');
-    await writeFile(tests, promtoolTests(RULES, source));
-    const result = await runTool('promtool', ['test', 'rules', tests]);
-    assert.equal(result.code, 0, result.stdout + result.stderr);
+    assert.deepEqual([...new Set(ALERT_CASES.map((entry) => entry.alert))].sort(), alerts(source).map((rule) => rule.alert).sort(), 'a case or more per alert');
+    await testRules(folder, 'rules', RULES, source);
   });
 
   it('should give every alert a severity, a summary, a description and a runbook section in docs/alerts.md', async () => {
@@ -150,10 +162,7 @@ describe('alert rules and dashboard (deploy/prometheus, deploy/grafana), checked
     await writeFile(renderedRules, stringify(rule.spec));
     const checked = await runTool('promtool', ['check', 'rules', renderedRules]);
     assert.equal(checked.code, 0, checked.stdout + checked.stderr);
-    const tests = join(folder, 'rendered.test.yaml');
-    await writeFile(tests, promtoolTests(renderedRules, rule.spec));
-    const tested = await runTool('promtool', ['test', 'rules', tests]);
-    assert.equal(tested.code, 0, tested.stdout + tested.stderr);
+    await testRules(folder, 'rendered', renderedRules, rule.spec);
     // Off by default, like the ServiceMonitor.
     assert.ok(!(await renderChart()).some((object) => object.kind === 'PrometheusRule'));
   });
