@@ -347,6 +347,14 @@ export const ALERT_CASES: readonly AlertCase[] = [
     labels: { ...JOB, reason: 'unavailable' },
   },
   {
+    alert: 'FraudQualitySnapshotUnreadable',
+    forMinutes: 0,
+    onset: 5,
+    bad: [series('fraud_state_snapshot_quality_unreadable', TARGET, step(0, 1, 5))],
+    good: [series('fraud_state_snapshot_quality_unreadable', TARGET, flat(0))],
+    labels: TARGET,
+  },
+  {
     alert: 'FraudShadowModelNotLoaded',
     forMinutes: 15,
     onset: 5,
