@@ -8,6 +8,7 @@ import type { ModelScore, ScoredModel } from '../../src/state/modelScores.js';
 import { restoreSnapshot, writeSnapshot } from '../../src/state/stateSnapshot.js';
 import type { TransactionEvent } from '../../src/state/stateStore.js';
 import { TransactionIndex } from '../../src/state/transactionIndex.js';
+import { f64, u32, u64 } from '../helpers/littleEndian.js';
 
 /** The embedded store's scores: columns moved with their transaction in the index, snapshots, memory stated. */
 
@@ -119,21 +120,3 @@ describe('embedded store: kept scores', () => {
     assert.deepEqual(result?.joined, { eventTime: START + 10, scores: [{ model: MODELS[2], fraudProbability: 0.625, alerted: true }] });
   });
 });
-
-function u32(value: number): Buffer {
-  const bytes = Buffer.alloc(4);
-  bytes.writeUInt32LE(value);
-  return bytes;
-}
-
-function u64(value: bigint): Buffer {
-  const bytes = Buffer.alloc(8);
-  bytes.writeBigUInt64LE(value);
-  return bytes;
-}
-
-function f64(value: number): Buffer {
-  const bytes = Buffer.alloc(8);
-  bytes.writeDoubleLE(value);
-  return bytes;
-}

@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { binnedAuc, binnedAveragePrecision, emptyCounts, figuresOf } from '../../src/quality/qualityFigures.js';
 import { binOf, coarseBounds, SCORE_BIN_COUNT, SCORE_BIN_UPPER_BOUNDS } from '../../src/quality/scoreBins.js';
-import { exactAuc, exactAveragePrecision, scoreSet, seeded, type ScoredOutcome, type ScoreSetShape } from '../helpers/scoreSets.js';
+import { seededUniform as seeded } from '../../client/resampling.js';
+import { exactAuc, exactAveragePrecision } from '../helpers/rankingFigures.js';
+import { scoreSet, type ScoredOutcome, type ScoreSetShape } from '../helpers/scoreSets.js';
 
 /** The next double above `value` (value > 0). */
 function nextUp(value: number): number {

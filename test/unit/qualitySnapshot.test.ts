@@ -16,6 +16,7 @@ import { MemoryStateStore } from '../../src/state/memoryStateStore.js';
 import { SnapshotScheduler } from '../../src/state/snapshotScheduler.js';
 import { restoreSnapshot, writeSnapshot } from '../../src/state/stateSnapshot.js';
 import type { TransactionEvent } from '../../src/state/stateStore.js';
+import { f64, u32, u64 } from '../helpers/littleEndian.js';
 
 const OPTIONS = { latenessSeconds: 3600, historyDays: { customer: 30, terminal: 37 }, maxEntities: 100_000, maxTransactions: 100_000 };
 const DAY = 86_400;
@@ -260,21 +261,3 @@ describe('live quality in the state snapshot', () => {
     assert.equal(store.transactions.size, 0);
   });
 });
-
-function u32(value: number): Buffer {
-  const bytes = Buffer.alloc(4);
-  bytes.writeUInt32LE(value >>> 0);
-  return bytes;
-}
-
-function u64(value: bigint): Buffer {
-  const bytes = Buffer.alloc(8);
-  bytes.writeBigUInt64LE(value);
-  return bytes;
-}
-
-function f64(value: number): Buffer {
-  const bytes = Buffer.alloc(8);
-  bytes.writeDoubleLE(value);
-  return bytes;
-}

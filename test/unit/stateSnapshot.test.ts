@@ -8,6 +8,7 @@ import { CUSTOMER_DAY_STRIDE, FRAUD_STRIDE, TERMINAL_DAY_STRIDE, dayOf } from '.
 import { MemoryStateStore } from '../../src/state/memoryStateStore.js';
 import { SnapshotError, restoreSnapshot, writeSnapshot } from '../../src/state/stateSnapshot.js';
 import type { TransactionEvent } from '../../src/state/stateStore.js';
+import { f64, u32, u64 } from '../helpers/littleEndian.js';
 
 const OPTIONS = { latenessSeconds: 3600, historyDays: { customer: 30, terminal: 37 }, maxEntities: 100_000, maxTransactions: 100_000 };
 const DAY = 86_400;
@@ -208,21 +209,3 @@ describe('state snapshots', () => {
     assert.deepEqual((await readdir(folder)).filter((name) => name.startsWith('shared.snapshot.tmp-')), []);
   });
 });
-
-function u32(value: number): Buffer {
-  const bytes = Buffer.alloc(4);
-  bytes.writeUInt32LE(value >>> 0);
-  return bytes;
-}
-
-function u64(value: bigint): Buffer {
-  const bytes = Buffer.alloc(8);
-  bytes.writeBigUInt64LE(value);
-  return bytes;
-}
-
-function f64(value: number): Buffer {
-  const bytes = Buffer.alloc(8);
-  bytes.writeDoubleLE(value);
-  return bytes;
-}
