@@ -1,17 +1,9 @@
 import type { ModelRegistry } from '../models/modelRegistry.js';
 import { MODEL_TASKS, type ModelTask } from '../models/modelTask.js';
 import { ServingStatus, type ServingHealth } from './servingHealth.js';
+import type { HistoryCondition } from '../state/stateStore.js';
 
-/** What the history store says about itself now (Redis: src/state/redisGuard.ts). */
-export interface HistoryCondition {
-  /** False while the store refuses writes (Redis out of memory): every scoring call fails, since every one records. */
-  readonly writable: boolean;
-  /** False while the store may drop history silently (an evicting Redis policy not accepted by the operator). */
-  readonly trusted: boolean;
-  /** False while the history is known incomplete after a loss. */
-  readonly complete: boolean;
-}
-
+/** A store with nothing to report (the embedded store without snapshots). */
 const FINE: HistoryCondition = { writable: true, trusted: true, complete: true };
 
 /** The health name of one task's scoring (Predict… for binary, PredictScenario… for multiclass). */

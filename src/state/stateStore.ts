@@ -111,3 +111,13 @@ export interface StateStore {
 export class StateUnavailableError extends Error {
   override readonly name = 'StateUnavailableError';
 }
+
+/** What the history store says about itself now, for health (Redis: src/state/redisGuard.ts). */
+export interface HistoryCondition {
+  /** False while the store refuses writes (Redis out of memory): every scoring call fails, since every one records. */
+  readonly writable: boolean;
+  /** False while the store may drop history silently (an evicting Redis policy not accepted by the operator). */
+  readonly trusted: boolean;
+  /** False while the history is known incomplete after a loss. */
+  readonly complete: boolean;
+}
