@@ -107,10 +107,7 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
         metrics,
         logger,
         cache,
-        pollIntervalMs: config.modelPoll.intervalMs,
-        pollJitter: config.modelPoll.jitter,
-        retryMaxMs: config.modelPoll.retryMaxMs,
-        pendingTimeoutMs: config.modelPoll.pendingTimeoutMs,
+        poll: config.modelPoll,
       }),
   );
 

@@ -63,10 +63,7 @@ export async function startShadows(options: ShadowSetupOptions): Promise<ShadowM
         metrics: shadowMetrics,
         logger: logger.child({ role: 'shadow' }),
         cache: shadowCache,
-        pollIntervalMs: config.modelPoll.intervalMs,
-        pollJitter: config.modelPoll.jitter,
-        retryMaxMs: config.modelPoll.retryMaxMs,
-        pendingTimeoutMs: config.modelPoll.pendingTimeoutMs,
+        poll: config.modelPoll,
       }),
   );
   // 0 until a shadow loads, so an alert sees a configured shadow that never does.

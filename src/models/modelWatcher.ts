@@ -38,10 +38,16 @@ export interface ModelWatcherOptions {
   readonly metrics: ModelLoadMetrics;
   readonly logger: Logger;
   readonly cache: ModelCache | undefined;
+  /** When to check the source again (FRAUD_MODEL_POLL_SECONDS and the rest: config.modelPoll). */
+  readonly poll: WatcherPoll;
+}
+
+/** The timing of a watcher's checks. */
+export interface WatcherPoll {
   /** 0 turns polling off after the first load. */
-  readonly pollIntervalMs: number;
+  readonly intervalMs: number;
   /** Fraction of the interval each wait is randomly moved by, so replicas do not poll in step. */
-  readonly pollJitter: number;
+  readonly jitter: number;
   /** Longest wait between retries while the source fails. */
   readonly retryMaxMs: number;
   /**
@@ -210,7 +216,8 @@ export class ModelWatcher {
   }
 
   private nextDelay(outcome: CheckOutcome, serving: boolean): number | undefined {
-    const { pollIntervalMs, retryMaxMs, source } = this.options;
+    const { source } = this.options;
+    const { intervalMs: pollIntervalMs, retryMaxMs } = this.options.poll;
     if (outcome === 'pending') return Math.min(PENDING_RETRY_MAX_MS, pollIntervalMs || PENDING_RETRY_MAX_MS);
     if (outcome === 'failed') {
       return this.jittered(Math.min(retryMaxMs, FIRST_RETRY_MS * 2 ** Math.min(Math.max(this.failures - 1, 0), 20)));
@@ -225,7 +232,7 @@ export class ModelWatcher {
   }
 
   private jittered(delayMs: number): number {
-    const spread = delayMs * this.options.pollJitter;
+    const spread = delayMs * this.options.poll.jitter;
     return Math.max(0, Math.round(delayMs - spread + Math.random() * 2 * spread));
   }
 
@@ -249,7 +256,8 @@ export class ModelWatcher {
   }
 
   private refuse(token: string, error: ModelRejectedError): CheckOutcome {
-    const { task, registry, metrics, pendingTimeoutMs } = this.options;
+    const { task, registry, metrics } = this.options;
+    const { pendingTimeoutMs } = this.options.poll;
     if (error.reason === 'sha256' && !this.options.source.snapshotReads) {
       // Publishing writes the .onnx before the manifest, but a reader can see a
       // new manifest next to the old .onnx for a moment: wait before refusing.
