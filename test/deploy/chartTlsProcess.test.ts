@@ -6,7 +6,7 @@ import { connect as connectTls } from 'node:tls';
 import { credentials, InterceptingCall, status, type Interceptor } from '@grpc/grpc-js';
 import { FraudClient } from '../../client/fraudClient.js';
 import { refusal } from '../helpers/refusal.js';
-import { freePort, spawnService, type SpawnedService } from '../helpers/spawnService.js';
+import { spawnService, type SpawnedService } from '../helpers/spawnService.js';
 import { waitFor } from '../helpers/waitFor.js';
 import { container, only, renderChart, type K8sObject } from './chart.js';
 import { forDnsNames, TestCertificateAuthority, type IssuedCertificate } from '../helpers/certificates.js';
@@ -98,8 +98,8 @@ describe('the chart with mutual TLS on a real service process (certificates made
     await copyFile(ca.certificate.certFile, join(mounts['/etc/fraud-tls'], 'ca.crt'));
     const tokensSecret = only(objects, 'Secret', '-auth');
     await writeFile(join(mounts['/etc/fraud-auth'], 'tokens'), Buffer.from(tokensSecret.data?.tokens ?? '', 'base64'));
-    healthPort = await freePort();
-    service = await startPod({ ...podEnvironment(objects, mounts), FRAUD_HEALTH_PORT: String(healthPort) });
+    service = await startPod({ ...podEnvironment(objects, mounts), FRAUD_HEALTH_PORT: '0' });
+    healthPort = Number((await service.waitForLog('listening')).healthPort);
   });
   after(async () => {
     for (const client of clients) client.close();

@@ -16,20 +16,24 @@ interface Service {
   readonly address: string;
   readonly metricsPort: number;
   readonly exited: Promise<number | string>;
+  /** What stdout said up to its "listening" line; stdout is paused there, and nothing else reads it. */
+  readonly startupOutput: readonly Buffer[];
 }
 
-/** The service with its stdout and stderr on pipes this test controls (spawnService reads them; these tests must not). */
+/**
+ * The service with its stdout and stderr on pipes this test controls (spawnService reads them;
+ * these tests must not). Its ports are picked by the system and read from its "listening" line,
+ * after which stdout is left paused.
+ */
 async function startWithPipes(env: Record<string, string>): Promise<Service> {
-  const grpcPort = await freePort();
-  const metricsPort = await freePort();
   const child = spawn(process.execPath, [...SERVICE_NODE_FLAGS, MAIN_SCRIPT], {
     env: {
       PATH: process.env.PATH ?? '',
       HOME: process.env.HOME ?? '/tmp',
       FRAUD_GRPC_HOST: '127.0.0.1',
-      FRAUD_GRPC_PORT: String(grpcPort),
+      FRAUD_GRPC_PORT: '0',
       FRAUD_METRICS_HOST: '127.0.0.1',
-      FRAUD_METRICS_PORT: String(metricsPort),
+      FRAUD_METRICS_PORT: '0',
       FRAUD_BINARY_MODEL_URI: bundled('fraud-binary'),
       FRAUD_SCENARIO_MODEL_URI: bundled('fraud-scenario'),
       ...env,
@@ -41,7 +45,22 @@ async function startWithPipes(env: Record<string, string>): Promise<Service> {
       resolveExit(code ?? signal ?? 'unknown');
     });
   });
-  return { child, address: `127.0.0.1:${grpcPort}`, metricsPort, exited };
+  const startupOutput: Buffer[] = [];
+  const listening = await new Promise<{ grpcPort: number; metricsPort: number }>((resolveListening, rejectListening) => {
+    const read = (chunk: Buffer): void => {
+      startupOutput.push(chunk);
+      const line = lines(startupOutput).find((each) => each.includes('"msg":"listening"'));
+      if (line === undefined) return;
+      child.stdout.off('data', read);
+      child.stdout.pause();
+      resolveListening(JSON.parse(line) as { grpcPort: number; metricsPort: number });
+    };
+    child.stdout.on('data', read);
+    void exited.then((code) => {
+      rejectListening(new Error(`the service exited (${String(code)}) before listening: ${Buffer.concat(startupOutput).toString('utf8')}`));
+    });
+  });
+  return { child, address: `127.0.0.1:${listening.grpcPort}`, metricsPort: listening.metricsPort, exited, startupOutput };
 }
 
 async function waitUntilServing(service: Service): Promise<void> {
@@ -130,9 +149,10 @@ describe('the service process: output and shutdown whatever stdout is', function
       AWS_CONFIG_FILE: '/nonexistent/aws-config',
       AWS_SHARED_CREDENTIALS_FILE: '/nonexistent/aws-credentials',
     });
-    const stdout: Buffer[] = [];
+    const stdout: Buffer[] = [...service.startupOutput];
     const stderr: Buffer[] = [];
     service.child.stdout.on('data', (chunk: Buffer) => stdout.push(chunk));
+    service.child.stdout.resume();
     service.child.stderr.on('data', (chunk: Buffer) => stderr.push(chunk));
     try {
       await waitFor('the AWS SDK warning in the log', () => lines(stdout).some((line) => line.includes('Multiple credential sources')), 20_000);

@@ -5,7 +5,6 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { packageRoot } from '../../src/packageRoot.js';
-import { freePort } from '../helpers/spawnService.js';
 import { runProgram, runTool, tool } from '../helpers/tools.js';
 import { waitFor } from '../helpers/waitFor.js';
 
@@ -157,16 +156,15 @@ describe("README's quickstart, from a fresh clone to the first answers", functio
       'README\'s quickstart names the test command too',
     );
 
-    grpcPort = await freePort();
     const toolDirs = ['grpcurl', 'grpc-health-probe'].map((name) => dirname(tool(name)));
     env = {
       PATH: [...toolDirs, process.env.PATH ?? ''].join(':'),
       HOME: process.env.HOME ?? tmpdir(),
       FRAUD_GRPC_HOST: '127.0.0.1',
-      FRAUD_GRPC_PORT: String(grpcPort),
+      // Ports the system picks, read from the "listening" line: one found free here could be taken before the service binds it.
+      FRAUD_GRPC_PORT: '0',
       FRAUD_METRICS_HOST: '127.0.0.1',
-      FRAUD_METRICS_PORT: String(await freePort()),
-      FRAUD_ADDRESS: `localhost:${grpcPort}`,
+      FRAUD_METRICS_PORT: '0',
     };
     const child = spawn('bash', ['-c', startCommand.text], { cwd: clone, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
     start = child;
@@ -174,6 +172,17 @@ describe("README's quickstart, from a fresh clone to the first answers", functio
     child.stderr.on('data', (chunk: Buffer) => (startOutput += chunk.toString('utf8')));
     startExit = new Promise((resolveExit) => child.once('exit', (code, signal) => { resolveExit(code ?? signal ?? 'unknown'); }));
 
+    grpcPort = await waitFor(
+      'the "listening" line of the service README started',
+      () => {
+        if (child.exitCode !== null || child.signalCode !== null) throw new Error(`"npm start" exited (${child.exitCode ?? child.signalCode}):\n${startOutput.slice(-3000)}`);
+        const listening = startOutput.split('\n').find((line) => line.includes('"msg":"listening"'));
+        return listening === undefined ? undefined : (JSON.parse(listening) as { grpcPort: number }).grpcPort;
+      },
+      START_TIMEOUT_MS,
+      250,
+    );
+    env.FRAUD_ADDRESS = `localhost:${grpcPort}`;
     await waitFor(
       'health SERVING from the service README started',
       async () => {

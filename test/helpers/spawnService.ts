@@ -32,17 +32,20 @@ export function freePort(): Promise<number> {
   });
 }
 
-/** `node <flags> dist/src/main.js` as its own process, the way the image and `npm start` start it. */
+/**
+ * `node <flags> dist/src/main.js` as its own process, the way the image and `npm start` start it,
+ * resolved once it listens (or has exited). Unless `env` names them, its ports are picked by the
+ * system and read from its "listening" line: a port found free by this process and bound by the
+ * child later can be taken in between by any other process of the machine.
+ */
 export async function spawnService(env: Record<string, string> = {}): Promise<SpawnedService> {
-  const grpcPort = await freePort();
-  const metricsPort = await freePort();
   const child = spawn(process.execPath, [...SERVICE_NODE_FLAGS, MAIN_SCRIPT], {
     env: {
       PATH: process.env.PATH ?? '',
       FRAUD_GRPC_HOST: '127.0.0.1',
-      FRAUD_GRPC_PORT: String(grpcPort),
+      FRAUD_GRPC_PORT: '0',
       FRAUD_METRICS_HOST: '127.0.0.1',
-      FRAUD_METRICS_PORT: String(metricsPort),
+      FRAUD_METRICS_PORT: '0',
       FRAUD_BINARY_MODEL_URI: bundled('fraud-binary'),
       FRAUD_SCENARIO_MODEL_URI: bundled('fraud-scenario'),
       FRAUD_LOG_LEVEL: 'debug',
@@ -55,11 +58,18 @@ export async function spawnService(env: Record<string, string> = {}): Promise<Sp
   const logs: LogRecord[] = [];
   const stderr: string[] = [];
   let pending = '';
+  let heardListening: (record: LogRecord) => void = () => undefined;
+  const listening = new Promise<LogRecord>((resolveListening) => (heardListening = resolveListening));
   child.stdout.on('data', (chunk: Buffer) => {
     pending += chunk.toString('utf8');
     const lines = pending.split('\n');
     pending = lines.pop() ?? '';
-    for (const line of lines) if (line.trim() !== '') logs.push(JSON.parse(line) as LogRecord);
+    for (const line of lines) {
+      if (line.trim() === '') continue;
+      const record = JSON.parse(line) as LogRecord;
+      logs.push(record);
+      if (record.msg === 'listening') heardListening(record);
+    }
   });
   child.stderr.on('data', (chunk: Buffer) => stderr.push(chunk.toString('utf8')));
   const exited = new Promise<number | string>((resolveExit) => {
@@ -67,6 +77,9 @@ export async function spawnService(env: Record<string, string> = {}): Promise<Sp
       resolveExit(code ?? signal ?? 'unknown');
     });
   });
+  const started = await Promise.race([listening, exited.then(() => undefined)]);
+  const grpcPort = portOf(started, 'grpcPort', env.FRAUD_GRPC_PORT);
+  const metricsPort = portOf(started, 'metricsPort', env.FRAUD_METRICS_PORT);
   return {
     process: child,
     grpcPort,
@@ -81,6 +94,13 @@ export async function spawnService(env: Record<string, string> = {}): Promise<Sp
       return exited;
     },
   };
+}
+
+/** The port the "listening" line gives, or (a process that exited first) the one it was told, or 0. */
+function portOf(listening: LogRecord | undefined, field: 'grpcPort' | 'metricsPort', told: string | undefined): number {
+  const bound = listening?.[field];
+  if (typeof bound === 'number') return bound;
+  return told === undefined ? 0 : Number(told);
 }
 
 /** How a run of the service process ended, and what it wrote. */
