@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { Kafka, logLevel, type KafkaMessage } from 'kafkajs';
 import { packageRoot } from '../../src/packageRoot.js';
 import { killProcess } from './killProcess.js';
-import { freePort } from './spawnService.js';
+import { startOnFreePorts } from './spawnService.js';
 import { waitFor } from './waitFor.js';
 
 /** The Kafka release scripts/build-kafka.sh fetches from Maven Central. */
@@ -74,7 +74,12 @@ export class KafkaBroker {
    * SASL/PLAIN (no TLS: a loopback test).
    */
   static async start(sasl?: KafkaSaslUsers): Promise<KafkaBroker> {
-    const broker = new KafkaBroker(await freePort(), await freePort(), await mkdtemp(join(tmpdir(), 'fraud-kafka-')), sasl);
+    return startOnFreePorts(2, async ([port, controllerPort]) => KafkaBroker.format(port as number, controllerPort as number, sasl));
+  }
+
+  /** One attempt of `start`: storage formatted for these ports, then the broker started on them. */
+  private static async format(port: number, controllerPort: number, sasl: KafkaSaslUsers | undefined): Promise<KafkaBroker> {
+    const broker = new KafkaBroker(port, controllerPort, await mkdtemp(join(tmpdir(), 'fraud-kafka-')), sasl);
     await writeFile(join(broker.dataDir, 'server.properties'), broker.serverProperties());
     await writeFile(join(broker.dataDir, 'log4j2.properties'), LOG4J_PROPERTIES);
     // A cluster id is 16 random bytes in URL-safe base64 without padding (what `StorageTool random-uuid` prints).
@@ -83,7 +88,12 @@ export class KafkaBroker {
       encoding: 'utf8',
     });
     if (format.status !== 0) throw new Error(`kafka-storage format failed (${format.status}):\n${format.stdout.slice(-2_000)}\n${format.stderr.slice(-2_000)}`);
-    await broker.resume();
+    try {
+      await broker.resume();
+    } catch (error) {
+      await broker.kill();
+      throw error;
+    }
     return broker;
   }
 

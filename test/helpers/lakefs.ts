@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { packageRoot } from '../../src/packageRoot.js';
 import { MINIO_PASSWORD, MINIO_USER, type MinioServer } from './minio.js';
 import type { StoredFile } from './modelStore.js';
-import { freePort } from './spawnService.js';
+import { startOnFreePorts } from './spawnService.js';
 import { waitFor } from './waitFor.js';
 import { killProcess } from './killProcess.js';
 
@@ -75,9 +75,17 @@ export class LakefsServer {
     const binary = lakefsBinary();
     const version = spawnSync(binary, ['--version'], { encoding: 'utf8' }).stdout;
     if (!version.includes(LAKEFS_VERSION.slice(1))) throw new Error(`${binary} is not lakeFS ${LAKEFS_VERSION}: ${version.trim()}`);
-    const server = new LakefsServer(await freePort(), await mkdtemp(join(tmpdir(), 'fraud-lakefs-')), objectStore);
-    await writeFile(join(server.dataDir, 'config.yaml'), server.config());
-    await server.resume();
+    const server = await startOnFreePorts(1, async ([port]) => {
+      const started = new LakefsServer(port as number, await mkdtemp(join(tmpdir(), 'fraud-lakefs-')), objectStore);
+      await writeFile(join(started.dataDir, 'config.yaml'), started.config());
+      try {
+        await started.resume();
+      } catch (error) {
+        await started.kill();
+        throw error;
+      }
+      return started;
+    });
     await server.call('POST', '/setup_lakefs', { username: ADMIN, key: { access_key_id: LAKEFS_ACCESS_KEY_ID, secret_access_key: LAKEFS_SECRET_ACCESS_KEY } }, [200]);
     return server;
   }

@@ -3,7 +3,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort } from './spawnService.js';
+import { freePort, startOnFreePorts } from './spawnService.js';
 import { tool } from './tools.js';
 import { waitFor } from './waitFor.js';
 import { killProcess } from './killProcess.js';
@@ -35,9 +35,17 @@ export class MinioServer {
   }
 
   static async start(): Promise<MinioServer> {
-    const server = new MinioServer(await freePort(), await mkdtemp(join(tmpdir(), 'fraud-minio-')));
-    await server.resume();
-    return server;
+    const dataDir = await mkdtemp(join(tmpdir(), 'fraud-minio-'));
+    return startOnFreePorts(1, async ([port]) => {
+      const server = new MinioServer(port as number, dataDir);
+      try {
+        await server.resume();
+      } catch (error) {
+        await server.pause();
+        throw error;
+      }
+      return server;
+    });
   }
 
   /** The AWS environment a service needs to read this server. */
@@ -47,13 +55,15 @@ export class MinioServer {
 
   async resume(): Promise<void> {
     const consolePort = await freePort();
-    this.process = spawn(tool('minio'), ['server', this.dataDir, '--address', `127.0.0.1:${this.port}`, '--console-address', `127.0.0.1:${consolePort}`, '--quiet'], {
+    const child = spawn(tool('minio'), ['server', this.dataDir, '--address', `127.0.0.1:${this.port}`, '--console-address', `127.0.0.1:${consolePort}`, '--quiet'], {
       env: { PATH: process.env.PATH ?? '', HOME: this.dataDir, MINIO_ROOT_USER: MINIO_USER, MINIO_ROOT_PASSWORD: MINIO_PASSWORD, MINIO_BROWSER: 'off' },
       stdio: 'ignore',
     });
+    this.process = child;
     await waitFor(
       'MinIO to be live',
       async () => {
+        if (child.exitCode !== null) throw new Error(`MinIO exited with ${child.exitCode} before it was live`);
         try {
           const response = await fetch(`${this.endpoint}/minio/health/live`);
           return response.ok;

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { createLogger } from '../../src/observability/logger.js';
 import { RedisStateStore, type RedisStateStoreOptions } from '../../src/state/redisStateStore.js';
-import { freePort } from './spawnService.js';
+import { freePort, startOnFreePorts } from './spawnService.js';
 import { runTool, tool } from './tools.js';
 import { waitFor } from './waitFor.js';
 import { killProcess } from './killProcess.js';
@@ -42,10 +42,18 @@ export class RedisServer {
   }
 
   static async start(options: RedisServerOptions = {}): Promise<RedisServer> {
-    const server = new RedisServer(await freePort(), await mkdtemp(join(tmpdir(), 'fraud-redis-')), options);
-    await server.resume();
-    await server.admin.connect();
-    return server;
+    const dir = await mkdtemp(join(tmpdir(), 'fraud-redis-'));
+    return startOnFreePorts(1, async ([port]) => {
+      const server = new RedisServer(port as number, dir, options);
+      try {
+        await server.resume();
+      } catch (error) {
+        await server.kill();
+        throw error;
+      }
+      await server.admin.connect();
+      return server;
+    });
   }
 
   /** Starts the server (again) on its port, empty: it keeps nothing on disk. */

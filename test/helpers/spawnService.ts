@@ -33,6 +33,26 @@ export function freePort(): Promise<number> {
 }
 
 /**
+ * `start` on a free port, and on another one when it fails: a port found free here can be taken
+ * by another process of the machine before the server binds it. The error of the last attempt is
+ * thrown; `start` must clean up after itself when it fails.
+ */
+export async function startOnFreePorts<T>(count: number, start: (ports: readonly number[]) => Promise<T>, attempts = 3): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    const ports: number[] = [];
+    while (ports.length < count) {
+      const port = await freePort();
+      if (!ports.includes(port)) ports.push(port);
+    }
+    try {
+      return await start(ports);
+    } catch (error) {
+      if (attempt >= attempts) throw error;
+    }
+  }
+}
+
+/**
  * `node <flags> dist/src/main.js` as its own process, the way the image and `npm start` start it,
  * resolved once it listens (or has exited). Unless `env` names them, its ports are picked by the
  * system and read from its "listening" line: a port found free by this process and bound by the
