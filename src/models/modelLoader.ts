@@ -114,7 +114,9 @@ export class ModelLoader {
         interOpNumThreads: 1,
         executionMode: 'sequential',
         graphOptimizationLevel: 'all',
-        logSeverityLevel: 3,
+        // Fatal only: a failed load or run reaches the service as an error and is logged as JSON;
+        // onnxruntime's own lines on stderr would not be.
+        logSeverityLevel: 4,
       });
     } catch (error) {
       throw new ModelRejectedError('onnx', `${where}: onnxruntime cannot load the model: ${firstLine(error)}`);

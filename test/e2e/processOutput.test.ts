@@ -1,9 +1,13 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcessByStdio } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { FraudClient } from '../../client/fraudClient.js';
 import { PredictBatchRequest, Transaction } from '../../src/gen/fraud/v1/fraud_service.js';
 import { SERVICE_NODE_FLAGS } from '../../src/nodeFlags.js';
+import { largeSessionModel } from '../helpers/largeSessionModel.js';
 import { MAIN_SCRIPT, bundled } from '../helpers/paths.js';
 import { callRaw } from '../helpers/rawBytes.js';
 import { sample, scrape } from '../helpers/scrape.js';
@@ -168,4 +172,38 @@ describe('the service process: output and shutdown whatever stdout is', function
       service.child.kill('SIGKILL');
     }
   });
+
+  it('should print only JSON lines when a model run fails inside onnxruntime (its own error lines stay off stderr)', async () => {
+    // A challenger that passes the loader's 4-row sample check and fails in onnxruntime on 3 rows.
+    const challenger = largeSessionModel('fragile', 1_024, 0.618034, { onlyRunsOfItsSamples: true });
+    const modelDir = await mkdtemp(join(tmpdir(), 'fraud-fragile-model-'));
+    try {
+      await writeFile(join(modelDir, 'fraud-binary.onnx'), challenger.model);
+      await writeFile(join(modelDir, 'fraud-binary.json'), JSON.stringify(challenger.manifest));
+      const service = await startWithPipes({ FRAUD_LOG_LEVEL: 'info', FRAUD_BINARY_SHADOW_MODEL_URI: join(modelDir, 'fraud-binary.json'), FRAUD_SHADOW_SHED_LOOP_BUSY: '1' });
+      const stdout: Buffer[] = [...service.startupOutput];
+      const stderr: Buffer[] = [];
+      service.child.stdout.on('data', (chunk: Buffer) => stdout.push(chunk));
+      service.child.stdout.resume();
+      service.child.stderr.on('data', (chunk: Buffer) => stderr.push(chunk));
+      const client = new FraudClient({ address: service.address, retry: { attempts: 1 } });
+      try {
+        await waitUntilServing(service);
+        await waitFor('the shadow loaded', async () => (await client.getModelInfo()).shadows.some((shadow) => shadow.serving));
+        await client.predictBatch(Array.from({ length: 3 }, (_, index) => ({ transactionId: 9_100_000 + index, customerId: 1, terminalId: 2, txAmount: 10, txTimeSeconds: 86_400 + index })));
+        await waitFor('the failed shadow run counted', async () => (sample(await scrape(service.metricsPort), 'fraud_shadow_rows_shed_total{task="binary",reason="failed"}') ?? 0) === 3);
+        service.child.kill('SIGTERM');
+        assert.equal(await service.exited, 0);
+        const all = [...lines(stdout), ...lines(stderr)];
+        for (const line of all) assert.doesNotThrow(() => JSON.parse(line), `not JSON: ${line}`);
+        assert.ok(all.some((line) => line.includes('shadow model run failed')), 'the failure is in the JSON log');
+      } finally {
+        client.close();
+        service.child.kill('SIGKILL');
+      }
+    } finally {
+      await rm(modelDir, { recursive: true, force: true });
+    }
+  });
 });
+

@@ -12,10 +12,14 @@ import { sha256 } from './modelFixtures.js';
  *
  *   table[i] = [1 - p(i), p(i)] with p(i) = frac(i × multiplier), in float32
  *   input [N, 3] ─Gather(column 0)→ amount ─Clip(0, rows-1)→ ─Cast(int64)→ row ─Gather(table)→ probabilities [N, 2]
+ *
+ * `onlyRunsOfItsSamples`: the input is first reshaped to [4, 3], the number of its samples,
+ * so the model passes the loader's sample check and onnxruntime fails every run of
+ * another number of rows (a model that breaks on real traffic only).
  */
-export function largeSessionModel(version: string, rows: number, multiplier: number): ModelFiles {
-  const model = onnxModel(rows, multiplier);
+export function largeSessionModel(version: string, rows: number, multiplier: number, options: { readonly onlyRunsOfItsSamples?: boolean } = {}): ModelFiles {
   const sampleAmounts = [0, 5, 250, 900];
+  const model = onnxModel(rows, multiplier, options.onlyRunsOfItsSamples === true ? sampleAmounts.length : undefined);
   const manifest: ManifestJson = {
     schema_version: 1,
     name: 'fraud-binary',
@@ -52,8 +56,13 @@ const FLOAT = 1;
 const INT64 = 7;
 const ATTRIBUTE_INT = 2;
 
-function onnxModel(rows: number, multiplier: number): Uint8Array {
+function onnxModel(rows: number, multiplier: number, onlyRowsOf: number | undefined): Uint8Array {
+  const reshape =
+    onlyRowsOf === undefined
+      ? []
+      : [field(1, node('Reshape', ['input', 'fixed_shape'], ['checked_input'], [])), field(5, tensor('fixed_shape', INT64, [2], concat([int64Bytes(onlyRowsOf), int64Bytes(3)])))];
   const graph = concat([
+    ...reshape,
     field(1, node('Range', ['zero', 'row_count', 'one'], ['row_numbers'], [])),
     field(1, node('Mul', ['row_numbers', 'multiplier'], ['scaled'], [])),
     field(1, node('Floor', ['scaled'], ['whole'], [])),
@@ -61,7 +70,7 @@ function onnxModel(rows: number, multiplier: number): Uint8Array {
     field(1, node('Unsqueeze', ['fraction', 'column_axis'], ['fraud_column'], [])),
     field(1, node('Sub', ['one', 'fraud_column'], ['legit_column'], [])),
     field(1, node('Concat', ['legit_column', 'fraud_column'], ['table'], [intAttribute('axis', 1)])),
-    field(1, node('Gather', ['input', 'amount_column'], ['amount'], [intAttribute('axis', 1)])),
+    field(1, node('Gather', [onlyRowsOf === undefined ? 'input' : 'checked_input', 'amount_column'], ['amount'], [intAttribute('axis', 1)])),
     field(1, node('Clip', ['amount', 'zero', 'highest_row'], ['clipped'], [])),
     field(1, node('Cast', ['clipped'], ['row'], [intAttribute('to', INT64)])),
     field(1, node('Gather', ['table', 'row'], ['probabilities'], [intAttribute('axis', 0)])),

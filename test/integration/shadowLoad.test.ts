@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TransactionInput } from '../../client/fraudClient.js';
 import { DecisionRole } from '../../src/gen/fraud/v1/decision_record.js';
 import { decisionRecordsIn } from '../helpers/decisionFiles.js';
+import { largeSessionModel } from '../helpers/largeSessionModel.js';
 import { OtlpReceiver } from '../helpers/otlpReceiver.js';
 import { fixture } from '../helpers/paths.js';
 import { sample, scrape } from '../helpers/scrape.js';
@@ -161,6 +162,34 @@ describe('shadow models: shed first, refused without touching serving, run after
       await written(service, 3);
       assert.deepEqual([...(await runsById(service.dir)).values()], [1, 1, 1]);
     }
+  });
+
+  it('should record the serving run alone, counted as failed and logged once, when the challenger fails on real traffic, and both runs once it runs again', async () => {
+    // It passes the loader's sample check (4 rows) and fails in onnxruntime on any other number of rows.
+    const challenger = largeSessionModel('fragile', 1_024, 0.618034, { onlyRunsOfItsSamples: true });
+    const modelDir = await mkdtemp(join(tmpdir(), 'fraud-fragile-model-'));
+    dirs.push(modelDir);
+    await writeFile(join(modelDir, 'fraud-binary.onnx'), challenger.model);
+    await writeFile(join(modelDir, 'fraud-binary.json'), JSON.stringify(challenger.manifest));
+    const service = await start({ FRAUD_BINARY_MODEL_URI: fixture('binary-zipmap-f32'), FRAUD_BINARY_SHADOW_MODEL_URI: join(modelDir, 'fraud-binary.json') });
+    await shadowLoaded(service);
+    // Three rows a call: one run of the challenger, or several coalesced into one, never holds four.
+    for (let call = 0; call < 2; call++) assert.equal((await service.client.predictBatch(transactions(3))).predictions.length, 3);
+    await written(service, 6);
+    assert.deepEqual([...(await runsById(service.dir)).values()], [1, 1, 1, 1, 1, 1]);
+    assert.equal(await metric(service, 'fraud_shadow_rows_shed_total{task="binary",reason="failed"}'), 6);
+    const failures = service.logs.filter((record) => record.msg.startsWith('shadow model run failed'));
+    assert.equal(failures.length, 1, 'logged once while it keeps failing');
+    assert.match(String(failures[0]?.error), /reshape/i);
+
+    const fits = transactions(4);
+    await service.client.predictBatch(fits);
+    await written(service, 10);
+    const runs = await runsById(service.dir);
+    for (const sent of fits) assert.equal(runs.get(String(sent.transactionId)), 2);
+    assert.equal(service.logs.filter((record) => record.msg === 'shadow model runs succeed again').length, 1);
+    assert.equal(await metric(service, 'fraud_shadow_rows_shed_total{task="binary",reason="failed"}'), 6);
+    assert.equal(await metric(service, 'fraud_shadow_rows_in_flight'), 0);
   });
 
   it("should run the shadow only after the call has answered: its span starts after the call span's answer-sent event", async () => {
