@@ -29,7 +29,8 @@
  *   Redis              unary Predict at c=64 and 10,000-transaction batches, the Redis store
  *                      against the embedded one (bench/redisBench.ts)
  *   memory per entity  RSS grown per card and per terminal of the embedded store, and its
- *                      own estimate (bench/stateSizing.ts)
+ *                      own estimate (bench/stateSizing.ts); Redis used_memory per card,
+ *                      terminal and transaction of the Redis store (bench/redisSizing.ts)
  *   shadow             Predict with a shadow model and with the decision log's file sink
  *                      against without, c=1, 16 and 64, and the shadow's cost on the
  *                      answer path (bench/shadowBench.ts)
@@ -41,7 +42,8 @@
  *   npm run bench -- ceiling [calls]         model floor, Predict against the no-op server,
  *                                            PredictBatch, and their targets
  *   npm run bench -- memory                  memory per entity and its targets
- *   npm run bench -- redis [calls]           the Redis store against the embedded one, and its targets
+ *   npm run bench -- redis [calls]           the Redis store against the embedded one, its memory per
+ *                                            entity, and their targets
  *   npm run bench -- shadow [calls]          a shadow model and the decision log against plain Predict
  *
  * FRAUD_BENCH_SERVICE=<path to main.js> measures another build of the service
@@ -71,7 +73,7 @@ import { OVERHEAD_TARGET_CONCURRENCIES, UNARY_TARGET_CONCURRENCIES, type Measure
 import { printShadowFigures, shadowFigures } from './shadowBench.js';
 import { printStreamFigures, streamFigures } from './streamBench.js';
 import { HISTORY_MODEL, unaryRequests, unaryRound } from './historyBench.js';
-import { distinctBatchesFile, medianBy, memoryFigure, printTargets, REDIS_BYTES_NOT_MEASURED, redisTarget, streamTarget, withCpu, type CpuRound } from './targetFigures.js';
+import { distinctBatchesFile, medianBy, memoryFigure, printTargets, redisBytesFigure, redisTarget, streamTarget, withCpu, type CpuRound } from './targetFigures.js';
 import { TransactionStream } from './transactionStream.js';
 import { transactionIdFigures } from './transactionIdBench.js';
 
@@ -128,6 +130,7 @@ async function main(): Promise<void> {
   rows.push(...store.rows);
   console.log('\nRedis against the embedded store (bench/redisBench.ts)');
   const redis = await redisTarget(REDIS_CONCURRENCY, REDIS_CALLS, ROUNDS);
+  const redisBytesPerCard = await redisBytesFigure();
   const shadow = await shadowFigures(startBenchService, CONCURRENCIES, (concurrency) => UNARY_CALLS[concurrency] ?? 10_000, ROUNDS);
   rows.push(...shadow.rows);
   if (history.replay !== undefined) {
@@ -177,7 +180,7 @@ async function main(): Promise<void> {
     ...ceilingTargets(ceiling),
     streamOverUnary: streamTarget(stream),
     redis,
-    redisBytesPerCard: REDIS_BYTES_NOT_MEASURED,
+    redisBytesPerCard,
     embeddedMemory: sizing,
     shadowOverPlain: shadow.shadowOverPlain,
     decisionLogOverPlain: shadow.decisionLogOverPlain,
@@ -456,14 +459,14 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
     const ceiling = await ceilingFigures(rows, (concurrency) => calls ?? UNARY_CALLS[concurrency] ?? 10_000, calls === undefined ? BATCH_CALLS : Math.max(10, Math.round(calls / 50)));
     printTable(rows);
     printCeilingRatios(ceiling);
-    printTargets({ ...ceilingTargets(ceiling), streamOverUnary: notInPart, redis: notInPart, redisBytesPerCard: REDIS_BYTES_NOT_MEASURED, embeddedMemory: notInPart, ...overheadsNotInPart });
+    printTargets({ ...ceilingTargets(ceiling), streamOverUnary: notInPart, redis: notInPart, redisBytesPerCard: notInPart, embeddedMemory: notInPart, ...overheadsNotInPart });
   } else if (process.argv[2] === 'memory') {
     // `npm run bench -- memory`: memory per entity of the embedded store.
-    printTargets({ batchOverFloor: notInPart, streamOverUnary: notInPart, unaryOverCeiling: new Map(), redis: notInPart, redisBytesPerCard: REDIS_BYTES_NOT_MEASURED, embeddedMemory: await memoryFigure(), ...overheadsNotInPart });
+    printTargets({ batchOverFloor: notInPart, streamOverUnary: notInPart, unaryOverCeiling: new Map(), redis: notInPart, redisBytesPerCard: notInPart, embeddedMemory: await memoryFigure(), ...overheadsNotInPart });
   } else if (process.argv[2] === 'redis') {
     // `npm run bench -- redis [calls]`: the Redis store against the embedded one.
     const redis = await redisTarget(REDIS_CONCURRENCY, Number(process.argv[3] ?? REDIS_CALLS), ROUNDS);
-    printTargets({ batchOverFloor: notInPart, streamOverUnary: notInPart, unaryOverCeiling: new Map(), redis, redisBytesPerCard: REDIS_BYTES_NOT_MEASURED, embeddedMemory: notInPart, ...overheadsNotInPart });
+    printTargets({ batchOverFloor: notInPart, streamOverUnary: notInPart, unaryOverCeiling: new Map(), redis, redisBytesPerCard: await redisBytesFigure(), embeddedMemory: notInPart, ...overheadsNotInPart });
   } else if (process.argv[2] === 'shadow') {
     // `npm run bench -- shadow [calls]`: a shadow model and the decision log against plain Predict, with `calls` per round.
     const calls = process.argv[3] === undefined ? undefined : Number(process.argv[3]);
@@ -475,7 +478,7 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
       streamOverUnary: notInPart,
       unaryOverCeiling: new Map(),
       redis: notInPart,
-      redisBytesPerCard: REDIS_BYTES_NOT_MEASURED,
+      redisBytesPerCard: notInPart,
       embeddedMemory: notInPart,
       shadowOverPlain: shadow.shadowOverPlain,
       decisionLogOverPlain: shadow.decisionLogOverPlain,

@@ -18,7 +18,7 @@ import { MemoryStateStore } from '../src/state/memoryStateStore.js';
 import type { TransactionEvent } from '../src/state/stateStore.js';
 
 const execFileAsync = promisify(execFile);
-const DAY = 86_400;
+export const DAY = 86_400;
 const START = 1_700_000_000;
 const KINDS = { card: 50_000, terminal: 50_000, transaction: 500_000 } as const;
 export type Kind = keyof typeof KINDS;
@@ -50,36 +50,44 @@ async function measure(kind: Kind, count: number): Promise<Measured> {
     maxTransactions: kind === 'transaction' ? count : 1,
   });
   const before = settledRss();
+  for (const batch of sizingBatches(kind, count, START)) await store.record(batch, () => undefined, { allOrNothing: false });
+  const grown = settledRss() - before;
+  const stats = store.stats();
+  const estimate = kind === 'card' ? stats.bytes.customer / stats.customers : kind === 'terminal' ? stats.bytes.terminal / stats.terminals : stats.bytes.transaction / stats.transactions;
+  return { kind, count, rss: grown / count, estimate };
+}
+
+/**
+ * The transactions that fill a store with `count` of one kind, in time order, in batches of
+ * 10,000, from event time `start`: a card with two transactions a day for 30 days (all at one
+ * terminal), a terminal with two a day for 38 (all of one card), or transactions of one card
+ * at one terminal a second apart.
+ */
+export function* sizingBatches(kind: Kind, count: number, start: number): Generator<TransactionEvent[]> {
   let id = 0;
-  const batch: TransactionEvent[] = [];
-  const flush = async (): Promise<void> => {
-    await store.record(batch, () => undefined, { allOrNothing: false });
-    batch.length = 0;
+  let batch: TransactionEvent[] = [];
+  const push = function* (event: TransactionEvent): Generator<TransactionEvent[]> {
+    batch.push(event);
+    if (batch.length < 10_000) return;
+    yield batch;
+    batch = [];
   };
   if (kind === 'transaction') {
-    for (let index = 0; index < count; index++) {
-      batch.push({ id: BigInt(++id), customerId: 1n, terminalId: 1n, amount: 10, time: START + index });
-      if (batch.length === 10_000) await flush();
-    }
+    for (let index = 0; index < count; index++) yield* push({ id: BigInt(++id), customerId: 1n, terminalId: 1n, amount: 10, time: start + index });
   } else {
     const days = kind === 'card' ? 30 : 38;
     for (let day = 0; day < days; day++) {
       for (let twice = 0; twice < 2; twice++) {
         for (let entity = 0; entity < count; entity++) {
-          const time = START + day * DAY + twice * 40_000 + Math.floor(entity / 10);
+          const time = start + day * DAY + twice * 40_000 + Math.floor(entity / 10);
           const own = BigInt(entity + 1);
           // One card at every terminal, or every card at one terminal.
-          batch.push({ id: BigInt(++id), customerId: kind === 'card' ? own : 1n, terminalId: kind === 'card' ? 1n : own, amount: 10 + (entity % 90), time });
-          if (batch.length === 10_000) await flush();
+          yield* push({ id: BigInt(++id), customerId: kind === 'card' ? own : 1n, terminalId: kind === 'card' ? 1n : own, amount: 10 + (entity % 90), time });
         }
       }
     }
   }
-  await flush();
-  const grown = settledRss() - before;
-  const stats = store.stats();
-  const estimate = kind === 'card' ? stats.bytes.customer / stats.customers : kind === 'terminal' ? stats.bytes.terminal / stats.terminals : stats.bytes.transaction / stats.transactions;
-  return { kind, count, rss: grown / count, estimate };
+  if (batch.length > 0) yield batch;
 }
 
 async function main(): Promise<void> {

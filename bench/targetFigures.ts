@@ -10,12 +10,11 @@ import { PredictBatchRequest } from '../src/gen/fraud/v1/fraud_service.js';
 import { evaluateTargets, formatTargets, type TargetFigures } from './benchTargets.js';
 import type { UnaryRound } from './historyBench.js';
 import { redisFigures } from './redisBench.js';
+import { redisSizingFigures } from './redisSizing.js';
 import { stateSizingFigures } from './stateSizing.js';
 import { cpuSeconds, type StreamFigures } from './streamBench.js';
 import type { TransactionStream } from './transactionStream.js';
 
-/** Nothing in the run measures the memory Redis holds per card. */
-export const REDIS_BYTES_NOT_MEASURED = { notMeasured: 'Redis used_memory per card is not measured by npm run bench' };
 
 /** The Redis ratios (bench/redisBench.ts), or why there are none (redis-server missing, say). */
 export async function redisTarget(concurrency: number, calls: number, rounds: number): Promise<TargetFigures['redis']> {
@@ -59,6 +58,21 @@ export async function memoryFigure(): Promise<TargetFigures['embeddedMemory']> {
   if (card === undefined || terminal === undefined) return { notMeasured: 'bench/stateSizing.ts measured no card or terminal' };
   console.log(`\nmemory per entity of the embedded store: card ${card.rss.toFixed(0)} B by RSS (${card.estimate.toFixed(0)} B estimated), terminal ${terminal.rss.toFixed(0)} B (${terminal.estimate.toFixed(0)} B), remembered transaction ${measured.find((each) => each.kind === 'transaction')?.rss.toFixed(0) ?? '?'} B`);
   return { card: { rss: card.rss, estimate: card.estimate }, terminal: { rss: terminal.rss, estimate: terminal.estimate } };
+}
+
+/** Redis used_memory per card of the Redis store (bench/redisSizing.ts), printed with its terminal and transaction figures. */
+export async function redisBytesFigure(): Promise<TargetFigures['redisBytesPerCard']> {
+  let measured: Awaited<ReturnType<typeof redisSizingFigures>>;
+  try {
+    measured = await redisSizingFigures();
+  } catch (error) {
+    return { notMeasured: `bench/redisSizing.ts failed: ${error instanceof Error ? error.message : String(error)}` };
+  }
+  const bytes = (kind: string): string => measured.find((each) => each.kind === kind)?.bytes.toFixed(0) ?? '?';
+  console.log(`
+memory per entity of the Redis store (used_memory, the embedded figure's shapes): card ${bytes('card')} B, terminal ${bytes('terminal')} B, remembered transaction ${bytes('transaction')} B`);
+  const card = measured.find((each) => each.kind === 'card');
+  return card === undefined ? { notMeasured: 'bench/redisSizing.ts measured no card' } : card.bytes;
 }
 
 export function printTargets(figures: TargetFigures): void {
