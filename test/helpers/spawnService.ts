@@ -56,16 +56,19 @@ export async function startOnFreePorts<T>(count: number, start: (ports: readonly
  * `node <flags> dist/src/main.js` as its own process, the way the image and `npm start` start it,
  * resolved once it listens (or has exited). Unless `env` names them, its ports are picked by the
  * system and read from its "listening" line: a port found free by this process and bound by the
- * child later can be taken in between by any other process of the machine.
+ * child later can be taken in between by any other process of the machine. A service told to log
+ * less than info prints no such line: it gets ports found free here, and is not waited for.
  */
 export async function spawnService(env: Record<string, string> = {}): Promise<SpawnedService> {
+  const saysListening = !QUIET_LEVELS.has((env.FRAUD_LOG_LEVEL ?? 'debug').toLowerCase());
+  const ports = saysListening ? { grpc: '0', metrics: '0' } : { grpc: String(await freePort()), metrics: String(await freePort()) };
   const child = spawn(process.execPath, [...SERVICE_NODE_FLAGS, MAIN_SCRIPT], {
     env: {
       PATH: process.env.PATH ?? '',
       FRAUD_GRPC_HOST: '127.0.0.1',
-      FRAUD_GRPC_PORT: '0',
+      FRAUD_GRPC_PORT: ports.grpc,
       FRAUD_METRICS_HOST: '127.0.0.1',
-      FRAUD_METRICS_PORT: '0',
+      FRAUD_METRICS_PORT: ports.metrics,
       FRAUD_BINARY_MODEL_URI: bundled('fraud-binary'),
       FRAUD_SCENARIO_MODEL_URI: bundled('fraud-scenario'),
       FRAUD_LOG_LEVEL: 'debug',
@@ -97,9 +100,9 @@ export async function spawnService(env: Record<string, string> = {}): Promise<Sp
       resolveExit(code ?? signal ?? 'unknown');
     });
   });
-  const started = await Promise.race([listening, exited.then(() => undefined)]);
-  const grpcPort = portOf(started, 'grpcPort', env.FRAUD_GRPC_PORT);
-  const metricsPort = portOf(started, 'metricsPort', env.FRAUD_METRICS_PORT);
+  const started = saysListening ? await Promise.race([listening, exited.then(() => undefined)]) : undefined;
+  const grpcPort = portOf(started, 'grpcPort', env.FRAUD_GRPC_PORT ?? ports.grpc);
+  const metricsPort = portOf(started, 'metricsPort', env.FRAUD_METRICS_PORT ?? ports.metrics);
   return {
     process: child,
     grpcPort,
@@ -116,11 +119,13 @@ export async function spawnService(env: Record<string, string> = {}): Promise<Sp
   };
 }
 
-/** The port the "listening" line gives, or (a process that exited first) the one it was told, or 0. */
-function portOf(listening: LogRecord | undefined, field: 'grpcPort' | 'metricsPort', told: string | undefined): number {
+/** Log levels (FRAUD_LOG_LEVEL) that leave the "listening" line out. */
+const QUIET_LEVELS = new Set(['warn', 'error', 'fatal', 'silent']);
+
+/** The port the "listening" line gives, or (no such line) the one the process was told. */
+function portOf(listening: LogRecord | undefined, field: 'grpcPort' | 'metricsPort', told: string): number {
   const bound = listening?.[field];
-  if (typeof bound === 'number') return bound;
-  return told === undefined ? 0 : Number(told);
+  return typeof bound === 'number' ? bound : Number(told);
 }
 
 /** How a run of the service process ended, and what it wrote. */
