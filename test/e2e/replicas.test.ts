@@ -6,7 +6,7 @@ import type { Readable, Writable } from 'node:stream';
 import { packageRoot } from '../../src/packageRoot.js';
 import { DnsServer } from '../helpers/dnsServer.js';
 import { sample, scrape } from '../helpers/scrape.js';
-import { freePort, spawnService, type SpawnedService } from '../helpers/spawnService.js';
+import { spawnService, type SpawnedService } from '../helpers/spawnService.js';
 import { waitFor } from '../helpers/waitFor.js';
 
 const NAME = 'fraud-scoring.test';
@@ -62,8 +62,9 @@ describe('replicas behind one DNS name (a headless Service)', function () {
   });
 
   it('should spread the calls of one typed client over every address of the name, within 40/60', async () => {
-    const port = await freePort();
-    const first = await replica('127.0.0.1', port);
+    // The first replica's port is picked by the system; the second shares it on another address.
+    const first = await replica('127.0.0.1', 0);
+    const port = first.grpcPort;
     const second = await replica('127.0.0.2', port);
     dns.set(NAME, ['127.0.0.1', '127.0.0.2']);
     const client = new ClientProcess(`dns://127.0.0.1:${dns.port}/${NAME}:${port}`);
@@ -81,9 +82,9 @@ describe('replicas behind one DNS name (a headless Service)', function () {
   });
 
   it('should send calls to a replica that starts later, once the connections age out and the client resolves the name again', async () => {
-    const port = await freePort();
     const age = { FRAUD_GRPC_MAX_CONNECTION_AGE_SECONDS: '1', FRAUD_GRPC_MAX_CONNECTION_AGE_GRACE_SECONDS: '1' };
-    const first = await replica('127.0.0.1', port, age);
+    const first = await replica('127.0.0.1', 0, age);
+    const port = first.grpcPort;
     dns.set(NAME, ['127.0.0.1']);
     const client = new ClientProcess(`dns://127.0.0.1:${dns.port}/${NAME}:${port}`);
     let second: SpawnedService | undefined;
