@@ -90,14 +90,14 @@ export function createFraudService(options: FraudServiceOptions): FraudServiceSe
   };
   const predictions = new PredictionMetrics(metrics, registry);
   const outcomeCounters = {
-    applied: metrics.stateOutcomes.labels('applied'),
-    duplicate: metrics.stateOutcomes.labels('duplicate'),
-    conflict: metrics.stateOutcomes.labels('conflict'),
-    unknown_transaction: metrics.stateOutcomes.labels('unknown_transaction'),
-    before_transaction: metrics.stateOutcomes.labels('before_transaction'),
-    corrected: metrics.stateOutcomes.labels('corrected'),
-    out_of_order: metrics.stateOutcomes.labels('out_of_order'),
-    too_many_corrections: metrics.stateOutcomes.labels('too_many_corrections'),
+    applied: metrics.state.outcomes.labels('applied'),
+    duplicate: metrics.state.outcomes.labels('duplicate'),
+    conflict: metrics.state.outcomes.labels('conflict'),
+    unknown_transaction: metrics.state.outcomes.labels('unknown_transaction'),
+    before_transaction: metrics.state.outcomes.labels('before_transaction'),
+    corrected: metrics.state.outcomes.labels('corrected'),
+    out_of_order: metrics.state.outcomes.labels('out_of_order'),
+    too_many_corrections: metrics.state.outcomes.labels('too_many_corrections'),
   };
   const batchSizes = {
     PredictBatch: metrics.batchSize.labels(METHODS.predictBatch),

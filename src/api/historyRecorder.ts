@@ -27,17 +27,17 @@ export interface HistoryRecorderOptions {
  */
 export class HistoryRecorder {
   private readonly now: () => number;
-  private readonly duration: ReturnType<Metrics['stateOperationDuration']['labels']>;
-  private readonly refusedLate: ReturnType<Metrics['stateRefused']['labels']>;
-  private readonly refusedFuture: ReturnType<Metrics['stateRefused']['labels']>;
-  private readonly refusedConflicting: ReturnType<Metrics['stateRefused']['labels']>;
+  private readonly duration: ReturnType<Metrics['state']['operationDuration']['labels']>;
+  private readonly refusedLate: ReturnType<Metrics['state']['refused']['labels']>;
+  private readonly refusedFuture: ReturnType<Metrics['state']['refused']['labels']>;
+  private readonly refusedConflicting: ReturnType<Metrics['state']['refused']['labels']>;
 
   constructor(private readonly options: HistoryRecorderOptions) {
     this.now = options.now ?? Date.now;
-    this.duration = options.metrics.stateOperationDuration.labels(options.store.kind, 'record');
-    this.refusedLate = options.metrics.stateRefused.labels('late');
-    this.refusedFuture = options.metrics.stateRefused.labels('future');
-    this.refusedConflicting = options.metrics.stateRefused.labels('conflicting_repeat');
+    this.duration = options.metrics.state.operationDuration.labels(options.store.kind, 'record');
+    this.refusedLate = options.metrics.state.refused.labels('late');
+    this.refusedFuture = options.metrics.state.refused.labels('future');
+    this.refusedConflicting = options.metrics.state.refused.labels('conflicting_repeat');
   }
 
   get store(): StateStore {
@@ -80,7 +80,7 @@ export class HistoryRecorder {
       this.refusedFuture.inc(violations.items.length);
       throw new InvalidArgumentError(violations.items);
     }
-    const duplicates = this.options.metrics.stateDuplicates;
+    const duplicates = this.options.metrics.state.duplicates;
     const started = performance.now();
     let late;
     try {

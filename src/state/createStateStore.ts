@@ -51,21 +51,21 @@ export async function createStateStore(config: Config, spec: FeatureSpec, metric
       historyDays: historyDays(spec),
       logger,
       onFailure: (reason) => {
-        metrics.stateErrors.labels('redis', reason).inc();
+        metrics.state.errors.labels('redis', reason).inc();
         watch.guard?.noteFailure(reason);
       },
       onAvailability: (available) => {
-        metrics.stateStoreUp.labels('redis').set(available ? 1 : 0);
+        metrics.state.storeUp.labels('redis').set(available ? 1 : 0);
       },
       onRepair: (reason) => {
-        metrics.stateRepairs.labels(reason).inc();
+        metrics.state.repairs.labels(reason).inc();
       },
       onScoresNotKept: (reason, scores) => {
         metrics.qualityScoresNotKept.labels(reason).inc(scores);
       },
     });
-    metrics.stateStoreUp.labels('redis').set(0);
-    metrics.observeRedisState(() => ({ pendingCommands: store.connection.pending, watermark: store.watermark }));
+    metrics.state.storeUp.labels('redis').set(0);
+    metrics.state.observeRedis(() => ({ pendingCommands: store.connection.pending, watermark: store.watermark }));
     const days = historyDays(spec);
     const guard = new RedisGuard({
       client: store.connection.client,
@@ -110,19 +110,19 @@ export async function createStateStore(config: Config, spec: FeatureSpec, metric
     maxEntities: state.maxEntities,
     maxTransactions: state.maxTransactions,
     onEvicted: (kind, count, segment) => {
-      metrics.stateEvictions.labels(kind).inc(count);
-      if (segment !== undefined) metrics.stateEntityEvictions.labels(kind, segment).inc(count);
+      metrics.state.evictions.labels(kind).inc(count);
+      if (segment !== undefined) metrics.state.entityEvictions.labels(kind, segment).inc(count);
       if (kind === 'transaction') warnForgetting();
     },
     onForgottenRetry: () => {
-      metrics.stateForgottenRetries.inc();
+      metrics.state.forgottenRetries.inc();
     },
     onScoresNotKept: (reason, scores) => {
       metrics.qualityScoresNotKept.labels(reason).inc(scores);
     },
   });
-  metrics.observeState(() => store.stats());
-  metrics.stateStoreUp.labels('memory').set(1);
+  metrics.state.observe(() => store.stats());
+  metrics.state.storeUp.labels('memory').set(1);
   let snapshots: SnapshotScheduler | undefined;
   if (state.snapshotPath !== undefined) {
     const days = historyDays(spec);

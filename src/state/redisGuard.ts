@@ -81,10 +81,10 @@ export class RedisGuard {
     });
     // Rejections are for whoever awaits `started`; an unobserved one must not crash the process.
     this.started.catch(() => undefined);
-    options.metrics.redisOutOfMemory.set(0);
-    options.metrics.redisEvicting.set(0);
-    options.metrics.stateHistoryIncomplete.labels('redis').set(0);
-    options.metrics.stateLost.labels('redis').inc(0);
+    options.metrics.state.redisOutOfMemory.set(0);
+    options.metrics.state.redisEvicting.set(0);
+    options.metrics.state.historyIncomplete.labels('redis').set(0);
+    options.metrics.state.lost.labels('redis').inc(0);
   }
 
   /** A primary evicts keys and FRAUD_REDIS_ALLOW_EVICTION is not set: history models must not be trusted. */
@@ -183,7 +183,7 @@ export class RedisGuard {
     for (const primary of primaries) infos.push(await readServerInfo(primary, nodeName(primary), timeoutMs));
     for (const info of infos) this.report(info);
     const evicting = infos.filter((info) => info.policy !== undefined && info.policy !== KEEPING_POLICY);
-    this.options.metrics.redisEvicting.set(evicting.length > 0 ? 1 : 0);
+    this.options.metrics.state.redisEvicting.set(evicting.length > 0 ? 1 : 0);
     const refused = this.options.allowEviction ? undefined : evicting[0];
     if (refused !== undefined && this.settleStart !== undefined) {
       const { reject } = this.settleStart;
@@ -212,7 +212,7 @@ export class RedisGuard {
           continue;
         }
         // Refused (an ACL without EVAL or HSET on the marker, say): losses cannot be seen, which must not go unsaid.
-        this.options.metrics.redisUnchecked.labels(client instanceof Cluster ? key : nodeName(client), 'generation marker').set(1);
+        this.options.metrics.state.redisUnchecked.labels(client instanceof Cluster ? key : nodeName(client), 'generation marker').set(1);
         this.once(`marker ${key}`, () => {
           this.log.warn({ marker: key, refusal: error.message }, 'Redis refused the generation marker: a Redis that loses its data is not noticed');
         });
@@ -226,7 +226,7 @@ export class RedisGuard {
     if (written) this.setOutOfMemory(false, '');
     else this.setOutOfMemory(true, 'the check\'s own write was refused: OOM command not allowed when used memory > maxmemory');
     this.setIncomplete(until);
-    this.options.metrics.redisLastCheck.set(Date.now() / 1000);
+    this.options.metrics.state.redisLastCheck.set(Date.now() / 1000);
     if (this.settleStart !== undefined) {
       this.settleStart.resolve();
       this.settleStart = undefined;
@@ -237,19 +237,19 @@ export class RedisGuard {
   private report(info: RedisServerInfo): void {
     const { metrics } = this.options;
     const { node } = info;
-    if (info.usedMemory !== undefined) metrics.redisMemory.labels(node, 'used').set(info.usedMemory);
-    if (info.maxMemory !== undefined) metrics.redisMemory.labels(node, 'max').set(info.maxMemory);
-    if (info.evictedKeys !== undefined) metrics.redisEvictedKeys.labels(node).set(info.evictedKeys);
+    if (info.usedMemory !== undefined) metrics.state.redisMemory.labels(node, 'used').set(info.usedMemory);
+    if (info.maxMemory !== undefined) metrics.state.redisMemory.labels(node, 'max').set(info.maxMemory);
+    if (info.evictedKeys !== undefined) metrics.state.redisEvictedKeys.labels(node).set(info.evictedKeys);
     const policy = info.policy ?? 'unknown';
     const before = this.policyOf.get(node);
-    if (before !== undefined && before !== policy) metrics.redisEvictionPolicy.remove(node, before);
+    if (before !== undefined && before !== policy) metrics.state.redisEvictionPolicy.remove(node, before);
     this.policyOf.set(node, policy);
-    metrics.redisEvictionPolicy.labels(node, policy).set(1);
-    if (info.aof !== undefined) metrics.redisPersistence.labels(node, 'aof').set(info.aof ? 1 : 0);
-    if (info.rdb !== undefined) metrics.redisPersistence.labels(node, 'rdb').set(info.rdb ? 1 : 0);
+    metrics.state.redisEvictionPolicy.labels(node, policy).set(1);
+    if (info.aof !== undefined) metrics.state.redisPersistence.labels(node, 'aof').set(info.aof ? 1 : 0);
+    if (info.rdb !== undefined) metrics.state.redisPersistence.labels(node, 'rdb').set(info.rdb ? 1 : 0);
     for (const what of info.unreadable) {
       const check = what.replace(/ \(.*$/, '');
-      metrics.redisUnchecked.labels(node, check).set(1);
+      metrics.state.redisUnchecked.labels(node, check).set(1);
       this.once(`unreadable ${node} ${check}`, () => {
         this.log.warn(
           { node, check, refusal: what },
@@ -293,7 +293,7 @@ export class RedisGuard {
   private setOutOfMemory(full: boolean, why: string): void {
     if (full === this.memoryFull) return;
     this.memoryFull = full;
-    this.options.metrics.redisOutOfMemory.set(full ? 1 : 0);
+    this.options.metrics.state.redisOutOfMemory.set(full ? 1 : 0);
     if (full) {
       this.log.error({ reason: why }, 'Redis is out of memory and refuses writes: scoring calls fail with UNAVAILABLE; raise maxmemory or free memory');
     } else {
@@ -307,7 +307,7 @@ export class RedisGuard {
     this.incompleteUntil = until;
     const now = this.historyIncomplete;
     this.reportedIncomplete = now;
-    this.options.metrics.stateHistoryIncomplete.labels('redis').set(now ? 1 : 0);
+    this.options.metrics.state.historyIncomplete.labels('redis').set(now ? 1 : 0);
     if (was && !now) {
       this.log.info(
         { incompleteUntil: until === undefined ? 'acknowledged' : new Date(until * 1000).toISOString() },
@@ -318,7 +318,7 @@ export class RedisGuard {
   }
 
   private lost(result: MarkerCheck): void {
-    this.options.metrics.stateLost.labels('redis').inc();
+    this.options.metrics.state.lost.labels('redis').inc();
     const { marker, lost } = result;
     this.log.error(
       {

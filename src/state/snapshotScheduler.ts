@@ -69,7 +69,7 @@ export class SnapshotScheduler {
 
   private async checkLoss(): Promise<void> {
     const incomplete = await this.loss.check();
-    this.options.metrics.stateHistoryIncomplete.labels('memory').set(incomplete ? 1 : 0);
+    this.options.metrics.state.historyIncomplete.labels('memory').set(incomplete ? 1 : 0);
     const until = this.loss.until;
     if (incomplete && until !== undefined && !this.untilLogged) {
       this.untilLogged = true;
@@ -89,7 +89,7 @@ export class SnapshotScheduler {
 
   private async restoreOnce(): Promise<void> {
     const { store, path, specVersion, metrics } = this.options;
-    metrics.stateSnapshotUnreadable.set(0);
+    metrics.state.snapshotUnreadable.set(0);
     for (const leftover of await removeUnfinishedWrites(path)) {
       this.log.warn({ file: leftover.name, bytes: leftover.bytes }, 'removed the temporary file of a snapshot write that never finished');
     }
@@ -98,13 +98,13 @@ export class SnapshotScheduler {
       const header = await restoreSnapshot(store, path, specVersion);
       this.foundQuality = header?.quality ?? { state: 'no_snapshot' };
       if (header === undefined) {
-        metrics.stateSnapshotRestores.labels('none').inc();
+        metrics.state.snapshotRestores.labels('none').inc();
         this.log.info('no state snapshot yet: starting with an empty history');
         return;
       }
       // An interval snapshot: its writer ended without the last one (killed, out of memory, a node lost).
       const partial = header.shutdown === false;
-      metrics.stateSnapshotRestores.labels(partial ? 'restored_partial' : 'restored').inc();
+      metrics.state.snapshotRestores.labels(partial ? 'restored_partial' : 'restored').inc();
       if (partial) {
         this.log.error(
           { writtenAt: header.writtenAt },
@@ -118,8 +118,8 @@ export class SnapshotScheduler {
       );
     } catch (error) {
       if (!(error instanceof SnapshotError)) throw error;
-      metrics.stateSnapshotRestores.labels('unreadable').inc();
-      metrics.stateSnapshotUnreadable.set(1);
+      metrics.state.snapshotRestores.labels('unreadable').inc();
+      metrics.state.snapshotUnreadable.set(1);
       this.foundQuality = { state: 'history_unreadable' };
       this.loss.noteLost();
       let keptAs: string | undefined;
@@ -150,20 +150,20 @@ export class SnapshotScheduler {
     this.quality = part;
     const found = this.foundQuality;
     this.foundQuality = { state: 'no_snapshot' };
-    metrics.stateSnapshotQualityUnreadable.set(0);
+    metrics.state.snapshotQualityUnreadable.set(0);
     let reason: string;
     switch (found.state) {
       case 'no_snapshot':
-        metrics.stateSnapshotQualityRestores.labels('none').inc();
+        metrics.state.snapshotQualityRestores.labels('none').inc();
         return;
       case 'absent':
-        metrics.stateSnapshotQualityRestores.labels('none').inc();
+        metrics.state.snapshotQualityRestores.labels('none').inc();
         this.log.info('the state snapshot holds no live quality (written by an older version): live quality starts empty');
         return;
       case 'read':
         try {
           const restored = part.restore(found.bytes);
-          metrics.stateSnapshotQualityRestores.labels('restored').inc();
+          metrics.state.snapshotQualityRestores.labels('restored').inc();
           this.log.info(restored, 'live quality restored from the state snapshot');
           return;
         } catch (error) {
@@ -177,8 +177,8 @@ export class SnapshotScheduler {
         reason = 'the state snapshot was unreadable (see above)';
         break;
     }
-    metrics.stateSnapshotQualityRestores.labels('unreadable').inc();
-    metrics.stateSnapshotQualityUnreadable.set(1);
+    metrics.state.snapshotQualityRestores.labels('unreadable').inc();
+    metrics.state.snapshotQualityUnreadable.set(1);
     this.log.error({ error: reason }, 'live quality in the state snapshot unreadable: starting with EMPTY live quality (the history is restored if it was readable)');
   }
 
@@ -216,13 +216,13 @@ export class SnapshotScheduler {
         ...(quality === undefined ? {} : { quality: () => quality.capture() }),
       });
       const seconds = (performance.now() - started) / 1000;
-      metrics.stateSnapshots.labels('ok').inc();
-      metrics.stateSnapshotTime.set(Date.now() / 1000);
-      metrics.stateSnapshotDuration.observe(seconds);
+      metrics.state.snapshots.labels('ok').inc();
+      metrics.state.snapshotTime.set(Date.now() / 1000);
+      metrics.state.snapshotDuration.observe(seconds);
       if (last) this.log.info({ bytes, ms: Math.round(seconds * 1000) }, 'last state snapshot written');
       else this.log.debug({ bytes, ms: Math.round(seconds * 1000) }, 'state snapshot written');
     } catch (error) {
-      metrics.stateSnapshots.labels('error').inc();
+      metrics.state.snapshots.labels('error').inc();
       this.log.warn({ error: (error as Error).message }, 'state snapshot failed; serving unaffected, history since the last snapshot would be lost on a restart');
     }
   }
