@@ -29,6 +29,7 @@ import {
 } from './redisCodec.js';
 import { RedisConnection, type RedisFailureReason, type RedisScript } from './redisConnection.js';
 import { reconcile } from './redisReconcile.js';
+import { TerminalRepairs, type Repair } from './redisRepairs.js';
 import { RedisScores } from './redisScores.js';
 import type { JoinedScores, ScoresNotKept, TransactionScores } from './modelScores.js';
 import type { RedisSentinelOptions } from './redisClient.js';
@@ -77,23 +78,11 @@ export interface RedisStateStoreOptions {
 
 export type RepairEvent = 'late' | 'repeat' | 'dropped';
 
-/** A count the terminal script made that the customer or the transaction index overruled. */
-interface Repair {
-  readonly terminalId: bigint;
-  readonly argument: Buffer;
-  /** A retried repair only applies while the terminal still remembers the count (it may have run already). */
-  gated: boolean;
-}
-
 /**
  * Transactions per round trip: a batch goes in several, in order, so that no
  * round trip holds Redis (single-threaded) for long and each fits the timeout.
  */
 const MAX_TRANSACTIONS_PER_ROUND_TRIP = 256;
-
-/** Repairs kept for a retry when Redis failed them; beyond it they are dropped, logged and counted. */
-const MAX_UNREPAIRED = 10_000;
-const REPAIR_RETRY_MS = 1_000;
 
 /**
  * The state store in Redis, for several replicas: the same semantics as
@@ -123,7 +112,6 @@ export class RedisStateStore implements StateStore {
   readonly connection: RedisConnection;
   private readonly customerRecord: RedisScript;
   private readonly terminalRecord: RedisScript;
-  private readonly terminalUncount: RedisScript;
   private readonly indexForget: RedisScript;
   private readonly outcomeRecord: RedisScript;
   private readonly terminalOutcome: RedisScript;
@@ -134,8 +122,7 @@ export class RedisStateStore implements StateStore {
   private readonly terminalRetention: Buffer;
   /** TTL of transaction index entries: as long as terminals keep their days. */
   private readonly terminalTtlMs: string;
-  private readonly unrepaired: Repair[] = [];
-  private repairTimer: NodeJS.Timeout | undefined;
+  private readonly repairs: TerminalRepairs;
   private readonly log: Logger;
   /** Newest event time this replica recorded (Unix seconds), for the watermark gauge. */
   watermark = Number.NEGATIVE_INFINITY;
@@ -155,12 +142,18 @@ export class RedisStateStore implements StateStore {
       onFailure: options.onFailure,
       onAvailability: (available) => {
         options.onAvailability?.(available);
-        if (available) this.scheduleRepairs(0);
+        if (available) this.repairs.resume();
       },
     });
     this.customerRecord = this.connection.script(CUSTOMER_RECORD);
     this.terminalRecord = this.connection.script(TERMINAL_RECORD);
-    this.terminalUncount = this.connection.script(TERMINAL_UNCOUNT);
+    this.repairs = new TerminalRepairs({
+      connection: this.connection,
+      uncount: this.connection.script(TERMINAL_UNCOUNT),
+      terminalKey: (terminalId) => this.terminalKey(terminalId),
+      onDropped: options.onRepair === undefined ? undefined : () => options.onRepair?.('dropped'),
+      log: this.log,
+    });
     this.indexForget = this.connection.script(INDEX_FORGET);
     this.outcomeRecord = this.connection.script(OUTCOME_RECORD);
     this.terminalOutcome = this.connection.script(TERMINAL_OUTCOME);
@@ -304,27 +297,9 @@ export class RedisStateStore implements StateStore {
       results[index] = { customer: customer.history, terminal: terminal.history, duplicate: verdict.duplicate };
     }
     // Sent before the call returns, so this replica's next commands come after them.
-    if (repairs.length > 0) this.sendRepairs(repairs);
+    if (repairs.length > 0) this.repairs.send(repairs);
     if (forgets.size > 0) this.sendForgets([...forgets].map(([key, value]) => ({ key, value })));
     return results;
-  }
-
-  private sendRepairs(repairs: readonly Repair[]): void {
-    for (const repair of repairs) {
-      const terminal = this.terminalKey(repair.terminalId);
-      let sent: Promise<unknown[]>;
-      try {
-        sent = this.connection.send(1, (batch) => {
-          batch.script(this.terminalUncount, [terminal, `${terminal}:ids`], [repair.argument, repair.gated ? '1' : '0']);
-        });
-      } catch {
-        this.keepForRetry(repair);
-        continue;
-      }
-      sent.catch(() => {
-        this.keepForRetry(repair);
-      });
-    }
   }
 
   /** Index entries of refused transactions; one that cannot be removed expires with its TTL (an outcome for it then finds it). */
@@ -341,31 +316,6 @@ export class RedisStateStore implements StateStore {
     } catch (error) {
       warn(error);
     }
-  }
-
-  /** A repair Redis failed may have run or not: retried later, gated so it never counts back twice. */
-  private keepForRetry(repair: Repair): void {
-    repair.gated = true;
-    if (this.unrepaired.length >= MAX_UNREPAIRED) {
-      this.options.onRepair?.('dropped');
-      this.log.error({ terminalId: String(repair.terminalId) }, 'a terminal count could not be repaired (too many repairs wait for Redis); that terminal counts one transaction too many until it expires');
-      return;
-    }
-    this.unrepaired.push(repair);
-    this.scheduleRepairs(REPAIR_RETRY_MS);
-  }
-
-  private scheduleRepairs(delayMs: number): void {
-    if (this.unrepaired.length === 0 || this.repairTimer !== undefined) return;
-    this.repairTimer = setTimeout(() => {
-      this.repairTimer = undefined;
-      if (!this.connection.isAvailable) {
-        this.scheduleRepairs(REPAIR_RETRY_MS);
-        return;
-      }
-      this.sendRepairs(this.unrepaired.splice(0));
-    }, delayMs);
-    this.repairTimer.unref();
   }
 
   /** Keeps scores with their transactions (redisScores.ts); never rejects: what Redis does not take is counted. */
@@ -445,20 +395,7 @@ export class RedisStateStore implements StateStore {
   }
 
   async close(): Promise<void> {
-    if (this.repairTimer !== undefined) clearTimeout(this.repairTimer);
-    this.repairTimer = undefined;
-    if (this.unrepaired.length > 0 && this.connection.isAvailable) {
-      const repairs = this.unrepaired.splice(0);
-      await Promise.allSettled(
-        repairs.map((repair) => {
-          const terminal = this.terminalKey(repair.terminalId);
-          return this.connection.roundTrip(1, (batch) => {
-            batch.script(this.terminalUncount, [terminal, `${terminal}:ids`], [repair.argument, '1']);
-          });
-        }),
-      );
-    }
-    if (this.unrepaired.length > 0) this.log.warn({ repairs: this.unrepaired.length }, 'stopping with terminal repairs Redis never took');
+    await this.repairs.close();
     await this.connection.close();
   }
 
