@@ -21,7 +21,7 @@ export async function createDecisionLog(
     sinks.push({
       sink: new FileSink({ dir: config.file.dir, instance: config.instance, maxBytes: config.file.maxBytes, rotateMs: config.file.rotateMs, keepFiles: config.file.keepFiles }),
       batchRecords: config.batchRecords,
-      lingerMs: 0,
+      lingerMs: config.file.flushMs,
     });
   }
   if (config.kafka !== undefined) {
@@ -53,6 +53,7 @@ export async function createDecisionLog(
       instance: config.instance,
       bufferRecords: config.bufferRecords,
       dir: config.file?.dir,
+      fileFlushSeconds: config.file === undefined ? undefined : config.file.flushMs / 1000,
       kafka: config.kafka && { brokers: config.kafka.brokers, topic: config.kafka.topic, tls: config.kafka.tls, sasl: config.kafka.sasl?.mechanism },
       s3: config.s3 && { uri: `s3://${config.s3.bucket}/${config.s3.prefix}`, endpoint: s3.endpoint, objectRecords: config.s3.objectRecords, flushSeconds: config.s3.flushMs / 1000 },
     },

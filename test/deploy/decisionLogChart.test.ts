@@ -54,6 +54,7 @@ describe('the Helm chart: the decision log', () => {
       FRAUD_DECISION_LOG_FILE_MAX_BYTES: { value: '67108864' },
       FRAUD_DECISION_LOG_FILE_ROTATE_SECONDS: { value: '900' },
       FRAUD_DECISION_LOG_FILE_KEEP: { value: '24' },
+      FRAUD_DECISION_LOG_FILE_FLUSH_SECONDS: { value: '1' },
       FRAUD_DECISION_LOG_KAFKA_BROKERS: { value: 'kafka-0.kafka-brokers.kafka.svc:9093,kafka-1.kafka-brokers.kafka.svc:9093' },
       FRAUD_DECISION_LOG_KAFKA_TOPIC: { value: 'fraud-decisions' },
       FRAUD_DECISION_LOG_KAFKA_TLS: { value: 'true' },

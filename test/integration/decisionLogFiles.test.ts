@@ -84,6 +84,30 @@ describe('decision log to local files', function () {
     assert.ok(kept.length < sent.length, 'older files were deleted');
   });
 
+  it('should append the records of several calls together: each waits until FRAUD_DECISION_LOG_BATCH_RECORDS wait or FRAUD_DECISION_LOG_FILE_FLUSH_SECONDS pass, and shutdown appends what waits', async () => {
+    const dir = await tempDir();
+    const service = await start({ FRAUD_DECISION_LOG_DIR: dir, FRAUD_DECISION_LOG_BATCH_RECORDS: '10', FRAUD_DECISION_LOG_FILE_FLUSH_SECONDS: '3600' });
+    const count = async (series: string): Promise<number> => {
+      const value = await metric(service, series);
+      return Number.isNaN(value) ? 0 : value;
+    };
+    const written = (): Promise<number> => count('fraud_decision_log_records_total{sink="file"}');
+    const waiting = (): Promise<number> => count('fraud_decision_log_buffered_records{sink="file"}');
+    const sent = transactions(13);
+    for (const transaction of sent.slice(0, 9)) await service.client.predict(transaction);
+    await waitFor('9 records waiting', async () => (await waiting()) === 9);
+    assert.equal(await written(), 0, 'nothing is appended before a batch fills or the flush interval passes');
+    await service.client.predict(sent[9] as TransactionInput);
+    await waitFor('the batch of 10 appended', async () => (await written()) === 10);
+    for (const transaction of sent.slice(10)) await service.client.predict(transaction);
+    await waitFor('3 records waiting', async () => (await waiting()) === 3);
+    assert.equal(await written(), 10);
+    await services.splice(0)[0]?.stop();
+    const names = await readdir(dir);
+    assert.equal(names.length, 1);
+    assert.deepEqual(await idsIn(join(dir, names[0] as string)), sent.map((transaction) => Number(transaction.transactionId)));
+  });
+
   it('should finish the open file after FRAUD_DECISION_LOG_FILE_ROTATE_SECONDS without new records, and on shutdown', async () => {
     const dir = await tempDir();
     const service = await start({ FRAUD_DECISION_LOG_DIR: dir, FRAUD_DECISION_LOG_FILE_ROTATE_SECONDS: '1' });

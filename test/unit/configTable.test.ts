@@ -116,6 +116,7 @@ const CASES: Readonly<Record<(typeof CONFIG_VARIABLES)[number], Case>> = {
   FRAUD_DECISION_LOG_DIR: { read: (c) => c.decisionLog.file?.dir, unit: 'text', set: '/var/log/fraud', expected: '/var/log/fraud' },
   FRAUD_DECISION_LOG_FILE_MAX_BYTES: { read: (c) => c.decisionLog.file?.maxBytes, unit: 'number', set: '4096', expected: 4096, with: { FRAUD_DECISION_LOG_DIR: '/d' } },
   FRAUD_DECISION_LOG_FILE_ROTATE_SECONDS: { read: (c) => c.decisionLog.file?.rotateMs, unit: 'milliseconds', set: '60', expected: 60_000, with: { FRAUD_DECISION_LOG_DIR: '/d' } },
+  FRAUD_DECISION_LOG_FILE_FLUSH_SECONDS: { read: (c) => c.decisionLog.file?.flushMs, unit: 'milliseconds', set: '0.25', expected: 250, with: { FRAUD_DECISION_LOG_DIR: '/d' } },
   FRAUD_DECISION_LOG_FILE_KEEP: { read: (c) => c.decisionLog.file?.keepFiles, unit: 'number', set: '3', expected: 3, with: { FRAUD_DECISION_LOG_DIR: '/d' } },
   FRAUD_DECISION_LOG_KAFKA_BROKERS: {
     read: (c) => c.decisionLog.kafka?.brokers.join(','),

@@ -27,7 +27,7 @@ describe('decision log configuration', () => {
 
   it('should turn each sink on by its location, with its defaults', () => {
     const { decisionLog } = loadConfig({ FRAUD_DECISION_LOG_DIR: '/var/log/fraud', FRAUD_DECISION_LOG_KAFKA_BROKERS: 'kafka-0:9092,kafka-1:9092' });
-    assert.deepEqual(decisionLog.file, { dir: '/var/log/fraud', maxBytes: 16 * 1024 * 1024, rotateMs: 3_600_000, keepFiles: 48 });
+    assert.deepEqual(decisionLog.file, { dir: '/var/log/fraud', maxBytes: 16 * 1024 * 1024, rotateMs: 3_600_000, keepFiles: 48, flushMs: 1_000 });
     assert.deepEqual(decisionLog.kafka, { brokers: ['kafka-0:9092', 'kafka-1:9092'], topic: 'fraud-decisions', tls: false, caFile: undefined, sasl: undefined });
   });
 
@@ -38,6 +38,7 @@ describe('decision log configuration', () => {
 
   it('should refuse settings of a sink that is off, rather than ignore them', () => {
     refused({ FRAUD_DECISION_LOG_FILE_KEEP: '3' }, 'FRAUD_DECISION_LOG_FILE_KEEP');
+    refused({ FRAUD_DECISION_LOG_FILE_FLUSH_SECONDS: '0' }, 'FRAUD_DECISION_LOG_FILE_FLUSH_SECONDS');
     refused({ FRAUD_DECISION_LOG_KAFKA_TOPIC: 'decisions' }, 'FRAUD_DECISION_LOG_KAFKA_TOPIC');
   });
 

@@ -46,6 +46,8 @@ sink is off. The SASL password only ever comes from a Secret.
   value: {{ .rotateSeconds | quote }}
 - name: FRAUD_DECISION_LOG_FILE_KEEP
   value: {{ .keep | int64 | quote }}
+- name: FRAUD_DECISION_LOG_FILE_FLUSH_SECONDS
+  value: {{ .flushSeconds | quote }}
 {{- end }}
 {{- end }}
 {{- with $log.kafka }}
