@@ -1,4 +1,5 @@
 import type { ModelQuality } from '../src/gen/fraud/v1/fraud_service.js';
+import { binnedAuc } from '../src/quality/qualityFigures.js';
 import { multinomialDraw, normalQuantile, quantile, seededUniform, type Uniform } from './resampling.js';
 
 /**
@@ -72,20 +73,8 @@ export function countsOf(quality: ModelQuality): QualityCounts {
 
 const sum = (values: readonly number[]): number => values.reduce((total, value) => total + value, 0);
 
-/** Area under the ROC curve from score bins (ties within a bin count half); NaN without both outcomes. */
-export function binnedAuc(fraudBins: readonly number[], legitimateBins: readonly number[]): number {
-  const frauds = sum(fraudBins);
-  const legitimate = sum(legitimateBins);
-  if (frauds === 0 || legitimate === 0) return Number.NaN;
-  let legitimateBelow = 0;
-  let pairs = 0;
-  fraudBins.forEach((fraudCount, bin) => {
-    const legitimateCount = legitimateBins[bin] ?? 0;
-    pairs += fraudCount * (legitimateBelow + legitimateCount / 2);
-    legitimateBelow += legitimateCount;
-  });
-  return pairs / (frauds * legitimate);
-}
+/** Area under the ROC curve from score bins (ties within a bin count half), as the service computes it; NaN without both outcomes. */
+export { binnedAuc };
 
 /** Average precision, step-wise over the bins from the highest down; NaN without a fraud. */
 export function binnedAveragePrecision(fraudBins: readonly number[], legitimateBins: readonly number[]): number {

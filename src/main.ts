@@ -26,6 +26,7 @@ import { MODEL_TASKS, type ModelTask } from './models/modelTask.js';
 import { ModelWatcher } from './models/modelWatcher.js';
 import { createLogger, LogOutput, routeGrpcLogs, routeProcessOutput, type Logger } from './observability/logger.js';
 import { Metrics } from './observability/metrics.js';
+import { setModelInfo } from './observability/modelInfoGauge.js';
 import { boundPort, startMetricsServer } from './observability/metricsServer.js';
 import { Tracing } from './observability/tracing.js';
 import { missingNodeFlags } from './nodeFlags.js';
@@ -154,13 +155,7 @@ export async function startService(config: Config, logger: Logger): Promise<Runn
     if (!stopping) setHealth(ready());
   };
   registry.onChange((task, model) => {
-    metrics.modelInfo.reset();
-    for (const status of registry.status()) {
-      if (status.model === undefined) continue;
-      const { name, version, revision } = status.model.identity;
-      // The store URL only where GetModelInfo shows it too.
-      metrics.modelInfo.labels(status.task, name, version, revision, config.modelInfoDetails ? status.source : '').set(1);
-    }
+    setModelInfo(metrics.modelInfo, registry.status(), config.modelInfoDetails);
     metrics.modelServing.labels(task).set(model ? 1 : 0);
     if (model) metrics.modelLoadedTime.labels(task).set(model.loadedAt.getTime() / 1000);
     if (!stopping) setHealth(ready());

@@ -10,6 +10,7 @@ import { ModelWatcher } from './models/modelWatcher.js';
 import { ShadowLoader } from './models/shadowLoader.js';
 import type { Logger } from './observability/logger.js';
 import type { Metrics } from './observability/metrics.js';
+import { setModelInfo } from './observability/modelInfoGauge.js';
 
 export interface ShadowSetupOptions {
   readonly config: Config;
@@ -69,12 +70,7 @@ export async function startShadows(options: ShadowSetupOptions): Promise<ShadowM
   // 0 until a shadow loads, so an alert sees a configured shadow that never does.
   for (const task of tasks) shadowMetrics.modelLoaded.labels(task).set(0);
   registry.onChange((task, model) => {
-    shadowMetrics.modelInfo.reset();
-    for (const status of registry.status()) {
-      if (status.model === undefined) continue;
-      const { name, version, revision } = status.model.identity;
-      shadowMetrics.modelInfo.labels(status.task, name, version, revision, config.modelInfoDetails ? status.source : '').set(1);
-    }
+    setModelInfo(shadowMetrics.modelInfo, registry.status(), config.modelInfoDetails);
     shadowMetrics.modelLoaded.labels(task).set(model ? 1 : 0);
   });
   return {

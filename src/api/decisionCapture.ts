@@ -2,7 +2,7 @@ import { performance } from 'node:perf_hooks';
 import type { Transaction } from '../gen/fraud/v1/fraud_service.js';
 import type { DecisionRole, ModelRun, ScoredCall } from '../decisionLog/scoredCall.js';
 import { methodLabel } from './callMetrics.js';
-import { predictionOf, type Scored } from './scoring.js';
+import { fraudProbability, predictionOf, type Scored } from './scoring.js';
 
 /** What the scoring path hands answered calls to (the decision log, the scores kept for live quality). */
 export interface DecisionRecorder {
@@ -34,6 +34,8 @@ export function runOf(role: DecisionRole, scored: Scored, transactions: readonly
     featureNames: model.features.names,
     featureRows,
     answer: (index) => predictionOf(scored, transactions, index),
+    fraudProbability: (index) => fraudProbability(scored, index),
+    classId: (index) => scored.classIds[index] as number,
   };
 }
 
@@ -65,9 +67,5 @@ export function recordCall(recorder: DecisionRecorder, call: ScoredCall): void {
  * must not fail an answer.
  */
 export function recordDecisions(recorder: DecisionRecorder, path: string, scored: Scored, transactions: readonly Transaction[], startedAt: number): void {
-  try {
-    recorder.record(scoredCallOf(path, scored, transactions, startedAt));
-  } catch {
-    // Nothing to do on the scoring path; the decision log counts what it drops.
-  }
+  recordCall(recorder, scoredCallOf(path, scored, transactions, startedAt));
 }

@@ -31,6 +31,10 @@ export interface ModelRun {
   readonly featureRows: Float64Array | undefined;
   /** The answer for the transaction at `index`; built when the record is, off the scoring path. */
   readonly answer: (index: number) => ModelAnswer;
+  /** The answer's fraud probability at `index`, without building the answer (live quality reads no more). */
+  readonly fraudProbability: (index: number) => number;
+  /** The answer's class id at `index` (0: legitimate). */
+  readonly classId: (index: number) => number;
 }
 
 /**

@@ -142,8 +142,7 @@ export class ScoreKeeper implements DecisionRecorder {
       const scores: ModelScore[] = [];
       for (const run of runs) {
         try {
-          const answer = run.answer(index);
-          scores.push({ model: this.modelOf(run), fraudProbability: answer.fraudProbability, alerted: answer.classId !== 0 });
+          scores.push({ model: this.modelOf(run), fraudProbability: run.fraudProbability(index), alerted: run.classId(index) !== 0 });
         } catch {
           this.options.onScoresNotKept('unencodable', 1);
         }

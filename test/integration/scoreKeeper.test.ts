@@ -84,6 +84,8 @@ function call(ids: readonly number[], probability: (id: number) => number): Scor
           const classId = fraudProbability >= 0.5 ? 1 : 0;
           return { classId, prediction: classId === 1 ? 'FRAUD' : 'LEGIT', fraudProbability, probabilities: [1 - fraudProbability, fraudProbability] };
         },
+        fraudProbability: (index) => probability(ids[index] as number),
+        classId: (index) => (probability(ids[index] as number) >= 0.5 ? 1 : 0),
       },
     ],
     latencySeconds: 0.001,
