@@ -97,8 +97,9 @@ export class RedisQualityLedger implements QualityLedger {
           this.options.events.dropped('outside_retention', delta.scores);
           continue;
         }
-        writes.push(this.writeDay(delta));
-        touched.set(idOf(delta.model), delta.model);
+        const id = idOf(delta.model);
+        writes.push(this.writeDay(id, delta));
+        touched.set(id, delta.model);
       }
       await Promise.all([...writes, ...[...touched].map(([id, model]) => this.index(id, model))]);
     } finally {
@@ -129,8 +130,7 @@ export class RedisQualityLedger implements QualityLedger {
   }
 
   /** One (revision, day)'s increments, atomically: one MULTI on the day's hash and the revision's day index (one slot). */
-  private async writeDay(delta: DayDelta): Promise<void> {
-    const id = idOf(delta.model);
+  private async writeDay(id: string, delta: DayDelta): Promise<void> {
     const key = this.dayKey(id, delta.day);
     const days = this.daysKey(id);
     const multi = this.options.client.multi();
