@@ -25,13 +25,13 @@ export const TERMINAL_DAY_STRIDE = 2;
  */
 export const FRAUD_STRIDE = 3;
 
-/** A transaction recorded recently enough that a late one may still arrive before it in event time. */
-export interface RecentTransaction {
-  readonly id: bigint;
-  /** Event time, Unix seconds. */
-  readonly time: number;
-  readonly amount: number;
-}
+/**
+ * Numbers per recent transaction in CustomerHistory.recent (one recorded
+ * recently enough that a late one may still arrive before it in event time):
+ * its id's low and high 32 bits (idBits.ts), its event time (Unix seconds)
+ * and its amount.
+ */
+export const RECENT_STRIDE = 4;
 
 export interface CustomerHistory {
   /**
@@ -40,21 +40,22 @@ export interface CustomerHistory {
    * transaction the store still accepts, so it counts for every window that
    * covers its day.
    */
-  readonly days: Float64Array;
+  readonly days: ArrayLike<number>;
   readonly dayCount: number;
-  /** Recent transactions kept exactly (the subject transaction among them), in any order. */
-  readonly recent: readonly RecentTransaction[];
+  /** Recent transactions kept exactly (the subject transaction among them), `recentCount` of them, RECENT_STRIDE numbers each, in any order. */
+  readonly recent: ArrayLike<number>;
+  readonly recentCount: number;
 }
 
 export interface TerminalHistory {
   /** Days with transactions, `dayCount` of them, TERMINAL_DAY_STRIDE numbers each, in any order. */
-  readonly days: Float64Array;
+  readonly days: ArrayLike<number>;
   readonly dayCount: number;
   /**
    * Confirmed frauds among the terminal's transactions, `fraudCount` of them,
    * FRAUD_STRIDE numbers each: a fraud counts for event times in [known_at, until).
    */
-  readonly frauds: Float64Array;
+  readonly frauds: ArrayLike<number>;
   readonly fraudCount: number;
 }
 
@@ -75,7 +76,7 @@ export interface HistorySubject {
 }
 
 export const EMPTY_HISTORY: TransactionHistory = Object.freeze({
-  customer: Object.freeze({ days: new Float64Array(0), dayCount: 0, recent: [] }),
+  customer: Object.freeze({ days: new Float64Array(0), dayCount: 0, recent: new Float64Array(0), recentCount: 0 }),
   terminal: Object.freeze({ days: new Float64Array(0), dayCount: 0, frauds: new Float64Array(0), fraudCount: 0 }),
   duplicate: false,
 });

@@ -1,12 +1,14 @@
 import {
   CUSTOMER_DAY_STRIDE,
   FRAUD_STRIDE,
+  RECENT_STRIDE,
   TERMINAL_DAY_STRIDE,
   dayOf,
   type HistorySubject,
   type TransactionHistory,
 } from './entityHistory.js';
 import type { WindowFeature } from './featureSpec.js';
+import { highBits, lowBits } from './idBits.js';
 
 /** A feature value read from the windows computed for the current row. */
 export type WindowColumn = () => number;
@@ -141,15 +143,21 @@ export class HistoryWindows {
         if (max > (previousMax[window] as number)) previousMax[window] = max;
       }
     }
-    for (const recent of history.customer.recent) {
+    const { recent, recentCount } = history.customer;
+    const subjectLow = lowBits(subject.id);
+    const subjectHigh = highBits(subject.id);
+    for (let entry = 0; entry < recentCount; entry++) {
+      const base = entry * RECENT_STRIDE;
+      const time = recent[base + 2] as number;
       // The subject itself (or the recorded copy a retry stands for), and what happened after it, do not count.
-      if (recent.id === subject.id || recent.time > subject.time) continue;
-      const age = day - dayOf(recent.time);
+      if ((recent[base] === subjectLow && recent[base + 1] === subjectHigh) || time > subject.time) continue;
+      const amount = recent[base + 3] as number;
+      const age = day - dayOf(time);
       for (let window = 0; window < customerDays.length; window++) {
         if (age >= (customerDays[window] as number)) continue;
         previousCount[window] = (previousCount[window] as number) + 1;
-        previousSum[window] = (previousSum[window] as number) + recent.amount;
-        if (recent.amount > (previousMax[window] as number)) previousMax[window] = recent.amount;
+        previousSum[window] = (previousSum[window] as number) + amount;
+        if (amount > (previousMax[window] as number)) previousMax[window] = amount;
       }
     }
   }

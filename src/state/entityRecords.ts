@@ -1,20 +1,23 @@
 import {
   CUSTOMER_DAY_STRIDE,
   FRAUD_STRIDE,
+  RECENT_STRIDE,
   SECONDS_PER_DAY,
   TERMINAL_DAY_STRIDE,
   dayOf,
   type CustomerHistory,
-  type RecentTransaction,
   type TerminalHistory,
 } from '../features/entityHistory.js';
+import { highBits, lowBits } from '../features/idBits.js';
 import type { EntityKey } from './entityKey.js';
 
 /**
  * The in-memory history of one customer and of one terminal, with the update
  * rules of models/feature-spec.json's history.rules. Days are packed into
- * typed arrays (a few hundred bytes per entity), and each record is also the
- * read-only view the features are computed from.
+ * plain arrays of numbers, and each record is also the read-only view the
+ * features are computed from. Not typed arrays: each of those costs about
+ * 600 bytes of resident memory beyond its elements (its ArrayBuffer and the
+ * backing store outside the heap), more than a busy card's whole history.
  */
 
 /**
@@ -43,68 +46,63 @@ export function retentionSeconds(retention: Retention): number {
 }
 
 /**
- * Resident bytes a typed array costs beyond its elements (its ArrayBuffer,
- * backing store and their bookkeeping outside the heap), and an entity's
- * object, map entries and the memory its growth leaves behind: measured by
- * RSS with bench/stateSizing.ts (Node 24), so fraud_state_bytes tracks what
- * the process really holds.
+ * Resident bytes of an entity beyond its numbers: its object, its map and
+ * eviction-set entries, its arrays' headers and the room they grow into.
+ * Measured by RSS with bench/stateSizing.ts (Node 24), so fraud_state_bytes
+ * tracks what the process really holds.
  */
-const TYPED_ARRAY_BYTES = 620;
-const CUSTOMER_BYTES = 1_650;
-const TERMINAL_BYTES = 1_650;
+const CUSTOMER_BYTES = 1_000;
+const TERMINAL_BYTES = 840;
 
-/** Terminals without a confirmed fraud (most of them) share this empty array: a typed array costs hundreds of bytes even empty. */
-const NO_FRAUDS = new Float64Array(0);
-
-function grown(array: Float64Array, needed: number): Float64Array {
-  if (needed <= array.length) return array;
-  // Entities keep tens of days at most: grow in small steps, not by doubling.
-  const next = new Float64Array(needed + Math.min(array.length, 8 * 4));
-  next.set(array);
-  return next;
-}
+/** Terminals without a confirmed fraud (most of them) share this empty array; addFraud gives a terminal its own. */
+const NO_FRAUDS: readonly number[] = [];
 
 /**
  * Days kept in ascending order, `stride` numbers each (the day first):
  * the entry of `day`, inserted (zeroed) where it belongs if missing. Time
- * mostly moves forward, so the day sought is most often the last one.
+ * mostly moves forward, so the day sought is most often the last one, and a
+ * new one is appended.
  */
-function dayEntry(record: { days: Float64Array; dayCount: number }, day: number, stride: number): number {
-  const { dayCount } = record;
+function dayEntry(record: { days: number[]; dayCount: number }, day: number, stride: number): number {
+  const { dayCount, days } = record;
   let position = dayCount;
-  while (position > 0 && (record.days[(position - 1) * stride] as number) > day) position--;
-  if (position > 0 && record.days[(position - 1) * stride] === day) return (position - 1) * stride;
-  record.days = grown(record.days, (dayCount + 1) * stride);
+  while (position > 0 && (days[(position - 1) * stride] as number) > day) position--;
+  if (position > 0 && days[(position - 1) * stride] === day) return (position - 1) * stride;
   const base = position * stride;
-  if (position < dayCount) record.days.copyWithin(base + stride, base, dayCount * stride);
-  record.days.fill(0, base, base + stride);
-  record.days[base] = day;
+  days.push(day);
+  for (let number = 1; number < stride; number++) days.push(0);
+  if (position < dayCount) {
+    days.copyWithin(base + stride, base, dayCount * stride);
+    days.fill(0, base, base + stride);
+    days[base] = day;
+  }
   record.dayCount = dayCount + 1;
   return base;
 }
 
 /** Drops the days before `firstDay` from ascending days; the oldest is first, so this is a check in the common case. */
-function dropSortedDaysBefore(record: { days: Float64Array; dayCount: number }, stride: number, firstDay: number): void {
+function dropSortedDaysBefore(record: { days: number[]; dayCount: number }, stride: number, firstDay: number): void {
   let drop = 0;
   while (drop < record.dayCount && (record.days[drop * stride] as number) < firstDay) drop++;
   if (drop === 0) return;
-  record.days.copyWithin(0, drop * stride, record.dayCount * stride);
+  record.days.splice(0, drop * stride);
   record.dayCount -= drop;
 }
 
 /** Removes the frauds (in report order) of days before `firstDay`; returns the new count. */
-function dropFraudsBefore(frauds: Float64Array, count: number, firstDay: number): number {
+function dropFraudsBefore(frauds: number[], count: number, firstDay: number): number {
   let kept = 0;
   for (let entry = 0; entry < count; entry++) {
     if ((frauds[entry * FRAUD_STRIDE] as number) < firstDay) continue;
     if (kept !== entry) frauds.copyWithin(kept * FRAUD_STRIDE, entry * FRAUD_STRIDE, (entry + 1) * FRAUD_STRIDE);
     kept++;
   }
+  frauds.length = kept * FRAUD_STRIDE;
   return kept;
 }
 
 /** Sums the transaction counts (second number of each day) of the days from `firstDay` on, newest first, stopping at `enough`. */
-function countFrom(days: Float64Array, dayCount: number, stride: number, firstDay: number, enough: number): number {
+function countFrom(days: readonly number[], dayCount: number, stride: number, firstDay: number, enough: number): number {
   let count = 0;
   for (let base = (dayCount - 1) * stride; base >= 0 && count < enough && (days[base] as number) >= firstDay; base -= stride) count += days[base + 1] as number;
   return count;
@@ -135,38 +133,50 @@ abstract class StoredEntity {
 }
 
 export class CustomerRecord extends StoredEntity implements CustomerHistory {
-  days: Float64Array = new Float64Array(4 * CUSTOMER_DAY_STRIDE);
+  days: number[] = [];
   dayCount = 0;
-  recent: RecentTransaction[] = [];
+  recent: number[] = [];
+  recentCount = 0;
   /** Newest event time recorded for this customer. */
   watermark = Number.NEGATIVE_INFINITY;
 
   transactionsFrom(firstDay: number, enough = Number.POSITIVE_INFINITY): number {
     let count = 0;
-    for (const transaction of this.recent) if (dayOf(transaction.time) >= firstDay) count++;
+    for (let base = 0; base < this.recentCount * RECENT_STRIDE; base += RECENT_STRIDE) if (dayOf(this.recent[base + 2] as number) >= firstDay) count++;
     return count + countFrom(this.days, this.dayCount, CUSTOMER_DAY_STRIDE, firstDay, enough - count);
   }
 
   /** Records a transaction; false when the same id is already recorded (a duplicate), which changes nothing. */
   record(id: bigint, time: number, amount: number, retention: Retention): boolean {
+    const low = lowBits(id);
+    const high = highBits(id);
     const { recent } = this;
-    for (let index = 0; index < recent.length; index++) if ((recent[index] as RecentTransaction).id === id) return false;
-    recent.push({ id, time, amount });
+    for (let base = 0; base < this.recentCount * RECENT_STRIDE; base += RECENT_STRIDE) if (recent[base] === low && recent[base + 1] === high) return false;
+    this.addRecent(low, high, time, amount);
     if (time > this.watermark) {
       this.watermark = time;
       this.fold(retention);
     }
-    if (recent.length > MAX_RECENT_TRANSACTIONS) this.foldEarliest();
+    if (this.recentCount > MAX_RECENT_TRANSACTIONS) this.foldEarliest();
     return true;
+  }
+
+  /** Keeps a transaction exactly (used by recording and by snapshot restore). */
+  addRecent(low: number, high: number, time: number, amount: number): void {
+    this.recent.push(low, high, time, amount);
+    this.recentCount++;
   }
 
   /** Folds the recent transaction with the earliest event time (the first recorded among equals) into its day. */
   private foldEarliest(): void {
     const { recent } = this;
     let earliest = 0;
-    for (let index = 1; index < recent.length; index++) if ((recent[index] as RecentTransaction).time < (recent[earliest] as RecentTransaction).time) earliest = index;
-    const [transaction] = recent.splice(earliest, 1) as [RecentTransaction];
-    this.addToDay(dayOf(transaction.time), 1, transaction.amount, transaction.amount);
+    for (let base = RECENT_STRIDE; base < this.recentCount * RECENT_STRIDE; base += RECENT_STRIDE) if ((recent[base + 2] as number) < (recent[earliest + 2] as number)) earliest = base;
+    const time = recent[earliest + 2] as number;
+    const amount = recent[earliest + 3] as number;
+    recent.splice(earliest, RECENT_STRIDE);
+    this.recentCount--;
+    this.addToDay(dayOf(time), 1, amount, amount);
   }
 
   /**
@@ -178,12 +188,20 @@ export class CustomerRecord extends StoredEntity implements CustomerHistory {
     const horizon = this.watermark - retention.latenessSeconds;
     const { recent } = this;
     let kept = 0;
-    for (let index = 0; index < recent.length; index++) {
-      const transaction = recent[index] as RecentTransaction;
-      if (transaction.time < horizon) this.addToDay(dayOf(transaction.time), 1, transaction.amount, transaction.amount);
-      else recent[kept++] = transaction;
+    for (let base = 0; base < this.recentCount * RECENT_STRIDE; base += RECENT_STRIDE) {
+      const time = recent[base + 2] as number;
+      if (time < horizon) {
+        const amount = recent[base + 3] as number;
+        this.addToDay(dayOf(time), 1, amount, amount);
+      } else {
+        if (kept !== base) recent.copyWithin(kept, base, base + RECENT_STRIDE);
+        kept += RECENT_STRIDE;
+      }
     }
-    recent.length = kept;
+    if (kept < recent.length) {
+      recent.length = kept;
+      this.recentCount = kept / RECENT_STRIDE;
+    }
     dropSortedDaysBefore(this, CUSTOMER_DAY_STRIDE, firstKeptDay(this.watermark, retention));
   }
 
@@ -196,17 +214,16 @@ export class CustomerRecord extends StoredEntity implements CustomerHistory {
     if (max > (days[base + 3] as number)) days[base + 3] = max;
   }
 
-  /** Approximate bytes held, for the state-size metric. */
   /** Resident bytes held, for the state-size metric. */
   get bytes(): number {
-    return CUSTOMER_BYTES + TYPED_ARRAY_BYTES + this.days.byteLength + this.recent.length * 120;
+    return CUSTOMER_BYTES + (this.days.length + this.recent.length) * 8;
   }
 }
 
 export class TerminalRecord extends StoredEntity implements TerminalHistory {
-  days: Float64Array = new Float64Array(4 * TERMINAL_DAY_STRIDE);
+  days: number[] = [];
   dayCount = 0;
-  frauds: Float64Array = NO_FRAUDS;
+  frauds: number[] = NO_FRAUDS as number[];
   fraudCount = 0;
   watermark = Number.NEGATIVE_INFINITY;
 
@@ -232,10 +249,8 @@ export class TerminalRecord extends StoredEntity implements TerminalHistory {
 
   /** A confirmed fraud among the transactions of `day`, known from `knownAt` on, until a correction known at `until`. */
   addFraud(day: number, knownAt: number, until = Number.POSITIVE_INFINITY): void {
-    this.frauds = grown(this.frauds, (this.fraudCount + 1) * FRAUD_STRIDE);
-    this.frauds[this.fraudCount * FRAUD_STRIDE] = day;
-    this.frauds[this.fraudCount * FRAUD_STRIDE + 1] = knownAt;
-    this.frauds[this.fraudCount * FRAUD_STRIDE + 2] = until;
+    if (this.frauds === NO_FRAUDS) this.frauds = [];
+    this.frauds.push(day, knownAt, until);
     this.fraudCount++;
   }
 
@@ -258,6 +273,6 @@ export class TerminalRecord extends StoredEntity implements TerminalHistory {
 
   /** Resident bytes held, for the state-size metric. */
   get bytes(): number {
-    return TERMINAL_BYTES + TYPED_ARRAY_BYTES + this.days.byteLength + (this.frauds === NO_FRAUDS ? 0 : TYPED_ARRAY_BYTES + this.frauds.byteLength);
+    return TERMINAL_BYTES + (this.days.length + this.frauds.length) * 8;
   }
 }

@@ -1,9 +1,9 @@
 import {
   CUSTOMER_DAY_STRIDE,
   FRAUD_STRIDE,
+  RECENT_STRIDE,
   TERMINAL_DAY_STRIDE,
   type CustomerHistory,
-  type RecentTransaction,
   type TerminalHistory,
 } from '../features/entityHistory.js';
 import type { OutcomeStatus } from './stateStore.js';
@@ -138,7 +138,7 @@ export interface CustomerReply {
   readonly history: CustomerHistory;
 }
 
-const EMPTY_CUSTOMER: CustomerHistory = Object.freeze({ days: new Float64Array(0), dayCount: 0, recent: [] });
+const EMPTY_CUSTOMER: CustomerHistory = Object.freeze({ days: new Float64Array(0), dayCount: 0, recent: new Float64Array(0), recentCount: 0 });
 
 export function decodeCustomerReply(reply: Buffer): CustomerReply {
   const status = reply[0];
@@ -157,13 +157,17 @@ function decodeCustomer(reply: Buffer, start: number): CustomerHistory {
   const recentCount = reply.readUInt32LE(start + 12);
   expectLength(reply, start + HEADER_BYTES + dayCount * CUSTOMER_DAY_BYTES + recentCount * RECENT_BYTES, 'customer', true);
   const days = readDoubles(reply, start + HEADER_BYTES, dayCount * CUSTOMER_DAY_STRIDE);
-  const recent = new Array<RecentTransaction>(recentCount);
+  const recent = new Float64Array(recentCount * RECENT_STRIDE);
   let offset = start + HEADER_BYTES + dayCount * CUSTOMER_DAY_BYTES;
-  for (let entry = 0; entry < recentCount; entry++) {
-    recent[entry] = { id: BigInt.asIntN(64, reply.readBigUInt64LE(offset)), time: reply.readDoubleLE(offset + 8), amount: reply.readDoubleLE(offset + 16) };
+  for (let base = 0; base < recent.length; base += RECENT_STRIDE) {
+    // The id is a u64, little-endian: its low half first (idBits.ts).
+    recent[base] = reply.readUInt32LE(offset);
+    recent[base + 1] = reply.readUInt32LE(offset + 4);
+    recent[base + 2] = reply.readDoubleLE(offset + 8);
+    recent[base + 3] = reply.readDoubleLE(offset + 16);
     offset += RECENT_BYTES;
   }
-  return { days, dayCount, recent };
+  return { days, dayCount, recent, recentCount };
 }
 
 /** 'counted' when the id set would have known a repeat; 'counted_unsure' when the id is older than the set remembers. */

@@ -53,7 +53,7 @@ export class ChunkWriter {
     this.offset = this.buffer.writeDoubleLE(value, this.offset);
   }
 
-  f64s(values: Float64Array, count: number): void {
+  f64s(values: ArrayLike<number>, count: number): void {
     this.ensure(count * 8);
     for (let index = 0; index < count; index++) this.offset = this.buffer.writeDoubleLE(values[index] as number, this.offset);
   }

@@ -2,7 +2,7 @@ import { open, readFile, rename, rm, type FileHandle } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { crc32 } from 'node:zlib';
-import { CUSTOMER_DAY_STRIDE, FRAUD_STRIDE, TERMINAL_DAY_STRIDE } from '../features/entityHistory.js';
+import { CUSTOMER_DAY_STRIDE, FRAUD_STRIDE, RECENT_STRIDE, TERMINAL_DAY_STRIDE } from '../features/entityHistory.js';
 import { idOf, keyOf, type EntityKey } from './entityKey.js';
 import type { StoredEntityRecord } from './entityEviction.js';
 import { CustomerRecord, TerminalRecord } from './entityRecords.js';
@@ -134,11 +134,14 @@ class Capture implements SnapshotCapture {
       writer.f64(entity.watermark);
       writer.u32(entity.dayCount);
       writer.f64s(entity.days, entity.dayCount * CUSTOMER_DAY_STRIDE);
-      writer.u32(entity.recent.length);
-      for (const recent of entity.recent) {
-        writer.u64(recent.id);
-        writer.f64(recent.time);
-        writer.f64(recent.amount);
+      writer.u32(entity.recentCount);
+      const { recent } = entity;
+      for (let base = 0; base < entity.recentCount * RECENT_STRIDE; base += RECENT_STRIDE) {
+        // The id's two halves are its u64, little-endian.
+        writer.u32(recent[base] as number);
+        writer.u32(recent[base + 1] as number);
+        writer.f64(recent[base + 2] as number);
+        writer.f64(recent[base + 3] as number);
       }
       return;
     }
@@ -319,7 +322,7 @@ export async function restoreSnapshot(store: MemoryStateStore, path: string, spe
       const dayCount = reader.u32();
       for (let day = 0; day < dayCount; day++) customer.addToDay(reader.f64(), reader.f64(), reader.f64(), reader.f64());
       const recentCount = reader.u32();
-      for (let index = 0; index < recentCount; index++) customer.recent.push({ id: reader.u64(), time: reader.f64(), amount: reader.f64() });
+      for (let index = 0; index < recentCount; index++) customer.addRecent(reader.u32(), reader.u32(), reader.f64(), reader.f64());
       customers.set(key, customer);
     } else if (tag === TAG_TERMINAL) {
       const key = keyOf(reader.u64());

@@ -11,6 +11,7 @@
  */
 
 import { SCORE_BYTES_PER_SLOT, ScoreColumns, type CodedScore, type KeepOutcome } from './scoreColumns.js';
+import { highBits, idOfBits, lowBits } from '../features/idBits.js';
 
 /** A remembered transaction, as read back. */
 export interface IndexedTransaction {
@@ -30,27 +31,10 @@ export interface IndexedTransaction {
 /** `outcomes` value of a free slot (outcomes are 0, 1 or 2). */
 const FREE = 255;
 const INITIAL_SLOTS = 1 << 14;
-const TWO_32 = 4294967296;
-const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
-
-/** The low and high 32 bits of a 64-bit id (ids are int64 on the wire; taken modulo 2^64). */
-function low(id: bigint): number {
-  return id >= 0n && id <= MAX_SAFE ? Number(id) % TWO_32 : Number(BigInt.asUintN(32, id));
-}
-
-function high(id: bigint): number {
-  return id >= 0n && id <= MAX_SAFE ? Math.floor(Number(id) / TWO_32) : Number(BigInt.asUintN(32, BigInt.asUintN(64, id) >> 32n));
-}
-
-/** The id two halves stand for, read back as a signed int64 (the wire type). */
-function joined(lowBits: number, highBits: number): bigint {
-  if (highBits < 0x200000) return BigInt(highBits * TWO_32 + lowBits);
-  return BigInt.asIntN(64, (BigInt(highBits) << 32n) | BigInt(lowBits));
-}
 
 /** Mixes an id's bits into a slot number (ids are often sequential). */
-function slotOf(lowBits: number, highBits: number, mask: number): number {
-  let hash = Math.imul(lowBits ^ Math.imul(highBits, 0x27d4eb2d), 0x9e3779b1);
+function slotOf(low: number, high: number, mask: number): number {
+  let hash = Math.imul(low ^ Math.imul(high, 0x27d4eb2d), 0x9e3779b1);
   hash ^= hash >>> 15;
   return hash & mask;
 }
@@ -87,11 +71,11 @@ export class TransactionIndex {
   }
 
   get(id: bigint): IndexedTransaction | undefined {
-    const slot = this.find(low(id), high(id));
+    const slot = this.find(lowBits(id), highBits(id));
     if (slot < 0) return undefined;
     return {
-      customerId: joined(this.customerLow[slot] as number, this.customerHigh[slot] as number),
-      terminalId: joined(this.terminalLow[slot] as number, this.terminalHigh[slot] as number),
+      customerId: idOfBits(this.customerLow[slot] as number, this.customerHigh[slot] as number),
+      terminalId: idOfBits(this.terminalLow[slot] as number, this.terminalHigh[slot] as number),
       time: this.times[slot] as number,
       amount: this.amounts[slot] as number,
       outcome: this.outcomes[slot] as 0 | 1 | 2,
@@ -106,18 +90,18 @@ export class TransactionIndex {
    */
   isRepeat(id: bigint, customerId: bigint, terminalId: bigint): boolean {
     if (this.reuses.size > 0 && this.reuses.get(id)?.some((entry) => entry.customerId === customerId && entry.terminalId === terminalId) === true) return true;
-    const slot = this.find(low(id), high(id));
+    const slot = this.find(lowBits(id), highBits(id));
     return slot >= 0 && this.isCustomer(slot, customerId) && this.isTerminal(slot, terminalId);
   }
 
   /** True when `id` is remembered (under any customer and terminal). */
   has(id: bigint): boolean {
-    return this.find(low(id), high(id)) >= 0;
+    return this.find(lowBits(id), highBits(id)) >= 0;
   }
 
   /** True when `id` is remembered at this terminal (under any customer). */
   isAtTerminal(id: bigint, terminalId: bigint): boolean {
-    const slot = this.find(low(id), high(id));
+    const slot = this.find(lowBits(id), highBits(id));
     if (slot < 0) return false;
     return this.isTerminal(slot, terminalId) || this.reuses.get(id)?.some((entry) => entry.terminalId === terminalId) === true;
   }
@@ -129,8 +113,8 @@ export class TransactionIndex {
    * unknown (then no repeat is refused for its amount).
    */
   add(id: bigint, customerId: bigint, terminalId: bigint, time: number, amount = Number.NaN): void {
-    const idLow = low(id);
-    const idHigh = high(id);
+    const idLow = lowBits(id);
+    const idHigh = highBits(id);
     const present = this.find(idLow, idHigh);
     if (present >= 0) {
       if (!this.isRepeat(id, customerId, terminalId)) {
@@ -145,10 +129,10 @@ export class TransactionIndex {
     while (this.outcomes[slot] !== FREE) slot = (slot + 1) & this.mask;
     this.idLow[slot] = idLow;
     this.idHigh[slot] = idHigh;
-    this.customerLow[slot] = low(customerId);
-    this.customerHigh[slot] = high(customerId);
-    this.terminalLow[slot] = low(terminalId);
-    this.terminalHigh[slot] = high(terminalId);
+    this.customerLow[slot] = lowBits(customerId);
+    this.customerHigh[slot] = highBits(customerId);
+    this.terminalLow[slot] = lowBits(terminalId);
+    this.terminalHigh[slot] = highBits(terminalId);
     this.times[slot] = time;
     this.amounts[slot] = amount;
     this.outcomes[slot] = 0;
@@ -161,7 +145,7 @@ export class TransactionIndex {
 
   /** Records the outcome in force of a remembered transaction, and how many corrections led to it. */
   setOutcome(id: bigint, outcome: 1 | 2, knownAt: number, corrections = 0): void {
-    const slot = this.find(low(id), high(id));
+    const slot = this.find(lowBits(id), highBits(id));
     if (slot < 0) return;
     this.outcomes[slot] = outcome;
     this.knownAts[slot] = knownAt;
@@ -177,7 +161,7 @@ export class TransactionIndex {
    * MAX_SCORED_MODELS_PER_TRANSACTION models).
    */
   keepScore(id: bigint, customerId: bigint, terminalId: bigint, code: number, probability: number, alerted: boolean): KeepOutcome | 'unknown' | 'reused' {
-    const slot = this.find(low(id), high(id));
+    const slot = this.find(lowBits(id), highBits(id));
     if (slot < 0) return 'unknown';
     if (!this.isCustomer(slot, customerId) || !this.isTerminal(slot, terminalId)) return 'reused';
     return this.scores.keep(slot, code, probability, alerted);
@@ -185,7 +169,7 @@ export class TransactionIndex {
 
   /** The scores kept with a remembered transaction, in the order they were kept (empty when none or not remembered). */
   scoresOf(id: bigint): CodedScore[] {
-    const slot = this.find(low(id), high(id));
+    const slot = this.find(lowBits(id), highBits(id));
     return slot < 0 ? [] : this.scores.read(slot);
   }
 
@@ -207,7 +191,7 @@ export class TransactionIndex {
       this.orderLength--;
       if (slot < 0) continue;
       this.remove(slot);
-      if (this.reuses.size > 0) this.reuses.delete(joined(idLow, idHigh));
+      if (this.reuses.size > 0) this.reuses.delete(idOfBits(idLow, idHigh));
       if (!expired) early++;
     }
     return early;
@@ -217,7 +201,7 @@ export class TransactionIndex {
   *entries(): Generator<[bigint, IndexedTransaction]> {
     for (let index = 0; index < this.orderLength; index++) {
       const position = (this.orderStart + index) % this.orderLow.length;
-      const id = joined(this.orderLow[position] as number, this.orderHigh[position] as number);
+      const id = idOfBits(this.orderLow[position] as number, this.orderHigh[position] as number);
       const entry = this.get(id);
       if (entry !== undefined) yield [id, entry];
     }
@@ -236,11 +220,11 @@ export class TransactionIndex {
   }
 
   private isCustomer(slot: number, customerId: bigint): boolean {
-    return this.customerLow[slot] === low(customerId) && this.customerHigh[slot] === high(customerId);
+    return this.customerLow[slot] === lowBits(customerId) && this.customerHigh[slot] === highBits(customerId);
   }
 
   private isTerminal(slot: number, terminalId: bigint): boolean {
-    return this.terminalLow[slot] === low(terminalId) && this.terminalHigh[slot] === high(terminalId);
+    return this.terminalLow[slot] === lowBits(terminalId) && this.terminalHigh[slot] === highBits(terminalId);
   }
 
   private find(idLow: number, idHigh: number): number {

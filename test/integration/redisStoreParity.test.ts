@@ -177,7 +177,7 @@ describe('the Redis store against the embedded one (same calls, same answers)', 
       // Each score reads the card's recent transactions: the cap bounds them in both stores (a retry reads them again).
       for (const each of [memory, store]) {
         let kept = Number.NaN;
-        await each.record([last], (_index, history) => (kept = history.customer.recent.length), { allOrNothing: true });
+        await each.record([last], (_index, history) => (kept = history.customer.recentCount), { allOrNothing: true });
         assert.equal(kept, MAX_RECENT_TRANSACTIONS);
       }
     } finally {

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { crc32 } from 'node:zlib';
-import { CUSTOMER_DAY_STRIDE, FRAUD_STRIDE, TERMINAL_DAY_STRIDE, dayOf } from '../../src/features/entityHistory.js';
+import { CUSTOMER_DAY_STRIDE, FRAUD_STRIDE, RECENT_STRIDE, TERMINAL_DAY_STRIDE, dayOf } from '../../src/features/entityHistory.js';
 import { MemoryStateStore } from '../../src/state/memoryStateStore.js';
 import { SnapshotError, restoreSnapshot, writeSnapshot } from '../../src/state/stateSnapshot.js';
 import type { TransactionEvent } from '../../src/state/stateStore.js';
@@ -47,10 +47,10 @@ async function filledStore(cards: number, maxEntities = OPTIONS.maxEntities): Pr
 /** Everything a store holds, in a canonical order, for comparison. */
 function content(store: MemoryStateStore): unknown {
   const customers = [...store.customers.entries()]
-    .map(([key, record]) => [key, record.watermark, [...record.days.subarray(0, record.dayCount * CUSTOMER_DAY_STRIDE)], record.recent.map((recent) => [String(recent.id), recent.time, recent.amount])])
+    .map(([key, record]) => [key, record.watermark, [...record.days.slice(0, record.dayCount * CUSTOMER_DAY_STRIDE)], record.recent.slice(0, record.recentCount * RECENT_STRIDE)])
     .sort((one, other) => Number(one[0]) - Number(other[0]));
   const terminals = [...store.terminals.entries()]
-    .map(([key, record]) => [key, record.watermark, [...record.days.subarray(0, record.dayCount * TERMINAL_DAY_STRIDE)], [...record.frauds.subarray(0, record.fraudCount * FRAUD_STRIDE)]])
+    .map(([key, record]) => [key, record.watermark, [...record.days.slice(0, record.dayCount * TERMINAL_DAY_STRIDE)], [...record.frauds.slice(0, record.fraudCount * FRAUD_STRIDE)]])
     .sort((one, other) => Number(one[0]) - Number(other[0]));
   const transactions = [...store.transactions.entries()]
     .map(([id, recorded]) => [String(id), String(recorded.customerId), String(recorded.terminalId), recorded.time, recorded.outcome, recorded.knownAt, recorded.corrections])
@@ -161,7 +161,7 @@ describe('state snapshots', () => {
     assert.equal(back.transactions.get(20n)?.corrections, 1);
     assert.equal(back.transactions.get(0n)?.corrections, 2);
     const terminal = back.terminals.get(100_000 + 20);
-    assert.deepEqual([...(terminal?.frauds.subarray(0, terminal.fraudCount * FRAUD_STRIDE) ?? [])], [
+    assert.deepEqual([...(terminal?.frauds.slice(0, terminal.fraudCount * FRAUD_STRIDE) ?? [])], [
       ...[dayOf(START), START + 2 * DAY, START + 2 * DAY + 10],
       ...[dayOf(START + DAY), START + 2 * DAY + 30, Number.POSITIVE_INFINITY],
     ]);
@@ -191,11 +191,11 @@ describe('state snapshots', () => {
     const store = new MemoryStateStore(OPTIONS);
     assert.equal((await restoreSnapshot(store, path, 3))?.format, 2);
     const terminal = store.terminals.get(Number(terminalId));
-    assert.deepEqual([...(terminal?.frauds.subarray(0, terminal.fraudCount * FRAUD_STRIDE) ?? [])], [dayOf(START), START + 100, Number.POSITIVE_INFINITY]);
+    assert.deepEqual([...(terminal?.frauds.slice(0, terminal.fraudCount * FRAUD_STRIDE) ?? [])], [dayOf(START), START + 100, Number.POSITIVE_INFINITY]);
     assert.equal(store.transactions.get(5n)?.corrections, 0);
     const [corrected] = await store.reportOutcomes([{ transactionId: 5n, outcome: 'legitimate', knownAt: START + 200, supersedes: true }]);
     assert.equal(corrected?.status, 'corrected');
-    assert.deepEqual([...(terminal?.frauds.subarray(0, FRAUD_STRIDE) ?? [])], [dayOf(START), START + 100, START + 200]);
+    assert.deepEqual([...(terminal?.frauds.slice(0, FRAUD_STRIDE) ?? [])], [dayOf(START), START + 100, START + 200]);
     await writeFile(path, body(6));
     await assert.rejects(restoreSnapshot(new MemoryStateStore(OPTIONS), path, 3), (error: Error) => error instanceof SnapshotError && /format 6 is not supported/.test(error.message));
   });
