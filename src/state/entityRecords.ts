@@ -52,7 +52,7 @@ export function retentionSeconds(retention: Retention): number {
  * tracks what the process really holds.
  */
 const CUSTOMER_BYTES = 1_000;
-const TERMINAL_BYTES = 840;
+const TERMINAL_BYTES = 740;
 
 /** Terminals without a confirmed fraud (most of them) share this empty array; addFraud gives a terminal its own. */
 const NO_FRAUDS: readonly number[] = [];

@@ -1,13 +1,15 @@
 /**
  * What the embedded store remembers of each recorded transaction (its
- * customer, terminal, event time, amount and outcome), by transaction id: an
- * open-addressing hash table in typed arrays, so hundreds of thousands of
- * entries cost no garbage collection and 190 to 380 bytes each (see `bytes`). Every id is a
- * 64-bit integer held exactly as two 32-bit halves (customer and terminal ids
- * too), so ids of payment systems (often 2^53 or more) take the same path as
- * small ones. Entries are forgotten oldest first in recording order, one
- * order for all ids, each in O(1) amortised. Each entry also keeps the
- * scores model revisions gave it (scoreColumns.ts), moved with it.
+ * customer, terminal, event time, amount and outcome), by transaction id, in
+ * typed arrays, so hundreds of thousands of entries cost no garbage
+ * collection. The entries lie in recording order in a ring of columns (the
+ * oldest at its front, forgotten first, one order for all ids, each in O(1)
+ * amortised), and an open-addressing hash table holds only each id's place
+ * in the ring: 4 bytes a slot, so the table's room to spare costs little and
+ * an entry costs 100 to 200 bytes (see `bytes`). Every id is a 64-bit integer
+ * held exactly as two 32-bit halves (customer and terminal ids too), so ids of
+ * payment systems (often 2^53 or more) take the same path as small ones. Each
+ * entry also keeps the scores model revisions gave it (scoreColumns.ts).
  */
 
 import { SCORE_BYTES_PER_SLOT, ScoreColumns, type CodedScore, type KeepOutcome } from './scoreColumns.js';
@@ -28,9 +30,12 @@ export interface IndexedTransaction {
   readonly corrections: number;
 }
 
-/** `outcomes` value of a free slot (outcomes are 0, 1 or 2). */
-const FREE = 255;
-const INITIAL_SLOTS = 1 << 14;
+/** A table slot that holds no entry. */
+const FREE = -1;
+/** Places of the ring at first; the table has twice as many slots, and both double together. */
+const INITIAL_ENTRIES = 1 << 13;
+/** Bytes per entry of the ring: 6 id halves, 3 doubles, an outcome and a corrections byte, and the score columns. */
+const ENTRY_BYTES = 6 * 4 + 3 * 8 + 2 + SCORE_BYTES_PER_SLOT;
 
 /** Mixes an id's bits into a slot number (ids are often sequential). */
 function slotOf(low: number, high: number, mask: number): number {
@@ -39,26 +44,62 @@ function slotOf(low: number, high: number, mask: number): number {
   return hash & mask;
 }
 
+/** The columns of the ring, one value (or score set) per entry. */
+class EntryColumns {
+  readonly idLow: Uint32Array;
+  readonly idHigh: Uint32Array;
+  readonly customerLow: Uint32Array;
+  readonly customerHigh: Uint32Array;
+  readonly terminalLow: Uint32Array;
+  readonly terminalHigh: Uint32Array;
+  readonly times: Float64Array;
+  readonly amounts: Float64Array;
+  readonly knownAts: Float64Array;
+  readonly corrections: Uint8Array;
+  /** 0: no outcome yet, 1: fraud, 2: legitimate. */
+  readonly outcomes: Uint8Array;
+  readonly scores: ScoreColumns;
+
+  constructor(readonly capacity: number) {
+    this.idLow = new Uint32Array(capacity);
+    this.idHigh = new Uint32Array(capacity);
+    this.customerLow = new Uint32Array(capacity);
+    this.customerHigh = new Uint32Array(capacity);
+    this.terminalLow = new Uint32Array(capacity);
+    this.terminalHigh = new Uint32Array(capacity);
+    this.times = new Float64Array(capacity);
+    this.amounts = new Float64Array(capacity);
+    this.knownAts = new Float64Array(capacity);
+    this.corrections = new Uint8Array(capacity);
+    this.outcomes = new Uint8Array(capacity);
+    this.scores = new ScoreColumns(capacity);
+  }
+
+  /** Copies an entry to a place of `target` (when the ring grows). */
+  copy(from: number, target: EntryColumns, to: number): void {
+    target.idLow[to] = this.idLow[from] as number;
+    target.idHigh[to] = this.idHigh[from] as number;
+    target.customerLow[to] = this.customerLow[from] as number;
+    target.customerHigh[to] = this.customerHigh[from] as number;
+    target.terminalLow[to] = this.terminalLow[from] as number;
+    target.terminalHigh[to] = this.terminalHigh[from] as number;
+    target.times[to] = this.times[from] as number;
+    target.amounts[to] = this.amounts[from] as number;
+    target.knownAts[to] = this.knownAts[from] as number;
+    target.corrections[to] = this.corrections[from] as number;
+    target.outcomes[to] = this.outcomes[from] as number;
+    this.scores.copy(from, target.scores, to);
+  }
+}
+
 export class TransactionIndex {
-  private mask = INITIAL_SLOTS - 1;
-  private idLow = new Uint32Array(INITIAL_SLOTS);
-  private idHigh = new Uint32Array(INITIAL_SLOTS);
-  private customerLow = new Uint32Array(INITIAL_SLOTS);
-  private customerHigh = new Uint32Array(INITIAL_SLOTS);
-  private terminalLow = new Uint32Array(INITIAL_SLOTS);
-  private terminalHigh = new Uint32Array(INITIAL_SLOTS);
-  private times = new Float64Array(INITIAL_SLOTS);
-  private amounts = new Float64Array(INITIAL_SLOTS);
-  private knownAts = new Float64Array(INITIAL_SLOTS);
-  private corrections = new Uint8Array(INITIAL_SLOTS);
-  private outcomes = new Uint8Array(INITIAL_SLOTS).fill(FREE);
-  private scores = new ScoreColumns(INITIAL_SLOTS);
+  /** The ring position of each remembered id, FREE elsewhere: linear probing, at most half full. */
+  private slots = new Int32Array(INITIAL_ENTRIES * 2).fill(FREE);
+  private mask = INITIAL_ENTRIES * 2 - 1;
+  /** The entries in recording order, a ring: `start` is the oldest, `count` of them. */
+  private ring = new EntryColumns(INITIAL_ENTRIES);
+  private start = 0;
   private count = 0;
-  /** Ids in recording order (two halves each), a ring: the front is the oldest. */
-  private orderLow = new Uint32Array(INITIAL_SLOTS);
-  private orderHigh = new Uint32Array(INITIAL_SLOTS);
-  private orderStart = 0;
-  private orderLength = 0;
   /**
    * Ids recorded again under another customer or terminal (ids are meant to
    * be unique, so this stays small): the later recordings, so a retry of one
@@ -71,17 +112,8 @@ export class TransactionIndex {
   }
 
   get(id: bigint): IndexedTransaction | undefined {
-    const slot = this.find(lowBits(id), highBits(id));
-    if (slot < 0) return undefined;
-    return {
-      customerId: idOfBits(this.customerLow[slot] as number, this.customerHigh[slot] as number),
-      terminalId: idOfBits(this.terminalLow[slot] as number, this.terminalHigh[slot] as number),
-      time: this.times[slot] as number,
-      amount: this.amounts[slot] as number,
-      outcome: this.outcomes[slot] as 0 | 1 | 2,
-      knownAt: this.knownAts[slot] as number,
-      corrections: this.corrections[slot] as number,
-    };
+    const position = this.positionOf(lowBits(id), highBits(id));
+    return position < 0 ? undefined : this.entryAt(position);
   }
 
   /**
@@ -90,20 +122,20 @@ export class TransactionIndex {
    */
   isRepeat(id: bigint, customerId: bigint, terminalId: bigint): boolean {
     if (this.reuses.size > 0 && this.reuses.get(id)?.some((entry) => entry.customerId === customerId && entry.terminalId === terminalId) === true) return true;
-    const slot = this.find(lowBits(id), highBits(id));
-    return slot >= 0 && this.isCustomer(slot, customerId) && this.isTerminal(slot, terminalId);
+    const position = this.positionOf(lowBits(id), highBits(id));
+    return position >= 0 && this.isCustomer(position, customerId) && this.isTerminal(position, terminalId);
   }
 
   /** True when `id` is remembered (under any customer and terminal). */
   has(id: bigint): boolean {
-    return this.find(lowBits(id), highBits(id)) >= 0;
+    return this.positionOf(lowBits(id), highBits(id)) >= 0;
   }
 
   /** True when `id` is remembered at this terminal (under any customer). */
   isAtTerminal(id: bigint, terminalId: bigint): boolean {
-    const slot = this.find(lowBits(id), highBits(id));
-    if (slot < 0) return false;
-    return this.isTerminal(slot, terminalId) || this.reuses.get(id)?.some((entry) => entry.terminalId === terminalId) === true;
+    const position = this.positionOf(lowBits(id), highBits(id));
+    if (position < 0) return false;
+    return this.isTerminal(position, terminalId) || this.reuses.get(id)?.some((entry) => entry.terminalId === terminalId) === true;
   }
 
   /**
@@ -115,8 +147,7 @@ export class TransactionIndex {
   add(id: bigint, customerId: bigint, terminalId: bigint, time: number, amount = Number.NaN): void {
     const idLow = lowBits(id);
     const idHigh = highBits(id);
-    const present = this.find(idLow, idHigh);
-    if (present >= 0) {
+    if (this.positionOf(idLow, idHigh) >= 0) {
       if (!this.isRepeat(id, customerId, terminalId)) {
         const reuses = this.reuses.get(id) ?? [];
         reuses.push({ customerId, terminalId });
@@ -124,32 +155,32 @@ export class TransactionIndex {
       }
       return;
     }
-    if ((this.count + 1) * 2 > this.outcomes.length) this.grow();
-    let slot = slotOf(idLow, idHigh, this.mask);
-    while (this.outcomes[slot] !== FREE) slot = (slot + 1) & this.mask;
-    this.idLow[slot] = idLow;
-    this.idHigh[slot] = idHigh;
-    this.customerLow[slot] = lowBits(customerId);
-    this.customerHigh[slot] = highBits(customerId);
-    this.terminalLow[slot] = lowBits(terminalId);
-    this.terminalHigh[slot] = highBits(terminalId);
-    this.times[slot] = time;
-    this.amounts[slot] = amount;
-    this.outcomes[slot] = 0;
-    this.knownAts[slot] = 0;
-    this.corrections[slot] = 0;
-    this.scores.clear(slot);
+    if (this.count === this.ring.capacity) this.grow();
+    const ring = this.ring;
+    const position = (this.start + this.count) % ring.capacity;
+    ring.idLow[position] = idLow;
+    ring.idHigh[position] = idHigh;
+    ring.customerLow[position] = lowBits(customerId);
+    ring.customerHigh[position] = highBits(customerId);
+    ring.terminalLow[position] = lowBits(terminalId);
+    ring.terminalHigh[position] = highBits(terminalId);
+    ring.times[position] = time;
+    ring.amounts[position] = amount;
+    ring.outcomes[position] = 0;
+    ring.knownAts[position] = 0;
+    ring.corrections[position] = 0;
+    ring.scores.clear(position);
+    this.place(position);
     this.count++;
-    this.pushOrder(idLow, idHigh);
   }
 
   /** Records the outcome in force of a remembered transaction, and how many corrections led to it. */
   setOutcome(id: bigint, outcome: 1 | 2, knownAt: number, corrections = 0): void {
-    const slot = this.find(lowBits(id), highBits(id));
-    if (slot < 0) return;
-    this.outcomes[slot] = outcome;
-    this.knownAts[slot] = knownAt;
-    this.corrections[slot] = corrections;
+    const position = this.positionOf(lowBits(id), highBits(id));
+    if (position < 0) return;
+    this.ring.outcomes[position] = outcome;
+    this.ring.knownAts[position] = knownAt;
+    this.ring.corrections[position] = corrections;
   }
 
   /**
@@ -161,16 +192,16 @@ export class TransactionIndex {
    * MAX_SCORED_MODELS_PER_TRANSACTION models).
    */
   keepScore(id: bigint, customerId: bigint, terminalId: bigint, code: number, probability: number, alerted: boolean): KeepOutcome | 'unknown' | 'reused' {
-    const slot = this.find(lowBits(id), highBits(id));
-    if (slot < 0) return 'unknown';
-    if (!this.isCustomer(slot, customerId) || !this.isTerminal(slot, terminalId)) return 'reused';
-    return this.scores.keep(slot, code, probability, alerted);
+    const position = this.positionOf(lowBits(id), highBits(id));
+    if (position < 0) return 'unknown';
+    if (!this.isCustomer(position, customerId) || !this.isTerminal(position, terminalId)) return 'reused';
+    return this.ring.scores.keep(position, code, probability, alerted);
   }
 
   /** The scores kept with a remembered transaction, in the order they were kept (empty when none or not remembered). */
   scoresOf(id: bigint): CodedScore[] {
-    const slot = this.find(lowBits(id), highBits(id));
-    return slot < 0 ? [] : this.scores.read(slot);
+    const position = this.positionOf(lowBits(id), highBits(id));
+    return position < 0 ? [] : this.ring.scores.read(position);
   }
 
   /**
@@ -180,17 +211,17 @@ export class TransactionIndex {
    * longer known as one: the retention promise is broken for it).
    */
   forget(horizon: number, limit: number): number {
+    const ring = this.ring;
     let early = 0;
-    while (this.orderLength > 0) {
-      const idLow = this.orderLow[this.orderStart] as number;
-      const idHigh = this.orderHigh[this.orderStart] as number;
-      const slot = this.find(idLow, idHigh);
-      const expired = slot < 0 || (this.times[slot] as number) < horizon;
+    while (this.count > 0) {
+      const position = this.start;
+      const expired = (ring.times[position] as number) < horizon;
       if (!expired && this.count <= limit) break;
-      this.orderStart = (this.orderStart + 1) % this.orderLow.length;
-      this.orderLength--;
-      if (slot < 0) continue;
-      this.remove(slot);
+      const idLow = ring.idLow[position] as number;
+      const idHigh = ring.idHigh[position] as number;
+      this.removeSlot(this.slotOf(idLow, idHigh));
+      this.start = (position + 1) % ring.capacity;
+      this.count--;
       if (this.reuses.size > 0) this.reuses.delete(idOfBits(idLow, idHigh));
       if (!expired) early++;
     }
@@ -199,140 +230,104 @@ export class TransactionIndex {
 
   /** Every remembered transaction, oldest first (for snapshots). */
   *entries(): Generator<[bigint, IndexedTransaction]> {
-    for (let index = 0; index < this.orderLength; index++) {
-      const position = (this.orderStart + index) % this.orderLow.length;
-      const id = idOfBits(this.orderLow[position] as number, this.orderHigh[position] as number);
-      const entry = this.get(id);
-      if (entry !== undefined) yield [id, entry];
+    for (let index = 0; index < this.count; index++) {
+      const position = (this.start + index) % this.ring.capacity;
+      yield [idOfBits(this.ring.idLow[position] as number, this.ring.idHigh[position] as number), this.entryAt(position)];
     }
   }
 
   /**
-   * Approximate bytes held: per slot 6 halves, 3 doubles, an outcome and a
-   * corrections byte (50) and the score columns (41: 4 model codes, 4
-   * probabilities, an alerted mask): 91; per order entry two halves: 8.
-   * The table keeps 2 to 4 slots per entry (it doubles when half full) and
-   * the order ring 1 to 2, so a remembered transaction costs 190 to 380
-   * bytes, its scores 82 to 164 of them, whether any were kept or not.
+   * Bytes held: per place in the ring ENTRY_BYTES (91: 6 id halves, 3
+   * doubles, an outcome and a corrections byte, 41 for the score columns:
+   * 4 model codes, 4 probabilities, an alerted mask), per table slot 4. The
+   * ring has 1 to 2 places per entry (it doubles when full) and the table
+   * twice as many slots, so a remembered transaction costs 99 to 198 bytes,
+   * its scores 41 to 82 of them, whether any were kept or not.
    */
   get bytes(): number {
-    return this.outcomes.length * (50 + SCORE_BYTES_PER_SLOT) + this.orderLow.length * 8;
+    return this.ring.capacity * ENTRY_BYTES + this.slots.length * 4;
   }
 
-  private isCustomer(slot: number, customerId: bigint): boolean {
-    return this.customerLow[slot] === lowBits(customerId) && this.customerHigh[slot] === highBits(customerId);
+  private entryAt(position: number): IndexedTransaction {
+    const ring = this.ring;
+    return {
+      customerId: idOfBits(ring.customerLow[position] as number, ring.customerHigh[position] as number),
+      terminalId: idOfBits(ring.terminalLow[position] as number, ring.terminalHigh[position] as number),
+      time: ring.times[position] as number,
+      amount: ring.amounts[position] as number,
+      outcome: ring.outcomes[position] as 0 | 1 | 2,
+      knownAt: ring.knownAts[position] as number,
+      corrections: ring.corrections[position] as number,
+    };
   }
 
-  private isTerminal(slot: number, terminalId: bigint): boolean {
-    return this.terminalLow[slot] === lowBits(terminalId) && this.terminalHigh[slot] === highBits(terminalId);
+  private isCustomer(position: number, customerId: bigint): boolean {
+    return this.ring.customerLow[position] === lowBits(customerId) && this.ring.customerHigh[position] === highBits(customerId);
   }
 
-  private find(idLow: number, idHigh: number): number {
-    let slot = slotOf(idLow, idHigh, this.mask);
+  private isTerminal(position: number, terminalId: bigint): boolean {
+    return this.ring.terminalLow[position] === lowBits(terminalId) && this.ring.terminalHigh[position] === highBits(terminalId);
+  }
+
+  /** The table slot of an id, or -1. */
+  private slotOf(idLow: number, idHigh: number): number {
+    const { slots, mask } = this;
+    const { idLow: lows, idHigh: highs } = this.ring;
+    let slot = slotOf(idLow, idHigh, mask);
     for (;;) {
-      if (this.outcomes[slot] === FREE) return -1;
-      if (this.idLow[slot] === idLow && this.idHigh[slot] === idHigh) return slot;
-      slot = (slot + 1) & this.mask;
+      const position = slots[slot] as number;
+      if (position === FREE) return -1;
+      if (lows[position] === idLow && highs[position] === idHigh) return slot;
+      slot = (slot + 1) & mask;
     }
   }
 
-  /** Deletes a slot, shifting back the entries of its probe run (linear probing needs no tombstones). */
-  private remove(slot: number): void {
+  /** The ring position of an id, or -1. */
+  private positionOf(idLow: number, idHigh: number): number {
+    const slot = this.slotOf(idLow, idHigh);
+    return slot < 0 ? -1 : (this.slots[slot] as number);
+  }
+
+  /** Puts the entry at `position` (not in the table yet) into the table. */
+  private place(position: number): void {
+    const { slots, mask } = this;
+    let slot = slotOf(this.ring.idLow[position] as number, this.ring.idHigh[position] as number, mask);
+    while (slots[slot] !== FREE) slot = (slot + 1) & mask;
+    slots[slot] = position;
+  }
+
+  /** Frees a table slot, shifting back the entries of its probe run (linear probing needs no tombstones). */
+  private removeSlot(slot: number): void {
+    const { slots, mask } = this;
+    const { idLow, idHigh } = this.ring;
     let hole = slot;
-    let next = (hole + 1) & this.mask;
-    while (this.outcomes[next] !== FREE) {
-      const home = slotOf(this.idLow[next] as number, this.idHigh[next] as number, this.mask);
+    let next = (hole + 1) & mask;
+    for (let position = slots[next] as number; position !== FREE; position = slots[next] as number) {
+      const home = slotOf(idLow[position] as number, idHigh[position] as number, mask);
       // The entry at `next` may move into the hole if its home is not between the hole and it.
       const movable = hole <= next ? home <= hole || home > next : home <= hole && home > next;
       if (movable) {
-        this.moveSlot(next, hole);
+        slots[hole] = position;
         hole = next;
       }
-      next = (next + 1) & this.mask;
+      next = (next + 1) & mask;
     }
-    this.outcomes[hole] = FREE;
-    this.count--;
+    slots[hole] = FREE;
   }
 
-  private moveSlot(from: number, to: number): void {
-    this.idLow[to] = this.idLow[from] as number;
-    this.idHigh[to] = this.idHigh[from] as number;
-    this.customerLow[to] = this.customerLow[from] as number;
-    this.customerHigh[to] = this.customerHigh[from] as number;
-    this.terminalLow[to] = this.terminalLow[from] as number;
-    this.terminalHigh[to] = this.terminalHigh[from] as number;
-    this.times[to] = this.times[from] as number;
-    this.amounts[to] = this.amounts[from] as number;
-    this.outcomes[to] = this.outcomes[from] as number;
-    this.knownAts[to] = this.knownAts[from] as number;
-    this.corrections[to] = this.corrections[from] as number;
-    this.scores.copy(from, this.scores, to);
-  }
-
-  private pushOrder(idLow: number, idHigh: number): void {
-    if (this.orderLength === this.orderLow.length) {
-      const biggerLow = new Uint32Array(this.orderLow.length * 2);
-      const biggerHigh = new Uint32Array(this.orderLow.length * 2);
-      for (let index = 0; index < this.orderLength; index++) {
-        const position = (this.orderStart + index) % this.orderLow.length;
-        biggerLow[index] = this.orderLow[position] as number;
-        biggerHigh[index] = this.orderHigh[position] as number;
-      }
-      this.orderLow = biggerLow;
-      this.orderHigh = biggerHigh;
-      this.orderStart = 0;
-    }
-    const position = (this.orderStart + this.orderLength) % this.orderLow.length;
-    this.orderLow[position] = idLow;
-    this.orderHigh[position] = idHigh;
-    this.orderLength++;
-  }
-
+  /**
+   * Doubles the ring, its entries moved to the front in order, and the table
+   * (the ring has half as many places as the table has slots, so the table is
+   * at most half full), where every entry is placed again.
+   */
   private grow(): void {
-    const old = {
-      idLow: this.idLow,
-      idHigh: this.idHigh,
-      customerLow: this.customerLow,
-      customerHigh: this.customerHigh,
-      terminalLow: this.terminalLow,
-      terminalHigh: this.terminalHigh,
-      times: this.times,
-      amounts: this.amounts,
-      outcomes: this.outcomes,
-      knownAts: this.knownAts,
-      corrections: this.corrections,
-      scores: this.scores,
-    };
-    const slots = old.outcomes.length * 2;
-    this.mask = slots - 1;
-    this.idLow = new Uint32Array(slots);
-    this.idHigh = new Uint32Array(slots);
-    this.customerLow = new Uint32Array(slots);
-    this.customerHigh = new Uint32Array(slots);
-    this.terminalLow = new Uint32Array(slots);
-    this.terminalHigh = new Uint32Array(slots);
-    this.times = new Float64Array(slots);
-    this.amounts = new Float64Array(slots);
-    this.outcomes = new Uint8Array(slots).fill(FREE);
-    this.knownAts = new Float64Array(slots);
-    this.corrections = new Uint8Array(slots);
-    this.scores = new ScoreColumns(slots);
-    for (let from = 0; from < old.outcomes.length; from++) {
-      if (old.outcomes[from] === FREE) continue;
-      let slot = slotOf(old.idLow[from] as number, old.idHigh[from] as number, this.mask);
-      while (this.outcomes[slot] !== FREE) slot = (slot + 1) & this.mask;
-      this.idLow[slot] = old.idLow[from] as number;
-      this.idHigh[slot] = old.idHigh[from] as number;
-      this.customerLow[slot] = old.customerLow[from] as number;
-      this.customerHigh[slot] = old.customerHigh[from] as number;
-      this.terminalLow[slot] = old.terminalLow[from] as number;
-      this.terminalHigh[slot] = old.terminalHigh[from] as number;
-      this.times[slot] = old.times[from] as number;
-      this.amounts[slot] = old.amounts[from] as number;
-      this.outcomes[slot] = old.outcomes[from] as number;
-      this.knownAts[slot] = old.knownAts[from] as number;
-      this.corrections[slot] = old.corrections[from] as number;
-      old.scores.copy(from, this.scores, slot);
-    }
+    const old = this.ring;
+    const bigger = new EntryColumns(old.capacity * 2);
+    for (let index = 0; index < this.count; index++) old.copy((this.start + index) % old.capacity, bigger, index);
+    this.ring = bigger;
+    this.start = 0;
+    this.slots = new Int32Array(bigger.capacity * 2).fill(FREE);
+    this.mask = this.slots.length - 1;
+    for (let position = 0; position < this.count; position++) this.place(position);
   }
 }

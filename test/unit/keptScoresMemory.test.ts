@@ -73,9 +73,13 @@ describe('embedded store: kept scores', () => {
     assert.deepEqual(index.scoresOf(7n), []);
   });
 
-  it('should state the memory a remembered transaction costs: 91 bytes per slot with the score columns, 8 per order entry', () => {
+  it('should state the memory remembered transactions cost: 91 bytes per place of the ring with the score columns, 4 per table slot', () => {
     const store = new MemoryStateStore(OPTIONS);
-    assert.equal(store.stats().bytes.transaction, 16_384 * 91 + 16_384 * 8);
+    assert.equal(store.stats().bytes.transaction, 8_192 * 91 + 16_384 * 4);
+    // 10,000 entries: the ring doubles once it is full, the table once it is half full.
+    const index = new TransactionIndex();
+    for (let id = 1; id <= 10_000; id++) index.add(BigInt(id), 1n, 1n, START + id);
+    assert.equal(index.bytes, 16_384 * 91 + 32_768 * 4);
   });
 
   it('should restore from a snapshot every score bit for bit, with its model revision, first-wins still in force', async () => {

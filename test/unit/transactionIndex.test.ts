@@ -73,6 +73,33 @@ describe('the transaction index with 64-bit ids', () => {
     }
   });
 
+  it('should keep every entry, its scores and the recording order when the ring of entries grows after wrapping around', () => {
+    const index = new TransactionIndex();
+    const id = (position: number): bigint => BigInt(position) * 2_654_435_761n + (position % 2 === 0 ? 0n : BIG);
+    const add = (position: number): void => {
+      index.add(id(position), BigInt(position % 97), BigInt(position % 89), START + position, position / 4);
+      index.keepScore(id(position), BigInt(position % 97), BigInt(position % 89), 1 + (position % 3), position / 1e6, position % 2 === 0);
+    };
+    // Forgetting the first 3,000 moves the ring's front; the next ones fill its end and then its beginning,
+    // until it is full with its front in the middle, and the next one makes it grow (twice, at 8,192 and 16,384).
+    for (let position = 0; position < 8_000; position++) add(position);
+    index.forget(START + 3_000, Number.POSITIVE_INFINITY);
+    for (let position = 8_000; position < 20_000; position++) add(position);
+    const check = (from: number): void => {
+      assert.equal(index.size, 20_000 - from);
+      const order = [...index.entries()].map(([each]) => each);
+      assert.deepEqual(order, Array.from({ length: 20_000 - from }, (_, offset) => id(from + offset)), 'recording order');
+      for (let position = from; position < 20_000; position++) {
+        assert.deepEqual(index.get(id(position)), { customerId: BigInt(position % 97), terminalId: BigInt(position % 89), time: START + position, amount: position / 4, outcome: 0, knownAt: 0, corrections: 0 }, `position ${position}`);
+        assert.deepEqual(index.scoresOf(id(position)), [{ code: 1 + (position % 3), probability: position / 1e6, alerted: position % 2 === 0 }], `scores at ${position}`);
+      }
+      for (let position = 0; position < from; position++) assert.equal(index.has(id(position)), false, `position ${position} is forgotten`);
+    };
+    check(3_000);
+    index.forget(Number.NEGATIVE_INFINITY, 9_000);
+    check(11_000);
+  });
+
   it('should hold big ids in the same table as small ones (the same bytes for the same count)', () => {
     const small = new TransactionIndex();
     const big = new TransactionIndex();
