@@ -93,17 +93,23 @@ const MAX_CODES = 0xffff;
  */
 export class ScoredModelCodes {
   private readonly byKey = new Map<string, number>();
+  /** Codes by the very object asked about: callers pass the same one for every score of a revision, and a key costs a string. */
+  private readonly byObject = new WeakMap<ScoredModel, number>();
   private readonly models: ScoredModel[] = [];
 
   /** The code of a revision, given one if it has none; undefined when the dictionary is full. */
   codeOf(model: ScoredModel): number | undefined {
+    const seen = this.byObject.get(model);
+    if (seen !== undefined) return seen;
     const key = scoredModelKey(model);
-    const known = this.byKey.get(key);
-    if (known !== undefined) return known;
-    if (this.models.length >= MAX_CODES) return undefined;
-    this.models.push({ task: model.task, name: model.name, version: model.version, revision: model.revision });
-    const code = this.models.length;
-    this.byKey.set(key, code);
+    let code = this.byKey.get(key);
+    if (code === undefined) {
+      if (this.models.length >= MAX_CODES) return undefined;
+      this.models.push({ task: model.task, name: model.name, version: model.version, revision: model.revision });
+      code = this.models.length;
+      this.byKey.set(key, code);
+    }
+    this.byObject.set(model, code);
     return code;
   }
 
