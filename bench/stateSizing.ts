@@ -24,11 +24,22 @@ import type { TransactionEvent } from '../src/state/stateStore.js';
 const execFileAsync = promisify(execFile);
 export const DAY = 86_400;
 const START = 1_700_000_000;
-const KINDS = { card: 50_000, terminal: 50_000, transaction: 500_000 } as const;
-export type Kind = keyof typeof KINDS;
+export type Kind = 'card' | 'terminal' | 'transaction';
+/** The simulator's busiest history (the figures the targets read), or a light one: three transactions on one day. */
+export type Shape = 'busiest' | 'light';
+
+/** What is measured, in this order, each in processes of its own. */
+const FIGURES: readonly { readonly kind: Kind; readonly shape: Shape; readonly count: number }[] = [
+  { kind: 'card', shape: 'busiest', count: 50_000 },
+  { kind: 'terminal', shape: 'busiest', count: 50_000 },
+  { kind: 'transaction', shape: 'busiest', count: 500_000 },
+  { kind: 'card', shape: 'light', count: 100_000 },
+  { kind: 'terminal', shape: 'light', count: 100_000 },
+];
 
 export interface Measured {
   readonly kind: Kind;
+  readonly shape: Shape;
   readonly count: number;
   /** RSS grown per entity, bytes. */
   readonly rss: number;
@@ -47,7 +58,7 @@ async function settledRss(): Promise<number> {
 }
 
 /** Fills a store with `count` of one kind, in time order, and measures it (in this process). */
-async function measure(kind: Kind, count: number): Promise<Measured> {
+async function measure(kind: Kind, shape: Shape, count: number): Promise<Measured> {
   const filled = async (): Promise<MemoryStateStore> => {
     const store = new MemoryStateStore({
       latenessSeconds: DAY,
@@ -56,7 +67,7 @@ async function measure(kind: Kind, count: number): Promise<Measured> {
       // Only the transaction figure keeps what it records.
       maxTransactions: kind === 'transaction' ? count : 1,
     });
-    for (const batch of sizingBatches(kind, count, START)) await store.record(batch, () => undefined, { allOrNothing: false });
+    for (const batch of sizingBatches(kind, count, START, shape)) await store.record(batch, () => undefined, { allOrNothing: false });
     return store;
   };
   const first = await filled();
@@ -66,16 +77,17 @@ async function measure(kind: Kind, count: number): Promise<Measured> {
   if (first.stats().customers !== store.stats().customers) throw new Error('the two stores differ');
   const stats = store.stats();
   const estimate = kind === 'card' ? stats.bytes.customer / stats.customers : kind === 'terminal' ? stats.bytes.terminal / stats.terminals : stats.bytes.transaction / stats.transactions;
-  return { kind, count, rss: grown / count, estimate };
+  return { kind, shape, count, rss: grown / count, estimate };
 }
 
 /**
  * The transactions that fill a store with `count` of one kind, in time order, in batches of
  * 10,000, from event time `start`: a card with two transactions a day for 30 days (all at one
  * terminal), a terminal with two a day for 38 (all of one card), or transactions of one card
- * at one terminal a second apart.
+ * at one terminal a second apart; the light shape, a card or terminal with three transactions
+ * an hour apart on one day.
  */
-export function* sizingBatches(kind: Kind, count: number, start: number): Generator<TransactionEvent[]> {
+export function* sizingBatches(kind: Kind, count: number, start: number, shape: Shape = 'busiest'): Generator<TransactionEvent[]> {
   let id = 0;
   let batch: TransactionEvent[] = [];
   const push = function* (event: TransactionEvent): Generator<TransactionEvent[]> {
@@ -86,6 +98,15 @@ export function* sizingBatches(kind: Kind, count: number, start: number): Genera
   };
   if (kind === 'transaction') {
     for (let index = 0; index < count; index++) yield* push({ id: BigInt(++id), customerId: 1n, terminalId: 1n, amount: 10, time: start + index });
+  } else if (shape === 'light') {
+    const dayStart = Math.floor(start / DAY) * DAY + 3_600;
+    for (let hour = 0; hour < 3; hour++) {
+      for (let entity = 0; entity < count; entity++) {
+        const own = BigInt(entity + 1);
+        const time = dayStart + hour * 3_600 + Math.floor(entity / 100);
+        yield* push({ id: BigInt(++id), customerId: kind === 'card' ? own : 1n, terminalId: kind === 'card' ? 1n : own, amount: 10 + (entity % 90), time });
+      }
+    }
   } else {
     const days = kind === 'card' ? 30 : 38;
     for (let day = 0; day < days; day++) {
@@ -103,14 +124,16 @@ export function* sizingBatches(kind: Kind, count: number, start: number): Genera
 }
 
 async function main(): Promise<void> {
-  const [kind] = process.argv.slice(2) as [Kind | undefined];
+  const [kind, shape] = process.argv.slice(2) as [Kind | undefined, Shape | undefined];
   if (kind !== undefined) {
-    process.stdout.write(JSON.stringify(await measure(kind, KINDS[kind])));
+    const figure = FIGURES.find((each) => each.kind === kind && each.shape === (shape ?? 'busiest'));
+    if (figure === undefined) throw new Error(`no figure for ${kind} ${String(shape)}`);
+    process.stdout.write(JSON.stringify(await measure(kind, figure.shape, figure.count)));
     return;
   }
   console.log(`${'kind'.padEnd(24)}${'count'.padStart(10)}${'RSS bytes each'.padStart(16)}${"store's estimate".padStart(18)}`);
   for (const result of await stateSizingFigures()) {
-    console.log(`${result.kind.padEnd(24)}${String(result.count).padStart(10)}${result.rss.toFixed(0).padStart(16)}${result.estimate.toFixed(0).padStart(18)}`);
+    console.log(`${`${result.kind}, ${result.shape}`.padEnd(24)}${String(result.count).padStart(10)}${result.rss.toFixed(0).padStart(16)}${result.estimate.toFixed(0).padStart(18)}`);
   }
 }
 
@@ -124,10 +147,10 @@ const ROUNDS = 3;
  */
 export async function stateSizingFigures(): Promise<Measured[]> {
   const results: Measured[] = [];
-  for (const each of Object.keys(KINDS) as Kind[]) {
+  for (const { kind, shape } of FIGURES) {
     const rounds: Measured[] = [];
     for (let round = 0; round < ROUNDS; round++) {
-      const { stdout } = await execFileAsync(process.execPath, ['--expose-gc', ...SERVICE_NODE_FLAGS, fileURLToPath(import.meta.url), each]);
+      const { stdout } = await execFileAsync(process.execPath, ['--expose-gc', ...SERVICE_NODE_FLAGS, fileURLToPath(import.meta.url), kind, shape]);
       rounds.push(JSON.parse(stdout) as Measured);
     }
     rounds.sort((one, other) => one.rss - other.rss);

@@ -53,10 +53,15 @@ export async function memoryFigure(): Promise<TargetFigures['embeddedMemory']> {
   } catch (error) {
     return { notMeasured: `bench/stateSizing.ts failed: ${error instanceof Error ? error.message : String(error)}` };
   }
-  const card = measured.find((each) => each.kind === 'card');
-  const terminal = measured.find((each) => each.kind === 'terminal');
+  const figure = (kind: string, shape: string): string => {
+    const found = measured.find((each) => each.kind === kind && each.shape === shape);
+    return found === undefined ? '?' : `${found.rss.toFixed(0)} B by RSS (${found.estimate.toFixed(0)} B estimated)`;
+  };
+  const card = measured.find((each) => each.kind === 'card' && each.shape === 'busiest');
+  const terminal = measured.find((each) => each.kind === 'terminal' && each.shape === 'busiest');
   if (card === undefined || terminal === undefined) return { notMeasured: 'bench/stateSizing.ts measured no card or terminal' };
-  console.log(`\nmemory per entity of the embedded store: card ${card.rss.toFixed(0)} B by RSS (${card.estimate.toFixed(0)} B estimated), terminal ${terminal.rss.toFixed(0)} B (${terminal.estimate.toFixed(0)} B), remembered transaction ${measured.find((each) => each.kind === 'transaction')?.rss.toFixed(0) ?? '?'} B`);
+  console.log(`\nmemory per entity of the embedded store: card ${figure('card', 'busiest')}, terminal ${figure('terminal', 'busiest')}, remembered transaction ${figure('transaction', 'busiest')}`);
+  console.log(`  with three transactions on one day: card ${figure('card', 'light')}, terminal ${figure('terminal', 'light')}`);
   return { card: { rss: card.rss, estimate: card.estimate }, terminal: { rss: terminal.rss, estimate: terminal.estimate } };
 }
 

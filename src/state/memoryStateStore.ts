@@ -281,8 +281,8 @@ export class MemoryStateStore implements StateStore {
   stats(): StateStats {
     let customer = 0;
     let terminal = 0;
-    for (const record of this.customers.values()) customer += record.bytes + ENTRY_BYTES;
-    for (const record of this.terminals.values()) terminal += record.bytes + ENTRY_BYTES;
+    for (const record of this.customers.values()) customer += record.bytes;
+    for (const record of this.terminals.values()) terminal += record.bytes;
     const bytes = { customer, terminal, transaction: this.transactions.bytes };
     const segments = { probation: this.eviction.probationSize, established: this.eviction.establishedSize };
     return { customers: this.customers.size, terminals: this.terminals.size, transactions: this.transactions.size, bytes, watermark: this.watermark, segments };
@@ -385,5 +385,3 @@ export class MemoryStateStore implements StateStore {
   }
 }
 
-/** Bytes of a map entry and its key, for the size estimate. */
-const ENTRY_BYTES = 48;
