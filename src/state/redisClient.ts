@@ -71,7 +71,7 @@ export function createRedisClient(options: RedisClientOptions): Redis | Cluster 
     return new Redis(options.url, { ...common, lazyConnect: true, enableOfflineQueue: false, retryStrategy: backoff });
   }
   const url = new URL(options.url);
-  return new Cluster([{ host: url.hostname, port: Number(url.port === '' ? 6379 : url.port) }], {
+  const cluster = new Cluster([{ host: url.hostname, port: Number(url.port === '' ? 6379 : url.port) }], {
     lazyConnect: true,
     enableOfflineQueue: false,
     clusterRetryStrategy: backoff,
@@ -80,11 +80,20 @@ export function createRedisClient(options: RedisClientOptions): Redis | Cluster 
     retryDelayOnFailover: 0,
     retryDelayOnClusterDown: 0,
     retryDelayOnTryAgain: 0,
-    slotsRefreshInterval: SLOTS_REFRESH_MS,
+    // Refreshed below instead: ioredis's own timer outlives disconnect() when a refresh is in flight then
+    // (its end schedules the next one, for ever), which keeps a closed store's process alive.
+    slotsRefreshInterval: 0,
     slotsRefreshTimeout: stallMs,
     // What the URL carries besides the node, for every node: the ACL user and TLS.
     redisOptions: { ...common, ...(url.username === '' ? {} : { username: decodeURIComponent(url.username) }), ...(url.protocol === 'rediss:' ? { tls: {} } : {}) },
   });
+  const refresh = setInterval(() => {
+    if (cluster.status === 'ready') cluster.refreshSlotsCache();
+  }, SLOTS_REFRESH_MS).unref();
+  cluster.once('end', () => {
+    clearInterval(refresh);
+  });
+  return cluster;
 }
 
 /**
