@@ -219,7 +219,7 @@ export class TransactionIndex {
       if (!expired && this.count <= limit) break;
       const idLow = ring.idLow[position] as number;
       const idHigh = ring.idHigh[position] as number;
-      this.removeSlot(this.slotOf(idLow, idHigh));
+      this.removeSlot(this.slotHolding(idLow, idHigh));
       this.start = (position + 1) % ring.capacity;
       this.count--;
       if (this.reuses.size > 0) this.reuses.delete(idOfBits(idLow, idHigh));
@@ -270,7 +270,7 @@ export class TransactionIndex {
   }
 
   /** The table slot of an id, or -1. */
-  private slotOf(idLow: number, idHigh: number): number {
+  private slotHolding(idLow: number, idHigh: number): number {
     const { slots, mask } = this;
     const { idLow: lows, idHigh: highs } = this.ring;
     let slot = slotOf(idLow, idHigh, mask);
@@ -284,7 +284,7 @@ export class TransactionIndex {
 
   /** The ring position of an id, or -1. */
   private positionOf(idLow: number, idHigh: number): number {
-    const slot = this.slotOf(idLow, idHigh);
+    const slot = this.slotHolding(idLow, idHigh);
     return slot < 0 ? -1 : (this.slots[slot] as number);
   }
 
