@@ -5,54 +5,173 @@ import type { Cluster, Redis } from 'ioredis';
 /** A Lua script, run by its SHA1 (EVALSHA), with its source for Redis servers that do not have it yet. */
 export class RedisScript {
   readonly sha: string;
+  /** The same script run for many calls at once (`CommandBatch.grouped`); none for a grouped form itself. */
+  readonly grouped: RedisScript | undefined;
 
-  constructor(readonly lua: string) {
+  constructor(
+    readonly lua: string,
+    groupable = true,
+  ) {
     this.sha = createHash('sha1').update(lua).digest('hex');
+    this.grouped = groupable ? new RedisScript(groupedSource(lua), false) : undefined;
   }
+}
+
+/**
+ * A script's grouped form: its source becomes a function of KEYS and ARGV,
+ * called once per call in order. ARGV[1..3] are the count of calls and the
+ * keys and arguments each has; then come the calls' keys and arguments, one
+ * call after the other. It replies one reply per call, in order (a script
+ * that returns nothing replies nil, as it would alone).
+ */
+function groupedSource(lua: string): string {
+  return `local function call(KEYS, ARGV)
+${lua}
+end
+local calls, keysPer, argsPer = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local replies = {}
+for at = 0, calls - 1 do
+  local keys, args = {}, {}
+  for index = 1, keysPer do keys[index] = KEYS[at * keysPer + index] end
+  for index = 1, argsPer do args[index] = ARGV[3 + at * argsPer + index] end
+  local reply = call(keys, args)
+  if reply == nil then reply = false end
+  replies[at + 1] = reply
+end
+return replies
+`;
 }
 
 type Argument = string | Buffer;
 
-/** One command as sent: its name, arguments, the key that routes it, and the script call it is (if any). */
+/**
+ * One command as sent: its name, arguments, the key that routes it, the
+ * script call it is (if any), and where its reply goes among the replies of
+ * the batch's calls: a grouped command's reply is one per call, spread over
+ * its positions.
+ */
 export interface Command {
   readonly name: string;
   readonly args: readonly Argument[];
   readonly key: string;
   /** Set for EVALSHA, to send it again with its source if Redis answers NOSCRIPT. */
   readonly script?: { readonly script: RedisScript; readonly keys: readonly string[]; readonly args: readonly Argument[] };
+  /** The positions of its calls' replies; more than one only for a grouped command. */
+  readonly positions: readonly number[];
+  readonly grouped: boolean;
 }
 
-/** The commands of one operation, in order, before they go out with the rest of the turn's. */
+/** Calls of one script (with the same number of keys and arguments, on one Cluster slot) gathered into one command. */
+interface Group {
+  readonly script: RedisScript;
+  readonly keys: string[];
+  readonly args: Argument[];
+  readonly positions: number[];
+  /** Where its command goes among the batch's commands. */
+  readonly command: number;
+  /** The keys and the arguments each call has. */
+  readonly keysPer: number;
+  readonly argsPer: number;
+}
+
+/**
+ * Calls in one grouped command at most: a script runs alone in Redis, so a
+ * group holds every other client for its length (about 10 µs per call).
+ */
+const MAX_CALLS_PER_GROUP = 128;
+
+/** Stands for a group's command until the batch is sealed. */
+const PENDING_GROUP: Command = { name: '', args: [], key: '', positions: [], grouped: false };
+
+/**
+ * The calls of one operation, in order, before they go out with the rest of
+ * the turn's, each with one reply. Calls made with `grouped` are sent
+ * together with the operation's other calls of the same script (per Cluster
+ * slot), as one EVALSHA of its grouped form: one command instead of many,
+ * for the client and for Redis.
+ */
 export class CommandBatch {
-  readonly commands: Command[] = [];
+  private readonly built: Command[] = [];
+  private readonly groups: Group[] = [];
+  /** The group each script's next calls join, by script, then by slot on a server with cluster support. */
+  private readonly openGroups = new Map<RedisScript, Group | Map<number, Group>>();
+  /** Calls made so far: the replies the operation gets. */
+  calls = 0;
+
+  /** @param slotOf the Cluster slot of a key; undefined for a single server, where any keys may share a script. */
+  constructor(private readonly slotOf?: (key: string) => number) {}
 
   script(script: RedisScript, keys: readonly string[], args: readonly Argument[]): void {
-    this.commands.push({ name: 'EVALSHA', args: [script.sha, String(keys.length), ...keys, ...args], key: keys[0] ?? '', script: { script, keys, args } });
+    this.built.push(scriptCommand(script, keys, args, [this.calls++]));
+  }
+
+  /**
+   * A call of `script` that may run in one command with the operation's
+   * other grouped calls of it: only where the order between these and the
+   * operation's calls of other scripts on the same keys does not matter.
+   */
+  grouped(script: RedisScript, keys: readonly string[], args: readonly Argument[]): void {
+    const open = this.openGroups.get(script);
+    const slot = this.slotOf === undefined ? undefined : this.slotOf(keys[0] ?? '');
+    let group = slot === undefined ? (open as Group | undefined) : (open as Map<number, Group> | undefined)?.get(slot);
+    if (group === undefined || group.positions.length >= MAX_CALLS_PER_GROUP || group.keysPer !== keys.length || group.argsPer !== args.length) {
+      group = { script, keys: [], args: [], positions: [], command: this.built.length, keysPer: keys.length, argsPer: args.length };
+      this.built.push(PENDING_GROUP);
+      this.groups.push(group);
+      if (slot === undefined) this.openGroups.set(script, group);
+      else if (open instanceof Map) open.set(slot, group);
+      else this.openGroups.set(script, new Map([[slot, group]]));
+    }
+    for (const key of keys) group.keys.push(key);
+    for (const arg of args) group.args.push(arg);
+    group.positions.push(this.calls++);
   }
 
   /** SET NX GET with a TTL: writes `value` unless the key exists, and answers what was there. */
   setIfAbsent(key: string, value: Buffer, ttlMs: string): void {
-    this.commands.push({ name: 'SET', args: [key, value, 'PX', ttlMs, 'NX', 'GET'], key });
+    this.plain('SET', [key, value, 'PX', ttlMs, 'NX', 'GET'], key);
   }
 
   get(key: string): void {
-    this.commands.push({ name: 'GET', args: [key], key });
+    this.plain('GET', [key], key);
   }
 
   /** HSET of one field. */
   hashSet(key: string, field: Buffer, value: string): void {
-    this.commands.push({ name: 'HSET', args: [key, field, value], key });
+    this.plain('HSET', [key, field, value], key);
   }
 
   /** HMGET: the values of `fields`, null for those missing. */
   hashGetMany(key: string, fields: readonly Buffer[]): void {
-    this.commands.push({ name: 'HMGET', args: [key, ...fields], key });
+    this.plain('HMGET', [key, ...fields], key);
   }
 
   /** The first `bytes` bytes of a value. */
   head(key: string, bytes: number): void {
-    this.commands.push({ name: 'GETRANGE', args: [key, '0', String(bytes - 1)], key });
+    this.plain('GETRANGE', [key, '0', String(bytes - 1)], key);
   }
+
+  /** The commands to send, once the calls are made: each group one command of its script's grouped form (its plain form alone). */
+  seal(): readonly Command[] {
+    for (const group of this.groups.splice(0)) {
+      const { script, keys, args, positions } = group;
+      const grouped = script.grouped;
+      this.built[group.command] =
+        positions.length === 1 || grouped === undefined
+          ? scriptCommand(script, keys, args, positions)
+          : { ...scriptCommand(grouped, keys, [String(positions.length), String(group.keysPer), String(group.argsPer), ...args], positions), grouped: true };
+    }
+    this.openGroups.clear();
+    return this.built;
+  }
+
+  private plain(name: string, args: readonly Argument[], key: string): void {
+    this.built.push({ name, args, key, positions: [this.calls++], grouped: false });
+  }
+}
+
+function scriptCommand(script: RedisScript, keys: readonly string[], args: readonly Argument[], positions: readonly number[]): Command {
+  return { name: 'EVALSHA', args: [script.sha, String(keys.length), ...keys, ...args], key: keys[0] ?? '', script: { script, keys, args }, positions, grouped: false };
 }
 
 /** One command's answer: an error (Redis's, or the connection's) or its reply. */
@@ -62,7 +181,7 @@ export type CommandResult = [Error | null, unknown];
 export function withSource(command: Command): Command {
   const call = command.script;
   if (call === undefined) return command;
-  return { name: 'EVAL', args: [call.script.lua, String(call.keys.length), ...call.keys, ...call.args], key: command.key };
+  return { ...command, name: 'EVAL', args: [call.script.lua, String(call.keys.length), ...call.keys, ...call.args] };
 }
 
 /** How one node's pipeline went: answered (errors included) or failed as a whole, with the first failure. */

@@ -1,4 +1,5 @@
 import { performance } from 'node:perf_hooks';
+import calculateSlot from 'cluster-key-slot';
 import { Cluster, Redis } from 'ioredis';
 import type { Logger } from '../observability/logger.js';
 import { CommandBatch, RedisScript, execPipelined, isCluster, withSource, ReplicasBehindError, type Command, type CommandResult, type Durability } from './redisCommands.js';
@@ -46,7 +47,9 @@ export interface RedisConnectionOptions {
 /** An operation waiting for its part of the current turn's pipeline. */
 interface Waiting {
   readonly first: number;
-  readonly batch: CommandBatch;
+  readonly commands: readonly Command[];
+  /** The calls the operation made: as many replies. */
+  readonly calls: number;
   readonly resolve: (replies: unknown[]) => void;
   readonly reject: (error: unknown) => void;
 }
@@ -55,6 +58,8 @@ interface Waiting {
 interface Turn {
   readonly waiting: Waiting[];
   commands: number;
+  /** The calls its commands make (a grouped command makes several). */
+  calls: number;
   /** Started when the turn is written: the timers of the operations in it. */
   readonly onWritten: (() => void)[];
 }
@@ -94,6 +99,12 @@ export class RedisConnection {
   private readonly durability: Durability | undefined;
   private readonly log: Logger;
   private closed = false;
+  /**
+   * The slot of a key, which grouped script calls must share on a server
+   * with cluster support (it refuses a script across slots: CROSSSLOT);
+   * undefined once the server said it has none, so any calls may share one.
+   */
+  private slotOf: ((key: string) => number) | undefined = calculateSlot;
 
   constructor(private readonly options: RedisConnectionOptions) {
     this.maxPendingCommands = options.maxPendingCommands ?? DEFAULT_MAX_PENDING_COMMANDS;
@@ -107,7 +118,7 @@ export class RedisConnection {
     this.client.on('ready', () => {
       if (!isCluster(this.client)) {
         this.watch(this.client);
-        this.checkNotCluster(this.client);
+        this.checkClusterSupport(this.client);
       }
       // A Cluster is ready once it knows its slots; each primary's connection opens on its first command.
       void this.loadScripts().then(() => {
@@ -150,6 +161,7 @@ export class RedisConnection {
   script(lua: string): RedisScript {
     const script = new RedisScript(lua);
     this.scripts.push(script);
+    if (script.grouped !== undefined) this.scripts.push(script.grouped);
     return script;
   }
 
@@ -179,19 +191,21 @@ export class RedisConnection {
       throw this.failure('overloaded', `${this.pendingCommands} commands already wait for Redis`);
     }
     if (this.turn === undefined) {
-      this.turn = { waiting: [], commands: 0, onWritten: [] };
+      this.turn = { waiting: [], commands: 0, calls: 0, onWritten: [] };
       // After the current turn's calls have added theirs: one write for all of them.
       setImmediate(() => {
         this.flush();
       });
     }
     const turn = this.turn;
-    const batch = new CommandBatch();
+    const batch = new CommandBatch(this.slotOf);
     build(batch);
-    this.pendingCommands += batch.commands.length;
+    const sealed = batch.seal();
+    this.pendingCommands += batch.calls;
     return new Promise<unknown[]>((resolve, reject) => {
-      turn.waiting.push({ first: turn.commands, batch, resolve, reject });
-      turn.commands += batch.commands.length;
+      turn.waiting.push({ first: turn.commands, commands: sealed, calls: batch.calls, resolve, reject });
+      turn.commands += sealed.length;
+      turn.calls += batch.calls;
     });
   }
 
@@ -251,10 +265,14 @@ export class RedisConnection {
   }
 
   /**
-   * A node of a Redis Cluster with more than one primary, reached as a single
-   * server, answers MOVED for the keys it does not hold: said once, plainly.
+   * Whether the server has cluster support: without it, grouped calls may
+   * share a script whatever their slots. A node of a Redis Cluster with more
+   * than one primary, reached as a single server, answers MOVED for the keys
+   * it does not hold: said once, plainly.
    */
-  private checkNotCluster(client: Redis): void {
+  private checkClusterSupport(client: Redis): void {
+    // Until the server answers, grouped calls keep to one slot each (safe on any server).
+    this.slotOf = calculateSlot;
     client
       .call('CLUSTER', 'INFO')
       .then((info) => {
@@ -265,7 +283,9 @@ export class RedisConnection {
         }
       })
       // Not a Cluster (ERR This instance has cluster support disabled), or CLUSTER refused: nothing to say.
-      .catch(() => undefined);
+      .catch((error: unknown) => {
+        if (/cluster support disabled/i.test(messageOf(error))) this.slotOf = undefined;
+      });
   }
 
   /** Notes every read from this connection's socket: Redis is answering. */
@@ -275,6 +295,19 @@ export class RedisConnection {
     this.watched.add(stream);
     stream.on('data', () => {
       this.lastHeard = performance.now();
+    });
+  }
+
+  /**
+   * Resolves once the commands this turn has gathered so far are written (at
+   * once when none are): what is sent after it goes out in a pipeline of its
+   * own, answered on its own.
+   */
+  written(): Promise<void> {
+    const turn = this.turn;
+    if (turn === undefined) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      turn.onWritten.push(resolve);
     });
   }
 
@@ -298,21 +331,21 @@ export class RedisConnection {
     this.turn = undefined;
     if (turn === undefined) return;
     const commands: Command[] = [];
-    for (const waiting of turn.waiting) commands.push(...waiting.batch.commands);
+    for (const waiting of turn.waiting) commands.push(...waiting.commands);
     const answers = execPipelined(this.client, commands, this.durability);
     // The commands are on their way (ioredis writes them now): the round trips' clocks start.
     for (const start of turn.onWritten) start();
     answers.then(
       ({ results, nodes }) => {
-        this.pendingCommands -= turn.commands;
+        this.pendingCommands -= turn.calls;
         // Redis answered when every node did (an error reply included); a node that failed fails its operations.
         if (nodes.every((node) => node.answered)) this.availability.answered();
         for (const waiting of turn.waiting) {
-          this.deliver(waiting, results.slice(waiting.first, waiting.first + waiting.batch.commands.length)).catch(waiting.reject);
+          this.deliver(waiting, results.slice(waiting.first, waiting.first + waiting.commands.length)).catch(waiting.reject);
         }
       },
       (error: unknown) => {
-        this.pendingCommands -= turn.commands;
+        this.pendingCommands -= turn.calls;
         for (const waiting of turn.waiting) waiting.reject(error);
       },
     );
@@ -324,7 +357,7 @@ export class RedisConnection {
     for (let index = 0; index < results.length; index++) {
       const error = (results[index] as CommandResult)[0];
       if (error === null) continue;
-      if (error.message.startsWith('NOSCRIPT') && waiting.batch.commands[index]?.script !== undefined) {
+      if (error.message.startsWith('NOSCRIPT') && waiting.commands[index]?.script !== undefined) {
         missing.push(index);
         continue;
       }
@@ -336,7 +369,7 @@ export class RedisConnection {
       // Redis lost its scripts (SCRIPT FLUSH, a new server or a promoted replica): EVAL brings them back.
       const again = await execPipelined(
         this.client,
-        missing.map((index) => withSource(waiting.batch.commands[index] as Command)),
+        missing.map((index) => withSource(waiting.commands[index] as Command)),
         this.durability,
       );
       for (const [position, index] of missing.entries()) {
@@ -348,7 +381,7 @@ export class RedisConnection {
         replies[index] = reply;
       }
     }
-    waiting.resolve(replies);
+    waiting.resolve(spread(waiting, replies));
   }
 
   /** Loads every script, so EVALSHA finds them (a failure here shows as NOSCRIPT later, which is repaired). */
@@ -372,6 +405,21 @@ export class RedisConnection {
 }
 
 /** A connection error (no answer possible) or an error Redis answered (e.g. OOM, a script error). */
+/** One reply per call, in the order the calls were made: a grouped command's reply (one per call) spread over its calls. */
+function spread(waiting: Waiting, replies: readonly unknown[]): unknown[] {
+  const byCall = new Array<unknown>(waiting.calls);
+  waiting.commands.forEach((command, index) => {
+    const reply = replies[index];
+    if (!command.grouped) {
+      byCall[command.positions[0] as number] = reply;
+      return;
+    }
+    const each = reply as readonly unknown[];
+    command.positions.forEach((position, call) => (byCall[position] = each[call] ?? null));
+  });
+  return byCall;
+}
+
 function reasonOf(error: unknown): RedisFailureReason {
   if (error instanceof ReplicasBehindError) return 'replicas_behind';
   // A Cluster moving a slot or electing a primary: Redis is not available for that key yet.

@@ -97,7 +97,7 @@ export class RedisScores {
       for (const { reference, model } of unregistered.values()) batch.hashSet(this.registryKey, reference, JSON.stringify(model));
       items.forEach((item, index) => {
         const key = indexKey(item.transactionId);
-        batch.script(this.script, [key, `${key}:s`], [argumentsOf[index] as Buffer, String(MAX_SCORED_MODELS_PER_TRANSACTION)]);
+        batch.grouped(this.script, [key, `${key}:s`], [argumentsOf[index] as Buffer, String(MAX_SCORED_MODELS_PER_TRANSACTION)]);
       });
     });
     for (const hex of unregistered.keys()) this.registered.add(hex);

@@ -266,6 +266,19 @@ return 1
 `;
 
 /**
+ * Writes a transaction index entry unless one exists, and replies what was
+ * there (SET NX GET as a script, so that a batch's writes go in grouped
+ * calls). KEYS[1] index. ARGV[1] value, ARGV[2] TTL ms.
+ */
+export const INDEX_WRITE = `return redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2], 'NX', 'GET')`;
+
+/** Reads a value (GET as a script, for grouped calls). KEYS[1] the key. */
+export const VALUE_READ = `return redis.call('GET', KEYS[1])`;
+
+/** Reads the first ARGV[1] bytes of a value (GETRANGE as a script, for grouped calls). KEYS[1] the key. */
+export const VALUE_HEAD = `return redis.call('GETRANGE', KEYS[1], 0, tonumber(ARGV[1]) - 1)`;
+
+/**
  * Removes the transaction index entry a refused (late) transaction wrote,
  * only if it still holds what that call wrote. KEYS[1] index, ARGV[1] value.
  */

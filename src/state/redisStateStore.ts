@@ -1,6 +1,6 @@
-import { TERMINAL_DAY_STRIDE, dayOf, type TransactionHistory } from '../features/entityHistory.js';
+import { dayOf, type TransactionHistory } from '../features/entityHistory.js';
 import type { Logger } from '../observability/logger.js';
-import { ConflictingRepeatError, conflictOf, conflictingRepeats, type RepeatConflict } from './conflictingRepeats.js';
+import { ConflictingRepeatError, conflictingRepeats, type RepeatConflict } from './conflictingRepeats.js';
 import { retentionSeconds, type Retention } from './entityRecords.js';
 import {
   beforeTransactionMessage,
@@ -13,27 +13,23 @@ import {
 } from './outcomeMessages.js';
 import {
   customerArgument,
-  decodeCustomerReply,
   decodeIndexEntry,
   decodeOutcomeReply,
-  decodeTerminalReply,
   decodeWatermark,
   indexValue,
   retentionArgument,
   outcomeArgument,
   terminalArgument,
   terminalOutcomeArgument,
-  uncountArgument,
-  type MutableTerminalHistory,
   type RecordedOutcome,
 } from './redisCodec.js';
 import { RedisConnection, type RedisFailureReason, type RedisScript } from './redisConnection.js';
-import { reconcile } from './redisReconcile.js';
-import { TerminalRepairs, type Repair } from './redisRepairs.js';
+import { TerminalRepairs } from './redisRepairs.js';
+import { CallSettlement, type CallSettlementOptions, type SettledRoundTrip } from './redisSettlement.js';
 import { RedisScores } from './redisScores.js';
 import type { JoinedScores, ScoresNotKept, TransactionScores } from './modelScores.js';
 import type { RedisSentinelOptions } from './redisClient.js';
-import { CUSTOMER_RECORD, INDEX_FORGET, OUTCOME_RECORD, TERMINAL_OUTCOME, TERMINAL_RECORD, TERMINAL_UNCOUNT } from './redisScripts.js';
+import { CUSTOMER_RECORD, INDEX_FORGET, INDEX_WRITE, OUTCOME_RECORD, TERMINAL_OUTCOME, TERMINAL_RECORD, TERMINAL_UNCOUNT, VALUE_HEAD, VALUE_READ } from './redisScripts.js';
 import {
   MAX_CORRECTIONS,
   type HistoryConsumer,
@@ -91,7 +87,9 @@ const MAX_TRANSACTIONS_PER_ROUND_TRIP = 256;
  *
  * Recording a call's transactions is one round trip: per transaction a
  * customer script, a terminal script and a transaction-index SET NX, all
- * pipelined (with the other calls of the same event-loop turn). The customer
+ * pipelined (with the other calls of the same event-loop turn), a batch's
+ * calls of each script grouped into few commands (CommandBatch.grouped), and
+ * a long batch's round trips pipelined too (CallSettlement). The customer
  * decides lateness and repeats; the terminal counts on its own, because a
  * script can only touch one Cluster slot. When they disagree (the customer
  * refused a late transaction, or the index shows a repeat the terminal's id
@@ -113,6 +111,9 @@ export class RedisStateStore implements StateStore {
   private readonly customerRecord: RedisScript;
   private readonly terminalRecord: RedisScript;
   private readonly indexForget: RedisScript;
+  private readonly indexWrite: RedisScript;
+  private readonly valueRead: RedisScript;
+  private readonly valueHead: RedisScript;
   private readonly outcomeRecord: RedisScript;
   private readonly terminalOutcome: RedisScript;
   private readonly scores: RedisScores;
@@ -123,6 +124,7 @@ export class RedisStateStore implements StateStore {
   /** TTL of transaction index entries: as long as terminals keep their days. */
   private readonly terminalTtlMs: string;
   private readonly repairs: TerminalRepairs;
+  private readonly settlementOptions: CallSettlementOptions;
   private readonly log: Logger;
   /** Newest event time this replica recorded (Unix seconds), for the watermark gauge. */
   watermark = Number.NEGATIVE_INFINITY;
@@ -155,6 +157,9 @@ export class RedisStateStore implements StateStore {
       log: this.log,
     });
     this.indexForget = this.connection.script(INDEX_FORGET);
+    this.indexWrite = this.connection.script(INDEX_WRITE);
+    this.valueRead = this.connection.script(VALUE_READ);
+    this.valueHead = this.connection.script(VALUE_HEAD);
     this.outcomeRecord = this.connection.script(OUTCOME_RECORD);
     this.terminalOutcome = this.connection.script(TERMINAL_OUTCOME);
     this.scores = new RedisScores({ connection: this.connection, keyPrefix: options.keyPrefix, logger: options.logger, onScoresNotKept: options.onScoresNotKept });
@@ -166,6 +171,7 @@ export class RedisStateStore implements StateStore {
     this.customerRetention = retentionArgument(latenessSeconds, historyDays.customer, customerTtlMs);
     this.terminalRetention = retentionArgument(latenessSeconds, historyDays.terminal, terminalTtlMs);
     this.terminalTtlMs = String(terminalTtlMs);
+    this.settlementOptions = { latenessSeconds, indexKey: (id) => this.indexKey(id), onTakeBack: options.onRepair };
   }
 
   /** Connects in the background; `ready` resolves once Redis has answered. */
@@ -186,17 +192,37 @@ export class RedisStateStore implements StateStore {
       if (conflicts.length > 0) throw new ConflictingRepeatError(conflicts);
       if (options.allOrNothing && late.length > 0) return late;
     }
-    // Round trips one after the other, each bounded by Redis's silence (RedisConnection.within). One that
-    // fails leaves the earlier ones recorded: the caller's retry of the same call records each transaction
-    // once (idempotent by id) and gets the same features (docs/history.md, Operations).
-    const late: LateTransaction[] = [];
+    // Round trips in order, each bounded by Redis's silence (RedisConnection.within), and pipelined: the next one
+    // is written before the last one's answers are settled, so Redis runs one while this process settles the
+    // other. One that fails leaves the earlier ones, and perhaps the next, recorded: the caller's retry of the
+    // same call records each transaction once (idempotent by id) and gets the same features (docs/history.md, Operations).
+    const settlement = new CallSettlement(this.settlementOptions);
+    const chunks: (readonly TransactionEvent[])[] = [];
     for (let first = 0; first < transactions.length; first += MAX_TRANSACTIONS_PER_ROUND_TRIP) {
-      const chunk = transactions.length <= MAX_TRANSACTIONS_PER_ROUND_TRIP ? transactions : transactions.slice(first, first + MAX_TRANSACTIONS_PER_ROUND_TRIP);
-      const histories = await this.recordRoundTrip(chunk);
+      chunks.push(transactions.length <= MAX_TRANSACTIONS_PER_ROUND_TRIP ? transactions : transactions.slice(first, first + MAX_TRANSACTIONS_PER_ROUND_TRIP));
+    }
+    const roundTrips: Promise<SettledRoundTrip['results']>[] = [];
+    let settledBefore: Promise<unknown> | undefined;
+    const launch = (position: number): void => {
+      const roundTrip = this.recordRoundTrip(chunks[position] as readonly TransactionEvent[], settlement, settledBefore);
+      settledBefore = roundTrip.settled;
+      // Awaited below in its turn; until then a failure of it must not count as unhandled.
+      roundTrip.answered.catch(() => undefined);
+      roundTrips.push(roundTrip.answered);
+    };
+    launch(0);
+    const late: LateTransaction[] = [];
+    for (let position = 0, first = 0; position < chunks.length; first += (chunks[position] as readonly TransactionEvent[]).length, position++) {
+      if (position + 1 < chunks.length) {
+        // Its own pipeline, written once this one is: answered while this one is settled.
+        await this.connection.written();
+        launch(position + 1);
+      }
+      const histories = await (roundTrips[position] as Promise<SettledRoundTrip['results']>);
       // A single transaction's conflict shows in its round trip: as a repeat, it recorded nothing.
       const conflicts = histories.filter((history): history is RepeatConflict => 'fields' in history);
       if (conflicts.length > 0) throw new ConflictingRepeatError(conflicts.map((conflict) => ({ ...conflict, index: first + conflict.index })));
-      for (let index = 0; index < chunk.length; index++) {
+      for (let index = 0; index < histories.length; index++) {
         const history = histories[index] as TransactionHistory | LateTransaction;
         if ('earliestAccepted' in history) late.push({ index: first + index, earliestAccepted: history.earliestAccepted });
         else use(first + index, history);
@@ -205,20 +231,48 @@ export class RedisStateStore implements StateStore {
     return late;
   }
 
-  /** One pipelined round trip recording up to MAX_TRANSACTIONS_PER_ROUND_TRIP transactions, in order. */
-  private async recordRoundTrip(transactions: readonly TransactionEvent[]): Promise<(TransactionHistory | LateTransaction | RepeatConflict)[]> {
-    const answers = this.connection.send(transactions.length * 3, (batch) => {
-      for (const { id, customerId, terminalId, amount, time } of transactions) {
-        const terminal = this.terminalKey(terminalId);
-        batch.script(this.customerRecord, [this.customerKey(customerId)], [customerArgument(id, time, amount, this.customerRetention)]);
-        batch.script(this.terminalRecord, [terminal, `${terminal}:ids`], [terminalArgument(id, time, this.terminalRetention)]);
-        batch.setIfAbsent(this.indexKey(id), indexValue(customerId, terminalId, time, amount), this.terminalTtlMs);
-      }
-    });
-    // Settled even when the caller has stopped waiting: the repairs a late answer calls for still happen.
-    const settled = answers.then((replies) => this.settle(transactions, replies as (Buffer | null)[]));
+  /**
+   * One pipelined round trip recording up to MAX_TRANSACTIONS_PER_ROUND_TRIP
+   * transactions, in order, settled after `before` (the call's round trip
+   * before it) whether that one succeeded or not. `answered` is bounded by
+   * Redis's silence; `settled` is not: the repairs a late answer calls for
+   * still happen when the caller has stopped waiting.
+   */
+  private recordRoundTrip(
+    transactions: readonly TransactionEvent[],
+    settlement: CallSettlement,
+    before: Promise<unknown> | undefined,
+  ): { answered: Promise<SettledRoundTrip['results']>; settled: Promise<unknown> } {
+    let answers: Promise<unknown[]>;
+    try {
+      answers = this.connection.send(transactions.length * 3, (batch) => {
+        // Grouped per kind: each script touches only its own entity's keys, and each entity's calls keep their order.
+        for (const { id, customerId, terminalId, amount, time } of transactions) {
+          const terminal = this.terminalKey(terminalId);
+          batch.grouped(this.customerRecord, [this.customerKey(customerId)], [customerArgument(id, time, amount, this.customerRetention)]);
+          batch.grouped(this.terminalRecord, [terminal, `${terminal}:ids`], [terminalArgument(id, time, this.terminalRetention)]);
+          const entry = indexValue(customerId, terminalId, time, amount);
+          // Alone, the command itself: a script costs Redis more than SET.
+          if (transactions.length === 1) batch.setIfAbsent(this.indexKey(id), entry, this.terminalTtlMs);
+          else batch.grouped(this.indexWrite, [this.indexKey(id)], [entry, this.terminalTtlMs]);
+        }
+      });
+    } catch (error) {
+      // Not sent (Redis unavailable or overloaded): nothing to settle.
+      return { answered: Promise.reject(error instanceof Error ? error : new Error(String(error))), settled: Promise.resolve() };
+    }
+    const settle = (replies: unknown[]): SettledRoundTrip['results'] => this.apply(settlement.settle(transactions, replies as (Buffer | null)[]));
+    const settled = before === undefined ? answers.then(settle) : Promise.all([answers, before.catch(() => undefined)]).then(([replies]) => settle(replies));
     settled.catch(() => undefined);
-    return this.connection.within(settled);
+    return { answered: this.connection.within(settled), settled };
+  }
+
+  /** Sends what a settled round trip calls for (before the call returns, so this replica's next commands come after them). */
+  private apply(settled: SettledRoundTrip): SettledRoundTrip['results'] {
+    if (settled.newest > this.watermark) this.watermark = settled.newest;
+    if (settled.repairs.length > 0) this.repairs.send(settled.repairs);
+    if (settled.forgets.length > 0) this.sendForgets(settled.forgets);
+    return settled.results;
   }
 
   /**
@@ -230,8 +284,8 @@ export class RedisStateStore implements StateStore {
   private async lateInBatch(transactions: readonly TransactionEvent[]): Promise<{ late: LateTransaction[]; conflicts: RepeatConflict[] }> {
     const customers = [...new Set(transactions.map((event) => event.customerId))];
     const replies = (await this.connection.roundTrip(customers.length + transactions.length, (batch) => {
-      for (const customerId of customers) batch.head(this.customerKey(customerId), 8);
-      for (const event of transactions) batch.get(this.indexKey(event.id));
+      for (const customerId of customers) batch.grouped(this.valueHead, [this.customerKey(customerId)], ['8']);
+      for (const event of transactions) batch.grouped(this.valueRead, [this.indexKey(event.id)], []);
     })) as (Buffer | null)[];
     const watermarks = new Map<bigint, number>();
     customers.forEach((customerId, position) => watermarks.set(customerId, decodeWatermark(replies[position] as Buffer)));
@@ -253,55 +307,6 @@ export class RedisStateStore implements StateStore {
     return { late, conflicts: [] };
   }
 
-  /**
-   * Reads the replies of one round trip in order, decides what each
-   * transaction counts for as the embedded store would (lateness from the
-   * customer, repeats from the transaction index), sends the repairs that
-   * needs, and returns each one's history or refusal.
-   */
-  private settle(transactions: readonly TransactionEvent[], replies: readonly (Buffer | null)[]): (TransactionHistory | LateTransaction | RepeatConflict)[] {
-    const results = new Array<TransactionHistory | LateTransaction | RepeatConflict>(transactions.length);
-    const repairs: Repair[] = [];
-    // Index entries refused transactions of this round trip wrote, to remove once it is settled.
-    const forgets = new Map<string, Buffer>();
-    // Counts taken back earlier in this round trip: later views of the same terminal must not show them.
-    let takenBack: { terminalId: bigint; day: number }[] | undefined;
-    for (let index = 0; index < transactions.length; index++) {
-      const event = transactions[index] as TransactionEvent;
-      const customer = decodeCustomerReply(replies[index * 3] as Buffer);
-      const terminal = decodeTerminalReply(replies[index * 3 + 1] as Buffer);
-      const indexKey = this.indexKey(event.id);
-      const entry = replies[index * 3 + 2] ?? null;
-      // The entry an earlier, refused transaction of this round trip wrote (the same id sent twice) records no repeat.
-      const refusedEntry = entry !== null && forgets.get(indexKey)?.equals(entry) === true;
-      const recorded = refusedEntry ? undefined : decodeIndexEntry(entry);
-      if (takenBack !== undefined) correct(terminal.history, event.terminalId, takenBack);
-      const verdict = reconcile(event, customer.status, terminal.count, recorded, terminal.watermarkBefore - this.options.latenessSeconds);
-      // (The same customer at the same time is refused again: that entry is never needed.)
-      if (verdict.forgetIndex) forgets.set(indexKey, indexValue(event.customerId, event.terminalId, event.time, event.amount));
-      if (verdict.takeBack !== undefined) {
-        this.options.onRepair?.(verdict.takeBack);
-        repairs.push({ terminalId: event.terminalId, argument: uncountArgument(event.id, event.time, terminal.watermarkBefore), gated: false });
-        (takenBack ??= []).push({ terminalId: event.terminalId, day: dayOf(event.time) });
-      }
-      if (verdict.late) {
-        results[index] = { index, earliestAccepted: customer.earliestAccepted };
-        continue;
-      }
-      const conflict = verdict.duplicate ? conflictOf(event, index, recorded) : undefined;
-      if (conflict !== undefined) {
-        results[index] = conflict;
-        continue;
-      }
-      if (event.time > this.watermark) this.watermark = event.time;
-      results[index] = { customer: customer.history, terminal: terminal.history, duplicate: verdict.duplicate };
-    }
-    // Sent before the call returns, so this replica's next commands come after them.
-    if (repairs.length > 0) this.repairs.send(repairs);
-    if (forgets.size > 0) this.sendForgets([...forgets].map(([key, value]) => ({ key, value })));
-    return results;
-  }
-
   /** Index entries of refused transactions; one that cannot be removed expires with its TTL (an outcome for it then finds it). */
   private sendForgets(forgets: readonly { key: string; value: Buffer }[]): void {
     const warn = (error: unknown): void => {
@@ -310,7 +315,7 @@ export class RedisStateStore implements StateStore {
     try {
       this.connection
         .send(forgets.length, (batch) => {
-          for (const { key, value } of forgets) batch.script(this.indexForget, [key], [value]);
+          for (const { key, value } of forgets) batch.grouped(this.indexForget, [key], [value]);
         })
         .catch(warn);
     } catch (error) {
@@ -327,7 +332,7 @@ export class RedisStateStore implements StateStore {
     const replies = await this.connection.roundTrip(reports.length, (batch) => {
       for (const report of reports) {
         const key = this.indexKey(report.transactionId);
-        batch.script(this.outcomeRecord, [key, `${key}:s`], [outcomeArgument(report.outcome, report.knownAt), report.supersedes === true ? '1' : '0']);
+        batch.grouped(this.outcomeRecord, [key, `${key}:s`], [outcomeArgument(report.outcome, report.knownAt), report.supersedes === true ? '1' : '0']);
       }
     });
     const results: OutcomeResult[] = [];
@@ -381,7 +386,7 @@ export class RedisStateStore implements StateStore {
     if (terminalOutcomes.length > 0) {
       await this.connection.roundTrip(terminalOutcomes.length, (batch) => {
         terminalOutcomes.forEach((argument, index) => {
-          batch.script(this.terminalOutcome, [terminals[index] as string], [argument]);
+          batch.grouped(this.terminalOutcome, [terminals[index] as string], [argument]);
         });
       });
     }
@@ -409,18 +414,5 @@ export class RedisStateStore implements StateStore {
 
   indexKey(transactionId: bigint): string {
     return `${this.prefix}{x:${transactionId}}`;
-  }
-}
-
-/** Takes out of a terminal view the counts taken back earlier in the same call (a refused or repeated transaction). */
-function correct(history: MutableTerminalHistory, terminalId: bigint, takenBack: readonly { terminalId: bigint; day: number }[]): void {
-  for (const entry of takenBack) {
-    if (entry.terminalId !== terminalId) continue;
-    for (let index = 0; index < history.dayCount; index++) {
-      const base = index * TERMINAL_DAY_STRIDE;
-      if (history.days[base] !== entry.day) continue;
-      history.days[base + 1] = (history.days[base + 1] as number) - 1;
-      break;
-    }
   }
 }

@@ -172,11 +172,9 @@ describe('Redis store batches: a timeout per round trip, and a failed batch safe
     }
   });
 
-  // Frozen: the second round trip is written before the freeze and runs when Redis is thawed. Dropped: it never runs.
-  for (const [failure, recordedByFailedCall] of [
-    ['Redis frozen (SIGSTOP)', 2 * ROUND_TRIP],
-    ['the connection dropped', ROUND_TRIP],
-  ] as const) {
+  // Round trips are pipelined: those written before the failure run (a frozen Redis runs them once thawed), so the
+  // failed call leaves a prefix of whole round trips recorded, at least the first, how many depending on timing.
+  for (const failure of ['Redis frozen (SIGSTOP)', 'the connection dropped'] as const) {
     it(`should fail a batch whose round trip fails (${failure}) with UNAVAILABLE, and, retried, answer and leave the state of one successful call`, async () => {
       const redisStore = await store(200);
       const embedded = memory();
@@ -217,6 +215,14 @@ describe('Redis store batches: a timeout per round trip, and a failed batch safe
         }
         // The same features for every transaction; what the failed call recorded is now a duplicate (counted once, flagged).
         const flagged = expected as { late: unknown[]; seen: { index: number; duplicate: boolean }[] };
+        const retriedSeen = (retried as { seen: { index: number; duplicate: boolean }[] }).seen;
+        let newlyDuplicate = 0;
+        retriedSeen.forEach((each, position) => {
+          if (each.duplicate !== flagged.seen[position]?.duplicate) newlyDuplicate = position + 1;
+        });
+        const recordedByFailedCall = ROUND_TRIP * Math.ceil(newlyDuplicate / ROUND_TRIP);
+        console.log(`      the failed call recorded ${recordedByFailedCall} transactions`);
+        assert.ok(recordedByFailedCall >= ROUND_TRIP, `the failed call recorded its first round trip (${recordedByFailedCall} recorded)`);
         assert.deepEqual(retried, {
           late: flagged.late,
           seen: flagged.seen.map((each) => ({ ...each, duplicate: each.duplicate || each.index < recordedByFailedCall })),
@@ -258,6 +264,36 @@ describe('Redis store batches: a timeout per round trip, and a failed batch safe
     } finally {
       await redisStore.close();
       await plain.close();
+    }
+  });
+
+  // Round trips are pipelined: the second one's scripts run before the first one's repairs reach Redis.
+  it('should carry what one round trip refused to the round trips after it: counts taken back and index entries to forget', async () => {
+    const redisStore = await store(1_000);
+    const embedded = memory();
+    try {
+      const now = START + 8 * DAY;
+      const newest: TransactionEvent = { id: 1n, customerId: 1n, terminalId: 1n, amount: 10, time: now };
+      // Late for its customer (8 days behind), the first at terminal 7: the terminal counts it, the customer refuses it.
+      const late: TransactionEvent = { id: 2n, customerId: 1n, terminalId: 7n, amount: 20, time: START };
+      const batch = Array.from({ length: 300 }, (_, index): TransactionEvent => ({ id: BigInt(1_000 + index), customerId: BigInt(3 + (index % 30)), terminalId: BigInt(100 + (index % 20)), amount: 5 + index, time: now + index }));
+      batch[100] = late;
+      // In the next round trip: the same late transaction again, and a transaction at terminal 7 whose
+      // 1-day window (7 days delayed) covers the late one's day, as the embedded store never counted it.
+      batch[ROUND_TRIP + 24] = late;
+      batch[ROUND_TRIP + 30] = { id: 3n, customerId: 2n, terminalId: 7n, amount: 30, time: now + 1_000 };
+      for (const each of [redisStore, embedded]) await answers(each, [newest], true);
+      const actual = (await answers(redisStore, batch, false)) as { late: { index: number }[]; seen: { index: number; features: Record<string, number> }[] };
+      assert.deepEqual(actual, await answers(embedded, batch, false));
+      assert.deepEqual(
+        actual.late.map((each) => each.index),
+        [100, ROUND_TRIP + 24],
+      );
+      assert.equal(actual.seen.find((each) => each.index === ROUND_TRIP + 30)?.features.TERMINAL_ID_NB_TX_1DAY_WINDOW, 0);
+      const outcome = [{ transactionId: 2n, outcome: 'fraud' as const, knownAt: now + 2_000 }];
+      assert.deepEqual(await redisStore.reportOutcomes(outcome), await embedded.reportOutcomes(outcome));
+    } finally {
+      await redisStore.close();
     }
   });
 
