@@ -2,8 +2,9 @@ import { performance } from 'node:perf_hooks';
 import calculateSlot from 'cluster-key-slot';
 import { Cluster, Redis } from 'ioredis';
 import type { Logger } from '../observability/logger.js';
-import { CommandBatch, RedisScript, execPipelined, isCluster, withSource, ReplicasBehindError, type Command, type CommandResult, type Durability } from './redisCommands.js';
+import { RedisScript, isCluster, ReplicasBehindError, type CommandBatch, type Durability } from './redisCommands.js';
 import { RedisAvailability } from './redisAvailability.js';
+import { RedisTurns } from './redisTurns.js';
 import { createRedisClient, sentinelProblem, type RedisSentinelOptions } from './redisClient.js';
 import { StateUnavailableError } from './stateStore.js';
 
@@ -44,26 +45,6 @@ export interface RedisConnectionOptions {
   readonly onAvailability?: (available: boolean) => void;
 }
 
-/** An operation waiting for its part of the current turn's pipeline. */
-interface Waiting {
-  readonly first: number;
-  readonly commands: readonly Command[];
-  /** The calls the operation made: as many replies. */
-  readonly calls: number;
-  readonly resolve: (replies: unknown[]) => void;
-  readonly reject: (error: unknown) => void;
-}
-
-/** The commands of one event-loop turn, written together. */
-interface Turn {
-  readonly waiting: Waiting[];
-  commands: number;
-  /** The calls its commands make (a grouped command makes several). */
-  calls: number;
-  /** Started when the turn is written: the timers of the operations in it. */
-  readonly onWritten: (() => void)[];
-}
-
 const DEFAULT_MAX_PENDING_COMMANDS = 100_000;
 
 /**
@@ -75,11 +56,10 @@ const DEFAULT_MAX_PENDING_COMMANDS = 100_000;
  * server), so nothing ever hangs.
  *
  * The commands of all operations started in the same event-loop turn go out
- * together (one pipeline per server: redisCommands.ts), and each operation
- * gets its slice of the answers. Scripts run by EVALSHA; all are loaded on
- * each connection (each primary of a Cluster), and a NOSCRIPT answer (a
- * flushed script cache, a promoted replica) is repaired by sending the
- * script's source once.
+ * together (redisTurns.ts). Scripts run by EVALSHA; all are loaded on each
+ * connection (each primary of a Cluster), and a NOSCRIPT answer (a flushed
+ * script cache, a promoted replica) is repaired by sending the script's
+ * source once.
  *
  * Outages are reported by redisAvailability.ts (one line each), never with
  * the password: ioredis attaches a failed command's arguments (AUTH carries
@@ -88,8 +68,9 @@ const DEFAULT_MAX_PENDING_COMMANDS = 100_000;
 export class RedisConnection {
   readonly client: Redis | Cluster;
   private readonly scripts: RedisScript[] = [];
-  private turn: Turn | undefined;
-  private pendingCommands = 0;
+  private readonly turns: RedisTurns;
+  /** Failures made with `counted` false, not counted yet: see countFailure. */
+  private readonly uncounted = new WeakMap<StateUnavailableError, RedisFailureReason>();
   private readonly availability: RedisAvailability;
   /** When bytes last came from Redis (performance.now()): a round trip fails only after this much silence. */
   private lastHeard = 0;
@@ -99,12 +80,6 @@ export class RedisConnection {
   private readonly durability: Durability | undefined;
   private readonly log: Logger;
   private closed = false;
-  /**
-   * The slot of a key, which grouped script calls must share on a server
-   * with cluster support (it refuses a script across slots: CROSSSLOT);
-   * undefined once the server said it has none, so any calls may share one.
-   */
-  private slotOf: ((key: string) => number) | undefined = calculateSlot;
 
   constructor(private readonly options: RedisConnectionOptions) {
     this.maxPendingCommands = options.maxPendingCommands ?? DEFAULT_MAX_PENDING_COMMANDS;
@@ -115,6 +90,14 @@ export class RedisConnection {
     this.log = options.logger.child({ component: 'redis', redis, ...(options.cluster === true ? { cluster: true } : {}) });
     this.availability = new RedisAvailability(this.log, options.cluster === true, options.onAvailability);
     this.client = createRedisClient(options);
+    this.turns = new RedisTurns({
+      client: this.client,
+      durability: this.durability,
+      // Redis answered when every node did (an error reply included); a node that failed fails its operations.
+      onAnswered: (nodes) => {
+        if (nodes.every((node) => node.answered)) this.availability.answered();
+      },
+    });
     this.client.on('ready', () => {
       if (!isCluster(this.client)) {
         this.watch(this.client);
@@ -175,7 +158,7 @@ export class RedisConnection {
   }
 
   get pending(): number {
-    return this.pendingCommands;
+    return this.turns.pendingCalls;
   }
 
   /**
@@ -183,30 +166,15 @@ export class RedisConnection {
    * pipeline and returns their answers, in order. Fails with
    * StateUnavailableError at once when Redis is not connected or too much
    * already waits for it, and with an error when Redis answers one with an
-   * error. The answer is not awaited here: see `within`.
+   * error. The answer is not awaited here: see `within`. `counted` false:
+   * a failure is counted only when given to `countFailure` (see there).
    */
-  send(commands: number, build: (batch: CommandBatch) => void): Promise<unknown[]> {
-    if (this.client.status !== 'ready') throw this.failure('unavailable', 'not connected to Redis (reconnecting)');
-    if (this.pendingCommands + commands > this.maxPendingCommands) {
-      throw this.failure('overloaded', `${this.pendingCommands} commands already wait for Redis`);
+  send(commands: number, build: (batch: CommandBatch) => void, counted = true): Promise<unknown[]> {
+    if (this.client.status !== 'ready') throw this.failure('unavailable', 'not connected to Redis (reconnecting)', counted);
+    if (this.turns.pendingCalls + commands > this.maxPendingCommands) {
+      throw this.failure('overloaded', `${this.turns.pendingCalls} commands already wait for Redis`, counted);
     }
-    if (this.turn === undefined) {
-      this.turn = { waiting: [], commands: 0, calls: 0, onWritten: [] };
-      // After the current turn's calls have added theirs: one write for all of them.
-      setImmediate(() => {
-        this.flush();
-      });
-    }
-    const turn = this.turn;
-    const batch = new CommandBatch(this.slotOf);
-    build(batch);
-    const sealed = batch.seal();
-    this.pendingCommands += batch.calls;
-    return new Promise<unknown[]>((resolve, reject) => {
-      turn.waiting.push({ first: turn.commands, commands: sealed, calls: batch.calls, resolve, reject });
-      turn.commands += sealed.length;
-      turn.calls += batch.calls;
-    });
+    return this.turns.add(build);
   }
 
   /**
@@ -218,8 +186,9 @@ export class RedisConnection {
    * round trip fails because Redis was silent, not because this process was
    * busy (a long batch, a garbage collection). What arrives late is still
    * processed by whoever holds `work`; only the caller stops waiting.
+   * `counted` false: a failure is counted only when given to `countFailure`.
    */
-  within<T>(work: Promise<T>): Promise<T> {
+  within<T>(work: Promise<T>, counted = true): Promise<T> {
     return new Promise<T>((resolveWork, rejectWork) => {
       let settled = false;
       let timer: NodeJS.Timeout | undefined;
@@ -233,20 +202,17 @@ export class RedisConnection {
           return;
         }
         settled = true;
-        rejectWork(this.failure('timeout', `Redis did not answer within ${timeoutMs} ms (FRAUD_REDIS_TIMEOUT_MS)`));
+        rejectWork(this.failure('timeout', `Redis did not answer within ${timeoutMs} ms (FRAUD_REDIS_TIMEOUT_MS)`, counted));
       };
       // Timers run before the poll for I/O: an answer already on the socket is read first.
       const check = (): void => {
         setImmediate(expire);
       };
-      const turn = this.turn;
-      const start = (): void => {
+      this.turns.whenWritten(() => {
         if (settled) return;
         written = performance.now();
         timer = setTimeout(check, timeoutMs);
-      };
-      if (turn === undefined) start();
-      else turn.onWritten.push(start);
+      });
       work.then(
         (value) => {
           if (timer !== undefined) clearTimeout(timer);
@@ -258,7 +224,7 @@ export class RedisConnection {
           if (timer !== undefined) clearTimeout(timer);
           if (settled) return;
           settled = true;
-          rejectWork(error instanceof StateUnavailableError ? error : this.failure(reasonOf(error), messageOf(error)));
+          rejectWork(error instanceof StateUnavailableError ? error : this.failure(reasonOf(error), messageOf(error), counted));
         },
       );
     });
@@ -272,7 +238,7 @@ export class RedisConnection {
    */
   private checkClusterSupport(client: Redis): void {
     // Until the server answers, grouped calls keep to one slot each (safe on any server).
-    this.slotOf = calculateSlot;
+    this.turns.slotOf = calculateSlot;
     client
       .call('CLUSTER', 'INFO')
       .then((info) => {
@@ -284,7 +250,7 @@ export class RedisConnection {
       })
       // Not a Cluster (ERR This instance has cluster support disabled), or CLUSTER refused: nothing to say.
       .catch((error: unknown) => {
-        if (/cluster support disabled/i.test(messageOf(error))) this.slotOf = undefined;
+        if (/cluster support disabled/i.test(messageOf(error))) this.turns.slotOf = undefined;
       });
   }
 
@@ -304,11 +270,7 @@ export class RedisConnection {
    * own, answered on its own.
    */
   written(): Promise<void> {
-    const turn = this.turn;
-    if (turn === undefined) return Promise.resolve();
-    return new Promise<void>((resolve) => {
-      turn.onWritten.push(resolve);
-    });
+    return this.turns.written();
   }
 
   /** `send` and `within` in one: the answers of one round trip, in time. */
@@ -326,64 +288,6 @@ export class RedisConnection {
     this.client.disconnect();
   }
 
-  private flush(): void {
-    const turn = this.turn;
-    this.turn = undefined;
-    if (turn === undefined) return;
-    const commands: Command[] = [];
-    for (const waiting of turn.waiting) commands.push(...waiting.commands);
-    const answers = execPipelined(this.client, commands, this.durability);
-    // The commands are on their way (ioredis writes them now): the round trips' clocks start.
-    for (const start of turn.onWritten) start();
-    answers.then(
-      ({ results, nodes }) => {
-        this.pendingCommands -= turn.calls;
-        // Redis answered when every node did (an error reply included); a node that failed fails its operations.
-        if (nodes.every((node) => node.answered)) this.availability.answered();
-        for (const waiting of turn.waiting) {
-          this.deliver(waiting, results.slice(waiting.first, waiting.first + waiting.commands.length)).catch(waiting.reject);
-        }
-      },
-      (error: unknown) => {
-        this.pendingCommands -= turn.calls;
-        for (const waiting of turn.waiting) waiting.reject(error);
-      },
-    );
-  }
-
-  /** One operation's answers; scripts Redis did not have are sent again with their source, in order. */
-  private async deliver(waiting: Waiting, results: CommandResult[]): Promise<void> {
-    const missing: number[] = [];
-    for (let index = 0; index < results.length; index++) {
-      const error = (results[index] as CommandResult)[0];
-      if (error === null) continue;
-      if (error.message.startsWith('NOSCRIPT') && waiting.commands[index]?.script !== undefined) {
-        missing.push(index);
-        continue;
-      }
-      waiting.reject(error);
-      return;
-    }
-    const replies = results.map((result) => result[1]);
-    if (missing.length > 0) {
-      // Redis lost its scripts (SCRIPT FLUSH, a new server or a promoted replica): EVAL brings them back.
-      const again = await execPipelined(
-        this.client,
-        missing.map((index) => withSource(waiting.commands[index] as Command)),
-        this.durability,
-      );
-      for (const [position, index] of missing.entries()) {
-        const [error, reply] = again.results[position] ?? [new Error('no answer'), undefined];
-        if (error !== null) {
-          waiting.reject(error);
-          return;
-        }
-        replies[index] = reply;
-      }
-    }
-    waiting.resolve(spread(waiting, replies));
-  }
-
   /** Loads every script, so EVALSHA finds them (a failure here shows as NOSCRIPT later, which is repaired). */
   private async loadScripts(): Promise<void> {
     const nodes = isCluster(this.client) ? this.client.nodes('master') : [this.client];
@@ -395,31 +299,36 @@ export class RedisConnection {
   }
 
   /** A failed operation: counted, logged once per outage, returned as the error the call fails with. */
-  private failure(reason: RedisFailureReason, message: string): StateUnavailableError {
-    this.options.onFailure?.(reason);
+  private failure(reason: RedisFailureReason, message: string, counted = true): StateUnavailableError {
     // Redis out of memory answers: not an outage (the guard reports it once per episode, not once per call).
     if (reason !== 'overloaded' && reason !== 'out_of_memory') this.availability.unavailable(message, reason);
+    const error = new StateUnavailableError(message);
+    if (counted) this.count(reason);
+    else this.uncounted.set(error, reason);
+    return error;
+  }
+
+  /**
+   * Counts a failure made uncounted (`send` or `within` with `counted`
+   * false) once an operation fails with it: an operation of several round
+   * trips in flight at once counts the one it fails with, not every one
+   * that failed after it. Other errors are left as they are.
+   */
+  countFailure(error: unknown): void {
+    if (!(error instanceof StateUnavailableError)) return;
+    const reason = this.uncounted.get(error);
+    if (reason === undefined) return;
+    this.uncounted.delete(error);
+    this.count(reason);
+  }
+
+  private count(reason: RedisFailureReason): void {
+    this.options.onFailure?.(reason);
     this.availability.countFailure();
-    return new StateUnavailableError(message);
   }
 }
 
 /** A connection error (no answer possible) or an error Redis answered (e.g. OOM, a script error). */
-/** One reply per call, in the order the calls were made: a grouped command's reply (one per call) spread over its calls. */
-function spread(waiting: Waiting, replies: readonly unknown[]): unknown[] {
-  const byCall = new Array<unknown>(waiting.calls);
-  waiting.commands.forEach((command, index) => {
-    const reply = replies[index];
-    if (!command.grouped) {
-      byCall[command.positions[0] as number] = reply;
-      return;
-    }
-    const each = reply as readonly unknown[];
-    command.positions.forEach((position, call) => (byCall[position] = each[call] ?? null));
-  });
-  return byCall;
-}
-
 function reasonOf(error: unknown): RedisFailureReason {
   if (error instanceof ReplicasBehindError) return 'replicas_behind';
   // A Cluster moving a slot or electing a primary: Redis is not available for that key yet.

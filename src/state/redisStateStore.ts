@@ -218,7 +218,14 @@ export class RedisStateStore implements StateStore {
         await this.connection.written();
         launch(position + 1);
       }
-      const histories = await (roundTrips[position] as Promise<SettledRoundTrip['results']>);
+      let histories: SettledRoundTrip['results'];
+      try {
+        histories = await (roundTrips[position] as Promise<SettledRoundTrip['results']>);
+      } catch (error) {
+        // The call fails with this round trip's failure: counted once, whatever the one after it (in flight) does.
+        this.connection.countFailure(error);
+        throw error;
+      }
       // A single transaction's conflict shows in its round trip: as a repeat, it recorded nothing.
       const conflicts = histories.filter((history): history is RepeatConflict => 'fields' in history);
       if (conflicts.length > 0) throw new ConflictingRepeatError(conflicts.map((conflict) => ({ ...conflict, index: first + conflict.index })));
@@ -256,7 +263,8 @@ export class RedisStateStore implements StateStore {
           if (transactions.length === 1) batch.setIfAbsent(this.indexKey(id), entry, this.terminalTtlMs);
           else batch.grouped(this.indexWrite, [this.indexKey(id)], [entry, this.terminalTtlMs]);
         }
-      });
+        // Uncounted here: record counts the failure the call fails with (RedisConnection.countFailure).
+      }, false);
     } catch (error) {
       // Not sent (Redis unavailable or overloaded): nothing to settle.
       return { answered: Promise.reject(error instanceof Error ? error : new Error(String(error))), settled: Promise.resolve() };
@@ -264,7 +272,7 @@ export class RedisStateStore implements StateStore {
     const settle = (replies: unknown[]): SettledRoundTrip['results'] => this.apply(settlement.settle(transactions, replies as (Buffer | null)[]));
     const settled = before === undefined ? answers.then(settle) : Promise.all([answers, before.catch(() => undefined)]).then(([replies]) => settle(replies));
     settled.catch(() => undefined);
-    return { answered: this.connection.within(settled), settled };
+    return { answered: this.connection.within(settled, false), settled };
   }
 
   /** Sends what a settled round trip calls for (before the call returns, so this replica's next commands come after them). */

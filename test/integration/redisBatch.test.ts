@@ -7,6 +7,7 @@ import { historyDays, isWindowFeature, loadFeatureSpec } from '../../src/feature
 import { MemoryStateStore } from '../../src/state/memoryStateStore.js';
 import type { RedisStateStore } from '../../src/state/redisStateStore.js';
 import { StateUnavailableError, type HistoryConsumer, type StateStore, type TransactionEvent } from '../../src/state/stateStore.js';
+import type { RedisFailureReason } from '../../src/state/redisConnection.js';
 import { RedisServer, startRedisStateStore } from '../helpers/redis.js';
 import { tool } from '../helpers/tools.js';
 
@@ -89,8 +90,8 @@ describe('Redis store batches: a timeout per round trip, and a failed batch safe
   });
 
   let prefixes = 0;
-  async function store(timeoutMs: number): Promise<RedisStateStore> {
-    return startRedisStateStore(redis, { timeoutMs, keyPrefix: `batch${++prefixes}:`, latenessSeconds: LATENESS, historyDays: historyDays(spec) });
+  async function store(timeoutMs: number, onFailure?: (reason: RedisFailureReason) => void): Promise<RedisStateStore> {
+    return startRedisStateStore(redis, { timeoutMs, keyPrefix: `batch${++prefixes}:`, latenessSeconds: LATENESS, historyDays: historyDays(spec), onFailure });
   }
 
   function memory(): MemoryStateStore {
@@ -176,7 +177,10 @@ describe('Redis store batches: a timeout per round trip, and a failed batch safe
   // failed call leaves a prefix of whole round trips recorded, at least the first, how many depending on timing.
   for (const failure of ['Redis frozen (SIGSTOP)', 'the connection dropped'] as const) {
     it(`should fail a batch whose round trip fails (${failure}) with UNAVAILABLE, and, retried, answer and leave the state of one successful call`, async () => {
-      const redisStore = await store(200);
+      // fraud_state_errors_total counts failed calls: one for the failed batch, whatever its round trips in flight do.
+      const failures: RedisFailureReason[] = [];
+      let failedCalls = 0;
+      const redisStore = await store(200, (reason) => failures.push(reason));
       const embedded = memory();
       try {
         // History before: the batch's customers and terminals are known, some of its transactions are retries.
@@ -195,6 +199,7 @@ describe('Redis store batches: a timeout per round trip, and a failed batch safe
           });
         } catch (error) {
           failed = error;
+          failedCalls++;
         } finally {
           redis.thaw();
         }
@@ -209,10 +214,12 @@ describe('Redis store batches: a timeout per round trip, and a failed batch safe
           } catch (error) {
             // Still reconnecting: the retry is retried, as a client with backoff would.
             if (!(error instanceof StateUnavailableError) || attempt > 200) throw error;
+            failedCalls++;
             await redisStore.ready;
             await new Promise((wake) => setTimeout(wake, 20));
           }
         }
+        assert.equal(failures.length, failedCalls, `failures counted: ${failures.join(', ')}`);
         // The same features for every transaction; what the failed call recorded is now a duplicate (counted once, flagged).
         const flagged = expected as { late: unknown[]; seen: { index: number; duplicate: boolean }[] };
         const retriedSeen = (retried as { seen: { index: number; duplicate: boolean }[] }).seen;
