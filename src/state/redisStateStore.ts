@@ -3,15 +3,6 @@ import type { Logger } from '../observability/logger.js';
 import { ConflictingRepeatError, conflictingRepeats, type RepeatConflict } from './conflictingRepeats.js';
 import { retentionSeconds, type Retention } from './entityRecords.js';
 import {
-  beforeTransactionMessage,
-  conflictingOutcomeMessage,
-  correctedOutcomeMessage,
-  duplicateOutcomeMessage,
-  outOfOrderCorrectionMessage,
-  tooManyCorrectionsMessage,
-  unknownTransactionMessage,
-} from './outcomeMessages.js';
-import {
   customerArgument,
   decodeIndexEntry,
   decodeOutcomeReply,
@@ -21,9 +12,9 @@ import {
   outcomeArgument,
   terminalArgument,
   terminalOutcomeArgument,
-  type RecordedOutcome,
 } from './redisCodec.js';
 import { RedisConnection, type RedisFailureReason, type RedisScript } from './redisConnection.js';
+import { outcomeResultOf } from './redisOutcomeResult.js';
 import { TerminalRepairs } from './redisRepairs.js';
 import { CallSettlement, type CallSettlementOptions, type SettledRoundTrip } from './redisSettlement.js';
 import { RedisScores } from './redisScores.js';
@@ -31,7 +22,6 @@ import type { JoinedScores, ScoresNotKept, TransactionScores } from './modelScor
 import type { RedisSentinelOptions } from './redisClient.js';
 import { CUSTOMER_RECORD, INDEX_FORGET, INDEX_WRITE, OUTCOME_RECORD, TERMINAL_OUTCOME, TERMINAL_RECORD, TERMINAL_UNCOUNT, VALUE_HEAD, VALUE_READ } from './redisScripts.js';
 import {
-  MAX_CORRECTIONS,
   type HistoryConsumer,
   type LateTransaction,
   type OutcomeReport,
@@ -353,38 +343,10 @@ export class RedisStateStore implements StateStore {
       const answer = replies[index] as Buffer | [Buffer, Buffer];
       const reply = decodeOutcomeReply(Array.isArray(answer) ? answer[0] : answer);
       if (Array.isArray(answer) && (reply.status === 'applied' || reply.status === 'corrected')) joins.push({ index, eventTime: reply.time, kept: answer[1] });
-      if (reply.status === 'unknown_transaction') {
-        results.push({ status: reply.status, message: unknownTransactionMessage(report.transactionId) });
-        continue;
-      }
-      if (reply.status === 'before_transaction') {
-        results.push({ status: reply.status, message: beforeTransactionMessage(report.knownAt, reply.time) });
-        continue;
-      }
-      const inForce = reply.outcomes[reply.outcomes.length - 1] as RecordedOutcome;
-      switch (reply.status) {
-        case 'conflict':
-          results.push({ status: reply.status, message: conflictingOutcomeMessage(report.transactionId, inForce.outcome, inForce.knownAt) });
-          continue;
-        case 'out_of_order':
-          results.push({ status: reply.status, message: outOfOrderCorrectionMessage(inForce.outcome, inForce.knownAt) });
-          continue;
-        case 'too_many_corrections':
-          results.push({ status: reply.status, message: tooManyCorrectionsMessage(report.transactionId, MAX_CORRECTIONS) });
-          continue;
-        case 'corrected': {
-          const replaced = reply.outcomes[reply.outcomes.length - 2] as RecordedOutcome;
-          results.push({
-            status: reply.status,
-            message: correctedOutcomeMessage(report.transactionId, replaced.outcome, replaced.knownAt, report.knownAt),
-            replaced: { outcome: replaced.outcome, knownAt: replaced.knownAt },
-          });
-          break;
-        }
-        default:
-          results.push({ status: reply.status, message: reply.status === 'applied' ? '' : duplicateOutcomeMessage(inForce.knownAt) });
-      }
-      // Applied, corrected or reported again: the terminal gets the frauds the outcomes say, so a retry repairs a crash between the two steps.
+      const { result, toTerminal } = outcomeResultOf(report, reply);
+      results.push(result);
+      if (!toTerminal || !('outcomes' in reply)) continue;
+      // The terminal gets the frauds the outcomes say.
       const argument = terminalOutcomeArgument(report.transactionId, dayOf(reply.time), reply.outcomes);
       if (argument !== undefined) {
         terminalOutcomes.push(argument);
