@@ -38,8 +38,8 @@ export interface CallSettlementOptions {
  * transactions wrote count as no earlier recording.
  */
 export class CallSettlement {
-  /** Index entries refused transactions of this call wrote, by key. */
-  private readonly refusedEntries = new Map<string, Buffer>();
+  /** Index entries refused transactions of this call wrote, by key (most calls have none). */
+  private refusedEntries: Map<string, Buffer> | undefined;
   /** Counts taken back earlier in this call: later views of the same terminal must not show them. */
   private takenBack: { terminalId: bigint; day: number }[] | undefined;
 
@@ -58,14 +58,14 @@ export class CallSettlement {
       const indexKey = keyOf(event.id);
       const entry = replies[index * 3 + 2] ?? null;
       // The entry an earlier, refused transaction of this call wrote (the same id sent twice) records no repeat.
-      const refusedEntry = entry !== null && this.refusedEntries.get(indexKey)?.equals(entry) === true;
+      const refusedEntry = entry !== null && this.refusedEntries?.get(indexKey)?.equals(entry) === true;
       const recorded = refusedEntry ? undefined : decodeIndexEntry(entry);
       if (this.takenBack !== undefined) correct(terminal.history, event.terminalId, this.takenBack);
       const verdict = reconcile(event, customer.status, terminal.count, recorded, terminal.watermarkBefore - latenessSeconds);
       // (The same customer at the same time is refused again: that entry is never needed.)
       if (verdict.forgetIndex) {
         const value = indexValue(event.customerId, event.terminalId, event.time, event.amount);
-        this.refusedEntries.set(indexKey, value);
+        (this.refusedEntries ??= new Map()).set(indexKey, value);
         forgets.set(indexKey, value);
       }
       if (verdict.takeBack !== undefined) {
