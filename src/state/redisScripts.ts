@@ -168,9 +168,12 @@ local value = redis.call('GET', KEYS[1])
 local watermark, dayCount, fraudCount = -math.huge, 0, 0
 if value then watermark, dayCount, fraudCount = struct.unpack('<dI4I4', value) else value = struct.pack('<dI4I4', watermark, 0, 0) end
 local before = struct.pack('<d', watermark)
-if redis.call('ZSCORE', KEYS[2], id) then
+-- Remembered even when old, so that a repair can find it (the next pruning forgets it); NX: a
+-- score already there (a repeat) stays, and nothing is written.
+if redis.call('ZADD', KEYS[2], 'NX', time, id) == 0 then
   return 'S' .. before .. value
 end
+local pruned = false
 local certain = time >= watermark - lateness
 -- Days (ascending) and frauds stay packed; only the day counted is read and rewritten.
 local daysEnd = 16 + dayCount * 16
@@ -194,8 +197,10 @@ if time > watermark then
   -- Ids too old for a retry to pass the set unnoticed go at most once a minute of event time
   -- (the set then holds a little more than it must: a repeat it still knows is only known sooner).
   if math.floor((time - lateness) / 60) > math.floor((watermark - lateness) / 60) then
+    -- The id just added (at time) stays: the bound is below it.
     redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', string.format('(%.17g', time - lateness))
     redis.call('PEXPIRE', KEYS[2], ttl)
+    pruned = true
   end
   watermark = time
   local firstDay = firstKeptDay(watermark, lateness, keepDays)
@@ -225,8 +230,8 @@ if time > watermark then
 end
 local updated = struct.pack('<dI4I4', watermark, dayCount, fraudCount) .. days .. frauds .. ended
 redis.call('SET', KEYS[1], updated, 'PX', ttl)
--- Remembered even when old, so that a repair can find it (the next pruning forgets it).
-if redis.call('ZADD', KEYS[2], time, id) == 1 and redis.call('ZCARD', KEYS[2]) == 1 then redis.call('PEXPIRE', KEYS[2], ttl) end
+-- A set the id started (none before, or one a repair or pruning emptied) expires like the terminal.
+if not pruned and redis.call('ZCARD', KEYS[2]) == 1 then redis.call('PEXPIRE', KEYS[2], ttl) end
 return (certain and 'N' or 'U') .. before .. updated
 `;
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { OutcomeStatus } from '../../src/gen/fraud/v1/fraud_service.js';
-import { outcomeArgument } from '../../src/state/redisCodec.js';
-import { OUTCOME_RECORD } from '../../src/state/redisScripts.js';
+import { outcomeArgument, retentionArgument, terminalArgument, uncountArgument } from '../../src/state/redisCodec.js';
+import { OUTCOME_RECORD, TERMINAL_RECORD, TERMINAL_UNCOUNT } from '../../src/state/redisScripts.js';
 import { fixture } from '../helpers/paths.js';
 import { RedisServer } from '../helpers/redis.js';
 import { at, DAY, expectInvalid } from '../helpers/historyCalls.js';
@@ -265,5 +265,25 @@ describe('customer and terminal history over a real socket (Redis store, a real 
       const ttl = await redis.admin.pttl(key);
       assert.ok(ttl > (days * DAY + 3600) * 1000 && ttl <= (days * DAY + 3600 + 300) * 1000, `${key}: TTL ${ttl} ms`);
     }
+  });
+
+  it("should give a terminal's id set its TTL again when repairs emptied it and the next id comes within the same minute (no pruning)", async () => {
+    const terminal = 'edge:{t:1}';
+    const ids = `${terminal}:ids`;
+    const ttlMs = 40 * DAY * 1000;
+    const retention = retentionArgument(3600, 37, ttlMs);
+    // Pruning runs when the watermark minus the lateness enters a new minute: t - 3600 starts one.
+    const t = EPOCH + 10 * DAY;
+    const record = (id: bigint, time: number): Promise<unknown> => redis.admin.eval(TERMINAL_RECORD, 2, terminal, ids, terminalArgument(id, time, retention));
+    const uncount = (id: bigint, time: number, before: number): Promise<unknown> => redis.admin.eval(TERMINAL_UNCOUNT, 2, terminal, ids, uncountArgument(id, time, before), '1');
+    await record(1n, t);
+    await record(2n, t + 1);
+    assert.equal(await uncount(1n, t, Number.NEGATIVE_INFINITY), 1);
+    assert.equal(await uncount(2n, t + 1, t), 1);
+    assert.equal(await redis.admin.exists(ids), 0, 'the repairs emptied the id set');
+    await record(3n, t + 2);
+    const ttl = await redis.admin.pttl(ids);
+    assert.ok(ttl > ttlMs - 60_000 && ttl <= ttlMs, `id set TTL ${ttl} ms`);
+    assert.equal(await redis.admin.zcard(ids), 1);
   });
 });
