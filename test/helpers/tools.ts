@@ -4,6 +4,7 @@ import { join } from 'node:path';
 
 const INSTALL_HINTS: Readonly<Record<string, string>> = {
   grpcurl: 'go install github.com/fullstorydev/grpcurl/cmd/grpcurl@latest',
+  ghz: 'go install github.com/bojand/ghz/cmd/ghz@latest',
   'grpc-health-probe': 'go install github.com/grpc-ecosystem/grpc-health-probe@latest',
   minio: 'go install github.com/minio/minio@latest',
   helm: 'go install helm.sh/helm/v3/cmd/helm@latest',
