@@ -2,6 +2,15 @@ import { createHash } from 'node:crypto';
 import calculateSlot from 'cluster-key-slot';
 import type { Cluster, Redis } from 'ioredis';
 
+type Argument = string | Buffer;
+
+/**
+ * The plain command a script does, for a script that only wraps one (so that
+ * its calls can be grouped): a call that goes alone is sent as the command,
+ * which costs Redis less than the script.
+ */
+export type PlainForm = (keys: readonly string[], args: readonly Argument[]) => { readonly name: string; readonly args: readonly Argument[] };
+
 /** A Lua script, run by its SHA1 (EVALSHA), with its source for Redis servers that do not have it yet. */
 export class RedisScript {
   readonly sha: string;
@@ -10,10 +19,11 @@ export class RedisScript {
 
   constructor(
     readonly lua: string,
+    readonly plain?: PlainForm,
     groupable = true,
   ) {
     this.sha = createHash('sha1').update(lua).digest('hex');
-    this.grouped = groupable ? new RedisScript(groupedSource(lua), false) : undefined;
+    this.grouped = groupable ? new RedisScript(groupedSource(lua), undefined, false) : undefined;
   }
 }
 
@@ -41,8 +51,6 @@ end
 return replies
 `;
 }
-
-type Argument = string | Buffer;
 
 /**
  * One command as sent: its name, arguments, the key that routes it, the
@@ -103,7 +111,7 @@ export class CommandBatch {
   constructor(private readonly slotOf?: (key: string) => number) {}
 
   script(script: RedisScript, keys: readonly string[], args: readonly Argument[]): void {
-    this.built.push(scriptCommand(script, keys, args, [this.calls++]));
+    this.built.push(singleCall(script, keys, args, [this.calls++]));
   }
 
   /**
@@ -128,11 +136,6 @@ export class CommandBatch {
     group.positions.push(this.calls++);
   }
 
-  /** SET NX GET with a TTL: writes `value` unless the key exists, and answers what was there. */
-  setIfAbsent(key: string, value: Buffer, ttlMs: string): void {
-    this.plain('SET', [key, value, 'PX', ttlMs, 'NX', 'GET'], key);
-  }
-
   get(key: string): void {
     this.plain('GET', [key], key);
   }
@@ -147,14 +150,14 @@ export class CommandBatch {
     this.plain('HMGET', [key, ...fields], key);
   }
 
-  /** The commands to send, once the calls are made: each group one command of its script's grouped form (its plain form alone). */
+  /** The commands to send, once the calls are made: each group one command of its script's grouped form (a call alone, the script or its plain form). */
   seal(): readonly Command[] {
     for (const group of this.groups.splice(0)) {
       const { script, keys, args, positions } = group;
       const grouped = script.grouped;
       this.built[group.command] =
         positions.length === 1 || grouped === undefined
-          ? scriptCommand(script, keys, args, positions)
+          ? singleCall(script, keys, args, positions)
           : { ...scriptCommand(grouped, keys, [String(positions.length), String(group.keysPer), String(group.argsPer), ...args], positions), grouped: true };
     }
     this.openGroups.clear();
@@ -164,6 +167,13 @@ export class CommandBatch {
   private plain(name: string, args: readonly Argument[], key: string): void {
     this.built.push({ name, args, key, positions: [this.calls++], grouped: false });
   }
+}
+
+/** One call of a script: its plain form when it has one, else the script. */
+function singleCall(script: RedisScript, keys: readonly string[], args: readonly Argument[], positions: readonly number[]): Command {
+  if (script.plain === undefined) return scriptCommand(script, keys, args, positions);
+  const { name, args: commandArgs } = script.plain(keys, args);
+  return { name, args: commandArgs, key: keys[0] ?? '', positions, grouped: false };
 }
 
 function scriptCommand(script: RedisScript, keys: readonly string[], args: readonly Argument[], positions: readonly number[]): Command {

@@ -2,7 +2,7 @@ import { performance } from 'node:perf_hooks';
 import calculateSlot from 'cluster-key-slot';
 import { Cluster, Redis } from 'ioredis';
 import type { Logger } from '../observability/logger.js';
-import { RedisScript, isCluster, ReplicasBehindError, type CommandBatch, type Durability } from './redisCommands.js';
+import { RedisScript, isCluster, ReplicasBehindError, type CommandBatch, type Durability, type PlainForm } from './redisCommands.js';
 import { RedisAvailability } from './redisAvailability.js';
 import { RedisTurns } from './redisTurns.js';
 import { createRedisClient, sentinelProblem, type RedisSentinelOptions } from './redisClient.js';
@@ -140,9 +140,9 @@ export class RedisConnection {
     });
   }
 
-  /** A script this connection loads into Redis on every (re)connection. */
-  script(lua: string): RedisScript {
-    const script = new RedisScript(lua);
+  /** A script this connection loads into Redis on every (re)connection; `plain`, the command it wraps, if it only wraps one. */
+  script(lua: string, plain?: PlainForm): RedisScript {
+    const script = new RedisScript(lua, plain);
     this.scripts.push(script);
     if (script.grouped !== undefined) this.scripts.push(script.grouped);
     return script;

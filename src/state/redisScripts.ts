@@ -1,4 +1,5 @@
 import { MAX_RECENT_TRANSACTIONS } from './entityRecords.js';
+import type { PlainForm } from './redisCommands.js';
 import { MAX_CORRECTIONS } from './stateStore.js';
 
 /**
@@ -273,15 +274,19 @@ return 1
 /**
  * Writes a transaction index entry unless one exists, and replies what was
  * there (SET NX GET as a script, so that a batch's writes go in grouped
- * calls). KEYS[1] index. ARGV[1] value, ARGV[2] TTL ms.
+ * calls; a call alone goes as INDEX_WRITE_PLAIN). KEYS[1] index. ARGV[1]
+ * value, ARGV[2] TTL ms.
  */
 export const INDEX_WRITE = `return redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2], 'NX', 'GET')`;
+export const INDEX_WRITE_PLAIN: PlainForm = ([key = ''], [value = '', ttlMs = '']) => ({ name: 'SET', args: [key, value, 'PX', ttlMs, 'NX', 'GET'] });
 
 /** Reads a value (GET as a script, for grouped calls). KEYS[1] the key. */
 export const VALUE_READ = `return redis.call('GET', KEYS[1])`;
+export const VALUE_READ_PLAIN: PlainForm = ([key = '']) => ({ name: 'GET', args: [key] });
 
 /** Reads the first ARGV[1] bytes of a value (GETRANGE as a script, for grouped calls). KEYS[1] the key. */
 export const VALUE_HEAD = `return redis.call('GETRANGE', KEYS[1], 0, tonumber(ARGV[1]) - 1)`;
+export const VALUE_HEAD_PLAIN: PlainForm = ([key = ''], [bytes = '']) => ({ name: 'GETRANGE', args: [key, '0', String(Number(bytes) - 1)] });
 
 /**
  * Removes the transaction index entry a refused (late) transaction wrote,

@@ -20,7 +20,20 @@ import { CallSettlement, type CallSettlementOptions, type SettledRoundTrip } fro
 import { RedisScores } from './redisScores.js';
 import type { JoinedScores, ScoresNotKept, TransactionScores } from './modelScores.js';
 import type { RedisSentinelOptions } from './redisClient.js';
-import { CUSTOMER_RECORD, INDEX_FORGET, INDEX_WRITE, OUTCOME_RECORD, TERMINAL_OUTCOME, TERMINAL_RECORD, TERMINAL_UNCOUNT, VALUE_HEAD, VALUE_READ } from './redisScripts.js';
+import {
+  CUSTOMER_RECORD,
+  INDEX_FORGET,
+  INDEX_WRITE,
+  INDEX_WRITE_PLAIN,
+  OUTCOME_RECORD,
+  TERMINAL_OUTCOME,
+  TERMINAL_RECORD,
+  TERMINAL_UNCOUNT,
+  VALUE_HEAD,
+  VALUE_HEAD_PLAIN,
+  VALUE_READ,
+  VALUE_READ_PLAIN,
+} from './redisScripts.js';
 import {
   type HistoryConsumer,
   type LateTransaction,
@@ -147,9 +160,9 @@ export class RedisStateStore implements StateStore {
       log: this.log,
     });
     this.indexForget = this.connection.script(INDEX_FORGET);
-    this.indexWrite = this.connection.script(INDEX_WRITE);
-    this.valueRead = this.connection.script(VALUE_READ);
-    this.valueHead = this.connection.script(VALUE_HEAD);
+    this.indexWrite = this.connection.script(INDEX_WRITE, INDEX_WRITE_PLAIN);
+    this.valueRead = this.connection.script(VALUE_READ, VALUE_READ_PLAIN);
+    this.valueHead = this.connection.script(VALUE_HEAD, VALUE_HEAD_PLAIN);
     this.outcomeRecord = this.connection.script(OUTCOME_RECORD);
     this.terminalOutcome = this.connection.script(TERMINAL_OUTCOME);
     this.scores = new RedisScores({ connection: this.connection, keyPrefix: options.keyPrefix, logger: options.logger, onScoresNotKept: options.onScoresNotKept });
@@ -248,10 +261,7 @@ export class RedisStateStore implements StateStore {
           const terminal = this.terminalKey(terminalId);
           batch.grouped(this.customerRecord, [this.customerKey(customerId)], [customerArgument(id, time, amount, this.customerRetention)]);
           batch.grouped(this.terminalRecord, [terminal, `${terminal}:ids`], [terminalArgument(id, time, this.terminalRetention)]);
-          const entry = indexValue(customerId, terminalId, time, amount);
-          // Alone, the command itself: a script costs Redis more than SET.
-          if (transactions.length === 1) batch.setIfAbsent(this.indexKey(id), entry, this.terminalTtlMs);
-          else batch.grouped(this.indexWrite, [this.indexKey(id)], [entry, this.terminalTtlMs]);
+          batch.grouped(this.indexWrite, [this.indexKey(id)], [indexValue(customerId, terminalId, time, amount), this.terminalTtlMs]);
         }
         // Uncounted here: record counts the failure the call fails with (RedisConnection.countFailure).
       }, false);
@@ -345,12 +355,12 @@ export class RedisStateStore implements StateStore {
       if (Array.isArray(answer) && (reply.status === 'applied' || reply.status === 'corrected')) joins.push({ index, eventTime: reply.time, kept: answer[1] });
       const { result, toTerminal } = outcomeResultOf(report, reply);
       results.push(result);
-      if (!toTerminal || !('outcomes' in reply)) continue;
+      if (toTerminal === undefined) continue;
       // The terminal gets the frauds the outcomes say.
-      const argument = terminalOutcomeArgument(report.transactionId, dayOf(reply.time), reply.outcomes);
+      const argument = terminalOutcomeArgument(report.transactionId, dayOf(toTerminal.time), toTerminal.outcomes);
       if (argument !== undefined) {
         terminalOutcomes.push(argument);
-        terminals.push(this.terminalKey(reply.terminalId));
+        terminals.push(this.terminalKey(toTerminal.terminalId));
       }
     }
     if (terminalOutcomes.length > 0) {

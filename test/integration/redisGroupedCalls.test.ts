@@ -1,11 +1,15 @@
 import assert from 'node:assert/strict';
 import calculateSlot from 'cluster-key-slot';
 import { createLogger } from '../../src/observability/logger.js';
+import type { PlainForm } from '../../src/state/redisCommands.js';
 import { RedisConnection } from '../../src/state/redisConnection.js';
 import { RedisServer } from '../helpers/redis.js';
 
 /** Appends ARGV[1] to KEYS[1] and replies the value: the order of the calls on one key shows. */
 const APPEND = `redis.call('APPEND', KEYS[1], ARGV[1]) return redis.call('GET', KEYS[1])`;
+/** A script that only wraps GET, with GET as its plain form. */
+const READ = `return redis.call('GET', KEYS[1])`;
+const READ_PLAIN: PlainForm = ([key = '']) => ({ name: 'GET', args: [key] });
 /** Replies nothing for 'none', else its argument. */
 const MAYBE = `if ARGV[1] == 'none' then return nil end return ARGV[1]`;
 
@@ -35,17 +39,37 @@ for (const cluster of [false, true]) {
     let connection: RedisConnection;
     let append: ReturnType<RedisConnection['script']>;
     let maybe: ReturnType<RedisConnection['script']>;
+    let read: ReturnType<RedisConnection['script']>;
     before(async () => {
       redis = await RedisServer.start({ cluster });
       connection = new RedisConnection({ url: redis.url, password: undefined, timeoutMs: 5_000, logger: createLogger('silent', { write: () => undefined }) });
       append = connection.script(APPEND);
       maybe = connection.script(MAYBE);
+      read = connection.script(READ, READ_PLAIN);
       connection.connect();
       await connection.ready;
     });
     after(async () => {
       await connection.close();
       await redis.stop();
+    });
+
+    it('should send a call alone of a script that wraps one command as that command, and calls together as the script', async () => {
+      await redis.admin.set('{plain}:a', 'A');
+      await redis.admin.set('{plain}:b', 'B');
+      const before = await evalshaCalls(redis);
+      const alone = await connection.roundTrip(1, (batch) => {
+        batch.grouped(read, ['{plain}:a'], []);
+      });
+      assert.deepEqual(alone.map(String), ['A']);
+      assert.equal(await evalshaCalls(redis), before, 'alone: a GET, no script');
+      // One hash tag: one slot, so the two share a group on either server.
+      const together = await connection.roundTrip(2, (batch) => {
+        batch.grouped(read, ['{plain}:a'], []);
+        batch.grouped(read, ['{plain}:b'], []);
+      });
+      assert.deepEqual(together.map(String), ['A', 'B']);
+      assert.equal(await evalshaCalls(redis), before + 1, 'together: one grouped script');
     });
 
     it('should answer each call in the order made, with plain calls between them, and each key seeing its calls in order', async () => {
