@@ -24,6 +24,10 @@ import type { CustomerRecord, TerminalRecord } from './entityRecords.js';
  * transaction (Set order is insertion order). The cost: under a sustained
  * flood a genuinely new card can be evicted before its third transaction,
  * which the probation evictions metric shows.
+ *
+ * An established entity whose transactions aged out of its retained history
+ * goes back to probation ahead of the rest (reclassify): its history is
+ * old, and putting it in its place by time would mean sorting probation.
  */
 
 export type StoredEntityRecord = CustomerRecord | TerminalRecord;
@@ -36,7 +40,9 @@ export const ESTABLISHED_SHARE = 0.8;
 
 export class SegmentedEviction {
   /** Insertion order is recording order: the first is the least recently recorded. */
-  private probation = new Set<StoredEntityRecord>();
+  private readonly probation = new Set<StoredEntityRecord>();
+  /** On probation because their transactions aged out (reclassify): evicted before the rest, in the order found. */
+  private readonly aged = new Set<StoredEntityRecord>();
   private readonly established = new Set<StoredEntityRecord>();
   private readonly establishedLimit: number;
 
@@ -45,7 +51,7 @@ export class SegmentedEviction {
   }
 
   get probationSize(): number {
-    return this.probation.size;
+    return this.probation.size + this.aged.size;
   }
 
   get establishedSize(): number {
@@ -64,6 +70,7 @@ export class SegmentedEviction {
       return;
     }
     this.probation.delete(entity);
+    this.aged.delete(entity);
     if (entity.transactionsFrom(Number.NEGATIVE_INFINITY, ESTABLISHED_TRANSACTIONS) < ESTABLISHED_TRANSACTIONS) {
       this.probation.add(entity);
       return;
@@ -99,31 +106,34 @@ export class SegmentedEviction {
 
   /** The entity is gone from the store (expired or evicted). */
   removed(entity: StoredEntityRecord): void {
-    if (entity.established) this.established.delete(entity);
-    else this.probation.delete(entity);
+    if (entity.established) {
+      this.established.delete(entity);
+    } else {
+      this.probation.delete(entity);
+      this.aged.delete(entity);
+    }
   }
 
   /** The next entity to evict and its segment, or undefined when the store is empty. */
   victim(): { entity: StoredEntityRecord; segment: Segment } | undefined {
+    for (const entity of this.aged) return { entity, segment: 'probation' };
     for (const entity of this.probation) return { entity, segment: 'probation' };
     for (const entity of this.established) return { entity, segment: 'established' };
     return undefined;
   }
 
   /**
-   * Sends back to probation the established entities whose transactions from
-   * `firstDay(entity)` on are now too few (their days aged out without new
-   * ones), and orders probation oldest newest-transaction first.
+   * Sends an established entity back to probation, ahead of the rest, when
+   * its transactions from `firstDay` on are now too few (its days aged out
+   * without new ones). The store calls it for every entity once a day, a
+   * few at a time (memoryStateStore.ts, the sweep).
    */
-  reclassify(firstDay: (entity: StoredEntityRecord) => number): void {
-    let demoted = false;
-    for (const entity of this.established) {
-      if (entity.transactionsFrom(firstDay(entity), ESTABLISHED_TRANSACTIONS) >= ESTABLISHED_TRANSACTIONS) continue;
-      this.demote(entity);
-      demoted = true;
-    }
-    if (!demoted) return;
-    this.probation = new Set([...this.probation].sort((one, other) => one.watermark - other.watermark));
+  reclassify(entity: StoredEntityRecord, firstDay: number): void {
+    if (!entity.established || entity.transactionsFrom(firstDay, ESTABLISHED_TRANSACTIONS) >= ESTABLISHED_TRANSACTIONS) return;
+    this.established.delete(entity);
+    entity.established = false;
+    entity.recentlyRecorded = false;
+    this.aged.add(entity);
   }
 
   private demote(entity: StoredEntityRecord): void {

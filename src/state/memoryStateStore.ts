@@ -1,8 +1,9 @@
 import { dayOf } from '../features/entityHistory.js';
 import { keyOf, type EntityKey } from './entityKey.js';
 import { SegmentedEviction, type Segment, type StoredEntityRecord } from './entityEviction.js';
+import { EntitySweep, type SweepClock } from './entitySweep.js';
 import { ConflictingRepeatError, conflictingRepeats } from './conflictingRepeats.js';
-import { CustomerRecord, TerminalRecord, retentionSeconds, type Retention } from './entityRecords.js';
+import { CustomerRecord, TerminalRecord, entityBytes, retentionSeconds, type Retention } from './entityRecords.js';
 import {
   beforeTransactionMessage,
   conflictingOutcomeMessage,
@@ -77,9 +78,6 @@ export interface SnapshotCapture {
 const OUTCOME_CODES = { fraud: 1, legitimate: 2 } as const;
 const OUTCOME_NAMES = { 1: 'fraud', 2: 'legitimate' } as const;
 
-/** Event-time seconds between sweeps for expired entities. */
-const SWEEP_EVERY_SECONDS = 3_600;
-
 /**
  * The embedded state store: customer and terminal history in this process's
  * memory, bounded by retention (state older than the longest window plus the
@@ -97,10 +95,13 @@ export class MemoryStateStore implements StateStore {
   /** The model revisions whose scores transactions keep, by the code the index holds. */
   readonly models = new ScoredModelCodes();
   watermark = Number.NEGATIVE_INFINITY;
-  /** Event time of the last sweep for expired entities, and the day entities were last reclassified. */
-  private sweptAt = Number.NEGATIVE_INFINITY;
-  private reclassifiedDay = Number.NEGATIVE_INFINITY;
   private readonly eviction: SegmentedEviction;
+  /** Numbers the customers and the terminals hold between them, kept as they change (the size metric reads them). */
+  private readonly held = { customer: 0, terminal: 0 };
+  /** Drops expired entities and reclassifies the rest, a few per call (entitySweep.ts). */
+  private readonly sweep = new EntitySweep(this.customers, this.terminals, (entity, reclassify) => {
+    this.visit(entity, reclassify);
+  });
   /** The snapshot being written, if any, and the epoch of the last one begun. */
   private capture: SnapshotCapture | undefined;
   private epoch = 0;
@@ -141,12 +142,16 @@ export class MemoryStateStore implements StateStore {
         const known = this.transactions.has(event.id);
         this.beforeChange(customer);
         // The card still holds an id the index no longer knows: a retry whose entry the count limit forgot.
+        const customerHeld = customer.numbers;
         const forgottenRetry = !customer.record(event.id, event.time, event.amount, this.customerRetention) && !known;
+        this.held.customer += customer.numbers - customerHeld;
         if (forgottenRetry) this.options.onForgottenRetry?.();
         // An id reused at another terminal counts there too, once.
         else if (!this.transactions.isAtTerminal(event.id, event.terminalId)) {
           this.beforeChange(terminal);
+          const terminalHeld = terminal.numbers;
           terminal.record(event.time, this.terminalRetention);
+          this.held.terminal += terminal.numbers - terminalHeld;
           terminalRecorded = true;
         }
         if (this.capture !== undefined && !known) this.capture.added(event.id);
@@ -158,7 +163,7 @@ export class MemoryStateStore implements StateStore {
       if (event.time > this.watermark) this.watermark = event.time;
       use(index, { customer, terminal, duplicate: repeat });
     }
-    this.enforceLimits();
+    this.enforceLimits(transactions.length - late.length);
     return Promise.resolve(late);
   }
 
@@ -241,7 +246,7 @@ export class MemoryStateStore implements StateStore {
     const code = OUTCOME_CODES[report.outcome];
     if (recorded.outcome === 0) {
       this.setOutcome(report, recorded, code, 0);
-      if (code === OUTCOME_CODES.fraud) this.terminalOf(recorded)?.addFraud(dayOf(recorded.time), report.knownAt);
+      if (code === OUTCOME_CODES.fraud) this.addFraud(this.terminalOf(recorded), dayOf(recorded.time), report.knownAt);
       return { status: 'applied', message: '' };
     }
     const inForce = OUTCOME_NAMES[recorded.outcome];
@@ -253,7 +258,7 @@ export class MemoryStateStore implements StateStore {
     const terminal = this.terminalOf(recorded);
     const day = dayOf(recorded.time);
     // The fraud in force ends where the correction begins; a correction to fraud adds one from its known_at.
-    if (code === OUTCOME_CODES.fraud) terminal?.addFraud(day, report.knownAt);
+    if (code === OUTCOME_CODES.fraud) this.addFraud(terminal, day, report.knownAt);
     else terminal?.endFraud(day, recorded.knownAt, report.knownAt);
     return {
       status: 'corrected',
@@ -268,6 +273,13 @@ export class MemoryStateStore implements StateStore {
   }
 
   /** The terminal of a remembered transaction, about to change (a snapshot being written saves it first). */
+  private addFraud(terminal: TerminalRecord | undefined, day: number, knownAt: number): void {
+    if (terminal === undefined) return;
+    const held = terminal.numbers;
+    terminal.addFraud(day, knownAt);
+    this.held.terminal += terminal.numbers - held;
+  }
+
   private terminalOf(recorded: IndexedTransaction): TerminalRecord | undefined {
     const terminal = this.terminals.get(keyOf(recorded.terminalId));
     if (terminal !== undefined) this.beforeChange(terminal);
@@ -279,11 +291,11 @@ export class MemoryStateStore implements StateStore {
   }
 
   stats(): StateStats {
-    let customer = 0;
-    let terminal = 0;
-    for (const record of this.customers.values()) customer += record.bytes;
-    for (const record of this.terminals.values()) terminal += record.bytes;
-    const bytes = { customer, terminal, transaction: this.transactions.bytes };
+    const bytes = {
+      customer: entityBytes('customer', this.customers.size, this.held.customer),
+      terminal: entityBytes('terminal', this.terminals.size, this.held.terminal),
+      transaction: this.transactions.bytes,
+    };
     const segments = { probation: this.eviction.probationSize, established: this.eviction.establishedSize };
     return { customers: this.customers.size, terminals: this.terminals.size, transactions: this.transactions.size, bytes, watermark: this.watermark, segments };
   }
@@ -304,6 +316,10 @@ export class MemoryStateStore implements StateStore {
 
   /** Places restored entities in the eviction order, the least recently recorded first. */
   restored(): void {
+    this.held.customer = 0;
+    this.held.terminal = 0;
+    for (const customer of this.customers.values()) this.held.customer += customer.numbers;
+    for (const terminal of this.terminals.values()) this.held.terminal += terminal.numbers;
     const entities: StoredEntityRecord[] = [...this.customers.values(), ...this.terminals.values()];
     entities.sort((one, other) => one.watermark - other.watermark);
     for (const entity of entities) this.eviction.restored(entity, this.firstKeptDay(entity));
@@ -324,28 +340,25 @@ export class MemoryStateStore implements StateStore {
    * Drops what retention says can never count again, then what the limits do
    * not allow. Transactions are in recording order, so they go from the
    * front (not while a snapshot reads them in that order: they wait for its
-   * end). Entities are swept for expiry once per hour of event time; over the
-   * limit, they go in the order entityEviction.ts gives, expired ones before
-   * any established one.
+   * end). Entities are swept for expiry a few at a time (entitySweep.ts);
+   * over the limit, they go in the order entityEviction.ts gives, expired
+   * ones before any established one.
    */
-  private enforceLimits(): void {
+  private enforceLimits(recorded: number): void {
     const { maxEntities, maxTransactions, onEvicted } = this.options;
     if (this.capture === undefined) {
       const evictedTransactions = this.transactions.forget(this.watermark - retentionSeconds(this.terminalRetention), maxTransactions);
       if (evictedTransactions > 0) onEvicted?.('transaction', evictedTransactions);
     }
-    let swept = false;
-    if (this.watermark - this.sweptAt >= SWEEP_EVERY_SECONDS) {
-      this.sweepExpired();
-      swept = true;
-    }
+    this.sweep.step(this.sweepClock(), recorded);
     if (this.customers.size + this.terminals.size <= maxEntities) return;
     const evicted = { probation: { customer: 0, terminal: 0 }, established: { customer: 0, terminal: 0 } };
+    let swept = false;
     while (this.customers.size + this.terminals.size > maxEntities) {
       const victim = this.eviction.victim();
       if (victim === undefined) break;
       if (victim.segment === 'established' && !swept) {
-        this.sweepExpired();
+        this.sweep.finish(this.sweepClock());
         swept = true;
         continue;
       }
@@ -361,26 +374,26 @@ export class MemoryStateStore implements StateStore {
     }
   }
 
-  /**
-   * Removes the entities whose newest event is older than their retention,
-   * and, once a day (days age out a whole day at a time), reclassifies the rest.
-   */
-  private sweepExpired(): void {
-    this.sweptAt = this.watermark;
-    const customerHorizon = this.watermark - retentionSeconds(this.customerRetention);
-    const terminalHorizon = this.watermark - retentionSeconds(this.terminalRetention);
-    for (const customer of this.customers.values()) if (customer.watermark < customerHorizon) this.remove(customer);
-    for (const terminal of this.terminals.values()) if (terminal.watermark < terminalHorizon) this.remove(terminal);
-    const day = dayOf(this.watermark - this.options.latenessSeconds);
-    if (day === this.reclassifiedDay) return;
-    this.reclassifiedDay = day;
-    this.eviction.reclassify((entity) => this.firstKeptDay(entity));
+  private sweepClock(): SweepClock {
+    return { watermark: this.watermark, day: dayOf(this.watermark - this.options.latenessSeconds) };
+  }
+
+  /** One step of the sweep: drops an entity whose newest event is older than its retention, or reclassifies it. */
+  private visit(entity: StoredEntityRecord, reclassify: boolean): void {
+    const retention = entity instanceof CustomerRecord ? this.customerRetention : this.terminalRetention;
+    if (entity.watermark < this.watermark - retentionSeconds(retention)) this.remove(entity);
+    else if (reclassify) this.eviction.reclassify(entity, this.firstKeptDay(entity));
   }
 
   private remove(entity: StoredEntityRecord): void {
     this.beforeChange(entity);
-    if (entity instanceof CustomerRecord) this.customers.delete(entity.key);
-    else this.terminals.delete(entity.key);
+    if (entity instanceof CustomerRecord) {
+      this.customers.delete(entity.key);
+      this.held.customer -= entity.numbers;
+    } else {
+      this.terminals.delete(entity.key);
+      this.held.terminal -= entity.numbers;
+    }
     this.eviction.removed(entity);
   }
 }
