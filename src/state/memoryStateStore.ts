@@ -90,8 +90,8 @@ export class MemoryStateStore implements StateStore {
   readonly kind = 'memory';
   readonly customers = new Map<EntityKey, CustomerRecord>();
   readonly terminals = new Map<EntityKey, TerminalRecord>();
-  /** Every recorded transaction within retention, for repeats and outcomes. */
-  readonly transactions = new TransactionIndex();
+  /** Every recorded transaction within retention, for repeats and outcomes (sized for the limit: no doubling on the way there). */
+  readonly transactions: TransactionIndex;
   /** The model revisions whose scores transactions keep, by the code the index holds. */
   readonly models = new ScoredModelCodes();
   watermark = Number.NEGATIVE_INFINITY;
@@ -113,6 +113,7 @@ export class MemoryStateStore implements StateStore {
     this.customerRetention = { latenessSeconds: options.latenessSeconds, days: options.historyDays.customer };
     this.terminalRetention = { latenessSeconds: options.latenessSeconds, days: options.historyDays.terminal };
     this.eviction = new SegmentedEviction(options.maxEntities);
+    this.transactions = new TransactionIndex(options.maxTransactions);
   }
 
   record(transactions: readonly TransactionEvent[], use: HistoryConsumer, options: RecordOptions): Promise<readonly LateTransaction[]> {

@@ -41,6 +41,32 @@ async function recordedAsDuplicate(store: MemoryStateStore, transaction: Transac
 }
 
 describe('the transaction index with 64-bit ids', () => {
+  it('should be sized at once for the limit it is given: no doubling up to the limit rounded up to a power of two, doubling beyond, every entry kept', () => {
+    const index = new TransactionIndex(100_000);
+    assert.equal(index.places, 131_072);
+    for (let id = 1n; id <= 131_072n; id++) index.add(id, id, id, START);
+    assert.equal(index.places, 131_072, 'full, not doubled');
+    index.add(131_073n, 1n, 1n, START);
+    assert.equal(index.places, 262_144, 'doubled beyond');
+    for (const id of [1n, 65_536n, 131_072n, 131_073n]) assert.equal(index.get(id)?.customerId, id === 131_073n ? 1n : id);
+    assert.equal(new TransactionIndex().places, new TransactionIndex(1).places, 'a small index by default');
+  });
+
+  it('should count bytes for the ring places written, not for the places it was sized for, and the whole table', () => {
+    const index = new TransactionIndex(1_000_000);
+    const empty = index.bytes;
+    assert.equal(empty, index.places * 2 * 4, 'the table only');
+    for (let id = 1n; id <= 1_000n; id++) index.add(id, id, id, START);
+    const thousand = index.bytes;
+    for (let id = 1_001n; id <= 2_000n; id++) index.add(id, id, id, START);
+    assert.ok(thousand > empty);
+    assert.equal(index.bytes - thousand, thousand - empty, 'the same bytes for each thousand');
+  });
+
+  it('should be sized by the embedded store for its transaction limit', () => {
+    assert.equal(limitedStore(300_000).store.transactions.places, 524_288);
+  });
+
   it('should keep every id exactly, whatever its size, and read back its card, terminal, time and amount', () => {
     const index = new TransactionIndex();
     const ids = [0n, 1n, BIG - 1n, BIG, BIG + 1n, 2n ** 62n + 12345n, 2n ** 63n - 1n, 4294967296n, 4294967295n];
