@@ -1,3 +1,4 @@
+import { EntityList } from './entityList.js';
 import type { CustomerRecord, TerminalRecord } from './entityRecords.js';
 
 /**
@@ -21,7 +22,7 @@ import type { CustomerRecord, TerminalRecord } from './entityRecords.js';
  * matter of hashing. Every transaction is still recorded (TinyLFU would
  * refuse to keep a newcomer that loses to its victim, so a new card's second
  * transaction would be scored as its first). Each step is O(1) per recorded
- * transaction (Set order is insertion order). The cost: under a sustained
+ * transaction (entityList.ts). The cost: under a sustained
  * flood a genuinely new card can be evicted before its third transaction,
  * which the probation evictions metric shows.
  *
@@ -39,11 +40,12 @@ export const ESTABLISHED_TRANSACTIONS = 3;
 export const ESTABLISHED_SHARE = 0.8;
 
 export class SegmentedEviction {
-  /** Insertion order is recording order: the first is the least recently recorded. */
-  private readonly probation = new Set<StoredEntityRecord>();
+  /** In recording order: the first is the least recently recorded. */
+  private readonly probation = new EntityList<StoredEntityRecord>();
   /** On probation because their transactions aged out (reclassify): evicted before the rest, in the order found. */
-  private readonly aged = new Set<StoredEntityRecord>();
-  private readonly established = new Set<StoredEntityRecord>();
+  private readonly aged = new EntityList<StoredEntityRecord>();
+  /** In promotion order, recorded ones moved back as the second chance passes them. */
+  private readonly established = new EntityList<StoredEntityRecord>();
   private readonly establishedLimit: number;
 
   constructor(maxEntities: number) {
@@ -64,19 +66,17 @@ export class SegmentedEviction {
    * history holds enough transactions.
    */
   recorded(entity: StoredEntityRecord): void {
-    if (entity.established) {
+    if (entity.list === this.established) {
       // Second chance (CLOCK) rather than a move per transaction: the order is only read to demote.
       entity.recentlyRecorded = true;
       return;
     }
-    this.probation.delete(entity);
-    this.aged.delete(entity);
+    this.leave(entity);
     if (entity.transactionsFrom(Number.NEGATIVE_INFINITY, ESTABLISHED_TRANSACTIONS) < ESTABLISHED_TRANSACTIONS) {
-      this.probation.add(entity);
+      this.probation.append(entity);
       return;
     }
-    entity.established = true;
-    this.established.add(entity);
+    this.established.append(entity);
     if (this.established.size > this.establishedLimit) this.demoteLeastRecent();
   }
 
@@ -86,40 +86,34 @@ export class SegmentedEviction {
    * (those recorded meanwhile go to the back, once each).
    */
   private demoteLeastRecent(): void {
-    for (const entity of this.established) {
+    for (let entity = this.established.first; entity !== undefined; entity = this.established.first) {
       if (!entity.recentlyRecorded) {
-        this.demote(entity);
+        this.demote(entity, this.probation);
         return;
       }
       entity.recentlyRecorded = false;
-      this.established.delete(entity);
-      this.established.add(entity);
+      this.established.moveToBack(entity);
     }
   }
 
   /** A restored entity, placed by its retained transactions (restore order is oldest first). */
   restored(entity: StoredEntityRecord, firstDay: number): void {
-    entity.established = false;
-    this.probation.add(entity);
+    this.leave(entity);
+    this.probation.append(entity);
     if (entity.transactionsFrom(firstDay, ESTABLISHED_TRANSACTIONS) >= ESTABLISHED_TRANSACTIONS) this.recorded(entity);
   }
 
   /** The entity is gone from the store (expired or evicted). */
   removed(entity: StoredEntityRecord): void {
-    if (entity.established) {
-      this.established.delete(entity);
-    } else {
-      this.probation.delete(entity);
-      this.aged.delete(entity);
-    }
+    this.leave(entity);
   }
 
   /** The next entity to evict and its segment, or undefined when the store is empty. */
   victim(): { entity: StoredEntityRecord; segment: Segment } | undefined {
-    for (const entity of this.aged) return { entity, segment: 'probation' };
-    for (const entity of this.probation) return { entity, segment: 'probation' };
-    for (const entity of this.established) return { entity, segment: 'established' };
-    return undefined;
+    const onProbation = this.aged.first ?? this.probation.first;
+    if (onProbation !== undefined) return { entity: onProbation, segment: 'probation' };
+    const established = this.established.first;
+    return established === undefined ? undefined : { entity: established, segment: 'established' };
   }
 
   /**
@@ -129,17 +123,18 @@ export class SegmentedEviction {
    * few at a time (memoryStateStore.ts, the sweep).
    */
   reclassify(entity: StoredEntityRecord, firstDay: number): void {
-    if (!entity.established || entity.transactionsFrom(firstDay, ESTABLISHED_TRANSACTIONS) >= ESTABLISHED_TRANSACTIONS) return;
-    this.established.delete(entity);
-    entity.established = false;
-    entity.recentlyRecorded = false;
-    this.aged.add(entity);
+    if (entity.list !== this.established || entity.transactionsFrom(firstDay, ESTABLISHED_TRANSACTIONS) >= ESTABLISHED_TRANSACTIONS) return;
+    this.demote(entity, this.aged);
   }
 
-  private demote(entity: StoredEntityRecord): void {
-    this.established.delete(entity);
-    entity.established = false;
+  private demote(entity: StoredEntityRecord, to: EntityList<StoredEntityRecord>): void {
+    this.established.remove(entity);
     entity.recentlyRecorded = false;
-    this.probation.add(entity);
+    to.append(entity);
+  }
+
+  /** Takes the entity out of whichever segment holds it. */
+  private leave(entity: StoredEntityRecord): void {
+    entity.list?.remove(entity);
   }
 }

@@ -10,6 +10,7 @@ import {
 } from '../features/entityHistory.js';
 import { highBits, lowBits } from '../features/idBits.js';
 import type { EntityKey } from './entityKey.js';
+import type { EntityList, ListedEntity } from './entityList.js';
 
 /**
  * The in-memory history of one customer and of one terminal, with the update
@@ -123,9 +124,11 @@ function countFrom(days: readonly number[], dayCount: number, stride: number, fi
  * eviction order (entityEviction.ts) and the last snapshot that wrote it
  * (stateSnapshot.ts writes each entity as it was when the snapshot began).
  */
-abstract class StoredEntity {
-  /** Holds enough transactions to be evicted only after every newcomer (entityEviction.ts). */
-  established = false;
+export abstract class StoredEntity implements ListedEntity {
+  /** The eviction segment it is in, and its neighbours there (entityEviction.ts). */
+  list: EntityList | undefined = undefined;
+  previous: ListedEntity | undefined = undefined;
+  next: ListedEntity | undefined = undefined;
   /** Established and recorded since the eviction order last passed it over (entityEviction.ts). */
   recentlyRecorded = false;
   /** The epoch of the last snapshot that wrote this entity, or began before it was created. */

@@ -37,8 +37,8 @@ export class EntitySweep {
   private reclassifiedDay = Number.NEGATIVE_INFINITY;
 
   constructor(
-    private readonly customers: ReadonlyMap<unknown, StoredEntityRecord>,
-    private readonly terminals: ReadonlyMap<unknown, StoredEntityRecord>,
+    private readonly customers: { values(): Iterable<StoredEntityRecord> },
+    private readonly terminals: { values(): Iterable<StoredEntityRecord> },
     /** Drops or reclassifies one entity (it may remove it from its map: iteration goes on). */
     private readonly visit: (entity: StoredEntityRecord, reclassify: boolean) => void,
   ) {}
@@ -73,7 +73,7 @@ export class EntitySweep {
     }
   }
 
-  /** Map iterators are live: an entity removed before its turn is skipped, one added meanwhile is visited. */
+  /** The maps' iterators are live: an entity removed before its turn is skipped, one added meanwhile may be visited. */
   private *visitAll(reclassify: boolean): Generator<undefined, void, undefined> {
     for (const entity of this.customers.values()) {
       this.visit(entity, reclassify);

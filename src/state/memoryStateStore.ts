@@ -1,6 +1,7 @@
 import { dayOf } from '../features/entityHistory.js';
 import { keyOf, type EntityKey } from './entityKey.js';
 import { SegmentedEviction, type Segment, type StoredEntityRecord } from './entityEviction.js';
+import { EntityMap } from './entityMap.js';
 import { EntitySweep, type SweepClock } from './entitySweep.js';
 import { ConflictingRepeatError, conflictingRepeats } from './conflictingRepeats.js';
 import { CustomerRecord, TerminalRecord, entityBytes, retentionSeconds, type Retention } from './entityRecords.js';
@@ -88,8 +89,8 @@ const OUTCOME_NAMES = { 1: 'fraud', 2: 'legitimate' } as const;
  */
 export class MemoryStateStore implements StateStore {
   readonly kind = 'memory';
-  readonly customers = new Map<EntityKey, CustomerRecord>();
-  readonly terminals = new Map<EntityKey, TerminalRecord>();
+  readonly customers = new EntityMap<CustomerRecord>();
+  readonly terminals = new EntityMap<TerminalRecord>();
   /** Every recorded transaction within retention, for repeats and outcomes (sized for the limit: no doubling on the way there). */
   readonly transactions: TransactionIndex;
   /** The model revisions whose scores transactions keep, by the code the index holds. */

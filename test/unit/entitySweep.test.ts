@@ -40,7 +40,9 @@ describe('the embedded store sweep for expired entities', () => {
     const later = START + expiredAfter;
     await record(target, [at(++id, live, later)]);
     const perCall = SWEEP_VISITS_PER_CALL + SWEEP_VISITS_PER_TRANSACTION;
-    assert.equal(target.customers.size, old + 1 - perCall, 'customers come first in the sweep; one call visits no more than its share');
+    // Customers come first in the sweep: the call visits its share of them, the live one perhaps among them.
+    const dropped = old + 1 - target.customers.size;
+    assert.ok(dropped >= perCall - 1 && dropped <= perCall, `${dropped} dropped by one call`);
     assert.equal(target.terminals.size, old + 1);
     // Single calls, less than an hour of event time apart, finish the same pass.
     const calls = Math.ceil((2 * (old + 1)) / perCall);
