@@ -30,7 +30,8 @@ export function shardOf(key: EntityKey): number {
  * removed before its turn is skipped, one added meanwhile may be visited.
  */
 export class EntityMap<V> {
-  private readonly shards: Map<EntityKey, V>[] = Array.from({ length: SHARDS }, () => new Map<EntityKey, V>());
+  /** The shards, each a Map of its keys (fixed: iterating one is iterating that part of the map, live). */
+  readonly shards: readonly Map<EntityKey, V>[] = Array.from({ length: SHARDS }, () => new Map<EntityKey, V>());
   private count = 0;
 
   get size(): number {

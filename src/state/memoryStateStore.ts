@@ -100,7 +100,7 @@ export class MemoryStateStore implements StateStore {
   /** Numbers the customers and the terminals hold between them, kept as they change (the size metric reads them). */
   private readonly held = { customer: 0, terminal: 0 };
   /** Drops expired entities and reclassifies the rest, a few per call (entitySweep.ts). */
-  private readonly sweep = new EntitySweep(this.customers, this.terminals, (entity, reclassify) => {
+  private readonly sweep = new EntitySweep([...this.customers.shards, ...this.terminals.shards], (entity, reclassify) => {
     this.visit(entity, reclassify);
   });
   /** The snapshot being written, if any, and the epoch of the last one begun. */
