@@ -47,22 +47,24 @@ export function retentionSeconds(retention: Retention): number {
 }
 
 /**
- * Resident bytes of entities: a fixed part each (its object, its map and
- * eviction-set entries, its arrays' headers) and a part per number held
- * (8 bytes, the room its arrays grow into, the heap's free space around
- * them). Fitted by RSS (Node 24) on a light entity (3 transactions: a card
- * 452 B, a terminal 370 B) and on the busiest of bench/stateSizing.ts (a card
- * 2,019 B, a terminal 1,333 B), so fraud_state_bytes tracks what the process
- * really holds whatever the entities' shape. The store keeps the counts as
- * entities change, so the metric costs no pass over them.
+ * Resident bytes of entities: a fixed part each (its object, its map entry
+ * and place in the eviction order, its arrays' headers) and a part per
+ * number held (8 bytes, the room its arrays grow into, the heap's free
+ * space around them). Fitted by RSS (Node 24, bench/stateSizing.ts) on a
+ * light entity (3 transactions: a card about 460 B, a terminal 360 to 430 B) and on
+ * the busiest (a card about 2,000 B, a terminal 1,150 B), so
+ * fraud_state_bytes tracks what the process really holds whatever the
+ * entities' shape. The store keeps the counts as entities change, so the
+ * metric costs no pass over them.
  */
-const CUSTOMER_BYTES = 290;
-const TERMINAL_BYTES = 345;
-const BYTES_PER_NUMBER = 13;
+const BYTES = {
+  customer: { fixed: 290, perNumber: 13 },
+  terminal: { fixed: 390, perNumber: 10 },
+} as const;
 
 /** Resident bytes of `entities` customers or terminals holding `numbers` numbers between them. */
 export function entityBytes(kind: 'customer' | 'terminal', entities: number, numbers: number): number {
-  return entities * (kind === 'customer' ? CUSTOMER_BYTES : TERMINAL_BYTES) + numbers * BYTES_PER_NUMBER;
+  return entities * BYTES[kind].fixed + numbers * BYTES[kind].perNumber;
 }
 
 /** Terminals without a confirmed fraud (most of them) share this empty array; addFraud gives a terminal its own. */
