@@ -51,8 +51,8 @@ export function retentionSeconds(retention: Retention): number {
  * and place in the eviction order, its arrays' headers) and a part per
  * number held (8 bytes, the room its arrays grow into, the heap's free
  * space around them). Fitted by RSS (Node 24, bench/stateSizing.ts) on a
- * light entity (3 transactions: a card about 460 B, a terminal 360 to 430 B) and on
- * the busiest (a card about 2,000 B, a terminal 1,150 B), so
+ * light entity (3 transactions: a card about 460 B, a terminal 360 to 430
+ * B) and on the busiest (a card about 2,000 B, a terminal 1,150 B), so
  * fraud_state_bytes tracks what the process really holds whatever the
  * entities' shape. The store keeps the counts as entities change, so the
  * metric costs no pass over them.
@@ -126,7 +126,7 @@ function countFrom(days: readonly number[], dayCount: number, stride: number, fi
  * eviction order (entityEviction.ts) and the last snapshot that wrote it
  * (stateSnapshot.ts writes each entity as it was when the snapshot began).
  */
-export abstract class StoredEntity implements ListedEntity {
+abstract class StoredEntity implements ListedEntity {
   /** The eviction segment it is in, and its neighbours there (entityEviction.ts). */
   list: EntityList | undefined = undefined;
   previous: ListedEntity | undefined = undefined;

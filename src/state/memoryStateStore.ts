@@ -274,7 +274,7 @@ export class MemoryStateStore implements StateStore {
     this.transactions.setOutcome(report.transactionId, code, report.knownAt, corrections);
   }
 
-  /** The terminal of a remembered transaction, about to change (a snapshot being written saves it first). */
+  /** A confirmed fraud at a terminal still kept (none when it is gone), counted in what the terminals hold. */
   private addFraud(terminal: TerminalRecord | undefined, day: number, knownAt: number): void {
     if (terminal === undefined) return;
     const held = terminal.numbers;
@@ -282,6 +282,7 @@ export class MemoryStateStore implements StateStore {
     this.held.terminal += terminal.numbers - held;
   }
 
+  /** The terminal of a remembered transaction, about to change (a snapshot being written saves it first). */
   private terminalOf(recorded: IndexedTransaction): TerminalRecord | undefined {
     const terminal = this.terminals.get(keyOf(recorded.terminalId));
     if (terminal !== undefined) this.beforeChange(terminal);
